@@ -1,0 +1,218 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Headers, StreamNames } from '@puente/contracts';
+import type { Bus } from './bus.js';
+import { ConsumerRunner, Outcomes, perMessage, redriveConsumerName, type Delivery } from './runner.js';
+import { listDeadLetters, redriveDeadLetter } from './deadletters.js';
+import { connectTestBus, eventually, uniqueName } from './testing/index.js';
+
+let bus: Bus;
+before(async () => {
+  bus = await connectTestBus();
+});
+after(async () => {
+  await bus.close();
+});
+
+/** A consumer on a private subject namespace of the shared EVENTS stream. */
+function scope() {
+  const ns = uniqueName('b');
+  return { ns, subject: (leaf = 'x') => `evt.test.${ns}.${leaf}`, filter: `evt.test.${ns}.>`, durable: uniqueName('c-') };
+}
+
+function startRunner(options: Partial<ConstructorParameters<typeof ConsumerRunner>[0]> & Pick<ConstructorParameters<typeof ConsumerRunner>[0], 'handle'>, s: ReturnType<typeof scope>, durable = s.durable) {
+  const runner = new ConsumerRunner({ bus, consumer: { durable, stream: 'EVENTS', filterSubjects: [s.filter] }, backoffMs: [20], ackWaitMs: 2_000, ...options });
+  return runner.start().then(() => runner);
+}
+
+describe('bus - publish', () => {
+  test('publishing the same Nats-Msg-Id twice stores one message and reports the second as a duplicate', async () => {
+    const s = scope();
+    const first = await bus.publish(s.subject(), { n: 1 }, { msgId: `${s.ns}-same` });
+    const second = await bus.publish(s.subject(), { n: 1 }, { msgId: `${s.ns}-same` });
+    assert.equal(first.duplicate, false);
+    assert.equal(second.duplicate, true);
+    assert.equal(second.seq, first.seq);
+    const info = await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: s.filter });
+    assert.equal(info.state.subjects?.[s.subject()], 1);
+  });
+
+  test('a pipelined publisher keeps a bounded window and reports every result', async () => {
+    const s = scope();
+    const pipeline = bus.pipeline(8);
+    const results = [];
+    for (let i = 0; i < 100; i++) results.push(await pipeline.publish(s.subject(), { i }, { msgId: `${s.ns}-${i % 50}` }));
+    await pipeline.flush();
+    const settled = await Promise.all(results);
+    assert.equal(settled.filter((r) => r.duplicate).length, 50);
+  });
+
+  test('stream setup is idempotent and applies a changed limit', async () => {
+    await bus.ensureStreams();
+    await bus.ensureStreams(undefined, { WEBHOOKS_RAW: { maxAgeMs: 3 * 24 * 3600_000 } });
+    assert.equal((await bus.jsm.streams.info(StreamNames.WEBHOOKS_RAW)).config.max_age, 3 * 24 * 3600_000 * 1e6);
+    await bus.ensureStreams();
+    assert.equal((await bus.jsm.streams.info(StreamNames.WEBHOOKS_RAW)).config.max_age, 7 * 24 * 3600_000 * 1e6);
+  });
+});
+
+describe('bus - consumer runner', () => {
+  test('a handler that keeps failing lands in the DLQ with its original subject and sequence after max attempts', async () => {
+    const s = scope();
+    let attempts = 0;
+    const runner = await startRunner({ maxAttempts: 3, handle: perMessage(async () => { attempts++; throw new Error('projection unavailable'); }) }, s);
+    const published = await bus.publish(s.subject('poison'), { hello: 'world' }, { msgId: `${s.ns}-p` });
+    const [letter] = await eventually(async () => {
+      const letters = await listDeadLetters(bus, { consumer: s.durable });
+      return letters.length ? letters : undefined;
+    }, 15_000, 'a dead letter');
+    await runner.stop();
+    assert.equal(attempts, 3);
+    assert.equal(letter!.originalSubject, s.subject('poison'));
+    assert.equal(letter!.originalSequence, published.seq);
+    assert.equal(letter!.originalStream, 'EVENTS');
+    assert.equal(letter!.consumer, s.durable);
+    assert.match(letter!.error, /projection unavailable/);
+    assert.equal(runner.stats.deadLettered, 1);
+  });
+
+  test('a permanent error goes to the DLQ at once, without retries', async () => {
+    const s = scope();
+    let attempts = 0;
+    const runner = await startRunner({ handle: async (ds) => ds.map(() => { attempts++; return Outcomes.dead(new Error('contract violation')); }) }, s);
+    await bus.publish(s.subject(), { bad: true });
+    await eventually(async () => ((await listDeadLetters(bus, { consumer: s.durable })).length === 1 ? true : undefined), 10_000);
+    await runner.stop();
+    assert.equal(attempts, 1);
+  });
+
+  test('a redrive reaches only the consumer that gave up, keeps the original position, and is not dropped as a duplicate', async () => {
+    const s = scope();
+    const failing = uniqueName('fail-');
+    const healthy = uniqueName('ok-');
+    let fixed = false;
+    const seenByFailing: Delivery[] = [];
+    const seenByHealthy: Delivery[] = [];
+    const a = await startRunner({ maxAttempts: 2, handle: perMessage(async (d) => { if (!fixed) throw new Error('bug'); seenByFailing.push(d); }) }, s, failing);
+    const b = await startRunner({ handle: perMessage(async (d) => { seenByHealthy.push(d); }) }, s, healthy);
+    const published = await bus.publish(s.subject('order'), { id: 7 }, { msgId: `${s.ns}-7` });
+    const [letter] = await eventually(async () => {
+      const letters = await listDeadLetters(bus, { consumer: failing });
+      return letters.length ? letters : undefined;
+    }, 15_000, 'a dead letter');
+    assert.equal(seenByHealthy.length, 1);
+    fixed = true;
+    await redriveDeadLetter(bus, letter!.id);
+    await eventually(() => (seenByFailing.length === 1 ? true : undefined), 10_000, 'the redrive');
+    // A second redrive of the same event inside the duplicate window is delivered too.
+    fixed = false;
+    const [again] = await eventually(async () => {
+      const letters = await listDeadLetters(bus, { consumer: failing });
+      return letters.length ? letters : undefined;
+    }, 1).catch(() => [undefined]);
+    assert.equal(again, undefined, 'the redriven dead letter was removed from the DLQ');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await a.stop();
+    await b.stop();
+    assert.equal(seenByHealthy.length, 1, 'the healthy consumer did not see the redrive');
+    assert.equal(seenByFailing[0]!.redrive, true);
+    assert.equal(seenByFailing[0]!.subject, s.subject('order'));
+    assert.equal(seenByFailing[0]!.position, published.seq);
+    assert.deepEqual(seenByFailing[0]!.json(), { id: 7 });
+    assert.equal((await bus.jsm.consumers.info(StreamNames.DLQ, redriveConsumerName(failing))).num_ack_pending, 0);
+  });
+});
+
+const consumerProcess = fileURLToPath(new URL('./testing/consumer-process.js', import.meta.url));
+
+function startConsumerProcess(env: Record<string, string>): { child: ChildProcess; lines: Record<string, unknown>[]; exited: Promise<number | null>; waitFor: (event: string) => Promise<Record<string, unknown>> } {
+  const child = spawn(process.execPath, [consumerProcess], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { event: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    const line = JSON.parse(text) as Record<string, unknown>;
+    lines.push(line);
+    for (const w of waiters.filter((x) => x.event === line.event)) w.resolve(line);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const waitFor = (event: string) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const found = lines.find((l) => l.event === event);
+      if (found) resolve(found);
+      else waiters.push({ event, resolve });
+    });
+  return { child, lines, exited, waitFor };
+}
+
+describe('bus - crashes and shutdown', () => {
+  test('a handler that crashes the process before acking sees the message again', async () => {
+    const s = scope();
+    const crasher = startConsumerProcess({ TEST_DURABLE: s.durable, TEST_FILTER: s.filter, TEST_MODE: 'crash', TEST_ACK_WAIT_MS: '1000' });
+    await crasher.waitFor('ready');
+    const published = await bus.publish(s.subject(), { crash: true });
+    assert.equal(await crasher.exited, 3);
+    const seen: Delivery[] = [];
+    const runner = await startRunner({ ackWaitMs: 1_000, handle: perMessage(async (d) => { seen.push(d); }) }, s);
+    await eventually(() => (seen.length ? true : undefined), 10_000, 'the redelivery');
+    await runner.stop();
+    assert.equal(seen[0]!.position, published.seq);
+    assert.equal(seen[0]!.deliveryCount, 2);
+  });
+
+  test('a message that crashes the process on every delivery ends in the DLQ instead of looping', async () => {
+    const s = scope();
+    await bus.publish(s.subject('killer'), { crash: true });
+    for (let i = 0; i < 2; i++) {
+      const crasher = startConsumerProcess({ TEST_DURABLE: s.durable, TEST_FILTER: s.filter, TEST_MODE: 'crash', TEST_ACK_WAIT_MS: '1000', TEST_MAX_ATTEMPTS: '2' });
+      assert.equal(await crasher.exited, 3);
+    }
+    const handled: Delivery[] = [];
+    const runner = await startRunner({ maxAttempts: 2, ackWaitMs: 1_000, handle: perMessage(async (d) => { handled.push(d); }) }, s);
+    const [letter] = await eventually(async () => {
+      const letters = await listDeadLetters(bus, { consumer: s.durable });
+      return letters.length ? letters : undefined;
+    }, 15_000, 'a dead letter');
+    await runner.stop();
+    assert.equal(handled.length, 0, 'the poisoned message was not handed to the handler again');
+    assert.ok(['NO_OUTCOME', 'MAX_DELIVERIES'].includes(letter!.errorCode), letter!.errorCode);
+    assert.equal(letter!.originalSubject, s.subject('killer'));
+  });
+
+  test('a consumer drains and stops within its bound on SIGTERM without losing an acked or unacked message', async () => {
+    const s = scope();
+    const total = 60;
+    for (let i = 0; i < total; i++) await bus.publish(s.subject(), { i }, { msgId: `${s.ns}-${i}` });
+    const worker = startConsumerProcess({ TEST_DURABLE: s.durable, TEST_FILTER: s.filter, TEST_MODE: 'slow', TEST_DELAY_MS: '40', TEST_BATCH: '10', TEST_STOP_TIMEOUT_MS: '3000' });
+    await worker.waitFor('handled');
+    const sentAt = Date.now();
+    worker.child.kill('SIGTERM');
+    const stopped = await worker.waitFor('stopped');
+    assert.equal(await worker.exited, 0);
+    assert.ok(Date.now() - sentAt < 5_000, `stopped within the bound (${Date.now() - sentAt} ms)`);
+    const firstPass = new Set(worker.lines.filter((l) => l.event === 'handled').map((l) => l.position as number));
+    assert.equal(stopped.acked, firstPass.size);
+    assert.ok(firstPass.size < total, 'SIGTERM came before the work was done');
+    const rest = new Set<number>();
+    const runner = await startRunner({ handle: perMessage(async (d) => { rest.add(d.position); }) }, s);
+    await eventually(async () => ((await bus.jsm.consumers.info('EVENTS', s.durable)).num_pending === 0 && (await bus.jsm.consumers.info('EVENTS', s.durable)).num_ack_pending === 0 ? true : undefined), 10_000, 'the rest');
+    await runner.stop();
+    for (const position of firstPass) assert.ok(!rest.has(position), `acked message ${position} was not delivered again`);
+    assert.equal(firstPass.size + rest.size, total, 'every message was handled');
+  });
+});
+
+test('bus - dead letters keep the application headers of the original', async () => {
+  const s = scope();
+  const runner = await startRunner({ maxAttempts: 1, handle: perMessage(async () => { throw new Error('nope'); }) }, s);
+  await bus.publish(s.subject(), { x: 1 }, { headers: { [Headers.EventType]: 'test.thing.happened.v1' } });
+  const [letter] = await eventually(async () => {
+    const letters = await listDeadLetters(bus, { consumer: s.durable });
+    return letters.length ? letters : undefined;
+  }, 10_000);
+  await runner.stop();
+  const stored = await bus.jsm.streams.getMessage(StreamNames.DLQ, { seq: letter!.id });
+  assert.equal(stored.header.get(Headers.EventType), 'test.thing.happened.v1');
+});

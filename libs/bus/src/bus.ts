@@ -1,0 +1,220 @@
+import {
+  connect, credsAuthenticator, headers as natsHeaders, JSONCodec, RetentionPolicy, StorageType, DiscardPolicy,
+  type ConnectionOptions, type StoredMsg, type JetStreamClient, type JetStreamManager, type MsgHdrs, type NatsConnection, type StreamConfig,
+} from 'nats';
+import { readFileSync } from 'node:fs';
+import { Headers, StreamDefinitions, subjectOf, type DomainEvent, type StreamDefinition, type StreamName } from '@puente/contracts';
+import { BusUnavailableError } from './errors.js';
+import { injectTrace } from './trace.js';
+
+export interface BusConnectOptions {
+  /** Comma-separated list or array of NATS URLs. */
+  servers: string | string[];
+  /** Client name shown in the server's connection list. */
+  name: string;
+  token?: string;
+  credsFile?: string;
+  /** How long a JetStream publish may wait for its ack. */
+  publishTimeoutMs?: number;
+}
+
+export interface PublishOptions {
+  /** `Nats-Msg-Id`: the delivery identity the stream deduplicates on. */
+  msgId?: string;
+  headers?: Record<string, string>;
+  /** Fail unless this stream stores the message. */
+  expectStream?: string;
+  timeoutMs?: number;
+}
+
+export interface PublishResult {
+  stream: string;
+  seq: number;
+  /** The stream already held a message with this `Nats-Msg-Id` (inside its duplicate window). */
+  duplicate: boolean;
+}
+
+/** Per-stream limit overrides, e.g. from configuration. */
+export type StreamOverrides = Partial<Record<StreamName, Partial<Pick<StreamDefinition, 'maxAgeMs' | 'maxBytes' | 'duplicateWindowMs'>>>>;
+
+const codec = JSONCodec();
+const ms = (value: number) => value * 1_000_000;
+
+/** JetStream configuration for one of Puente's stream definitions. */
+export function streamConfig(definition: StreamDefinition, overrides: StreamOverrides[StreamName] = {}): Partial<StreamConfig> & { name: string } {
+  const merged = { ...definition, ...overrides };
+  return {
+    name: merged.name,
+    subjects: [...merged.subjects],
+    description: merged.description,
+    retention: merged.retention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: ms(merged.maxAgeMs),
+    max_bytes: merged.maxBytes,
+    duplicate_window: ms(Math.min(merged.duplicateWindowMs, merged.maxAgeMs || Number.MAX_SAFE_INTEGER)),
+    num_replicas: 1,
+    allow_direct: true,
+  };
+}
+
+/** A connection to NATS with JetStream: publishing with message ids and trace context. */
+export class Bus {
+  private live = true;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    private readonly publishTimeoutMs: number,
+  ) {}
+
+  static async connect(options: BusConnectOptions): Promise<Bus> {
+    const servers = Array.isArray(options.servers) ? options.servers : options.servers.split(',').map((s) => s.trim()).filter(Boolean);
+    const connection: ConnectionOptions = {
+      servers,
+      name: options.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      ...(options.token ? { token: options.token } : {}),
+      ...(options.credsFile ? { authenticator: credsAuthenticator(readFileSync(options.credsFile)) } : {}),
+    };
+    const nc = await connect(connection);
+    const timeout = options.publishTimeoutMs ?? 5_000;
+    const bus = new Bus(nc, nc.jetstream({ timeout }), await nc.jetstreamManager({ timeout }), timeout);
+    void bus.watchStatus();
+    return bus;
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (status.type === 'disconnect' || status.type === 'staleConnection') this.live = false;
+      else if (status.type === 'reconnect') this.live = true;
+    }
+  }
+
+  /** Direct get of stored messages (by sequence, or the next one on a subject). */
+  get direct(): DirectGet {
+    return (this.jsm as JetStreamManager & { direct: DirectGet }).direct;
+  }
+
+  /** True while the client holds a live connection to a server. */
+  get connected(): boolean {
+    return this.live && !this.nc.isClosed();
+  }
+
+  /**
+   * Creates each stream, or updates it when its configuration differs from the wanted one.
+   * Idempotent: every service calls it at start-up.
+   */
+  async ensureStreams(definitions: StreamDefinition[] = Object.values(StreamDefinitions), overrides: StreamOverrides = {}): Promise<void> {
+    for (const definition of definitions) {
+      const wanted = streamConfig(definition, overrides[definition.name]);
+      let current: StreamConfig | undefined;
+      try {
+        current = (await this.jsm.streams.info(wanted.name)).config;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      if (!current) {
+        await this.jsm.streams.add(wanted).catch(async (error: unknown) => {
+          // Another service created it in the meantime.
+          if (!String(error).includes('already in use')) throw error;
+        });
+      } else if (differs(current, wanted)) {
+        await this.jsm.streams.update(wanted.name, wanted);
+      }
+    }
+  }
+
+  /** Publishes bytes or a JSON value and waits for the stream's ack. */
+  async publish(subject: string, payload: Uint8Array | unknown, options: PublishOptions = {}): Promise<PublishResult> {
+    const h = natsHeaders();
+    for (const [key, value] of Object.entries(options.headers ?? {})) h.set(key, value);
+    injectTrace(h);
+    const data = payload instanceof Uint8Array ? payload : codec.encode(payload);
+    try {
+      const ack = await this.js.publish(subject, data, {
+        headers: h,
+        ...(options.msgId ? { msgID: options.msgId } : {}),
+        ...(options.expectStream ? { expect: { streamName: options.expectStream } } : {}),
+        timeout: options.timeoutMs ?? this.publishTimeoutMs,
+      });
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (error) {
+      throw new BusUnavailableError(`JetStream did not acknowledge ${subject}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Publishes a domain event on its subject with its type header; `msgId` defaults to the event id. */
+  publishEvent(event: DomainEvent, options: PublishOptions = {}): Promise<PublishResult> {
+    return this.publish(subjectOf(event), event, {
+      ...options,
+      msgId: options.msgId ?? event.id,
+      headers: { [Headers.EventType]: event.type, ...options.headers },
+    });
+  }
+
+  /** A publisher that keeps up to `window` publishes in flight (pipelining) and never more. */
+  pipeline(window = 256): PipelinedPublisher {
+    return new PipelinedPublisher(this, window);
+  }
+
+  /** Drains subscriptions and closes the connection (bounded). */
+  async close(timeoutMs = 5_000): Promise<void> {
+    if (this.nc.isClosed()) return;
+    const drained = this.nc.drain().catch(() => undefined);
+    const timer = new Promise((resolve) => setTimeout(resolve, timeoutMs).unref());
+    await Promise.race([drained, timer]);
+    if (!this.nc.isClosed()) await this.nc.close();
+  }
+}
+
+/** The direct-get API (streams are created with `allow_direct`); present at run time, missing from the client's types. */
+export interface DirectGet {
+  getMessage(stream: string, query: { seq: number; next_by_subj?: string } | { last_by_subj: string }): Promise<StoredMsg>;
+}
+
+/** Keeps a bounded number of publishes in flight; `publish` waits only when the window is full. */
+export class PipelinedPublisher {
+  private inFlight = new Set<Promise<unknown>>();
+  private firstError: unknown;
+
+  constructor(private readonly bus: Bus, private readonly window: number) {}
+
+  /** Starts a publish, waiting first for a slot; the returned promise is its result. */
+  async publish(subject: string, payload: Uint8Array | unknown, options: PublishOptions = {}): Promise<Promise<PublishResult>> {
+    while (this.inFlight.size >= this.window) await Promise.race(this.inFlight);
+    const result = this.bus.publish(subject, payload, options);
+    const tracked = result.then(
+      () => undefined,
+      (error: unknown) => {
+        this.firstError ??= error;
+      },
+    );
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+    return result;
+  }
+
+  /** Waits for every publish in flight; throws the first failure, if any. */
+  async flush(): Promise<void> {
+    await Promise.all(this.inFlight);
+    if (this.firstError !== undefined) {
+      const error = this.firstError;
+      this.firstError = undefined;
+      throw error;
+    }
+  }
+}
+
+export function isNotFound(error: unknown): boolean {
+  const e = error as { code?: unknown; api_error?: { err_code?: number }; message?: string };
+  return e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10014 || e?.code === '404' || /not found/i.test(String(e?.message));
+}
+
+function differs(current: StreamConfig, wanted: Partial<StreamConfig>): boolean {
+  return (Object.keys(wanted) as (keyof StreamConfig)[]).some((key) => JSON.stringify(current[key]) !== JSON.stringify(wanted[key]));
+}
+
+export type { MsgHdrs };

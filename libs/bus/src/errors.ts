@@ -1,0 +1,20 @@
+/** A failure that will not go away by retrying (bad input, a broken invariant): straight to the DLQ. */
+export class PermanentError extends Error {
+  constructor(readonly code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The bus did not acknowledge a publish (no stream answered, timeout, disconnected). */
+export class BusUnavailableError extends Error {
+  readonly code = 'BUS_UNAVAILABLE';
+}
+
+/** Short, single-line description of an error for headers and logs; never includes secrets' values. */
+export function describeError(error: unknown): { code: string; message: string } {
+  if (error instanceof Error) {
+    const code = typeof (error as { code?: unknown }).code === 'string' ? (error as unknown as { code: string }).code : error.name;
+    return { code, message: error.message.replace(/\s+/g, ' ').slice(0, 1000) };
+  }
+  return { code: 'UNKNOWN', message: String(error).slice(0, 1000) };
+}

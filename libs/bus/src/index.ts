@@ -1,0 +1,5 @@
+export * from './bus.js';
+export * from './errors.js';
+export * from './runner.js';
+export * from './deadletters.js';
+export { injectTrace, extractTrace, withSpan } from './trace.js';

@@ -1,0 +1,16 @@
+import type { StreamName } from './streams.js';
+
+/** A durable consumer: its name, stream and the subjects it reads. Names are spelled only here. */
+export interface ConsumerDefinition {
+  readonly durable: string;
+  readonly stream: StreamName;
+  readonly filterSubjects: readonly string[];
+}
+
+export const Consumers = {
+  kissflowRecords: { durable: 'kissflow-records', stream: 'EVENTS', filterSubjects: ['evt.kissflow.>'] },
+  whatsappProjections: { durable: 'whatsapp-projections', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.>'] },
+  whatsappCommands: { durable: 'whatsapp-commands', stream: 'COMMANDS', filterSubjects: ['cmd.whatsapp.>'] },
+  bitrixLinks: { durable: 'bitrix-links', stream: 'EVENTS', filterSubjects: ['evt.bitrix.>'] },
+  bitrixCompanies: { durable: 'bitrix-companies', stream: 'EVENTS', filterSubjects: ['evt.glyms.>'] },
+} as const satisfies Record<string, ConsumerDefinition>;

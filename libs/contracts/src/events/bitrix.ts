@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+export const BitrixEntity = z.enum(['company', 'product', 'price', 'section']);
+
+/** bitrix-sync wrote (or deliberately skipped) one entity in Bitrix24. */
+export const BitrixSyncedV1 = z.object({
+  entity: BitrixEntity,
+  sourceKey: z.string().min(1),
+  bitrixId: z.string().min(1).optional(),
+  action: z.enum(['created', 'updated', 'deleted', 'unchanged']),
+  /** Ids of the multi-value entries (phone, email) last written, by field. */
+  multiValueIds: z.record(z.string(), z.array(z.string())).optional(),
+  sourceEventId: z.string().optional(),
+  at: z.iso.datetime({ offset: true }),
+});
+export type BitrixSyncedV1 = z.infer<typeof BitrixSyncedV1>;
+
+/** bitrix-sync could not write an entity; `retryable` says whether it will try again. */
+export const BitrixFailedV1 = z.object({
+  entity: BitrixEntity,
+  sourceKey: z.string().min(1),
+  bitrixId: z.string().min(1).optional(),
+  error: z.object({ code: z.string(), message: z.string() }),
+  retryable: z.boolean(),
+  sourceEventId: z.string().optional(),
+  at: z.iso.datetime({ offset: true }),
+});
+export type BitrixFailedV1 = z.infer<typeof BitrixFailedV1>;

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+
+const Timestamp = z.iso.datetime({ offset: true });
+
+/** Where a WhatsApp session lives. */
+export const WhatsAppProvider = z.enum(['inboxhub', 'evolution', 'waha', 'cloud-api']);
+export type WhatsAppProvider = z.infer<typeof WhatsAppProvider>;
+
+const SessionScoped = z.object({
+  session: z.string().min(1),
+  provider: WhatsAppProvider,
+});
+
+export const MessageType = z.enum([
+  'text', 'image', 'video', 'audio', 'voice', 'document', 'sticker', 'location', 'contacts',
+  'reaction', 'interactive', 'button', 'template', 'order', 'system', 'unsupported',
+]);
+export type MessageType = z.infer<typeof MessageType>;
+
+export const MediaDescriptor = z.object({
+  id: z.string().optional(),
+  url: z.string().optional(),
+  mimeType: z.string().optional(),
+  sha256: z.string().optional(),
+  fileName: z.string().optional(),
+  caption: z.string().optional(),
+  bytes: z.number().int().nonnegative().optional(),
+});
+
+/** Content of one message, as every provider's payload normalizes to it. */
+export const MessageContent = SessionScoped.extend({
+  messageId: z.string().min(1),
+  chatId: z.string().min(1),
+  /** Sender JID (the participant in a group). */
+  from: z.string().optional(),
+  fromMe: z.boolean(),
+  pushName: z.string().optional(),
+  type: MessageType,
+  text: z.string().optional(),
+  media: MediaDescriptor.optional(),
+  location: z.object({ latitude: z.number(), longitude: z.number(), name: z.string().optional(), address: z.string().optional() }).optional(),
+  reaction: z.object({ messageId: z.string(), emoji: z.string() }).optional(),
+  quotedMessageId: z.string().optional(),
+  timestamp: Timestamp,
+});
+export type MessageContent = z.infer<typeof MessageContent>;
+
+/** An inbound message (not from this account). */
+export const MessageReceivedV1 = MessageContent;
+/** An outbound message seen by the provider (sent from this account, here or from a phone). */
+export const MessageSentV1 = MessageContent;
+/** A message read by a full sync. */
+export const MessageImportedV1 = MessageContent;
+
+export const MessageStatus = z.enum(['pending', 'sent', 'delivered', 'read', 'failed']);
+export type MessageStatus = z.infer<typeof MessageStatus>;
+
+/** A delivery status of an outbound message changed. */
+export const MessageStatusV1 = SessionScoped.extend({
+  messageId: z.string().min(1),
+  chatId: z.string().optional(),
+  status: MessageStatus.exclude(['pending']),
+  timestamp: Timestamp,
+  error: z.object({ code: z.string().optional(), message: z.string() }).optional(),
+});
+export type MessageStatusV1 = z.infer<typeof MessageStatusV1>;
+
+/** The whatsapp service accepted a send command: the message exists, `pending`, in the log. */
+export const MessageSendRequestedV1 = SessionScoped.extend({
+  commandId: z.string().min(1),
+  chatId: z.string().min(1),
+  type: MessageType,
+  text: z.string().optional(),
+  media: MediaDescriptor.optional(),
+  template: z.object({ name: z.string(), language: z.string(), components: z.array(z.unknown()).optional() }).optional(),
+  requestedAt: Timestamp,
+});
+export type MessageSendRequestedV1 = z.infer<typeof MessageSendRequestedV1>;
+
+export const SessionState = z.enum(['connecting', 'connected', 'disconnected', 'logged_out', 'failed']);
+
+export const SessionStatusV1 = SessionScoped.extend({
+  status: SessionState,
+  phone: z.string().optional(),
+  reason: z.string().optional(),
+  timestamp: Timestamp,
+});
+export type SessionStatusV1 = z.infer<typeof SessionStatusV1>;
+
+export const SessionQrV1 = SessionScoped.extend({
+  qr: z.string().min(1),
+  timestamp: Timestamp,
+});
+export type SessionQrV1 = z.infer<typeof SessionQrV1>;
+
+export const ContactV1 = SessionScoped.extend({
+  jid: z.string().min(1),
+  name: z.string().optional(),
+  phone: z.string().optional(),
+  /** The contact's `@lid` identity, when the provider tells it. */
+  lid: z.string().optional(),
+  timestamp: Timestamp,
+});
+export const ContactUpdatedV1 = ContactV1;
+export const ContactImportedV1 = ContactV1;
+export type ContactV1 = z.infer<typeof ContactV1>;
+
+export const ChatArchiveV1 = SessionScoped.extend({
+  chatId: z.string().min(1),
+  timestamp: Timestamp,
+});
+export type ChatArchiveV1 = z.infer<typeof ChatArchiveV1>;
+
+export const ChatImportedV1 = SessionScoped.extend({
+  chatId: z.string().min(1),
+  name: z.string().optional(),
+  archived: z.boolean().optional(),
+  unreadCount: z.number().int().nonnegative().optional(),
+  lastMessageAt: Timestamp.optional(),
+  timestamp: Timestamp,
+});
+export type ChatImportedV1 = z.infer<typeof ChatImportedV1>;
+
+export const CommandKind = z.enum(['send_message', 'mark_read']);
+
+/** What became of a command: `sent` (provider accepted), `failed`, or `unknown` (result lost; never retried). */
+export const CommandOutcomeV1 = z.object({
+  session: z.string().min(1),
+  commandId: z.string().min(1),
+  kind: CommandKind,
+  providerMessageId: z.string().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  at: Timestamp,
+});
+export type CommandOutcomeV1 = z.infer<typeof CommandOutcomeV1>;
+
+/** Command (stream COMMANDS): send a message. */
+export const SendMessageV1 = z.object({
+  commandId: z.string().min(1),
+  session: z.string().min(1),
+  to: z.string().min(1),
+  text: z.string().min(1).max(4096),
+  idempotencyKey: z.string().min(1).max(200).optional(),
+  requestedAt: Timestamp,
+});
+export type SendMessageV1 = z.infer<typeof SendMessageV1>;
+
+/** Command (stream COMMANDS): mark a chat as read. */
+export const MarkReadV1 = z.object({
+  commandId: z.string().min(1),
+  session: z.string().min(1),
+  chatId: z.string().min(1),
+  requestedAt: Timestamp,
+});
+export type MarkReadV1 = z.infer<typeof MarkReadV1>;

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+
+/** A resume point: the `CHANGES` stream's incarnation and a sequence in it. */
+export const ResumePoint = z.object({ epoch: z.string().min(1), position: z.number().int().nonnegative() });
+
+const Channel = z.string().min(1).max(512);
+
+/** Frames a client sends. */
+export const ClientMessage = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('auth'), token: z.string().min(1) }),
+  z.object({ op: z.literal('subscribe'), channel: Channel, since: ResumePoint.optional() }),
+  z.object({ op: z.literal('unsubscribe'), channel: Channel }),
+  z.object({ op: z.literal('more'), channel: Channel, cursor: z.string().min(1) }),
+  z.object({ op: z.literal('ping') }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+export const ErrorCodes = {
+  unauthorized: 'unauthorized',
+  forbidden: 'forbidden',
+  badRequest: 'bad_request',
+  unknownChannel: 'unknown_channel',
+  positionExpired: 'position_expired',
+  notSubscribed: 'not_subscribed',
+  slowConsumer: 'slow_consumer',
+  internal: 'internal',
+} as const;
+
+const Doc = z.record(z.string(), z.unknown());
+
+/** Frames the server sends. */
+export const ServerMessage = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('ready'), sub: z.string() }),
+  z.object({
+    op: z.literal('snapshot'), channel: Channel, items: z.array(Doc),
+    epoch: z.string(), position: z.number().int().nonnegative(), next: z.string().optional(),
+  }),
+  z.object({ op: z.literal('update'), channel: Channel, doc: Doc, epoch: z.string(), position: z.number().int().nonnegative() }),
+  z.object({ op: z.literal('remove'), channel: Channel, key: z.string(), epoch: z.string().optional(), position: z.number().int().nonnegative() }),
+  z.object({ op: z.literal('resync'), channel: Channel }),
+  z.object({ op: z.literal('error'), code: z.string(), message: z.string().optional(), channel: Channel.optional() }),
+  z.object({ op: z.literal('pong') }),
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+/** Claims of a WebSocket / HTTP read token (HS256 JWT). */
+export const RealtimeTokenClaims = z.object({
+  sub: z.string().min(1),
+  exp: z.number().int().positive(),
+  channels: z.array(z.string().min(1)).min(1),
+});
+export type RealtimeTokenClaims = z.infer<typeof RealtimeTokenClaims>;

@@ -1,0 +1,151 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureDatabase, startMongoWire, startNats, startPostgres, type RunningServer } from './servers.js';
+import { freePort, isAlive, portOpen, preferredPort } from './processes.js';
+
+export type ServerName = 'nats' | 'mongo' | 'postgres';
+
+export interface StackOptions {
+  /** Where data, logs and the state file live. */
+  dir: string;
+  /** `dev`: standard ports when free, durable storage. `test`: random ports, no fsync. */
+  mode: 'dev' | 'test';
+  /** Which servers the caller needs; default all three. */
+  needs?: readonly ServerName[];
+  /** Where `NATS_URL`, `MONGO_URL` and `GLYMS_DATABASE_URL` are read from. */
+  env?: NodeJS.ProcessEnv;
+  log?: (line: string) => void;
+}
+
+export interface Stack {
+  natsUrl?: string;
+  mongoUrl?: string;
+  /** The PostgreSQL server (no database) this stack started, when it started one. */
+  postgresUrl?: string;
+  /** The Glyms ERP database URL: `GLYMS_DATABASE_URL`, or `glyms` on the local server. */
+  glymsUrl?: string;
+  /** How each server was resolved: `env`, `reused` or `started`. */
+  origin: Partial<Record<ServerName, 'env' | 'reused' | 'started'>>;
+  /** Environment variables that point services and tests at this stack. */
+  env(): Record<string, string>;
+  /** Stops what this call started, in reverse order; leaves the rest alone. */
+  stop(): Promise<void>;
+}
+
+interface StateEntry {
+  url: string;
+  pid: number;
+  port: number;
+}
+type State = Partial<Record<ServerName, StateEntry>>;
+
+const STANDARD_PORTS = { nats: 4222, natsMonitor: 8222, mongo: 27017, postgres: 5432 } as const;
+
+function readState(file: string): State {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as State;
+  } catch {
+    return {};
+  }
+}
+
+async function reusable(entry: StateEntry | undefined): Promise<StateEntry | undefined> {
+  if (entry && isAlive(entry.pid) && (await portOpen(entry.port))) return entry;
+  return undefined;
+}
+
+/**
+ * Resolves each server in order: the URL from the environment; a server this tool already started
+ * (recorded in `<dir>/stack.json`); otherwise starts one, installing its binary when missing.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const env = options.env ?? process.env;
+  const needs = new Set(options.needs ?? ['nats', 'mongo', 'postgres']);
+  const log = options.log ?? ((line: string) => process.stderr.write(`[stack] ${line}\n`));
+  mkdirSync(options.dir, { recursive: true });
+  const stateFile = join(options.dir, 'stack.json');
+  const state = readState(stateFile);
+  const started: RunningServer[] = [];
+  const origin: Stack['origin'] = {};
+  const port = (standard: number): Promise<number> => (options.mode === 'dev' ? preferredPort(standard) : freePort());
+  const record = (name: ServerName, server: RunningServer, serverPort: number): void => {
+    started.push(server);
+    origin[name] = 'started';
+    state[name] = { url: server.url, pid: server.process.pid, port: serverPort };
+    writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  };
+  const stop = async (): Promise<void> => {
+    for (const server of started.reverse()) await server.process.stop();
+    const current = readState(stateFile);
+    for (const name of Object.keys(origin) as ServerName[]) if (origin[name] === 'started') delete current[name];
+    if (Object.keys(current).length === 0) rmSync(stateFile, { force: true });
+    else writeFileSync(stateFile, JSON.stringify(current, null, 2));
+  };
+
+  try {
+    let natsUrl: string | undefined;
+    let mongoUrl: string | undefined;
+    let postgresUrl: string | undefined;
+    let glymsUrl: string | undefined;
+
+    if (needs.has('nats')) {
+      const reused = await reusable(state.nats);
+      if (env.NATS_URL) [natsUrl, origin.nats] = [env.NATS_URL, 'env'];
+      else if (reused) [natsUrl, origin.nats] = [reused.url, 'reused'];
+      else {
+        const natsPort = await port(STANDARD_PORTS.nats);
+        const server = await startNats({ dir: join(options.dir, 'nats'), port: natsPort, monitorPort: await port(STANDARD_PORTS.natsMonitor), log });
+        record('nats', server, natsPort);
+        natsUrl = server.url;
+      }
+    }
+
+    const wantsMongo = needs.has('mongo') && !env.MONGO_URL;
+    const wantsGlyms = needs.has('postgres') && !env.GLYMS_DATABASE_URL;
+    if (wantsMongo || wantsGlyms) {
+      const reused = await reusable(state.postgres);
+      if (reused) [postgresUrl, origin.postgres] = [reused.url, 'reused'];
+      else {
+        const pgPort = await port(STANDARD_PORTS.postgres);
+        const server = await startPostgres({ dir: join(options.dir, 'postgres'), port: pgPort, log, durable: options.mode === 'dev' });
+        record('postgres', server, pgPort);
+        postgresUrl = server.url;
+      }
+    }
+    if (needs.has('postgres')) glymsUrl = env.GLYMS_DATABASE_URL ?? (await ensureDatabase(postgresUrl!, 'glyms'));
+
+    if (needs.has('mongo')) {
+      const reused = await reusable(state.mongo);
+      if (env.MONGO_URL) [mongoUrl, origin.mongo] = [env.MONGO_URL, 'env'];
+      else if (reused) [mongoUrl, origin.mongo] = [reused.url, 'reused'];
+      else {
+        const mongoPort = await port(STANDARD_PORTS.mongo);
+        const server = await startMongoWire({ dir: join(options.dir, 'mongo'), port: mongoPort, postgresUrl: postgresUrl!, log });
+        record('mongo', server, mongoPort);
+        mongoUrl = server.url;
+      }
+    }
+
+    return {
+      natsUrl,
+      mongoUrl,
+      postgresUrl,
+      glymsUrl,
+      origin,
+      env: () => ({
+        ...(natsUrl ? { NATS_URL: natsUrl } : {}),
+        ...(mongoUrl ? { MONGO_URL: mongoUrl } : {}),
+        ...(glymsUrl ? { GLYMS_DATABASE_URL: glymsUrl } : {}),
+        ...(postgresUrl ? { PUENTE_POSTGRES_URL: postgresUrl } : {}),
+      }),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+export function stackStateExists(dir: string): boolean {
+  return existsSync(join(dir, 'stack.json'));
+}
