@@ -32,6 +32,18 @@ export interface SpawnOptions {
   readyTimeoutMs?: number;
 }
 
+const GUARD = `
+"$@" &
+child=$!
+trap 'kill -INT $child 2>/dev/null' INT
+trap 'kill -TERM $child 2>/dev/null' TERM
+while kill -0 $child 2>/dev/null; do
+  if [ ! -d /proc/$PUENTE_PARENT_PID ]; then kill -$PUENTE_STOP_SIGNAL $child 2>/dev/null; fi
+  sleep 0.5 & wait $!
+done
+wait $child
+`;
+
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
@@ -51,8 +63,10 @@ export async function spawnServer(options: SpawnOptions): Promise<ManagedProcess
     log.once('open', () => resolve());
     log.once('error', reject);
   });
-  const child = spawn(options.command, options.args, {
-    env: options.env ?? process.env,
+  // The server runs under a small guard that stops it when this process is gone, however it ended
+  // (SIGKILL included), so no server outlives the tool that started it. Signals are forwarded.
+  const child = spawn('/bin/sh', ['-c', GUARD, 'puente-guard', options.command, ...options.args], {
+    env: { ...(options.env ?? process.env), PUENTE_PARENT_PID: String(process.pid), PUENTE_STOP_SIGNAL: (options.stopSignal ?? 'SIGTERM').replace('SIG', '') },
     cwd: options.cwd,
     uid: options.uid,
     gid: options.gid,

@@ -13,6 +13,9 @@ export interface RunningServer {
 
 type Log = (line: string) => void;
 
+/** FerretDB's PostgreSQL pool; PostgreSQL's `max_connections` leaves room above it. */
+export const FERRETDB_PG_POOL = 400;
+
 /** Largest NATS message: a 4 MiB webhook plus its headers and envelope fits with room to spare. */
 export const NATS_MAX_PAYLOAD = 8 * 1024 * 1024;
 
@@ -84,7 +87,7 @@ export async function startPostgres(options: { dir: string; port: number; log: L
     'wal_level=logical',
     'max_replication_slots=32',
     'max_wal_senders=32',
-    'max_connections=300',
+    'max_connections=500',
     'shared_buffers=256MB',
     ...(options.durable ? [] : ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off']),
   ];
@@ -163,7 +166,9 @@ export async function startMongoWire(options: { dir: string; port: number; postg
     args: [
       `--listen-addr=127.0.0.1:${options.port}`,
       '--handler=postgresql',
-      `--postgresql-url=${postgresUrl}`,
+      // FerretDB's update holds one pooled PostgreSQL connection while it takes a second: with its default
+      // pool of 50, fifty concurrent updates deadlock. A pool far above any client's concurrency avoids it.
+      `--postgresql-url=${postgresUrl}?pool_max_conns=${FERRETDB_PG_POOL}`,
       `--state-dir=${stateDir}`,
       '--debug-addr=-',
       '--telemetry=disable',

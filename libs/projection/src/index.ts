@@ -1,0 +1,4 @@
+export * from './versions.js';
+export * from './projection.js';
+export * from './store.js';
+export * from './handler.js';

@@ -1,0 +1,263 @@
+import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
+
+/** A document as the driver sees it: string ids, any fields. */
+export type RawDoc = { _id: string; [field: string]: unknown };
+import { changeSubject, Collections, StreamNames, type ChangeNotice, type DomainEvent } from '@puente/contracts';
+import { Outcomes, type Bus, type Outcome } from '@puente/bus';
+import type { ProjectedDoc, Projection, StoredDoc } from './projection.js';
+
+/** An event with its position in `EVENTS`. */
+export interface PositionedEvent {
+  event: DomainEvent;
+  position: number;
+}
+
+export interface ApplyResult {
+  outcomes: Outcome[];
+  /** Documents written (inserted or replaced). */
+  written: number;
+  /** Notices published again for documents already at an event's position. */
+  republished: number;
+  /** Compare-and-swap conflicts that were re-read and retried. */
+  conflicts: number;
+}
+
+/** Seams for tests that need to interleave writers or fail between the write and the notice. */
+export interface StoreHooks {
+  afterRead?: (keys: readonly string[]) => Promise<void>;
+  beforeNotify?: (notices: readonly ChangeNotice[]) => Promise<void>;
+}
+
+export interface ProjectionStoreOptions<D extends ProjectedDoc> {
+  db: Db;
+  bus: Bus;
+  projection: Projection<D>;
+  /** Compare-and-swap rounds before the batch is handed back for redelivery (default 10). */
+  maxConflictRetries?: number;
+  hooks?: StoreHooks;
+}
+
+interface KeyState<D extends ProjectedDoc> {
+  base: StoredDoc<D> | null;
+  current: D | null;
+  /** Position of the last event that changed `current` in this batch. */
+  position: number | undefined;
+  /** The stored document is already at an event's position: its notice may not have gone out. */
+  republish: boolean;
+}
+
+const SYSTEM = ['_id', '_position', '_rev'] as const;
+
+/**
+ * Applies events to a read model: reads the batch's documents by `_id`, evolves them in memory with the
+ * projection's pure functions, writes with compare-and-swap on `{_id, _position}` (insert, or replace
+ * where `_position` is still what was read; a lost race re-reads and retries), then publishes a
+ * `CHANGES` notice per changed document. No upsert with a version filter anywhere: that is what works
+ * on both MongoDB and FerretDB (whose `update` stops at the first error and is not atomic for
+ * filtered upserts).
+ */
+export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
+  /** The read model's collection (untyped: documents are shaped by the projection). */
+  readonly collection: Collection<RawDoc>;
+  private readonly checkpoints: Collection<{ _id: string; position: number; updatedAt: Date }>;
+  private wantedCheckpoint = 0;
+  private writtenCheckpoint = 0;
+  private checkpointWrite: Promise<void> | undefined;
+
+  constructor(private readonly options: ProjectionStoreOptions<D>) {
+    this.collection = options.db.collection<RawDoc>(options.projection.collection);
+    this.checkpoints = options.db.collection(Collections.checkpoints);
+  }
+
+  get projection(): Projection<D> {
+    return this.options.projection;
+  }
+
+  /** Creates the projection's indexes (idempotent). */
+  async init(): Promise<void> {
+    const indexes = this.projection.indexes ?? [];
+    if (indexes.length > 0) {
+      await this.collection.createIndexes(indexes.map((i) => ({ key: i.key, name: i.name, ...(i.unique ? { unique: true } : {}) })));
+    }
+  }
+
+  /** The last position this projection applied (its checkpoint), 0 when none. */
+  async checkpoint(): Promise<number> {
+    return (await this.checkpoints.findOne({ _id: this.projection.name }))?.position ?? 0;
+  }
+
+  /** Applies a batch in order; one outcome per event (an event `evolve` throws on is dead-lettered, the rest apply). */
+  async apply(events: readonly PositionedEvent[]): Promise<ApplyResult> {
+    const outcomes: Outcome[] = events.map(() => Outcomes.ack);
+    const keysOf = events.map((e, i) => {
+      try {
+        return [...new Set(this.projection.keys(e.event))];
+      } catch (error) {
+        outcomes[i] = Outcomes.dead(error);
+        return [];
+      }
+    });
+    const allKeys = [...new Set(keysOf.flat())];
+    const result: ApplyResult = { outcomes, written: 0, republished: 0, conflicts: 0 };
+    if (allKeys.length === 0) return result;
+
+    let pending = allKeys;
+    const maxRounds = this.options.maxConflictRetries ?? 10;
+    const notices: ChangeNotice[] = [];
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > maxRounds) throw new Error(`${this.projection.name}: compare-and-swap still conflicting after ${maxRounds} retries on ${pending.length} documents`);
+      const states = await this.load(pending);
+      await this.options.hooks?.afterRead?.(pending);
+      const pendingSet = new Set(pending);
+      events.forEach((e, i) => {
+        if (outcomes[i]!.kind !== 'ack') return;
+        for (const key of keysOf[i]!) {
+          if (!pendingSet.has(key)) continue;
+          const state = states.get(key)!;
+          if (state.base && state.base._position === e.position && state.current === (state.base as D)) state.republish = true;
+          let next: D | null;
+          try {
+            next = this.projection.evolve(state.current, e.event, { key, position: e.position });
+          } catch (error) {
+            outcomes[i] = Outcomes.dead(error);
+            continue;
+          }
+          if (next !== state.current) {
+            if (next === null) {
+              outcomes[i] = Outcomes.dead(new Error(`${this.projection.name}: evolve returned null for existing document ${key}; deletes are tombstones`));
+              continue;
+            }
+            state.current = next;
+            state.position = e.position;
+          }
+        }
+      });
+      const { written, lost } = await this.write(states, notices);
+      result.written += written;
+      result.conflicts += lost.length;
+      for (const [key, state] of states) {
+        if (state.position === undefined && state.republish && state.base) {
+          notices.push(this.notice(key, state.base));
+          result.republished++;
+        }
+      }
+      pending = lost;
+    }
+    if (notices.length > 0) {
+      await this.options.hooks?.beforeNotify?.(notices);
+      await this.publish(notices);
+    }
+    const positions = events.filter((_, i) => outcomes[i]!.kind === 'ack').map((e) => e.position);
+    if (positions.length > 0) await this.advanceCheckpoint(Math.max(...positions));
+    return result;
+  }
+
+  /**
+   * Checkpoint writes are coalesced: at most one in flight per store, carrying the highest position
+   * asked for meanwhile, so concurrent batches never queue on one hot row (FerretDB convoys there).
+   * `$max` keeps it monotonic across stores. Two first upserts can race into a duplicate key
+   * (FerretDB's upsert is not atomic): the loser's document exists by then, so it updates again.
+   */
+  private advanceCheckpoint(position: number): Promise<void> {
+    this.wantedCheckpoint = Math.max(this.wantedCheckpoint, position);
+    this.checkpointWrite ??= (async () => {
+      try {
+        while (this.wantedCheckpoint > this.writtenCheckpoint) {
+          const target = this.wantedCheckpoint;
+          const update = { $max: { position: target }, $set: { updatedAt: new Date() } };
+          try {
+            await this.checkpoints.updateOne({ _id: this.projection.name }, update, { upsert: true });
+          } catch (error) {
+            if ((error as { code?: number }).code !== 11000) throw error;
+            await this.checkpoints.updateOne({ _id: this.projection.name }, update);
+          }
+          this.writtenCheckpoint = target;
+        }
+      } finally {
+        this.checkpointWrite = undefined;
+      }
+    })();
+    return this.checkpointWrite;
+  }
+
+  private async load(keys: readonly string[]): Promise<Map<string, KeyState<D>>> {
+    const found = await this.collection.find({ _id: { $in: keys } }).toArray();
+    const byId = new Map(found.map((doc) => [doc._id as unknown as string, doc as unknown as StoredDoc<D>]));
+    return new Map(
+      keys.map((key) => {
+        const base = byId.get(key) ?? null;
+        return [key, { base, current: base as D | null, position: undefined, republish: false }];
+      }),
+    );
+  }
+
+  /** Writes every changed document with compare-and-swap; returns the keys that lost a race. */
+  private async write(states: Map<string, KeyState<D>>, notices: ChangeNotice[]): Promise<{ written: number; lost: string[] }> {
+    const ops: AnyBulkWriteOperation<RawDoc>[] = [];
+    const wanted = new Map<string, StoredDoc<D>>();
+    for (const [key, state] of states) {
+      if (state.position === undefined || state.current === null) continue;
+      const doc = { ...withoutSystem(state.current), _id: key, _position: state.position, _rev: (state.base?._rev ?? 0) + 1 } as StoredDoc<D>;
+      wanted.set(key, doc);
+      ops.push(
+        state.base
+          ? { replaceOne: { filter: { _id: key, _position: state.base._position }, replacement: doc as unknown as RawDoc } }
+          : { insertOne: { document: doc as unknown as RawDoc } },
+      );
+    }
+    if (ops.length === 0) return { written: 0, lost: [] };
+    let clean = false;
+    try {
+      const result = await this.collection.bulkWrite(ops, { ordered: false });
+      clean = result.insertedCount + result.matchedCount === ops.length;
+    } catch (error) {
+      // Duplicate keys (a racing insert) are expected; anything else is a real failure.
+      const writeErrors = (error as { writeErrors?: { code?: number }[] | { code?: number } }).writeErrors;
+      const codes = Array.isArray(writeErrors) ? writeErrors.map((e) => e.code) : writeErrors ? [writeErrors.code] : [];
+      if (codes.length === 0 || codes.some((code) => code !== 11000)) throw error;
+    }
+    let lost: string[] = [];
+    if (!clean) {
+      // Which writes won? Those whose stored `_rev` and `_position` are what this batch wrote.
+      const stored = await this.collection.find({ _id: { $in: [...wanted.keys()] } }).project({ _position: 1, _rev: 1 }).toArray();
+      const byId = new Map(stored.map((d) => [d._id as string, d]));
+      lost = [...wanted.keys()].filter((key) => {
+        const s = byId.get(key);
+        const w = wanted.get(key)!;
+        return !s || s._rev !== w._rev || s._position !== w._position;
+      });
+    }
+    const lostSet = new Set(lost);
+    for (const [key, doc] of wanted) if (!lostSet.has(key)) notices.push(this.notice(key, doc));
+    return { written: wanted.size - lost.length, lost };
+  }
+
+  private notice(key: string, doc: StoredDoc<D>): ChangeNotice {
+    return {
+      collection: this.projection.collection,
+      key,
+      rev: doc._rev,
+      position: doc._position,
+      deleted: doc._deleted === true,
+      doc: doc as unknown as Record<string, unknown>,
+    };
+  }
+
+  /** One notice per document version; the message id makes a republished notice a no-op inside the window. */
+  private async publish(notices: readonly ChangeNotice[]): Promise<void> {
+    await Promise.all(
+      notices.map((n) =>
+        this.options.bus.publish(changeSubject(this.projection.channel(n.doc as unknown as StoredDoc<D>), n.key), n, {
+          msgId: `${n.collection}:${n.key}:${n.position}`,
+          expectStream: StreamNames.CHANGES,
+        }),
+      ),
+    );
+  }
+}
+
+function withoutSystem<D extends ProjectedDoc>(doc: D): D {
+  const copy = { ...doc } as Record<string, unknown>;
+  for (const field of SYSTEM) delete copy[field];
+  return copy as D;
+}
