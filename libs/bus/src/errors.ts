@@ -12,9 +12,15 @@ export class BusUnavailableError extends Error {
 
 /** Short, single-line description of an error for headers and logs; never includes secrets' values. */
 export function describeError(error: unknown): { code: string; message: string } {
+  const oneLine = (text: string) => text.replace(/\s+/g, ' ').slice(0, 1000);
   if (error instanceof Error) {
-    const code = typeof (error as { code?: unknown }).code === 'string' ? (error as unknown as { code: string }).code : error.name;
-    return { code, message: error.message.replace(/\s+/g, ' ').slice(0, 1000) };
+    const code = typeof (error as unknown as { code?: unknown }).code === 'string' ? (error as unknown as { code: string }).code : error.name;
+    return { code, message: oneLine(error.message) };
   }
-  return { code: 'UNKNOWN', message: String(error).slice(0, 1000) };
+  // Frameworks wrap errors in plain objects (NestJS: `{ status: 'error', message }`).
+  if (error && typeof error === 'object') {
+    const { message, code } = error as { message?: unknown; code?: unknown };
+    return { code: typeof code === 'string' ? code : 'ERROR', message: oneLine(typeof message === 'string' ? message : JSON.stringify(error) ?? String(error)) };
+  }
+  return { code: 'UNKNOWN', message: oneLine(String(error)) };
 }

@@ -1,0 +1,5 @@
+export * from './config.js';
+export * from './logger.js';
+export * from './telemetry.js';
+export * from './health.js';
+export * from './service.js';
