@@ -1,0 +1,4 @@
+import { runService } from '@puente/runtime';
+import { service } from './app.js';
+
+await runService(service, process.env);
