@@ -43,6 +43,7 @@ export function channelFilter(channel: string): string {
 export function channelAllowed(pattern: string, channel: string): boolean {
   const want = pattern.split('.');
   const have = channel.split('.');
+  if (want.includes('') || have.includes('')) return false;
   for (let i = 0; i < want.length; i++) {
     const token = want[i];
     if (token === '>' && i === want.length - 1) return have.length > i;

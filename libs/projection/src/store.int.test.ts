@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Db, MongoClient } from 'mongodb';
+import type { Db } from 'mongodb';
 import { StreamNames, changeSubject, encodeToken, type DomainEvent } from '@puente/contracts';
 import { ConsumerRunner, listDeadLetters, type Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
@@ -10,11 +10,10 @@ import { messageEvents, messageFixtureProjection, testDatabase } from './testing
 
 let bus: Bus;
 let db: Db;
-let client: MongoClient;
 let drop: () => Promise<void>;
 before(async () => {
   bus = await connectTestBus();
-  ({ db, client, drop } = await testDatabase());
+  ({ db, drop } = await testDatabase());
 });
 after(async () => {
   await drop();

@@ -2,3 +2,4 @@ export * from './stack.js';
 export * from './processes.js';
 export { cacheDir, Versions } from './binaries.js';
 export { ensureDatabase } from './servers.js';
+export * from './services.js';

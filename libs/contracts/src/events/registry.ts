@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { CloudEventSchema, type CloudEvent } from '../envelope.js';
 import { encodeToken as t } from '../tokens.js';
 import { KissflowRecordDeletedV1, KissflowRecordUpsertedV1 } from './kissflow.js';

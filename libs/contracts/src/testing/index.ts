@@ -1,0 +1,1 @@
+export { EventExamples } from './examples.js';
