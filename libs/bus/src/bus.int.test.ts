@@ -43,11 +43,21 @@ describe('bus - publish', () => {
   test('a pipelined publisher keeps a bounded window and reports every result', async () => {
     const s = scope();
     const pipeline = bus.pipeline(8);
-    const results = [];
-    for (let i = 0; i < 100; i++) results.push(await pipeline.publish(s.subject(), { i }, { msgId: `${s.ns}-${i % 50}` }));
+    const acks = [];
+    let unsettled = 0;
+    let maxInFlight = 0;
+    for (let i = 0; i < 100; i++) {
+      const { ack } = await pipeline.publish(s.subject(), { i }, { msgId: `${s.ns}-${i % 50}` });
+      unsettled++;
+      void ack.then(() => unsettled--);
+      acks.push(ack);
+      maxInFlight = Math.max(maxInFlight, unsettled);
+    }
     await pipeline.flush();
-    const settled = await Promise.all(results);
+    const settled = await Promise.all(acks);
     assert.equal(settled.filter((r) => r.duplicate).length, 50);
+    assert.ok(maxInFlight > 1, `publishes overlap (max in flight ${maxInFlight})`);
+    assert.ok(maxInFlight <= 8, `never more than the window in flight (max ${maxInFlight})`);
   });
 
   test('stream setup is idempotent and applies a changed limit', async () => {

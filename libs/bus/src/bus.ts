@@ -34,6 +34,13 @@ export interface PublishResult {
   duplicate: boolean;
 }
 
+/** One message for `PipelinedPublisher.publishAll`. */
+export interface PublishItem {
+  subject: string;
+  payload: Uint8Array | unknown;
+  options?: PublishOptions;
+}
+
 /** Per-stream limit overrides, e.g. from configuration. */
 export type StreamOverrides = Partial<Record<StreamName, Partial<Pick<StreamDefinition, 'maxAgeMs' | 'maxBytes' | 'duplicateWindowMs'>>>>;
 
@@ -175,36 +182,78 @@ export interface DirectGet {
   getMessage(stream: string, query: { seq: number; next_by_subj?: string } | { last_by_subj: string }): Promise<StoredMsg>;
 }
 
-/** Keeps a bounded number of publishes in flight; `publish` waits only when the window is full. */
+/**
+ * Keeps a bounded number of publishes in flight; `publish` waits only when the window is full. A freed
+ * slot is handed straight to the oldest waiter (no polling, no race over the whole window).
+ */
 export class PipelinedPublisher {
-  private inFlight = new Set<Promise<unknown>>();
+  private inFlight = 0;
+  private readonly waiters: (() => void)[] = [];
+  private readonly pending = new Set<Promise<void>>();
   private firstError: unknown;
 
   constructor(private readonly bus: Bus, private readonly window: number) {}
 
-  /** Starts a publish, waiting first for a slot; the returned promise is its result. */
-  async publish(subject: string, payload: Uint8Array | unknown, options: PublishOptions = {}): Promise<Promise<PublishResult>> {
-    while (this.inFlight.size >= this.window) await Promise.race(this.inFlight);
-    const result = this.bus.publish(subject, payload, options);
-    const tracked = result.then(
-      () => undefined,
+  /**
+   * Starts a publish, waiting first for a free slot, and hands back its pending `ack` (wrapped, since an
+   * async function would otherwise flatten it and wait for the ack, which serializes the pipeline).
+   */
+  async publish(subject: string, payload: Uint8Array | unknown, options: PublishOptions = {}): Promise<{ ack: Promise<PublishResult> }> {
+    await this.acquire();
+    return { ack: this.start(subject, payload, options) };
+  }
+
+  /**
+   * Publishes every item, in order, with at most `window` in flight, and resolves with every ack (or
+   * rejects with the first failure). Items go out back to back while the window has room, so the client
+   * writes them in batches: the fast path for replays and backfills.
+   */
+  async publishAll(items: Iterable<PublishItem>): Promise<PublishResult[]> {
+    const acks: Promise<PublishResult>[] = [];
+    for (const item of items) {
+      if (this.inFlight >= this.window) await this.acquire();
+      else this.inFlight++;
+      acks.push(this.start(item.subject, item.payload, item.options));
+    }
+    return Promise.all(acks);
+  }
+
+  private acquire(): Promise<void> | void {
+    if (this.inFlight < this.window) {
+      this.inFlight++;
+      return;
+    }
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  private start(subject: string, payload: Uint8Array | unknown, options: PublishOptions = {}): Promise<PublishResult> {
+    const ack = this.bus.publish(subject, payload, options);
+    const settled: Promise<void> = ack.then(
+      () => this.release(settled),
       (error: unknown) => {
         this.firstError ??= error;
+        this.release(settled);
       },
     );
-    this.inFlight.add(tracked);
-    void tracked.finally(() => this.inFlight.delete(tracked));
-    return result;
+    this.pending.add(settled);
+    return ack;
   }
 
   /** Waits for every publish in flight; throws the first failure, if any. */
   async flush(): Promise<void> {
-    await Promise.all(this.inFlight);
+    while (this.pending.size > 0) await Promise.all(this.pending);
     if (this.firstError !== undefined) {
       const error = this.firstError;
       this.firstError = undefined;
       throw error;
     }
+  }
+
+  private release(settled: Promise<void>): void {
+    this.pending.delete(settled);
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.inFlight--;
   }
 }
 

@@ -1,0 +1,39 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startStack } from '@puente/stack';
+import { runBusBench } from './bus.js';
+import { printTable, writeResult, type BenchResult } from './result.js';
+import type { BenchEnv } from './bus.js';
+
+/**
+ * `npm run bench [-- <name> ...]`: runs the named benchmarks (default all) against local servers it
+ * starts (or NATS_URL / MONGO_URL), prints a table, writes bench/results/<name>.json and latest.json.
+ */
+const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench };
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = wanted.filter((name) => !BENCHMARKS[name]);
+if (unknown.length > 0) {
+  process.stderr.write(`unknown benchmark ${unknown.join(', ')}; available: ${Object.keys(BENCHMARKS).join(', ')}\n`);
+  process.exit(2);
+}
+const dir = mkdtempSync(join(tmpdir(), 'puente-bench-'));
+const stack = await startStack({ dir, mode: 'test', needs: ['nats', 'mongo'] });
+const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
+let failed = false;
+try {
+  for (const name of wanted.length > 0 ? wanted : Object.keys(BENCHMARKS)) {
+    process.stdout.write(`bench ${name}: running\n`);
+    const result = await BENCHMARKS[name]!({ natsUrl: stack.natsUrl!, mongoUrl: stack.mongoUrl!, log: (line) => process.stdout.write(`  ${line}\n`) });
+    writeResult(resultsDir, result);
+    printTable(result);
+    failed ||= result.metrics.some((m) => !m.pass);
+  }
+} finally {
+  await stack.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+process.stdout.write(`\nresults in ${resultsDir}\n`);
+process.exit(failed ? 1 : 0);
