@@ -6,6 +6,6 @@ import { allJsonSchemas } from './schemas.js';
 const dir = join(process.cwd(), 'docs', 'schemas');
 mkdirSync(dir, { recursive: true });
 const schemas = allJsonSchemas();
-for (const file of readdirSync(dir)) if (file.endsWith('.json') && !schemas.has(file)) rmSync(join(dir, file));
+for (const file of readdirSync(dir)) if (!schemas.has(file)) rmSync(join(dir, file));
 for (const [file, text] of schemas) writeFileSync(join(dir, file), text);
-process.stdout.write(`wrote ${schemas.size} schemas to ${dir}\n`);
+process.stdout.write(`wrote ${schemas.size} files to ${dir}\n`);
