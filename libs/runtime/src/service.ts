@@ -1,7 +1,7 @@
 import { MongoClient, type Db } from 'mongodb';
 import { z } from 'zod';
 import { Bus } from '@puente/bus';
-import { CommonConfig, ConfigError, loadConfig, streamOverrides } from './config.js';
+import { CommonConfig, ConfigError, loadConfig, resolveSecrets, streamOverrides, type SecretName } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { startTelemetry, type Telemetry } from './telemetry.js';
 import { startHealthServer, type Check } from './health.js';
@@ -12,9 +12,11 @@ export function mongoDatabaseName(url: string): string {
   return match?.[1] ? decodeURIComponent(match[1]) : 'puente';
 }
 
-export interface ServiceContext<C> {
+export interface ServiceContext<C, K extends SecretName = SecretName> {
   readonly name: string;
   readonly config: C;
+  /** The secrets the service declared, each a list (several at once during a rotation). */
+  readonly secrets: Record<K, string[]>;
   readonly env: NodeJS.ProcessEnv;
   readonly logger: Logger;
   readonly bus: Bus;
@@ -31,14 +33,16 @@ export interface StartedService {
   urls?: Record<string, string>;
 }
 
-export interface ServiceDefinition<S extends z.ZodObject> {
+export interface ServiceDefinition<S extends z.ZodObject, K extends SecretName = never> {
   name: string;
   /** The service's own variables (merged with the common ones). */
   config: S;
+  /** Secrets it needs: development values outside production; in production, required and never a dev value. */
+  secrets?: readonly K[];
   mongo: boolean;
   /** Variable and default port of a health-only HTTP server; omit when the service serves health itself. */
   healthPort?: { variable: string; default: number };
-  start(context: ServiceContext<z.infer<S> & CommonConfig>): Promise<StartedService>;
+  start(context: ServiceContext<z.infer<S> & CommonConfig, K>): Promise<StartedService>;
 }
 
 export interface RunningService {
@@ -52,13 +56,15 @@ export interface RunningService {
  * its name), logs, telemetry, the bus with its streams, MongoDB, health endpoints and a bounded
  * graceful shutdown on SIGTERM and SIGINT.
  */
-export async function runService<S extends z.ZodObject>(definition: ServiceDefinition<S>, env: NodeJS.ProcessEnv): Promise<RunningService> {
+export async function runService<S extends z.ZodObject, K extends SecretName = never>(definition: ServiceDefinition<S, K>, env: NodeJS.ProcessEnv): Promise<RunningService> {
   const schema = CommonConfig.extend(definition.config.shape).extend(
     definition.healthPort ? { [definition.healthPort.variable]: z.coerce.number().int().min(0).max(65535).default(definition.healthPort.default) } : {},
   );
   let config: z.infer<S> & CommonConfig;
+  let secrets: Record<K, string[]>;
   try {
     config = loadConfig(schema, env) as z.infer<S> & CommonConfig;
+    secrets = resolveSecrets(definition.secrets ?? [], env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${JSON.stringify({ level: 'fatal', service: definition.name, code: error.code, variables: error.variables, msg: error.message })}\n`);
@@ -113,7 +119,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
       checks.mongo = async () => (await database.command({ ping: 1 })).ok === 1;
     }
 
-    const started = await definition.start({ name: definition.name, config, env, logger, bus, db, checks });
+    const started = await definition.start({ name: definition.name, config, secrets, env, logger, bus, db, checks });
     const urls: Record<string, string> = { ...started.urls };
     if (definition.healthPort) {
       const health = await startHealthServer({ port: (config as Record<string, number>)[definition.healthPort.variable]!, checks });

@@ -36,9 +36,13 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-export const service: ServiceDefinition<typeof Config> = {
+/** Every secret the gateway verifies with; several values each during a rotation. */
+export const GatewaySecrets = ['KISSFLOW_WEBHOOK_SECRET', 'INBOXHUB_WEBHOOK_SECRET', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'EVOLUTION_WEBHOOK_SECRET', 'WAHA_WEBHOOK_SECRET', 'API_TOKENS'] as const;
+
+export const service: ServiceDefinition<typeof Config, (typeof GatewaySecrets)[number]> = {
   name: 'gateway',
   config: Config,
+  secrets: GatewaySecrets,
   mongo: false,
   async start({ config, logger, checks }) {
     const server = build({ logger, checks });

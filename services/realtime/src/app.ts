@@ -35,9 +35,10 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-export const service: ServiceDefinition<typeof Config> = {
+export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = {
   name: 'realtime',
   config: Config,
+  secrets: ['REALTIME_JWT_SECRET'],
   mongo: true,
   async start({ config, logger, checks }) {
     const server = build({ logger, checks });

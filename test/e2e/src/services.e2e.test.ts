@@ -46,6 +46,22 @@ describe('services', () => {
     assert.match(line.msg, /GATEWAY_PORT: must be a port number/);
   });
 
+  test('production mode refuses a development secret and a missing one, naming them', async () => {
+    const child = spawn(process.execPath, [`${root}services/gateway/dist/main.js`], {
+      env: testEnv({ NODE_ENV: 'production', GATEWAY_PORT: String(await freePort()), KISSFLOW_WEBHOOK_SECRET: 'dev-kissflow-webhook-secret', API_TOKENS: 'a-real-looking-token-0123456789' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    assert.equal(await new Promise<number | null>((resolve) => child.once('exit', resolve)), 78);
+    const line = JSON.parse(stderr.trim().split('\n').pop()!) as { variables: string[]; msg: string };
+    assert.ok(line.variables.includes('KISSFLOW_WEBHOOK_SECRET'));
+    assert.ok(line.variables.includes('WHATSAPP_APP_SECRET'));
+    assert.ok(!line.variables.includes('API_TOKENS'));
+    assert.match(line.msg, /KISSFLOW_WEBHOOK_SECRET: the development value is refused in production/);
+    assert.doesNotMatch(stderr, /a-real-looking-token/);
+  });
+
   test('a service that cannot reach NATS at start-up exits non-zero instead of pretending to be ready', async () => {
     const natsPort = await freePort();
     const port = await freePort();
