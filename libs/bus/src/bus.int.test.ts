@@ -117,13 +117,7 @@ describe('bus - consumer runner', () => {
     fixed = true;
     await redriveDeadLetter(bus, letter!.id);
     await eventually(() => (seenByFailing.length === 1 ? true : undefined), 10_000, 'the redrive');
-    // A second redrive of the same event inside the duplicate window is delivered too.
-    fixed = false;
-    const [again] = await eventually(async () => {
-      const letters = await listDeadLetters(bus, { consumer: failing });
-      return letters.length ? letters : undefined;
-    }, 1).catch(() => [undefined]);
-    assert.equal(again, undefined, 'the redriven dead letter was removed from the DLQ');
+    assert.deepEqual(await listDeadLetters(bus, { consumer: failing }), [], 'the redriven dead letter left the DLQ');
     await new Promise((resolve) => setTimeout(resolve, 300));
     await a.stop();
     await b.stop();
