@@ -135,3 +135,11 @@ export async function createJetStreamMicroservice(module: Type<unknown>, transpo
   app.useGlobalFilters(new PassErrorsToTransport());
   return app;
 }
+
+/** Starts a module as a JetStream microservice for a service; `stop` drains every consumer. */
+export async function startJetStreamService(module: Type<unknown>, options: JetStreamTransportOptions): Promise<{ stop: () => Promise<void>; transport: JetStreamTransport }> {
+  const transport = new JetStreamTransport(options);
+  const app = await createJetStreamMicroservice(module, transport);
+  await app.listen();
+  return { transport, stop: () => app.close() };
+}

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
 
 /** A readiness check: resolves true when the dependency answers. */
 export type Check = () => boolean | Promise<boolean>;
@@ -31,27 +32,54 @@ export async function handleHealth(req: IncomingMessage, res: ServerResponse, ch
   return true;
 }
 
-/** A small HTTP server with only the health endpoints, for services that serve nothing else. */
-export async function startHealthServer(options: { port: number; host?: string; checks: Record<string, Check> }): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
-  const server = createServer((req, res) => {
-    void handleHealth(req, res, options.checks).then((handled) => {
-      if (!handled) {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'not_found' }));
-      }
+/** Application routes: answer and resolve true, or resolve false to fall through to 404. */
+export type Route = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * An HTTP server (not listening yet) that answers `/healthz` and `/readyz`, then the routes given,
+ * and JSON 404 otherwise. Every answer carries `x-request-id` (the caller's, or a new one); an
+ * unexpected failure is logged and answered 500 with the request id, never a crash.
+ */
+export function createHttpServer(options: { checks: Record<string, Check>; route?: Route; onError?: (error: unknown, requestId: string) => void }): Server {
+  return createServer((req, res) => {
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const handle = async () => {
+      if (await handleHealth(req, res, options.checks)) return;
+      if (options.route && (await options.route(req, res, requestId))) return;
+      sendJson(res, 404, { error: 'not_found', message: `no route for ${req.method} ${(req.url ?? '').split('?')[0]}`, requestId });
+    };
+    handle().catch((error: unknown) => {
+      options.onError?.(error, requestId);
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal', requestId });
     });
   });
+}
+
+/** Starts listening; resolves with the bound port and a bounded `close`. */
+export async function listen(server: Server, port: number, host = '0.0.0.0'): Promise<{ port: number; close: () => Promise<void> }> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const address = server.address();
   return {
-    server,
-    port: typeof address === 'object' && address ? address.port : options.port,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    port: typeof address === 'object' && address ? address.port : port,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
   };
+}
+
+/** A server with only the health endpoints, for services that serve nothing else over HTTP. */
+export function startHealthServer(options: { port: number; checks: Record<string, Check> }): Promise<{ port: number; close: () => Promise<void> }> {
+  return listen(createHttpServer({ checks: options.checks }), options.port);
 }

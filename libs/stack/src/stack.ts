@@ -88,42 +88,41 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let postgresUrl: string | undefined;
     let glymsUrl: string | undefined;
 
-    if (needs.has('nats')) {
-      const reused = await reusable(state.nats);
-      if (env.NATS_URL) [natsUrl, origin.nats] = [env.NATS_URL, 'env'];
-      else if (reused) [natsUrl, origin.nats] = [reused.url, 'reused'];
-      else {
-        const natsPort = await port(STANDARD_PORTS.nats);
-        const server = await startNats({ dir: join(options.dir, 'nats'), port: natsPort, monitorPort: await port(STANDARD_PORTS.natsMonitor), log });
-        record('nats', server, natsPort);
-        natsUrl = server.url;
+    /** The environment's URL, else a server this tool already runs, else a new one. */
+    const resolveServer = async (name: ServerName, envUrl: string | undefined, start: () => Promise<{ server: RunningServer; port: number }>): Promise<string> => {
+      if (envUrl) {
+        origin[name] = 'env';
+        return envUrl;
       }
-    }
+      const reused = await reusable(state[name]);
+      if (reused) {
+        origin[name] = 'reused';
+        return reused.url;
+      }
+      const { server, port: serverPort } = await start();
+      record(name, server, serverPort);
+      return server.url;
+    };
 
-    const wantsMongo = needs.has('mongo') && !env.MONGO_URL;
-    const wantsGlyms = needs.has('postgres') && !env.GLYMS_DATABASE_URL;
-    if (wantsMongo || wantsGlyms) {
-      const reused = await reusable(state.postgres);
-      if (reused) [postgresUrl, origin.postgres] = [reused.url, 'reused'];
-      else {
+    if (needs.has('nats')) {
+      natsUrl = await resolveServer('nats', env.NATS_URL, async () => {
+        const natsPort = await port(STANDARD_PORTS.nats);
+        return { server: await startNats({ dir: join(options.dir, 'nats'), port: natsPort, monitorPort: await port(STANDARD_PORTS.natsMonitor), log }), port: natsPort };
+      });
+    }
+    // PostgreSQL backs the Glyms demo database and FerretDB; it is not needed when both come from the environment.
+    if ((needs.has('mongo') && !env.MONGO_URL) || (needs.has('postgres') && !env.GLYMS_DATABASE_URL)) {
+      postgresUrl = await resolveServer('postgres', undefined, async () => {
         const pgPort = await port(STANDARD_PORTS.postgres);
-        const server = await startPostgres({ dir: join(options.dir, 'postgres'), port: pgPort, log, durable: options.mode === 'dev' });
-        record('postgres', server, pgPort);
-        postgresUrl = server.url;
-      }
+        return { server: await startPostgres({ dir: join(options.dir, 'postgres'), port: pgPort, log, durable: options.mode === 'dev' }), port: pgPort };
+      });
     }
     if (needs.has('postgres')) glymsUrl = env.GLYMS_DATABASE_URL ?? (await ensureDatabase(postgresUrl!, 'glyms'));
-
     if (needs.has('mongo')) {
-      const reused = await reusable(state.mongo);
-      if (env.MONGO_URL) [mongoUrl, origin.mongo] = [env.MONGO_URL, 'env'];
-      else if (reused) [mongoUrl, origin.mongo] = [reused.url, 'reused'];
-      else {
+      mongoUrl = await resolveServer('mongo', env.MONGO_URL, async () => {
         const mongoPort = await port(STANDARD_PORTS.mongo);
-        const server = await startMongoWire({ dir: join(options.dir, 'mongo'), port: mongoPort, postgresUrl: postgresUrl!, log });
-        record('mongo', server, mongoPort);
-        mongoUrl = server.url;
-      }
+        return { server: await startMongoWire({ dir: join(options.dir, 'mongo'), port: mongoPort, postgresUrl: postgresUrl!, log }), port: mongoPort };
+      });
     }
 
     return {

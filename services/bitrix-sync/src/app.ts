@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { z } from 'zod';
 import { type ServiceDefinition, url, list } from '@puente/runtime';
-import { createJetStreamMicroservice, JetStreamTransport } from '@puente/nest-jetstream';
+import { startJetStreamService } from '@puente/nest-jetstream';
 
 /** Glyms CDC in, Bitrix24 companies and catalog out. */
 @Module({})
@@ -29,9 +29,7 @@ export const service: ServiceDefinition<typeof Config> = {
     if (!config.BITRIX_WEBHOOK_URL && !(config.BITRIX_PORTAL_URL && config.BITRIX_CLIENT_ID && config.BITRIX_CLIENT_SECRET)) {
       logger.warn('idle: set BITRIX_WEBHOOK_URL, or BITRIX_PORTAL_URL with BITRIX_CLIENT_ID and BITRIX_CLIENT_SECRET, to sync with Bitrix24');
     }
-    const transport = new JetStreamTransport({ bus, service: 'bitrix-sync', logger });
-    const app = await createJetStreamMicroservice(BitrixSyncModule, transport);
-    await app.listen();
-    return { stop: () => app.close() };
+    const { stop } = await startJetStreamService(BitrixSyncModule, { bus, service: 'bitrix-sync', logger });
+    return { stop };
   },
 };

@@ -1,7 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import { z } from 'zod';
-import { bytes, handleHealth, port, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { bytes, createHttpServer, listen, port, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
 
 export const Config = z.object({
   GATEWAY_PORT: port().default(8080),
@@ -16,24 +15,7 @@ export interface GatewayOptions {
 
 /** Builds the gateway's HTTP server (not listening); tests call this, `main.ts` listens. */
 export function build(options: GatewayOptions): Server {
-  return createServer((req, res) => {
-    const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    res.setHeader('x-request-id', requestId);
-    void route(req, res, options).catch((error: unknown) => {
-      options.logger.error({ err: error, requestId }, 'request failed');
-      if (!res.headersSent) send(res, 500, { error: 'internal', requestId });
-    });
-  });
-}
-
-async function route(req: IncomingMessage, res: ServerResponse, options: GatewayOptions): Promise<void> {
-  if (await handleHealth(req, res, options.checks)) return;
-  send(res, 404, { error: 'not_found', message: `no route for ${req.method} ${(req.url ?? '').split('?')[0]}`, requestId: res.getHeader('x-request-id') });
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
+  return createHttpServer({ checks: options.checks, onError: (error, requestId) => options.logger.error({ err: error, requestId }, 'request failed') });
 }
 
 /** Every secret the gateway verifies with; several values each during a rotation. */
@@ -45,17 +27,7 @@ export const service: ServiceDefinition<typeof Config, (typeof GatewaySecrets)[n
   secrets: GatewaySecrets,
   mongo: false,
   async start({ config, logger, checks }) {
-    const server = build({ logger, checks });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.GATEWAY_PORT, '0.0.0.0', () => resolve());
-    });
-    return {
-      urls: { webhooks: `http://127.0.0.1:${config.GATEWAY_PORT}/webhooks/` },
-      stop: () => new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
-    };
+    const http = await listen(build({ logger, checks }), config.GATEWAY_PORT);
+    return { urls: { webhooks: `http://127.0.0.1:${http.port}/webhooks/` }, stop: http.close };
   },
 };

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { z } from 'zod';
 import { type ServiceDefinition, url } from '@puente/runtime';
-import { createJetStreamMicroservice, JetStreamTransport } from '@puente/nest-jetstream';
+import { startJetStreamService } from '@puente/nest-jetstream';
 
 /** Kissflow dataset projections; backfill and reconciliation from the Kissflow REST API. */
 @Module({})
@@ -21,9 +21,7 @@ export const service: ServiceDefinition<typeof Config> = {
   mongo: true,
   healthPort: { variable: 'HEALTH_PORT', default: 8081 },
   async start({ bus, logger }) {
-    const transport = new JetStreamTransport({ bus, service: 'kissflow-sync', logger });
-    const app = await createJetStreamMicroservice(KissflowSyncModule, transport);
-    await app.listen();
-    return { stop: () => app.close() };
+    const { stop } = await startJetStreamService(KissflowSyncModule, { bus, service: 'kissflow-sync', logger });
+    return { stop };
   },
 };

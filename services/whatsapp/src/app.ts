@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { z } from 'zod';
 import { type ServiceDefinition, url } from '@puente/runtime';
-import { createJetStreamMicroservice, JetStreamTransport } from '@puente/nest-jetstream';
+import { startJetStreamService } from '@puente/nest-jetstream';
 
 /** WhatsApp projections, full sync and commands. */
 @Module({})
@@ -23,9 +23,7 @@ export const service: ServiceDefinition<typeof Config> = {
   mongo: true,
   healthPort: { variable: 'HEALTH_PORT', default: 8082 },
   async start({ bus, logger }) {
-    const transport = new JetStreamTransport({ bus, service: 'whatsapp', logger });
-    const app = await createJetStreamMicroservice(WhatsappModule, transport);
-    await app.listen();
-    return { stop: () => app.close() };
+    const { stop } = await startJetStreamService(WhatsappModule, { bus, service: 'whatsapp', logger });
+    return { stop };
   },
 };
