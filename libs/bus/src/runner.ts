@@ -2,7 +2,7 @@ import { AckPolicy, DeliverPolicy, headers as natsHeaders, type ConsumerConfig, 
 import { deadLetterSubject, Headers, redriveSubject, StreamNames, type ConsumerDefinition } from '@puente/contracts';
 import { isNotFound, type Bus } from './bus.js';
 import { describeError, PermanentError } from './errors.js';
-import { linksOf, SpanKind, withSpan } from './trace.js';
+import { extractTrace, linksOf, SpanKind, withSpan } from './trace.js';
 
 /** One message handed to a handler. For a redrive, subject and position are the original's. */
 export interface Delivery {
@@ -263,7 +263,12 @@ export class ConsumerRunner {
     try {
       outcomes = await withSpan(
         `${this.name} process`,
-        { kind: SpanKind.CONSUMER, links: linksOf(deliveries.map((d) => d.headers)), attributes: { 'messaging.system': 'nats', 'messaging.batch.message_count': deliveries.length, 'messaging.consumer.group.name': this.name } },
+        {
+          kind: SpanKind.CONSUMER,
+          // One message continues its producer's trace; a batch links to every producer instead.
+          ...(deliveries.length === 1 ? { parent: extractTrace(deliveries[0]!.headers) } : { links: linksOf(deliveries.map((d) => d.headers)) }),
+          attributes: { 'messaging.system': 'nats', 'messaging.batch.message_count': deliveries.length, 'messaging.consumer.group.name': this.name },
+        },
         () => this.options.handle(deliveries),
       );
       if (outcomes.length !== deliveries.length) throw new Error(`handler returned ${outcomes.length} outcomes for ${deliveries.length} messages`);

@@ -20,6 +20,13 @@ export function exportRequested(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_TRACES_EXPORTER);
 }
 
+/** The traces endpoint from the given environment (the exporter would otherwise read process.env). */
+function otlpTracesUrl(env: NodeJS.ProcessEnv): { url: string } | undefined {
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return { url: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT };
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return { url: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces` };
+  return undefined;
+}
+
 /**
  * Starts OpenTelemetry from the standard OTEL_* variables. With an OTLP endpoint it exports traces
  * (HTTP and MongoDB instrumented, NATS hops by libs/bus); with none it is silent: spans are still
@@ -30,7 +37,7 @@ export function startTelemetry(service: string, env: NodeJS.ProcessEnv): Telemet
   if (exportRequested(env)) {
     const sdk = new NodeSDK({
       resource,
-      traceExporter: new OTLPTraceExporter(),
+      traceExporter: new OTLPTraceExporter(otlpTracesUrl(env)),
       instrumentations: [new HttpInstrumentation(), new MongoDBInstrumentation()],
     });
     sdk.start();
