@@ -70,6 +70,20 @@ describe('bus - publish', () => {
 });
 
 describe('bus - consumer runner', () => {
+  test('consumer setup is idempotent and applies a changed configuration', async () => {
+    const s = scope();
+    const first = await startRunner({ maxAttempts: 3, handle: perMessage(async () => undefined) }, s);
+    await first.stop();
+    assert.equal((await bus.jsm.consumers.info('EVENTS', s.durable)).config.max_deliver, 4);
+    const again = await startRunner({ maxAttempts: 3, handle: perMessage(async () => undefined) }, s);
+    await again.stop();
+    const changed = await startRunner({ maxAttempts: 7, ackWaitMs: 5_000, handle: perMessage(async () => undefined) }, s);
+    await changed.stop();
+    const info = await bus.jsm.consumers.info('EVENTS', s.durable);
+    assert.equal(info.config.max_deliver, 8);
+    assert.equal(info.config.ack_wait, 5_000 * 1e6);
+  });
+
   test('a handler that keeps failing lands in the DLQ with its original subject and sequence after max attempts', async () => {
     const s = scope();
     let attempts = 0;
