@@ -3,3 +3,4 @@ export * from './processes.js';
 export { cacheDir, Versions } from './binaries.js';
 export { ensureDatabase } from './servers.js';
 export * from './services.js';
+export { startNats } from './servers.js';

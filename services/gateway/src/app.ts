@@ -1,6 +1,14 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { bytes, createHttpServer, listen, port, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { BusUnavailableError, type Bus } from '@puente/bus';
+import { Headers, subjectOf } from '@puente/contracts';
+import { bytes, createHttpServer, listen, port, sendJson, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { BusUnavailableAnswer, GatewayError, MethodNotAllowedError, problemBody } from './http/errors.js';
+import { readBody, safeHeaders } from './http/body.js';
+import type { Normalized, WebhookRequest } from './webhooks/delivery.js';
+import { publishNormalized, storeRaw } from './webhooks/publish.js';
+import { normalizeKissflow, verifyKissflow } from './webhooks/kissflow/kissflow.js';
+import { markReadCommand, sendMessageCommand, verifyApiToken } from './commands/commands.js';
 
 export const Config = z.object({
   GATEWAY_PORT: port().default(8080),
@@ -8,26 +16,121 @@ export const Config = z.object({
 });
 export type GatewayConfig = z.infer<typeof Config>;
 
+/** Every secret the gateway verifies with; several values each during a rotation. */
+export const GatewaySecrets = ['KISSFLOW_WEBHOOK_SECRET', 'INBOXHUB_WEBHOOK_SECRET', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'EVOLUTION_WEBHOOK_SECRET', 'WAHA_WEBHOOK_SECRET', 'API_TOKENS'] as const;
+export type GatewaySecretName = (typeof GatewaySecrets)[number];
+
 export interface GatewayOptions {
+  bus: Bus;
   logger: Logger;
   checks: Record<string, Check>;
+  secrets: Record<GatewaySecretName, string[]>;
+  maxBodyBytes: number;
+  /** The clock (tests pin it). */
+  now?: () => Date;
+}
+
+/** A webhook endpoint: verify the raw bytes (before any parsing), then normalize them. */
+interface WebhookEndpoint {
+  provider: string;
+  verify: (request: WebhookRequest) => void;
+  normalize: (request: WebhookRequest) => Normalized;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string, params: Record<string, string>) => Promise<void>;
+interface RouteEntry {
+  path: RegExp;
+  params: string[];
+  methods: Record<string, Handler>;
 }
 
 /** Builds the gateway's HTTP server (not listening); tests call this, `main.ts` listens. */
 export function build(options: GatewayOptions): Server {
-  return createHttpServer({ checks: options.checks, onError: (error, requestId) => options.logger.error({ err: error, requestId }, 'request failed') });
+  const now = options.now ?? (() => new Date());
+
+  const webhook = (endpoint: WebhookEndpoint): Handler => async (req, res, requestId, params) => {
+    const body = await readBody(req, options.maxBodyBytes);
+    const request: WebhookRequest = { provider: endpoint.provider, params, headers: req.headers, body, receivedAt: now() };
+    endpoint.verify(request);
+    await storeRaw(options.bus, request, safeHeaders(req), requestId);
+    const result = await publishNormalized(options.bus, endpoint.normalize(request));
+    sendJson(res, 200, { ...result, requestId });
+  };
+
+  const command = (make: (params: Record<string, string>, body: Buffer, at: Date) => { event: Parameters<typeof subjectOf>[0]; msgId: string; commandId: string }): Handler => async (req, res, requestId, params) => {
+    verifyApiToken(req.headers.authorization, options.secrets.API_TOKENS);
+    const body = await readBody(req, 64 * 1024);
+    const { event, msgId, commandId } = make(params, body, now());
+    try {
+      const ack = await options.bus.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } });
+      sendJson(res, 202, { commandId, duplicate: ack.duplicate, requestId });
+    } catch (error) {
+      throw error instanceof BusUnavailableError ? new BusUnavailableAnswer(error) : error;
+    }
+  };
+
+  const routes: RouteEntry[] = [
+    {
+      path: /^\/webhooks\/kissflow\/([^/]+)$/,
+      params: ['dataset'],
+      methods: {
+        POST: webhook({
+          provider: 'kissflow',
+          verify: (r) => verifyKissflow(r, options.secrets.KISSFLOW_WEBHOOK_SECRET),
+          normalize: normalizeKissflow,
+        }),
+      },
+    },
+    {
+      path: /^\/api\/whatsapp\/([^/]+)\/messages$/,
+      params: ['session'],
+      methods: { POST: command((p, body, at) => sendMessageCommand(p.session, body, at)) },
+    },
+    {
+      path: /^\/api\/whatsapp\/([^/]+)\/chats\/([^/]+)\/read$/,
+      params: ['session', 'chat'],
+      methods: { POST: command((p, body, at) => markReadCommand(p.session, p.chat, body, at)) },
+    },
+  ];
+
+  return createHttpServer({
+    checks: options.checks,
+    route: async (req, res, requestId) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      const entry = routes.find((r) => r.path.test(path));
+      if (!entry) return false;
+      try {
+        const handler = entry.methods[req.method ?? ''];
+        if (!handler) throw new MethodNotAllowedError(Object.keys(entry.methods));
+        const match = entry.path.exec(path)!;
+        const params: Record<string, string> = {};
+        entry.params.forEach((name, i) => {
+          try {
+            params[name] = decodeURIComponent(match[i + 1]!);
+          } catch {
+            params[name] = match[i + 1]!;
+          }
+        });
+        await handler(req, res, requestId, params);
+      } catch (error) {
+        if (!(error instanceof GatewayError)) throw error;
+        if (error.status >= 500) options.logger.warn({ requestId, code: error.code, err: error.cause }, error.message);
+        else options.logger.info({ requestId, code: error.code, path }, error.message);
+        sendJson(res, error.status, problemBody(error, requestId), { 'content-type': 'application/problem+json', ...error.headers });
+      }
+      return true;
+    },
+    onError: (error, requestId) => options.logger.error({ err: error, requestId }, 'request failed'),
+  });
 }
 
-/** Every secret the gateway verifies with; several values each during a rotation. */
-export const GatewaySecrets = ['KISSFLOW_WEBHOOK_SECRET', 'INBOXHUB_WEBHOOK_SECRET', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'EVOLUTION_WEBHOOK_SECRET', 'WAHA_WEBHOOK_SECRET', 'API_TOKENS'] as const;
-
-export const service: ServiceDefinition<typeof Config, (typeof GatewaySecrets)[number]> = {
+export const service: ServiceDefinition<typeof Config, GatewaySecretName> = {
   name: 'gateway',
   config: Config,
   secrets: GatewaySecrets,
   mongo: false,
-  async start({ config, logger, checks }) {
-    const http = await listen(build({ logger, checks }), config.GATEWAY_PORT);
+  async start({ config, logger, checks, bus, secrets }) {
+    const http = await listen(build({ bus, logger, checks, secrets, maxBodyBytes: config.WEBHOOK_MAX_BYTES }), config.GATEWAY_PORT);
     return { urls: { webhooks: `http://127.0.0.1:${http.port}/webhooks/` }, stop: http.close };
   },
 };

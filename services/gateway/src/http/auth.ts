@@ -1,0 +1,25 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+// Comparing HMACs of both sides under a per-process key gives equal-length inputs to timingSafeEqual,
+// so neither the content nor the length of a secret leaks through timing.
+const key = randomBytes(32);
+const digest = (value: string | Buffer) => createHmac('sha256', key).update(value).digest();
+
+/** Constant-time equality of two strings or byte strings. */
+export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/** True when `candidate` equals one of the configured secrets (several during a rotation); checks all of them. */
+export function matchesAny(candidate: string | Buffer, secrets: readonly (string | Buffer)[]): boolean {
+  let matched = false;
+  for (const secret of secrets) matched = safeEqual(candidate, secret) || matched;
+  return matched;
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(value ?? '');
+  return match?.[1];
+}

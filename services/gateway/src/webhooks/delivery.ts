@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { z } from 'zod';
+import type { DomainEvent } from '@puente/contracts';
+import { ContractViolationError, MalformedJsonError } from '../http/errors.js';
+
+/** One verified HTTP delivery, as every provider's normalizer sees it. */
+export interface WebhookRequest {
+  readonly provider: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly headers: IncomingHttpHeaders;
+  /** The raw bytes received: what signatures are checked against. */
+  readonly body: Buffer;
+  readonly receivedAt: Date;
+}
+
+/** An event to publish, with the delivery identity the stream deduplicates on. */
+export interface NormalizedEvent {
+  readonly event: DomainEvent;
+  readonly msgId: string;
+}
+
+export interface Normalized {
+  readonly events: readonly NormalizedEvent[];
+  /** Parts of the delivery Puente keeps (in WEBHOOKS_RAW) but does not turn into events. */
+  readonly ignored: readonly { readonly reason: string; readonly type?: string }[];
+}
+
+export const sha256 = (value: string | Buffer): string => createHash('sha256').update(value).digest('hex');
+
+/**
+ * The event id of a delivery: derived from its message id, so a provider's retry (even days later,
+ * outside the duplicate window) carries the same event id. UUID-shaped (version nibble 8: custom).
+ */
+export function eventIdFor(msgId: string): string {
+  const h = sha256(msgId);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** JSON with object keys sorted at every level: equal values, equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new MalformedJsonError(error);
+  }
+}
+
+/** A zod failure as a 400 that names every offending field. */
+export function contractViolation(what: string, error: z.ZodError): ContractViolationError {
+  const details = error.issues.map((issue) => ({ path: issue.path.map(String).join('.') || '(body)', message: issue.message }));
+  return new ContractViolationError(`${what}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
