@@ -8,6 +8,7 @@ import { readBody, safeHeaders } from './http/body.js';
 import type { Normalized, WebhookRequest } from './webhooks/delivery.js';
 import { publishNormalized, storeRaw } from './webhooks/publish.js';
 import { normalizeKissflow, verifyKissflow } from './webhooks/kissflow/kissflow.js';
+import { normalizeWhatsAppCloud, verifyMetaSignature, verifySubscription } from './webhooks/whatsapp-cloud/whatsappCloud.js';
 import { markReadCommand, sendMessageCommand, verifyApiToken } from './commands/commands.js';
 
 export const Config = z.object({
@@ -78,6 +79,22 @@ export function build(options: GatewayOptions): Server {
           provider: 'kissflow',
           verify: (r) => verifyKissflow(r, options.secrets.KISSFLOW_WEBHOOK_SECRET),
           normalize: normalizeKissflow,
+        }),
+      },
+    },
+    {
+      path: /^\/webhooks\/whatsapp-cloud$/,
+      params: [],
+      methods: {
+        GET: async (req, res) => {
+          const challenge = verifySubscription(req.url ?? '', options.secrets.WHATSAPP_VERIFY_TOKEN);
+          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end(challenge);
+        },
+        POST: webhook({
+          provider: 'whatsapp-cloud',
+          verify: (r) => verifyMetaSignature(r, options.secrets.WHATSAPP_APP_SECRET),
+          normalize: normalizeWhatsAppCloud,
         }),
       },
     },
