@@ -10,11 +10,29 @@ import { publishNormalized, storeRaw } from './webhooks/publish.js';
 import { normalizeKissflow, verifyKissflow } from './webhooks/kissflow/kissflow.js';
 import { normalizeWhatsAppCloud, verifyMetaSignature, verifySubscription } from './webhooks/whatsapp-cloud/whatsappCloud.js';
 import { markReadCommand, sendMessageCommand, verifyApiToken } from './commands/commands.js';
+import { DEFAULT_INBOXHUB_SCHEME, normalizeInboxHub, verifyInboxHub, type HmacScheme } from './webhooks/inboxhub/inboxhub.js';
 
 export const Config = z.object({
   GATEWAY_PORT: port().default(8080),
   WEBHOOK_MAX_BYTES: bytes().default(4 * 1024 * 1024),
+  /** How Inbox Hub (or another Baileys gateway on that endpoint) signs: Baileys gateways differ. */
+  INBOXHUB_SIGNATURE_HEADER: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name').default(DEFAULT_INBOXHUB_SCHEME.header),
+  INBOXHUB_SIGNATURE_ALGORITHM: z.enum(['sha256', 'sha512']).default(DEFAULT_INBOXHUB_SCHEME.algorithm),
+  INBOXHUB_SIGNATURE_ENCODING: z.enum(['hex', 'base64']).default(DEFAULT_INBOXHUB_SCHEME.encoding),
+  /** Text before the signature; default `<algorithm>=`; set it empty (`INBOXHUB_SIGNATURE_PREFIX=none`) for a bare signature. */
+  INBOXHUB_SIGNATURE_PREFIX: z.string().optional(),
 });
+
+/** The Inbox Hub HMAC scheme from configuration. */
+export function inboxHubScheme(config: GatewayConfig): HmacScheme {
+  const prefix = config.INBOXHUB_SIGNATURE_PREFIX;
+  return {
+    header: config.INBOXHUB_SIGNATURE_HEADER.toLowerCase(),
+    algorithm: config.INBOXHUB_SIGNATURE_ALGORITHM,
+    encoding: config.INBOXHUB_SIGNATURE_ENCODING,
+    prefix: prefix === undefined ? `${config.INBOXHUB_SIGNATURE_ALGORITHM}=` : prefix === 'none' ? '' : prefix,
+  };
+}
 export type GatewayConfig = z.infer<typeof Config>;
 
 /** Every secret the gateway verifies with; several values each during a rotation. */
@@ -27,15 +45,17 @@ export interface GatewayOptions {
   checks: Record<string, Check>;
   secrets: Record<GatewaySecretName, string[]>;
   maxBodyBytes: number;
+  inboxHubScheme?: HmacScheme;
   /** The clock (tests pin it). */
   now?: () => Date;
 }
 
 /** A webhook endpoint: verify the raw bytes (before any parsing), then normalize them. */
-interface WebhookEndpoint {
+interface WebhookEndpoint<V> {
   provider: string;
-  verify: (request: WebhookRequest) => void;
-  normalize: (request: WebhookRequest) => Normalized;
+  /** Checks the credentials on the raw bytes; what it returns (a delivery id, say) goes to `normalize`. */
+  verify: (request: WebhookRequest) => V;
+  normalize: (request: WebhookRequest, verified: V) => Normalized;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string, params: Record<string, string>) => Promise<void>;
@@ -49,12 +69,12 @@ interface RouteEntry {
 export function build(options: GatewayOptions): Server {
   const now = options.now ?? (() => new Date());
 
-  const webhook = (endpoint: WebhookEndpoint): Handler => async (req, res, requestId, params) => {
+  const webhook = <V>(endpoint: WebhookEndpoint<V>): Handler => async (req, res, requestId, params) => {
     const body = await readBody(req, options.maxBodyBytes);
     const request: WebhookRequest = { provider: endpoint.provider, params, headers: req.headers, body, receivedAt: now() };
-    endpoint.verify(request);
+    const verified = endpoint.verify(request);
     await storeRaw(options.bus, request, safeHeaders(req), requestId);
-    const result = await publishNormalized(options.bus, endpoint.normalize(request));
+    const result = await publishNormalized(options.bus, endpoint.normalize(request, verified));
     sendJson(res, 200, { ...result, requestId });
   };
 
@@ -79,6 +99,17 @@ export function build(options: GatewayOptions): Server {
           provider: 'kissflow',
           verify: (r) => verifyKissflow(r, options.secrets.KISSFLOW_WEBHOOK_SECRET),
           normalize: normalizeKissflow,
+        }),
+      },
+    },
+    {
+      path: /^\/webhooks\/inboxhub$/,
+      params: [],
+      methods: {
+        POST: webhook({
+          provider: 'inboxhub',
+          verify: (r) => verifyInboxHub(r, options.secrets.INBOXHUB_WEBHOOK_SECRET, options.inboxHubScheme ?? DEFAULT_INBOXHUB_SCHEME, now()),
+          normalize: (r, verified) => normalizeInboxHub(r, verified.deliveryId),
         }),
       },
     },
@@ -147,7 +178,7 @@ export const service: ServiceDefinition<typeof Config, GatewaySecretName> = {
   secrets: GatewaySecrets,
   mongo: false,
   async start({ config, logger, checks, bus, secrets }) {
-    const http = await listen(build({ bus, logger, checks, secrets, maxBodyBytes: config.WEBHOOK_MAX_BYTES }), config.GATEWAY_PORT);
+    const http = await listen(build({ bus, logger, checks, secrets, maxBodyBytes: config.WEBHOOK_MAX_BYTES, inboxHubScheme: inboxHubScheme(config) }), config.GATEWAY_PORT);
     return { urls: { webhooks: `http://127.0.0.1:${http.port}/webhooks/` }, stop: http.close };
   },
 };

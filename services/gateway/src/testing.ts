@@ -2,11 +2,12 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import type { Bus } from '@puente/bus';
 import { build, type GatewaySecretName } from './app.js';
+import type { HmacScheme } from './webhooks/inboxhub/inboxhub.js';
 
 /** Obviously fake secrets for tests; the second value of each proves rotation. */
 export const TEST_SECRETS: Record<GatewaySecretName, string[]> = {
   KISSFLOW_WEBHOOK_SECRET: ['test-kissflow-secret-current', 'test-kissflow-secret-previous'],
-  INBOXHUB_WEBHOOK_SECRET: ['test-inboxhub-secret'],
+  INBOXHUB_WEBHOOK_SECRET: ['test-inboxhub-secret', 'whsec_dGVzdC1zdGFuZGFyZC13ZWJob29rcy1rZXktMDAx'],
   WHATSAPP_APP_SECRET: ['test-whatsapp-app-secret'],
   WHATSAPP_VERIFY_TOKEN: ['test-verify-token'],
   EVOLUTION_WEBHOOK_SECRET: ['test-evolution-secret'],
@@ -15,8 +16,8 @@ export const TEST_SECRETS: Record<GatewaySecretName, string[]> = {
 };
 
 /** A gateway on a free loopback port against the given bus. */
-export async function startTestGateway(bus: Bus, options: { maxBodyBytes?: number } = {}): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = build({ bus, logger: pino({ level: 'silent' }), checks: { nats: () => bus.connected }, secrets: TEST_SECRETS, maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024 });
+export async function startTestGateway(bus: Bus, options: { maxBodyBytes?: number; inboxHubScheme?: HmacScheme } = {}): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = build({ bus, logger: pino({ level: 'silent' }), checks: { nats: () => bus.connected }, secrets: TEST_SECRETS, maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024, ...(options.inboxHubScheme ? { inboxHubScheme: options.inboxHubScheme } : {}) });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -1,0 +1,142 @@
+import { createEvent, MessageType, type DomainEvent } from '@puente/contracts';
+import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
+import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
+import { hasStandardWebhookHeaders, verifyStandardWebhook } from '../../http/standardWebhooks.js';
+import { eventIdFor, isPlainObject, parseJson, sha256, type Normalized, type WebhookRequest } from '../delivery.js';
+import { baileysContent, toIsoTime, type BaileysMessage } from '../baileys/baileysMessage.js';
+
+/** How a Baileys gateway signs its bodies; Inbox Hub's defaults, configurable since gateways differ. */
+export interface HmacScheme {
+  header: string;
+  algorithm: 'sha256' | 'sha512';
+  encoding: 'hex' | 'base64';
+  /** Text before the signature in the header, e.g. `sha256=`; may be empty. */
+  prefix: string;
+}
+
+export const DEFAULT_INBOXHUB_SCHEME: HmacScheme = { header: 'x-webhook-signature', algorithm: 'sha256', encoding: 'hex', prefix: 'sha256=' };
+
+/**
+ * Standard Webhooks headers, when present, decide (rotation, ±5 min); otherwise the configured HMAC
+ * header. Returns the provider's delivery id when it has one (`webhook-id`).
+ */
+export function verifyInboxHub(request: WebhookRequest, secrets: readonly string[], scheme: HmacScheme, now: Date): { deliveryId?: string } {
+  if (hasStandardWebhookHeaders(request.headers)) {
+    const id = verifyStandardWebhook(request.headers, request.body, secrets, now);
+    if (!id) throw new UnauthorizedError('invalid Standard Webhooks signature, or a timestamp outside ±5 minutes');
+    return { deliveryId: id };
+  }
+  const header = request.headers[scheme.header.toLowerCase()];
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value || !value.startsWith(scheme.prefix)) throw new UnauthorizedError(`missing or invalid ${scheme.header}`);
+  const encoded = value.slice(scheme.prefix.length).trim();
+  const given = scheme.encoding === 'hex' ? strictHex(encoded) : /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64') : undefined;
+  if (!given || !hmacMatchesAny(scheme.algorithm, secrets, request.body, given)) throw new UnauthorizedError(`missing or invalid ${scheme.header}`);
+  return {};
+}
+
+const SOURCE = 'urn:puente:gateway:inboxhub';
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : undefined);
+const STATUS_EVENTS: Record<string, 'sent' | 'delivered' | 'read' | 'failed'> = { 'message.sent': 'sent', 'message.delivered': 'delivered', 'message.read': 'read', 'message.failed': 'failed' };
+const MESSAGE_EVENTS = new Set(['message.received', 'message', 'message.any', 'messages.upsert', 'message.upsert', 'message.new']);
+const SESSION_STATES: Record<string, 'connecting' | 'connected' | 'disconnected' | 'logged_out' | 'failed'> = {
+  connected: 'connected', open: 'connected', working: 'connected', ready: 'connected', online: 'connected',
+  connecting: 'connecting', starting: 'connecting', scan_qr_code: 'connecting', qr: 'connecting',
+  disconnected: 'disconnected', close: 'disconnected', closed: 'disconnected', stopped: 'disconnected', offline: 'disconnected',
+  logged_out: 'logged_out', logout: 'logged_out', failed: 'failed', error: 'failed',
+};
+
+/**
+ * Inbox Hub's canonical body (`{event, sessionId, timestamp, data}`), its snake_case aliases, and data
+ * in Baileys' native message shape, to WhatsApp domain events. Message ids: the message id plus the
+ * event; without one, the provider's delivery id, else a hash of event, session and body. An unknown
+ * event is answered 200 with `ignored` (it is kept in WEBHOOKS_RAW).
+ */
+export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | undefined): Normalized {
+  const body = parseJson(request.body);
+  if (!isPlainObject(body)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const headerEvent = request.headers['x-webhook-event'];
+  const eventName = (str(Array.isArray(headerEvent) ? headerEvent[0] : headerEvent) ?? str(body.event) ?? str(body.type))?.toLowerCase();
+  if (!eventName) throw new ContractViolationError('the event name is missing (X-Webhook-Event or the body\'s event)', [{ path: 'event', message: 'required' }]);
+  const session = str(body.sessionId) ?? str(body.session_id) ?? str(body.session) ?? str(body.instance);
+  if (!session) throw new ContractViolationError('the session is missing', [{ path: 'sessionId', message: 'required (sessionId, session_id or session)' }]);
+  const data = isPlainObject(body.data) ? body.data : isPlainObject(body.payload) ? body.payload : {};
+  const at = toIsoTime(data.timestamp) ?? toIsoTime(body.timestamp) ?? request.receivedAt.toISOString();
+  const time = request.receivedAt.toISOString();
+  const fallbackId = deliveryId ? `inboxhub:delivery:${deliveryId}` : `inboxhub:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
+  const one = (event: DomainEvent, msgId: string): Normalized => ({ events: [{ event: { ...event, id: eventIdFor(msgId) } as DomainEvent, msgId }], ignored: [] });
+  const base = { session, provider: 'inboxhub' as const };
+
+  if (MESSAGE_EVENTS.has(eventName)) {
+    const native = isPlainObject(data.key) ? (data as BaileysMessage) : undefined;
+    const messageId = str(data.messageId) ?? str(data.message_id) ?? native?.key?.id;
+    const chatId = str(data.chatId) ?? str(data.chat_id) ?? native?.key?.remoteJid;
+    const missing = [!messageId && 'data.messageId', !chatId && 'data.chatId'].filter(Boolean) as string[];
+    if (missing.length > 0) throw new ContractViolationError(`a message needs ${missing.join(' and ')}`, missing.map((path) => ({ path, message: 'required' })));
+    const fromMe = typeof data.fromMe === 'boolean' ? data.fromMe : data.from_me === true || native?.key?.fromMe === true;
+    const content = native
+      ? baileysContent(native.message)
+      : (() => {
+          const type = MessageType.safeParse(str(data.type) ?? 'text');
+          const text = str(data.content) ?? str(data.text) ?? str(data.body) ?? str(data.caption);
+          const media = isPlainObject(data.media) ? data.media : undefined;
+          return {
+            type: type.success ? type.data : ('unsupported' as const),
+            ...(text ? { text } : {}),
+            ...(media ? { media: { ...(str(media.url) ? { url: str(media.url) } : {}), ...(str(media.mimetype ?? media.mimeType) ? { mimeType: str(media.mimetype ?? media.mimeType) } : {}), ...(str(media.fileName ?? media.filename) ? { fileName: str(media.fileName ?? media.filename) } : {}) } } : {}),
+          };
+        })();
+    const from = str(data.from) ?? native?.key?.participant ?? (fromMe ? undefined : chatId);
+    const pushName = str(data.pushName) ?? str(data.push_name) ?? native?.pushName;
+    const timestamp = toIsoTime(native?.messageTimestamp) ?? at;
+    const type = fromMe ? 'whatsapp.message.sent.v1' : 'whatsapp.message.received.v1';
+    return one(
+      createEvent(type, { ...base, messageId: messageId!, chatId: chatId!, ...(from ? { from } : {}), fromMe, ...(pushName ? { pushName } : {}), ...content, timestamp }, { source: SOURCE, time }),
+      `inboxhub:${session}:${chatId}:${messageId}:${fromMe ? 'out' : 'in'}`,
+    );
+  }
+
+  const status = STATUS_EVENTS[eventName] ?? (eventName === 'message.status' || eventName === 'message.ack' ? STATUS_EVENTS[`message.${String(data.status).toLowerCase()}`] : undefined);
+  if (status) {
+    const messageId = str(data.messageId) ?? str(data.message_id) ?? (isPlainObject(data.key) ? str(data.key.id) : undefined);
+    if (!messageId) throw new ContractViolationError('a status needs data.messageId', [{ path: 'data.messageId', message: 'required' }]);
+    const chatId = str(data.chatId) ?? str(data.chat_id) ?? (isPlainObject(data.key) ? str(data.key.remoteJid) : undefined);
+    const error = isPlainObject(data.error) ? { ...(str(data.error.code) ? { code: str(data.error.code) } : {}), message: str(data.error.message) ?? 'failed' } : str(data.error) ? { message: str(data.error)! } : undefined;
+    return one(
+      createEvent('whatsapp.message.status.v1', { ...base, messageId, ...(chatId ? { chatId } : {}), status, timestamp: at, ...(error ? { error } : {}) }, { source: SOURCE, time }),
+      `inboxhub:${session}:${messageId}:${status}`,
+    );
+  }
+
+  if (eventName.startsWith('session.') || eventName === 'connection.update' || eventName === 'qrcode.updated') {
+    const qr = str(data.qr) ?? (isPlainObject(data.qrcode) ? str(data.qrcode.code) : undefined);
+    if (qr && (eventName.endsWith('qr') || eventName === 'qrcode.updated' || !str(data.status))) {
+      return one(createEvent('whatsapp.session.qr.v1', { ...base, qr, timestamp: at }, { source: SOURCE, time }), `inboxhub:${session}:qr:${sha256(qr).slice(0, 32)}`);
+    }
+    const named = eventName.split('.')[1] ?? '';
+    const raw = (str(data.status) ?? str(data.state) ?? str(data.connection) ?? named).toLowerCase();
+    const state = SESSION_STATES[raw] ?? SESSION_STATES[named];
+    if (!state) return { events: [], ignored: [{ reason: `session state ${raw} not handled`, type: eventName }] };
+    const phone = str(data.phone) ?? str(data.phone_number);
+    const reason = str(data.reason);
+    return one(createEvent('whatsapp.session.status.v1', { ...base, status: state, ...(phone ? { phone } : {}), ...(reason ? { reason } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId);
+  }
+
+  if (eventName === 'contact.updated' || eventName === 'contacts.update' || eventName === 'contacts.upsert') {
+    const jid = str(data.jid) ?? str(data.id) ?? str(data.phone_number);
+    if (!jid) throw new ContractViolationError('a contact needs data.jid', [{ path: 'data.jid', message: 'required' }]);
+    const name = str(data.name) ?? str(data.notify) ?? str(data.pushName);
+    const phone = str(data.phone) ?? str(data.phone_number) ?? str(data.phoneNumber);
+    const lid = str(data.lid);
+    return one(createEvent('whatsapp.contact.updated.v1', { ...base, jid, ...(name ? { name } : {}), ...(phone ? { phone } : {}), ...(lid ? { lid } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId);
+  }
+
+  if (eventName === 'chat.archived' || eventName === 'chat.unarchived') {
+    const chatId = str(data.chatId) ?? str(data.chat_id) ?? str(data.id);
+    if (!chatId) throw new ContractViolationError('a chat event needs data.chatId', [{ path: 'data.chatId', message: 'required' }]);
+    const type = eventName === 'chat.archived' ? 'whatsapp.chat.archived.v1' : 'whatsapp.chat.unarchived.v1';
+    return one(createEvent(type, { ...base, chatId, timestamp: at }, { source: SOURCE, time }), `inboxhub:${session}:${chatId}:${eventName}:${at}`);
+  }
+
+  return { events: [], ignored: [{ reason: 'event type not handled (kept in WEBHOOKS_RAW)', type: eventName }] };
+}
