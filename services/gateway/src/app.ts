@@ -10,6 +10,8 @@ import { publishNormalized, storeRaw } from './webhooks/publish.js';
 import { normalizeKissflow, verifyKissflow } from './webhooks/kissflow/kissflow.js';
 import { normalizeWhatsAppCloud, verifyMetaSignature, verifySubscription } from './webhooks/whatsapp-cloud/whatsappCloud.js';
 import { markReadCommand, sendMessageCommand, verifyApiToken } from './commands/commands.js';
+import { normalizeEvolution, verifyEvolution } from './webhooks/evolution/evolution.js';
+import { normalizeWaha, verifyWaha } from './webhooks/waha/waha.js';
 import { DEFAULT_INBOXHUB_SCHEME, normalizeInboxHub, verifyInboxHub, type HmacScheme } from './webhooks/inboxhub/inboxhub.js';
 
 export const Config = z.object({
@@ -114,6 +116,25 @@ export function build(options: GatewayOptions): Server {
       },
     },
     {
+      // Evolution's `webhook_by_events` appends the event to the URL (`/messages-upsert`).
+      path: /^\/webhooks\/evolution(?:\/([a-z0-9-]+))?$/,
+      params: ['event'],
+      methods: {
+        POST: webhook({
+          provider: 'evolution',
+          verify: (r) => verifyEvolution(r, options.secrets.EVOLUTION_WEBHOOK_SECRET, now()),
+          normalize: normalizeEvolution,
+        }),
+      },
+    },
+    {
+      path: /^\/webhooks\/waha$/,
+      params: [],
+      methods: {
+        POST: webhook({ provider: 'waha', verify: (r) => verifyWaha(r, options.secrets.WAHA_WEBHOOK_SECRET), normalize: normalizeWaha }),
+      },
+    },
+    {
       path: /^\/webhooks\/whatsapp-cloud$/,
       params: [],
       methods: {
@@ -153,10 +174,12 @@ export function build(options: GatewayOptions): Server {
         const match = entry.path.exec(path)!;
         const params: Record<string, string> = {};
         entry.params.forEach((name, i) => {
+          const value = match[i + 1];
+          if (value === undefined) return;
           try {
-            params[name] = decodeURIComponent(match[i + 1]!);
+            params[name] = decodeURIComponent(value);
           } catch {
-            params[name] = match[i + 1]!;
+            params[name] = value;
           }
         });
         await handler(req, res, requestId, params);
