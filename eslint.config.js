@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.data/**', 'docs/schemas/**', 'bench/results/**'] },
+  { ignores: ['cli/bin/**', '**/dist/**', '**/node_modules/**', '.data/**', 'docs/schemas/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
