@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { BusUnavailableError, type Bus } from '@puente/bus';
 import { Headers, subjectOf } from '@puente/contracts';
 import { bytes, createHttpServer, listen, port, sendJson, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
-import { BusUnavailableAnswer, GatewayError, MethodNotAllowedError, problemBody } from './http/errors.js';
+import { BusUnavailableAnswer, ContractViolationError, GatewayError, MethodNotAllowedError, problemBody } from './http/errors.js';
 import { readBody, safeHeaders } from './http/body.js';
-import type { Normalized, WebhookRequest } from './webhooks/delivery.js';
+import { contractViolation, type Normalized, type WebhookRequest } from './webhooks/delivery.js';
 import { publishNormalized, storeRaw } from './webhooks/publish.js';
 import { normalizeKissflow, verifyKissflow } from './webhooks/kissflow/kissflow.js';
 import { normalizeWhatsAppCloud, verifyMetaSignature, verifySubscription } from './webhooks/whatsapp-cloud/whatsappCloud.js';
@@ -76,7 +76,18 @@ export function build(options: GatewayOptions): Server {
     const request: WebhookRequest = { provider: endpoint.provider, params, headers: req.headers, body, receivedAt: now() };
     const verified = endpoint.verify(request);
     await storeRaw(options.bus, request, safeHeaders(req), requestId);
-    const result = await publishNormalized(options.bus, endpoint.normalize(request, verified));
+    let normalized: Normalized;
+    try {
+      normalized = endpoint.normalize(request, verified);
+    } catch (error) {
+      // The body is verified and already kept in WEBHOOKS_RAW; what the normalizer cannot read is the
+      // sender's input, answered 400 (a 5xx would make the provider retry it forever) and logged for a fix.
+      if (error instanceof GatewayError) throw error;
+      if (error instanceof z.ZodError) throw contractViolation(`${endpoint.provider} delivery`, error);
+      options.logger.error({ err: error, requestId, provider: endpoint.provider }, 'a verified delivery could not be normalized; it is kept in WEBHOOKS_RAW');
+      throw new ContractViolationError(`the ${endpoint.provider} delivery could not be read: ${(error as Error).message}`, []);
+    }
+    const result = await publishNormalized(options.bus, normalized);
     sendJson(res, 200, { ...result, requestId });
   };
 

@@ -14,12 +14,9 @@ export function toIsoTime(value: unknown): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   if (isPlainObject(value) && typeof value.low === 'number') return toIsoTime((value.high as number) * 2 ** 32 + (value.low >>> 0));
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isNaN(n)) return new Date(n > 1e12 ? n : n * 1000).toISOString();
-  if (typeof value === 'string') {
-    const ms = Date.parse(value);
-    if (!Number.isNaN(ms)) return new Date(ms).toISOString();
-  }
-  return undefined;
+  const ms = !Number.isNaN(n) ? (n > 1e12 ? n : n * 1000) : typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  // Years 1970 to 9999 only: what RFC 3339 (and the event schemas) can carry.
+  return Number.isFinite(ms) && ms >= 0 && ms < 253402300800000 ? new Date(ms).toISOString() : undefined;
 }
 
 const MEDIA: Record<string, MessageType> = {

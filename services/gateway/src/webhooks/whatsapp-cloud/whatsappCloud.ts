@@ -1,6 +1,7 @@
 import { URL } from 'node:url';
 import { createEvent, type DomainEvent, type MessageContent, type MessageType } from '@puente/contracts';
-import { GatewayError, UnauthorizedError } from '../../http/errors.js';
+import { ContractViolationError, GatewayError, UnauthorizedError } from '../../http/errors.js';
+import { toIsoTime } from '../baileys/baileysMessage.js';
 import { matchesAny } from '../../http/auth.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { contractViolation, eventIdFor, parseJson, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
@@ -29,7 +30,11 @@ export function verifyMetaSignature(request: WebhookRequest, secrets: readonly s
   if (!given || !hmacMatchesAny('sha256', secrets, request.body, given)) throw new UnauthorizedError('missing or invalid X-Hub-Signature-256');
 }
 
-const unixToIso = (seconds: string) => new Date(Number(seconds) * 1000).toISOString();
+function unixToIso(seconds: string): string {
+  const iso = toIsoTime(seconds);
+  if (!iso) throw new ContractViolationError('timestamp must be Unix seconds between 1970 and 9999', [{ path: 'timestamp', message: 'out of range' }]);
+  return iso;
+}
 
 /** A Cloud API user: their phone number as a JID when Meta gives it, else their business-scoped user id. */
 function userJid(phone: string | undefined, userId: string | undefined): string {

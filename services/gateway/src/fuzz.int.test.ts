@@ -1,0 +1,103 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { Bus } from '@puente/bus';
+import { connectTestBus } from '@puente/bus/testing';
+import { startTestGateway, TEST_SECRETS } from './testing.js';
+import { SampleProviders, sampleBody, signSample, type SampleSecrets } from './samples.js';
+
+let bus: Bus;
+let gateway: { url: string; close: () => Promise<void> };
+before(async () => {
+  bus = await connectTestBus();
+  gateway = await startTestGateway(bus);
+});
+after(async () => {
+  await gateway.close();
+  await bus.close();
+});
+
+const SECRETS: SampleSecrets = {
+  kissflow: TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]!,
+  inboxhub: TEST_SECRETS.INBOXHUB_WEBHOOK_SECRET[0]!,
+  evolution: TEST_SECRETS.EVOLUTION_WEBHOOK_SECRET[0]!,
+  waha: TEST_SECRETS.WAHA_WEBHOOK_SECRET[0]!,
+  whatsappAppSecret: TEST_SECRETS.WHATSAPP_APP_SECRET[0]!,
+};
+const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
+
+/** Every path to a value inside a JSON document. */
+function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
+  const out: (string | number)[][] = [prefix];
+  if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...prefix, i])));
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, k]));
+  return out;
+}
+
+/** The document with the value at `path` replaced (the root replaced when the path is empty). */
+function replaceAt(document: unknown, path: (string | number)[], replacement: unknown): unknown {
+  if (path.length === 0) return replacement;
+  const copy = structuredClone(document) as Record<string | number, unknown>;
+  let node = copy;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  node[path.at(-1)!] = replacement;
+  return copy;
+}
+
+const post = (sample: { path: string; headers: Record<string, string>; body: string }) =>
+  fetch(`${gateway.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body });
+
+describe('gateway - property-based', () => {
+  for (const provider of SampleProviders) {
+    test(`${provider}: correctly signed bodies with any value anywhere reach the parser and answer 200 or 400, never 5xx`, async () => {
+      const base = sampleBody(provider, 1);
+      const allPaths = paths(base);
+      await fc.assert(
+        fc.asyncProperty(fc.nat(), fc.jsonValue({ maxDepth: 3 }), async (at, value) => {
+          const mutated = replaceAt(base, allPaths[at % allPaths.length]!, value);
+          const response = await post(signSample(provider, mutated, SECRETS));
+          const body = (await response.json()) as { requestId?: string };
+          assert.ok([200, 400].includes(response.status), `${response.status} for ${JSON.stringify(mutated).slice(0, 300)}`);
+          assert.ok(body.requestId);
+        }),
+        { numRuns: RUNS },
+      );
+    });
+
+    test(`${provider}: a signed delivery with any byte changed, or signed with another secret, is never accepted`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean(), async (position, delta, otherSecret) => {
+          const sample = signSample(provider, sampleBody(provider, position), otherSecret ? { kissflow: 'x-other', inboxhub: 'x-other', evolution: 'x-other', waha: 'x-other', whatsappAppSecret: 'x-other' } : SECRETS);
+          let body = sample.body;
+          if (!otherSecret) {
+            const bytes = Buffer.from(body);
+            const i = position % bytes.length;
+            bytes[i] = (bytes[i]! + delta) % 256;
+            body = bytes.toString('latin1');
+          }
+          const response = await fetch(`${gateway.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: Buffer.from(body, otherSecret ? 'utf8' : 'latin1') });
+          await response.arrayBuffer();
+          // Kissflow and Evolution cannot sign bodies: only their header credential is checked, so a
+          // changed body is a different delivery, never a forged one.
+          if ((provider === 'kissflow' || provider === 'evolution') && !otherSecret) assert.ok([200, 400].includes(response.status), String(response.status));
+          else assert.equal(response.status, 401);
+        }),
+        { numRuns: RUNS },
+      );
+    });
+  }
+
+  test('any signature header value that is not the right one is refused', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('x-webhook-signature', 'x-hub-signature-256', 'x-webhook-hmac', 'webhook-signature'), fc.string({ maxLength: 200 }), async (header, value) => {
+        const path = { 'x-webhook-signature': '/webhooks/inboxhub', 'webhook-signature': '/webhooks/inboxhub', 'x-hub-signature-256': '/webhooks/whatsapp-cloud', 'x-webhook-hmac': '/webhooks/waha' }[header];
+        const headers: Record<string, string> = { 'content-type': 'application/json', [header]: value.replace(/[\r\n]/g, '') };
+        if (header === 'webhook-signature') Object.assign(headers, { 'webhook-id': 'msg_1', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) });
+        const response = await fetch(`${gateway.url}${path}`, { method: 'POST', headers, body: '{"event":"message.received"}' });
+        await response.arrayBuffer();
+        assert.equal(response.status, 401);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
