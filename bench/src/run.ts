@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStack } from '@puente/stack';
 import { runBusBench } from './bus.js';
+import { runGatewayBench } from './gateway.js';
 import { printTable, writeResult, type BenchResult } from './result.js';
 import type { BenchEnv } from './bus.js';
 
@@ -11,7 +12,7 @@ import type { BenchEnv } from './bus.js';
  * `npm run bench [-- <name> ...]`: runs the named benchmarks (default all) against local servers it
  * starts (or NATS_URL / MONGO_URL), prints a table, writes bench/results/<name>.json and latest.json.
  */
-const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench };
+const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench, gateway: runGatewayBench };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS[name]);

@@ -75,11 +75,16 @@ export function build(options: GatewayOptions): Server {
     const body = await readBody(req, options.maxBodyBytes);
     const request: WebhookRequest = { provider: endpoint.provider, params, headers: req.headers, body, receivedAt: now() };
     const verified = endpoint.verify(request);
-    await storeRaw(options.bus, request, safeHeaders(req), requestId);
+    // The raw copy and the events are independent: both must be acked before the 200, in any order,
+    // so they go out together (one round trip, not two). A body that cannot be normalized is answered
+    // only once its raw copy is stored.
+    const raw = storeRaw(options.bus, request, safeHeaders(req), requestId);
+    raw.catch(() => undefined);
     let normalized: Normalized;
     try {
       normalized = endpoint.normalize(request, verified);
     } catch (error) {
+      await raw;
       // The body is verified and already kept in WEBHOOKS_RAW; what the normalizer cannot read is the
       // sender's input, answered 400 (a 5xx would make the provider retry it forever) and logged for a fix.
       if (error instanceof GatewayError) throw error;
@@ -87,7 +92,7 @@ export function build(options: GatewayOptions): Server {
       options.logger.error({ err: error, requestId, provider: endpoint.provider }, 'a verified delivery could not be normalized; it is kept in WEBHOOKS_RAW');
       throw new ContractViolationError(`the ${endpoint.provider} delivery could not be read: ${(error as Error).message}`, []);
     }
-    const result = await publishNormalized(options.bus, normalized);
+    const [, result] = await Promise.all([raw, publishNormalized(options.bus, normalized)]);
     sendJson(res, 200, { ...result, requestId });
   };
 
