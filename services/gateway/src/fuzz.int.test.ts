@@ -1,21 +1,10 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { Bus } from '@puente/bus';
-import { connectTestBus } from '@puente/bus/testing';
-import { startTestGateway, TEST_SECRETS } from './testing.js';
+import { TEST_SECRETS, useTestGateway } from './testing.js';
 import { SampleProviders, sampleBody, signSample, type SampleSecrets } from './samples.js';
 
-let bus: Bus;
-let gateway: { url: string; close: () => Promise<void> };
-before(async () => {
-  bus = await connectTestBus();
-  gateway = await startTestGateway(bus);
-});
-after(async () => {
-  await gateway.close();
-  await bus.close();
-});
+const gw = useTestGateway();
 
 const SECRETS: SampleSecrets = {
   kissflow: TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]!,
@@ -45,7 +34,7 @@ function replaceAt(document: unknown, path: (string | number)[], replacement: un
 }
 
 const post = (sample: { path: string; headers: Record<string, string>; body: string }) =>
-  fetch(`${gateway.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body });
+  fetch(`${gw.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body });
 
 describe('gateway - property-based', () => {
   for (const provider of SampleProviders) {
@@ -75,7 +64,7 @@ describe('gateway - property-based', () => {
             bytes[i] = (bytes[i]! + delta) % 256;
             body = bytes.toString('latin1');
           }
-          const response = await fetch(`${gateway.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: Buffer.from(body, otherSecret ? 'utf8' : 'latin1') });
+          const response = await fetch(`${gw.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: Buffer.from(body, otherSecret ? 'utf8' : 'latin1') });
           await response.arrayBuffer();
           // Kissflow and Evolution cannot sign bodies: only their header credential is checked, so a
           // changed body is a different delivery, never a forged one.
@@ -93,7 +82,7 @@ describe('gateway - property-based', () => {
         const path = { 'x-webhook-signature': '/webhooks/inboxhub', 'webhook-signature': '/webhooks/inboxhub', 'x-hub-signature-256': '/webhooks/whatsapp-cloud', 'x-webhook-hmac': '/webhooks/waha' }[header];
         const headers: Record<string, string> = { 'content-type': 'application/json', [header]: value.replace(/[\r\n]/g, '') };
         if (header === 'webhook-signature') Object.assign(headers, { 'webhook-id': 'msg_1', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) });
-        const response = await fetch(`${gateway.url}${path}`, { method: 'POST', headers, body: '{"event":"message.received"}' });
+        const response = await fetch(`${gw.url}${path}`, { method: 'POST', headers, body: '{"event":"message.received"}' });
         await response.arrayBuffer();
         assert.equal(response.status, 401);
       }),

@@ -1,6 +1,8 @@
+import { after, before } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import type { Bus } from '@puente/bus';
+import { connectTestBus } from '@puente/bus/testing';
 import { build, type GatewaySecretName } from './app.js';
 import type { HmacScheme } from './webhooks/inboxhub/inboxhub.js';
 
@@ -26,5 +28,27 @@ export async function startTestGateway(bus: Bus, options: { maxBodyBytes?: numbe
       server.closeAllConnections();
       server.close(() => resolve());
     }),
+  };
+}
+
+/** For a test file: a bus and a gateway started before its tests and stopped after them. */
+export function useTestGateway(options: Parameters<typeof startTestGateway>[1] = {}): { readonly bus: Bus; readonly url: string } {
+  let bus: Bus | undefined;
+  let gateway: { url: string; close: () => Promise<void> } | undefined;
+  before(async () => {
+    bus = await connectTestBus();
+    gateway = await startTestGateway(bus, options);
+  });
+  after(async () => {
+    await gateway?.close();
+    await bus?.close();
+  });
+  return {
+    get bus() {
+      return bus!;
+    },
+    get url() {
+      return gateway!.url;
+    },
   };
 }

@@ -1,27 +1,17 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { decodeEvent, encodeToken, StreamNames, type DomainEvent } from '@puente/contracts';
-import type { Bus } from '@puente/bus';
-import { connectTestBus, uniqueName } from '@puente/bus/testing';
-import { startTestGateway } from '../../testing.js';
+import { uniqueName } from '@puente/bus/testing';
+import { useTestGateway } from '../../testing.js';
 import { signHs256Jwt } from '../../http/jwt.js';
 
-let bus: Bus;
-let gateway: { url: string; close: () => Promise<void> };
-before(async () => {
-  bus = await connectTestBus();
-  gateway = await startTestGateway(bus);
-});
-after(async () => {
-  await gateway.close();
-  await bus.close();
-});
+const gw = useTestGateway();
 
 const EVOLUTION_KEY = 'test-evolution-secret';
 const WAHA_SECRET = 'test-waha-secret';
-const post = (path: string, raw: string, headers: Record<string, string>) => fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw });
-const last = async (subject: string): Promise<DomainEvent> => decodeEvent((await bus.jsm.streams.getMessage(StreamNames.EVENTS, { last_by_subj: subject })).data);
+const post = (path: string, raw: string, headers: Record<string, string>) => fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw });
+const last = async (subject: string): Promise<DomainEvent> => decodeEvent((await gw.bus.jsm.streams.getMessage(StreamNames.EVENTS, { last_by_subj: subject })).data);
 
 /** An Evolution API v2 `messages.upsert` delivery, as its docs show it. */
 const evolutionUpsert = (instance: string, id: string, apikey: string) => ({

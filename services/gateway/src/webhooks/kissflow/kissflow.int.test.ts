@@ -1,27 +1,17 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeEvent, encodeToken, StreamNames } from '@puente/contracts';
-import type { Bus } from '@puente/bus';
-import { connectTestBus, uniqueName } from '@puente/bus/testing';
-import { startTestGateway } from '../../testing.js';
+import { uniqueName } from '@puente/bus/testing';
+import { useTestGateway } from '../../testing.js';
 
-let bus: Bus;
-let gateway: { url: string; close: () => Promise<void> };
-before(async () => {
-  bus = await connectTestBus();
-  gateway = await startTestGateway(bus, { maxBodyBytes: 64 * 1024 });
-});
-after(async () => {
-  await gateway.close();
-  await bus.close();
-});
+const gw = useTestGateway({ maxBodyBytes: 64 * 1024 });
 
 const auth = (secret = 'test-kissflow-secret-current') => ({ authorization: `Bearer ${secret}`, 'content-type': 'application/json' });
 const post = (dataset: string, body: string | object, headers: Record<string, string> = auth()) =>
-  fetch(`${gateway.url}/webhooks/kissflow/${encodeURIComponent(dataset)}`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  fetch(`${gw.url}/webhooks/kissflow/${encodeURIComponent(dataset)}`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
 async function stored(subject: string): Promise<number> {
-  const info = await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject });
+  const info = await gw.bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject });
   return info.state.subjects?.[subject] ?? 0;
 }
 
@@ -39,7 +29,7 @@ describe('gateway - kissflow', () => {
     assert.equal(body.accepted[0]!.duplicate, false);
     assert.ok(body.requestId);
     const subject = `evt.kissflow.record.upserted.${encodeToken(dataset)}`;
-    const message = await bus.jsm.streams.getMessage(StreamNames.EVENTS, { last_by_subj: subject });
+    const message = await gw.bus.jsm.streams.getMessage(StreamNames.EVENTS, { last_by_subj: subject });
     const event = decodeEvent(message.data);
     assert.equal(event.type, 'kissflow.record.upserted.v1');
     assert.equal(event.id, body.accepted[0]!.id);
@@ -108,7 +98,7 @@ describe('gateway - kissflow', () => {
         controller.close();
       },
     });
-    const chunked = await fetch(`${gateway.url}/webhooks/kissflow/${dataset}`, { method: 'POST', headers: auth(), body: stream, duplex: 'half' } as RequestInit);
+    const chunked = await fetch(`${gw.url}/webhooks/kissflow/${dataset}`, { method: 'POST', headers: auth(), body: stream, duplex: 'half' } as RequestInit);
     assert.equal(chunked.status, 413);
   });
 
@@ -117,7 +107,7 @@ describe('gateway - kissflow', () => {
     const text = JSON.stringify(row({ Nota: 'ñandú 👋' }));
     const response = await post(dataset, text, { ...auth(), 'x-request-id': `req-${dataset}` });
     assert.equal(response.status, 200);
-    const message = await bus.jsm.streams.getMessage(StreamNames.WEBHOOKS_RAW, { last_by_subj: 'raw.kissflow' });
+    const message = await gw.bus.jsm.streams.getMessage(StreamNames.WEBHOOKS_RAW, { last_by_subj: 'raw.kissflow' });
     assert.equal(Buffer.from(message.data).toString('utf8'), text);
     const headers = JSON.parse(message.header.get('Puente-Http-Headers')) as Record<string, string>;
     assert.equal(headers.authorization, undefined, 'the Bearer secret is not kept');
@@ -126,10 +116,10 @@ describe('gateway - kissflow', () => {
   });
 
   test('other methods answer 405 and unknown paths 404, as JSON with a request id', async () => {
-    const get = await fetch(`${gateway.url}/webhooks/kissflow/x`);
+    const get = await fetch(`${gw.url}/webhooks/kissflow/x`);
     assert.equal(get.status, 405);
     assert.equal(get.headers.get('allow'), 'POST');
-    const missing = await fetch(`${gateway.url}/webhooks/nope`, { method: 'POST' });
+    const missing = await fetch(`${gw.url}/webhooks/nope`, { method: 'POST' });
     assert.equal(missing.status, 404);
     assert.ok(((await missing.json()) as { requestId: string }).requestId);
   });

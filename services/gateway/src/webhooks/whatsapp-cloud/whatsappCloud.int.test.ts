@@ -1,28 +1,18 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { decodeEvent, encodeToken, StreamNames, type DomainEvent } from '@puente/contracts';
-import type { Bus } from '@puente/bus';
-import { connectTestBus, uniqueName } from '@puente/bus/testing';
-import { startTestGateway } from '../../testing.js';
+import { uniqueName } from '@puente/bus/testing';
+import { useTestGateway } from '../../testing.js';
 
-let bus: Bus;
-let gateway: { url: string; close: () => Promise<void> };
-before(async () => {
-  bus = await connectTestBus();
-  gateway = await startTestGateway(bus);
-});
-after(async () => {
-  await gateway.close();
-  await bus.close();
-});
+const gw = useTestGateway();
 
 const APP_SECRET = 'test-whatsapp-app-secret';
 const sign = (raw: string | Buffer, secret = APP_SECRET) => `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
 /** Meta's serialization: non-ASCII escaped as \uXXXX (what it signs). */
 const metaJson = (value: unknown) => JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 const post = (raw: string, headers: Record<string, string> = { 'x-hub-signature-256': sign(raw) }) =>
-  fetch(`${gateway.url}/webhooks/whatsapp-cloud`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw });
+  fetch(`${gw.url}/webhooks/whatsapp-cloud`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw });
 
 const ts = '1760524200';
 function delivery(phoneNumberId: string, n: string) {
@@ -80,7 +70,7 @@ async function eventsOn(subject: string): Promise<DomainEvent[]> {
   let seq = 1;
   for (;;) {
     try {
-      const m = await bus.direct.getMessage(StreamNames.EVENTS, { seq, next_by_subj: subject });
+      const m = await gw.bus.direct.getMessage(StreamNames.EVENTS, { seq, next_by_subj: subject });
       out.push(decodeEvent(m.data));
       seq = m.seq + 1;
     } catch {
@@ -91,11 +81,11 @@ async function eventsOn(subject: string): Promise<DomainEvent[]> {
 
 describe('gateway - WhatsApp Cloud API', () => {
   test('the GET handshake echoes hub.challenge as text for the right verify token, and refuses any other', async () => {
-    const ok = await fetch(`${gateway.url}/webhooks/whatsapp-cloud?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=1158201444`);
+    const ok = await fetch(`${gw.url}/webhooks/whatsapp-cloud?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=1158201444`);
     assert.equal(ok.status, 200);
     assert.equal(await ok.text(), '1158201444');
-    assert.equal((await fetch(`${gateway.url}/webhooks/whatsapp-cloud?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1`)).status, 401);
-    assert.equal((await fetch(`${gateway.url}/webhooks/whatsapp-cloud?hub.verify_token=test-verify-token&hub.challenge=1`)).status, 401);
+    assert.equal((await fetch(`${gw.url}/webhooks/whatsapp-cloud?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1`)).status, 401);
+    assert.equal((await fetch(`${gw.url}/webhooks/whatsapp-cloud?hub.verify_token=test-verify-token&hub.challenge=1`)).status, 401);
   });
 
   test('every message, status and contact of every entry and change becomes its own event, acked before the 200', async () => {
