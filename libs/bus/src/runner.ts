@@ -1,5 +1,5 @@
-import { AckPolicy, DeliverPolicy, headers as natsHeaders, type ConsumerConfig, type ConsumerMessages, type JsMsg, type MsgHdrs, type Subscription } from 'nats';
-import { deadLetterSubject, Headers, redriveSubject, StreamNames, type ConsumerDefinition } from '@puente/contracts';
+import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg, type MsgHdrs, type Subscription } from 'nats';
+import { deadLetterSubject, Headers, StreamNames, type ConsumerDefinition } from '@puente/contracts';
 import { isNotFound, type Bus } from './bus.js';
 import { describeError, PermanentError } from './errors.js';
 import { extractTrace, linksOf, SpanKind, withSpan } from './trace.js';
@@ -419,4 +419,3 @@ export async function ensureConsumer(bus: Bus, stream: string, config: Partial<C
   if (changed) await bus.jsm.consumers.update(stream, config.durable_name, config);
 }
 
-export { natsHeaders, redriveSubject };

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 /** CloudEvents 1.0 envelope: every event and command on the bus travels in one. */
@@ -15,16 +14,3 @@ export const CloudEventSchema = z.object({
 });
 export type CloudEvent<T = unknown> = Omit<z.infer<typeof CloudEventSchema>, 'data'> & { data: T };
 
-/** Builds an envelope; `time` defaults to now and `id` to a random UUID. */
-export function cloudEvent<T>(fields: { type: string; source: string; data: T; subject?: string; id?: string; time?: string }): CloudEvent<T> {
-  return {
-    specversion: '1.0',
-    id: fields.id ?? randomUUID(),
-    source: fields.source,
-    type: fields.type,
-    ...(fields.subject === undefined ? {} : { subject: fields.subject }),
-    time: fields.time ?? new Date().toISOString(),
-    datacontenttype: 'application/json',
-    data: fields.data,
-  };
-}

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDatabase, startMongoWire, startNats, startPostgres, type RunningServer } from './servers.js';
 import { freePort, isAlive, portOpen, preferredPort } from './processes.js';
@@ -145,6 +145,3 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
 }
 
-export function stackStateExists(dir: string): boolean {
-  return existsSync(join(dir, 'stack.json'));
-}

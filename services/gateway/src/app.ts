@@ -1,12 +1,12 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { BusUnavailableError, type Bus } from '@puente/bus';
+import type { Bus } from '@puente/bus';
 import { Headers, subjectOf } from '@puente/contracts';
 import { bytes, createHttpServer, listen, port, sendJson, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
-import { BusUnavailableAnswer, ContractViolationError, GatewayError, MethodNotAllowedError, problemBody } from './http/errors.js';
+import { ContractViolationError, GatewayError, MethodNotAllowedError, problemBody } from './http/errors.js';
 import { readBody, safeHeaders } from './http/body.js';
 import { contractViolation, type Normalized, type WebhookRequest } from './webhooks/delivery.js';
-import { publishNormalized, storeRaw } from './webhooks/publish.js';
+import { acked, publishNormalized, storeRaw } from './webhooks/publish.js';
 import { normalizeKissflow, verifyKissflow } from './webhooks/kissflow/kissflow.js';
 import { normalizeWhatsAppCloud, verifyMetaSignature, verifySubscription } from './webhooks/whatsapp-cloud/whatsappCloud.js';
 import { markReadCommand, sendMessageCommand, verifyApiToken } from './commands/commands.js';
@@ -100,12 +100,8 @@ export function build(options: GatewayOptions): Server {
     verifyApiToken(req.headers.authorization, options.secrets.API_TOKENS);
     const body = await readBody(req, 64 * 1024);
     const { event, msgId, commandId } = make(params, body, now());
-    try {
-      const ack = await options.bus.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } });
-      sendJson(res, 202, { commandId, duplicate: ack.duplicate, requestId });
-    } catch (error) {
-      throw error instanceof BusUnavailableError ? new BusUnavailableAnswer(error) : error;
-    }
+    const ack = await acked(options.bus.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } }));
+    sendJson(res, 202, { commandId, duplicate: ack.duplicate, requestId });
   };
 
   const routes: RouteEntry[] = [

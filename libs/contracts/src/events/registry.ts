@@ -160,12 +160,4 @@ export function subjectOf(event: DomainEvent): string {
   return (EventDefinitions[event.type] as unknown as Definition<z.ZodType>).subject(event.data);
 }
 
-export function streamOf(event: DomainEvent): 'EVENTS' | 'COMMANDS' {
-  return EventDefinitions[event.type].stream;
-}
-
-export function dataSchemaOf(type: EventType): z.ZodType {
-  return EventDefinitions[type].data;
-}
-
 export { CloudEventSchema };

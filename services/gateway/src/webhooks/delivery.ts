@@ -14,7 +14,7 @@ export interface WebhookRequest {
   readonly receivedAt: Date;
 }
 
-/** An event to publish, with the delivery identity the stream deduplicates on. */
+/** An event to publish, with the delivery identity the stream deduplicates on (its event id derives from it when published). */
 export interface NormalizedEvent {
   readonly event: DomainEvent;
   readonly msgId: string;
@@ -24,6 +24,11 @@ export interface Normalized {
   readonly events: readonly NormalizedEvent[];
   /** Parts of the delivery Puente keeps (in WEBHOOKS_RAW) but does not turn into events. */
   readonly ignored: readonly { readonly reason: string; readonly type?: string }[];
+}
+
+/** A delivery that becomes exactly one event. */
+export function single(event: DomainEvent, msgId: string): Normalized {
+  return { events: [{ event, msgId }], ignored: [] };
 }
 
 export const sha256 = (value: string | Buffer): string => createHash('sha256').update(value).digest('hex');

@@ -2,7 +2,7 @@ import { createEvent, type DomainEvent } from '@puente/contracts';
 import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { bearerToken, matchesAny } from '../../http/auth.js';
 import { verifyHs256Jwt } from '../../http/jwt.js';
-import { eventIdFor, isPlainObject, parseJson, sha256, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
+import { isPlainObject, parseJson, sha256, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
 import { baileysContent, toIsoTime, type BaileysMessage } from '../baileys/baileysMessage.js';
 
 /**
@@ -56,7 +56,7 @@ export function normalizeEvolution(request: WebhookRequest): Normalized {
   const time = request.receivedAt.toISOString();
   const base = { session, provider: 'evolution' as const };
   const events: NormalizedEvent[] = [];
-  const add = (event: DomainEvent, msgId: string) => events.push({ event: { ...event, id: eventIdFor(msgId) } as DomainEvent, msgId });
+  const add = (event: DomainEvent, msgId: string) => events.push({ event, msgId });
   const items = Array.isArray(body.data) ? body.data : [body.data];
   const fallback = (i: number) => `evolution:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}:${i}`;
 

@@ -1,8 +1,8 @@
-import { createEvent, MessageType, type DomainEvent } from '@puente/contracts';
+import { createEvent, MessageType } from '@puente/contracts';
 import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { hasStandardWebhookHeaders, verifyStandardWebhook } from '../../http/standardWebhooks.js';
-import { eventIdFor, isPlainObject, parseJson, sha256, type Normalized, type WebhookRequest } from '../delivery.js';
+import { isPlainObject, parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
 import { baileysContent, toIsoTime, type BaileysMessage } from '../baileys/baileysMessage.js';
 
 /** How a Baileys gateway signs its bodies; Inbox Hub's defaults, configurable since gateways differ. */
@@ -64,7 +64,6 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
   const at = toIsoTime(data.timestamp) ?? toIsoTime(body.timestamp) ?? request.receivedAt.toISOString();
   const time = request.receivedAt.toISOString();
   const fallbackId = deliveryId ? `inboxhub:delivery:${deliveryId}` : `inboxhub:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
-  const one = (event: DomainEvent, msgId: string): Normalized => ({ events: [{ event: { ...event, id: eventIdFor(msgId) } as DomainEvent, msgId }], ignored: [] });
   const base = { session, provider: 'inboxhub' as const };
 
   if (MESSAGE_EVENTS.has(eventName)) {

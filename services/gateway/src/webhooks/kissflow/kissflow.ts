@@ -1,7 +1,7 @@
 import { createEvent } from '@puente/contracts';
 import { UnauthorizedError, ContractViolationError } from '../../http/errors.js';
 import { bearerToken, matchesAny } from '../../http/auth.js';
-import { canonicalJson, eventIdFor, isPlainObject, parseJson, sha256, type Normalized, type WebhookRequest } from '../delivery.js';
+import { canonicalJson, isPlainObject, parseJson, sha256, type Normalized, type WebhookRequest } from '../delivery.js';
 
 /** Kissflow cannot sign bodies: the Integration's HTTP action sends `Authorization: Bearer <secret>`. */
 export function verifyKissflow(request: WebhookRequest, secrets: readonly string[]): void {
@@ -40,7 +40,7 @@ export function normalizeKissflow(request: WebhookRequest): Normalized {
   const event = createEvent(
     'kissflow.record.upserted.v1',
     { dataset, rowId, fields: row, modifiedAt, origin: 'webhook' },
-    { source: 'urn:puente:gateway:kissflow', id: eventIdFor(msgId), time: request.receivedAt.toISOString() },
+    { source: 'urn:puente:gateway:kissflow', time: request.receivedAt.toISOString() },
   );
   return { events: [{ event, msgId }], ignored: [] };
 }

@@ -1,7 +1,7 @@
-import { createEvent, type DomainEvent, type MessageType } from '@puente/contracts';
+import { createEvent, type MessageType } from '@puente/contracts';
 import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
-import { eventIdFor, isPlainObject, parseJson, sha256, type Normalized, type WebhookRequest } from '../delivery.js';
+import { isPlainObject, parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
 import { toIsoTime } from '../baileys/baileysMessage.js';
 
 /** WAHA signs with `X-Webhook-Hmac`: hex HMAC-SHA512 of the raw body (its timestamp header is not signed). */
@@ -37,7 +37,6 @@ export function normalizeWaha(request: WebhookRequest): Normalized {
   const time = request.receivedAt.toISOString();
   const base = { session, provider: 'waha' as const };
   const deliveryId = str(body.id) ? `waha:delivery:${str(body.id)}` : `waha:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
-  const one = (event: DomainEvent, msgId: string): Normalized => ({ events: [{ event: { ...event, id: eventIdFor(msgId) } as DomainEvent, msgId }], ignored: [] });
 
   switch (eventName) {
     case 'message':

@@ -4,7 +4,7 @@ import { ContractViolationError, GatewayError, UnauthorizedError } from '../../h
 import { toIsoTime } from '../baileys/baileysMessage.js';
 import { matchesAny } from '../../http/auth.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
-import { contractViolation, eventIdFor, parseJson, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
+import { contractViolation, parseJson, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
 import { MetaChangeValue, MetaWebhook, type MetaMessage, type MetaStatus } from './metaApiTypes.js';
 
 const SOURCE = 'urn:puente:gateway:whatsapp-cloud';
@@ -88,7 +88,7 @@ export function normalizeWhatsAppCloud(request: WebhookRequest): Normalized {
   if (!parsed.success) throw contractViolation('not a whatsapp_business_account delivery', parsed.error);
   const events: NormalizedEvent[] = [];
   const ignored: { reason: string; type?: string }[] = [];
-  const add = (event: DomainEvent, msgId: string) => events.push({ event: { ...event, id: eventIdFor(msgId) } as DomainEvent, msgId });
+  const add = (event: DomainEvent, msgId: string) => events.push({ event, msgId });
   const time = request.receivedAt.toISOString();
 
   parsed.data.entry.forEach((entry, e) => {
