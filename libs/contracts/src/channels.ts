@@ -12,6 +12,8 @@ export const Collections = {
   commands: 'commands',
   /** Per-projection checkpoints (the last stream position each projection has applied). */
   checkpoints: 'projection_checkpoints',
+  /** Short-lived revision claims that make the projection store's compare-and-swap atomic on FerretDB. */
+  claims: 'projection_claims',
 } as const;
 export type CollectionName = (typeof Collections)[keyof typeof Collections];
 

@@ -113,18 +113,21 @@ describe('projection store', () => {
       assert.equal(doc?.text, 'Hola, ¿cómo estás? 👋');
       assert.equal(doc?._rev, 3);
 
-      // And under real contention: ten writers with no pause, each one content version newer than the last.
-      const writers = Array.from({ length: 10 }, () => new ProjectionStore({ db, bus, projection }));
-      await Promise.all(
-        writers.map((w, i) => {
-          const event = messageEvents(session, 'many', [], `v${i}`)[0]!;
-          const withTime = { ...event, data: { ...event.data, timestamp: `2025-10-15T10:40:${String(i).padStart(2, '0')}.000Z` } } as DomainEvent;
-          return w.apply([{ event: withTime, position: 100 + i }]);
-        }),
-      );
-      const many = await seed.collection.findOne({ _id: `${session}:many` });
-      assert.equal(many?.text, 'v9');
-      assert.ok((many?._rev as number) >= 1 && (many?.contentChanges as number) === (many?._rev as number));
+      // And under real contention, repeated: ten writers with no pause, each one content version newer than the last.
+      for (let round = 0; round < 20; round++) {
+        const writers = Array.from({ length: 10 }, () => new ProjectionStore({ db, bus, projection }));
+        await Promise.all(
+          writers.map((w, i) => {
+            const event = messageEvents(session, `many${round}`, [], `v${i}`)[0]!;
+            const withTime = { ...event, data: { ...event.data, timestamp: `2025-10-15T10:40:${String(i).padStart(2, '0')}.000Z` } } as DomainEvent;
+            return w.apply([{ event: withTime, position: 100 + i }]);
+          }),
+        );
+        const many = await seed.collection.findOne({ _id: `${session}:many${round}` });
+        assert.equal(many?.text, 'v9', `round ${round}`);
+        assert.ok((many?._rev as number) >= 1 && (many?.contentChanges as number) === (many?._rev as number));
+      }
+      assert.equal(await db.collection('projection_claims').countDocuments(), 0, 'every claim was released');
     } finally {
       await other.close();
     }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 
 /** A document as the driver sees it: string ids, any fields. */
@@ -48,6 +49,9 @@ interface KeyState<D extends ProjectedDoc> {
 
 const SYSTEM = ['_id', '_position', '_rev'] as const;
 
+/** A revision claim older than this belongs to a writer that died between claiming and releasing. */
+const CLAIM_TTL_MS = 30_000;
+
 /**
  * Applies events to a read model: reads the batch's documents by `_id`, evolves them in memory with the
  * projection's pure functions, writes with compare-and-swap on `{_id, _position}` (insert, or replace
@@ -60,6 +64,7 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
   /** The read model's collection (untyped: documents are shaped by the projection). */
   readonly collection: Collection<RawDoc>;
   private readonly checkpoints: Collection<{ _id: string; position: number; updatedAt: Date }>;
+  private readonly claims: Collection<{ _id: string; owner: string; at: Date }>;
   private wantedCheckpoint = 0;
   private writtenCheckpoint = 0;
   private checkpointWrite: Promise<void> | undefined;
@@ -67,6 +72,7 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
   constructor(private readonly options: ProjectionStoreOptions<D>) {
     this.collection = options.db.collection<RawDoc>(options.projection.collection);
     this.checkpoints = options.db.collection(Collections.checkpoints);
+    this.claims = options.db.collection(Collections.claims);
   }
 
   get projection(): Projection<D> {
@@ -191,45 +197,83 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
     );
   }
 
-  /** Writes every changed document with compare-and-swap; returns the keys that lost a race. */
+  /**
+   * Writes every changed document with compare-and-swap; returns the keys that lost a race. A new
+   * document is an insert (the unique `_id` makes a racing insert fail). A changed one is a replace
+   * filtered on `{_id, _position}`, but FerretDB checks that filter in a query and then updates by `_id`
+   * alone, so two writers that read the same version can both "match": each replace first claims the
+   * next revision with an insert into `projection_claims` (`<collection>:<key>#<rev>`), atomic on both
+   * servers, so only one concurrent writer per revision proceeds. Claims are released after the write.
+   */
   private async write(states: Map<string, KeyState<D>>, notices: ChangeNotice[]): Promise<{ written: number; lost: string[] }> {
-    const ops: AnyBulkWriteOperation<RawDoc>[] = [];
-    const wanted = new Map<string, StoredDoc<D>>();
+    const wanted = new Map<string, { doc: StoredDoc<D>; basePosition: number | undefined }>();
     for (const [key, state] of states) {
       if (state.position === undefined || state.current === null) continue;
       const doc = { ...withoutSystem(state.current), _id: key, _position: state.position, _rev: (state.base?._rev ?? 0) + 1 } as StoredDoc<D>;
-      wanted.set(key, doc);
-      ops.push(
-        state.base
-          ? { replaceOne: { filter: { _id: key, _position: state.base._position }, replacement: doc as unknown as RawDoc } }
-          : { insertOne: { document: doc as unknown as RawDoc } },
-      );
+      wanted.set(key, { doc, basePosition: state.base?._position });
     }
-    if (ops.length === 0) return { written: 0, lost: [] };
+    if (wanted.size === 0) return { written: 0, lost: [] };
+    const replacing = [...wanted].filter(([, w]) => w.basePosition !== undefined).map(([key]) => key);
+    const claim = await this.claimRevisions(replacing.map((key) => ({ key, rev: wanted.get(key)!.doc._rev })));
+    const lost = replacing.filter((key) => !claim.won.has(key));
+    const ops: AnyBulkWriteOperation<RawDoc>[] = [];
+    for (const [key, { doc, basePosition }] of wanted) {
+      if (basePosition === undefined) ops.push({ insertOne: { document: doc as unknown as RawDoc } });
+      else if (claim.won.has(key)) ops.push({ replaceOne: { filter: { _id: key, _position: basePosition }, replacement: doc as unknown as RawDoc } });
+    }
     let clean = false;
     try {
-      const result = await this.collection.bulkWrite(ops, { ordered: false });
-      clean = result.insertedCount + result.matchedCount === ops.length;
+      if (ops.length > 0) {
+        const result = await this.collection.bulkWrite(ops, { ordered: false });
+        clean = result.insertedCount + result.matchedCount === ops.length;
+      }
     } catch (error) {
-      // Duplicate keys (a racing insert) are expected; anything else is a real failure.
-      const writeErrors = (error as { writeErrors?: { code?: number }[] | { code?: number } }).writeErrors;
-      const codes = Array.isArray(writeErrors) ? writeErrors.map((e) => e.code) : writeErrors ? [writeErrors.code] : [];
-      if (codes.length === 0 || codes.some((code) => code !== 11000)) throw error;
+      rethrowUnlessDuplicateKeys(error);
+    } finally {
+      await claim.release();
     }
-    let lost: string[] = [];
-    if (!clean) {
+    const attempted = [...wanted.keys()].filter((key) => !lost.includes(key));
+    if (!clean && attempted.length > 0) {
       // Which writes won? Those whose stored `_rev` and `_position` are what this batch wrote.
-      const stored = await this.collection.find({ _id: { $in: [...wanted.keys()] } }).project({ _position: 1, _rev: 1 }).toArray();
+      const stored = await this.collection.find({ _id: { $in: attempted } }).project({ _position: 1, _rev: 1 }).toArray();
       const byId = new Map(stored.map((d) => [d._id as string, d]));
-      lost = [...wanted.keys()].filter((key) => {
+      for (const key of attempted) {
         const s = byId.get(key);
-        const w = wanted.get(key)!;
-        return !s || s._rev !== w._rev || s._position !== w._position;
-      });
+        const w = wanted.get(key)!.doc;
+        if (!s || s._rev !== w._rev || s._position !== w._position) lost.push(key);
+      }
     }
     const lostSet = new Set(lost);
-    for (const [key, doc] of wanted) if (!lostSet.has(key)) notices.push(this.notice(key, doc));
+    for (const [key, { doc }] of wanted) if (!lostSet.has(key)) notices.push(this.notice(key, doc));
     return { written: wanted.size - lost.length, lost };
+  }
+
+  /**
+   * Claims revisions with one unordered insert; a claim that already exists belongs to a concurrent
+   * writer, unless it is older than CLAIM_TTL_MS (its writer died), in which case it is removed so the
+   * next round can take it. Which claims are ours is read back by owner, whatever the error format.
+   */
+  private async claimRevisions(wants: { key: string; rev: number }[]): Promise<{ won: Set<string>; release: () => Promise<void> }> {
+    if (wants.length === 0) return { won: new Set(), release: async () => undefined };
+    const owner = randomUUID();
+    const idOf = (w: { key: string; rev: number }) => `${this.projection.collection}:${w.key}#${w.rev}`;
+    const ids = wants.map(idOf);
+    try {
+      await this.claims.insertMany(wants.map((w) => ({ _id: idOf(w), owner, at: new Date() })), { ordered: false });
+    } catch (error) {
+      rethrowUnlessDuplicateKeys(error);
+    }
+    const claims = await this.claims.find({ _id: { $in: ids } }).toArray();
+    const won = new Set<string>();
+    const abandoned: { _id: string; owner: string }[] = [];
+    for (const w of wants) {
+      const c = claims.find((x) => x._id === idOf(w));
+      if (c?.owner === owner) won.add(w.key);
+      else if (c && Date.now() - c.at.getTime() > CLAIM_TTL_MS) abandoned.push({ _id: c._id, owner: c.owner });
+    }
+    for (const a of abandoned) await this.claims.deleteOne(a);
+    const mine = ids.filter((_, i) => won.has(wants[i]!.key));
+    return { won, release: async () => void (mine.length > 0 && (await this.claims.deleteMany({ _id: { $in: mine }, owner }))) };
   }
 
   private notice(key: string, doc: StoredDoc<D>): ChangeNotice {
@@ -254,6 +298,13 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
       ),
     );
   }
+}
+
+/** Duplicate keys (a racing insert or claim) are expected outcomes; any other write error is a real failure. */
+function rethrowUnlessDuplicateKeys(error: unknown): void {
+  const writeErrors = (error as { writeErrors?: { code?: number }[] | { code?: number } }).writeErrors;
+  const codes = Array.isArray(writeErrors) ? writeErrors.map((e) => e.code) : writeErrors ? [writeErrors.code] : [];
+  if (codes.length === 0 || codes.some((code) => code !== 11000)) throw error;
 }
 
 function withoutSystem<D extends ProjectedDoc>(doc: D): D {
