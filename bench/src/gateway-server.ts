@@ -1,12 +1,12 @@
 /**
  * The gateway for the benchmark, in its own process: the real `build()` server plus one no-op route
- * (`POST /bench/noop` reads the body and answers 200 JSON), so both are measured on the same server.
+ * (`POST /bench/noop` reads the body and answers 200 JSON the way the gateway does, with `sendJson`), so both are measured on the same server.
  * Prints `{"port": N}` once listening.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pino } from 'pino';
 import { Bus } from '@puente/bus';
-import { resolveSecrets } from '@puente/runtime';
+import { resolveSecrets, sendJson } from '@puente/runtime';
 import { build, GatewaySecrets } from '@puente/gateway';
 
 const bus = await Bus.connect({ servers: process.env.NATS_URL!, name: 'bench-gateway' });
@@ -19,8 +19,7 @@ server.on('request', (req: IncomingMessage, res: ServerResponse) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ accepted: [], bytes: Buffer.concat(chunks).length }));
+    sendJson(res, 200, { accepted: [], bytes: Buffer.concat(chunks).length });
   });
 });
 server.listen(0, '127.0.0.1', () => {

@@ -7,6 +7,7 @@ import { Headers, StreamNames } from '@puente/contracts';
 import type { Bus } from './bus.js';
 import { ConsumerRunner, Outcomes, perMessage, redriveConsumerName, type Delivery } from './runner.js';
 import { listDeadLetters, redriveDeadLetter } from './deadletters.js';
+import { BusUnavailableError } from './errors.js';
 import { connectTestBus, eventually, uniqueName } from './testing/index.js';
 
 let bus: Bus;
@@ -38,6 +39,29 @@ describe('bus - publish', () => {
     assert.equal(second.seq, first.seq);
     const info = await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: s.filter });
     assert.equal(info.state.subjects?.[s.subject()], 1);
+  });
+
+  test('concurrent publishes each get their own ack: the sequence each one reports holds its own payload', async () => {
+    const s = scope();
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => bus.publish(s.subject(String(i % 7)), { i }, { msgId: `${s.ns}-${i}` })));
+    assert.equal(new Set(results.map((r) => r.seq)).size, 300);
+    for (const i of [0, 1, 150, 299]) {
+      const stored = await bus.direct.getMessage(StreamNames.EVENTS, { seq: results[i]!.seq });
+      assert.deepEqual(stored.json(), { i });
+      assert.equal(stored.subject, s.subject(String(i % 7)));
+    }
+  });
+
+  test('no stream on the subject, the wrong expected stream, or no ack in time: BusUnavailableError, and the bus keeps working', async () => {
+    const s = scope();
+    await assert.rejects(bus.publish(`nostream.${s.ns}`, { n: 1 }), (error: Error) => error instanceof BusUnavailableError && /no responders/.test(error.message));
+    await assert.rejects(bus.publish(s.subject(), { n: 1 }, { expectStream: 'COMMANDS' }), (error: Error) => error instanceof BusUnavailableError && /expected stream/i.test(error.message));
+    const silent = bus.nc.subscribe(`silent.${s.ns}`); // hears the publish, never answers
+    const started = Date.now();
+    await assert.rejects(bus.publish(`silent.${s.ns}`, { n: 1 }, { timeoutMs: 300 }), (error: Error) => error instanceof BusUnavailableError && /timed out/.test(error.message));
+    assert.ok(Date.now() - started < 2_000, 'the timeout is honoured');
+    silent.unsubscribe();
+    assert.equal((await bus.publish(s.subject(), { n: 2 }, { expectStream: StreamNames.EVENTS })).duplicate, false);
   });
 
   test('a pipelined publisher keeps a bounded window and reports every result', async () => {

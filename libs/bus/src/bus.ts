@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Headers, StreamDefinitions, subjectOf, type DomainEvent, type StreamDefinition, type StreamName } from '@puente/contracts';
 import { BusUnavailableError } from './errors.js';
 import { injectTrace } from './trace.js';
+import { AckMux } from './acks.js';
 
 export interface BusConnectOptions {
   /** Comma-separated list or array of NATS URLs. */
@@ -68,13 +69,16 @@ export function streamConfig(definition: StreamDefinition, overrides: StreamOver
 /** A connection to NATS with JetStream: publishing with message ids and trace context. */
 export class Bus {
   private live = true;
+  private readonly acks: AckMux;
 
   private constructor(
     readonly nc: NatsConnection,
     readonly js: JetStreamClient,
     readonly jsm: JetStreamManager,
     private readonly publishTimeoutMs: number,
-  ) {}
+  ) {
+    this.acks = new AckMux(nc);
+  }
 
   static async connect(options: BusConnectOptions): Promise<Bus> {
     const servers = Array.isArray(options.servers) ? options.servers : options.servers.split(',').map((s) => s.trim()).filter(Boolean);
@@ -83,6 +87,9 @@ export class Bus {
       name: options.name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+      // nats.js otherwise builds an Error (a captured stack) for every request's timeout up front: about a
+      // fifth of the gateway's CPU at peak. A timeout still rejects with a NatsError, without the caller's stack.
+      noAsyncTraces: true,
       ...(options.token ? { token: options.token } : {}),
       ...(options.credsFile ? { authenticator: credsAuthenticator(readFileSync(options.credsFile)) } : {}),
     };
@@ -140,14 +147,10 @@ export class Bus {
     for (const [key, value] of Object.entries(options.headers ?? {})) h.set(key, value);
     injectTrace(h);
     const data = payload instanceof Uint8Array ? payload : codec.encode(payload);
+    if (options.msgId) h.set('Nats-Msg-Id', options.msgId);
+    if (options.expectStream) h.set('Nats-Expected-Stream', options.expectStream);
     try {
-      const ack = await this.js.publish(subject, data, {
-        headers: h,
-        ...(options.msgId ? { msgID: options.msgId } : {}),
-        ...(options.expectStream ? { expect: { streamName: options.expectStream } } : {}),
-        timeout: options.timeoutMs ?? this.publishTimeoutMs,
-      });
-      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+      return await this.acks.request(subject, data, h, options.timeoutMs ?? this.publishTimeoutMs);
     } catch (error) {
       throw new BusUnavailableError(`JetStream did not acknowledge ${subject}: ${(error as Error).message}`, { cause: error });
     }
@@ -174,6 +177,7 @@ export class Bus {
     const timer = new Promise((resolve) => setTimeout(resolve, timeoutMs).unref());
     await Promise.race([drained, timer]);
     if (!this.nc.isClosed()) await this.nc.close();
+    this.acks.close();
   }
 }
 

@@ -27,17 +27,18 @@ export async function handleHealth(req: IncomingMessage, res: ServerResponse, ch
   const path = (req.url ?? '').split('?')[0];
   if (req.method !== 'GET' || (path !== '/healthz' && path !== '/readyz')) return false;
   const body = path === '/healthz' ? { status: 'ok' } : await readiness(checks);
-  res.writeHead(body.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
+  sendJson(res, body.status === 'ok' ? 200 : 503, body);
   return true;
 }
 
 /** Application routes: answer and resolve true, or resolve false to fall through to 404. */
 export type Route = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 
+/** Answers JSON with its length (not chunked), so Node writes head and body in one syscall. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
 }
 
 /**

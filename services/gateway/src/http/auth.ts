@@ -10,6 +10,14 @@ export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
+/**
+ * Constant-time equality of a computed digest and a received one. Their length is public (the
+ * algorithm's output size), so only the content is compared in constant time, without rehashing.
+ */
+export function digestEqual(expected: Buffer, given: Buffer): boolean {
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
 /** True when `candidate` equals one of the configured secrets (several during a rotation); checks all of them. */
 export function matchesAny(candidate: string | Buffer, secrets: readonly (string | Buffer)[]): boolean {
   let matched = false;

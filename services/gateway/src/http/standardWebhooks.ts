@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { safeEqual } from './auth.js';
-import { secretBytes } from './signatures.js';
+import { digestEqual } from './auth.js';
+import { secretKey } from './signatures.js';
 
 /** Standard Webhooks v1: the replay window the reference libraries use. */
 export const STANDARD_WEBHOOKS_TOLERANCE_SECONDS = 5 * 60;
@@ -32,8 +32,8 @@ export function verifyStandardWebhook(headers: IncomingHttpHeaders, body: Buffer
   const content = Buffer.concat([Buffer.from(`${id}.${timestamp}.`), body]);
   let matched = false;
   for (const secret of secrets) {
-    const expected = createHmac('sha256', secretBytes(secret)).update(content).digest();
-    for (const candidate of given) matched = safeEqual(expected, candidate) || matched;
+    const expected = createHmac('sha256', secretKey(secret)).update(content).digest();
+    for (const candidate of given) matched = digestEqual(expected, candidate) || matched;
   }
   return matched ? id : undefined;
 }

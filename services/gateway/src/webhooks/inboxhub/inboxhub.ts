@@ -63,7 +63,7 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
   const data = isPlainObject(body.data) ? body.data : isPlainObject(body.payload) ? body.payload : {};
   const at = toIsoTime(data.timestamp) ?? toIsoTime(body.timestamp) ?? request.receivedAt.toISOString();
   const time = request.receivedAt.toISOString();
-  const fallbackId = deliveryId ? `inboxhub:delivery:${deliveryId}` : `inboxhub:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
+  const fallbackId = () => deliveryId ? `inboxhub:delivery:${deliveryId}` : `inboxhub:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
   const base = { session, provider: 'inboxhub' as const };
 
   if (MESSAGE_EVENTS.has(eventName)) {
@@ -118,7 +118,7 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
     if (!state) return { events: [], ignored: [{ reason: `session state ${raw} not handled`, type: eventName }] };
     const phone = str(data.phone) ?? str(data.phone_number);
     const reason = str(data.reason);
-    return one(createEvent('whatsapp.session.status.v1', { ...base, status: state, ...(phone ? { phone } : {}), ...(reason ? { reason } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId);
+    return one(createEvent('whatsapp.session.status.v1', { ...base, status: state, ...(phone ? { phone } : {}), ...(reason ? { reason } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId());
   }
 
   if (eventName === 'contact.updated' || eventName === 'contacts.update' || eventName === 'contacts.upsert') {
@@ -127,7 +127,7 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
     const name = str(data.name) ?? str(data.notify) ?? str(data.pushName);
     const phone = str(data.phone) ?? str(data.phone_number) ?? str(data.phoneNumber);
     const lid = str(data.lid);
-    return one(createEvent('whatsapp.contact.updated.v1', { ...base, jid, ...(name ? { name } : {}), ...(phone ? { phone } : {}), ...(lid ? { lid } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId);
+    return one(createEvent('whatsapp.contact.updated.v1', { ...base, jid, ...(name ? { name } : {}), ...(phone ? { phone } : {}), ...(lid ? { lid } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId());
   }
 
   if (eventName === 'chat.archived' || eventName === 'chat.unarchived') {
