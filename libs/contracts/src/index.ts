@@ -1,4 +1,5 @@
 export * from './tokens.js';
+export * from './jid.js';
 export * from './envelope.js';
 export * from './events/kissflow.js';
 export * from './events/whatsapp.js';

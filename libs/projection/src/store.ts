@@ -13,8 +13,10 @@ export interface PositionedEvent {
   position: number;
 }
 
-export interface ApplyResult {
+export interface ApplyResult<D extends ProjectedDoc = ProjectedDoc> {
   outcomes: Outcome[];
+  /** Every touched document as it stands after the batch (null: never created). */
+  docs: Map<string, D | null>;
   /** Documents written (inserted or replaced). */
   written: number;
   /** Notices published again for documents already at an event's position. */
@@ -93,7 +95,7 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
   }
 
   /** Applies a batch in order; one outcome per event (an event `evolve` throws on is dead-lettered, the rest apply). */
-  async apply(events: readonly PositionedEvent[]): Promise<ApplyResult> {
+  async apply(events: readonly PositionedEvent[]): Promise<ApplyResult<D>> {
     const outcomes: Outcome[] = events.map(() => Outcomes.ack);
     const keysOf = events.map((e, i) => {
       try {
@@ -104,7 +106,7 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
       }
     });
     const allKeys = [...new Set(keysOf.flat())];
-    const result: ApplyResult = { outcomes, written: 0, republished: 0, conflicts: 0 };
+    const result: ApplyResult<D> = { outcomes, docs: new Map(), written: 0, republished: 0, conflicts: 0 };
     if (allKeys.length === 0) return result;
 
     let pending = allKeys;
@@ -141,6 +143,8 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
       const { written, lost } = await this.write(states, notices);
       result.written += written;
       result.conflicts += lost.length;
+      const lostSet = new Set(lost);
+      for (const [key, state] of states) if (!lostSet.has(key)) result.docs.set(key, state.current);
       for (const [key, state] of states) {
         if (state.position === undefined && state.republish && state.base) {
           notices.push(this.notice(key, state.base));

@@ -5,7 +5,7 @@ import { KissflowRecordDeletedV1, KissflowRecordUpsertedV1 } from './kissflow.js
 import {
   ChatArchiveV1, ChatImportedV1, CommandOutcomeV1, ContactImportedV1, ContactUpdatedV1, MarkReadV1,
   MessageImportedV1, MessageReceivedV1, MessageSendRequestedV1, MessageSentV1, MessageStatusV1,
-  SendMessageV1, SessionQrV1, SessionStatusV1,
+  SendMessageV1, SessionQrV1, SessionStatusV1, SessionSyncV1,
 } from './whatsapp.js';
 import { GlymsRowChangedV1, type GlymsRowChangedV1 as GlymsRowChanged } from './glyms.js';
 import { BitrixFailedV1, BitrixSyncedV1 } from './bitrix.js';
@@ -65,6 +65,10 @@ export const EventDefinitions = {
   'whatsapp.session.qr.v1': define({
     data: SessionQrV1, stream: 'EVENTS', description: 'A WhatsApp session shows a new pairing QR code.',
     subject: (d) => `evt.whatsapp.session.qr.${t(d.session)}`, key: (d) => d.session,
+  }),
+  'whatsapp.session.sync.v1': define({
+    data: SessionSyncV1, stream: 'EVENTS', description: 'A full sync of a session from its gateway\'s API started, progressed, completed or failed.',
+    subject: (d) => `evt.whatsapp.session.sync.${t(d.session)}`, key: (d) => d.session,
   }),
   'whatsapp.contact.updated.v1': define({
     data: ContactUpdatedV1, stream: 'EVENTS', description: 'A WhatsApp contact changed.',

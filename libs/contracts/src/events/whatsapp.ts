@@ -31,6 +31,8 @@ export const MediaDescriptor = z.object({
 export const MessageContent = SessionScoped.extend({
   messageId: z.string().min(1),
   chatId: z.string().min(1),
+  /** The chat's other address when the provider tells it: the phone JID of an `@lid` chat, or the reverse. */
+  chatAlt: z.string().optional(),
   /** Sender JID (the participant in a group). */
   from: z.string().optional(),
   fromMe: z.boolean(),
@@ -121,6 +123,16 @@ export const ChatImportedV1 = SessionScoped.extend({
 });
 export type ChatImportedV1 = z.infer<typeof ChatImportedV1>;
 
+/** Progress of a full sync of a session from its gateway's API (started, after each page, completed or failed). */
+export const SessionSyncV1 = SessionScoped.extend({
+  syncId: z.string().min(1),
+  phase: z.enum(['started', 'progress', 'completed', 'failed']),
+  counts: z.object({ contacts: z.number().int().nonnegative(), chats: z.number().int().nonnegative(), messages: z.number().int().nonnegative() }),
+  error: z.string().optional(),
+  timestamp: Timestamp,
+});
+export type SessionSyncV1 = z.infer<typeof SessionSyncV1>;
+
 export const CommandKind = z.enum(['send_message', 'mark_read']);
 
 /** What became of a command: `sent` (provider accepted), `failed`, or `unknown` (result lost; never retried). */
@@ -129,20 +141,33 @@ export const CommandOutcomeV1 = z.object({
   commandId: z.string().min(1),
   kind: CommandKind,
   providerMessageId: z.string().optional(),
+  /** The chat the command was about (the recipient of a send, the chat marked read). */
+  chatId: z.string().optional(),
+  /** What a send put on the wire, so the provider's message document has its content whichever event comes first. */
+  message: z.object({ type: MessageType, text: z.string().optional(), media: MediaDescriptor.optional(), requestedAt: Timestamp }).optional(),
+  /** Set when the outcome was learned later (the provider's webhook matched a send whose result was lost). */
+  reconciled: z.boolean().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   at: Timestamp,
 });
 export type CommandOutcomeV1 = z.infer<typeof CommandOutcomeV1>;
 
 /** Command (stream COMMANDS): send a message. */
-export const SendMessageV1 = z.object({
-  commandId: z.string().min(1),
-  session: z.string().min(1),
-  to: z.string().min(1),
-  text: z.string().min(1).max(4096),
-  idempotencyKey: z.string().min(1).max(200).optional(),
-  requestedAt: Timestamp,
-});
+export const SendMessageV1 = z
+  .object({
+    commandId: z.string().min(1),
+    session: z.string().min(1),
+    to: z.string().min(1),
+    /** The text, or a media item's caption. */
+    text: z.string().min(1).max(4096).optional(),
+    /** Media by URL (the provider downloads it). */
+    media: z.object({ type: z.enum(['image', 'video', 'audio', 'document', 'sticker']), url: z.url(), fileName: z.string().optional() }).optional(),
+    /** A Cloud API message template (outside the 24-hour window only templates may be sent). */
+    template: z.object({ name: z.string().min(1), language: z.string().min(1), components: z.array(z.unknown()).optional() }).optional(),
+    idempotencyKey: z.string().min(1).max(200).optional(),
+    requestedAt: Timestamp,
+  })
+  .refine((c) => c.text !== undefined || c.media !== undefined || c.template !== undefined, { message: 'a message needs text, media or a template', path: ['text'] });
 export type SendMessageV1 = z.infer<typeof SendMessageV1>;
 
 /** Command (stream COMMANDS): mark a chat as read. */

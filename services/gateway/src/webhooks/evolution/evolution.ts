@@ -75,7 +75,7 @@ export function normalizeEvolution(request: WebhookRequest): Normalized {
         const type = fromMe ? 'whatsapp.message.sent.v1' : 'whatsapp.message.received.v1';
         add(
           createEvent(type, {
-            ...base, messageId: id, chatId, ...(from ? { from } : {}), fromMe, ...(message.pushName ? { pushName: message.pushName } : {}),
+            ...base, messageId: id, chatId, ...(message.key?.remoteJidAlt ? { chatAlt: message.key.remoteJidAlt } : {}), ...(from ? { from } : {}), fromMe, ...(message.pushName ? { pushName: message.pushName } : {}),
             ...baileysContent(message.message), timestamp: toIsoTime(message.messageTimestamp) ?? at,
           }, { source: SOURCE, time }),
           `evolution:${session}:${chatId}:${id}:${fromMe ? 'out' : 'in'}`,

@@ -87,10 +87,11 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
         })();
     const from = str(data.from) ?? native?.key?.participant ?? (fromMe ? undefined : chatId);
     const pushName = str(data.pushName) ?? str(data.push_name) ?? native?.pushName;
+    const chatAlt = str(data.chatAlt) ?? str(data.chat_alt) ?? native?.key?.remoteJidAlt;
     const timestamp = toIsoTime(native?.messageTimestamp) ?? at;
     const type = fromMe ? 'whatsapp.message.sent.v1' : 'whatsapp.message.received.v1';
     return one(
-      createEvent(type, { ...base, messageId: messageId!, chatId: chatId!, ...(from ? { from } : {}), fromMe, ...(pushName ? { pushName } : {}), ...content, timestamp }, { source: SOURCE, time }),
+      createEvent(type, { ...base, messageId: messageId!, chatId: chatId!, ...(chatAlt ? { chatAlt } : {}), ...(from ? { from } : {}), fromMe, ...(pushName ? { pushName } : {}), ...content, timestamp }, { source: SOURCE, time }),
       `inboxhub:${session}:${chatId}:${messageId}:${fromMe ? 'out' : 'in'}`,
     );
   }

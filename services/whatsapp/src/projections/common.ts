@@ -1,0 +1,40 @@
+import { normalizeJid, type DomainEvent, type DomainEventOf, type MessageStatus } from '@puente/contracts';
+import { sourceOrder, type AspectVersion } from '@puente/projection';
+
+/** Events that carry a message's content. */
+export type ContentEvent = DomainEventOf<'whatsapp.message.received.v1' | 'whatsapp.message.sent.v1' | 'whatsapp.message.imported.v1'>;
+
+export function isContentEvent(event: DomainEvent): event is ContentEvent {
+  return event.type === 'whatsapp.message.received.v1' || event.type === 'whatsapp.message.sent.v1' || event.type === 'whatsapp.message.imported.v1';
+}
+
+/** `_id` of a message document: the session and the provider's message id (or the command id while pending). */
+export const messageKey = (session: string, messageId: string): string => `${session}:${messageId}`;
+/** `_id` of a conversation or contact document. */
+export const chatKey = (session: string, jid: string): string => `${session}:${normalizeJid(jid)}`;
+
+/**
+ * Facts one projection learns from another in the same batch. A message raises its chat's unread
+ * count (and the session's counters) only in the event that first gave its document content: the
+ * messages projection records that position (`firstContentAt`), the others ask here.
+ */
+export interface MessageFacts {
+  firstContentAt(messageKey: string): number | undefined;
+}
+
+/**
+ * Delivery status order. `failed` outranks `pending`/`sent` (terminal for them) but a later
+ * `delivered`/`read` proves success and outranks it; Meta may skip `delivered`.
+ */
+export const STATUS_RANK: Record<MessageStatus, number> = { pending: 0, sent: 1, failed: 2, delivered: 3, read: 4 };
+
+/** A version from the source's time (ISO or ms), then the stream position. */
+export const versionAt = (time: string | number, position: number): AspectVersion => [sourceOrder(time), position];
+
+/** True when the source time is strictly later than the aspect's (equal times are the same fact again). */
+export const laterThan = (current: AspectVersion | undefined, time: string | number): boolean => !current || sourceOrder(time) > current[0];
+
+/** Drops undefined values (MongoDB stores them as null otherwise). */
+export function defined<T extends Record<string, unknown>>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

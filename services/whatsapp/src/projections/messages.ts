@@ -1,0 +1,155 @@
+import { Channels, Collections, normalizeJid, type DomainEvent, type MessageContent, type MessageStatus, type WhatsAppProvider } from '@puente/contracts';
+import type { AspectVersion, ProjectedDoc, Projection } from '@puente/projection';
+import { defined, isContentEvent, laterThan, messageKey, STATUS_RANK, versionAt, type ContentEvent } from './common.js';
+
+export interface MessageDoc extends ProjectedDoc {
+  session: string;
+  messageId: string;
+  provider?: WhatsAppProvider;
+  chatId?: string;
+  chatAlt?: string;
+  direction?: 'in' | 'out';
+  from?: string;
+  pushName?: string;
+  type?: MessageContent['type'];
+  text?: string;
+  media?: MessageContent['media'];
+  location?: MessageContent['location'];
+  reaction?: MessageContent['reaction'];
+  quotedMessageId?: string;
+  timestamp?: string;
+  status?: MessageStatus;
+  error?: { code?: string; message: string };
+  /** The send command that produced this message. */
+  commandId?: string;
+  /** Content came from a full sync, not a live webhook. */
+  imported?: boolean;
+  /** A status arrived before the message: only the status is known so far. */
+  placeholder?: boolean;
+  /** On the tombstone of a pending send: the provider's message document it became. */
+  aliasOf?: string;
+  /** Stream position of the event that first gave this document content (counted facts hang on it). */
+  firstContentAt?: number;
+  _v: { content?: AspectVersion; status?: AspectVersion };
+}
+
+function withStatus(doc: MessageDoc, status: MessageStatus, position: number, error?: { code?: string; message: string }): MessageDoc {
+  const rank = STATUS_RANK[status];
+  if (doc.status !== undefined && STATUS_RANK[doc.status] >= rank) return doc;
+  const next: MessageDoc = { ...doc, status, _v: { ...doc._v, status: [rank, position] } };
+  if (status === 'failed' && error) next.error = error;
+  else delete next.error;
+  return next;
+}
+
+function withContent(doc: MessageDoc | null, event: ContentEvent, position: number): MessageDoc {
+  const d = event.data;
+  const base: MessageDoc = doc ?? { session: d.session, messageId: d.messageId, _v: {} };
+  if (doc && !doc.placeholder && !laterThan(doc._v.content, d.timestamp)) return doc;
+  const next: MessageDoc = {
+    ...base,
+    ...defined({
+      provider: d.provider,
+      chatId: normalizeJid(d.chatId),
+      chatAlt: d.chatAlt ? normalizeJid(d.chatAlt) : base.chatAlt,
+      direction: d.fromMe ? ('out' as const) : ('in' as const),
+      from: d.from ? normalizeJid(d.from) : undefined,
+      pushName: d.pushName,
+      type: d.type,
+      text: d.text,
+      media: d.media,
+      location: d.location,
+      reaction: d.reaction,
+      quotedMessageId: d.quotedMessageId,
+      timestamp: d.timestamp,
+    }),
+    firstContentAt: base.firstContentAt ?? position,
+    _v: { ...base._v, content: versionAt(d.timestamp, position) },
+  };
+  delete next.placeholder;
+  if (event.type === 'whatsapp.message.imported.v1' && base.firstContentAt === undefined) next.imported = true;
+  // A message the provider reports as ours has left the phone or the gateway: at least `sent`.
+  return d.fromMe && event.type !== 'whatsapp.message.imported.v1' ? withStatus(next, 'sent', position) : next;
+}
+
+/**
+ * `wa_messages`: one document per message, `<session>:<message id>`. Content and status are
+ * versioned apart (`_v.content` by the message's time, `_v.status` by rank), so any order of the
+ * same events ends in one state. A status before its message makes a placeholder. A send is
+ * `<session>:<command id>` while `pending`; when the provider's id is known (`command.sent`) that
+ * document becomes a tombstone with `aliasOf`, and the provider's document carries the content and the
+ * highest status from the send's answer or the provider's webhooks, whichever came first.
+ */
+export function messagesProjection(): Projection<MessageDoc> {
+  return {
+    name: 'whatsapp-messages',
+    collection: Collections.waMessages,
+    keys(event: DomainEvent) {
+      if (isContentEvent(event) || event.type === 'whatsapp.message.status.v1') return [messageKey(event.data.session, event.data.messageId)];
+      if (event.type === 'whatsapp.message.send_requested.v1') return [messageKey(event.data.session, event.data.commandId)];
+      if (event.type === 'whatsapp.command.sent.v1' && event.data.kind === 'send_message') {
+        const keys = [messageKey(event.data.session, event.data.commandId)];
+        if (event.data.providerMessageId) keys.push(messageKey(event.data.session, event.data.providerMessageId));
+        return keys;
+      }
+      if ((event.type === 'whatsapp.command.failed.v1' || event.type === 'whatsapp.command.unknown.v1') && event.data.kind === 'send_message') {
+        return [messageKey(event.data.session, event.data.commandId)];
+      }
+      return [];
+    },
+    evolve(doc, event, { key, position }) {
+      if (doc?._deleted) return doc;
+      if (isContentEvent(event)) return withContent(doc, event, position);
+      switch (event.type) {
+        case 'whatsapp.message.status.v1': {
+          const d = event.data;
+          const base: MessageDoc = doc ?? { session: d.session, messageId: d.messageId, provider: d.provider, direction: 'out', placeholder: true, _v: {}, ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}) };
+          return withStatus(base, d.status, position, d.error);
+        }
+        case 'whatsapp.message.send_requested.v1': {
+          if (doc) return doc;
+          const d = event.data;
+          return {
+            ...defined({ session: d.session, messageId: d.commandId, provider: d.provider, commandId: d.commandId, chatId: normalizeJid(d.chatId), direction: 'out' as const, type: d.type, text: d.text, media: d.media, timestamp: d.requestedAt }),
+            status: 'pending',
+            firstContentAt: position,
+            _v: { content: versionAt(d.requestedAt, position), status: [STATUS_RANK.pending, position] },
+          };
+        }
+        case 'whatsapp.command.sent.v1': {
+          const d = event.data;
+          const providerKey = d.providerMessageId ? messageKey(d.session, d.providerMessageId) : undefined;
+          if (key !== providerKey) {
+            // The pending document: it became the provider's message.
+            const base: MessageDoc = doc ?? { session: d.session, messageId: d.commandId, commandId: d.commandId, _v: {} };
+            return { ...base, _deleted: true, ...(providerKey ? { aliasOf: providerKey } : {}), status: 'sent' };
+          }
+          const base: MessageDoc = doc ?? { session: d.session, messageId: d.providerMessageId!, direction: 'out', _v: {} };
+          let next: MessageDoc = base.commandId === d.commandId ? base : { ...base, commandId: d.commandId };
+          if (d.message && (next.placeholder || next._v.content === undefined)) {
+            next = {
+              ...next,
+              ...defined({ chatId: next.chatId ?? (d.chatId ? normalizeJid(d.chatId) : undefined), direction: 'out' as const, type: d.message.type, text: d.message.text, media: d.message.media, timestamp: d.message.requestedAt }),
+              firstContentAt: next.firstContentAt ?? position,
+              _v: { ...next._v, content: versionAt(d.message.requestedAt, position) },
+            };
+            delete next.placeholder;
+          }
+          return withStatus(next, 'sent', position);
+        }
+        case 'whatsapp.command.failed.v1':
+          return doc ? withStatus(doc, 'failed', position, event.data.error) : doc;
+        case 'whatsapp.command.unknown.v1':
+          if (!doc || doc.status !== 'pending' || doc.error) return doc;
+          return { ...doc, error: event.data.error ?? { code: 'RESULT_LOST', message: 'the provider may or may not have sent it; it is not sent again' } };
+        default:
+          return doc;
+      }
+    },
+    channel: (doc) => Channels.whatsappMessages(doc.session, doc.chatId ?? 'unknown'),
+    indexes: [
+      { key: { session: 1, chatId: 1, timestamp: -1 }, name: 'chat_timeline' },
+      { key: { commandId: 1 }, name: 'command' },
+    ],
+  };
+}
