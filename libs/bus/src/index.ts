@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './runner.js';
 export * from './deadletters.js';
 export { injectTrace, extractTrace, withSpan } from './trace.js';
+export { eventIdFor } from './ids.js';

@@ -11,6 +11,10 @@ export const Consumers = {
   kissflowRecords: { durable: 'kissflow-records', stream: 'EVENTS', filterSubjects: ['evt.kissflow.>'] },
   whatsappProjections: { durable: 'whatsapp-projections', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.>'] },
   whatsappCommands: { durable: 'whatsapp-commands', stream: 'COMMANDS', filterSubjects: ['cmd.whatsapp.>'] },
+  /** Starts a full sync when a session connects. */
+  whatsappSyncTrigger: { durable: 'whatsapp-sync-trigger', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.session.status.>'] },
+  /** Matches the provider's reports of outgoing messages to sends whose result was lost. */
+  whatsappReconciler: { durable: 'whatsapp-reconciler', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.message.sent.>'] },
   bitrixLinks: { durable: 'bitrix-links', stream: 'EVENTS', filterSubjects: ['evt.bitrix.>'] },
   bitrixCompanies: { durable: 'bitrix-companies', stream: 'EVENTS', filterSubjects: ['evt.glyms.>'] },
 } as const satisfies Record<string, ConsumerDefinition>;

@@ -12,3 +12,4 @@ export * from './channels.js';
 export * from './consumers.js';
 export * from './websocket.js';
 export * from './schemas.js';
+export * from './baileys.js';

@@ -83,7 +83,9 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
 
   /** Creates the projection's indexes (idempotent). */
   async init(): Promise<void> {
-    const indexes = this.projection.indexes ?? [];
+    // Only the missing ones: FerretDB drops the connection when asked to create an index that exists.
+    const existing = new Set((await this.collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string));
+    const indexes = (this.projection.indexes ?? []).filter((index) => !existing.has(index.name));
     if (indexes.length > 0) {
       await this.collection.createIndexes(indexes.map((i) => ({ key: i.key, name: i.name, ...(i.unique ? { unique: true } : {}) })));
     }

@@ -10,8 +10,9 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const sink = () => new Writable({ write(_chunk, _enc, done) { done(); } });
 
 function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  // Each run gets its own database; the URL from the test stack has no database name.
-  return { ...process.env, MONGO_URL: `${process.env.MONGO_URL}${uniqueName('e2e_')}`, LOG_LEVEL: 'warn', ...extra };
+  // Each run gets its own database; the URL from the test stack has no database name. The whatsapp
+  // service serves only a session of its own, so its consumers never take other tests' commands.
+  return { ...process.env, MONGO_URL: `${process.env.MONGO_URL}${uniqueName('e2e_')}`, LOG_LEVEL: 'warn', WHATSAPP_SESSIONS: uniqueName('e2e-session-'), ...extra };
 }
 
 describe('services', () => {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { createEvent, type DomainEvent } from '@puente/contracts';
+import { eventIdFor } from '@puente/bus';
 import { UnauthorizedError, ContractViolationError } from '../http/errors.js';
 import { bearerToken, matchesAny } from '../http/auth.js';
-import { contractViolation, eventIdFor, parseJson, type NormalizedEvent } from '../webhooks/delivery.js';
+import { contractViolation, parseJson, type NormalizedEvent } from '../webhooks/delivery.js';
 
 /** The command API takes `Authorization: Bearer <one of API_TOKENS>`. */
 export function verifyApiToken(authorization: string | string[] | undefined, tokens: readonly string[]): void {
@@ -11,11 +12,18 @@ export function verifyApiToken(authorization: string | string[] | undefined, tok
   if (!token || !matchesAny(token, tokens)) throw new UnauthorizedError('missing or invalid API token');
 }
 
-const SendMessageBody = z.object({
-  to: z.string().trim().min(1, 'required: a JID or phone number').max(128),
-  text: z.string().min(1, 'required: the message text').max(4096, 'at most 4096 characters'),
-  idempotencyKey: z.string().min(1).max(200).optional(),
-});
+const SendMessageBody = z
+  .object({
+    to: z.string().trim().min(1, 'required: a JID or phone number').max(128),
+    /** The text, or a media item's caption. */
+    text: z.string().min(1, 'must not be empty').max(4096, 'at most 4096 characters').optional(),
+    /** Media by URL (the provider downloads it). */
+    media: z.object({ type: z.enum(['image', 'video', 'audio', 'document', 'sticker']), url: z.url({ protocol: /^https?$/ }), fileName: z.string().max(240).optional() }).optional(),
+    /** A Cloud API template (the only kind of message allowed outside the 24-hour window). */
+    template: z.object({ name: z.string().min(1).max(512), language: z.string().min(2).max(16), components: z.array(z.unknown()).max(20).optional() }).optional(),
+    idempotencyKey: z.string().min(1).max(200).optional(),
+  })
+  .refine((b) => b.text !== undefined || b.media !== undefined || b.template !== undefined, { message: 'required: the message text (or media, or a template)', path: ['text'] });
 
 const MarkReadBody = z.object({ idempotencyKey: z.string().min(1).max(200).optional() }).optional();
 
@@ -44,7 +52,14 @@ export function sendMessageCommand(sessionParam: string | undefined, body: Buffe
   const { commandId, msgId } = commandIdentity('send_message', session, parsed.data.idempotencyKey);
   const event: DomainEvent = createEvent(
     'whatsapp.send_message.v1',
-    { commandId, session, to: parsed.data.to, text: parsed.data.text, ...(parsed.data.idempotencyKey ? { idempotencyKey: parsed.data.idempotencyKey } : {}), requestedAt: now.toISOString() },
+    {
+      commandId, session, to: parsed.data.to,
+      ...(parsed.data.text !== undefined ? { text: parsed.data.text } : {}),
+      ...(parsed.data.media ? { media: parsed.data.media } : {}),
+      ...(parsed.data.template ? { template: parsed.data.template } : {}),
+      ...(parsed.data.idempotencyKey ? { idempotencyKey: parsed.data.idempotencyKey } : {}),
+      requestedAt: now.toISOString(),
+    },
     { source: 'urn:puente:gateway:api', id: commandId, time: now.toISOString() },
   );
   return { event, msgId, commandId };

@@ -33,15 +33,6 @@ export function single(event: DomainEvent, msgId: string): Normalized {
 
 export const sha256 = (value: string | Buffer): string => createHash('sha256').update(value).digest('hex');
 
-/**
- * The event id of a delivery: derived from its message id, so a provider's retry (even days later,
- * outside the duplicate window) carries the same event id. UUID-shaped (version nibble 8: custom).
- */
-export function eventIdFor(msgId: string): string {
-  const h = sha256(msgId);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
 /** JSON with object keys sorted at every level: equal values, equal text. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

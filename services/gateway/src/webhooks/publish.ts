@@ -1,7 +1,7 @@
-import { BusUnavailableError, type Bus } from '@puente/bus';
+import { BusUnavailableError, eventIdFor, type Bus } from '@puente/bus';
 import { Headers, subjectOf } from '@puente/contracts';
 import { BusUnavailableAnswer } from '../http/errors.js';
-import { eventIdFor, sha256, type Normalized, type WebhookRequest } from './delivery.js';
+import { sha256, type Normalized, type WebhookRequest } from './delivery.js';
 
 export interface Accepted {
   accepted: { id: string; duplicate: boolean }[];

@@ -3,7 +3,7 @@ import { ContractViolationError, UnauthorizedError } from '../../http/errors.js'
 import { bearerToken, matchesAny } from '../../http/auth.js';
 import { verifyHs256Jwt } from '../../http/jwt.js';
 import { isPlainObject, parseJson, sha256, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
-import { baileysContent, toIsoTime, type BaileysMessage } from '../baileys/baileysMessage.js';
+import { baileysContent, toIsoTime, type BaileysMessage } from '@puente/contracts';
 
 /**
  * Evolution API has no body signature. It authenticates with the instance `apikey` (in a header, or in

@@ -3,7 +3,7 @@ import { ContractViolationError, UnauthorizedError } from '../../http/errors.js'
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { hasStandardWebhookHeaders, verifyStandardWebhook } from '../../http/standardWebhooks.js';
 import { isPlainObject, parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
-import { baileysContent, toIsoTime, type BaileysMessage } from '../baileys/baileysMessage.js';
+import { baileysContent, toIsoTime, type BaileysMessage } from '@puente/contracts';
 
 /** How a Baileys gateway signs its bodies; Inbox Hub's defaults, configurable since gateways differ. */
 export interface HmacScheme {

@@ -2,7 +2,7 @@ import { createEvent, type MessageType } from '@puente/contracts';
 import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { isPlainObject, parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
-import { toIsoTime } from '../baileys/baileysMessage.js';
+import { toIsoTime } from '@puente/contracts';
 
 /** WAHA signs with `X-Webhook-Hmac`: hex HMAC-SHA512 of the raw body (its timestamp header is not signed). */
 export function verifyWaha(request: WebhookRequest, secrets: readonly string[]): void {

@@ -1,7 +1,7 @@
 import { URL } from 'node:url';
 import { createEvent, type DomainEvent, type MessageContent, type MessageType } from '@puente/contracts';
 import { ContractViolationError, GatewayError, UnauthorizedError } from '../../http/errors.js';
-import { toIsoTime } from '../baileys/baileysMessage.js';
+import { toIsoTime } from '@puente/contracts';
 import { matchesAny } from '../../http/auth.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { contractViolation, parseJson, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';

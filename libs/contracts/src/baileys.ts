@@ -1,5 +1,6 @@
-import type { MessageContent, MessageType } from '@puente/contracts';
-import { isPlainObject } from '../delivery.js';
+import type { MessageContent, MessageType } from './events/whatsapp.js';
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Baileys' `WAMessage` (as gateways forward it), only what Puente reads. */
 export interface BaileysMessage {

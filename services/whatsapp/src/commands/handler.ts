@@ -1,0 +1,139 @@
+import type { Db } from 'mongodb';
+import type { KV } from 'nats';
+import type { Logger } from 'pino';
+import { Collections, createEvent, jidKind, normalizeJid, type DomainEvent, type DomainEventOf, type EventData, type EventType, type WhatsAppProvider } from '@puente/contracts';
+import { eventIdFor, Outcomes, type Bus, type Outcome } from '@puente/bus';
+import { ProviderError } from '../providers/http.js';
+import type { CloudApiClient } from '../providers/cloudApi.js';
+import type { InboxHubClient } from '../providers/inboxhub.js';
+import type { MessageDoc, SessionDoc } from '../projections/index.js';
+import { SendQueueFullError, type SessionRateLimiter } from './rateLimit.js';
+
+const SOURCE = 'urn:puente:whatsapp';
+
+export interface CommandDeps {
+  bus: Bus;
+  db: Db;
+  logger: Logger;
+  /** Send attempts: a key is created (atomically) just before a send leaves; finding it means a previous attempt may have sent. */
+  attempts: KV;
+  limiter: SessionRateLimiter;
+  inboxHub?: InboxHubClient | undefined;
+  cloud?: CloudApiClient | undefined;
+  /** Why a provider cannot be used (missing configuration), for the failure message. */
+  unavailable: Partial<Record<WhatsAppProvider, string>>;
+}
+
+type SendCommand = DomainEventOf<'whatsapp.send_message.v1'>;
+type MarkReadCommand = DomainEventOf<'whatsapp.mark_read.v1'>;
+
+/**
+ * Carries out `COMMANDS`: sends and mark-reads through Inbox Hub or the Cloud API, whichever hosts the
+ * session. A send is at most once: `message.send_requested` goes to `EVENTS` first (the message shows
+ * `pending`), then an attempt key is created in KV, then the provider is called once. A redelivered
+ * command that finds its attempt key was possibly sent already and ends `unknown`, never sent twice;
+ * a refusal for now (rate limit) removes the key and retries; a refusal for good ends `failed`.
+ */
+export class CommandHandler {
+  constructor(private readonly deps: CommandDeps) {}
+
+  async handle(event: DomainEvent): Promise<Outcome> {
+    if (event.type === 'whatsapp.send_message.v1') return this.send(event);
+    if (event.type === 'whatsapp.mark_read.v1') return this.markRead(event);
+    return Outcomes.dead(new Error(`not a WhatsApp command: ${event.type}`));
+  }
+
+  private async send(command: SendCommand): Promise<Outcome> {
+    const c = command.data;
+    const provider = await this.providerOf(c.session);
+    const chatId = normalizeJid(c.to);
+    const message = {
+      type: c.template ? ('template' as const) : (c.media?.type ?? ('text' as const)),
+      ...(c.text !== undefined ? { text: c.text } : {}),
+      ...(c.media ? { media: { url: c.media.url, ...(c.media.fileName ? { fileName: c.media.fileName } : {}) } } : {}),
+      requestedAt: c.requestedAt,
+    };
+    await this.publish('whatsapp.message.send_requested.v1', `send_requested:${c.commandId}`, {
+      session: c.session, provider: provider ?? 'inboxhub', commandId: c.commandId, chatId, type: message.type,
+      ...(c.text !== undefined ? { text: c.text } : {}), ...(message.media ? { media: message.media } : {}), ...(c.template ? { template: c.template } : {}),
+      requestedAt: c.requestedAt,
+    });
+    const fail = (code: string, text: string) => this.outcome('whatsapp.command.failed.v1', c.session, c.commandId, 'send_message', { chatId, error: { code, message: text } });
+    if (!provider) return fail('PROVIDER_UNKNOWN', `no provider is known for session ${c.session}: no event of it has been seen and no sending provider is configured`);
+    const client = provider === 'inboxhub' ? this.deps.inboxHub : provider === 'cloud-api' ? this.deps.cloud : undefined;
+    if (!client) return fail('PROVIDER_NOT_CONFIGURED', this.deps.unavailable[provider] ?? `sending through ${provider} is not supported`);
+    if (provider === 'cloud-api' && jidKind(chatId) === 'group') return fail('UNSUPPORTED_RECIPIENT', 'the Cloud API cannot send to groups');
+
+    try {
+      await this.deps.limiter.acquire(c.session);
+    } catch (error) {
+      if (error instanceof SendQueueFullError) return Outcomes.retry(error, 5_000);
+      throw error;
+    }
+    try {
+      await this.deps.attempts.create(attemptKey(c.commandId), new TextEncoder().encode(JSON.stringify({ at: new Date().toISOString() })));
+    } catch {
+      // The key exists: an earlier attempt got this far and may have sent. Never again.
+      this.deps.logger.warn({ commandId: c.commandId, session: c.session }, 'send command seen again after an attempt: its result is unknown, not sending twice');
+      return this.outcome('whatsapp.command.unknown.v1', c.session, c.commandId, 'send_message', { chatId, error: { code: 'RESULT_LOST', message: 'a previous attempt may have sent it; it is not sent again' } });
+    }
+    try {
+      const providerMessageId = provider === 'inboxhub'
+        ? await this.deps.inboxHub!.send(c.session, { to: chatId, ...(c.text !== undefined ? { text: c.text } : {}), ...(c.media ? { media: c.media } : {}) })
+        : await this.deps.cloud!.send(c.session, { to: chatId.endsWith('@bsuid') ? chatId.slice(0, -'@bsuid'.length) : chatId, ...(c.text !== undefined ? { text: c.text } : {}), ...(c.media ? { media: c.media } : {}), ...(c.template ? { template: c.template } : {}) });
+      return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', { chatId, providerMessageId, message });
+    } catch (error) {
+      if (!(error instanceof ProviderError)) throw error;
+      if (error.kind === 'rate_limited') {
+        await this.deps.attempts.delete(attemptKey(c.commandId));
+        return Outcomes.retry(error, error.retryAfterMs ?? 1_000);
+      }
+      if (error.kind === 'unknown') {
+        return this.outcome('whatsapp.command.unknown.v1', c.session, c.commandId, 'send_message', { chatId, error: { code: error.code, message: error.message } });
+      }
+      return fail(error.code, error.message);
+    }
+  }
+
+  private async markRead(command: MarkReadCommand): Promise<Outcome> {
+    const c = command.data;
+    const chatId = normalizeJid(c.chatId);
+    const provider = await this.providerOf(c.session);
+    const fail = (code: string, text: string) => this.outcome('whatsapp.command.failed.v1', c.session, c.commandId, 'mark_read', { chatId, error: { code, message: text } });
+    try {
+      if (provider === 'inboxhub' && this.deps.inboxHub) await this.deps.inboxHub.markRead(c.session, chatId);
+      else if (provider === 'cloud-api' && this.deps.cloud) {
+        // The Cloud API marks read up to a message: the chat's newest inbound one.
+        const last = await this.deps.db.collection<MessageDoc & { _id: string }>(Collections.waMessages).find({ session: c.session, chatId, direction: 'in' }).sort({ timestamp: -1 }).limit(1).next();
+        if (last) await this.deps.cloud.markRead(c.session, last.messageId);
+      } else return fail(provider ? 'PROVIDER_NOT_CONFIGURED' : 'PROVIDER_UNKNOWN', provider ? (this.deps.unavailable[provider] ?? `mark-read through ${provider} is not supported`) : `no provider is known for session ${c.session}`);
+    } catch (error) {
+      if (!(error instanceof ProviderError)) throw error;
+      // Marking read is safe to repeat: anything but a refusal for good is retried.
+      if (error.kind === 'rejected' || error.kind === 'auth') return fail(error.code, error.message);
+      return Outcomes.retry(error, error.retryAfterMs);
+    }
+    return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'mark_read', { chatId });
+  }
+
+  /** The session's provider from its read model; without one, the only sending provider configured, if just one is. */
+  private async providerOf(session: string): Promise<WhatsAppProvider | undefined> {
+    const doc = await this.deps.db.collection<SessionDoc & { _id: string }>(Collections.waSessions).findOne({ _id: session }, { projection: { provider: 1 } });
+    if (doc?.provider) return doc.provider;
+    const configured = (['inboxhub', 'cloud-api'] as const).filter((p) => (p === 'inboxhub' ? this.deps.inboxHub : this.deps.cloud));
+    if (configured.length === 1) return configured[0];
+    return /^\d{6,20}$/.test(session) && this.deps.cloud ? 'cloud-api' : this.deps.inboxHub ? 'inboxhub' : undefined;
+  }
+
+  private async outcome(type: 'whatsapp.command.sent.v1' | 'whatsapp.command.failed.v1' | 'whatsapp.command.unknown.v1', session: string, commandId: string, kind: 'send_message' | 'mark_read', fields: Omit<EventData<'whatsapp.command.sent.v1'>, 'session' | 'commandId' | 'kind' | 'at'>): Promise<Outcome> {
+    await this.publish(type, `${type.split('.')[2]}:${commandId}`, { session, commandId, kind, ...fields, at: new Date().toISOString() });
+    return Outcomes.ack;
+  }
+
+  private async publish<T extends EventType>(type: T, msgId: string, data: EventData<T>): Promise<void> {
+    const event = createEvent(type, data, { source: SOURCE, id: eventIdFor(msgId) });
+    await this.deps.bus.publishEvent(event as DomainEvent, { msgId });
+  }
+}
+
+const attemptKey = (commandId: string) => `send.${commandId.replace(/[^A-Za-z0-9_=-]/g, '_')}`;

@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import type { KV, KvEntry } from 'nats';
+import type { Logger } from 'pino';
+import { baileysContent, createEvent, Headers, subjectOf, toIsoTime, type DomainEvent, type EventData, type EventType, type SessionSyncV1 } from '@puente/contracts';
+import { eventIdFor, type Bus, type PublishItem } from '@puente/bus';
+import type { InboxHubClient, InboxHubMessage } from '../providers/inboxhub.js';
+
+export interface SyncLimits {
+  /** Most recent chats whose messages are read (default 20). */
+  chats: number;
+  /** Most recent messages per chat (default 50). */
+  messagesPerChat: number;
+  /** Items per API page (default 50). */
+  pageSize: number;
+}
+
+type Counts = SessionSyncV1['counts'];
+
+/** Where a sync is, kept in KV after every page: enough to resume after a crash. */
+export interface SyncState {
+  syncId: string;
+  session: string;
+  owner: string;
+  heartbeatAt: number;
+  startedAt: string;
+  phase: 'running' | 'completed' | 'failed';
+  stage: 'contacts' | 'chats' | 'messages' | 'done';
+  /** Next page of contacts or chats (1-based). */
+  page: number;
+  /** The chats whose messages are read, in order, fixed once the chat stage ends. */
+  chatIds: string[];
+  chatIndex: number;
+  /** Messages of the current chat read so far, and the cursor of the next page. */
+  chatMessages: number;
+  cursor?: string;
+  counts: Counts;
+  error?: string;
+}
+
+/** Another worker is syncing this session right now. */
+export class SyncBusyError extends Error {
+  readonly code = 'SYNC_BUSY';
+}
+
+/** A sync whose owner has not written for this long is taken over (its worker died). */
+export const SYNC_STALE_MS = 60_000;
+
+const SOURCE = 'urn:puente:whatsapp:sync';
+
+/**
+ * A full sync of one session from Inbox Hub: contacts (every page), the most recent chats, and the
+ * most recent messages of each, published as `imported` events that the read models apply like any
+ * other. One sync per session at a time (a KV key taken with compare-and-set), resumable: the cursor
+ * is written after each page's events are acked, and a sync whose worker died is resumed from it.
+ * Event ids derive from the sync id and the item, so a page published twice is stored once.
+ */
+export class FullSync {
+  private readonly owner = randomUUID();
+
+  constructor(private readonly deps: { bus: Bus; kv: KV; client: InboxHubClient; logger: Logger; limits: SyncLimits }) {}
+
+  /** Runs (or resumes) the session's sync to the end; `onProgress` after every page. */
+  async run(session: string, onProgress?: (state: SyncState) => void): Promise<SyncState> {
+    let { state, revision } = await this.acquire(session);
+    const save = async (next: SyncState) => {
+      next.heartbeatAt = Date.now();
+      revision = await this.deps.kv.update(keyOf(session), encode(next), revision);
+      state = next;
+      onProgress?.(state);
+    };
+    if (state.page === 1 && state.stage === 'contacts' && state.counts.contacts === 0) await this.progress(state, 'started');
+    onProgress?.(state);
+    const { client, limits } = this.deps;
+    try {
+      while (state.stage === 'contacts') {
+        const page = await client.contacts(session, state.page, limits.pageSize);
+        await this.publishAll(page.data.map((c) => this.item('whatsapp.contact.imported.v1', `${state.syncId}:contact:${c.id}`, {
+          session, provider: 'inboxhub', jid: c.id, ...(c.name ?? c.notify ?? c.verifiedName ? { name: (c.name ?? c.notify ?? c.verifiedName)! } : {}),
+          ...(c.phoneNumber ? { phone: c.phoneNumber.replace(/@.*$/, '') } : {}), ...(c.lid ? { lid: c.lid } : {}), timestamp: state.startedAt,
+        })));
+        const done = page.data.length < limits.pageSize || page.page * page.limit >= page.total;
+        await save({ ...state, page: done ? 1 : state.page + 1, stage: done ? 'chats' : 'contacts', counts: { ...state.counts, contacts: state.counts.contacts + page.data.length } });
+        await this.progress(state, 'progress');
+      }
+      while (state.stage === 'chats') {
+        const want = limits.chats - state.chatIds.length;
+        const page = await client.chats(session, state.page, limits.pageSize);
+        const chats = page.data.slice(0, Math.max(0, want));
+        await this.publishAll(chats.map((chat) => this.item('whatsapp.chat.imported.v1', `${state.syncId}:chat:${chat.id}`, {
+          session, provider: 'inboxhub', chatId: chat.id, ...(chat.name ? { name: chat.name } : {}), ...(chat.archived !== undefined ? { archived: chat.archived } : {}),
+          ...(chat.unreadCount !== undefined ? { unreadCount: chat.unreadCount } : {}),
+          ...(chat.conversationTimestamp ? { lastMessageAt: toIsoTime(chat.conversationTimestamp)! } : {}), timestamp: state.startedAt,
+        })));
+        const chatIds = [...state.chatIds, ...chats.map((c) => c.id)];
+        const done = chatIds.length >= limits.chats || page.data.length < limits.pageSize || page.page * page.limit >= page.total;
+        await save({ ...state, chatIds, page: done ? 1 : state.page + 1, stage: done ? 'messages' : 'chats', counts: { ...state.counts, chats: state.counts.chats + chats.length } });
+        await this.progress(state, 'progress');
+      }
+      while (state.stage === 'messages') {
+        const chatId = state.chatIds[state.chatIndex];
+        if (chatId === undefined) {
+          await save({ ...state, stage: 'done' });
+          break;
+        }
+        const want = Math.min(limits.pageSize, limits.messagesPerChat - state.chatMessages);
+        const page = want > 0 ? await client.messages(session, chatId, want, state.cursor) : { data: [], nextCursor: null };
+        await this.publishAll(page.data.flatMap((m) => this.message(session, state.syncId, m)));
+        const chatMessages = state.chatMessages + page.data.length;
+        const chatDone = !page.nextCursor || chatMessages >= limits.messagesPerChat || page.data.length === 0;
+        const next: SyncState = { ...state, chatIndex: chatDone ? state.chatIndex + 1 : state.chatIndex, chatMessages: chatDone ? 0 : chatMessages, counts: { ...state.counts, messages: state.counts.messages + page.data.length } };
+        if (chatDone) delete next.cursor;
+        else next.cursor = page.nextCursor!;
+        await save(next);
+        await this.progress(state, 'progress');
+      }
+      await save({ ...state, phase: 'completed' });
+      await this.progress(state, 'completed');
+      return state;
+    } catch (error) {
+      const message = (error as Error).message;
+      this.deps.logger.error({ session, syncId: state.syncId, err: message }, 'full sync failed');
+      await save({ ...state, phase: 'failed', error: message }).catch(() => undefined);
+      await this.progress({ ...state, error: message }, 'failed').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The session's sync state, if any. */
+  async status(session: string): Promise<SyncState | undefined> {
+    const entry = await this.deps.kv.get(keyOf(session));
+    return entry && entry.length > 0 ? decode(entry) : undefined;
+  }
+
+  /** Takes the session's sync: a new one, the resumption of one whose worker died, or SyncBusyError. */
+  private async acquire(session: string): Promise<{ state: SyncState; revision: number }> {
+    const key = keyOf(session);
+    const fresh = (): SyncState => ({
+      syncId: randomUUID(), session, owner: this.owner, heartbeatAt: Date.now(), startedAt: new Date().toISOString(), phase: 'running', stage: 'contacts',
+      page: 1, chatIds: [], chatIndex: 0, chatMessages: 0, counts: { contacts: 0, chats: 0, messages: 0 },
+    });
+    const entry = await this.deps.kv.get(key);
+    if (!entry || entry.length === 0 || entry.operation !== 'PUT') {
+      const state = fresh();
+      try {
+        return { state, revision: await this.deps.kv.create(key, encode(state)) };
+      } catch {
+        throw new SyncBusyError(`a full sync of ${session} has just started elsewhere`);
+      }
+    }
+    const current = decode(entry);
+    if (current.phase === 'running' && Date.now() - current.heartbeatAt < SYNC_STALE_MS) throw new SyncBusyError(`a full sync of ${session} is running (${current.stage}, ${current.counts.messages} messages so far)`);
+    const state = current.phase === 'running' ? { ...current, owner: this.owner, heartbeatAt: Date.now() } : fresh();
+    if (current.phase === 'running') this.deps.logger.info({ session, syncId: current.syncId, stage: current.stage }, 'resuming a full sync whose worker stopped');
+    try {
+      return { state, revision: await this.deps.kv.update(key, encode(state), entry.revision) };
+    } catch {
+      throw new SyncBusyError(`another worker took the full sync of ${session}`);
+    }
+  }
+
+  private message(session: string, syncId: string, m: InboxHubMessage): { event: DomainEvent; msgId: string }[] {
+    const timestamp = toIsoTime(m.messageTimestamp);
+    if (!timestamp) return [];
+    const fromMe = m.key.fromMe === true;
+    const from = m.key.participant ?? (fromMe ? undefined : m.key.remoteJid);
+    return [this.item('whatsapp.message.imported.v1', `${syncId}:message:${m.key.remoteJid}:${m.key.id}`, {
+      session, provider: 'inboxhub', messageId: m.key.id, chatId: m.key.remoteJid, ...(m.key.remoteJidAlt ? { chatAlt: m.key.remoteJidAlt } : {}),
+      ...(from ? { from } : {}), fromMe, ...(m.pushName ? { pushName: m.pushName } : {}), ...baileysContent(m.message ?? null), timestamp,
+    })];
+  }
+
+  private item<T extends EventType>(type: T, key: string, data: EventData<T>): { event: DomainEvent; msgId: string } {
+    const msgId = `sync:${key}`;
+    return { event: createEvent(type, data, { source: SOURCE, id: eventIdFor(msgId) }) as DomainEvent, msgId };
+  }
+
+  private async publishAll(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
+    if (items.length === 0) return;
+    const publishItems: PublishItem[] = items.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } }));
+    await this.deps.bus.pipeline(64).publishAll(publishItems);
+  }
+
+  private async progress(state: SyncState, phase: SessionSyncV1['phase']): Promise<void> {
+    const msgId = `sync:${state.syncId}:${phase}:${state.counts.contacts}:${state.counts.chats}:${state.counts.messages}`;
+    const event = createEvent('whatsapp.session.sync.v1', {
+      session: state.session, provider: 'inboxhub', syncId: state.syncId, phase, counts: state.counts, ...(state.error ? { error: state.error } : {}), timestamp: new Date().toISOString(),
+    }, { source: SOURCE, id: eventIdFor(msgId) });
+    await this.deps.bus.publishEvent(event, { msgId });
+  }
+}
+
+/** KV keys allow `[-/_=.a-zA-Z0-9]`: the session id goes in base64url. */
+const keyOf = (session: string) => `sync.${Buffer.from(session).toString('base64url')}`;
+const encode = (state: SyncState) => new TextEncoder().encode(JSON.stringify(state));
+const decode = (entry: KvEntry) => JSON.parse(new TextDecoder().decode(entry.value)) as SyncState;

@@ -1,0 +1,2 @@
+export { FakeInboxHub, type FakeInboxHubOptions, type FakeSend } from './fakeInboxHub.js';
+export { FakeGraph, type FakeGraphOptions, type GraphSend } from './fakeGraph.js';

@@ -1,0 +1,179 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import type { Db } from 'mongodb';
+import { Collections, createEvent, type DomainEvent, type EventData, type EventType } from '@puente/contracts';
+import type { Bus } from '@puente/bus';
+import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
+import { testDatabase } from '@puente/projection/testing';
+import { Config, consumersFor, startWhatsApp, type WhatsAppApp } from './app.js';
+import type { CommandDoc, ConversationDoc, MessageDoc } from './projections/index.js';
+import { FakeGraph, FakeInboxHub } from './testing/index.js';
+
+const logger = pino({ level: 'silent' });
+let bus: Bus;
+let database: Awaited<ReturnType<typeof testDatabase>>;
+let db: Db;
+let inboxHub: FakeInboxHub;
+let graph: FakeGraph;
+const CLOUD_NUMBER = '106540352242922';
+
+before(async () => {
+  bus = await connectTestBus();
+  database = await testDatabase();
+  db = database.db;
+  inboxHub = await new FakeInboxHub({ tokenTtlSeconds: 2 }).start();
+  graph = await new FakeGraph({ phoneNumberIds: [CLOUD_NUMBER], throughputPerSecond: 3 }).start();
+});
+after(async () => {
+  await inboxHub.stop();
+  await graph.stop();
+  await database.drop();
+  await bus.close();
+});
+
+function config(extra: Record<string, string> = {}) {
+  return Config.parse({
+    INBOXHUB_API_URL: inboxHub.url, INBOXHUB_API_KEY: inboxHub.apiKey, INBOXHUB_EMAIL: inboxHub.email, INBOXHUB_PASSWORD: inboxHub.password,
+    INBOXHUB_RETRIES: '2', INBOXHUB_TIMEOUT_MS: '2000', INBOXHUB_SYNC_PAGE_SIZE: '8', INBOXHUB_SYNC_CHATS: '20', INBOXHUB_SYNC_MESSAGES: '20',
+    WHATSAPP_ACCESS_TOKEN: graph.accessToken, WHATSAPP_GRAPH_URL: graph.url, WHATSAPP_SEND_RATE: '50', ...extra,
+  });
+}
+
+/** The service's consumers for the given sessions, in this process. */
+async function start(sessions: string[], extra: Record<string, string> = {}): Promise<{ app: WhatsAppApp; stop: () => Promise<void> }> {
+  return startWhatsApp({ bus, db, logger, config: config(extra), consumers: consumersFor(sessions) });
+}
+
+const event = <T extends EventType>(type: T, data: EventData<T>) => createEvent(type, data, { source: 'urn:test' }) as DomainEvent;
+const publish = (e: DomainEvent) => bus.publishEvent(e);
+const docs = <T>(name: string) => db.collection<T & { _id: string }>(name);
+
+describe('whatsapp service', () => {
+  test('send through Inbox Hub: pending, then sent with the provider id; a later status moves the same document', async () => {
+    const session = uniqueName('ih-');
+    inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
+    await publish(event('whatsapp.session.status.v1', { session, provider: 'inboxhub', status: 'disconnected', timestamp: new Date(Date.now() - 60_000).toISOString() }));
+    const running = await start([session]);
+    try {
+      const commandId = uniqueName('cmd-');
+      await publish(event('whatsapp.send_message.v1', { commandId, session, to: '+34 612 345 678'.replace(/ /g, ''), text: 'Su pedido está listo ✅', requestedAt: new Date().toISOString() }));
+      const command = await eventually(async () => {
+        const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
+        return doc?.status === 'sent' ? doc : undefined;
+      }, 15_000, 'the command to be sent');
+      assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1);
+      const wamid = command.providerMessageId!;
+      await publish(event('whatsapp.message.status.v1', { session, provider: 'inboxhub', messageId: wamid, status: 'delivered', timestamp: new Date().toISOString() }));
+      const message = await eventually(async () => {
+        const doc = await docs<MessageDoc>(Collections.waMessages).findOne({ _id: `${session}:${wamid}` });
+        return doc?.status === 'delivered' ? doc : undefined;
+      }, 10_000, 'the message to be delivered');
+      assert.deepEqual([message.text, message.commandId, message.chatId], ['Su pedido está listo ✅', commandId, '34612345678@s.whatsapp.net']);
+      const pending = await docs<MessageDoc>(Collections.waMessages).findOne({ _id: `${session}:${commandId}` });
+      assert.deepEqual([pending?._deleted, pending?.aliasOf], [true, `${session}:${wamid}`]);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  test('Cloud API: text, template and media sends stay within the number\'s throughput; refusals for now are retried, none sent twice', async () => {
+    const session = CLOUD_NUMBER;
+    await publish(event('whatsapp.session.status.v1', { session, provider: 'cloud-api', status: 'connected', timestamp: new Date(Date.now() - 60_000).toISOString() }));
+    const before = graph.sends.length;
+    const running = await start([session], { WHATSAPP_SEND_RATE: '20' }); // faster than the fake's 3/s: Meta's 130429 answers must be retried
+    try {
+      const ids = Array.from({ length: 9 }, () => uniqueName('cmd-'));
+      for (const [i, commandId] of ids.entries()) {
+        const kind = i % 3;
+        await publish(event('whatsapp.send_message.v1', {
+          commandId, session, to: '34612345678', requestedAt: new Date().toISOString(),
+          ...(kind === 0 ? { text: `hola ${i} 👋` } : kind === 1 ? { template: { name: 'order_ready', language: 'es' } } : { text: 'factura', media: { type: 'document' as const, url: 'https://files.example.test/f.pdf', fileName: 'f.pdf' } }),
+        }));
+      }
+      await eventually(async () => ((await docs<CommandDoc>(Collections.commands).countDocuments({ _id: { $in: ids }, status: 'sent' })) === ids.length ? true : undefined), 30_000, 'every send to be sent');
+      const sent = graph.sends.slice(before);
+      assert.equal(sent.length, 9, 'each command sent exactly once');
+      assert.ok(graph.rateLimited > 0, 'the fake refused some sends for throughput');
+      assert.deepEqual(new Set(sent.map((s) => s.body.type)), new Set(['text', 'template', 'document']));
+      const perSecond = new Map<number, number>();
+      for (const s of sent) perSecond.set(Math.floor(s.at / 1000), (perSecond.get(Math.floor(s.at / 1000)) ?? 0) + 1);
+      assert.ok(Math.max(...perSecond.values()) <= 3);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  test('a send whose answer is lost is not sent again: unknown, then sent once the provider reports it', async () => {
+    const session = uniqueName('lost-');
+    inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
+    await publish(event('whatsapp.session.status.v1', { session, provider: 'inboxhub', status: 'connected', timestamp: new Date(Date.now() - 3_600_000 * 2).toISOString() }));
+    inboxHub.holdSendAnswers = true;
+    let running = await start([session], { INBOXHUB_TIMEOUT_MS: '800' });
+    const commandId = uniqueName('cmd-');
+    try {
+      await publish(event('whatsapp.send_message.v1', { commandId, session, to: '34612345678@s.whatsapp.net', text: 'solo una vez', requestedAt: new Date().toISOString() }));
+      await eventually(async () => ((await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId }))?.status === 'unknown' ? true : undefined), 15_000, 'the command to be unknown');
+      assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1);
+      // The provider's own report of the message arrives (its webhook, through the gateway in production).
+      const sent = inboxHub.sends.find((s) => s.session === session)!;
+      await publish(event('whatsapp.message.sent.v1', { session, provider: 'inboxhub', messageId: sent.messageId, chatId: '34612345678@s.whatsapp.net', fromMe: true, type: 'text', text: 'solo una vez', timestamp: new Date().toISOString() }));
+      const command = await eventually(async () => {
+        const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
+        return doc?.status === 'sent' ? doc : undefined;
+      }, 15_000, 'the command to be reconciled');
+      assert.equal(command.providerMessageId, sent.messageId);
+      // A redelivery of the command (a new instance) still does not send it again.
+      await running.stop();
+      running = await start([session]);
+      const msgs = await bus.jsm.streams.info('COMMANDS', { subjects_filter: `cmd.whatsapp.*.${session}` });
+      assert.equal(msgs.state.messages, 0, 'the command left the work queue');
+      assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1);
+    } finally {
+      inboxHub.holdSendAnswers = false;
+      await running.stop();
+    }
+  });
+
+  test('mark read: the provider is told and the conversation\'s unread count resets', async () => {
+    const session = uniqueName('read-');
+    inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
+    const chat = '34655555555@s.whatsapp.net';
+    const running = await start([session]);
+    try {
+      const old = new Date(Date.now() - 60_000).toISOString();
+      for (const id of ['R1', 'R2']) await publish(event('whatsapp.message.received.v1', { session, provider: 'inboxhub', messageId: id, chatId: chat, from: chat, fromMe: false, type: 'text', text: id, timestamp: old }));
+      await eventually(async () => ((await docs<ConversationDoc>(Collections.waConversations).findOne({ _id: `${session}:${chat}` }))?.unreadCount === 2 ? true : undefined), 10_000, 'two unread');
+      await publish(event('whatsapp.mark_read.v1', { commandId: uniqueName('cmd-'), session, chatId: chat, requestedAt: new Date().toISOString() }));
+      await eventually(async () => ((await docs<ConversationDoc>(Collections.waConversations).findOne({ _id: `${session}:${chat}` }))?.unreadCount === 0 ? true : undefined), 10_000, 'none unread');
+      assert.deepEqual(inboxHub.reads.filter((r) => r.session === session), [{ session, chatId: chat }]);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  test('a full sync starts when a session connects and imports 3 pages of each kind, every item once', async () => {
+    const session = uniqueName('sync-');
+    const seeded = inboxHub.seed(session, { contacts: 20, chats: 20, messagesPerChat: 20 }); // page size 8: 3 pages each
+    const running = await start([session]);
+    try {
+      await publish(event('whatsapp.session.status.v1', { session, provider: 'inboxhub', status: 'connected', timestamp: new Date().toISOString() }));
+      await eventually(async () => {
+        const doc = await docs<{ sync?: { phase: string } }>(Collections.waSessions).findOne({ _id: session });
+        return doc?.sync?.phase === 'completed' ? true : undefined;
+      }, 60_000, 'the sync to complete');
+      await eventually(async () => ((await docs<MessageDoc>(Collections.waMessages).countDocuments({ session })) === 400 ? true : undefined), 20_000, '400 messages');
+      assert.equal(await docs(Collections.waContacts).countDocuments({ session, name: { $exists: true } }), 20);
+      assert.equal(await docs(Collections.waConversations).countDocuments({ session }), 20);
+      const chat = await docs<ConversationDoc>(Collections.waConversations).findOne({ _id: `${session}:${seeded.chats[1]!.id}` });
+      assert.deepEqual([chat?.name, chat?.unreadCount], ['Chat 1', 1], 'the provider\'s unread count, not the imported messages');
+      const session_ = await docs<{ sync: { counts: Record<string, number> }; lastSyncAt?: string }>(Collections.waSessions).findOne({ _id: session });
+      assert.deepEqual(session_?.sync.counts, { contacts: 20, chats: 20, messages: 400 });
+      assert.ok(session_?.lastSyncAt);
+      assert.ok(inboxHub.calls.filter((c) => c === 'GET /contacts').length === 3 && inboxHub.calls.filter((c) => c === 'GET /chats').length === 3);
+    } finally {
+      await running.stop();
+    }
+  });
+});
+
