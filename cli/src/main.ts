@@ -1,10 +1,15 @@
 #!/usr/bin/env node
 import { sendSample, UsageError } from './sendSample.js';
+import { whatsappRegisterWebhook, whatsappSync } from './whatsapp.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
 const USAGE = `usage: npx puente <command>
   send-sample <kissflow|inboxhub|evolution|waha|whatsapp-cloud> [--count N]
-      sends correctly signed sample webhooks to the gateway (GATEWAY_URL, default http://127.0.0.1:8080)`;
+      sends correctly signed sample webhooks to the gateway (GATEWAY_URL, default http://127.0.0.1:8080)
+  whatsapp sync --session <id>
+      full sync of contacts, chats and recent messages from Inbox Hub (INBOXHUB_API_* variables), as imported events
+  whatsapp register-webhook --session <id> --url <public gateway url> [--events a,b]
+      points the session's Inbox Hub webhook at <url>/webhooks/inboxhub, signed with INBOXHUB_WEBHOOK_SECRET`;
 
 const [command, ...args] = process.argv.slice(2);
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -13,6 +18,13 @@ try {
     case 'send-sample':
       await sendSample(args, process.env, out);
       break;
+    case 'whatsapp': {
+      const [sub, ...rest] = args;
+      if (sub === 'sync') await whatsappSync(rest, process.env, out);
+      else if (sub === 'register-webhook') await whatsappRegisterWebhook(rest, process.env, out);
+      else throw new UsageError(`unknown whatsapp command ${sub ?? '(none)'}: sync or register-webhook`);
+      break;
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -145,3 +145,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
 }
 
+
+/**
+ * The URL of a server a running stack in `dir` started (`npm start`, `npm run stack -- up`), if it is
+ * still alive: how the CLI finds the local hub without configuration.
+ */
+export async function runningServerUrl(dir: string, name: ServerName): Promise<string | undefined> {
+  return (await reusable(readState(join(dir, 'stack.json'))[name]))?.url;
+}

@@ -34,6 +34,8 @@ export const Config = z.object({
   INBOXHUB_SYNC_CHATS: z.coerce.number().int().min(0).max(10_000).default(20),
   INBOXHUB_SYNC_MESSAGES: z.coerce.number().int().min(0).max(10_000).default(50),
   INBOXHUB_SYNC_PAGE_SIZE: z.coerce.number().int().min(1).max(100).default(50),
+  /** A running sync whose worker has not reported for this long is resumed by another. */
+  INBOXHUB_SYNC_STALE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   WHATSAPP_ACCESS_TOKEN: z.string().optional(),
   WHATSAPP_GRAPH_URL: url(['https', 'http']).default('https://graph.facebook.com/v21.0'),
   WHATSAPP_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
@@ -120,7 +122,7 @@ export class WhatsAppApp {
       inboxHub: typeof inboxHub === 'string' ? undefined : inboxHub, cloud,
       unavailable: { ...(typeof inboxHub === 'string' ? { inboxhub: inboxHub } : {}), ...(cloud ? {} : { 'cloud-api': 'Cloud API sending not configured: set WHATSAPP_ACCESS_TOKEN' }), evolution: 'sending through Evolution API is not supported yet', waha: 'sending through WAHA is not supported yet' },
     });
-    this.sync = typeof inboxHub === 'string' ? undefined : new FullSync({ bus, kv: deps.buckets.sync, client: inboxHub, logger, limits: { chats: config.INBOXHUB_SYNC_CHATS, messagesPerChat: config.INBOXHUB_SYNC_MESSAGES, pageSize: config.INBOXHUB_SYNC_PAGE_SIZE } });
+    this.sync = typeof inboxHub === 'string' ? undefined : new FullSync({ bus, kv: deps.buckets.sync, client: inboxHub, logger, limits: { chats: config.INBOXHUB_SYNC_CHATS, messagesPerChat: config.INBOXHUB_SYNC_MESSAGES, pageSize: config.INBOXHUB_SYNC_PAGE_SIZE }, staleAfterMs: config.INBOXHUB_SYNC_STALE_MS });
     if (typeof inboxHub === 'string') logger.info({ reason: inboxHub }, 'full sync and sending through Inbox Hub are off');
   }
 
@@ -179,7 +181,7 @@ export class WhatsAppApp {
       const entry = await this.deps.buckets.sync.get(key);
       if (!entry || entry.length === 0) continue;
       const state = JSON.parse(new TextDecoder().decode(entry.value)) as SyncState;
-      if (state.phase === 'running' && Date.now() - state.heartbeatAt >= SYNC_STALE_MS) this.startSync(state.session);
+      if (state.phase === 'running' && Date.now() - state.heartbeatAt >= this.sync.staleAfterMs) this.startSync(state.session);
     }
   }
 

@@ -57,7 +57,12 @@ const SOURCE = 'urn:puente:whatsapp:sync';
 export class FullSync {
   private readonly owner = randomUUID();
 
-  constructor(private readonly deps: { bus: Bus; kv: KV; client: InboxHubClient; logger: Logger; limits: SyncLimits }) {}
+  constructor(private readonly deps: { bus: Bus; kv: KV; client: InboxHubClient; logger: Logger; limits: SyncLimits; staleAfterMs?: number }) {}
+
+  /** A running sync whose owner has not written for this long is taken over. */
+  get staleAfterMs(): number {
+    return this.deps.staleAfterMs ?? SYNC_STALE_MS;
+  }
 
   /** Runs (or resumes) the session's sync to the end; `onProgress` after every page. */
   async run(session: string, onProgress?: (state: SyncState) => void): Promise<SyncState> {
@@ -148,7 +153,7 @@ export class FullSync {
       }
     }
     const current = decode(entry);
-    if (current.phase === 'running' && Date.now() - current.heartbeatAt < SYNC_STALE_MS) throw new SyncBusyError(`a full sync of ${session} is running (${current.stage}, ${current.counts.messages} messages so far)`);
+    if (current.phase === 'running' && Date.now() - current.heartbeatAt < this.staleAfterMs) throw new SyncBusyError(`a full sync of ${session} is running (${current.stage}, ${current.counts.messages} messages so far)`);
     const state = current.phase === 'running' ? { ...current, owner: this.owner, heartbeatAt: Date.now() } : fresh();
     if (current.phase === 'running') this.deps.logger.info({ session, syncId: current.syncId, stage: current.stage }, 'resuming a full sync whose worker stopped');
     try {

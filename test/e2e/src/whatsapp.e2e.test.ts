@@ -1,0 +1,131 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Db } from 'mongodb';
+import { pino } from 'pino';
+import { Collections } from '@puente/contracts';
+import type { Bus } from '@puente/bus';
+import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
+import { testDatabase } from '@puente/projection/testing';
+import { sampleBody, signSample, type SampleProvider } from '@puente/gateway/samples';
+import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
+import { Config, consumersFor, startWhatsApp, type MessageDoc } from '@puente/whatsapp';
+import { FakeInboxHub } from '@puente/whatsapp/testing';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const logger = pino({ level: 'silent' });
+const secrets = { kissflow: TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]!, inboxhub: TEST_SECRETS.INBOXHUB_WEBHOOK_SECRET[0]!, evolution: TEST_SECRETS.EVOLUTION_WEBHOOK_SECRET[0]!, waha: TEST_SECRETS.WAHA_WEBHOOK_SECRET[0]!, whatsappAppSecret: TEST_SECRETS.WHATSAPP_APP_SECRET[0]! };
+
+let bus: Bus;
+let gateway: { url: string; close: () => Promise<void> };
+let database: Awaited<ReturnType<typeof testDatabase>>;
+let db: Db;
+let inboxHub: FakeInboxHub;
+
+before(async () => {
+  bus = await connectTestBus();
+  gateway = await startTestGateway(bus);
+  database = await testDatabase();
+  db = database.db;
+  inboxHub = await new FakeInboxHub().start();
+});
+after(async () => {
+  await inboxHub.stop();
+  await gateway.close();
+  await database.drop();
+  await bus.close();
+});
+
+function config(extra: Record<string, string> = {}) {
+  return Config.parse({ INBOXHUB_API_URL: inboxHub.url, INBOXHUB_API_KEY: inboxHub.apiKey, INBOXHUB_EMAIL: inboxHub.email, INBOXHUB_PASSWORD: inboxHub.password, INBOXHUB_SYNC_PAGE_SIZE: '8', ...extra });
+}
+
+/** A provider's sample delivery for a session of this test. */
+function delivery(provider: SampleProvider, session: string, n: number) {
+  const body = sampleBody(provider, n) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (provider === 'inboxhub') body.sessionId = session;
+  if (provider === 'evolution') body.instance = session;
+  if (provider === 'waha') body.session = session;
+  if (provider === 'whatsapp-cloud') body.entry[0].changes[0].value.metadata.phone_number_id = session;
+  return signSample(provider, body, secrets);
+}
+
+async function post(sample: ReturnType<typeof signSample>): Promise<void> {
+  const response = await fetch(`${gateway.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body });
+  assert.equal(response.status, 200, await response.text());
+}
+
+describe('whatsapp end to end', () => {
+  test('webhook -> gateway -> read models, for Inbox Hub, Evolution API, WAHA and the Cloud API', async () => {
+    const sessions = { inboxhub: uniqueName('ih-'), evolution: uniqueName('evo-'), waha: uniqueName('waha-'), 'whatsapp-cloud': String(100_000_000_000 + Math.floor(Math.random() * 1e9)) } as const;
+    const running = await startWhatsApp({ bus, db, logger, config: config(), consumers: consumersFor(Object.values(sessions)) });
+    try {
+      for (const [provider, session] of Object.entries(sessions) as [SampleProvider, string][]) {
+        for (let n = 0; n < 3; n++) {
+          const sample = delivery(provider, session, n);
+          await post(sample);
+          if (n === 0) await post(sample); // a provider's retry: the same delivery again
+        }
+      }
+      for (const [provider, session] of Object.entries(sessions)) {
+        const messages = await eventually(async () => {
+          const found = await db.collection<MessageDoc & { _id: string }>(Collections.waMessages).find({ session }).toArray();
+          return found.length === 3 ? found : undefined;
+        }, 15_000, `${provider}: three messages`);
+        for (const m of messages) {
+          assert.equal(m.direction, 'in');
+          assert.ok(m.text && m.text.length > 0, `${provider}: text`);
+          assert.match(m.chatId ?? '', /^\d+@s\.whatsapp\.net$/, `${provider}: normalized chat JID (WAHA sends @c.us)`);
+        }
+        // The other read models are written right after the messages of the same batch.
+        const unread = async () => (await db.collection(Collections.waConversations).find({ session }).toArray()).reduce((sum, c) => sum + (c.unreadCount as number), 0);
+        await eventually(async () => ((await unread()) >= 3 ? true : undefined), 10_000, `${provider}: unread counts`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(await unread(), 3, `${provider}: each message counted once, the retry not at all`);
+        const sessionDoc = await eventually(() => db.collection(Collections.waSessions).findOne({ _id: session as never }).then((d) => ((d?.counters as { messagesIn?: number } | undefined)?.messagesIn ?? 0) >= 3 ? d : undefined), 10_000, 'session counters');
+        assert.equal((sessionDoc!.counters as { messagesIn: number }).messagesIn, 3);
+      }
+    } finally {
+      await running.stop();
+    }
+  });
+
+  test('a full sync killed half way (SIGKILL) and resumed by the service ends with every item once', async () => {
+    const session = uniqueName('sync-');
+    inboxHub.seed(session, { contacts: 20, chats: 20, messagesPerChat: 20 });
+    const env = { ...process.env, INBOXHUB_API_URL: inboxHub.url, INBOXHUB_API_KEY: inboxHub.apiKey, INBOXHUB_EMAIL: inboxHub.email, INBOXHUB_PASSWORD: inboxHub.password, INBOXHUB_SYNC_PAGE_SIZE: '8', INBOXHUB_SYNC_CHATS: '20', INBOXHUB_SYNC_MESSAGES: '20' };
+    const before = inboxHub.calls.length;
+    const child: ChildProcess = spawn(process.execPath, [`${root}cli/bin/puente.js`, 'whatsapp', 'sync', '--session', session], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Kill it in the middle of the messages: after about a third of their 60 pages.
+    await eventually(() => (inboxHub.calls.slice(before).filter((c) => c.endsWith('/messages')).length >= 20 ? true : undefined), 30_000, 'the sync to be half way');
+    child.kill('SIGKILL');
+    await exited;
+    assert.match(output, /%/, 'the CLI shows progress');
+    assert.doesNotMatch(output, /completed/, 'killed before the end');
+    const atKill = inboxHub.calls.length;
+    const running = await startWhatsApp({ bus, db, logger, config: config({ INBOXHUB_SYNC_STALE_MS: '200', INBOXHUB_SYNC_CHATS: '20', INBOXHUB_SYNC_MESSAGES: '20' }), consumers: consumersFor([session]) });
+    try {
+      // The service resumes a sync whose worker stopped reporting.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await running.app.resumeStaleSyncs();
+      await eventually(async () => ((await db.collection(Collections.waSessions).findOne({ _id: session as never }))?.sync?.phase === 'completed' ? true : undefined), 60_000, 'the resumed sync to complete');
+      const messages = db.collection<MessageDoc & { _id: string; _rev: number }>(Collections.waMessages);
+      await eventually(async () => ((await messages.countDocuments({ session })) === 400 ? true : undefined), 20_000, '400 messages');
+      assert.ok(inboxHub.calls.slice(atKill).filter((c) => c.endsWith('/messages')).length > 0, 'the service read the rest');
+      assert.ok(inboxHub.calls.slice(before).filter((c) => c.endsWith('/messages')).length < 80, 'resumed from the cursor, not from the start');
+      assert.equal(await messages.countDocuments({ session, _rev: { $ne: 1 } }), 0, 'no message written twice');
+      const doc = await db.collection(Collections.waSessions).findOne({ _id: session as never });
+      assert.deepEqual(doc?.sync?.counts, { contacts: 20, chats: 20, messages: 400 });
+      assert.equal(doc?.counters?.messagesIn + doc?.counters?.messagesOut, 400, 'each message counted once');
+      assert.equal(await db.collection(Collections.waContacts).countDocuments({ session }), 20);
+      assert.equal(await db.collection(Collections.waConversations).countDocuments({ session }), 20);
+    } finally {
+      await running.stop();
+    }
+  });
+});
