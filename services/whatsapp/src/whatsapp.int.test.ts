@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { Db } from 'mongodb';
 import { Collections, createEvent, type DomainEvent, type EventData, type EventType } from '@puente/contracts';
-import type { Bus } from '@puente/bus';
+import { ConsumerRunner, type Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
-import { Config, consumersFor, startWhatsApp, type WhatsAppApp } from './app.js';
+import { Config, consumersFor, startWhatsApp, WhatsAppProjections, type WhatsAppApp } from './app.js';
 import type { CommandDoc, ConversationDoc, MessageDoc } from './projections/index.js';
 import { FakeGraph, FakeInboxHub } from './testing/index.js';
 
@@ -48,10 +48,13 @@ async function start(sessions: string[], extra: Record<string, string> = {}): Pr
 const event = <T extends EventType>(type: T, data: EventData<T>) => createEvent(type, data, { source: 'urn:test' }) as DomainEvent;
 const publish = (e: DomainEvent) => bus.publishEvent(e);
 const docs = <T>(name: string) => db.collection<T & { _id: string }>(name);
+/** Every session the tests below used, for the replay test at the end. */
+const used: string[] = [];
 
 describe('whatsapp service', () => {
   test('send through Inbox Hub: pending, then sent with the provider id; a later status moves the same document', async () => {
     const session = uniqueName('ih-');
+    used.push(session);
     inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
     await publish(event('whatsapp.session.status.v1', { session, provider: 'inboxhub', status: 'disconnected', timestamp: new Date(Date.now() - 60_000).toISOString() }));
     const running = await start([session]);
@@ -79,6 +82,7 @@ describe('whatsapp service', () => {
 
   test('Cloud API: text, template and media sends stay within the number\'s throughput; refusals for now are retried, none sent twice', async () => {
     const session = CLOUD_NUMBER;
+    used.push(session);
     await publish(event('whatsapp.session.status.v1', { session, provider: 'cloud-api', status: 'connected', timestamp: new Date(Date.now() - 60_000).toISOString() }));
     const before = graph.sends.length;
     const running = await start([session], { WHATSAPP_SEND_RATE: '20' }); // faster than the fake's 3/s: Meta's 130429 answers must be retried
@@ -106,6 +110,7 @@ describe('whatsapp service', () => {
 
   test('a send whose answer is lost is not sent again: unknown, then sent once the provider reports it', async () => {
     const session = uniqueName('lost-');
+    used.push(session);
     inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
     await publish(event('whatsapp.session.status.v1', { session, provider: 'inboxhub', status: 'connected', timestamp: new Date(Date.now() - 3_600_000 * 2).toISOString() }));
     inboxHub.holdSendAnswers = true;
@@ -137,6 +142,7 @@ describe('whatsapp service', () => {
 
   test('mark read: the provider is told and the conversation\'s unread count resets', async () => {
     const session = uniqueName('read-');
+    used.push(session);
     inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
     const chat = '34655555555@s.whatsapp.net';
     const running = await start([session]);
@@ -154,6 +160,7 @@ describe('whatsapp service', () => {
 
   test('a full sync starts when a session connects and imports 3 pages of each kind, every item once', async () => {
     const session = uniqueName('sync-');
+    used.push(session);
     const seeded = inboxHub.seed(session, { contacts: 20, chats: 20, messagesPerChat: 20 }); // page size 8: 3 pages each
     const running = await start([session]);
     try {
@@ -175,5 +182,27 @@ describe('whatsapp service', () => {
       await running.stop();
     }
   });
-});
 
+  test('replaying EVENTS into empty collections reproduces the same documents', async () => {
+    const replayDb = database.client.db(`${db.databaseName}_replay`);
+    const projections = new WhatsAppProjections(replayDb, bus);
+    await projections.init();
+    const consumer = consumersFor(used).projections;
+    const runner = new ConsumerRunner({ bus, consumer: { ...consumer, durable: uniqueName('replay-') }, handle: projections.handler() });
+    await runner.start();
+    try {
+      const live = await db.collection(Collections.waMessages).countDocuments({ session: { $in: used } });
+      await eventually(async () => ((await replayDb.collection(Collections.waMessages).countDocuments({ session: { $in: used } })) === live ? true : undefined), 30_000, 'the replay to catch up');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      for (const name of [Collections.waMessages, Collections.waConversations, Collections.waContacts, Collections.commands]) {
+        const read = async (target: Db) => (await target.collection(name).find({ session: { $in: used } }).sort({ _id: 1 }).toArray()).map(({ _rev, ...doc }) => (void _rev, doc));
+        assert.deepEqual(await read(replayDb), await read(db), name);
+      }
+      const sessions = async (target: Db) => (await target.collection(Collections.waSessions).find({ _id: { $in: used as never[] } }).sort({ _id: 1 }).toArray()).map(({ _rev, ...doc }) => (void _rev, doc));
+      assert.deepEqual(await sessions(replayDb), await sessions(db));
+    } finally {
+      await runner.stop();
+      await replayDb.dropDatabase();
+    }
+  });
+});
