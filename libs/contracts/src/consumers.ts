@@ -14,7 +14,7 @@ export const Consumers = {
   /** Starts a full sync when a session connects. */
   whatsappSyncTrigger: { durable: 'whatsapp-sync-trigger', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.session.status.>'] },
   /** Matches the provider's reports of outgoing messages to sends whose result was lost. */
-  whatsappReconciler: { durable: 'whatsapp-reconciler', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.message.sent.>'] },
+  whatsappReconciler: { durable: 'whatsapp-reconciler', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.message.sent.>', 'evt.whatsapp.message.status.>'] },
   bitrixLinks: { durable: 'bitrix-links', stream: 'EVENTS', filterSubjects: ['evt.bitrix.>'] },
   bitrixCompanies: { durable: 'bitrix-companies', stream: 'EVENTS', filterSubjects: ['evt.glyms.>'] },
 } as const satisfies Record<string, ConsumerDefinition>;

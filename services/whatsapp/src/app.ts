@@ -11,7 +11,7 @@ import { type ServiceDefinition, url } from '@puente/runtime';
 import { OnJetStream, startJetStreamService } from '@puente/nest-jetstream';
 import { CommandHandler } from './commands/handler.js';
 import { SessionRateLimiter } from './commands/rateLimit.js';
-import { reconcileSent } from './commands/reconcile.js';
+import { reconcileSent, sweepUnknownSends } from './commands/reconcile.js';
 import { WhatsAppProjections } from './projections/index.js';
 import { CloudApiClient } from './providers/cloudApi.js';
 import { InboxHubClient } from './providers/inboxhub.js';
@@ -47,6 +47,13 @@ export const Config = z.object({
    * Comma-separated sessions this instance serves (default: all). Its consumers then read only those
    * sessions' subjects, under durable names of their own: one way to split sessions across deployments.
    */
+  /**
+   * How long JetStream waits before redelivering what a consumer took and did not finish (a running
+   * handler keeps its messages alive): what an instance that died leaves behind waits this long.
+   */
+  WHATSAPP_ACK_WAIT_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+  /** How often sends whose result was lost are checked against the provider's reports (see docs/whatsapp.md). */
+  WHATSAPP_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   WHATSAPP_SESSIONS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean)),
 });
 export type WhatsAppConfig = z.infer<typeof Config>;
@@ -111,6 +118,8 @@ export class WhatsAppApp {
   readonly sync: FullSync | undefined;
   private readonly running = new Map<string, Promise<unknown>>();
   private stopping = false;
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<unknown> | undefined;
 
   constructor(private readonly deps: { bus: Bus; db: Db; logger: Logger; config: WhatsAppConfig; buckets: { sync: KV; attempts: KV } }) {
     const { bus, db, logger, config } = deps;
@@ -174,19 +183,36 @@ export class WhatsAppApp {
     return run;
   }
 
-  /** Resumes syncs whose worker died (their state says running, their heartbeat is old). */
+  /** Resumes syncs whose worker died (their state says running, their heartbeat is old), of this instance's sessions. */
   async resumeStaleSyncs(): Promise<void> {
     if (!this.sync) return;
-    for await (const key of await this.deps.buckets.sync.keys('sync.>')) {
+    // The stream's subject list, not `kv.keys()`: nats.js's key iterator can stop before the last key.
+    const prefix = `$KV.${Buckets.sync}.`;
+    const info = await this.deps.bus.jsm.streams.info(`KV_${Buckets.sync}`, { subjects_filter: `${prefix}sync.>` });
+    for (const key of Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length))) {
       const entry = await this.deps.buckets.sync.get(key);
       if (!entry || entry.length === 0) continue;
       const state = JSON.parse(new TextDecoder().decode(entry.value)) as SyncState;
-      if (state.phase === 'running' && Date.now() - state.heartbeatAt >= this.sync.staleAfterMs) this.startSync(state.session);
+      const mine = !this.deps.config.WHATSAPP_SESSIONS || this.deps.config.WHATSAPP_SESSIONS.includes(state.session);
+      if (mine && state.phase === 'running' && Date.now() - state.heartbeatAt >= this.sync.staleAfterMs) this.startSync(state.session);
     }
+  }
+
+  /** Starts the periodic sweep of sends whose result was lost. */
+  startReconciling(): void {
+    const { db, bus, config, logger } = this.deps;
+    this.sweeper = setInterval(() => {
+      this.sweeping ??= sweepUnknownSends(db, bus, config.WHATSAPP_SESSIONS)
+        .then((proven) => proven > 0 && logger.info({ proven }, 'sends whose result was lost are proven sent by the provider\'s reports'))
+        .catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'reconciling lost sends failed; retrying on the next sweep'))
+        .finally(() => (this.sweeping = undefined));
+    }, config.WHATSAPP_RECONCILE_INTERVAL_MS).unref();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.sweeper);
+    await this.sweeping;
     await Promise.race([Promise.all(this.running.values()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
   }
 
@@ -201,7 +227,8 @@ export class WhatsAppApp {
         return app.projections.handler()(deliveries) as Promise<Outcome[]>;
       }
 
-      @OnJetStream(consumers.commands, { batch: true, runner: { batchSize: 32, maxAttempts: 20, backoffMs: [1_000, 5_000, 30_000] } })
+      // A short ack wait: a handler keeps its messages alive while it works, so only a dead instance's commands wait this long.
+      @OnJetStream(consumers.commands, { batch: true, runner: { batchSize: 32, maxAttempts: 20, backoffMs: [1_000, 5_000, 30_000], ackWaitMs: Math.min(10_000, app.deps.config.WHATSAPP_ACK_WAIT_MS) } })
       command(deliveries: Delivery[]): Promise<Outcome[]> {
         return app.handleCommands(deliveries);
       }
@@ -222,13 +249,14 @@ export class WhatsAppApp {
   }
 }
 
-/** Builds and starts the service's consumers on a bus and database (the service's `start`, and tests). */
+/** Builds and starts the service's consumers on a bus and database (the service's `start`, and tests); `WHATSAPP_SESSIONS` scopes them. */
 export async function startWhatsApp(deps: { bus: Bus; db: Db; logger: Logger; config: WhatsAppConfig; consumers?: WhatsAppConsumers }): Promise<{ app: WhatsAppApp; stop: () => Promise<void> }> {
   const buckets = await openBuckets(deps.bus);
   const app = new WhatsAppApp({ ...deps, buckets });
   await app.projections.init();
-  const { stop } = await startJetStreamService(app.module(deps.consumers), { bus: deps.bus, service: 'whatsapp', logger: deps.logger });
+  const { stop } = await startJetStreamService(app.module(deps.consumers ?? consumersFor(deps.config.WHATSAPP_SESSIONS)), { bus: deps.bus, service: 'whatsapp', logger: deps.logger, runner: { ackWaitMs: deps.config.WHATSAPP_ACK_WAIT_MS } });
   await app.resumeStaleSyncs();
+  app.startReconciling();
   return {
     app,
     stop: async () => {
@@ -244,7 +272,7 @@ export const service: ServiceDefinition<typeof Config> = {
   mongo: true,
   healthPort: { variable: 'HEALTH_PORT', default: 8082 },
   async start({ bus, db, logger, config }) {
-    const { stop } = await startWhatsApp({ bus, db: db!, logger, config, consumers: consumersFor(config.WHATSAPP_SESSIONS) });
+    const { stop } = await startWhatsApp({ bus, db: db!, logger, config });
     return { stop };
   },
 };

@@ -4,17 +4,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Db } from 'mongodb';
 import { pino } from 'pino';
-import { Collections } from '@puente/contracts';
+import { Writable } from 'node:stream';
+import { Collections, createEvent } from '@puente/contracts';
+import { freePort, spawnService, stopService, waitReady } from '@puente/stack';
 import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
 import { sampleBody, signSample, type SampleProvider } from '@puente/gateway/samples';
 import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
-import { Config, consumersFor, startWhatsApp, type MessageDoc } from '@puente/whatsapp';
+import { Config, startWhatsApp, type MessageDoc } from '@puente/whatsapp';
 import { FakeInboxHub } from '@puente/whatsapp/testing';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const logger = pino({ level: 'silent' });
+const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const secrets = { kissflow: TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]!, inboxhub: TEST_SECRETS.INBOXHUB_WEBHOOK_SECRET[0]!, evolution: TEST_SECRETS.EVOLUTION_WEBHOOK_SECRET[0]!, waha: TEST_SECRETS.WAHA_WEBHOOK_SECRET[0]!, whatsappAppSecret: TEST_SECRETS.WHATSAPP_APP_SECRET[0]! };
 
 let bus: Bus;
@@ -59,7 +61,7 @@ async function post(sample: ReturnType<typeof signSample>): Promise<void> {
 describe('whatsapp end to end', () => {
   test('webhook -> gateway -> read models, for Inbox Hub, Evolution API, WAHA and the Cloud API', async () => {
     const sessions = { inboxhub: uniqueName('ih-'), evolution: uniqueName('evo-'), waha: uniqueName('waha-'), 'whatsapp-cloud': String(100_000_000_000 + Math.floor(Math.random() * 1e9)) } as const;
-    const running = await startWhatsApp({ bus, db, logger, config: config(), consumers: consumersFor(Object.values(sessions)) });
+    const running = await startWhatsApp({ bus, db, logger, config: config({ WHATSAPP_SESSIONS: Object.values(sessions).join(',') }) });
     try {
       for (const [provider, session] of Object.entries(sessions) as [SampleProvider, string][]) {
         for (let n = 0; n < 3; n++) {
@@ -108,7 +110,7 @@ describe('whatsapp end to end', () => {
     assert.match(output, /%/, 'the CLI shows progress');
     assert.doesNotMatch(output, /completed/, 'killed before the end');
     const atKill = inboxHub.calls.length;
-    const running = await startWhatsApp({ bus, db, logger, config: config({ INBOXHUB_SYNC_STALE_MS: '200', INBOXHUB_SYNC_CHATS: '20', INBOXHUB_SYNC_MESSAGES: '20' }), consumers: consumersFor([session]) });
+    const running = await startWhatsApp({ bus, db, logger, config: config({ WHATSAPP_SESSIONS: session, INBOXHUB_SYNC_STALE_MS: '200', INBOXHUB_SYNC_CHATS: '20', INBOXHUB_SYNC_MESSAGES: '20' }) });
     try {
       // The service resumes a sync whose worker stopped reporting.
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -128,4 +130,76 @@ describe('whatsapp end to end', () => {
       await running.stop();
     }
   });
+
+  test('register-webhook points Inbox Hub at the gateway; its reports of a send move the one message document to delivered', async () => {
+    const session = uniqueName('hook-');
+    inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
+    const env = { ...process.env, INBOXHUB_API_URL: inboxHub.url, INBOXHUB_API_KEY: inboxHub.apiKey, INBOXHUB_EMAIL: inboxHub.email, INBOXHUB_PASSWORD: inboxHub.password, INBOXHUB_WEBHOOK_SECRET: secrets.inboxhub };
+    const registered = await cli(['whatsapp', 'register-webhook', '--session', session, '--url', gateway.url], env);
+    assert.equal(registered.code, 0, registered.output);
+    assert.equal(inboxHub.sessions.get(session)!.webhook?.url, `${gateway.url}/webhooks/inboxhub`);
+    assert.ok(inboxHub.sessions.get(session)!.webhook?.events.includes('message.delivered'));
+    assert.equal((await cli(['whatsapp', 'register-webhook', '--session', session], env)).code, 2, 'a missing --url is a usage error');
+    const running = await startWhatsApp({ bus, db, logger, config: config({ WHATSAPP_SESSIONS: session }) });
+    try {
+      const commandId = uniqueName('cmd-');
+      await bus.publishEvent(createEvent('whatsapp.send_message.v1', { commandId, session, to: '34612345678', text: 'hola desde Puente 👋', requestedAt: new Date().toISOString() }, { source: 'urn:test' }));
+      const send = await eventually(() => inboxHub.sends.find((s) => s.session === session), 15_000, 'the send');
+      await inboxHub.notify(session, 'message.delivered', { messageId: send.messageId, chatId: '34612345678@s.whatsapp.net', status: 'delivered', timestamp: new Date().toISOString() });
+      const doc = await eventually(async () => {
+        const found = await db.collection<MessageDoc & { _id: string }>(Collections.waMessages).findOne({ _id: `${session}:${send.messageId}` });
+        return found?.status === 'delivered' && found.commandId === commandId ? found : undefined;
+      }, 15_000, 'the message delivered');
+      assert.equal(doc.text, 'hola desde Puente 👋');
+      assert.equal(await db.collection(Collections.waMessages).countDocuments({ session, _deleted: { $ne: true } }), 1, 'one document for the message');
+    } finally {
+      await running.stop();
+    }
+  });
+
+  test('a command whose process dies after the provider accepted it is not sent again; the provider\'s webhook proves it sent', async () => {
+    const session = uniqueName('dies-');
+    inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 }).webhook = { url: `${gateway.url}/webhooks/inboxhub`, secret: secrets.inboxhub, events: ['*'] };
+    await bus.publishEvent(createEvent('whatsapp.session.status.v1', { session, provider: 'inboxhub', status: 'connected', timestamp: new Date(Date.now() - 7_200_000).toISOString() }, { source: 'urn:test' }));
+    inboxHub.holdSendAnswers = true; // the message leaves; its answer never comes back
+    const port = await freePort();
+    const env = {
+      ...process.env, MONGO_URL: `${process.env.MONGO_URL}${db.databaseName}`, LOG_LEVEL: 'warn', HEALTH_PORT: String(port), WHATSAPP_SESSIONS: session, WHATSAPP_ACK_WAIT_MS: '3000',
+      INBOXHUB_API_URL: inboxHub.url, INBOXHUB_API_KEY: inboxHub.apiKey, INBOXHUB_EMAIL: inboxHub.email, INBOXHUB_PASSWORD: inboxHub.password, INBOXHUB_TIMEOUT_MS: '60000',
+    };
+    const service = spawnService(root, 'whatsapp', port, env, new Writable({ write: (_c, _e, done) => done() }));
+    const commandId = uniqueName('cmd-');
+    try {
+      await waitReady(service, 30_000);
+      await bus.publishEvent(createEvent('whatsapp.send_message.v1', { commandId, session, to: '34612345678', text: 'una sola vez', requestedAt: new Date().toISOString() }, { source: 'urn:test' }));
+      await eventually(() => inboxHub.sends.find((s) => s.session === session), 15_000, 'the provider to accept the send');
+      service.child.kill('SIGKILL');
+      await service.exited;
+    } finally {
+      inboxHub.holdSendAnswers = false;
+      await stopService(service);
+    }
+    const running = await startWhatsApp({ bus, db, logger, config: config({ WHATSAPP_SESSIONS: session, WHATSAPP_ACK_WAIT_MS: '3000', WHATSAPP_RECONCILE_INTERVAL_MS: '500' }) });
+    try {
+      // The provider reported the message (its webhook, when it left) before the command came back.
+      const commands = db.collection<{ _id: string; status: string; providerMessageId?: string }>(Collections.commands);
+      await eventually(async () => ((await commands.findOne({ _id: commandId }))?.status === 'sent' ? true : undefined), 30_000, 'the redelivered command to be proven sent');
+      assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1, 'not sent again');
+      const sent = inboxHub.sends.find((s) => s.session === session)!;
+      assert.equal((await commands.findOne({ _id: commandId }))?.providerMessageId, sent.messageId);
+      const message = await eventually(() => db.collection<MessageDoc & { _id: string }>(Collections.waMessages).findOne({ _id: `${session}:${sent.messageId}`, commandId }).then((m) => m ?? undefined), 10_000, 'the message document');
+      assert.deepEqual([message.text, message.status, message.placeholder], ['una sola vez', 'sent', undefined]);
+    } finally {
+      await running.stop();
+    }
+  });
 });
+
+async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [`${root}cli/bin/puente.js`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, output };
+}

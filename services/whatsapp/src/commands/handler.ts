@@ -7,6 +7,7 @@ import { ProviderError } from '../providers/http.js';
 import type { CloudApiClient } from '../providers/cloudApi.js';
 import type { InboxHubClient } from '../providers/inboxhub.js';
 import type { MessageDoc, SessionDoc } from '../projections/index.js';
+import { findReportedSend } from './reconcile.js';
 import { SendQueueFullError, type SessionRateLimiter } from './rateLimit.js';
 
 const SOURCE = 'urn:puente:whatsapp';
@@ -73,7 +74,10 @@ export class CommandHandler {
     try {
       await this.deps.attempts.create(attemptKey(c.commandId), new TextEncoder().encode(JSON.stringify({ at: new Date().toISOString() })));
     } catch {
-      // The key exists: an earlier attempt got this far and may have sent. Never again.
+      // The key exists: an earlier attempt got this far and may have sent. Never again; but if the
+      // provider already reported the message, that proves it went out.
+      const reported = await findReportedSend(this.deps.db, { session: c.session, chatId, text: c.text, requestedAt: c.requestedAt });
+      if (reported) return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', { chatId, providerMessageId: reported.messageId, message, reconciled: true });
       this.deps.logger.warn({ commandId: c.commandId, session: c.session }, 'send command seen again after an attempt: its result is unknown, not sending twice');
       return this.outcome('whatsapp.command.unknown.v1', c.session, c.commandId, 'send_message', { chatId, error: { code: 'RESULT_LOST', message: 'a previous attempt may have sent it; it is not sent again' } });
     }
@@ -89,6 +93,8 @@ export class CommandHandler {
         return Outcomes.retry(error, error.retryAfterMs ?? 1_000);
       }
       if (error.kind === 'unknown') {
+        const reported = await findReportedSend(this.deps.db, { session: c.session, chatId, text: c.text, requestedAt: c.requestedAt });
+        if (reported) return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', { chatId, providerMessageId: reported.messageId, message, reconciled: true });
         return this.outcome('whatsapp.command.unknown.v1', c.session, c.commandId, 'send_message', { chatId, error: { code: error.code, message: error.message } });
       }
       return fail(error.code, error.message);

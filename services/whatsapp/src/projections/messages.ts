@@ -19,6 +19,8 @@ export interface MessageDoc extends ProjectedDoc {
   quotedMessageId?: string;
   timestamp?: string;
   status?: MessageStatus;
+  /** When the provider reported the current status. */
+  statusAt?: string;
   error?: { code?: string; message: string };
   /** The send command that produced this message. */
   commandId?: string;
@@ -33,10 +35,10 @@ export interface MessageDoc extends ProjectedDoc {
   _v: { content?: AspectVersion; status?: AspectVersion };
 }
 
-function withStatus(doc: MessageDoc, status: MessageStatus, position: number, error?: { code?: string; message: string }): MessageDoc {
+function withStatus(doc: MessageDoc, status: MessageStatus, at: string, position: number, error?: { code?: string; message: string }): MessageDoc {
   const rank = STATUS_RANK[status];
   if (doc.status !== undefined && STATUS_RANK[doc.status] >= rank) return doc;
-  const next: MessageDoc = { ...doc, status, _v: { ...doc._v, status: [rank, position] } };
+  const next: MessageDoc = { ...doc, status, statusAt: at, _v: { ...doc._v, status: [rank, position] } };
   if (status === 'failed' && error) next.error = error;
   else delete next.error;
   return next;
@@ -69,7 +71,7 @@ function withContent(doc: MessageDoc | null, event: ContentEvent, position: numb
   delete next.placeholder;
   if (event.type === 'whatsapp.message.imported.v1' && base.firstContentAt === undefined) next.imported = true;
   // A message the provider reports as ours has left the phone or the gateway: at least `sent`.
-  return d.fromMe && event.type !== 'whatsapp.message.imported.v1' ? withStatus(next, 'sent', position) : next;
+  return d.fromMe && event.type !== 'whatsapp.message.imported.v1' ? withStatus(next, 'sent', d.timestamp, position) : next;
 }
 
 /**
@@ -104,7 +106,7 @@ export function messagesProjection(): Projection<MessageDoc> {
         case 'whatsapp.message.status.v1': {
           const d = event.data;
           const base: MessageDoc = doc ?? { session: d.session, messageId: d.messageId, provider: d.provider, direction: 'out', placeholder: true, _v: {}, ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}) };
-          return withStatus(base, d.status, position, d.error);
+          return withStatus(base, d.status, d.timestamp, position, d.error);
         }
         case 'whatsapp.message.send_requested.v1': {
           if (doc) return doc;
@@ -112,6 +114,7 @@ export function messagesProjection(): Projection<MessageDoc> {
           return {
             ...defined({ session: d.session, messageId: d.commandId, provider: d.provider, commandId: d.commandId, chatId: normalizeJid(d.chatId), direction: 'out' as const, type: d.type, text: d.text, media: d.media, timestamp: d.requestedAt }),
             status: 'pending',
+            statusAt: d.requestedAt,
             firstContentAt: position,
             _v: { content: versionAt(d.requestedAt, position), status: [STATUS_RANK.pending, position] },
           };
@@ -122,7 +125,7 @@ export function messagesProjection(): Projection<MessageDoc> {
           if (key !== providerKey) {
             // The pending document: it became the provider's message.
             const base: MessageDoc = doc ?? { session: d.session, messageId: d.commandId, commandId: d.commandId, _v: {} };
-            return { ...base, _deleted: true, ...(providerKey ? { aliasOf: providerKey } : {}), status: 'sent' };
+            return { ...base, _deleted: true, ...(providerKey ? { aliasOf: providerKey } : {}), status: 'sent', statusAt: d.at };
           }
           const base: MessageDoc = doc ?? { session: d.session, messageId: d.providerMessageId!, direction: 'out', _v: {} };
           let next: MessageDoc = base.commandId === d.commandId ? base : { ...base, commandId: d.commandId };
@@ -135,10 +138,10 @@ export function messagesProjection(): Projection<MessageDoc> {
             };
             delete next.placeholder;
           }
-          return withStatus(next, 'sent', position);
+          return withStatus(next, 'sent', d.at, position);
         }
         case 'whatsapp.command.failed.v1':
-          return doc ? withStatus(doc, 'failed', position, event.data.error) : doc;
+          return doc ? withStatus(doc, 'failed', event.data.at, position, event.data.error) : doc;
         case 'whatsapp.command.unknown.v1':
           if (!doc || doc.status !== 'pending' || doc.error) return doc;
           return { ...doc, error: event.data.error ?? { code: 'RESULT_LOST', message: 'the provider may or may not have sent it; it is not sent again' } };
