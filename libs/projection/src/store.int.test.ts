@@ -37,6 +37,30 @@ async function noticeCount(subject: string): Promise<number> {
 }
 
 describe('projection store', () => {
+  test('an exclusive writer reads from its cache, and still notices a document someone else wrote (compare-and-swap)', async () => {
+    const projection = messageFixtureProjection(uniqueName('excl_'));
+    const store = new ProjectionStore({ db, bus, projection, writers: 'exclusive' });
+    await store.init();
+    const session = uniqueName('s');
+    const [content, sent, delivered, read] = messageEvents(session, 'm1', ['sent', 'delivered', 'read']);
+    await store.apply([{ event: content!, position: 1 }, { event: sent!, position: 2 }]);
+    // Another writer moves the document on behind the store's back (a second instance by mistake).
+    const key = `${session}:m1`;
+    const stored = (await store.collection.findOne({ _id: key }))!;
+    await store.collection.replaceOne({ _id: key }, { ...stored, status: 'delivered', _position: 3, _rev: (stored._rev as number) + 1, _v: { ...(stored._v as object), status: [2, 3] } });
+    const result = await store.apply([{ event: read!, position: 4 }]);
+    assert.equal(result.conflicts, 1, 'the cached version lost the compare-and-swap and was read again');
+    const doc = await store.collection.findOne({ _id: key });
+    assert.deepEqual([doc?.status, doc?._position], ['read', 4]);
+    // A key the store believes new but someone else created: the insert loses, the retry merges.
+    const other = messageEvents(session, 'm2', ['delivered']);
+    await store.collection.insertOne({ _id: `${session}:m2`, status: 'delivered', contentChanges: 0, _position: 10, _rev: 1, _v: { status: [2, 10] } });
+    const merged = await store.apply([{ event: other[0]!, position: 11 }, { event: delivered!, position: 12 }]);
+    assert.equal(merged.conflicts, 1);
+    const m2 = await store.collection.findOne({ _id: `${session}:m2` });
+    assert.deepEqual([m2?.status, m2?.contentChanges, m2?._rev], ['delivered', 1, 2]);
+  });
+
   test('a document fed by content and status events ends in the same state for every delivery order, duplicates included', async () => {
     const projection = messageFixtureProjection(uniqueName('msgs_'));
     const store = new ProjectionStore({ db, bus, projection });

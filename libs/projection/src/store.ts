@@ -35,6 +35,19 @@ export interface ProjectionStoreOptions<D extends ProjectedDoc> {
   db: Db;
   bus: Bus;
   projection: Projection<D>;
+  /**
+   * `shared` (default): other writers may apply the same projection at the same time (replicas pulling
+   * one consumer), so on a server whose filtered replace is not atomic (FerretDB) each replace first
+   * claims its revision. `exclusive`: this store is the projection's only writer (one instance, or
+   * sessions partitioned across instances), so the compare-and-swap alone suffices and no claims are
+   * written. On MongoDB both behave the same: its filtered replace is atomic.
+   */
+  writers?: 'shared' | 'exclusive';
+  /**
+   * Documents an `exclusive` store keeps in memory after writing them (least recently used go first;
+   * default 50,000): reads of hot documents (a chat, a session) then cost nothing. Ignored for `shared`.
+   */
+  cacheSize?: number;
   /** Compare-and-swap rounds before the batch is handed back for redelivery (default 10). */
   maxConflictRetries?: number;
   hooks?: StoreHooks;
@@ -70,19 +83,39 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
   private wantedCheckpoint = 0;
   private writtenCheckpoint = 0;
   private checkpointWrite: Promise<void> | undefined;
+  /** Whether replaces claim their revision first; settled by `init()` from the server's kind. */
+  private claimsNeeded: boolean;
+  /** Exclusive writer only: the stored version of recently written or read documents. */
+  private readonly cache = new Map<string, StoredDoc<D>>();
+  /**
+   * Exclusive writer over a collection that was empty at `init()`: every key it holds was written here,
+   * so a key outside this set needs no read at all (the case of every new document during a replay).
+   */
+  private written: Set<string> | undefined;
+  /**
+   * FerretDB (v1) answers `_id: {$in: [...]}` by scanning the collection but `{_id: x}` from its
+   * index: there, a batch reads its documents one `_id` at a time, several at once.
+   */
+  private readOneByOne = false;
 
   constructor(private readonly options: ProjectionStoreOptions<D>) {
     this.collection = options.db.collection<RawDoc>(options.projection.collection);
     this.checkpoints = options.db.collection(Collections.checkpoints);
     this.claims = options.db.collection(Collections.claims);
+    this.claimsNeeded = options.writers !== 'exclusive';
   }
 
   get projection(): Projection<D> {
     return this.options.projection;
   }
 
-  /** Creates the projection's indexes (idempotent). */
+  /** Creates the projection's indexes (idempotent) and learns whether the server needs revision claims. */
   async init(): Promise<void> {
+    if (this.options.writers === 'exclusive' && (await this.collection.findOne({}, { projection: { _id: 1 } })) === null) this.written = new Set();
+    const info = await this.options.db.admin().command({ buildInfo: 1 }).catch(() => undefined);
+    const ferretdb = info !== undefined && 'ferretdbVersion' in info;
+    this.readOneByOne = ferretdb;
+    if (this.claimsNeeded) this.claimsNeeded = info === undefined || ferretdb;
     // Only the missing ones: FerretDB drops the connection when asked to create an index that exists.
     const existing = new Set((await this.collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string));
     const indexes = (this.projection.indexes ?? []).filter((index) => !existing.has(index.name));
@@ -193,14 +226,53 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
   }
 
   private async load(keys: readonly string[]): Promise<Map<string, KeyState<D>>> {
-    const found = await this.collection.find({ _id: { $in: keys } }).toArray();
-    const byId = new Map(found.map((doc) => [doc._id as unknown as string, doc as unknown as StoredDoc<D>]));
+    const byId = new Map<string, StoredDoc<D>>();
+    const missing: string[] = [];
+    for (const key of keys) {
+      const cached = this.cache.get(key);
+      if (cached) byId.set(key, cached);
+      else if (!this.written || this.written.has(key)) missing.push(key);
+    }
+    if (missing.length > 0) {
+      const found = this.readOneByOne ? await this.readEach(missing) : await this.collection.find({ _id: { $in: missing } }).toArray();
+      for (const doc of found) {
+        byId.set(doc._id, doc as unknown as StoredDoc<D>);
+        this.remember(doc._id, doc as unknown as StoredDoc<D>);
+      }
+    }
     return new Map(
       keys.map((key) => {
         const base = byId.get(key) ?? null;
         return [key, { base, current: base as D | null, position: undefined, republish: false }];
       }),
     );
+  }
+
+  private async readEach(keys: readonly string[]): Promise<RawDoc[]> {
+    const found: RawDoc[] = [];
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < keys.length; i = next++) {
+        const doc = await this.collection.findOne({ _id: keys[i]! });
+        if (doc) found.push(doc);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
+    return found;
+  }
+
+  /** Keeps a stored version in the exclusive writer's cache (most recent last; the oldest beyond the size goes). */
+  private remember(key: string, doc: StoredDoc<D>): void {
+    if (this.options.writers !== 'exclusive') return;
+    this.cache.delete(key);
+    this.cache.set(key, doc);
+    const limit = this.options.cacheSize ?? 50_000;
+    if (this.cache.size > limit) this.cache.delete(this.cache.keys().next().value!);
+    if (this.written) {
+      this.written.add(key);
+      // Past a few million keys the set costs more than the reads it saves.
+      if (this.written.size > 5_000_000) this.written = undefined;
+    }
   }
 
   /**
@@ -220,7 +292,9 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
     }
     if (wanted.size === 0) return { written: 0, lost: [] };
     const replacing = [...wanted].filter(([, w]) => w.basePosition !== undefined).map(([key]) => key);
-    const claim = await this.claimRevisions(replacing.map((key) => ({ key, rev: wanted.get(key)!.doc._rev })));
+    const claim = this.claimsNeeded
+      ? await this.claimRevisions(replacing.map((key) => ({ key, rev: wanted.get(key)!.doc._rev })))
+      : { won: new Set(replacing), release: async () => undefined };
     const lost = replacing.filter((key) => !claim.won.has(key));
     const ops: AnyBulkWriteOperation<RawDoc>[] = [];
     for (const [key, { doc, basePosition }] of wanted) {
@@ -250,7 +324,17 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
       }
     }
     const lostSet = new Set(lost);
-    for (const [key, { doc }] of wanted) if (!lostSet.has(key)) notices.push(this.notice(key, doc));
+    for (const [key, { doc }] of wanted) {
+      if (lostSet.has(key)) {
+        // Someone else wrote it: read it again next round.
+        this.cache.delete(key);
+        this.written?.add(key);
+      }
+      else {
+        notices.push(this.notice(key, doc));
+        this.remember(key, doc);
+      }
+    }
     return { written: wanted.size - lost.length, lost };
   }
 

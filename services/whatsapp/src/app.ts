@@ -17,7 +17,7 @@ import { CloudApiClient } from './providers/cloudApi.js';
 import { InboxHubClient } from './providers/inboxhub.js';
 import { FullSync, SYNC_STALE_MS, SyncBusyError, type SyncState } from './sync/fullSync.js';
 
-export { WhatsAppProjections, evolveAll } from './projections/index.js';
+export { WhatsAppProjections, evolveAll, commandsProjection, contactsProjection, conversationsProjection, messagesProjection, sessionsProjection } from './projections/index.js';
 export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc } from './projections/index.js';
 export { InboxHubClient } from './providers/inboxhub.js';
 export { CloudApiClient } from './providers/cloudApi.js';
@@ -54,6 +54,12 @@ export const Config = z.object({
   WHATSAPP_ACK_WAIT_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   /** How often sends whose result was lost are checked against the provider's reports (see docs/whatsapp.md). */
   WHATSAPP_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  /**
+   * `exclusive`: one instance applies each session's events (the default: one replica, or sessions split
+   * with WHATSAPP_SESSIONS). `shared`: several replicas pull the same consumer; on FerretDB every replace
+   * then claims its revision first (MongoDB needs nothing: its filtered replace is atomic).
+   */
+  PROJECTION_WRITERS: z.enum(['exclusive', 'shared']).default('exclusive'),
   WHATSAPP_SESSIONS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean)),
 });
 export type WhatsAppConfig = z.infer<typeof Config>;
@@ -123,7 +129,7 @@ export class WhatsAppApp {
 
   constructor(private readonly deps: { bus: Bus; db: Db; logger: Logger; config: WhatsAppConfig; buckets: { sync: KV; attempts: KV } }) {
     const { bus, db, logger, config } = deps;
-    this.projections = new WhatsAppProjections(db, bus);
+    this.projections = new WhatsAppProjections(db, bus, { writers: config.PROJECTION_WRITERS });
     const inboxHub = inboxHubFrom(config);
     const cloud = config.WHATSAPP_ACCESS_TOKEN ? new CloudApiClient({ graphUrl: config.WHATSAPP_GRAPH_URL, accessToken: config.WHATSAPP_ACCESS_TOKEN, timeoutMs: config.WHATSAPP_TIMEOUT_MS }) : undefined;
     this.commands = new CommandHandler({

@@ -22,11 +22,12 @@ export class WhatsAppProjections {
   readonly others: ProjectionStore<ProjectedDoc>[];
   private firstContent = new Map<string, number | undefined>();
 
-  constructor(db: Db, bus: Bus) {
+  constructor(db: Db, bus: Bus, options: { writers?: 'shared' | 'exclusive' } = {}) {
     const facts: MessageFacts = { firstContentAt: (key) => this.firstContent.get(key) };
-    this.messages = new ProjectionStore({ db, bus, projection: messagesProjection() });
+    const writers = options.writers ?? 'shared';
+    this.messages = new ProjectionStore({ db, bus, writers, projection: messagesProjection() });
     const others: Projection<never>[] = [conversationsProjection(facts), sessionsProjection(facts), contactsProjection(), commandsProjection()] as never;
-    this.others = others.map((projection) => new ProjectionStore({ db, bus, projection }) as unknown as ProjectionStore<ProjectedDoc>);
+    this.others = others.map((projection) => new ProjectionStore({ db, bus, writers, projection }) as unknown as ProjectionStore<ProjectedDoc>);
   }
 
   async init(): Promise<void> {
