@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 import { sendSample, UsageError } from './sendSample.js';
 import { whatsappRegisterWebhook, whatsappSync } from './whatsapp.js';
+import { kissflowBackfill } from './kissflow.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
 const USAGE = `usage: npx puente <command>
   send-sample <kissflow|inboxhub|evolution|waha|whatsapp-cloud> [--count N]
       sends correctly signed sample webhooks to the gateway (GATEWAY_URL, default http://127.0.0.1:8080)
+  kissflow backfill --dataset <id> [--view <id>] [--reconcile]
+      publishes every row of a Kissflow dataset (KISSFLOW_* variables) as an upserted event, resuming a run that
+      stopped; --reconcile also finds rows that no longer exist and publishes their deletes
   whatsapp sync --session <id>
       full sync of contacts, chats and recent messages from Inbox Hub (INBOXHUB_API_* variables), as imported events
   whatsapp register-webhook --session <id> --url <public gateway url> [--events a,b]
@@ -18,6 +22,12 @@ try {
     case 'send-sample':
       await sendSample(args, process.env, out);
       break;
+    case 'kissflow': {
+      const [sub, ...rest] = args;
+      if (sub === 'backfill') await kissflowBackfill(rest, process.env, out);
+      else throw new UsageError(`unknown kissflow command ${sub ?? '(none)'}: backfill`);
+      break;
+    }
     case 'whatsapp': {
       const [sub, ...rest] = args;
       if (sub === 'sync') await whatsappSync(rest, process.env, out);

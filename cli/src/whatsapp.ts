@@ -1,10 +1,9 @@
-import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { Bus } from '@puente/bus';
 import { loadConfig } from '@puente/runtime';
-import { runningServerUrl } from '@puente/stack';
 import { Config, FullSync, inboxHubFrom, openBuckets, type SyncState } from '@puente/whatsapp';
 import { UsageError } from './sendSample.js';
+import { flag, natsUrl, progressBar, required } from './common.js';
 
 /** The events a webhook registered by Puente subscribes to (what the gateway turns into domain events). */
 export const WEBHOOK_EVENTS = [
@@ -12,30 +11,6 @@ export const WEBHOOK_EVENTS = [
   'session.status', 'session.connected', 'session.disconnected', 'session.qr',
   'contact.updated', 'chat.archived', 'chat.unarchived',
 ] as const;
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
-function required(args: string[], name: string, what: string): string {
-  const value = flag(args, name);
-  if (!value || value.startsWith('--')) throw new UsageError(`${name} is required (${what})`);
-  return value;
-}
-
-/** NATS: `NATS_URL`, else the local stack that `npm start` runs. */
-async function natsUrl(env: NodeJS.ProcessEnv): Promise<string> {
-  const url = env.NATS_URL ?? (await runningServerUrl(join(resolve(env.PUENTE_ROOT ?? process.cwd()), '.data'), 'nats'));
-  if (!url) throw new Error('no NATS to talk to: set NATS_URL, or start the hub with npm start');
-  return url;
-}
-
-/** A one-line progress bar: `[#####.....] 50% label`. */
-export function progressBar(fraction: number, label: string, width = 24): string {
-  const done = Math.max(0, Math.min(width, Math.round(fraction * width)));
-  return `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${String(Math.round(fraction * 100)).padStart(3)}% ${label}`;
-}
 
 function describe(state: SyncState, limits: { chats: number }): { fraction: number; label: string } {
   const stages = { contacts: 0, chats: 1, messages: 2, done: 3 } as const;

@@ -13,3 +13,5 @@ export * from './consumers.js';
 export * from './websocket.js';
 export * from './schemas.js';
 export * from './baileys.js';
+export * from './json.js';
+export * from './kissflowMapping.js';

@@ -3,3 +3,4 @@ export * from './logger.js';
 export * from './telemetry.js';
 export * from './health.js';
 export * from './service.js';
+export * from './http.js';

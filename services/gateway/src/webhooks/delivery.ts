@@ -33,15 +33,7 @@ export function single(event: DomainEvent, msgId: string): Normalized {
 
 export const sha256 = (value: string | Buffer): string => createHash('sha256').update(value).digest('hex');
 
-/** JSON with object keys sorted at every level: equal values, equal text. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
+export { canonicalJson } from '@puente/contracts';
 
 export function parseJson(body: Buffer): unknown {
   try {

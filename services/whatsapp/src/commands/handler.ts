@@ -3,7 +3,7 @@ import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import { Collections, createEvent, jidKind, normalizeJid, type DomainEvent, type DomainEventOf, type EventData, type EventType, type WhatsAppProvider } from '@puente/contracts';
 import { eventIdFor, Outcomes, type Bus, type Outcome } from '@puente/bus';
-import { ProviderError } from '../providers/http.js';
+import { ProviderError } from '@puente/runtime';
 import type { CloudApiClient } from '../providers/cloudApi.js';
 import type { InboxHubClient } from '../providers/inboxhub.js';
 import type { MessageDoc, SessionDoc } from '../projections/index.js';

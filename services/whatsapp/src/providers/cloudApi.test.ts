@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloudApiClient } from './cloudApi.js';
-import { retryAfterMs } from './http.js';
+import { retryAfterMs } from '@puente/runtime';
 
 test('cloud api - message bodies for text, media by URL, templates and username (BSUID) recipients', () => {
   assert.deepEqual(CloudApiClient.body({ to: '34612345678@s.whatsapp.net', text: 'hola' }), { messaging_product: 'whatsapp', recipient_type: 'individual', to: '34612345678', type: 'text', text: { body: 'hola', preview_url: false } });

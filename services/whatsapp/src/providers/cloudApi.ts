@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderError, requestJson, retryAfterMs, type JsonResponse } from './http.js';
+import { ProviderError, requestJson, retryAfterMs, type JsonResponse } from '@puente/runtime';
 
 /**
  * Sending through Meta's WhatsApp Cloud API: `POST {graph}/{phone-number-id}/messages` with the

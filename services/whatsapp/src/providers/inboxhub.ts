@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderError, requestJson, retryAfterMs, withRetries, type HttpOptions, type JsonResponse } from './http.js';
+import { ProviderError, requestJson, retryAfterMs, withRetries, type HttpOptions, type JsonResponse } from '@puente/runtime';
 
 /**
  * Inbox Hub's REST API as Puente uses it (docs/whatsapp.md, "Inbox Hub API"): JWT login with

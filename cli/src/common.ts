@@ -1,0 +1,34 @@
+import { join, resolve } from 'node:path';
+import { runningServerUrl } from '@puente/stack';
+import { UsageError } from './sendSample.js';
+
+export function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export function required(args: string[], name: string, what: string): string {
+  const value = flag(args, name);
+  if (!value || value.startsWith('--')) throw new UsageError(`${name} is required (${what})`);
+  return value;
+}
+
+/** NATS: `NATS_URL`, else the local stack that `npm start` runs. */
+export async function natsUrl(env: NodeJS.ProcessEnv): Promise<string> {
+  const url = env.NATS_URL ?? (await runningServerUrl(join(resolve(env.PUENTE_ROOT ?? process.cwd()), '.data'), 'nats'));
+  if (!url) throw new Error('no NATS to talk to: set NATS_URL, or start the hub with npm start');
+  return url;
+}
+
+/** A one-line progress bar: `[#####.....] 50% label`. */
+export function progressBar(fraction: number, label: string, width = 24): string {
+  const done = Math.max(0, Math.min(width, Math.round(fraction * width)));
+  return `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${String(Math.round(fraction * 100)).padStart(3)}% ${label}`;
+}
+
+/** MongoDB: `MONGO_URL`, else the local stack that `npm start` runs. */
+export async function mongoUrl(env: NodeJS.ProcessEnv): Promise<string> {
+  const url = env.MONGO_URL ?? (await runningServerUrl(join(resolve(env.PUENTE_ROOT ?? process.cwd()), '.data'), 'mongo'));
+  if (!url) throw new Error('no MongoDB to read the read model from: set MONGO_URL, or start the hub with npm start');
+  return url;
+}

@@ -1,0 +1,251 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Db } from 'mongodb';
+import type { KV, KvEntry } from 'nats';
+import type { Logger } from 'pino';
+import { canonicalJson, Collections, createEvent, Headers, subjectOf, type DomainEvent } from '@puente/contracts';
+import { eventIdFor, type Bus, type PublishItem } from '@puente/bus';
+import type { KissflowClient, KissflowRow } from './client.js';
+
+export interface BackfillOptions {
+  dataset: string;
+  view?: string;
+  /** Also find rows that no longer exist (the whole dataset only) and publish their deletes. */
+  reconcile?: boolean;
+}
+
+export interface BackfillCounts {
+  pages: number;
+  /** Rows published as upserted. */
+  rows: number;
+  /** Rows whose modification time had to be read from the row endpoint. */
+  details: number;
+  /** List items without an `_id` (skipped). */
+  invalid: number;
+  /** Rows in the read model that the listing did not return, checked one by one. */
+  candidates: number;
+  /** Of those, confirmed gone and published as deleted. */
+  deleted: number;
+  /** Of those, still there (the listing missed them: pages shift while rows change). */
+  missed: number;
+}
+
+/** Where a backfill is, kept in KV after every page: enough to resume after a crash. */
+export interface BackfillState {
+  runId: string;
+  dataset: string;
+  view?: string;
+  reconcile: boolean;
+  owner: string;
+  heartbeatAt: number;
+  startedAt: string;
+  finishedAt?: string;
+  phase: 'running' | 'completed' | 'failed';
+  stage: 'list' | 'confirm' | 'done';
+  /** Next page to read (1-based). */
+  page: number;
+  pageSize: number;
+  /** Rows the dataset (or view) has, when the list says it. */
+  total?: number;
+  counts: BackfillCounts;
+  error?: string;
+}
+
+/** Another worker is running this backfill right now. */
+export class BackfillBusyError extends Error {
+  readonly code = 'BACKFILL_BUSY';
+}
+
+const SOURCE = 'urn:puente:kissflow-sync:backfill';
+
+/**
+ * The message id of a row's upsert: dataset, row id, modification time and a digest of the row's
+ * canonical JSON, exactly as the gateway computes it for a webhook, so the same row from either is
+ * one delivery inside the stream's duplicate window.
+ */
+export function rowMessageId(dataset: string, rowId: string, modifiedAt: string | null, row: Record<string, unknown>): string {
+  return `kissflow:${createHash('sha256').update(`${dataset}\n${rowId}\n${modifiedAt ?? ''}\n${canonicalJson(row)}`).digest('hex').slice(0, 40)}`;
+}
+
+/** `_modified_at` as an ISO time, or null when absent or unreadable. */
+export function modifiedAtOf(row: KissflowRow): string | null {
+  const ms = typeof row._modified_at === 'string' ? Date.parse(row._modified_at) : Number.NaN;
+  return Number.isNaN(ms) ? null : new Date(ms).toISOString();
+}
+
+/**
+ * A backfill of one Kissflow dataset (or view): pages through the list endpoint and publishes each row
+ * as `kissflow.record.upserted.v1` (reading a row's detail when the list lacks its modification time),
+ * the same event a webhook produces, so one projection applies both. One run per dataset and view at a
+ * time (a KV key taken with compare-and-set); the next page is saved after each page's events are acked,
+ * so a run that crashed or failed resumes from there. With `reconcile`, the ids each page returned are
+ * kept too, and at the end every row the read model has but the listing did not return is checked
+ * against the row endpoint: a 404 publishes `kissflow.record.deleted.v1`, a row that is there after all
+ * is published again.
+ */
+export class Backfill {
+  private readonly owner = randomUUID();
+
+  constructor(private readonly deps: { bus: Bus; kv: KV; client: KissflowClient; logger: Logger; db?: Db; pageSize: number; concurrency?: number; staleAfterMs?: number }) {}
+
+  get staleAfterMs(): number {
+    return this.deps.staleAfterMs ?? 60_000;
+  }
+
+  async status(options: BackfillOptions): Promise<BackfillState | undefined> {
+    const entry = await this.deps.kv.get(runKey(options));
+    return entry && entry.length > 0 ? decode(entry) : undefined;
+  }
+
+  /** Runs (or resumes) a backfill to the end; `onProgress` after every page. */
+  async run(options: BackfillOptions, onProgress?: (state: BackfillState) => void): Promise<BackfillState> {
+    if (options.reconcile && options.view) throw new Error('reconciliation lists the whole dataset: run it without --view');
+    if (options.reconcile && !this.deps.db) throw new Error('reconciliation needs the read model: no MongoDB configured');
+    let { state, revision } = await this.acquire(options);
+    const save = async (next: BackfillState) => {
+      next.heartbeatAt = Date.now();
+      revision = await this.deps.kv.update(runKey(options), encode(next), revision);
+      state = next;
+      onProgress?.(state);
+    };
+    onProgress?.(state);
+    try {
+      while (state.stage === 'list') {
+        const page = await this.deps.client.list(state.dataset, state.page, state.pageSize, state.view);
+        const { rows, details } = await this.complete(state.dataset, page.rows);
+        await this.publish(rows.map((row) => this.upsert(state.dataset, row, 'backfill')));
+        if (state.reconcile) await this.deps.kv.put(seenKey(state.runId, state.page), encodeJson(page.rows.map((row) => String(row._id))));
+        const last = page.received < state.pageSize;
+        await save({
+          ...state,
+          ...(page.total !== undefined ? { total: page.total } : {}),
+          page: last ? state.page : state.page + 1,
+          stage: last ? (state.reconcile ? 'confirm' : 'done') : 'list',
+          counts: { ...state.counts, pages: state.counts.pages + 1, rows: state.counts.rows + rows.length, details: state.counts.details + details, invalid: state.counts.invalid + page.invalid },
+        });
+      }
+      if (state.stage === 'confirm') await save({ ...state, stage: 'done', counts: { ...state.counts, ...(await this.confirmDeletes(state)) } });
+      if (state.reconcile) await this.forgetSeen(state);
+      await save({ ...state, phase: 'completed', finishedAt: new Date().toISOString() });
+      return state;
+    } catch (error) {
+      const message = (error as Error).message;
+      this.deps.logger.error({ dataset: state.dataset, view: state.view, runId: state.runId, page: state.page, err: message }, 'kissflow backfill failed');
+      await save({ ...state, phase: 'failed', error: message }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Rows with their modification time: those the list sent without it are read one by one (a few at once). */
+  private async complete(dataset: string, rows: KissflowRow[]): Promise<{ rows: KissflowRow[]; details: number }> {
+    const out: (KissflowRow | null)[] = [...rows];
+    const missing = rows.map((row, i) => (modifiedAtOf(row) === null ? i : -1)).filter((i) => i >= 0);
+    await this.each(missing, async (i) => {
+      out[i] = await this.deps.client.row(dataset, String(rows[i]!._id));
+    });
+    // A row deleted between the list and its detail is left out: reconciliation will find it gone.
+    return { rows: out.filter((row): row is KissflowRow => row !== null), details: missing.length };
+  }
+
+  /** Every row the read model has that the listing did not return: gone (404) or missed. */
+  private async confirmDeletes(state: BackfillState): Promise<Pick<BackfillCounts, 'candidates' | 'deleted' | 'missed'>> {
+    const seen = new Set<string>();
+    for (let page = 1; page <= state.page; page++) {
+      const entry = await this.deps.kv.get(seenKey(state.runId, page));
+      if (entry && entry.length > 0) for (const id of JSON.parse(new TextDecoder().decode(entry.value)) as string[]) seen.add(id);
+    }
+    const stored = await this.deps.db!.collection<{ _id: string; rowId: string }>(Collections.kissflowRecords)
+      .find({ dataset: state.dataset, _deleted: { $ne: true } }, { projection: { rowId: 1 } }).toArray();
+    const candidates = stored.map((doc) => doc.rowId).filter((id) => !seen.has(id));
+    if (candidates.length === 0) return { candidates: 0, deleted: 0, missed: 0 };
+    if (seen.size === 0) throw new Error(`reconciliation of ${state.dataset}: the listing returned no rows but the read model has ${stored.length}; refusing to delete them all (check the dataset id and the key's permissions)`);
+    // The row endpoint must find a row the listing just returned, or its 404s prove nothing.
+    const probe = [...seen][0]!;
+    if ((await this.deps.client.row(state.dataset, probe)) === null) {
+      throw new Error(`reconciliation of ${state.dataset}: the row endpoint answers 404 for row ${probe}, which the listing returned; cannot confirm deletions`);
+    }
+    let deleted = 0;
+    let missed = 0;
+    const items: { event: DomainEvent; msgId: string }[] = [];
+    await this.each(candidates, async (rowId) => {
+      const row = await this.deps.client.row(state.dataset, rowId);
+      if (row) {
+        missed++;
+        items.push(this.upsert(state.dataset, row, 'reconcile'));
+        return;
+      }
+      deleted++;
+      const msgId = `kissflow:deleted:${createHash('sha256').update(`${state.dataset}\n${rowId}`).digest('hex').slice(0, 40)}`;
+      items.push({ event: createEvent('kissflow.record.deleted.v1', { dataset: state.dataset, rowId, detectedAt: new Date().toISOString() }, { source: SOURCE, id: eventIdFor(msgId) }) as DomainEvent, msgId });
+    });
+    await this.publish(items);
+    if (deleted > 0) this.deps.logger.info({ dataset: state.dataset, deleted, missed }, 'kissflow rows found deleted');
+    return { candidates: candidates.length, deleted, missed };
+  }
+
+  private upsert(dataset: string, row: KissflowRow, origin: 'backfill' | 'reconcile'): { event: DomainEvent; msgId: string } {
+    const rowId = String(row._id);
+    const modifiedAt = modifiedAtOf(row);
+    const msgId = rowMessageId(dataset, rowId, modifiedAt, row);
+    return { event: createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: row, modifiedAt, origin }, { source: SOURCE, id: eventIdFor(msgId) }) as DomainEvent, msgId };
+  }
+
+  private async publish(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
+    if (items.length === 0) return;
+    const publishItems: PublishItem[] = items.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } }));
+    await this.deps.bus.pipeline(64).publishAll(publishItems);
+  }
+
+  private async each<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < items.length; i = next++) await work(items[i]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(this.deps.concurrency ?? 8, items.length) }, worker));
+  }
+
+  private async forgetSeen(state: BackfillState): Promise<void> {
+    for (let page = 1; page <= state.page; page++) await this.deps.kv.purge(seenKey(state.runId, page)).catch(() => undefined);
+  }
+
+  /** Takes the run: a new one, the resumption of one that crashed or failed (same options), or BackfillBusyError. */
+  private async acquire(options: BackfillOptions): Promise<{ state: BackfillState; revision: number }> {
+    const key = runKey(options);
+    const what = `${options.dataset}${options.view ? ` (view ${options.view})` : ''}`;
+    const fresh = (): BackfillState => ({
+      runId: randomUUID(), dataset: options.dataset, ...(options.view ? { view: options.view } : {}), reconcile: options.reconcile === true,
+      owner: this.owner, heartbeatAt: Date.now(), startedAt: new Date().toISOString(), phase: 'running', stage: 'list', page: 1, pageSize: this.deps.pageSize,
+      counts: { pages: 0, rows: 0, details: 0, invalid: 0, candidates: 0, deleted: 0, missed: 0 },
+    });
+    const entry = await this.deps.kv.get(key);
+    if (!entry || entry.length === 0 || entry.operation !== 'PUT') {
+      const state = fresh();
+      try {
+        return { state, revision: await this.deps.kv.create(key, encode(state)) };
+      } catch {
+        throw new BackfillBusyError(`a backfill of ${what} has just started elsewhere`);
+      }
+    }
+    const current = decode(entry);
+    if (current.phase === 'running' && Date.now() - current.heartbeatAt < this.staleAfterMs) {
+      throw new BackfillBusyError(`a backfill of ${what} is running (page ${current.page}, ${current.counts.rows} rows so far)`);
+    }
+    const resumable = current.phase !== 'completed' && current.reconcile === (options.reconcile === true);
+    const state: BackfillState = resumable ? { ...current, owner: this.owner, heartbeatAt: Date.now(), phase: 'running' } : fresh();
+    if (resumable) {
+      delete state.error;
+      this.deps.logger.info({ dataset: state.dataset, view: state.view, runId: state.runId, page: state.page }, 'resuming a kissflow backfill that stopped');
+    } else if (current.reconcile && current.phase !== 'completed') await this.forgetSeen(current);
+    try {
+      return { state, revision: await this.deps.kv.update(key, encode(state), entry.revision) };
+    } catch {
+      throw new BackfillBusyError(`another worker took the backfill of ${what}`);
+    }
+  }
+}
+
+/** KV keys allow `[-/_=.a-zA-Z0-9]`: dataset and view go in base64url. */
+const runKey = (options: BackfillOptions) => `run.${Buffer.from(`${options.dataset}\n${options.view ?? ''}`).toString('base64url')}`;
+const seenKey = (runId: string, page: number) => `seen.${runId}.${page}`;
+const encodeJson = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+const encode = (state: BackfillState) => encodeJson(state);
+const decode = (entry: KvEntry) => JSON.parse(new TextDecoder().decode(entry.value)) as BackfillState;
