@@ -3,8 +3,9 @@ import { Controller, Module, type Type } from '@nestjs/common';
 import type { Db } from 'mongodb';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { Consumers, type ConsumerDefinition, type KissflowMappings } from '@puente/contracts';
+import { Consumers, encodeToken, type ConsumerDefinition, type KissflowMappings } from '@puente/contracts';
 import type { Bus, Delivery, Outcome } from '@puente/bus';
 import { ProjectionStore, projectionHandler } from '@puente/projection';
 import { type ServiceDefinition, url } from '@puente/runtime';
@@ -38,10 +39,23 @@ export const Config = z.object({
   KISSFLOW_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1_000).max(7 * 86_400_000).default(6 * 3_600_000),
   /** A running backfill whose worker has not saved its page for this long is resumed by the next run. */
   KISSFLOW_BACKFILL_STALE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /**
+   * Comma-separated datasets this instance projects (default: all). Its consumer then reads only those
+   * datasets' subjects under a durable name of its own: a way to split datasets across instances.
+   */
+  KISSFLOW_DATASETS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean)),
   /** `exclusive` (default): one instance applies the projection; `shared`: replicas pull one consumer (see docs/kissflow.md). */
   PROJECTION_WRITERS: z.enum(['exclusive', 'shared']).default('exclusive'),
 });
 export type KissflowConfig = z.infer<typeof Config>;
+
+/** The projection's consumer for a set of datasets (all when none): filters `evt.kissflow.record.*.<dataset>`, durable name suffixed with a hash of the set. */
+export function consumerFor(datasets: readonly string[] | undefined): ConsumerDefinition {
+  const base = Consumers.kissflowRecords;
+  if (!datasets || datasets.length === 0) return base;
+  const suffix = createHash('sha256').update([...datasets].sort().join('\n')).digest('hex').slice(0, 10);
+  return { durable: `${base.durable}-${suffix}`, stream: base.stream, filterSubjects: datasets.map((dataset) => `evt.kissflow.record.*.${encodeToken(dataset)}`) };
+}
 
 /** KV bucket of backfill runs (one key per dataset and view) and, while reconciling, the row ids each page returned. */
 export const BACKFILL_BUCKET = 'kissflow_backfill';
@@ -111,7 +125,7 @@ export class KissflowSyncApp {
     await Promise.race([this.reconciling, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
   }
 
-  module(consumer: ConsumerDefinition = Consumers.kissflowRecords): Type<unknown> {
+  module(consumer: ConsumerDefinition): Type<unknown> {
     const handler = projectionHandler(this.records);
     @Controller()
     class KissflowRecordsController {
@@ -132,7 +146,7 @@ export async function startKissflowSync(deps: { bus: Bus; db: Db; logger: Logger
   const kv = await openBackfillBucket(deps.bus);
   const app = new KissflowSyncApp({ ...deps, mappings, kv });
   await app.records.init();
-  const { stop } = await startJetStreamService(app.module(deps.consumer), { bus: deps.bus, service: 'kissflow-sync', logger: deps.logger });
+  const { stop } = await startJetStreamService(app.module(deps.consumer ?? consumerFor(deps.config.KISSFLOW_DATASETS)), { bus: deps.bus, service: 'kissflow-sync', logger: deps.logger });
   app.startSchedule();
   return {
     app,

@@ -114,7 +114,7 @@ export class Backfill {
         const { rows, details } = await this.complete(state.dataset, page.rows);
         await this.publish(rows.map((row) => this.upsert(state.dataset, row, 'backfill')));
         if (state.reconcile) await this.deps.kv.put(seenKey(state.runId, state.page), encodeJson(page.rows.map((row) => String(row._id))));
-        const last = page.received < state.pageSize;
+        const last = page.received < state.pageSize || (page.total !== undefined && state.page * state.pageSize >= page.total);
         await save({
           ...state,
           ...(page.total !== undefined ? { total: page.total } : {}),

@@ -31,8 +31,12 @@ export class FakeKissflow {
   /** `<dataset>/<view>` → which rows the view shows. */
   readonly views = new Map<string, (row: FakeRow) => boolean>();
   readonly forbidden = new Set<string>();
-  /** Requests answered, as `<status> <kind>` (kind: list, view, row), for assertions. */
+  /** Requests answered, as `<status> <kind> <page or row id>` (kind: list, view, row), for assertions. */
   readonly calls: string[] = [];
+  /** Rows the list and view endpoints leave out (as offset paging does when rows move between pages); the row endpoint still has them. */
+  readonly hiddenFromList = new Set<string>();
+  /** The next this many requests answer 503 without `Retry-After` (an outage). */
+  failNext = 0;
   listIncludesModifiedAt: boolean;
   /** Delays every answer by this long (to make a run slow enough to interrupt). */
   latencyMs = 0;
@@ -96,7 +100,7 @@ export class FakeKissflow {
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const kind = parts.at(-1) === 'list' ? (parts.includes('view') ? 'view' : 'list') : 'row';
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      this.calls.push(`${status} ${kind}`);
+      this.calls.push(`${status} ${kind} ${kind === 'row' ? (parts.at(-1) ?? '') : (url.searchParams.get('page_number') ?? '')}`);
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
       res.end(text);
@@ -110,6 +114,10 @@ export class FakeKissflow {
     if (window && window.second === second) window.count++;
     else this.window.set(this.accessKeyId, { second, count: 1 });
     if ((this.window.get(this.accessKeyId)?.count ?? 0) > (this.options.rateLimitPerSecond ?? 100)) return answer(429, { message: 'Too many requests' }, { 'retry-after': '1' });
+    if (this.failNext > 0) {
+      this.failNext--;
+      return answer(503, { message: 'Service unavailable' });
+    }
 
     // /dataset/2/<account>/<dataset>/list | /dataset/2/<account>/<dataset>/view/<view>/list | /dataset/2/<account>/<dataset>/<row>
     if (parts[0] !== 'dataset' || parts[1] !== '2' || parts.length < 4) return answer(404, { message: 'Not found' });
@@ -123,7 +131,7 @@ export class FakeKissflow {
       const row = rows.get(parts[4]!);
       return row ? answer(200, row) : answer(404, { message: 'Item not found' });
     }
-    let all = [...rows.values()];
+    let all = [...rows.values()].filter((row) => !this.hiddenFromList.has(row._id));
     if (kind === 'view') {
       if (parts.length !== 7 || parts[4] !== 'view') return answer(404, { message: 'Not found' });
       const filter = this.views.get(`${dataset}/${parts[5]!}`);
