@@ -37,8 +37,13 @@ export type KissflowMappings = z.infer<typeof KissflowMappings>;
  */
 export const MAX_STORED_DEPTH = 60;
 
+/** A `.`, `%` or NUL anywhere, or a leading `$`. */
+// eslint-disable-next-line no-control-regex -- NUL is one of the characters a BSON name cannot hold
+const UNSTORABLE_NAME = /[.%\u0000]|^\$/g;
+
 export function encodeFieldName(name: string): string {
-  return /[.%\u0000]|^\$/.test(name) ? name.replace(/[.%\u0000]|^\$/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`) : name;
+  UNSTORABLE_NAME.lastIndex = 0;
+  return UNSTORABLE_NAME.test(name) ? name.replace(UNSTORABLE_NAME, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`) : name;
 }
 
 export function decodeFieldName(name: string): string {

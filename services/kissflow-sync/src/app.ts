@@ -15,7 +15,7 @@ import { KissflowClient } from './client.js';
 import { loadMappings } from './mapping.js';
 import { recordsProjection, type KissflowRecordDoc } from './records.js';
 
-export { Backfill, BackfillBusyError, rowMessageId, type BackfillCounts, type BackfillOptions, type BackfillState } from './backfill.js';
+export { Backfill, BackfillBusyError, modifiedAtOf, rowMessageId, type BackfillCounts, type BackfillOptions, type BackfillState } from './backfill.js';
 export { KissflowClient, type KissflowRow } from './client.js';
 export { applyMapping, coerce, loadMappings } from './mapping.js';
 export { recordKey, recordsProjection, rowDigest, type KissflowRecordDoc } from './records.js';
@@ -56,6 +56,9 @@ export function consumerFor(datasets: readonly string[] | undefined): ConsumerDe
   const suffix = createHash('sha256').update([...datasets].sort().join('\n')).digest('hex').slice(0, 10);
   return { durable: `${base.durable}-${suffix}`, stream: base.stream, filterSubjects: datasets.map((dataset) => `evt.kissflow.record.*.${encodeToken(dataset)}`) };
 }
+
+/** Events a projector applies per batch: a backfill arrives by the thousand, and each batch costs a few round trips whatever its size. */
+const PROJECTION_BATCH = 1_024;
 
 /** KV bucket of backfill runs (one key per dataset and view) and, while reconciling, the row ids each page returned. */
 export const BACKFILL_BUCKET = 'kissflow_backfill';
@@ -129,7 +132,7 @@ export class KissflowSyncApp {
     const handler = projectionHandler(this.records);
     @Controller()
     class KissflowRecordsController {
-      @OnJetStream(consumer, { batch: true })
+      @OnJetStream(consumer, { batch: true, runner: { batchSize: PROJECTION_BATCH } })
       project(deliveries: Delivery[]): Promise<Outcome[]> {
         return handler(deliveries) as Promise<Outcome[]>;
       }

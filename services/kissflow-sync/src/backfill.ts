@@ -4,7 +4,7 @@ import type { KV, KvEntry } from 'nats';
 import type { Logger } from 'pino';
 import { canonicalJson, Collections, createEvent, Headers, subjectOf, type DomainEvent } from '@puente/contracts';
 import { eventIdFor, type Bus, type PublishItem } from '@puente/bus';
-import type { KissflowClient, KissflowRow } from './client.js';
+import type { KissflowClient, KissflowRow, ListPage } from './client.js';
 
 export interface BackfillOptions {
   dataset: string;
@@ -109,12 +109,22 @@ export class Backfill {
     };
     onProgress?.(state);
     try {
+      // The next page is fetched while the current one is published (a page is saved only once published).
+      let prefetched: { page: number; list: Promise<ListPage> } | undefined;
+      const fetchPage = (n: number) => {
+        const list = this.deps.client.list(state.dataset, n, state.pageSize, state.view);
+        list.catch(() => undefined);
+        return { page: n, list };
+      };
       while (state.stage === 'list') {
-        const page = await this.deps.client.list(state.dataset, state.page, state.pageSize, state.view);
+        const current = prefetched?.page === state.page ? prefetched : fetchPage(state.page);
+        const page = await current.list;
+        const mayHaveMore = page.received === state.pageSize && (page.total === undefined || state.page * state.pageSize < page.total);
+        prefetched = mayHaveMore ? fetchPage(state.page + 1) : undefined;
         const { rows, details } = await this.complete(state.dataset, page.rows);
         await this.publish(rows.map((row) => this.upsert(state.dataset, row, 'backfill')));
         if (state.reconcile) await this.deps.kv.put(seenKey(state.runId, state.page), encodeJson(page.rows.map((row) => String(row._id))));
-        const last = page.received < state.pageSize || (page.total !== undefined && state.page * state.pageSize >= page.total);
+        const last = !mayHaveMore;
         await save({
           ...state,
           ...(page.total !== undefined ? { total: page.total } : {}),

@@ -122,7 +122,9 @@ describe('kissflow-sync', () => {
       }
     }).then(() => undefined, (e: unknown) => e as Error);
     assert.match(failed?.message ?? '', /answered 503 .* after 1 attempts/);
-    assert.equal((await runner.status({ dataset }))?.page, 5);
+    const stopped = (await runner.status({ dataset }))!;
+    assert.equal(stopped.phase, 'failed');
+    assert.ok(stopped.counts.pages >= 4 && stopped.page === stopped.counts.pages + 1, 'the next page to read is the one after the last saved');
     const [a, b] = await Promise.allSettled([runner.run({ dataset }), (await backfill(20)).run({ dataset })]);
     const outcomes = [a, b].map((r) => (r.status === 'fulfilled' ? r.value.phase : (r.reason as Error).constructor.name)).sort();
     assert.deepEqual(outcomes, ['BackfillBusyError', 'completed']);
