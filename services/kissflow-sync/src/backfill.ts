@@ -108,37 +108,45 @@ export class Backfill {
       onProgress?.(state);
     };
     onProgress?.(state);
+    let saving: Promise<void> | undefined;
     try {
-      // The next page is fetched while the current one is published (a page is saved only once published).
+      // The next page is fetched while the current one is published.
       let prefetched: { page: number; list: Promise<ListPage> } | undefined;
       const fetchPage = (n: number) => {
         const list = this.deps.client.list(state.dataset, n, state.pageSize, state.view);
         list.catch(() => undefined);
         return { page: n, list };
       };
-      while (state.stage === 'list') {
-        const current = prefetched?.page === state.page ? prefetched : fetchPage(state.page);
-        const page = await current.list;
-        const mayHaveMore = page.received === state.pageSize && (page.total === undefined || state.page * state.pageSize < page.total);
-        prefetched = mayHaveMore ? fetchPage(state.page + 1) : undefined;
-        const { rows, details } = await this.complete(state.dataset, page.rows);
-        await this.publish(rows.map((row) => this.upsert(state.dataset, row, 'backfill')));
-        if (state.reconcile) await this.deps.kv.put(seenKey(state.runId, state.page), encodeJson(page.rows.map((row) => String(row._id))));
-        const last = !mayHaveMore;
-        await save({
-          ...state,
-          ...(page.total !== undefined ? { total: page.total } : {}),
-          page: last ? state.page : state.page + 1,
-          stage: last ? (state.reconcile ? 'confirm' : 'done') : 'list',
-          counts: { ...state.counts, pages: state.counts.pages + 1, rows: state.counts.rows + rows.length, details: state.counts.details + details, invalid: state.counts.invalid + page.invalid },
-        });
+      // A page's save runs while the next page is published: a save is issued only after the previous
+      // one landed and the page's events are stored, so a crash resumes at most one page early.
+      const base = state;
+      let pageNo = state.page;
+      let { counts, total } = state;
+      while (base.stage === 'list') {
+        const page = await (prefetched?.page === pageNo ? prefetched : fetchPage(pageNo)).list;
+        const more = page.received === base.pageSize && (page.total === undefined || pageNo * base.pageSize < page.total);
+        prefetched = more ? fetchPage(pageNo + 1) : undefined;
+        const { rows, details } = await this.complete(base.dataset, page.rows);
+        await Promise.all([
+          this.publish(rows.map((row) => this.upsert(base.dataset, row, 'backfill'))),
+          base.reconcile ? this.deps.kv.put(seenKey(base.runId, pageNo), encodeJson(page.rows.map((row) => String(row._id)))) : undefined,
+        ]);
+        counts = { ...counts, pages: counts.pages + 1, rows: counts.rows + rows.length, details: counts.details + details, invalid: counts.invalid + page.invalid };
+        total = page.total ?? total;
+        const next: BackfillState = { ...base, ...(total !== undefined ? { total } : {}), page: more ? pageNo + 1 : pageNo, stage: more ? 'list' : base.reconcile ? 'confirm' : 'done', counts };
+        await saving;
+        saving = save(next);
+        if (!more) break;
+        pageNo++;
       }
+      await saving;
       if (state.stage === 'confirm') await save({ ...state, stage: 'done', counts: { ...state.counts, ...(await this.confirmDeletes(state)) } });
       if (state.reconcile) await this.forgetSeen(state);
       await save({ ...state, phase: 'completed', finishedAt: new Date().toISOString() });
       return state;
     } catch (error) {
       const message = (error as Error).message;
+      await saving?.catch(() => undefined);
       this.deps.logger.error({ dataset: state.dataset, view: state.view, runId: state.runId, page: state.page, err: message }, 'kissflow backfill failed');
       await save({ ...state, phase: 'failed', error: message }).catch(() => undefined);
       throw error;
@@ -202,7 +210,7 @@ export class Backfill {
   private async publish(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
     if (items.length === 0) return;
     const publishItems: PublishItem[] = items.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } }));
-    await this.deps.bus.pipeline(64).publishAll(publishItems);
+    await this.deps.bus.pipeline(256).publishAll(publishItems);
   }
 
   private async each<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
