@@ -165,6 +165,12 @@ export class Bus {
     });
   }
 
+  /** Many domain events, each with its message id, up to `window` in flight; resolves when every one is stored. */
+  async publishEvents(items: readonly { event: DomainEvent; msgId: string }[], window = 256): Promise<void> {
+    if (items.length === 0) return;
+    await this.pipeline(window).publishAll(items.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } })));
+  }
+
   /** A publisher that keeps up to `window` publishes in flight (pipelining) and never more. */
   pipeline(window = 256): PipelinedPublisher {
     return new PipelinedPublisher(this, window);

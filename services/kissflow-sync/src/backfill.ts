@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import type { KV, KvEntry } from 'nats';
 import type { Logger } from 'pino';
-import { canonicalJson, Collections, createEvent, Headers, subjectOf, type DomainEvent } from '@puente/contracts';
-import { eventIdFor, type Bus, type PublishItem } from '@puente/bus';
+import { canonicalJson, Collections, createEvent, type DomainEvent } from '@puente/contracts';
+import { eventIdFor, type Bus } from '@puente/bus';
 import type { KissflowClient, KissflowRow, ListPage } from './client.js';
 
 export interface BackfillOptions {
@@ -118,7 +118,7 @@ export class Backfill {
         return { page: n, list };
       };
       // A page's save runs while the next page is published: a save is issued only after the previous
-      // one landed and the page's events are stored, so a crash resumes at most one page early.
+      // one landed and the page's events are stored, so a crash re-reads at most the two pages after the last save.
       const base = state;
       let pageNo = state.page;
       let { counts, total } = state;
@@ -207,11 +207,10 @@ export class Backfill {
     return { event: createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: row, modifiedAt, origin }, { source: SOURCE, id: eventIdFor(msgId) }) as DomainEvent, msgId };
   }
 
-  private async publish(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
-    if (items.length === 0) return;
-    const publishItems: PublishItem[] = items.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } }));
-    await this.deps.bus.pipeline(256).publishAll(publishItems);
+  private publish(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
+    return this.deps.bus.publishEvents(items);
   }
+
 
   private async each<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
     let next = 0;

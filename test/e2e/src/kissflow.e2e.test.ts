@@ -121,7 +121,8 @@ describe('kissflow end to end', () => {
       assert.match(second.output(), /completed .*: 2500 rows in 50 pages/);
       await eventually(async () => ((await records().countDocuments({ dataset })) === 2_500 ? true : undefined), 30_000, '2,500 records');
       const pages = fake.calls.slice(before).filter((c) => c.startsWith('200 list')).length;
-      assert.ok(pages <= 51, `resumed from the saved page, not from the start (${pages} list calls for 50 pages)`);
+      // The killed run may have read two pages past its last save: the one it was publishing and the next (prefetched).
+      assert.ok(pages <= 53, `resumed from the saved page, not from the start (${pages} list calls for 50 pages)`);
       assert.equal(await records().countDocuments({ dataset, _rev: { $ne: 1 } }), 0, 'no row written twice');
     } finally {
       fake.latencyMs = 0;

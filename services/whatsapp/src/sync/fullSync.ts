@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { KV, KvEntry } from 'nats';
 import type { Logger } from 'pino';
-import { baileysContent, createEvent, Headers, subjectOf, toIsoTime, type DomainEvent, type EventData, type EventType, type SessionSyncV1 } from '@puente/contracts';
-import { eventIdFor, type Bus, type PublishItem } from '@puente/bus';
+import { baileysContent, createEvent, toIsoTime, type DomainEvent, type EventData, type EventType, type SessionSyncV1 } from '@puente/contracts';
+import { eventIdFor, type Bus } from '@puente/bus';
 import type { InboxHubClient, InboxHubMessage } from '../providers/inboxhub.js';
 
 export interface SyncLimits {
@@ -179,11 +179,10 @@ export class FullSync {
     return { event: createEvent(type, data, { source: SOURCE, id: eventIdFor(msgId) }) as DomainEvent, msgId };
   }
 
-  private async publishAll(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
-    if (items.length === 0) return;
-    const publishItems: PublishItem[] = items.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } }));
-    await this.deps.bus.pipeline(64).publishAll(publishItems);
+  private publishAll(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
+    return this.deps.bus.publishEvents(items, 64);
   }
+
 
   private async progress(state: SyncState, phase: SessionSyncV1['phase']): Promise<void> {
     const msgId = `sync:${state.syncId}:${phase}:${state.counts.contacts}:${state.counts.chats}:${state.counts.messages}`;
