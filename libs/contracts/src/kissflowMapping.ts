@@ -31,9 +31,10 @@ export type KissflowMappings = z.infer<typeof KissflowMappings>;
  * Field names and values from outside (Kissflow columns) made storable in MongoDB and FerretDB,
  * reversibly. A name with `.`, a leading `$`, a NUL or a `%` is percent-encoded (`%2E`, `%24`, `%00`,
  * `%25`); an array inside an array (FerretDB rejects those) becomes `{"%arr": [...]}`; a string with a
- * NUL (PostgreSQL-backed servers reject it) or a value nested deeper than `MAX_DEPTH` becomes
- * `{"%json": "<its JSON>"}`. Encoded names always have two hex digits after `%`, so the markers
- * `%arr` and `%json` never collide with a column's name.
+ * NUL (PostgreSQL-backed servers reject it) or a value nested deeper than `MAX_STORED_DEPTH` becomes
+ * `{"%json": "<its JSON>"}`; an infinite number or NaN (FerretDB rejects them) `{"%num": "Infinity"}`.
+ * Encoded names always have two hex digits after `%`, so the markers `%arr`, `%json` and `%num`
+ * never collide with a column's name.
  */
 export const MAX_STORED_DEPTH = 60;
 
@@ -53,6 +54,7 @@ export function decodeFieldName(name: string): string {
 /** A JSON value (or one with dates) in a form both servers store. */
 export function toStorable(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return value.includes('\u0000') ? { '%json': JSON.stringify(value) } : value;
+  if (typeof value === 'number' && !Number.isFinite(value)) return { '%num': String(value) };
   if (value === null || typeof value !== 'object' || value instanceof Date) return value;
   if (depth >= MAX_STORED_DEPTH) return { '%json': JSON.stringify(value) };
   if (Array.isArray(value)) return value.map((item) => (Array.isArray(item) ? { '%arr': toStorable(item, depth + 1) } : toStorable(item, depth + 1)));
@@ -69,5 +71,6 @@ export function fromStorable(value: unknown): unknown {
   const keys = Object.keys(record);
   if (keys.length === 1 && keys[0] === '%json' && typeof record['%json'] === 'string') return JSON.parse(record['%json']) as unknown;
   if (keys.length === 1 && keys[0] === '%arr' && Array.isArray(record['%arr'])) return fromStorable(record['%arr']);
+  if (keys.length === 1 && keys[0] === '%num' && typeof record['%num'] === 'string') return Number(record['%num']);
   return Object.fromEntries(keys.map((key) => [decodeFieldName(key), fromStorable(record[key])]));
 }

@@ -106,6 +106,8 @@ describe('kissflow_records projection', () => {
     fc.assert(fc.property(fc.jsonValue(), (value) => {
       assert.deepEqual(fromStorable(toStorable(value)), value);
     }), { numRuns: 2_000 });
+    for (const odd of [Infinity, -Infinity, Number.NaN, { a: [Infinity] }]) assert.deepEqual(fromStorable(toStorable(odd)), odd);
+    assert.deepEqual(toStorable({ n: Infinity }), { n: { '%num': 'Infinity' } });
     const deep = JSON.parse(`${'{"a":'.repeat(80)}1${'}'.repeat(80)}`) as unknown;
     assert.deepEqual(fromStorable(toStorable(deep)), deep);
   });
