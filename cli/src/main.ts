@@ -2,6 +2,7 @@
 import { sendSample, UsageError } from './sendSample.js';
 import { whatsappRegisterWebhook, whatsappSync } from './whatsapp.js';
 import { kissflowBackfill } from './kissflow.js';
+import { token } from './token.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
 const USAGE = `usage: npx puente <command>
@@ -10,6 +11,8 @@ const USAGE = `usage: npx puente <command>
   kissflow backfill --dataset <id> [--view <id>] [--reconcile]
       publishes every row of a Kissflow dataset (KISSFLOW_* variables) as an upserted event, resuming a run that
       stopped; --reconcile also finds rows that no longer exist and publishes their deletes
+  token --channels <patterns> [--ttl 12h] [--sub name]
+      mints a read token for the realtime WebSocket and HTTP API (REALTIME_JWT_SECRET)
   whatsapp sync --session <id>
       full sync of contacts, chats and recent messages from Inbox Hub (INBOXHUB_API_* variables), as imported events
   whatsapp register-webhook --session <id> --url <public gateway url> [--events a,b]
@@ -21,6 +24,9 @@ try {
   switch (command) {
     case 'send-sample':
       await sendSample(args, process.env, out);
+      break;
+    case 'token':
+      token(args, process.env, out);
       break;
     case 'kissflow': {
       const [sub, ...rest] = args;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 /** A resume point: the `CHANGES` stream's incarnation and a sequence in it. */
 export const ResumePoint = z.object({ epoch: z.string().min(1), position: z.number().int().nonnegative() });
+export type ResumePoint = z.infer<typeof ResumePoint>;
 
 const Channel = z.string().min(1).max(512);
 
@@ -23,6 +24,7 @@ export const ErrorCodes = {
   positionExpired: 'position_expired',
   notSubscribed: 'not_subscribed',
   slowConsumer: 'slow_consumer',
+  tooManySubscriptions: 'too_many_subscriptions',
   internal: 'internal',
 } as const;
 
@@ -50,3 +52,16 @@ export const RealtimeTokenClaims = z.object({
   channels: z.array(z.string().min(1)).min(1),
 });
 export type RealtimeTokenClaims = z.infer<typeof RealtimeTokenClaims>;
+
+/** Core NATS subjects the realtime replicas listen on (not streams: a replica that is down has no subscribers to tell). */
+export const RealtimeSubjects = {
+  /** A read model was rebuilt: subscribers of its channels get `resync` and take a new snapshot. */
+  resync: 'puente.realtime.resync',
+} as const;
+
+/** Which channels a `resync` is for: those of the named collections, or channels matching the patterns. */
+export const ResyncNotice = z.object({
+  collections: z.array(z.string().min(1)).optional(),
+  channels: z.array(z.string().min(1)).optional(),
+});
+export type ResyncNotice = z.infer<typeof ResyncNotice>;

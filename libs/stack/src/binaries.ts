@@ -136,3 +136,22 @@ function locatePostgres(): string | undefined {
   if (postgres && initdb) return join(postgres, '..');
   return undefined;
 }
+
+/**
+ * Chromium for the browser tests: Debian's `chromium` at /usr/bin/chromium (or CHROMIUM_PATH),
+ * installed with apt-get when missing and this runs as root.
+ */
+export async function ensureChromium(log: (line: string) => void): Promise<string> {
+  const wanted = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (existsSync(wanted)) return wanted;
+  if (process.getuid?.() !== 0) throw new StackError(`Chromium not found at ${wanted}: install it (Debian: sudo apt-get install -y chromium) or set CHROMIUM_PATH`);
+  log('installing Chromium with apt-get (once)');
+  try {
+    await run('apt-get', ['update'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    await run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  } catch (error) {
+    throw new StackError(`could not install Chromium with apt-get (${(error as Error).message.split('\n')[0]}); install chromium by hand or set CHROMIUM_PATH`);
+  }
+  if (!existsSync(wanted)) throw new StackError(`apt-get installed chromium but ${wanted} does not exist`);
+  return wanted;
+}

@@ -1,20 +1,209 @@
-import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { Db } from 'mongodb';
+import type { Subscription as NatsSubscription } from 'nats';
+import { WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { createHttpServer, listen, port, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { channelAllowed, ErrorCodes, RealtimeSubjects, ResyncNotice } from '@puente/contracts';
+import type { Bus } from '@puente/bus';
+import { createHttpServer, DevSecrets, listen, port, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { Connection, type ConnectionLimits, type ServerContext } from './connection.js';
+import { dashboardHtml } from './dashboard.js';
+import { ChangeFeed } from './feed.js';
+import { signToken, verifyToken } from './jwt.js';
+import { BadCursorError, readPage } from './pages.js';
+import { routeOf } from './routes.js';
+
+export { signToken, verifyToken } from './jwt.js';
+export { routeOf } from './routes.js';
+export { CloseCodes } from './connection.js';
 
 export const Config = z.object({
   REALTIME_PORT: port().default(8090),
+  /** Subscriptions one connection may hold. */
+  REALTIME_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** Largest frame a client may send (bytes); larger closes the connection with 1009. */
+  REALTIME_MAX_FRAME_BYTES: z.coerce.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024),
+  /** Bytes waiting to be sent to one client before it is closed as a slow consumer (1013). */
+  REALTIME_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024),
+  /** Documents per snapshot or HTTP page. */
+  REALTIME_PAGE_SIZE: z.coerce.number().int().min(1).max(5_000).default(200),
+  /** A connection that has not authenticated within this time is closed. */
+  REALTIME_AUTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** Interval of the server's WebSocket pings; a connection silent for two is dropped. */
+  REALTIME_HEARTBEAT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
 });
 export type RealtimeConfig = z.infer<typeof Config>;
 
 export interface RealtimeOptions {
+  bus: Bus;
+  db: Db;
   logger: Logger;
   checks: Record<string, Check>;
+  secrets: readonly string[];
+  config: RealtimeConfig;
 }
 
-/** Builds the realtime HTTP server (not listening); tests call this, `main.ts` listens. */
-export function build(options: RealtimeOptions): Server {
-  return createHttpServer({ checks: options.checks, onError: (error, requestId) => options.logger.error({ err: error, requestId }, 'request failed') });
+export interface RealtimeServer {
+  http: Server;
+  feed: ChangeFeed;
+  stats: ServerContext['stats'] & { notices: () => number };
+  /** Starts reading `CHANGES` and listening for resyncs (before the server listens). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Drops every WebSocket connection (as a network failure would); the server stays up. */
+  dropAll(): void;
+}
+
+const clientFile = (() => {
+  let cached: string | undefined;
+  return () => (cached ??= readFileSync(createRequire(import.meta.url).resolve('@puente/realtime-client'), 'utf8'));
+})();
+
+function tokenOf(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers.authorization;
+  if (header?.startsWith('Bearer ')) return header.slice(7).trim();
+  return url.searchParams.get('token') ?? undefined;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': status >= 400 ? 'application/problem+json' : 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+/**
+ * Builds the realtime server (not listening): `/ws` (the protocol of DESIGN.md "Realtime"),
+ * `GET /api/<channel>?cursor=` (the same read models, paged, same tokens), `GET /` (the live
+ * dashboard) and `/client.js` (the browser client it runs on), `/stats`, and the health endpoints.
+ */
+export function build(options: RealtimeOptions): RealtimeServer {
+  const { bus, db, logger, config } = options;
+  const feed = new ChangeFeed(bus, logger);
+  const limits: ConnectionLimits = { maxSubscriptions: config.REALTIME_MAX_SUBSCRIPTIONS, maxBufferedBytes: config.REALTIME_MAX_BUFFERED_BYTES, pageSize: config.REALTIME_PAGE_SIZE, maxPending: 50_000 };
+  const stats = { connections: 0, subscriptions: 0, slowClosed: 0 };
+  const context: ServerContext = { db, feed, logger, secrets: options.secrets, limits, stats };
+  const connections = new Set<Connection>();
+
+  const http = createHttpServer({
+    checks: options.checks,
+    onError: (error, requestId) => logger.error({ err: error, requestId }, 'request failed'),
+    route: async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://realtime');
+      if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+      if (url.pathname === '/' || url.pathname === '/index.html') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
+        res.end(dashboardHtml);
+        return true;
+      }
+      if (url.pathname === '/client.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' });
+        res.end(clientFile());
+        return true;
+      }
+      if (url.pathname === '/stats') {
+        json(res, 200, { connections: stats.connections, subscriptions: stats.subscriptions, slowClosed: stats.slowClosed, channels: [...feed.channels].length, notices: feed.stats.notices, epoch: feed.epoch, position: feed.lastSeq });
+        return true;
+      }
+      if (!url.pathname.startsWith('/api/')) return false;
+      const channel = decodeURIComponent(url.pathname.slice(5));
+      const token = tokenOf(req, url);
+      const verified = token ? verifyToken(token, options.secrets) : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
+      if (!verified.ok) {
+        json(res, 401, { code: ErrorCodes.unauthorized, message: verified.reason });
+        return true;
+      }
+      if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel))) {
+        json(res, 403, { code: ErrorCodes.forbidden, message: 'the token does not allow this channel', channel });
+        return true;
+      }
+      const route = routeOf(channel);
+      if (!route) {
+        json(res, 404, { code: ErrorCodes.unknownChannel, message: 'no such channel', channel });
+        return true;
+      }
+      try {
+        const position = feed.lastSeq;
+        const page = await readPage(db, route, url.searchParams.get('cursor') ?? undefined, config.REALTIME_PAGE_SIZE);
+        json(res, 200, { channel, items: page.items, epoch: feed.epoch, position, ...(page.next ? { next: page.next } : {}) });
+      } catch (error) {
+        if (!(error instanceof BadCursorError)) throw error;
+        json(res, 400, { code: ErrorCodes.badRequest, message: error.message });
+      }
+      return true;
+    },
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.REALTIME_MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
+  http.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://realtime');
+    if (url.pathname !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const connection = new Connection(ws, context);
+      connections.add(connection);
+      ws.on('close', () => connections.delete(connection));
+      const token = url.searchParams.get('token');
+      if (token) connection.authenticate(token);
+    });
+  });
+
+  let ticker: NodeJS.Timeout | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let resyncs: NatsSubscription | undefined;
+  return {
+    http,
+    feed,
+    stats: Object.assign(stats, { notices: () => feed.stats.notices }),
+    async start() {
+      await feed.start();
+      resyncs = bus.nc.subscribe(RealtimeSubjects.resync, {
+        callback: (error, msg) => {
+          if (error) return;
+          let notice: ResyncNotice;
+          try {
+            notice = ResyncNotice.parse(msg.json());
+          } catch {
+            return;
+          }
+          for (const hub of feed.channels) {
+            const collection = routeOf(hub.channel)?.collection;
+            const wanted = (collection !== undefined && notice.collections?.includes(collection)) || notice.channels?.some((pattern) => channelAllowed(pattern, hub.channel));
+            if (!wanted) continue;
+            hub.revs.clear();
+            for (const connection of connections) connection.resync(hub.channel);
+          }
+        },
+      });
+      ticker = setInterval(() => {
+        const now = Date.now();
+        for (const connection of connections) connection.tick(now, config.REALTIME_AUTH_TIMEOUT_MS);
+      }, 1_000).unref();
+      heartbeat = setInterval(() => {
+        for (const connection of connections) {
+          if (!connection.alive) {
+            connection.socket.terminate();
+            continue;
+          }
+          connection.alive = false;
+          connection.socket.ping();
+        }
+      }, config.REALTIME_HEARTBEAT_MS).unref();
+    },
+    dropAll() {
+      for (const connection of connections) connection.socket.terminate();
+    },
+    async stop() {
+      clearInterval(ticker);
+      clearInterval(heartbeat);
+      resyncs?.unsubscribe();
+      for (const connection of connections) connection.close(1001, 'server going away');
+      await feed.stop();
+    },
+  };
 }
 
 export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = {
@@ -22,8 +211,20 @@ export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = 
   config: Config,
   secrets: ['REALTIME_JWT_SECRET'],
   mongo: true,
-  async start({ config, logger, checks }) {
-    const http = await listen(build({ logger, checks }), config.REALTIME_PORT);
-    return { urls: { dashboard: `http://127.0.0.1:${http.port}/`, websocket: `ws://127.0.0.1:${http.port}/ws` }, stop: http.close };
+  async start({ config, logger, checks, bus, db, secrets }) {
+    const server = build({ bus, db: db!, logger, checks, secrets: secrets.REALTIME_JWT_SECRET, config });
+    await server.start();
+    const http = await listen(server.http, config.REALTIME_PORT);
+    // With the development secret, the dashboard link carries a development token (12 h, every channel).
+    const dev = config.NODE_ENV !== 'production' && secrets.REALTIME_JWT_SECRET.includes(DevSecrets.REALTIME_JWT_SECRET);
+    const fragment = dev ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'] }, DevSecrets.REALTIME_JWT_SECRET, 12 * 3600)}` : '';
+    return {
+      urls: { dashboard: `http://127.0.0.1:${http.port}/${fragment}`, websocket: `ws://127.0.0.1:${http.port}/ws` },
+      stop: async () => {
+        await server.stop();
+        await http.close();
+      },
+    };
   },
 };
+

@@ -1,0 +1,184 @@
+import { DeliverPolicy, type ConsumerMessages } from 'nats';
+import type { Logger } from 'pino';
+import { channelFilter, StreamNames } from '@puente/contracts';
+import type { Bus } from '@puente/bus';
+
+/** What a subscriber is handed for every notice of its channel: the frame's bytes, serialized once. */
+export interface Offer {
+  key: string;
+  rev: number;
+  position: number;
+  bytes: string;
+}
+
+/** A subscriber of a channel hub (one connection's subscription). */
+export interface Subscriber {
+  offer(offer: Offer): void;
+}
+
+/** The most document versions a hub remembers per channel (oldest forgotten first). */
+const REVS_PER_CHANNEL = 100_000;
+
+/**
+ * A channel with subscribers on this replica: the highest document version the feed forwarded per
+ * key (a notice not newer is dropped for every subscriber: several projector replicas can publish out
+ * of order), and each notice's frame serialized once for all of them.
+ */
+export class ChannelHub {
+  readonly revs = new Map<string, number>();
+  readonly subscribers = new Set<Subscriber>();
+
+  constructor(readonly channel: string, private readonly feed: ChangeFeed) {}
+
+  handle(position: number, data: Uint8Array): void {
+    const notice = parseNotice(data);
+    if (!notice) return;
+    const { key, rev } = notice;
+    const last = this.revs.get(key);
+    if (last !== undefined && rev <= last) return;
+    this.revs.delete(key);
+    this.revs.set(key, rev);
+    if (this.revs.size > REVS_PER_CHANNEL) this.revs.delete(this.revs.keys().next().value!);
+    const epoch = this.feed.epoch;
+    const frame = notice.deleted
+      ? { op: 'remove', channel: this.channel, key, epoch, position }
+      : { op: 'update', channel: this.channel, doc: notice.doc, epoch, position };
+    const offer: Offer = { key, rev, position, bytes: JSON.stringify(frame) };
+    this.feed.stats.notices++;
+    for (const subscriber of this.subscribers) subscriber.offer(offer);
+  }
+}
+
+/**
+ * This replica's reader of `CHANGES`: one ordered consumer over `chg.>` from the stream's end at start,
+ * routing each notice by subject (`chg.<channel>.<key>`) to the hub of its channel, if any client here
+ * subscribed; other notices are not even parsed. No state is shared with other replicas.
+ */
+export class ChangeFeed {
+  /** The `CHANGES` stream's incarnation (its creation time): positions from another are meaningless. */
+  epoch = '';
+  /** The last stream sequence routed: everything up to it reached the hubs. */
+  lastSeq = 0;
+  readonly stats = { notices: 0, routed: 0 };
+  private readonly hubs = new Map<string, ChannelHub>();
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private watcher: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly bus: Bus, private readonly logger: Logger) {}
+
+  async start(): Promise<void> {
+    const info = await this.bus.jsm.streams.info(StreamNames.CHANGES);
+    this.epoch = info.created;
+    this.lastSeq = info.state.last_seq;
+    await this.consume(this.lastSeq + 1);
+    // A recreated stream (another epoch) is followed from its start.
+    this.watcher = setInterval(() => void this.checkEpoch(), 2_000).unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.watcher);
+    this.messages?.stop();
+    await this.loop;
+  }
+
+  /** The hub of a channel, created on first use. */
+  hub(channel: string): ChannelHub {
+    let hub = this.hubs.get(channel);
+    if (!hub) {
+      hub = new ChannelHub(channel, this);
+      this.hubs.set(channel, hub);
+    }
+    return hub;
+  }
+
+  /** Forgets a channel's hub once no subscriber is left. */
+  release(hub: ChannelHub): void {
+    if (hub.subscribers.size === 0 && this.hubs.get(hub.channel) === hub) this.hubs.delete(hub.channel);
+  }
+
+  get channels(): IterableIterator<ChannelHub> {
+    return this.hubs.values();
+  }
+
+  /** The stream's first retained sequence and its epoch, now. */
+  async bounds(): Promise<{ epoch: string; firstSeq: number; lastSeq: number }> {
+    const info = await this.bus.jsm.streams.info(StreamNames.CHANGES);
+    return { epoch: info.created, firstSeq: info.state.first_seq, lastSeq: info.state.last_seq };
+  }
+
+  /**
+   * The notices of one channel after `from` up to `to` (inclusive), read from the stream with an ordered
+   * consumer of its own: what a client that resumes with `since` missed.
+   */
+  async history(channel: string, from: number, to: number, each: (position: number, data: Uint8Array) => void): Promise<void> {
+    if (to <= from) return;
+    const consumer = await this.bus.js.consumers.get(StreamNames.CHANGES, { filterSubjects: [channelFilter(channel)], deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 });
+    try {
+      for (;;) {
+        const batch = await consumer.fetch({ max_messages: 512, expires: 2_000 });
+        let last: { seq: number; pending: number } | undefined;
+        for await (const msg of batch) {
+          if (msg.seq > to) return;
+          each(msg.seq, msg.data);
+          last = { seq: msg.seq, pending: msg.info.pending };
+          if (msg.seq >= to || msg.info.pending === 0) return;
+        }
+        if (!last) return;
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+
+  private async consume(fromSeq: number): Promise<void> {
+    const consumer = await this.bus.js.consumers.get(StreamNames.CHANGES, { filterSubjects: ['chg.>'], deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) });
+    const messages = await consumer.consume({ max_messages: 1_024 });
+    this.messages = messages;
+    this.loop = (async () => {
+      try {
+        for await (const msg of messages) {
+          this.lastSeq = msg.seq;
+          const subject = msg.subject;
+          const channel = subject.slice(4, subject.lastIndexOf('.'));
+          const hub = this.hubs.get(channel);
+          if (hub) {
+            this.stats.routed++;
+            hub.handle(msg.seq, msg.data);
+          }
+        }
+      } catch (error) {
+        if (!this.stopped) this.logger.error({ err: (error as Error).message }, 'reading CHANGES stopped');
+      }
+    })();
+  }
+
+  private async checkEpoch(): Promise<void> {
+    try {
+      const info = await this.bus.jsm.streams.info(StreamNames.CHANGES);
+      if (info.created === this.epoch || this.stopped) return;
+      this.logger.warn({ from: this.epoch, to: info.created }, 'the CHANGES stream was recreated: following the new one from its start');
+      this.messages?.stop();
+      await this.loop;
+      this.epoch = info.created;
+      this.lastSeq = 0;
+      for (const hub of this.hubs.values()) hub.revs.clear();
+      await this.consume(1);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'could not check the CHANGES stream');
+    }
+  }
+}
+
+/** A `CHANGES` notice's fields the realtime server uses, or undefined for a body that is not one. */
+export function parseNotice(data: Uint8Array): { key: string; rev: number; deleted: boolean; doc: Record<string, unknown> } | undefined {
+  try {
+    const notice = JSON.parse(new TextDecoder().decode(data)) as { key?: unknown; rev?: unknown; deleted?: unknown; doc?: unknown };
+    if (typeof notice.key !== 'string' || typeof notice.rev !== 'number' || typeof notice.doc !== 'object' || notice.doc === null) return undefined;
+    return { key: notice.key, rev: notice.rev, deleted: notice.deleted === true, doc: notice.doc as Record<string, unknown> };
+  } catch {
+    return undefined;
+  }
+}
