@@ -15,4 +15,5 @@ WORKDIR /app
 COPY --from=build /app /app
 USER node
 ENV SERVICE=gateway
-CMD ["sh", "-c", "exec node services/$SERVICE/dist/main.js"]
+# NODE_FLAGS: V8 flags that NODE_OPTIONS does not allow (the realtime service ships --optimize-for-size).
+CMD ["sh", "-c", "exec node $NODE_FLAGS services/$SERVICE/dist/main.js"]

@@ -7,6 +7,7 @@ import { runBusBench } from './bus.js';
 import { runGatewayBench } from './gateway.js';
 import { runWhatsAppBench } from './whatsapp.js';
 import { runKissflowBench } from './kissflow.js';
+import { runRealtimeBench } from './realtime.js';
 import { printTable, writeResult, type BenchResult } from './result.js';
 import type { BenchEnv } from './bus.js';
 
@@ -14,7 +15,7 @@ import type { BenchEnv } from './bus.js';
  * `npm run bench [-- <name> ...]`: runs the named benchmarks (default all) against local servers it
  * starts (or NATS_URL / MONGO_URL), prints a table, writes bench/results/<name>.json and latest.json.
  */
-const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench, gateway: runGatewayBench, whatsapp: runWhatsAppBench, kissflow: runKissflowBench };
+const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench, gateway: runGatewayBench, whatsapp: runWhatsAppBench, kissflow: runKissflowBench, realtime: runRealtimeBench };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS[name]);

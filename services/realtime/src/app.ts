@@ -103,7 +103,8 @@ export function build(options: RealtimeOptions): RealtimeServer {
         return true;
       }
       if (url.pathname === '/stats') {
-        json(res, 200, { connections: stats.connections, subscriptions: stats.subscriptions, slowClosed: stats.slowClosed, channels: [...feed.channels].length, notices: feed.stats.notices, epoch: feed.epoch, position: feed.lastSeq });
+        const memory = process.memoryUsage();
+        json(res, 200, { memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external, arrayBuffers: memory.arrayBuffers }, connections: stats.connections, subscriptions: stats.subscriptions, slowClosed: stats.slowClosed, channels: [...feed.channels].length, notices: feed.stats.notices, epoch: feed.epoch, position: feed.lastSeq });
         return true;
       }
       if (!url.pathname.startsWith('/api/')) return false;

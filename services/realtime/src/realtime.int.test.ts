@@ -274,6 +274,37 @@ describe('realtime - read models', () => {
   });
 });
 
+describe('realtime - slow consumers', () => {
+  test('a client that never reads is closed (1013) once its send buffer passes the cap; the server does not buffer for it', async () => {
+    const small = await startTestRealtime(bus, db, { REALTIME_MAX_BUFFERED_BYTES: String(64 * 1024) });
+    try {
+      const dataset = uniqueName('DS_');
+      const channel = Channels.kissflow(dataset);
+      const w = writer();
+      await w.upsert(dataset, 'seed', { n: 0 });
+      const slow = await TestSocket.open(`${small.wsUrl}?token=${small.token(['>'])}`);
+      slow.send({ op: 'subscribe', channel });
+      await slow.next((f) => f.op === 'snapshot');
+      // Stop reading: the kernel's buffers fill, then the server's.
+      (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const fast = await TestSocket.open(`${small.wsUrl}?token=${small.token(['>'])}`);
+      fast.send({ op: 'subscribe', channel });
+      await fast.next((f) => f.op === 'snapshot');
+      const big = 'x'.repeat(16 * 1024);
+      for (let i = 0; i < 600 && small.server.stats.slowClosed === 0; i++) await w.upsert(dataset, `r${i % 50}`, { n: i, big });
+      assert.equal(small.server.stats.slowClosed, 1, 'the slow client was closed');
+      assert.equal(small.server.stats.connections, 1, 'only the reading client is left');
+      (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      assert.ok([1013, 1006].includes((await slow.closed).code));
+      // The reading client kept receiving.
+      await fast.next(() => fast.frames.filter((f) => f.op === 'update').length > 100, 10_000, 'updates on the fast client');
+      fast.close();
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 /** Closes every server-side WebSocket (as a network drop would), keeping the server up. */
 async function dropConnections(): Promise<void> {
   const before = rt.server.stats.connections;
