@@ -30,7 +30,7 @@ export type KissflowMappings = z.infer<typeof KissflowMappings>;
 /**
  * Field names and values from outside (Kissflow columns) made storable in MongoDB and FerretDB,
  * reversibly. A name with `.`, a leading `$`, a NUL or a `%` is percent-encoded (`%2E`, `%24`, `%00`,
- * `%25`); an array inside an array (FerretDB rejects those) becomes `{"%arr": [...]}`; a string with a
+ * `%25`; a name `__proto__` becomes `%5F_proto__`); an array inside an array (FerretDB rejects those) becomes `{"%arr": [...]}`; a string with a
  * NUL (PostgreSQL-backed servers reject it) or a value nested deeper than `MAX_STORED_DEPTH` becomes
  * `{"%json": "<its JSON>"}`; an infinite number or NaN (FerretDB rejects them) `{"%num": "Infinity"}`.
  * Encoded names always have two hex digits after `%`, so the markers `%arr`, `%json` and `%num`
@@ -43,6 +43,8 @@ export const MAX_STORED_DEPTH = 60;
 const UNSTORABLE_NAME = /[.%\u0000]|^\$/g;
 
 export function encodeFieldName(name: string): string {
+  // `__proto__` as a key is a trap in JavaScript (and for BSON decoders): stored as `%5F_proto__`.
+  if (name === '__proto__') return '%5F_proto__';
   UNSTORABLE_NAME.lastIndex = 0;
   return UNSTORABLE_NAME.test(name) ? name.replace(UNSTORABLE_NAME, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`) : name;
 }
@@ -59,7 +61,7 @@ export function toStorable(value: unknown, depth = 0): unknown {
   if (depth >= MAX_STORED_DEPTH) return { '%json': JSON.stringify(value) };
   if (Array.isArray(value)) return value.map((item) => (Array.isArray(item) ? { '%arr': toStorable(item, depth + 1) } : toStorable(item, depth + 1)));
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) if (item !== undefined) out[encodeFieldName(key)] = toStorable(item, depth + 1);
+  for (const [key, item] of Object.entries(value)) if (item !== undefined) setOwn(out, encodeFieldName(key), toStorable(item, depth + 1));
   return out;
 }
 
@@ -73,4 +75,9 @@ export function fromStorable(value: unknown): unknown {
   if (keys.length === 1 && keys[0] === '%arr' && Array.isArray(record['%arr'])) return fromStorable(record['%arr']);
   if (keys.length === 1 && keys[0] === '%num' && typeof record['%num'] === 'string') return Number(record['%num']);
   return Object.fromEntries(keys.map((key) => [decodeFieldName(key), fromStorable(record[key])]));
+}
+
+/** Sets an own, enumerable property, whatever its name (`__proto__` included). */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }

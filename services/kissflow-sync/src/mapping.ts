@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { KissflowMappings, type KissflowCoercion, type KissflowDatasetMapping } from '@puente/contracts';
+import { KissflowMappings, setOwn, type KissflowCoercion, type KissflowDatasetMapping } from '@puente/contracts';
 
 export interface MappingError {
   field: string;
@@ -47,14 +47,14 @@ export function applyMapping(row: Record<string, unknown>, mapping: KissflowData
   for (const [name, spec] of Object.entries(mapping.fields)) {
     const { from, as } = typeof spec === 'string' ? { from: spec, as: 'raw' as const } : spec;
     used.add(from);
-    if (!(from in row)) continue;
+    if (!Object.hasOwn(row, from)) continue;
     const result = coerce(row[from], as);
     if ('error' in result) {
-      fields[name] = null;
+      setOwn(fields, name, null);
       errors.push({ field: name, message: `${from}: ${result.error}` });
-    } else fields[name] = result.value;
+    } else setOwn(fields, name, result.value);
   }
-  if (mapping.unmapped === 'keep') for (const [key, value] of Object.entries(row)) if (!used.has(key) && !(key in fields)) fields[key] = value;
+  if (mapping.unmapped === 'keep') for (const [key, value] of Object.entries(row)) if (!used.has(key) && !Object.hasOwn(fields, key)) setOwn(fields, key, value);
   return { fields, errors };
 }
 

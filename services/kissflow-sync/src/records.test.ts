@@ -108,6 +108,11 @@ describe('kissflow_records projection', () => {
     }), { numRuns: 2_000 });
     for (const odd of [Infinity, -Infinity, Number.NaN, { a: [Infinity] }]) assert.deepEqual(fromStorable(toStorable(odd)), odd);
     assert.deepEqual(toStorable({ n: Infinity }), { n: { '%num': 'Infinity' } });
+    const proto = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as Record<string, unknown>;
+    const stored = toStorable(proto) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(stored), ['%5F_proto__', 'a']);
+    assert.equal(Object.getPrototypeOf(stored), Object.prototype);
+    assert.deepEqual(fromStorable(stored), proto);
     const deep = JSON.parse(`${'{"a":'.repeat(80)}1${'}'.repeat(80)}`) as unknown;
     assert.deepEqual(fromStorable(toStorable(deep)), deep);
   });

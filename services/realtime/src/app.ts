@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { metrics } from '@opentelemetry/api';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Db } from 'mongodb';
@@ -161,6 +162,11 @@ export function build(options: RealtimeOptions): RealtimeServer {
     stats: Object.assign(stats, { notices: () => feed.stats.notices }),
     async start() {
       await feed.start();
+      // OpenTelemetry instruments: exported by whatever meter provider the process configures.
+      const meter = metrics.getMeter('puente-realtime');
+      meter.createObservableGauge('puente.realtime.connections', { description: 'open WebSocket connections' }).addCallback((r) => r.observe(stats.connections));
+      meter.createObservableGauge('puente.realtime.subscriptions', { description: 'channel subscriptions across connections' }).addCallback((r) => r.observe(stats.subscriptions));
+      meter.createObservableCounter('puente.realtime.slow_consumers_closed', { description: 'connections closed because their send buffer was full' }).addCallback((r) => r.observe(stats.slowClosed));
       resyncs = bus.nc.subscribe(RealtimeSubjects.resync, {
         callback: (error, msg) => {
           if (error) return;

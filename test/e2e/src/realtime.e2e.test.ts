@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { ensureChromium, freePort, spawnService, stopService, waitReady, type Ru
 import { sampleBody, signSample } from '@puente/gateway/samples';
 import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
 import { Config as WhatsAppConfig, startWhatsApp } from '@puente/whatsapp';
+import { verifyToken } from '@puente/realtime';
 import { startTestRealtime, TestSocket, type Frame } from '@puente/realtime/testing';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -39,6 +41,28 @@ after(async () => {
 });
 
 describe('realtime end to end', () => {
+  test('puente token mints a token the realtime server accepts, with the channels and lifetime asked for', async () => {
+    const env = { ...process.env, REALTIME_JWT_SECRET: 'cli-secret-new,cli-secret-old' };
+    const run = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [`${root}cli/bin/puente.js`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      child.once('exit', (code) => resolve({ code, out, err }));
+    });
+    const minted = await run(['token', '--channels', 'whatsapp.>,kissflow.DS_A', '--ttl', '10m']);
+    assert.equal(minted.code, 0, minted.err);
+    const verified = verifyToken(minted.out.trim(), ['cli-secret-new']);
+    assert.ok(verified.ok);
+    assert.deepEqual(verified.claims.channels, ['whatsapp.>', 'kissflow.DS_A']);
+    assert.ok(Math.abs(verified.claims.exp - (Date.now() / 1000 + 600)) < 5);
+    const bad = await run(['token', '--channels', 'a..b']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /not a channel pattern: a\.\.b/);
+    assert.equal((await run(['token', '--channels', '>', '--ttl', 'soon'])).code, 2);
+  });
+
   test('browser: the dashboard shows a message posted to the gateway within 2 s (headless Chromium)', async () => {
     const session = uniqueName('live-');
     const gateway = await startTestGateway(bus);

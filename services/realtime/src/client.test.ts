@@ -1,0 +1,29 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Channels, encodeToken } from '@puente/contracts';
+import { channels, encodeToken as clientEncodeToken } from '@puente/realtime-client';
+import { signToken, verifyToken } from './jwt.js';
+import { routeOf } from './routes.js';
+
+describe('realtime - client package and tokens', () => {
+  test('the client encodes ids and names channels exactly as the contracts do', () => {
+    fc.assert(fc.property(fc.string({ minLength: 1, unit: 'grapheme' }), (id) => assert.equal(clientEncodeToken(id), encodeToken(id))), { numRuns: 2_000 });
+    const jid = '34612345678@s.whatsapp.net';
+    assert.equal(channels.whatsappMessages('ventas', jid), Channels.whatsappMessages('ventas', jid));
+    assert.equal(channels.kissflow('DS_Documentos_Cliente'), Channels.kissflow('DS_Documentos_Cliente'));
+    assert.deepEqual(routeOf(channels.whatsappMessages('ventas', jid)), { collection: 'wa_messages', filter: { session: 'ventas', chatId: jid } });
+    assert.equal(routeOf('whatsapp.messages.ventas.bad token'), undefined);
+  });
+
+  test('tokens: signed, checked against every secret of a rotation, expiry and claims enforced', () => {
+    const token = signToken({ sub: 'ana', channels: ['whatsapp.>'] }, 'new-secret', 60);
+    assert.equal(verifyToken(token, ['new-secret']).ok, true);
+    assert.equal(verifyToken(token, ['old-secret', 'new-secret']).ok, true);
+    assert.deepEqual(verifyToken(token, ['other']), { ok: false, reason: 'bad signature' });
+    assert.deepEqual(verifyToken(signToken({ sub: 'ana', channels: ['>'] }, 's', 10, Date.now() - 20_000), ['s']), { ok: false, reason: 'token expired' });
+    assert.match((verifyToken(signToken({ sub: 'ana', channels: [] }, 's'), ['s']) as { reason: string }).reason, /channels/);
+    const [header, payload, signature] = token.split('.');
+    assert.deepEqual(verifyToken(`${header}.${payload}x.${signature}`, ['new-secret']), { ok: false, reason: 'bad signature' });
+  });
+});
