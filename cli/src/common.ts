@@ -32,3 +32,23 @@ export async function mongoUrl(env: NodeJS.ProcessEnv): Promise<string> {
   if (!url) throw new Error('no MongoDB to read the read model from: set MONGO_URL, or start the hub with npm start');
   return url;
 }
+
+/**
+ * Progress of long CLI work: redrawn in place on a terminal, otherwise one line a second at most
+ * (and always the last one). `done()` ends the line on a terminal.
+ */
+export function progressPrinter(out: (line: string) => void, isTty: boolean): { show(fraction: number, label: string, final: boolean): void; done(): void } {
+  let last = 0;
+  return {
+    show(fraction, label, final) {
+      if (isTty) process.stdout.write(`\r${progressBar(fraction, label)}\u001b[K`);
+      else if (final || Date.now() - last > 1_000) {
+        last = Date.now();
+        out(progressBar(fraction, label));
+      }
+    },
+    done() {
+      if (isTty) process.stdout.write('\n');
+    },
+  };
+}

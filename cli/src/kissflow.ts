@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { Bus } from '@puente/bus';
 import { Config, backfillFrom, openBackfillBucket, type BackfillState } from '@puente/kissflow-sync';
 import { loadConfig, mongoDatabaseName } from '@puente/runtime';
-import { flag, mongoUrl, natsUrl, progressBar, required } from './common.js';
+import { flag, mongoUrl, natsUrl, progressPrinter, required } from './common.js';
 
 function describe(state: BackfillState, rowsPerSecond: number): { fraction: number; label: string } {
   const stage = state.stage === 'confirm' ? 'checking rows missing from the listing' : `page ${state.page}`;
@@ -36,18 +36,14 @@ export async function kissflowBackfill(args: string[], env: NodeJS.ProcessEnv, o
     const backfill = backfillFrom({ bus, kv, logger: pino({ level: 'silent' }), config, ...(db ? { db } : {}) });
     const started = Date.now();
     let firstRows: number | undefined;
-    let last = 0;
+    const progress = progressPrinter(out, isTty);
     const state = await backfill.run({ dataset, ...(view ? { view } : {}), reconcile }, (s) => {
       firstRows ??= s.counts.rows;
       const rate = (s.counts.rows - firstRows) / Math.max(0.001, (Date.now() - started) / 1000);
       const { fraction, label } = describe(s, rate);
-      if (isTty) process.stdout.write(`\r${progressBar(fraction, label)}\u001b[K`);
-      else if (Date.now() - last > 1_000 || s.phase !== 'running') {
-        last = Date.now();
-        out(progressBar(fraction, label));
-      }
+      progress.show(fraction, label, s.phase !== 'running');
     });
-    if (isTty) process.stdout.write('\n');
+    progress.done();
     const seconds = (Date.now() - started) / 1000;
     const c = state.counts;
     const deletes = state.reconcile ? `; ${c.candidates} rows missing from the listing: ${c.deleted} deleted, ${c.missed} still there` : '';

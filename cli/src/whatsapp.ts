@@ -3,7 +3,7 @@ import { Bus } from '@puente/bus';
 import { loadConfig } from '@puente/runtime';
 import { Config, FullSync, inboxHubFrom, openBuckets, type SyncState } from '@puente/whatsapp';
 import { UsageError } from './sendSample.js';
-import { flag, natsUrl, progressBar, required } from './common.js';
+import { flag, natsUrl, progressPrinter, required } from './common.js';
 
 /** The events a webhook registered by Puente subscribes to (what the gateway turns into domain events). */
 export const WEBHOOK_EVENTS = [
@@ -32,16 +32,12 @@ export async function whatsappSync(args: string[], env: NodeJS.ProcessEnv, out: 
     const { sync: kv } = await openBuckets(bus);
     const limits = { chats: config.INBOXHUB_SYNC_CHATS, messagesPerChat: config.INBOXHUB_SYNC_MESSAGES, pageSize: config.INBOXHUB_SYNC_PAGE_SIZE };
     const sync = new FullSync({ bus, kv, client, logger: pino({ level: 'silent' }), limits, staleAfterMs: config.INBOXHUB_SYNC_STALE_MS });
-    let last = 0;
+    const progress = progressPrinter(out, isTty);
     const state = await sync.run(session, (s) => {
       const { fraction, label } = describe(s, limits);
-      if (isTty) process.stdout.write(`\r${progressBar(fraction, label)}\u001b[K`);
-      else if (Date.now() - last > 1_000 || s.phase !== 'running') {
-        last = Date.now();
-        out(progressBar(fraction, label));
-      }
+      progress.show(fraction, label, s.phase !== 'running');
     });
-    if (isTty) process.stdout.write('\n');
+    progress.done();
     out(`whatsapp sync ${session}: ${state.phase} (sync ${state.syncId}): ${state.counts.contacts} contacts, ${state.counts.chats} chats, ${state.counts.messages} messages imported`);
     return state;
   } finally {

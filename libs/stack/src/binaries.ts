@@ -109,12 +109,7 @@ export async function ensurePostgres(log: (line: string) => void): Promise<strin
     throw new StackError('PostgreSQL server binaries not found: install them (Debian: sudo apt-get install -y postgresql) or set GLYMS_DATABASE_URL');
   }
   log('installing PostgreSQL with apt-get (once)');
-  try {
-    await run('apt-get', ['update'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    await run('apt-get', ['install', '-y', '--no-install-recommends', 'postgresql'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  } catch (error) {
-    throw new StackError(`could not install PostgreSQL with apt-get (${(error as Error).message.split('\n')[0]}); install postgresql by hand or set GLYMS_DATABASE_URL`);
-  }
+  await aptInstall('postgresql', 'install postgresql by hand or set GLYMS_DATABASE_URL');
   const installed = locatePostgres();
   if (!installed) throw new StackError('apt-get installed postgresql but no postgres binary was found under /usr/lib/postgresql');
   return installed;
@@ -146,12 +141,18 @@ export async function ensureChromium(log: (line: string) => void): Promise<strin
   if (existsSync(wanted)) return wanted;
   if (process.getuid?.() !== 0) throw new StackError(`Chromium not found at ${wanted}: install it (Debian: sudo apt-get install -y chromium) or set CHROMIUM_PATH`);
   log('installing Chromium with apt-get (once)');
-  try {
-    await run('apt-get', ['update'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    await run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  } catch (error) {
-    throw new StackError(`could not install Chromium with apt-get (${(error as Error).message.split('\n')[0]}); install chromium by hand or set CHROMIUM_PATH`);
-  }
+  await aptInstall('chromium', 'install chromium by hand or set CHROMIUM_PATH');
   if (!existsSync(wanted)) throw new StackError(`apt-get installed chromium but ${wanted} does not exist`);
   return wanted;
+}
+
+/** `apt-get update && apt-get install <package>` (root only), failing with one line that says what to do instead. */
+async function aptInstall(pkg: string, instead: string): Promise<void> {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    await run('apt-get', ['update'], { env });
+    await run('apt-get', ['install', '-y', '--no-install-recommends', pkg], { env });
+  } catch (error) {
+    throw new StackError(`could not install ${pkg} with apt-get (${(error as Error).message.split('\n')[0]}); ${instead}`);
+  }
 }
