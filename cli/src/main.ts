@@ -3,6 +3,8 @@ import { sendSample, UsageError } from './sendSample.js';
 import { whatsappRegisterWebhook, whatsappSync } from './whatsapp.js';
 import { kissflowBackfill } from './kissflow.js';
 import { token } from './token.js';
+import { tunnel } from './tunnel.js';
+import { providersCheck } from './providers.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
 const USAGE = `usage: npx puente <command>
@@ -11,6 +13,12 @@ const USAGE = `usage: npx puente <command>
   kissflow backfill --dataset <id> [--view <id>] [--reconcile]
       publishes every row of a Kissflow dataset (KISSFLOW_* variables) as an upserted event, resuming a run that
       stopped; --reconcile also finds rows that no longer exist and publishes their deletes
+  tunnel [--via ngrok|cloudflared] [--port 8080] [--register [--session a,b] [--undo-on-exit]]
+      exposes the gateway through your ngrok or cloudflared agent, prints each provider's webhook URL,
+      and with --register points Meta and Inbox Hub at it; Ctrl-C stops it
+  tunnel status | tunnel logs [--follow] | tunnel config [--ngrok-authtoken T] [--ngrok-domain D] [--cloudflared-token T --cloudflared-hostname H] [--via V]
+  providers check [--url <public gateway url>] [--session a,b] [--dataset <id>]
+      whether each provider's credentials work, its webhook points here, and when it last delivered
   token --channels <patterns> [--ttl 12h] [--sub name]
       mints a read token for the realtime WebSocket and HTTP API (REALTIME_JWT_SECRET)
   whatsapp sync --session <id>
@@ -25,6 +33,21 @@ try {
     case 'send-sample':
       await sendSample(args, process.env, out);
       break;
+    case 'tunnel': {
+      const stop = new Promise((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      process.exitCode = await tunnel(args, process.env, out, stop);
+      process.exit();
+      break;
+    }
+    case 'providers': {
+      const [sub, ...rest] = args;
+      if (sub !== 'check') throw new UsageError(`unknown providers command ${sub ?? '(none)'}: check`);
+      process.exitCode = (await providersCheck(rest, process.env, out)).code;
+      break;
+    }
     case 'token':
       token(args, process.env, out);
       break;

@@ -15,3 +15,4 @@ export * from './schemas.js';
 export * from './baileys.js';
 export * from './json.js';
 export * from './kissflowMapping.js';
+export * from './cliConfig.js';

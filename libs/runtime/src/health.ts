@@ -23,13 +23,18 @@ export async function readiness(checks: Record<string, Check>, timeoutMs = 2_000
 }
 
 /** Answers `/healthz` (the process is alive) and `/readyz` (every dependency check passes). */
-export async function handleHealth(req: IncomingMessage, res: ServerResponse, checks: Record<string, Check>): Promise<boolean> {
+export async function handleHealth(req: IncomingMessage, res: ServerResponse, checks: Record<string, Check>, detail?: ReadyDetail): Promise<boolean> {
   const path = (req.url ?? '').split('?')[0];
   if (req.method !== 'GET' || (path !== '/healthz' && path !== '/readyz')) return false;
   const body = path === '/healthz' ? { status: 'ok' } : await readiness(checks);
-  sendJson(res, body.status === 'ok' ? 200 : 503, body);
+  const bounded = (work: Promise<Record<string, unknown>>) => Promise.race([work, new Promise<Record<string, unknown>>((resolve) => setTimeout(() => resolve({}), 1_000).unref())]);
+  const extra = path === '/readyz' && detail ? await bounded(Promise.resolve().then(detail).catch(() => ({}))) : {};
+  sendJson(res, body.status === 'ok' ? 200 : 503, { ...extra, ...body });
   return true;
 }
+
+/** Information added to the `/readyz` body; it never changes the status. */
+export type ReadyDetail = () => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /** Application routes: answer and resolve true, or resolve false to fall through to 404. */
 export type Route = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
@@ -46,13 +51,13 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  * and JSON 404 otherwise. Every answer carries `x-request-id` (the caller's, or a new one); an
  * unexpected failure is logged and answered 500 with the request id, never a crash.
  */
-export function createHttpServer(options: { checks: Record<string, Check>; route?: Route; onError?: (error: unknown, requestId: string) => void }): Server {
+export function createHttpServer(options: { checks: Record<string, Check>; route?: Route; onError?: (error: unknown, requestId: string) => void; readyDetail?: ReadyDetail }): Server {
   return createServer((req, res) => {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', requestId);
     const handle = async () => {
-      if (await handleHealth(req, res, options.checks)) return;
+      if (await handleHealth(req, res, options.checks, options.readyDetail)) return;
       if (options.route && (await options.route(req, res, requestId))) return;
       sendJson(res, 404, { error: 'not_found', message: `no route for ${req.method} ${(req.url ?? '').split('?')[0]}`, requestId });
     };

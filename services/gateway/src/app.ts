@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Bus } from '@puente/bus';
-import { Headers, subjectOf } from '@puente/contracts';
-import { bytes, createHttpServer, listen, port, sendJson, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { Headers, StreamNames, subjectOf } from '@puente/contracts';
+import { bytes, createHttpServer, DevSecrets, listen, port, sendJson, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
 import { ContractViolationError, GatewayError, MethodNotAllowedError, problemBody } from './http/errors.js';
 import { readBody, safeHeaders } from './http/body.js';
 import { contractViolation, type Normalized, type WebhookRequest } from './webhooks/delivery.js';
@@ -37,6 +37,9 @@ export function inboxHubScheme(config: GatewayConfig): HmacScheme {
 }
 export type GatewayConfig = z.infer<typeof Config>;
 
+/** The providers whose webhooks the gateway receives (`raw.<provider>` in WEBHOOKS_RAW). */
+const PROVIDERS = ['kissflow', 'inboxhub', 'evolution', 'waha', 'whatsapp-cloud'] as const;
+
 /** Every secret the gateway verifies with; several values each during a rotation. */
 export const GatewaySecrets = ['KISSFLOW_WEBHOOK_SECRET', 'INBOXHUB_WEBHOOK_SECRET', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'EVOLUTION_WEBHOOK_SECRET', 'WAHA_WEBHOOK_SECRET', 'API_TOKENS'] as const;
 export type GatewaySecretName = (typeof GatewaySecrets)[number];
@@ -70,6 +73,15 @@ interface RouteEntry {
 /** Builds the gateway's HTTP server (not listening); tests call this, `main.ts` listens. */
 export function build(options: GatewayOptions): Server {
   const now = options.now ?? (() => new Date());
+  /** When this gateway last stored a delivery from each provider (`/readyz` detail; seeded from WEBHOOKS_RAW once). */
+  const lastDelivery = new Map<string, string>();
+  let seeded: Promise<void> | undefined;
+  const seed = () => (seeded ??= (async () => {
+    for (const provider of PROVIDERS) {
+      const message = await options.bus.jsm.streams.getMessage(StreamNames.WEBHOOKS_RAW, { last_by_subj: `raw.${provider}` }).catch(() => undefined);
+      if (message && !lastDelivery.has(provider)) lastDelivery.set(provider, message.time.toISOString());
+    }
+  })().catch(() => (seeded = undefined)));
 
   const webhook = <V>(endpoint: WebhookEndpoint<V>): Handler => async (req, res, requestId, params) => {
     const body = await readBody(req, options.maxBodyBytes);
@@ -93,6 +105,7 @@ export function build(options: GatewayOptions): Server {
       throw new ContractViolationError(`the ${endpoint.provider} delivery could not be read: ${(error as Error).message}`, []);
     }
     const [, result] = await Promise.all([raw, publishNormalized(options.bus, normalized)]);
+    lastDelivery.set(endpoint.provider, request.receivedAt.toISOString());
     sendJson(res, 200, { ...result, requestId });
   };
 
@@ -174,8 +187,18 @@ export function build(options: GatewayOptions): Server {
     },
   ];
 
+  const secretFor: Record<(typeof PROVIDERS)[number], GatewaySecretName> = { kissflow: 'KISSFLOW_WEBHOOK_SECRET', inboxhub: 'INBOXHUB_WEBHOOK_SECRET', evolution: 'EVOLUTION_WEBHOOK_SECRET', waha: 'WAHA_WEBHOOK_SECRET', 'whatsapp-cloud': 'WHATSAPP_APP_SECRET' };
   return createHttpServer({
     checks: options.checks,
+    readyDetail: async () => {
+      await seed();
+      return {
+        providers: Object.fromEntries(PROVIDERS.map((provider) => [provider, {
+          secret: options.secrets[secretFor[provider]].some((value) => Object.values(DevSecrets).includes(value as never)) ? 'development value' : 'configured',
+          lastDeliveryAt: lastDelivery.get(provider) ?? null,
+        }])),
+      };
+    },
     route: async (req, res, requestId) => {
       const path = (req.url ?? '/').split('?')[0]!;
       const entry = routes.find((r) => r.path.test(path));

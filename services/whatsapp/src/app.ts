@@ -21,6 +21,7 @@ export { WhatsAppProjections, evolveAll, commandsProjection, contactsProjection,
 export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc } from './projections/index.js';
 export { InboxHubClient } from './providers/inboxhub.js';
 export { CloudApiClient } from './providers/cloudApi.js';
+export { MetaAppClient, type MetaSubscription } from './providers/metaApp.js';
 export { ProviderError } from '@puente/runtime';
 export { FullSync, SyncBusyError, type SyncState } from './sync/fullSync.js';
 

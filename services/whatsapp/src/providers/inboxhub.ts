@@ -80,6 +80,18 @@ export class InboxHubClient {
     return this.parse(response, z.object({ url: z.string(), events: z.array(z.string()) }).loose());
   }
 
+  /** The session's webhook (without its secret), or null when none is registered. */
+  async webhook(session: string): Promise<{ url: string; events: string[] } | null> {
+    const response = await withRetries(this.config, () => this.call('GET', `/sessions/${encodeURIComponent(session)}/webhook`));
+    if (response.status === 404) return null;
+    return this.parse(response, z.object({ url: z.string(), events: z.array(z.string()) }).loose());
+  }
+
+  /** Removes the session's webhook. */
+  async deleteWebhook(session: string): Promise<void> {
+    await withRetries(this.config, async () => this.check(await this.call('DELETE', `/sessions/${encodeURIComponent(session)}/webhook`)));
+  }
+
   private read<T extends z.ZodType>(path: string, schema: T): Promise<z.infer<T>> {
     return withRetries(this.config, async () => this.parse(await this.call('GET', path), schema));
   }

@@ -10,6 +10,11 @@ import type { AddressInfo } from 'node:net';
  */
 export interface FakeGraphOptions {
   accessToken?: string;
+  /** The Meta app whose webhook subscription is managed (`/{app-id}/subscriptions`, app token `<id>|<secret>`). */
+  appId?: string;
+  appSecret?: string;
+  /** The WhatsApp Business Account (`/{waba-id}/subscribed_apps`). */
+  wabaId?: string;
   phoneNumberIds?: string[];
   /** Messages per second per phone number (Cloud API default 80). */
   throughputPerSecond?: number;
@@ -26,6 +31,13 @@ const TYPES = new Set(['text', 'image', 'video', 'audio', 'document', 'sticker',
 
 export class FakeGraph {
   readonly accessToken: string;
+  readonly appId: string;
+  readonly appSecret: string;
+  readonly wabaId: string;
+  /** The app's `whatsapp_business_account` subscription, as Meta keeps it. */
+  subscription: { callbackUrl: string; verifyToken: string; fields: string[] } | undefined;
+  /** Apps subscribed to the WABA. */
+  readonly wabaApps = new Set<string>();
   readonly sends: GraphSend[] = [];
   readonly reads: { phoneNumberId: string; messageId: string }[] = [];
   rateLimited = 0;
@@ -36,6 +48,9 @@ export class FakeGraph {
 
   constructor(private readonly options: FakeGraphOptions = {}) {
     this.accessToken = options.accessToken ?? 'fake-graph-access-token';
+    this.appId = options.appId ?? '1234567890123456';
+    this.appSecret = options.appSecret ?? 'fake-meta-app-secret';
+    this.wabaId = options.wabaId ?? '102290129340398';
     this.numbers = new Set(options.phoneNumberIds ?? ['106540352242922']);
   }
 
@@ -57,7 +72,19 @@ export class FakeGraph {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message, type: code === 190 ? 'OAuthException' : 'OAuthException', code, ...extra, fbtrace_id: randomBytes(8).toString('base64url') } }));
     };
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const subscriptions = /^\/v\d+\.\d+\/([^/]+)\/subscriptions$/.exec(url.pathname);
+    if (subscriptions) return this.subscriptions(req.method ?? 'GET', decodeURIComponent(subscriptions[1]!), url.searchParams, res, fail);
     if (req.headers.authorization !== `Bearer ${this.accessToken}`) return fail(401, 190, 'Error validating access token: Invalid OAuth access token.');
+    const apps = /^\/v\d+\.\d+\/([^/]+)\/subscribed_apps$/.exec(url.pathname);
+    if (apps) {
+      if (decodeURIComponent(apps[1]!) !== this.wabaId) return fail(400, 100, `Unsupported request. Object with ID '${apps[1]}' does not exist`, { error_subcode: 33 });
+      if (req.method === 'POST') this.wabaApps.add(this.appId);
+      if (req.method === 'DELETE') this.wabaApps.delete(this.appId);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.method === 'GET' ? { data: [...this.wabaApps].map((id) => ({ whatsapp_business_api_data: { id, name: 'Puente test app' } })) } : { success: true }));
+      return;
+    }
     const match = /^\/v\d+\.\d+\/([^/]+)\/messages$/.exec(new URL(req.url ?? '/', 'http://fake').pathname);
     if (req.method !== 'POST' || !match) return fail(400, 100, 'Unknown path components', { error_subcode: 2500 });
     const phoneNumberId = decodeURIComponent(match[1]!);
@@ -91,6 +118,46 @@ export class FakeGraph {
     this.sends.push({ phoneNumberId, body, wamid, at: Date.now() });
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ messaging_product: 'whatsapp', contacts: [{ input: body.to ?? body.recipient, wa_id: body.to ?? body.recipient }], messages: [{ id: wamid }] }));
+  }
+
+  /**
+   * `/{app-id}/subscriptions`: the app access token (`<id>|<secret>`) is required (190 otherwise); a
+   * POST makes Meta's verification request to the callback first (`hub.mode=subscribe`,
+   * `hub.verify_token`, `hub.challenge`) and fails with (#2200) unless the challenge comes back.
+   */
+  private async subscriptions(method: string, appId: string, params: URLSearchParams, res: ServerResponse, fail: (status: number, code: number, message: string) => void): Promise<void> {
+    if (params.get('access_token') !== `${this.appId}|${this.appSecret}`) return fail(400, 190, 'Invalid OAuth access token - Cannot parse access token');
+    if (appId !== this.appId) return fail(400, 100, `Unsupported request. Object with ID '${appId}' does not exist`);
+    const ok = (body: unknown) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (method === 'GET') {
+      return ok({ data: this.subscription ? [{ object: 'whatsapp_business_account', callback_url: this.subscription.callbackUrl, active: true, fields: this.subscription.fields.map((name) => ({ name, version: 'v21.0' })) }] : [] });
+    }
+    if (method === 'DELETE') {
+      this.subscription = undefined;
+      return ok({ success: true });
+    }
+    if (method !== 'POST') return fail(400, 100, 'Unsupported method');
+    const callbackUrl = params.get('callback_url') ?? '';
+    const verifyToken = params.get('verify_token') ?? '';
+    const fields = (params.get('fields') ?? '').split(',').filter(Boolean);
+    if (params.get('object') !== 'whatsapp_business_account') return fail(400, 100, '(#100) Param object must be one of {user, page, permissions, payments, whatsapp_business_account, ...}');
+    if (!/^https?:\/\//.test(callbackUrl) || !verifyToken || fields.length === 0) return fail(400, 100, '(#100) callback_url, verify_token and fields are required');
+    const challenge = randomBytes(6).toString('hex');
+    let echoed = '';
+    try {
+      const verify = new URL(callbackUrl);
+      verify.search = new URLSearchParams({ 'hub.mode': 'subscribe', 'hub.verify_token': verifyToken, 'hub.challenge': challenge }).toString();
+      const answer = await fetch(verify, { signal: AbortSignal.timeout(5_000) });
+      echoed = answer.ok ? (await answer.text()).trim() : '';
+    } catch {
+      echoed = '';
+    }
+    if (echoed !== challenge) return fail(400, 2200, '(#2200) Callback verification failed with the following errors: HTTP Status Code = 403; HTTP Message = Forbidden');
+    this.subscription = { callbackUrl, verifyToken, fields };
+    return ok({ success: true });
   }
 
   private withinThroughput(phoneNumberId: string): boolean {

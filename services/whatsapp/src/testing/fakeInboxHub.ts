@@ -152,6 +152,13 @@ export class FakeInboxHub {
       session.webhook = { url: hook.url, secret: hook.secret, events: hook.events.map(String) };
       return send(200, { url: hook.url, events: session.webhook.events });
     }
+    if (req.method === 'GET' && rest === '/webhook') {
+      return session.webhook ? send(200, { url: session.webhook.url, events: session.webhook.events }) : send(404, { error: 'no webhook registered' });
+    }
+    if (req.method === 'DELETE' && rest === '/webhook') {
+      delete session.webhook;
+      return send(200, { ok: true });
+    }
     return send(404, { error: 'not found' });
   }
 
