@@ -5,6 +5,7 @@ import { kissflowBackfill } from './kissflow.js';
 import { token } from './token.js';
 import { tunnel } from './tunnel.js';
 import { providersCheck } from './providers.js';
+import { dlq, webhooks } from './ops.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
 const USAGE = `usage: npx puente <command>
@@ -19,6 +20,10 @@ const USAGE = `usage: npx puente <command>
   tunnel status | tunnel logs [--follow] | tunnel config [--ngrok-authtoken T] [--ngrok-domain D] [--cloudflared-token T --cloudflared-hostname H] [--via V]
   providers check [--url <public gateway url>] [--session a,b] [--dataset <id>]
       whether each provider's credentials work, its webhook points here, and when it last delivered
+  dlq list [--consumer C] [--since 2h] | dlq show <id> | dlq retry (--id N | --all [--consumer C]) | dlq purge [--consumer C]
+      dead letters: inspect them, send them back to the consumer that gave up, or drop them
+  webhooks list [--provider P] [--since T] [--until T] | webhooks show <seq> | webhooks redeliver (--seq N | --since T [--until T] [--provider P])
+      the verified bodies kept in WEBHOOKS_RAW; redeliver normalizes them again (idempotent)
   token --channels <patterns> [--ttl 12h] [--sub name]
       mints a read token for the realtime WebSocket and HTTP API (REALTIME_JWT_SECRET)
   whatsapp sync --session <id>
@@ -48,6 +53,12 @@ try {
       process.exitCode = (await providersCheck(rest, process.env, out)).code;
       break;
     }
+    case 'dlq':
+      process.exitCode = await dlq(args, process.env, out);
+      break;
+    case 'webhooks':
+      process.exitCode = await webhooks(args, process.env, out);
+      break;
     case 'token':
       token(args, process.env, out);
       break;

@@ -1,0 +1,103 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createEvent, decodeEvent, encodeToken, StreamNames, type DomainEvent } from '@puente/contracts';
+import { ConsumerRunner, Outcomes, type Bus } from '@puente/bus';
+import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
+import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+let bus: Bus;
+let gateway: { url: string; close: () => Promise<void> };
+
+before(async () => {
+  bus = await connectTestBus();
+  gateway = await startTestGateway(bus);
+});
+after(async () => {
+  await gateway.close();
+  await bus.close();
+});
+
+function run(args: string[]): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [`${root}cli/bin/puente.js`, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
+}
+
+describe('operator CLI: dead letters and raw deliveries', () => {
+  test('dlq list, show, retry (back to the consumer that gave up, which now handles it) and purge', async () => {
+    const dataset = uniqueName('DS_Dlq_');
+    const durable = uniqueName('ops-dlq-');
+    let broken = true;
+    const handled: string[] = [];
+    const runner = new ConsumerRunner({
+      bus, batchSize: 8,
+      consumer: { durable, stream: 'EVENTS', filterSubjects: [`evt.kissflow.record.upserted.${encodeToken(dataset)}`] },
+      handle: async (deliveries) => deliveries.map((d) => {
+        const event = decodeEvent(d.data);
+        if (broken) return Outcomes.dead(new Error(`cannot apply ${event.id}: schema v2 expected`));
+        handled.push(event.id);
+        return Outcomes.ack;
+      }),
+    });
+    await runner.start();
+    try {
+      const events = ['a', 'b'].map((rowId) => createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: { _id: rowId }, modifiedAt: null, origin: 'webhook' }, { source: 'urn:test' }) as DomainEvent);
+      for (const event of events) await bus.publishEvent(event);
+      await eventually(async () => ((await run(['dlq', 'list', '--consumer', durable])).output.includes('2 dead letters') ? true : undefined), 15_000, 'two dead letters');
+      const list = await run(['dlq', 'list', '--consumer', durable, '--since', '10m']);
+      assert.equal(list.code, 0);
+      assert.match(list.output, new RegExp(`${durable}  evt\\.kissflow\\.record\\.upserted\\.${dataset}#\\d+  1 deliveries  .*schema v2 expected`));
+      const ids = [...list.output.matchAll(/^\s*(\d+)\s{2}/gm)].map((m) => m[1]!);
+      assert.equal(ids.length, 2);
+      const show = await run(['dlq', 'show', ids[0]!]);
+      assert.equal(show.code, 0);
+      assert.match(show.output, new RegExp(`consumer ${durable}`));
+      assert.match(show.output, /"type": "kissflow.record.upserted.v1"/);
+      broken = false;
+      const retried = await run(['dlq', 'retry', '--id', ids[0]!]);
+      assert.equal(retried.code, 0, retried.output);
+      assert.match(retried.output, new RegExp(`sent back to ${durable}`));
+      await eventually(() => (handled.length === 1 ? true : undefined), 15_000, 'the consumer to handle the redriven event');
+      assert.match((await run(['dlq', 'list', '--consumer', durable])).output, /1 dead letter\b/);
+      const purged = await run(['dlq', 'purge', '--consumer', durable]);
+      assert.match(purged.output, new RegExp(`1 dead letter removed of ${durable}`));
+      assert.equal((await run(['dlq', 'show', ids[1]!])).code, 1);
+      assert.equal((await run(['dlq', 'retry'])).code, 2, 'usage error');
+    } finally {
+      await runner.stop();
+      await bus.jsm.consumers.delete('EVENTS', durable).catch(() => undefined);
+    }
+  });
+
+  test('webhooks list and show what a provider sent (no secret header); redeliver normalizes again, idempotently, and names what it cannot read', async () => {
+    const dataset = uniqueName('DS_Raw_');
+    const post = (body: unknown) => fetch(`${gateway.url}/webhooks/kissflow/${dataset}`, { method: 'POST', headers: { authorization: `Bearer ${TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await post({ _id: 'r1', Name: 'uno', _modified_at: '2025-10-15T10:00:00Z' })).status, 200);
+    assert.equal((await post({ _id: 'r2', Name: 'dos', _modified_at: '2025-10-15T10:00:01Z' })).status, 200);
+    assert.equal((await post({ Name: 'sin id' })).status, 400, 'verified but unreadable: kept anyway');
+    const list = await run(['webhooks', 'list', '--provider', 'kissflow', '--since', '10m']);
+    assert.equal(list.code, 0);
+    const mine = list.output.split('\n').filter((line) => line.includes(dataset));
+    assert.equal(mine.length, 3, list.output);
+    const seq = /^\s*(\d+)/.exec(mine[0]!)![1]!;
+    const show = await run(['webhooks', 'show', seq]);
+    assert.match(show.output, /"_id":"r1"/);
+    assert.doesNotMatch(show.output, /authorization/i);
+    const subject = `evt.kissflow.record.upserted.${encodeToken(dataset)}`;
+    const stored = async () => (await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+    assert.equal(await stored(), 2);
+    const again = await run(['webhooks', 'redeliver', '--provider', 'kissflow', '--since', '10m']);
+    assert.equal(again.code, 1, 'one delivery could not be read');
+    assert.match(again.output, /: the row needs its _id/);
+    assert.match(again.output, /deliveries normalized again: \d+ events \(0 new, \d+ already in EVENTS\), 1 could not be read/);
+    assert.equal(await stored(), 2, 'nothing published twice');
+    const one = await run(['webhooks', 'redeliver', '--seq', seq]);
+    assert.equal(one.code, 0);
+    assert.match(one.output, /1 deliveries normalized again: 1 events \(0 new, 1 already in EVENTS\), 0 could not be read/);
+  });
+});
