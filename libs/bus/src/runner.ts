@@ -1,3 +1,4 @@
+import { metrics, type Counter, type ObservableCallback, type ObservableGauge } from '@opentelemetry/api';
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg, type MsgHdrs, type Subscription } from 'nats';
 import { deadLetterSubject, Headers, StreamNames, type ConsumerDefinition } from '@puente/contracts';
 import { isNotFound, type Bus } from './bus.js';
@@ -117,6 +118,10 @@ export function redriveConsumerName(durable: string): string {
  */
 export class ConsumerRunner {
   readonly stats: RunnerStats = { batches: 0, acked: 0, retried: 0, deadLettered: 0 };
+  private observer: NodeJS.Timeout | undefined;
+  private gauges: ObservableGauge[] = [];
+  private readonly unobserve: (() => void)[] = [];
+  private outcomes: Counter | undefined;
   private readonly queue: Queued[] = [];
   private wake: (() => void) | undefined;
   private stopping = false;
@@ -170,6 +175,41 @@ export class ConsumerRunner {
       );
     }
     this.loop = this.run();
+    this.observe();
+  }
+
+  /** Lag (messages not yet acknowledged) and DLQ depth of this consumer, refreshed every 15 s, as OpenTelemetry gauges. */
+  private observe(): void {
+    const { bus, consumer } = this.options;
+    const meter = metrics.getMeter('puente-bus');
+    const attributes = { consumer: consumer.durable };
+    const latest = { lag: 0, redelivered: 0, dlq: 0 };
+    const refresh = async () => {
+      try {
+        const info = await bus.jsm.consumers.info(consumer.stream, consumer.durable);
+        latest.lag = info.num_pending + info.num_ack_pending;
+        latest.redelivered = info.num_redelivered;
+        const dlq = await bus.jsm.streams.info(StreamNames.DLQ, { subjects_filter: `dlq.${consumer.durable}.>` });
+        latest.dlq = Object.values(dlq.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+      } catch {
+        // keep the last figures; the next refresh tries again
+      }
+    };
+    void refresh();
+    this.observer = setInterval(() => void refresh(), 15_000);
+    this.observer.unref();
+    this.gauges = [
+      meter.createObservableGauge('puente.consumer.lag', { description: 'messages of the consumer not yet acknowledged (pending + in flight)' }),
+      meter.createObservableGauge('puente.consumer.redelivered', { description: 'messages of the consumer delivered more than once and not yet acknowledged' }),
+      meter.createObservableGauge('puente.dlq.depth', { description: 'dead letters of the consumer waiting in the DLQ' }),
+    ];
+    const values = [() => latest.lag, () => latest.redelivered, () => latest.dlq];
+    this.gauges.forEach((gauge, i) => {
+      const callback: ObservableCallback = (result) => result.observe(values[i]!(), attributes);
+      gauge.addCallback(callback);
+      this.unobserve.push(() => gauge.removeCallback(callback));
+    });
+    this.outcomes = meter.createCounter('puente.consumer.messages', { description: 'messages settled by the consumer, by outcome (ack, retry, dead)' });
   }
 
   /**
@@ -179,6 +219,8 @@ export class ConsumerRunner {
   async stop(timeoutMs = 10_000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    clearInterval(this.observer);
+    for (const undo of this.unobserve.splice(0)) undo();
     for (const sub of this.subscriptions) sub.stop();
     for (const sub of this.advisories) sub.unsubscribe();
     this.wake?.();
@@ -283,6 +325,7 @@ export class ConsumerRunner {
   /** The one place a message's fate is carried out. */
   private async settle(queued: Queued, outcome: Outcome): Promise<void> {
     const { msg } = queued;
+    this.outcomes?.add(1, { consumer: this.name, outcome: outcome.kind });
     switch (outcome.kind) {
       case 'ack':
         msg.ack();

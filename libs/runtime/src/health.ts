@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { handleMetrics } from './metrics.js';
 
 /** A readiness check: resolves true when the dependency answers. */
 export type Check = () => boolean | Promise<boolean>;
@@ -58,6 +59,7 @@ export function createHttpServer(options: { checks: Record<string, Check>; route
     res.setHeader('x-request-id', requestId);
     const handle = async () => {
       if (await handleHealth(req, res, options.checks, options.readyDetail)) return;
+      if (handleMetrics(req, res)) return;
       if (options.route && (await options.route(req, res, requestId))) return;
       sendJson(res, 404, { error: 'not_found', message: `no route for ${req.method} ${(req.url ?? '').split('?')[0]}`, requestId });
     };

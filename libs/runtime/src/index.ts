@@ -4,3 +4,4 @@ export * from './telemetry.js';
 export * from './health.js';
 export * from './service.js';
 export * from './http.js';
+export * from './metrics.js';

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Bus } from '@puente/bus';
 import { CommonConfig, ConfigError, loadConfig, resolveSecrets, streamOverrides, type SecretName } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { startMetrics } from './metrics.js';
 import { startTelemetry, type Telemetry } from './telemetry.js';
 import { startHealthServer, type Check } from './health.js';
 
@@ -74,7 +75,8 @@ export async function runService<S extends z.ZodObject, K extends SecretName = n
   }
   const logger = createLogger({ service: definition.name, level: config.LOG_LEVEL });
   const telemetry: Telemetry = startTelemetry(definition.name, env);
-  const closers: { name: string; close: () => Promise<void> }[] = [{ name: 'telemetry', close: () => telemetry.shutdown() }];
+  const meters = startMetrics(definition.name, env);
+  const closers: { name: string; close: () => Promise<void> }[] = [{ name: 'telemetry', close: () => telemetry.shutdown() }, { name: 'metrics', close: () => meters.shutdown() }];
   let shuttingDown: Promise<void> | undefined;
 
   const shutdown = (reason: string): Promise<void> => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { metrics } from '@opentelemetry/api';
 import { z } from 'zod';
 import type { Bus } from '@puente/bus';
 import { Headers, StreamNames, subjectOf } from '@puente/contracts';
@@ -83,7 +84,23 @@ export function build(options: GatewayOptions): Server {
     }
   })().catch(() => (seeded = undefined)));
 
+  const deliveries = metrics.getMeter('puente-gateway').createCounter('puente.webhooks', { description: 'webhook deliveries by provider and outcome (accepted, duplicate, unauthorized, invalid, too_large, unavailable, error)' });
+  const outcomeOf = (error: unknown) => {
+    if (!(error instanceof GatewayError)) return 'error';
+    return error.status === 401 ? 'unauthorized' : error.status === 413 ? 'too_large' : error.status === 503 ? 'unavailable' : error.status < 500 ? 'invalid' : 'error';
+  };
   const webhook = <V>(endpoint: WebhookEndpoint<V>): Handler => async (req, res, requestId, params) => {
+    try {
+      const duplicate = await deliver(endpoint, req, res, requestId, params);
+      deliveries.add(1, { provider: endpoint.provider, outcome: duplicate ? 'duplicate' : 'accepted' });
+    } catch (error) {
+      deliveries.add(1, { provider: endpoint.provider, outcome: outcomeOf(error) });
+      throw error;
+    }
+  };
+
+  /** Verifies, keeps, normalizes, publishes and answers one delivery; true when every event was a duplicate. */
+  const deliver = async <V>(endpoint: WebhookEndpoint<V>, req: Parameters<Handler>[0], res: Parameters<Handler>[1], requestId: string, params: Record<string, string>): Promise<boolean> => {
     const body = await readBody(req, options.maxBodyBytes);
     const request: WebhookRequest = { provider: endpoint.provider, params, headers: req.headers, body, receivedAt: now() };
     const verified = endpoint.verify(request);
@@ -107,6 +124,7 @@ export function build(options: GatewayOptions): Server {
     const [, result] = await Promise.all([raw, publishNormalized(options.bus, normalized)]);
     lastDelivery.set(endpoint.provider, request.receivedAt.toISOString());
     sendJson(res, 200, { ...result, requestId });
+    return result.accepted.length > 0 && result.accepted.every((a) => a.duplicate);
   };
 
   const command = (make: (params: Record<string, string>, body: Buffer, at: Date) => { event: Parameters<typeof subjectOf>[0]; msgId: string; commandId: string }): Handler => async (req, res, requestId, params) => {

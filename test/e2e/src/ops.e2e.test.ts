@@ -1,7 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { freePort, spawnService, stopService, waitReady } from '@puente/stack';
 import { createEvent, decodeEvent, encodeToken, StreamNames, type DomainEvent } from '@puente/contracts';
 import { ConsumerRunner, Outcomes, type Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
@@ -27,6 +29,37 @@ function run(args: string[]): Promise<{ code: number | null; output: string }> {
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
 }
+
+describe('metrics', () => {
+  test('every service serves Prometheus metrics on its HTTP port: webhooks by provider and outcome, consumer lag and DLQ depth', async () => {
+    const sink = new Writable({ write: (_c, _e, done) => done() });
+    const gatewayPort = await freePort();
+    const gw = spawnService(root, 'gateway', gatewayPort, { ...process.env, GATEWAY_PORT: String(gatewayPort), LOG_LEVEL: 'warn' }, sink);
+    const dataset = uniqueName('DS_Metrics_');
+    const healthPort = await freePort();
+    const kf = spawnService(root, 'kissflow-sync', healthPort, { ...process.env, HEALTH_PORT: String(healthPort), LOG_LEVEL: 'warn', KISSFLOW_DATASETS: dataset }, sink);
+    try {
+      await Promise.all([waitReady(gw, 30_000), waitReady(kf, 30_000)]);
+      const post = (secret: string) => fetch(`http://127.0.0.1:${gatewayPort}/webhooks/kissflow/${dataset}`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: JSON.stringify({ _id: 'm1', _modified_at: '2025-10-15T10:00:00Z' }) });
+      assert.equal((await post('dev-kissflow-webhook-secret')).status, 200);
+      assert.equal((await post('dev-kissflow-webhook-secret')).status, 200);
+      assert.equal((await post('wrong')).status, 401);
+      const scrape = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const gatewayMetrics = await scrape(gatewayPort);
+      assert.match(gatewayMetrics, /puente_webhooks_total\{[^}]*provider="kissflow"[^}]*outcome="accepted"[^}]*\} 1/);
+      assert.match(gatewayMetrics, /puente_webhooks_total\{[^}]*outcome="duplicate"[^}]*\} 1/);
+      assert.match(gatewayMetrics, /puente_webhooks_total\{[^}]*outcome="unauthorized"[^}]*\} 1/);
+      const kfMetrics = await eventually(async () => {
+        const text = await scrape(healthPort);
+        return /puente_consumer_messages_total\{[^}]*outcome="ack"/.test(text) ? text : undefined;
+      }, 20_000, 'the projector to count its acks');
+      assert.match(kfMetrics, /puente_consumer_lag\{[^}]*consumer="kissflow-records-/);
+      assert.match(kfMetrics, /puente_dlq_depth\{[^}]*consumer="kissflow-records-[^"]*"[^}]*\} 0/);
+    } finally {
+      await Promise.all([stopService(gw), stopService(kf)]);
+    }
+  });
+});
 
 describe('operator CLI: dead letters and raw deliveries', () => {
   test('dlq list, show, retry (back to the consumer that gave up, which now handles it) and purge', async () => {
