@@ -6,6 +6,7 @@ import { token } from './token.js';
 import { tunnel } from './tunnel.js';
 import { providersCheck } from './providers.js';
 import { dlq, webhooks } from './ops.js';
+import { status } from './status.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
 const USAGE = `usage: npx puente <command>
@@ -20,6 +21,8 @@ const USAGE = `usage: npx puente <command>
   tunnel status | tunnel logs [--follow] | tunnel config [--ngrok-authtoken T] [--ngrok-domain D] [--cloudflared-token T --cloudflared-hostname H] [--via V]
   providers check [--url <public gateway url>] [--session a,b] [--dataset <id>]
       whether each provider's credentials work, its webhook points here, and when it last delivered
+  status
+      one screen: every service's readiness, consumer lags, dead letters, CDC slots, last sync and delivery per source
   dlq list [--consumer C] [--since 2h] | dlq show <id> | dlq retry (--id N | --all [--consumer C]) | dlq purge [--consumer C]
       dead letters: inspect them, send them back to the consumer that gave up, or drop them
   webhooks list [--provider P] [--since T] [--until T] | webhooks show <seq> | webhooks redeliver (--seq N | --since T [--until T] [--provider P])
@@ -53,6 +56,9 @@ try {
       process.exitCode = (await providersCheck(rest, process.env, out)).code;
       break;
     }
+    case 'status':
+      process.exitCode = await status(process.env, out);
+      break;
     case 'dlq':
       process.exitCode = await dlq(args, process.env, out);
       break;

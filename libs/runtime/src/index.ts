@@ -5,3 +5,4 @@ export * from './health.js';
 export * from './service.js';
 export * from './http.js';
 export * from './metrics.js';
+export * from './jwt.js';

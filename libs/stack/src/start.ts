@@ -1,5 +1,6 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DevSecrets } from '@puente/runtime';
+import { DevSecrets, signToken } from '@puente/runtime';
 import { startStack } from './stack.js';
 import { ensureGlymsDemo } from './glyms.js';
 import { preferredPort, StackError } from './processes.js';
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
   const stop = (code: number) => {
     stopping ??= (async () => {
       say('puente: stopping services');
+      rmSync(join(root, '.data', 'services.json'), { force: true });
       await Promise.all(services.map((s) => stopService(s)));
       say('puente: stopping the local stack');
       await stack.stop();
@@ -53,10 +55,15 @@ async function main(): Promise<void> {
       });
     }
     const port = (name: string) => services.find((s) => s.name === name)!.port;
+    // Where each service listens, for `puente status` and the other CLI commands.
+    writeFileSync(join(root, '.data', 'services.json'), `${JSON.stringify(Object.fromEntries(services.map((s) => [s.name, { port: s.port, pid: s.child.pid }])), null, 2)}\n`);
+    const realtimeSecret = base.REALTIME_JWT_SECRET?.split(',')[0]?.trim();
+    const dashboardToken = realtimeSecret === DevSecrets.REALTIME_JWT_SECRET ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'] }, realtimeSecret, 12 * 3600)}` : '';
     say('');
     say('Puente is running. Ctrl-C stops everything.');
     say(`  gateway     http://127.0.0.1:${port('gateway')}/webhooks/<provider>   (health: /healthz, /readyz)`);
-    say(`  realtime    http://127.0.0.1:${port('realtime')}/  and  ws://127.0.0.1:${port('realtime')}/ws`);
+    say(`  realtime    http://127.0.0.1:${port('realtime')}/${dashboardToken}`);
+    say(`              (the live dashboard${dashboardToken ? ', with a 12-hour development token' : ''}) and ws://127.0.0.1:${port('realtime')}/ws`);
     for (const name of ['kissflow-sync', 'whatsapp', 'bitrix-sync']) say(`  ${name.padEnd(11)} http://127.0.0.1:${port(name)}/readyz`);
     say(`  NATS        ${stack.natsUrl}   MongoDB ${stack.mongoUrl}   Glyms ${stack.glymsUrl}`);
     say('');

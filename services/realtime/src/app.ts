@@ -8,15 +8,14 @@ import { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { channelAllowed, ErrorCodes, RealtimeSubjects, ResyncNotice } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
-import { createHttpServer, DevSecrets, listen, port, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { createHttpServer, DevSecrets, listen, port, signToken, verifyToken, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
 import { Connection, type ConnectionLimits, type ServerContext } from './connection.js';
 import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
-import { signToken, verifyToken } from './jwt.js';
 import { BadCursorError, readPage } from './pages.js';
 import { routeOf } from './routes.js';
 
-export { signToken, verifyToken } from './jwt.js';
+export { signToken, verifyToken } from '@puente/runtime';
 export { routeOf } from './routes.js';
 export { CloseCodes } from './connection.js';
 

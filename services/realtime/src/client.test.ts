@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Channels, encodeToken } from '@puente/contracts';
 import { channels, encodeToken as clientEncodeToken } from '@puente/realtime-client';
-import { signToken, verifyToken } from './jwt.js';
+import { signToken, verifyToken } from '@puente/runtime';
 import { routeOf } from './routes.js';
 
 describe('realtime - client package and tokens', () => {

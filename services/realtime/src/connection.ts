@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { channelAllowed, ClientMessage, ErrorCodes, type RealtimeTokenClaims, type ResumePoint } from '@puente/contracts';
 import { parseNotice, type ChangeFeed, type ChannelHub, type Offer, type Subscriber } from './feed.js';
-import { verifyToken } from './jwt.js';
+import { verifyToken } from '@puente/runtime';
 import { BadCursorError, readPage } from './pages.js';
 import { routeOf } from './routes.js';
 

@@ -11,7 +11,7 @@ import { ProjectionStore, type ProjectedDoc, type Projection } from '@puente/pro
 import { testDatabase } from '@puente/projection/testing';
 import { freePort, startNats } from '@puente/stack';
 import { RealtimeClient, type ChannelEvent, type Doc } from '@puente/realtime-client';
-import { signToken } from './jwt.js';
+import { signToken } from '@puente/runtime';
 import { startTestRealtime, TestSocket, TEST_REALTIME_SECRET, type Frame } from './testing.js';
 
 interface RowDoc extends ProjectedDoc {

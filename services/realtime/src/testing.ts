@@ -2,9 +2,8 @@ import type { Db } from 'mongodb';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { Bus } from '@puente/bus';
-import { listen } from '@puente/runtime';
+import { listen, signToken } from '@puente/runtime';
 import { build, Config, type RealtimeServer } from './app.js';
-import { signToken } from './jwt.js';
 
 export const TEST_REALTIME_SECRET = 'test-realtime-secret-not-real';
 

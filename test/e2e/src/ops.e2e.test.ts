@@ -61,6 +61,34 @@ describe('metrics', () => {
   });
 });
 
+describe('operator CLI: status', () => {
+  test('status shows each service\'s readiness, consumer lags, dead letters, CDC slots and the last delivery per source', async () => {
+    const sink = new Writable({ write: (_c, _e, done) => done() });
+    const gatewayPort = await freePort();
+    const gw = spawnService(root, 'gateway', gatewayPort, { ...process.env, GATEWAY_PORT: String(gatewayPort), LOG_LEVEL: 'warn' }, sink);
+    const durable = uniqueName('ops-status-');
+    await bus.jsm.consumers.add('EVENTS', { durable_name: durable, ack_policy: 'explicit' as never, filter_subject: `evt.kissflow.record.upserted.${uniqueName('DS_')}` });
+    try {
+      await waitReady(gw, 30_000);
+      const child = spawn(process.execPath, [`${root}cli/bin/puente.js`, 'status'], { env: { ...process.env, GATEWAY_PORT: String(gatewayPort), REALTIME_PORT: String(await freePort()) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      const code = await new Promise((resolve) => child.once('exit', resolve));
+      assert.equal(code, 1, 'some services are not running here');
+      assert.match(output, new RegExp(`gateway +ready +http://127\\.0\\.0\\.1:${gatewayPort}/readyz +\\(nats ok\\)`));
+      assert.match(output, /realtime +down /);
+      assert.match(output, new RegExp(`EVENTS +${durable} +pending +\\d+ +in flight +0 +redelivered +0 +nothing delivered yet`));
+      assert.match(output, /^dead letters: \d+/m);
+      assert.match(output, /^CDC\n {2}\S/m);
+      assert.match(output, /kissflow +last webhook /);
+    } finally {
+      await stopService(gw);
+      await bus.jsm.consumers.delete('EVENTS', durable).catch(() => undefined);
+    }
+  });
+});
+
 describe('operator CLI: dead letters and raw deliveries', () => {
   test('dlq list, show, retry (back to the consumer that gave up, which now handles it) and purge', async () => {
     const dataset = uniqueName('DS_Dlq_');
