@@ -2,5 +2,5 @@ export * from './bus.js';
 export * from './errors.js';
 export * from './runner.js';
 export * from './deadletters.js';
-export { injectTrace, extractTrace, withSpan } from './trace.js';
+export { injectTrace, extractTrace, withSpan, SpanKind } from './trace.js';
 export { eventIdFor } from './ids.js';

@@ -4,7 +4,7 @@ import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 /** A document as the driver sees it: string ids, any fields. */
 export type RawDoc = { _id: string; [field: string]: unknown };
 import { changeSubject, Collections, StreamNames, type ChangeNotice, type DomainEvent } from '@puente/contracts';
-import { Outcomes, type Bus, type Outcome } from '@puente/bus';
+import { Outcomes, SpanKind, withSpan, type Bus, type Outcome } from '@puente/bus';
 import type { ProjectedDoc, Projection, StoredDoc } from './projection.js';
 
 /** An event with its position in `EVENTS`. */
@@ -134,7 +134,16 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
   }
 
   /** Applies a batch in order; one outcome per event (an event `evolve` throws on is dead-lettered, the rest apply). */
-  async apply(events: readonly PositionedEvent[]): Promise<ApplyResult<D>> {
+  apply(events: readonly PositionedEvent[]): Promise<ApplyResult<D>> {
+    // A span per batch and read model: its MongoDB reads and writes, and the change notices it publishes.
+    return withSpan(`project ${this.projection.collection}`, { kind: SpanKind.INTERNAL, attributes: { 'db.collection.name': this.projection.collection, 'puente.events': events.length } }, async (span) => {
+      const result = await this.applyBatch(events);
+      span.setAttribute('puente.written', result.written);
+      return result;
+    });
+  }
+
+  private async applyBatch(events: readonly PositionedEvent[]): Promise<ApplyResult<D>> {
     const outcomes: Outcome[] = events.map(() => Outcomes.ack);
     const keysOf = events.map((e, i) => {
       try {

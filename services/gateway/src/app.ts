@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { metrics } from '@opentelemetry/api';
+import { context, metrics, propagation } from '@opentelemetry/api';
 import { z } from 'zod';
-import type { Bus } from '@puente/bus';
+import { SpanKind, withSpan, type Bus } from '@puente/bus';
 import { Headers, StreamNames, subjectOf } from '@puente/contracts';
 import { bytes, createHttpServer, DevSecrets, listen, port, sendJson, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
 import { ContractViolationError, GatewayError, MethodNotAllowedError, problemBody } from './http/errors.js';
@@ -91,7 +91,13 @@ export function build(options: GatewayOptions): Server {
   };
   const webhook = <V>(endpoint: WebhookEndpoint<V>): Handler => async (req, res, requestId, params) => {
     try {
-      const duplicate = await deliver(endpoint, req, res, requestId, params);
+      // The trace of a delivery starts here (or continues the sender's `traceparent`): publish, consumer,
+      // read-model writes, change notice and realtime push all carry it.
+      const duplicate = await withSpan(`webhook ${endpoint.provider}`, {
+        kind: SpanKind.SERVER,
+        parent: propagation.extract(context.active(), req.headers),
+        attributes: { 'http.request.method': req.method ?? 'POST', 'url.path': (req.url ?? '').split('?')[0]!, 'puente.provider': endpoint.provider, 'puente.request_id': requestId },
+      }, () => deliver(endpoint, req, res, requestId, params));
       deliveries.add(1, { provider: endpoint.provider, outcome: duplicate ? 'duplicate' : 'accepted' });
     } catch (error) {
       deliveries.add(1, { provider: endpoint.provider, outcome: outcomeOf(error) });

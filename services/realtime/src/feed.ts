@@ -1,7 +1,10 @@
 import { DeliverPolicy, type ConsumerMessages } from 'nats';
 import type { Logger } from 'pino';
 import { channelFilter, StreamNames } from '@puente/contracts';
-import type { Bus } from '@puente/bus';
+import { trace } from '@opentelemetry/api';
+import { extractTrace, SpanKind, type Bus } from '@puente/bus';
+
+const pushTracer = trace.getTracer('@puente/realtime');
 
 /** What a subscriber is handed for every notice of its channel: the frame's bytes, serialized once. */
 export interface Offer {
@@ -146,7 +149,10 @@ export class ChangeFeed {
           const hub = this.hubs.get(channel);
           if (hub) {
             this.stats.routed++;
+            // The push continues the trace of the write the notice announces (the webhook's, end to end).
+            const span = pushTracer.startSpan('realtime push', { kind: SpanKind.PRODUCER, attributes: { 'puente.channel': channel, 'puente.subscribers': hub.subscribers.size, 'messaging.message.id': String(msg.seq) } }, extractTrace(msg.headers));
             hub.handle(msg.seq, msg.data);
+            span.end();
           }
         }
       } catch (error) {
