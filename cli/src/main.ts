@@ -7,6 +7,7 @@ import { tunnel } from './tunnel.js';
 import { providersCheck } from './providers.js';
 import { dlq, webhooks } from './ops.js';
 import { status } from './status.js';
+import { replay } from './replay.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
 const USAGE = `usage: npx puente <command>
@@ -21,6 +22,8 @@ const USAGE = `usage: npx puente <command>
   tunnel status | tunnel logs [--follow] | tunnel config [--ngrok-authtoken T] [--ngrok-domain D] [--cloudflared-token T --cloudflared-hostname H] [--via V]
   providers check [--url <public gateway url>] [--session a,b] [--dataset <id>]
       whether each provider's credentials work, its webhook points here, and when it last delivered
+  replay <kissflow-records|whatsapp> [--from <seq>]
+      rebuilds a read model from EVENTS beside the live one and swaps it in, document by document
   status
       one screen: every service's readiness, consumer lags, dead letters, CDC slots, last sync and delivery per source
   dlq list [--consumer C] [--since 2h] | dlq show <id> | dlq retry (--id N | --all [--consumer C]) | dlq purge [--consumer C]
@@ -56,6 +59,9 @@ try {
       process.exitCode = (await providersCheck(rest, process.env, out)).code;
       break;
     }
+    case 'replay':
+      process.exitCode = await replay(args, process.env, out);
+      break;
     case 'status':
       process.exitCode = await status(process.env, out);
       break;

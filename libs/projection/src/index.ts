@@ -2,3 +2,4 @@ export * from './versions.js';
 export * from './projection.js';
 export * from './store.js';
 export * from './handler.js';
+export * from './rebuild.js';

@@ -37,3 +37,8 @@ export interface Projection<D extends ProjectedDoc = ProjectedDoc> {
   /** Indexes created at start-up. */
   readonly indexes?: readonly { key: Record<string, 1 | -1>; name: string; unique?: boolean }[];
 }
+
+/** The same read model under other names (`<name><suffix>`, `<collection><suffix>`): where a rebuild writes before it swaps in. */
+export function renamed<D extends ProjectedDoc>(projection: Projection<D>, suffix: string): Projection<D> {
+  return { ...projection, name: `${projection.name}${suffix}`, collection: `${projection.collection}${suffix}`, indexes: projection.indexes?.map((i) => ({ ...i })) };
+}

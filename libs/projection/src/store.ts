@@ -48,6 +48,11 @@ export interface ProjectionStoreOptions<D extends ProjectedDoc> {
    * default 50,000): reads of hot documents (a chat, a session) then cost nothing. Ignored for `shared`.
    */
   cacheSize?: number;
+  /**
+   * Publish `CHANGES` notices (default true). A rebuild into staging collections turns them off: its
+   * documents are not the live read model yet (realtime clients are told to `resync` when it swaps in).
+   */
+  notify?: boolean;
   /** Compare-and-swap rounds before the batch is handed back for redelivery (default 10). */
   maxConflictRetries?: number;
   hooks?: StoreHooks;
@@ -204,7 +209,7 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
     // Notices (after the writes they announce) and the checkpoint go out together: neither waits for the other.
     const positions = events.filter((_, i) => outcomes[i]!.kind === 'ack').map((e) => e.position);
     await Promise.all([
-      notices.length > 0 ? (async () => {
+      notices.length > 0 && this.options.notify !== false ? (async () => {
         await this.options.hooks?.beforeNotify?.(notices);
         await this.publish(notices);
       })() : undefined,

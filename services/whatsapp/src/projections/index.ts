@@ -1,7 +1,7 @@
 import type { Db } from 'mongodb';
 import { decodeEvent, type DomainEvent } from '@puente/contracts';
 import { Outcomes, type BatchHandler, type Bus, type Outcome } from '@puente/bus';
-import { ProjectionStore, type PositionedEvent, type ProjectedDoc, type Projection, type StoredDoc } from '@puente/projection';
+import { ProjectionStore, renamed, type PositionedEvent, type ProjectedDoc, type Projection, type StoredDoc } from '@puente/projection';
 import { commandsProjection, type CommandDoc } from './commands.js';
 import type { MessageFacts } from './common.js';
 import { contactsProjection, type ContactDoc } from './contacts.js';
@@ -22,12 +22,23 @@ export class WhatsAppProjections {
   readonly others: ProjectionStore<ProjectedDoc>[];
   private firstContent = new Map<string, number | undefined>();
 
-  constructor(db: Db, bus: Bus, options: { writers?: 'shared' | 'exclusive' } = {}) {
+  /**
+   * `staging` (a rebuild): every read model under `<collection><suffix>` and checkpoint `<name><suffix>`,
+   * without change notices.
+   */
+  constructor(db: Db, bus: Bus, options: { writers?: 'shared' | 'exclusive'; staging?: string } = {}) {
     const facts: MessageFacts = { firstContentAt: (key) => this.firstContent.get(key) };
     const writers = options.writers ?? 'shared';
-    this.messages = new ProjectionStore({ db, bus, writers, projection: messagesProjection() });
+    const named = <D extends ProjectedDoc>(projection: Projection<D>) => (options.staging ? renamed(projection, options.staging) : projection);
+    const notify = options.staging === undefined;
+    this.messages = new ProjectionStore({ db, bus, writers, notify, projection: named(messagesProjection()) });
     const others: Projection<never>[] = [conversationsProjection(facts), sessionsProjection(facts), contactsProjection(), commandsProjection()] as never;
-    this.others = others.map((projection) => new ProjectionStore({ db, bus, writers, projection }) as unknown as ProjectionStore<ProjectedDoc>);
+    this.others = others.map((projection) => new ProjectionStore({ db, bus, writers, notify, projection: named(projection) }) as unknown as ProjectionStore<ProjectedDoc>);
+  }
+
+  /** The read models' collections and checkpoint names (a rebuild swaps these). */
+  get stores(): ProjectionStore<ProjectedDoc>[] {
+    return [this.messages as unknown as ProjectionStore<ProjectedDoc>, ...this.others];
   }
 
   async init(): Promise<void> {
