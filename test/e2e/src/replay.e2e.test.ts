@@ -40,7 +40,7 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | n
 const upsert = (dataset: string, rowId: string, n: number) =>
   createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: { _id: rowId, Name: `fila ${rowId}`, n }, modifiedAt: new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString(), origin: 'webhook' }, { source: 'urn:test' }) as DomainEvent;
 
-test('replay rebuilds a read model with a new mapping while the live one serves, swaps it in, and realtime clients resync', async () => {
+test('replay rebuilds a read model with a new mapping while the live one serves (a polling reader never sees it empty or a document missing), swaps it in, and realtime clients resync', async () => {
   const dataset = uniqueName('DS_Replay_');
   const other = uniqueName('DS_Other_');
   const db = database.db;
@@ -73,8 +73,25 @@ test('replay rebuilds a read model with a new mapping while the live one serves,
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
+    // A reader polls throughout: the collection is never empty and a stable document never missing.
+    let polling = true;
+    let polls = 0;
+    const misses: string[] = [];
+    const reader = (async () => {
+      while (polling) {
+        const [count, stable] = await Promise.all([records.countDocuments({ dataset }), records.findOne({ _id: `${dataset}:r45` } as never)]);
+        if (count < 50) misses.push(`count ${count}`);
+        if (!stable) misses.push('r45 missing');
+        polls++;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
     const replayed = await run(['replay', 'kissflow-records'], env);
     await during;
+    polling = false;
+    await reader;
+    assert.deepEqual(misses, [], `the reader never saw a gap (${polls} polls)`);
+    assert.ok(polls > 5);
     assert.equal(replayed.code, 0, replayed.output);
     assert.match(replayed.output, /replay kissflow-records: \d+ events in [\d.]+ s \(\d+ events\/s\), up to position \d+; live collections: \d+ inserted, \d+ replaced, \d+ unchanged, 1 removed; realtime clients told to resync/);
     assert.match(replayed.output, /events\/s/);
