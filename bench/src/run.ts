@@ -8,6 +8,7 @@ import { runGatewayBench } from './gateway.js';
 import { runWhatsAppBench } from './whatsapp.js';
 import { runKissflowBench } from './kissflow.js';
 import { runRealtimeBench } from './realtime.js';
+import { runReplayBench } from './replay.js';
 import { printTable, writeResult, type BenchResult } from './result.js';
 import type { BenchEnv } from './bus.js';
 
@@ -15,7 +16,7 @@ import type { BenchEnv } from './bus.js';
  * `npm run bench [-- <name> ...]`: runs the named benchmarks (default all) against local servers it
  * starts (or NATS_URL / MONGO_URL), prints a table, writes bench/results/<name>.json and latest.json.
  */
-const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench, gateway: runGatewayBench, whatsapp: runWhatsAppBench, kissflow: runKissflowBench, realtime: runRealtimeBench };
+const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench, gateway: runGatewayBench, whatsapp: runWhatsAppBench, kissflow: runKissflowBench, realtime: runRealtimeBench, replay: runReplayBench };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS[name]);
