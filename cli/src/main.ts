@@ -28,7 +28,7 @@ const USAGE = `usage: npx puente <command>
       one screen: every service's readiness, consumer lags, dead letters, CDC slots, last sync and delivery per source
   dlq list [--consumer C] [--since 2h] | dlq show <id> | dlq retry (--id N | --all [--consumer C]) | dlq purge [--consumer C]
       dead letters: inspect them, send them back to the consumer that gave up, or drop them
-  webhooks list [--provider P] [--since T] [--until T] | webhooks show <seq> | webhooks redeliver (--seq N | --since T [--until T] [--provider P])
+  webhooks list [--provider P] [--dataset D] [--since T] [--until T] | webhooks show <seq> | webhooks redeliver (--seq N | --since T [--until T] [--provider P] [--dataset D])
       the verified bodies kept in WEBHOOKS_RAW; redeliver normalizes them again (idempotent)
   token --channels <patterns> [--ttl 12h] [--sub name]
       mints a read token for the realtime WebSocket and HTTP API (REALTIME_JWT_SECRET)

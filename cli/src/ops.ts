@@ -88,8 +88,8 @@ export async function dlq(args: string[], env: NodeJS.ProcessEnv, out: (line: st
 }
 
 /**
- * `puente webhooks list [--provider P] [--since 2h] [--until T]`, `webhooks show <seq>`,
- * `webhooks redeliver (--seq N | --provider P --since T [--until T])`: the verified bodies kept in
+ * `puente webhooks list [--provider P] [--dataset D] [--since 2h] [--until T]`, `webhooks show <seq>`,
+ * `webhooks redeliver (--seq N | --since T [--until T] [--provider P] [--dataset D])`: the verified bodies kept in
  * `WEBHOOKS_RAW`, and re-running normalization over them after a fix (idempotent: same message ids).
  */
 export async function webhooks(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
@@ -99,7 +99,8 @@ export async function webhooks(args: string[], env: NodeJS.ProcessEnv, out: (lin
   const range = () => {
     const since = flag(rest, '--since');
     const until = flag(rest, '--until');
-    return { ...(provider ? { provider } : {}), ...(since ? { since: parseSince(since) } : {}), ...(until ? { until: parseSince(until) } : {}) };
+    const dataset = flag(rest, '--dataset');
+    return { ...(provider ? { provider } : {}), ...(dataset ? { params: { dataset } } : {}), ...(since ? { since: parseSince(since) } : {}), ...(until ? { until: parseSince(until) } : {}) };
   };
   return withBus(env, async (bus) => {
     switch (sub) {
@@ -123,7 +124,7 @@ export async function webhooks(args: string[], env: NodeJS.ProcessEnv, out: (lin
       }
       case 'redeliver': {
         const seq = positive(flag(rest, '--seq'), '--seq');
-        if (!seq && !flag(rest, '--since')) throw new UsageError('webhooks redeliver --seq <n> | --since <time> [--until <time>] [--provider P]');
+        if (!seq && !flag(rest, '--since')) throw new UsageError('webhooks redeliver --seq <n> | --since <time> [--until <time>] [--provider P] [--dataset D]');
         const list = seq ? [await getRawDelivery(bus, seq)] : await listRawDeliveries(bus, range());
         let events = 0;
         let fresh = 0;

@@ -186,10 +186,11 @@ describe('operator CLI: dead letters and raw deliveries', () => {
     assert.equal((await post({ _id: 'r1', Name: 'uno', _modified_at: '2025-10-15T10:00:00Z' })).status, 200);
     assert.equal((await post({ _id: 'r2', Name: 'dos', _modified_at: '2025-10-15T10:00:01Z' })).status, 200);
     assert.equal((await post({ Name: 'sin id' })).status, 400, 'verified but unreadable: kept anyway');
-    const list = await run(['webhooks', 'list', '--provider', 'kissflow', '--since', '10m']);
+    const list = await run(['webhooks', 'list', '--provider', 'kissflow', '--dataset', dataset, '--since', '10m']);
     assert.equal(list.code, 0);
     const mine = list.output.split('\n').filter((line) => line.includes(dataset));
     assert.equal(mine.length, 3, list.output);
+    assert.match(list.output, /^3 deliveries$/m, 'the dataset filter keeps only this dataset');
     const seq = /^\s*(\d+)/.exec(mine[0]!)![1]!;
     const show = await run(['webhooks', 'show', seq]);
     assert.match(show.output, /"_id":"r1"/);
@@ -197,10 +198,10 @@ describe('operator CLI: dead letters and raw deliveries', () => {
     const subject = `evt.kissflow.record.upserted.${encodeToken(dataset)}`;
     const stored = async () => (await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
     assert.equal(await stored(), 2);
-    const again = await run(['webhooks', 'redeliver', '--provider', 'kissflow', '--since', '10m']);
+    const again = await run(['webhooks', 'redeliver', '--provider', 'kissflow', '--dataset', dataset, '--since', '10m']);
     assert.equal(again.code, 1, 'one delivery could not be read');
     assert.match(again.output, /: the row needs its _id/);
-    assert.match(again.output, /deliveries normalized again: \d+ events \(0 new, \d+ already in EVENTS\), 1 could not be read/);
+    assert.match(again.output, /^3 deliveries normalized again: 2 events \(0 new, 2 already in EVENTS\), 1 could not be read$/m, 'only this dataset\'s deliveries');
     assert.equal(await stored(), 2, 'nothing published twice');
     const one = await run(['webhooks', 'redeliver', '--seq', seq]);
     assert.equal(one.code, 0);

@@ -36,8 +36,12 @@ function toRaw(msg: { seq: number; subject: string; time: Date; data: Uint8Array
   };
 }
 
-/** Raw deliveries, oldest first, of one provider or all, received within [since, until). */
-export async function listRawDeliveries(bus: Bus, options: { provider?: string; since?: Date; until?: Date; limit?: number } = {}): Promise<RawDelivery[]> {
+/**
+ * Raw deliveries, oldest first, of one provider or all, received within [since, until), optionally only
+ * those whose path parameters match `params` (a Kissflow dataset, say).
+ */
+export async function listRawDeliveries(bus: Bus, options: { provider?: string; since?: Date; until?: Date; params?: Record<string, string>; limit?: number } = {}): Promise<RawDelivery[]> {
+  const wanted = Object.entries(options.params ?? {});
   const filter = options.provider ? `raw.${options.provider}` : 'raw.>';
   const out: RawDelivery[] = [];
   let seq = 1;
@@ -59,7 +63,8 @@ export async function listRawDeliveries(bus: Bus, options: { provider?: string; 
     }
     const raw = toRaw(msg as never);
     if (options.until && Date.parse(raw.receivedAt) >= options.until.getTime()) break;
-    if (!options.since || Date.parse(raw.receivedAt) >= options.since.getTime()) out.push(raw);
+    const inRange = !options.since || Date.parse(raw.receivedAt) >= options.since.getTime();
+    if (inRange && wanted.every(([name, value]) => raw.params[name] === value)) out.push(raw);
     seq = msg.seq + 1;
   }
   return out;
