@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { Bus } from '@puente/bus';
 import { runningServerUrl } from '@puente/stack';
 import { UsageError } from './sendSample.js';
 
@@ -18,6 +19,22 @@ export async function natsUrl(env: NodeJS.ProcessEnv): Promise<string> {
   const url = env.NATS_URL ?? (await runningServerUrl(join(resolve(env.PUENTE_ROOT ?? process.cwd()), '.data'), 'nats'));
   if (!url) throw new Error('no NATS to talk to: set NATS_URL, or start the hub with npm start');
   return url;
+}
+
+/**
+ * A bus connection for the CLI, with the same NATS settings as the services: `NATS_URL` (else the local
+ * stack), `NATS_TOKEN` or `NATS_CREDS`, and `NATS_REPLICAS` for what it creates.
+ */
+export async function connectBus(env: NodeJS.ProcessEnv): Promise<Bus> {
+  const replicas = Number(env.NATS_REPLICAS ?? 1);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new UsageError('NATS_REPLICAS must be an integer from 1 to 5');
+  return Bus.connect({
+    servers: await natsUrl(env),
+    name: 'puente-cli',
+    replicas,
+    ...(env.NATS_TOKEN ? { token: env.NATS_TOKEN } : {}),
+    ...(env.NATS_CREDS ? { credsFile: env.NATS_CREDS } : {}),
+  });
 }
 
 /** A one-line progress bar: `[#####.....] 50% label`. */

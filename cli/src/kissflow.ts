@@ -1,9 +1,8 @@
 import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
-import { Bus } from '@puente/bus';
 import { Config, backfillFrom, openBackfillBucket, type BackfillState } from '@puente/kissflow-sync';
 import { loadConfig, mongoDatabaseName } from '@puente/runtime';
-import { flag, mongoUrl, natsUrl, progressPrinter, required } from './common.js';
+import { flag, mongoUrl, connectBus, progressPrinter, required } from './common.js';
 
 function describe(state: BackfillState, rowsPerSecond: number): { fraction: number; label: string } {
   const stage = state.stage === 'confirm' ? 'checking rows missing from the listing' : `page ${state.page}`;
@@ -22,7 +21,7 @@ export async function kissflowBackfill(args: string[], env: NodeJS.ProcessEnv, o
   const view = flag(args, '--view');
   const reconcile = args.includes('--reconcile');
   const config = loadConfig(Config, env);
-  const bus = await Bus.connect({ servers: await natsUrl(env), name: 'puente-cli' });
+  const bus = await connectBus(env);
   let mongo: MongoClient | undefined;
   try {
     await bus.ensureStreams();

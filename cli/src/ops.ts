@@ -1,7 +1,7 @@
-import { Bus, listDeadLetters, purgeDeadLetters, redriveDeadLetter } from '@puente/bus';
+import { type Bus, listDeadLetters, purgeDeadLetters, redriveDeadLetter } from '@puente/bus';
 import { decodeEvent, Headers, StreamNames } from '@puente/contracts';
 import { getRawDelivery, listRawDeliveries, RawProviders, redeliver } from '@puente/gateway/raw';
-import { flag, natsUrl } from './common.js';
+import { connectBus, flag } from './common.js';
 import { UsageError } from './sendSample.js';
 
 /** `30m`, `2h`, `7d` ago, or an ISO time. */
@@ -21,7 +21,7 @@ function positive(value: string | undefined, name: string): number | undefined {
 }
 
 async function withBus<T>(env: NodeJS.ProcessEnv, work: (bus: Bus) => Promise<T>): Promise<T> {
-  const bus = await Bus.connect({ servers: await natsUrl(env), name: 'puente-cli' });
+  const bus = await connectBus(env);
   try {
     return await work(bus);
   } finally {

@@ -1,9 +1,9 @@
-import { Bus } from '@puente/bus';
+import { type Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
 import { Config as KissflowConfig, kissflowFrom } from '@puente/kissflow-sync';
 import { loadConfig } from '@puente/runtime';
 import { Config as WhatsAppConfig, inboxHubFrom } from '@puente/whatsapp';
-import { flag, natsUrl } from './common.js';
+import { connectBus, flag } from './common.js';
 import { metaAppFrom, sessionsFrom } from './register.js';
 import { runningTunnelUrl } from './tunnel.js';
 
@@ -21,7 +21,7 @@ export interface ProviderCheck {
 async function lastDeliveries(env: NodeJS.ProcessEnv): Promise<(provider: string) => string> {
   let bus: Bus | undefined;
   try {
-    bus = await Bus.connect({ servers: await natsUrl(env), name: 'puente-cli' });
+    bus = await connectBus(env);
     const found = new Map<string, string>();
     for (const provider of ['kissflow', 'inboxhub', 'evolution', 'waha', 'whatsapp-cloud']) {
       try {

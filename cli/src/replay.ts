@@ -1,11 +1,11 @@
 import { MongoClient, type Db } from 'mongodb';
-import { Bus } from '@puente/bus';
+import { type Bus } from '@puente/bus';
 import { Collections } from '@puente/contracts';
 import { Config as KissflowConfig, consumerFor as kissflowConsumerFor, loadMappings, recordsProjection } from '@puente/kissflow-sync';
 import { ProjectionStore, rebuild, renamed, type RebuildTarget } from '@puente/projection';
 import { loadConfig, mongoDatabaseName } from '@puente/runtime';
 import { Config as WhatsAppConfig, consumersFor as whatsappConsumersFor, WhatsAppProjections } from '@puente/whatsapp';
-import { flag, mongoUrl, natsUrl, progressPrinter } from './common.js';
+import { flag, mongoUrl, connectBus, progressPrinter } from './common.js';
 import { UsageError } from './sendSample.js';
 
 /** The projections `puente replay` can rebuild, configured as the services are (same consumers, same mapping). */
@@ -57,7 +57,7 @@ export async function replay(args: string[], env: NodeJS.ProcessEnv, out: (line:
   if (!Number.isInteger(from) || from < 1) throw new UsageError('--from must be a stream sequence (1 or more)');
   const url = await mongoUrl(env);
   const mongo = await MongoClient.connect(url, { serverSelectionTimeoutMS: 5_000 });
-  const bus = await Bus.connect({ servers: await natsUrl(env), name: 'puente-cli' });
+  const bus = await connectBus(env);
   try {
     const target = make(mongo.db(mongoDatabaseName(url)), bus);
     const progress = progressPrinter(out, isTty);

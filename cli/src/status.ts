@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { Bus } from '@puente/bus';
+import { type Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
 import { BACKFILL_BUCKET, type BackfillState } from '@puente/kissflow-sync';
 import { SERVICES } from '@puente/stack';
 import { Buckets as WhatsAppBuckets, type SyncState } from '@puente/whatsapp';
-import { natsUrl } from './common.js';
+import { connectBus } from './common.js';
 
 interface ServiceHealth {
   name: string;
@@ -86,7 +86,7 @@ export async function status(env: NodeJS.ProcessEnv, out: (line: string) => void
   }
   let bus: Bus;
   try {
-    bus = await Bus.connect({ servers: await natsUrl(env), name: 'puente-cli' });
+    bus = await connectBus(env);
   } catch (error) {
     out(`NATS: unreachable (${(error as Error).message}); nothing more to show`);
     return 1;

@@ -1,9 +1,8 @@
 import { pino } from 'pino';
-import { Bus } from '@puente/bus';
 import { loadConfig } from '@puente/runtime';
 import { Config, FullSync, inboxHubFrom, openBuckets, type SyncState } from '@puente/whatsapp';
 import { UsageError } from './sendSample.js';
-import { flag, natsUrl, progressPrinter, required } from './common.js';
+import { connectBus, flag, progressPrinter, required } from './common.js';
 
 /** The events a webhook registered by Puente subscribes to (what the gateway turns into domain events). */
 export const WEBHOOK_EVENTS = [
@@ -26,7 +25,7 @@ export async function whatsappSync(args: string[], env: NodeJS.ProcessEnv, out: 
   const config = loadConfig(Config, env);
   const client = inboxHubFrom(config);
   if (typeof client === 'string') throw new Error(client);
-  const bus = await Bus.connect({ servers: await natsUrl(env), name: 'puente-cli' });
+  const bus = await connectBus(env);
   try {
     await bus.ensureStreams();
     const { sync: kv } = await openBuckets(bus);

@@ -1,6 +1,6 @@
 import {
   connect, credsAuthenticator, headers as natsHeaders, JSONCodec, RetentionPolicy, StorageType, DiscardPolicy,
-  type ConnectionOptions, type StoredMsg, type JetStreamClient, type JetStreamManager, type MsgHdrs, type NatsConnection, type StreamConfig,
+  type ConnectionOptions, type StoredMsg, type JetStreamClient, type JetStreamManager, type MsgHdrs, type NatsConnection, type StreamConfig, type KV, type KvOptions,
 } from 'nats';
 import { readFileSync } from 'node:fs';
 import { Headers, StreamDefinitions, subjectOf, type DomainEvent, type StreamDefinition, type StreamName } from '@puente/contracts';
@@ -17,6 +17,8 @@ export interface BusConnectOptions {
   credsFile?: string;
   /** How long a JetStream publish may wait for its ack. */
   publishTimeoutMs?: number;
+  /** Copies of each stream and key-value bucket this client creates (3 on a three-node cluster). Default 1. */
+  replicas?: number;
 }
 
 export interface PublishOptions {
@@ -43,14 +45,15 @@ export interface PublishItem {
 }
 
 /** Per-stream limit overrides, e.g. from configuration. */
-export type StreamOverrides = Partial<Record<StreamName, Partial<Pick<StreamDefinition, 'maxAgeMs' | 'maxBytes' | 'duplicateWindowMs'>>>>;
+export type StreamOverrides = Partial<Record<StreamName, Partial<Pick<StreamDefinition, 'maxAgeMs' | 'maxBytes' | 'duplicateWindowMs'> & { replicas: number }>>>;
 
 const codec = JSONCodec();
 const ms = (value: number) => value * 1_000_000;
 
 /** JetStream configuration for one of Puente's stream definitions. */
 export function streamConfig(definition: StreamDefinition, overrides: StreamOverrides[StreamName] = {}): Partial<StreamConfig> & { name: string } {
-  const merged = { ...definition, ...overrides };
+  const { replicas = 1, ...limits } = overrides;
+  const merged = { ...definition, ...limits };
   return {
     name: merged.name,
     subjects: [...merged.subjects],
@@ -61,7 +64,7 @@ export function streamConfig(definition: StreamDefinition, overrides: StreamOver
     max_age: ms(merged.maxAgeMs),
     max_bytes: merged.maxBytes,
     duplicate_window: ms(Math.min(merged.duplicateWindowMs, merged.maxAgeMs || Number.MAX_SAFE_INTEGER)),
-    num_replicas: 1,
+    num_replicas: replicas,
     allow_direct: true,
   };
 }
@@ -76,6 +79,8 @@ export class Bus {
     readonly js: JetStreamClient,
     readonly jsm: JetStreamManager,
     private readonly publishTimeoutMs: number,
+    /** Copies of each stream and key-value bucket created through this client. */
+    readonly replicas: number,
   ) {
     this.acks = new AckMux(nc);
   }
@@ -95,7 +100,15 @@ export class Bus {
     };
     const nc = await connect(connection);
     const timeout = options.publishTimeoutMs ?? 5_000;
-    const bus = new Bus(nc, nc.jetstream({ timeout }), await nc.jetstreamManager({ timeout }), timeout);
+    let jsm: JetStreamManager;
+    try {
+      jsm = await nc.jetstreamManager({ timeout });
+    } catch (error) {
+      // JetStream not answering (a cluster without a meta leader yet): do not leave a connection reconnecting forever.
+      await nc.close().catch(() => undefined);
+      throw error;
+    }
+    const bus = new Bus(nc, nc.jetstream({ timeout }), jsm, timeout, options.replicas ?? 1);
     void bus.watchStatus();
     return bus;
   }
@@ -123,7 +136,7 @@ export class Bus {
    */
   async ensureStreams(definitions: StreamDefinition[] = Object.values(StreamDefinitions), overrides: StreamOverrides = {}): Promise<void> {
     for (const definition of definitions) {
-      const wanted = streamConfig(definition, overrides[definition.name]);
+      const wanted = streamConfig(definition, { replicas: this.replicas, ...overrides[definition.name] });
       let current: StreamConfig | undefined;
       try {
         current = (await this.jsm.streams.info(wanted.name)).config;
@@ -139,6 +152,11 @@ export class Bus {
         await this.jsm.streams.update(wanted.name, wanted);
       }
     }
+  }
+
+  /** A key-value bucket, created with this client's replica count when it does not exist yet. */
+  kv(name: string, options: Partial<KvOptions> = {}): Promise<KV> {
+    return this.js.views.kv(name, { replicas: this.replicas, ...options });
   }
 
   /** Publishes bytes or a JSON value and waits for the stream's ack. */

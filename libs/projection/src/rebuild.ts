@@ -68,7 +68,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export async function rebuild(options: { bus: Bus; db: Db; target: RebuildTarget; from?: number; batchSize?: number; onProgress?: (progress: RebuildProgress) => void; pauseMs?: number }): Promise<RebuildResult> {
   const { bus, db, target } = options;
-  const kv = await bus.js.views.kv(REBUILD_BUCKET, { history: 1 });
+  const kv = await bus.kv(REBUILD_BUCKET, { history: 1 });
   const key = target.name.replace(/[^-/_=.a-zA-Z0-9]/g, '_');
   const owner = randomUUID();
   const lock = () => new TextEncoder().encode(JSON.stringify({ owner, at: Date.now() }));

@@ -113,10 +113,17 @@ export const CommonConfig = z.object({
   NATS_URL: list().pipe(z.array(url(['nats', 'tls', 'ws', 'wss'])).min(1, 'must list at least one NATS URL')).default(['nats://127.0.0.1:4222']),
   NATS_TOKEN: z.string().optional(),
   NATS_CREDS: z.string().optional(),
+  /** Copies of each stream and key-value bucket: 3 on a three-node JetStream cluster (deploy/k8s prod). */
+  NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   MONGO_URL: url(['mongodb', 'mongodb+srv']).default('mongodb://127.0.0.1:27017/'),
   /** Driver pool size; kept moderate because FerretDB's updates each need two backend connections. */
   MONGO_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
   SHUTDOWN_TIMEOUT: duration().default(10_000),
+  /**
+   * On SIGTERM, how long to keep serving while /readyz already answers 503, before stopping: the time a
+   * load balancer (a Kubernetes Service's endpoints) needs to stop routing here. Part of SHUTDOWN_TIMEOUT.
+   */
+  DRAIN_DELAY: duration().default(0),
   EVENTS_MAX_AGE: duration().optional(),
   EVENTS_MAX_BYTES: bytes().optional(),
   CHANGES_MAX_AGE: duration().optional(),

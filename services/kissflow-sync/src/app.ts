@@ -64,7 +64,7 @@ const PROJECTION_BATCH = 1_024;
 export const BACKFILL_BUCKET = 'kissflow_backfill';
 
 export function openBackfillBucket(bus: Bus): Promise<KV> {
-  return bus.js.views.kv(BACKFILL_BUCKET, { history: 1 });
+  return bus.kv(BACKFILL_BUCKET, { history: 1 });
 }
 
 /** The Kissflow client from configuration, or why there is none. */

@@ -112,8 +112,8 @@ export function inboxHubFrom(config: WhatsAppConfig): InboxHubClient | string {
 
 export async function openBuckets(bus: Bus): Promise<{ sync: KV; attempts: KV }> {
   const [sync, attempts] = await Promise.all([
-    bus.js.views.kv(Buckets.sync, { history: 1 }),
-    bus.js.views.kv(Buckets.sendAttempts, { history: 1, ttl: 48 * 3_600_000 }),
+    bus.kv(Buckets.sync, { history: 1 }),
+    bus.kv(Buckets.sendAttempts, { history: 1, ttl: 48 * 3_600_000 }),
   ]);
   return { sync, attempts };
 }
