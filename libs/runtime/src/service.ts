@@ -78,6 +78,7 @@ export async function runService<S extends z.ZodObject, K extends SecretName = n
   const meters = startMetrics(definition.name, env);
   const closers: { name: string; close: () => Promise<void> }[] = [{ name: 'telemetry', close: () => telemetry.shutdown() }, { name: 'metrics', close: () => meters.shutdown() }];
   let shuttingDown: Promise<void> | undefined;
+  let draining = false;
 
   const shutdown = (reason: string): Promise<void> => {
     shuttingDown ??= (async () => {
@@ -87,6 +88,11 @@ export async function runService<S extends z.ZodObject, K extends SecretName = n
         process.exit(1);
       }, config.SHUTDOWN_TIMEOUT);
       timer.unref();
+      draining = true;
+      if (config.DRAIN_DELAY > 0) {
+        logger.info({ delayMs: config.DRAIN_DELAY }, 'not ready any more; still serving while traffic moves away');
+        await new Promise((resolve) => setTimeout(resolve, config.DRAIN_DELAY));
+      }
       for (const closer of closers.reverse()) {
         try {
           await closer.close();
@@ -106,10 +112,11 @@ export async function runService<S extends z.ZodObject, K extends SecretName = n
       name: `puente-${definition.name}`,
       ...(config.NATS_TOKEN ? { token: config.NATS_TOKEN } : {}),
       ...(config.NATS_CREDS ? { credsFile: config.NATS_CREDS } : {}),
+      replicas: config.NATS_REPLICAS,
     });
     closers.push({ name: 'bus', close: () => bus.close() });
     await bus.ensureStreams(undefined, streamOverrides(config));
-    const checks: Record<string, Check> = { nats: () => bus.connected };
+    const checks: Record<string, Check> = { nats: () => bus.connected, accepting: () => !draining };
 
     let db: Db | undefined;
     if (definition.mongo) {

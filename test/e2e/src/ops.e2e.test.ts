@@ -62,6 +62,33 @@ describe('metrics', () => {
 });
 
 describe('graceful rollout', () => {
+  test('SIGTERM to the gateway: /readyz answers 503 at once, webhooks are still answered for DRAIN_DELAY, then a clean exit', async () => {
+    const sink = new Writable({ write: (_c, _e, done) => done() });
+    const port = await freePort();
+    const gw = spawnService(root, 'gateway', port, { ...process.env, GATEWAY_PORT: String(port), LOG_LEVEL: 'warn', DRAIN_DELAY: '2s', SHUTDOWN_TIMEOUT: '10s' }, sink);
+    try {
+      await waitReady(gw, 30_000);
+      const dataset = uniqueName('DS_Drain_');
+      const post = (rowId: string) => fetch(`http://127.0.0.1:${port}/webhooks/kissflow/${dataset}`, { method: 'POST', headers: { authorization: 'Bearer dev-kissflow-webhook-secret', 'content-type': 'application/json' }, body: JSON.stringify({ _id: rowId, _modified_at: '2025-10-15T10:00:00Z' }) });
+      assert.equal((await post('before')).status, 200);
+      const stoppedAt = Date.now();
+      gw.child.kill('SIGTERM');
+      const ready = await eventually(async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+        return res.status === 503 ? ((await res.json()) as { checks: Record<string, string> }) : undefined;
+      }, 1_500, '/readyz to answer 503');
+      assert.equal(ready.checks.accepting, 'failing');
+      assert.ok(Date.now() - stoppedAt < 1_500, 'not ready at once');
+      assert.equal((await post('during')).status, 200, 'a webhook routed here while it drains is still accepted');
+      assert.equal(await gw.exited, 0, 'a clean exit');
+      assert.ok(Date.now() - stoppedAt >= 2_000, 'served for the whole DRAIN_DELAY');
+      const subject = `evt.kissflow.record.upserted.${encodeToken(dataset)}`;
+      assert.equal((await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject })).state.subjects?.[subject], 2, 'both webhooks are events');
+    } finally {
+      await stopService(gw);
+    }
+  });
+
   test('SIGTERM to a projector under load drains within its bound; its successor finishes; nothing is lost or applied twice', async () => {
     const sink = new Writable({ write: (_c, _e, done) => done() });
     const dataset = uniqueName('DS_Rollout_');
@@ -121,7 +148,7 @@ describe('operator CLI: status', () => {
       child.stderr.on('data', (c: Buffer) => (output += c.toString()));
       const code = await new Promise((resolve) => child.once('exit', resolve));
       assert.equal(code, 1, 'some services are not running here');
-      assert.match(output, new RegExp(`gateway +ready +http://127\\.0\\.0\\.1:${gatewayPort}/readyz +\\(nats ok\\)`));
+      assert.match(output, new RegExp(`gateway +ready +http://127\\.0\\.0\\.1:${gatewayPort}/readyz +\\(nats ok, accepting ok\\)`));
       assert.match(output, /realtime +down /);
       assert.match(output, new RegExp(`EVENTS +${durable} +pending +\\d+ +in flight +0 +redelivered +0 +nothing delivered yet`));
       assert.match(output, /^dead letters: \d+/m);
