@@ -1,6 +1,8 @@
 export * from './stack.js';
 export * from './processes.js';
-export { cacheDir, ensureChromium, Versions } from './binaries.js';
+export { cacheDir, ensureChromium, ensureNatsServer, Versions } from './binaries.js';
 export { ensureDatabase } from './servers.js';
 export * from './services.js';
-export { startNats } from './servers.js';
+export { startNats, type NatsClusterOptions } from './servers.js';
+export { ensureGlymsDemo, glymsDemoSql } from './glyms.js';
+export * from './manifests.js';

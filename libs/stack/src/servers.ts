@@ -19,7 +19,14 @@ export const FERRETDB_PG_POOL = 400;
 /** Largest NATS message: a 4 MiB webhook plus its headers and envelope fits with room to spare. */
 export const NATS_MAX_PAYLOAD = 8 * 1024 * 1024;
 
-export async function startNats(options: { dir: string; port: number; monitorPort: number; log: Log }): Promise<RunningServer> {
+/** A JetStream cluster member: its name, its route port, and the route ports of all members (loopback). */
+export interface NatsClusterOptions {
+  serverName: string;
+  port: number;
+  routes: number[];
+}
+
+export async function startNats(options: { dir: string; port: number; monitorPort: number; log: Log; cluster?: NatsClusterOptions }): Promise<RunningServer> {
   const binary = await ensureNatsServer(options.log);
   const storeDir = join(options.dir, 'jetstream');
   mkdirSync(storeDir, { recursive: true });
@@ -34,6 +41,16 @@ export async function startNats(options: { dir: string; port: number; monitorPor
       `  store_dir: ${JSON.stringify(storeDir)}`,
       `  max_memory_store: 512MB`,
       `}`,
+      ...(options.cluster
+        ? [
+            `server_name: ${options.cluster.serverName}`,
+            `cluster {`,
+            `  name: puente`,
+            `  listen: 127.0.0.1:${options.cluster.port}`,
+            `  routes: [${options.cluster.routes.map((port) => `nats-route://127.0.0.1:${port}`).join(', ')}]`,
+            `}`,
+          ]
+        : []),
       '',
     ].join('\n'),
   );
@@ -43,7 +60,8 @@ export async function startNats(options: { dir: string; port: number; monitorPor
     args: ['-c', configFile],
     logFile: join(options.dir, 'nats.log'),
     ready: async () => {
-      const response = await fetch(`http://127.0.0.1:${options.monitorPort}/healthz?js-enabled-only=true`);
+      // A cluster member is up once it serves its monitor; JetStream there needs a quorum of members first.
+      const response = await fetch(`http://127.0.0.1:${options.monitorPort}/${options.cluster ? 'varz' : 'healthz?js-enabled-only=true'}`);
       return response.ok;
     },
   });
