@@ -119,3 +119,50 @@ test('replay rebuilds a read model with a new mapping while the live one serves 
     await live.stop();
   }
 });
+
+test('a replay with unchanged code, while events keep arriving, ends identical to the same read model built live from the start', async () => {
+  const dataset = uniqueName('DS_Same_');
+  const db = database.db;
+  const records = db.collection<{ _id: string; dataset: string }>(Collections.kissflowRecords);
+  const live = await startKissflowSync({ bus, db, logger: pino({ level: 'silent' }), config: Config.parse({ KISSFLOW_DATASETS: dataset }) });
+  // The reference: another consumer of the same dataset (its own durable) into its own database, from the start.
+  const reference = await testDatabase();
+  const referenceService = await startKissflowSync({ bus, db: reference.db, logger: pino({ level: 'silent' }), config: Config.parse({ KISSFLOW_DATASETS: `${dataset},${uniqueName('DS_None_')}` }) });
+  // Out-of-order times, a duplicate, deletes, and a late older update after a delete.
+  const history = (n: number): DomainEvent[] => {
+    const row = `r${n % 40}`;
+    if (n % 17 === 0) return [createEvent('kissflow.record.deleted.v1', { dataset, rowId: row, detectedAt: new Date(Date.UTC(2026, 0, 1) + (n + 1) * 1000).toISOString() }, { source: 'urn:test' }) as DomainEvent];
+    const event = upsert(dataset, row, n % 5 === 0 ? n - 30 : n);
+    return n % 7 === 0 ? [event, event] : [event];
+  };
+  try {
+    for (let n = 0; n < 240; n++) for (const event of history(n)) await bus.publishEvent(event);
+    const env = { ...process.env, MONGO_URL: `${process.env.MONGO_URL}${db.databaseName}`, KISSFLOW_DATASETS: dataset };
+    const during = (async () => {
+      for (let n = 240; n < 300; n++) {
+        for (const event of history(n)) await bus.publishEvent(event);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    const replayed = await run(['replay', 'kissflow-records'], env);
+    await during;
+    assert.equal(replayed.code, 0, replayed.output);
+    // Both settle on the whole history; then the documents are equal but for their revision counters.
+    const strip = (docs: Record<string, unknown>[]) => docs.map(({ _rev, ...rest }) => (void _rev, rest));
+    const snapshot = async (d: typeof db) => strip(await d.collection(Collections.kissflowRecords).find({ dataset } as never, { sort: { _id: 1 } }).toArray());
+    let last = '';
+    await eventually(async () => {
+      const [a, b] = await Promise.all([snapshot(db), snapshot(reference.db)]);
+      last = `rebuilt ${a.length}, reference ${b.length}`;
+      return a.length === 40 && JSON.stringify(a) === JSON.stringify(b) ? true : undefined;
+    }, 30_000, 'the rebuilt read model to equal the live-built one').catch(async (error: unknown) => {
+      const [a, b] = await Promise.all([snapshot(db), snapshot(reference.db)]);
+      assert.deepEqual(a, b, `${(error as Error).message} (${last})`);
+    });
+    assert.ok(await records.countDocuments({ dataset, deletedAt: { $exists: true } } as never) > 0, 'the history has tombstones');
+  } finally {
+    await referenceService.stop();
+    await live.stop();
+    await reference.drop();
+  }
+});
