@@ -10,6 +10,8 @@ import { machine, metric, type BenchResult } from './result.js';
 const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 500_000);
 const ROWS = Math.max(1, Math.min(50_000, Math.floor(EVENTS / 10)));
 const BATCH = 1_024;
+/** The raw baseline's bulk size: FerretDB v1 deadlocks past ~400 update statements in one command (libs/projection/src/store.ts). */
+const WRITE_BATCH = 256;
 
 /** Versions of ROWS Kissflow rows, each version of every row before the next (times moving forward). */
 function workload(dataset: string): DomainEvent[] {
@@ -55,7 +57,7 @@ async function rawBulkWrite(db: Db, events: DomainEvent[]): Promise<number> {
   }) as AnyBulkWriteOperation<{ _id: string }>[];
   const collection = db.collection<{ _id: string }>(Collections.kissflowRecords);
   const started = performance.now();
-  for (let i = 0; i < writes.length; i += BATCH) await collection.bulkWrite(writes.slice(i, i + BATCH), { ordered: false });
+  for (let i = 0; i < writes.length; i += WRITE_BATCH) await collection.bulkWrite(writes.slice(i, i + WRITE_BATCH), { ordered: false });
   return rate(events.length, started);
 }
 

@@ -37,6 +37,18 @@ async function noticeCount(subject: string): Promise<number> {
 }
 
 describe('projection store', () => {
+  test('a batch of 1,200 replaces, applied by two stores at once, completes (FerretDB v1 deadlocks for good past ~400 update statements in flight)', async () => {
+    const stores = [0, 1].map(() => new ProjectionStore({ db, bus, projection: messageFixtureProjection(uniqueName('wide_')), writers: 'exclusive', notify: false }));
+    for (const store of stores) await store.init();
+    const session = uniqueName('s');
+    const events = Array.from({ length: 1_200 }, (_, i) => messageEvents(session, `m${i}`, ['sent']));
+    await Promise.all(stores.map((store) => store.apply(events.map((e, i) => ({ event: e[0]!, position: i + 1 })))));
+    const started = Date.now();
+    await Promise.all(stores.map((store) => store.apply(events.map((e, i) => ({ event: e[1]!, position: 2_000 + i })))));
+    for (const store of stores) assert.equal(await store.collection.countDocuments({ status: 'sent' }), 1_200);
+    assert.ok(Date.now() - started < 120_000);
+  });
+
   test('an exclusive writer reads from its cache, and still notices a document someone else wrote (compare-and-swap)', async () => {
     const projection = messageFixtureProjection(uniqueName('excl_'));
     const store = new ProjectionStore({ db, bus, projection, writers: 'exclusive' });

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
-
-/** A document as the driver sees it: string ids, any fields. */
-export type RawDoc = { _id: string; [field: string]: unknown };
 import { changeSubject, Collections, StreamNames, type ChangeNotice, type DomainEvent } from '@puente/contracts';
 import { Outcomes, SpanKind, withSpan, type Bus, type Outcome } from '@puente/bus';
 import type { ProjectedDoc, Projection, StoredDoc } from './projection.js';
+import { Semaphore } from './semaphore.js';
+
+/** A document as the driver sees it: string ids, any fields. */
+export type RawDoc = { _id: string; [field: string]: unknown };
 
 /** An event with its position in `EVENTS`. */
 export interface PositionedEvent {
@@ -72,6 +73,18 @@ const SYSTEM = ['_id', '_position', '_rev'] as const;
 /** A batch's writes go as at most this many bulk writes at once, each of at least WRITE_CHUNK operations. */
 const WRITE_PARALLELISM = 4;
 const WRITE_CHUNK = 32;
+
+/**
+ * FerretDB v1 (PostgreSQL backend) holds one backend connection per update statement until the whole
+ * command ends. Once its pool (400 in the local stack) is taken by statements in flight it deadlocks for
+ * good: every statement waits for a connection that only finished statements would free (measured:
+ * one unordered bulk of 512 replaces hangs the server; 390 pass). So on FerretDB a process keeps at most
+ * FERRETDB_UPDATE_CHUNK x FERRETDB_UPDATE_CHUNKS replaces in flight, across all its stores, which leaves
+ * room for several processes on one server. Inserts are not affected.
+ */
+const FERRETDB_UPDATE_CHUNK = 48;
+const FERRETDB_UPDATE_CHUNKS = 2;
+const ferretdbUpdates = new Semaphore(FERRETDB_UPDATE_CHUNKS);
 
 /** A revision claim older than this belongs to a writer that died between claiming and releasing. */
 const CLAIM_TTL_MS = 30_000;
@@ -324,10 +337,7 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
     }
     let clean = true;
     try {
-      // A large batch goes as a few bulk writes at once: the server works on them side by side.
-      const chunk = Math.max(WRITE_CHUNK, Math.ceil(ops.length / WRITE_PARALLELISM));
-      await Promise.all(Array.from({ length: Math.ceil(ops.length / chunk) }, async (_, i) => {
-        const part = ops.slice(i * chunk, (i + 1) * chunk);
+      const send = async (part: AnyBulkWriteOperation<RawDoc>[]) => {
         try {
           const result = await this.collection.bulkWrite(part, { ordered: false });
           if (result.insertedCount + result.matchedCount !== part.length) clean = false;
@@ -335,7 +345,17 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
           clean = false;
           rethrowUnlessDuplicateKeys(error);
         }
-      }));
+      };
+      // On FerretDB replaces go in small bulks under a process-wide budget (see FERRETDB_UPDATE_CHUNK).
+      const budgeted = this.readOneByOne ? ops.filter((op) => 'replaceOne' in op) : [];
+      const free = budgeted.length > 0 ? ops.filter((op) => !('replaceOne' in op)) : ops;
+      // A large batch goes as a few bulk writes at once: the server works on them side by side.
+      const chunk = Math.max(WRITE_CHUNK, Math.ceil(free.length / WRITE_PARALLELISM));
+      await Promise.all([
+        ...Array.from({ length: Math.ceil(free.length / chunk) }, (_, i) => send(free.slice(i * chunk, (i + 1) * chunk))),
+        ...Array.from({ length: Math.ceil(budgeted.length / FERRETDB_UPDATE_CHUNK) }, (_, i) =>
+          ferretdbUpdates.run(() => send(budgeted.slice(i * FERRETDB_UPDATE_CHUNK, (i + 1) * FERRETDB_UPDATE_CHUNK)))),
+      ]);
     } finally {
       await claim.release();
     }
