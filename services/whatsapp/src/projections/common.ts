@@ -23,6 +23,22 @@ export interface MessageFacts {
 }
 
 /**
+ * Positions a document has already counted a message at (unread count, session counters), newest
+ * last. `firstContentAt === position` is true again when a batch that was applied is delivered again
+ * (its acknowledgement was lost: NATS restarted, the process died after writing), so a count keeps the
+ * positions it counted. A redelivery is among the consumer's unacknowledged messages (at most
+ * `max_ack_pending`, 1,024), so the newest COUNTED_KEEP positions are enough.
+ */
+export const COUNTED_KEEP = 2_048;
+
+/** The positions with `position` added, or undefined when it was counted already. */
+export function countOnce(counted: readonly number[] | undefined, position: number): number[] | undefined {
+  if (counted?.includes(position)) return undefined;
+  const next = [...(counted ?? []), position];
+  return next.length > COUNTED_KEEP ? next.slice(next.length - COUNTED_KEEP) : next;
+}
+
+/**
  * Delivery status order. `failed` outranks `pending`/`sent` (terminal for them) but a later
  * `delivered`/`read` proves success and outranks it; Meta may skip `delivered`.
  */

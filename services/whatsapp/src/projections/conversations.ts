@@ -1,6 +1,6 @@
 import { Channels, Collections, jidKind, normalizeJid, phoneOf, type DomainEvent, type JidKind, type MessageContent, type WhatsAppProvider } from '@puente/contracts';
 import { isNewer, sourceOrder, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
-import { chatKey, isContentEvent, laterThan, messageKey, versionAt, type MessageFacts } from './common.js';
+import { chatKey, countOnce, isContentEvent, laterThan, messageKey, versionAt, type MessageFacts } from './common.js';
 
 export interface ConversationDoc extends ProjectedDoc {
   session: string;
@@ -19,6 +19,8 @@ export interface ConversationDoc extends ProjectedDoc {
   lastReadAt?: string;
   updatedAt?: string;
   _v: { lastMessage?: AspectVersion; archived?: AspectVersion; unread?: AspectVersion; name?: AspectVersion };
+  /** Bookkeeping: positions whose message raised `unreadCount` (a redelivered batch does not count again). */
+  _counted?: number[];
 }
 
 const later = (a: string | undefined, b: string): string => (a && sourceOrder(a) >= sourceOrder(b) ? a : b);
@@ -79,7 +81,8 @@ export function conversationsProjection(facts: MessageFacts): Projection<Convers
           };
         }
         const counts = event.type === 'whatsapp.message.received.v1' && !d.fromMe && facts.firstContentAt(messageKey(d.session, d.messageId)) === position;
-        if (counts && (!next.lastReadAt || sourceOrder(d.timestamp) > sourceOrder(next.lastReadAt))) next = { ...next, unreadCount: next.unreadCount + 1 };
+        const counted = counts && (!next.lastReadAt || sourceOrder(d.timestamp) > sourceOrder(next.lastReadAt)) ? countOnce(next._counted, position) : undefined;
+        if (counted) next = { ...next, unreadCount: next.unreadCount + 1, _counted: counted };
         return doc && next === doc ? doc : next;
       }
       switch (event.type) {

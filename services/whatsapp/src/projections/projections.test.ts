@@ -14,9 +14,10 @@ const status = (id: string, value: 'sent' | 'delivered' | 'read' | 'failed', min
 /** Documents without what depends on stream positions (versions, first-content position). */
 function plain(state: InMemoryState) {
   const strip = (m: Map<string, object>) => Object.fromEntries([...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, d]) => {
-    const { _v, firstContentAt, ...rest } = d as Record<string, unknown>;
+    const { _v, firstContentAt, _counted, ...rest } = d as Record<string, unknown>;
     void _v;
     void firstContentAt;
+    void _counted;
     return [k, rest];
   }));
   return { messages: strip(state.messages), conversations: strip(state.conversations), sessions: strip(state.sessions), contacts: strip(state.contacts), commands: strip(state.commands) };
@@ -56,6 +57,16 @@ describe('whatsapp projections', () => {
     const snapshot = structuredClone(once);
     const twice = evolveAll(events, once, 1_000_000); // the same facts again, far later in the stream
     assert.deepEqual(twice, snapshot);
+  });
+
+  test('a batch delivered again at the same positions (its acknowledgement was lost) counts nothing twice', () => {
+    const events = [received('IN1', 1), received('IN2', 2), ev('whatsapp.message.sent.v1', { session: S, provider: 'inboxhub', messageId: 'OUT1', chatId: chat, fromMe: true, type: 'text', text: 'ok', timestamp: at(3) })];
+    const once = evolveAll(events);
+    const snapshot = structuredClone(once);
+    const again = evolveAll(events, once); // the same events at the same positions
+    assert.deepEqual(again, snapshot);
+    assert.equal(again.conversations.get(`${S}:${chat}`)!.unreadCount, 2);
+    assert.deepEqual(again.sessions.get(S)!.counters, { messagesIn: 2, messagesOut: 1 });
   });
 
   test('a status before its message makes a placeholder that the message completes, counted once', () => {

@@ -1,6 +1,6 @@
 import { Channels, Collections, type DomainEvent, type SessionSyncV1, type WhatsAppProvider } from '@puente/contracts';
 import type { AspectVersion, ProjectedDoc, Projection } from '@puente/projection';
-import { isContentEvent, laterThan, messageKey, versionAt, type MessageFacts } from './common.js';
+import { countOnce, isContentEvent, laterThan, messageKey, versionAt, type MessageFacts } from './common.js';
 
 export interface SessionDoc extends ProjectedDoc {
   provider: WhatsAppProvider;
@@ -17,6 +17,8 @@ export interface SessionDoc extends ProjectedDoc {
   /** Messages counted once each, when their document first got content (imports included). */
   counters: { messagesIn: number; messagesOut: number };
   _v: { status?: AspectVersion; qr?: AspectVersion; sync?: AspectVersion };
+  /** Bookkeeping: positions whose message raised a counter (a redelivered batch does not count again). */
+  _counted?: number[];
 }
 
 /** `wa_sessions`: one document per session: status, last QR, last sync with its counts, message counters, the provider. */
@@ -40,8 +42,10 @@ export function sessionsProjection(facts: MessageFacts): Projection<SessionDoc> 
       if (isContentEvent(event)) {
         const d = event.data;
         if (facts.firstContentAt(messageKey(d.session, d.messageId)) !== position) return base;
+        const counted = countOnce(base._counted, position);
+        if (!counted) return base;
         const counters = d.fromMe ? { ...base.counters, messagesOut: base.counters.messagesOut + 1 } : { ...base.counters, messagesIn: base.counters.messagesIn + 1 };
-        return { ...base, counters };
+        return { ...base, counters, _counted: counted };
       }
       switch (event.type) {
         case 'whatsapp.session.status.v1': {
