@@ -3,6 +3,6 @@ export * from './processes.js';
 export { cacheDir, ensureChromium, ensureNatsServer, Versions } from './binaries.js';
 export { ensureDatabase } from './servers.js';
 export * from './services.js';
-export { startNats, type NatsClusterOptions } from './servers.js';
+export { startMongoWire, startNats, type NatsClusterOptions } from './servers.js';
 export { ensureGlymsDemo, glymsDemoSql } from './glyms.js';
 export * from './manifests.js';

@@ -149,7 +149,7 @@ export async function ensureDatabase(serverUrl: string, name: string): Promise<s
  * A MongoDB wire server: `mongod` when one is on PATH, else FerretDB v1 on the PostgreSQL backend
  * (its SQLite backend scans the whole table for any filter but a bare `_id`).
  */
-export async function startMongoWire(options: { dir: string; port: number; postgresUrl: string; log: Log }): Promise<RunningServer> {
+export async function startMongoWire(options: { dir: string; port: number; postgresUrl: string; log: Log; database?: string }): Promise<RunningServer> {
   const url = `mongodb://127.0.0.1:${options.port}/`;
   const ready = async (): Promise<boolean> => {
     if (!(await portOpen(options.port))) return false;
@@ -175,7 +175,7 @@ export async function startMongoWire(options: { dir: string; port: number; postg
     return { url, process: process_ };
   }
   const ferretdb = await ensureFerretDB(options.log);
-  const postgresUrl = await ensureDatabase(options.postgresUrl, 'ferretdb');
+  const postgresUrl = await ensureDatabase(options.postgresUrl, options.database ?? 'ferretdb');
   const stateDir = join(options.dir, 'ferretdb');
   mkdirSync(stateDir, { recursive: true });
   const process_ = await spawnServer({
