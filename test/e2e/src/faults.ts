@@ -8,7 +8,7 @@ import { MongoClient } from 'mongodb';
 import { Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
 import { sampleBody, signSample, type SampleSecrets } from '@puente/gateway/samples';
-import { freePort, spawnService, startMongoWire, startNats, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
+import { freePort, portOpen, spawnService, startMongoWire, startNats, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
 
 /**
  * The fault suite: signed webhooks through the whole stack (gateway, NATS JetStream, the whatsapp and
@@ -51,7 +51,7 @@ const SETTLE_MS = 120_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The server itself, not the guard shell that `spawnServer` wraps it in. */
-const serverPid = (guardPid: number) => Number(execFileSync('pgrep', ['-P', String(guardPid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+const serverPid = (guardPid: number, binary: string) => Number(execFileSync('pgrep', ['-P', String(guardPid), '-f', binary], { encoding: 'utf8' }).trim().split('\n')[0]);
 
 interface Delivery {
   kind: 'kissflow' | 'inboxhub';
@@ -105,6 +105,15 @@ class Stack {
     this.nats = await startNats({ dir: join(this.dir, 'nats'), port: this.ports.nats, monitorPort: this.ports.natsMonitor, log: this.log });
   }
 
+  /** Waits until NATS no longer listens: the kill really happened. */
+  async natsGone(): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (await portOpen(this.ports.nats)) {
+      if (Date.now() > deadline) throw new Error('nats-server still listens after kill -9');
+      await sleep(50);
+    }
+  }
+
   async startMongo(): Promise<void> {
     this.mongo = await startMongoWire({ dir: join(this.dir, 'mongo'), port: this.ports.mongo, postgresUrl: this.postgresUrl, database: this.database, log: this.log });
   }
@@ -151,7 +160,8 @@ async function deliver(gatewayUrl: string, request: { path: string; headers: Rec
 async function strike(stack: Stack, fault: Fault): Promise<void> {
   switch (fault) {
     case 'nats-kill9':
-      process.kill(serverPid(stack.nats.process.pid), 'SIGKILL');
+      process.kill(serverPid(stack.nats.process.pid, 'nats-server'), 'SIGKILL');
+      await stack.natsGone();
       await sleep(2_000);
       await stack.startNats();
       return;
