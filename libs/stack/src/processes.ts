@@ -44,7 +44,8 @@ done
 wait $child
 `;
 
-const live = new Set<ChildProcess>();
+/** Running guards and the signal that stops each one's server. */
+const live = new Map<ChildProcess, NodeJS.Signals>();
 let exitHookInstalled = false;
 
 /** Last resort: a process that exits without stopping its servers still takes them along. */
@@ -52,7 +53,9 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
+    // The guard's own signal, which it forwards to the server and then waits for it: a SIGKILL would
+    // end the guard alone and leave the server running.
+    for (const [child, signal] of live) child.kill(signal);
   });
 }
 
@@ -72,7 +75,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ManagedProcess
     gid: options.gid,
     stdio: ['ignore', log, log],
   });
-  live.add(child);
+  live.set(child, options.stopSignal ?? 'SIGTERM');
   let exited = false;
   let spawnError: Error | undefined;
   const exitPromise = new Promise<void>((resolve) => {
