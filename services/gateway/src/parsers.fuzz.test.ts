@@ -1,0 +1,121 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
+import { z } from 'zod';
+import { decodeEvent } from '@puente/contracts';
+import { GatewayError } from './http/errors.js';
+import type { Normalized, WebhookRequest } from './webhooks/delivery.js';
+import { normalizeKissflow, verifyKissflow } from './webhooks/kissflow/kissflow.js';
+import { DEFAULT_INBOXHUB_SCHEME, normalizeInboxHub, verifyInboxHub } from './webhooks/inboxhub/inboxhub.js';
+import { normalizeEvolution, verifyEvolution } from './webhooks/evolution/evolution.js';
+import { normalizeWaha, verifyWaha } from './webhooks/waha/waha.js';
+import { normalizeWhatsAppCloud, verifyMetaSignature } from './webhooks/whatsapp-cloud/whatsappCloud.js';
+import { SampleProviders, sampleBody, signSample, type SampleProvider, type SampleSecrets } from './samples.js';
+
+/**
+ * Every provider's verifier and parser, in process, at volume: 100k generated cases per run by default
+ * (`FUZZ_CASES`), most of them correctly signed so they reach the parser. The HTTP-level properties in
+ * fuzz.int.test.ts cover the same paths through a real server at lower volume.
+ */
+const TOTAL = Number(process.env.FUZZ_CASES ?? 100_000);
+const PER_PROVIDER = Math.floor(TOTAL / SampleProviders.length);
+const SECRETS: SampleSecrets = { kissflow: 'fuzz-kissflow-secret', inboxhub: 'fuzz-inboxhub-secret', evolution: 'fuzz-evolution-secret', waha: 'fuzz-waha-secret', whatsappAppSecret: 'fuzz-meta-app-secret' };
+const OTHER: SampleSecrets = { kissflow: 'x-other', inboxhub: 'x-other', evolution: 'x-other', waha: 'x-other', whatsappAppSecret: 'x-other' };
+
+const now = new Date();
+const endpoints: Record<SampleProvider, { verify: (r: WebhookRequest) => unknown; normalize: (r: WebhookRequest, verified: unknown) => Normalized }> = {
+  kissflow: { verify: (r) => verifyKissflow(r, [SECRETS.kissflow]), normalize: (r) => normalizeKissflow(r) },
+  inboxhub: { verify: (r) => verifyInboxHub(r, [SECRETS.inboxhub], DEFAULT_INBOXHUB_SCHEME, now), normalize: (r, v) => normalizeInboxHub(r, (v as { deliveryId?: string }).deliveryId) },
+  evolution: { verify: (r) => verifyEvolution(r, [SECRETS.evolution], now), normalize: (r) => normalizeEvolution(r) },
+  waha: { verify: (r) => verifyWaha(r, [SECRETS.waha]), normalize: (r) => normalizeWaha(r) },
+  'whatsapp-cloud': { verify: (r) => verifyMetaSignature(r, [SECRETS.whatsappAppSecret]), normalize: (r) => normalizeWhatsAppCloud(r) },
+};
+
+const request = (provider: SampleProvider, sample: { path: string; headers: Record<string, string> }, body: Buffer): WebhookRequest => ({
+  provider, params: provider === 'kissflow' ? { dataset: decodeURIComponent(sample.path.split('/').at(-1)!) } : {}, headers: sample.headers, body, receivedAt: now,
+});
+
+/** A verified body: events that validate against the contracts, or a clear 4xx; never another failure. */
+function parse(provider: SampleProvider, r: WebhookRequest): 'events' | 'rejected' {
+  const endpoint = endpoints[provider];
+  const verified = endpoint.verify(r);
+  let normalized: Normalized;
+  try {
+    normalized = endpoint.normalize(r, verified);
+  } catch (error) {
+    if (error instanceof GatewayError && error.status >= 400 && error.status < 500) return 'rejected';
+    if (error instanceof z.ZodError) return 'rejected';
+    throw new Error(`${provider}: the parser failed with ${(error as Error).name}: ${(error as Error).message} for ${r.body.toString('utf8').slice(0, 300)}`);
+  }
+  for (const { event, msgId } of normalized.events) {
+    assert.ok(msgId.length > 0 && msgId.length <= 256, `${provider}: a usable message id`);
+    decodeEvent(Buffer.from(JSON.stringify(event))); // throws unless the event is valid under its schema
+  }
+  return 'events';
+}
+
+function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
+  const out: (string | number)[][] = [prefix];
+  if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...prefix, i])));
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, k]));
+  return out;
+}
+
+function replaceAt(document: unknown, path: (string | number)[], replacement: unknown): unknown {
+  if (path.length === 0) return replacement;
+  const copy = structuredClone(document) as Record<string | number, unknown>;
+  let node = copy;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  node[path.at(-1)!] = replacement;
+  return copy;
+}
+
+describe(`gateway verifiers and parsers: ${TOTAL.toLocaleString('en')} generated cases`, () => {
+  for (const provider of SampleProviders) {
+    test(`${provider}: signed bodies with any value anywhere, or any bytes at all, parse to valid events or a 4xx; changed or wrongly signed ones are refused`, () => {
+      const base = sampleBody(provider, 1, now);
+      const allPaths = paths(base);
+      const outcomes = { events: 0, rejected: 0, forged: 0 };
+      // 70%: a valid delivery with one value replaced by any JSON value, correctly signed.
+      fc.assert(fc.property(fc.nat(), fc.jsonValue({ maxDepth: 3 }), (at, value) => {
+        const mutated = replaceAt(base, allPaths[at % allPaths.length]!, value);
+        const sample = signSample(provider, mutated, SECRETS, { now });
+        outcomes[parse(provider, request(provider, sample, Buffer.from(sample.body, 'utf8')))]++;
+      }), { numRuns: Math.floor(PER_PROVIDER * 0.7) });
+      // 15%: any bytes, correctly signed (Meta signs what it sends; Inbox Hub and WAHA sign the raw body).
+      fc.assert(fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b).toString('latin1'))), (text) => {
+        const sample = signSample(provider, null, SECRETS, { now });
+        const body = Buffer.from(text, 'latin1');
+        const resigned = provider === 'kissflow' || provider === 'evolution' ? sample : signRaw(provider, body);
+        outcomes[parse(provider, request(provider, resigned, body))]++;
+      }), { numRuns: Math.floor(PER_PROVIDER * 0.15) });
+      // 15%: a byte changed after signing, or another secret: never accepted (Kissflow and Evolution
+      // cannot sign bodies, so for them only the wrong secret is a forgery).
+      fc.assert(fc.property(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean(), (position, delta, otherSecret) => {
+        const sample = signSample(provider, sampleBody(provider, position, now), otherSecret ? OTHER : SECRETS, { now });
+        const bytes = Buffer.from(sample.body, 'utf8');
+        if (!otherSecret) bytes[position % bytes.length] = (bytes[position % bytes.length]! + delta) % 256;
+        if (!otherSecret && (provider === 'kissflow' || provider === 'evolution')) return;
+        assert.throws(() => endpoints[provider].verify(request(provider, sample, bytes)), (error: unknown) => error instanceof GatewayError && error.status === 401);
+        outcomes.forged++;
+      }), { numRuns: Math.floor(PER_PROVIDER * 0.15) });
+      assert.ok(outcomes.events > 0 && outcomes.rejected > 0, `both outcomes reached: ${JSON.stringify(outcomes)}`);
+    });
+  }
+});
+
+/** The provider's signature over exact bytes (signSample signs a JSON value). */
+function signRaw(provider: SampleProvider, body: Buffer): { path: string; headers: Record<string, string> } {
+  const probe = signSample(provider, null, SECRETS, { now });
+  switch (provider) {
+    case 'inboxhub':
+      return { path: probe.path, headers: { ...probe.headers, 'x-webhook-signature': `sha256=${createHmac('sha256', SECRETS.inboxhub).update(body).digest('hex')}` } };
+    case 'waha':
+      return { path: probe.path, headers: { ...probe.headers, 'x-webhook-hmac': createHmac('sha512', SECRETS.waha).update(body).digest('hex') } };
+    case 'whatsapp-cloud':
+      return { path: probe.path, headers: { ...probe.headers, 'x-hub-signature-256': `sha256=${createHmac('sha256', SECRETS.whatsappAppSecret).update(body).digest('hex')}` } };
+    default:
+      return probe;
+  }
+}
