@@ -46,6 +46,8 @@ export const Config = z.object({
   KISSFLOW_DATASETS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean)),
   /** `exclusive` (default): one instance applies the projection; `shared`: replicas pull one consumer (see docs/kissflow.md). */
   PROJECTION_WRITERS: z.enum(['exclusive', 'shared']).default('exclusive'),
+  /** Documents an exclusive writer keeps in memory per read model (its memory is bounded by this). */
+  PROJECTION_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(50_000),
 });
 export type KissflowConfig = z.infer<typeof Config>;
 
@@ -89,7 +91,7 @@ export class KissflowSyncApp {
   private stopping = false;
 
   constructor(private readonly deps: { bus: Bus; db: Db; logger: Logger; config: KissflowConfig; mappings: KissflowMappings; kv: KV }) {
-    this.records = new ProjectionStore({ db: deps.db, bus: deps.bus, writers: deps.config.PROJECTION_WRITERS, projection: recordsProjection(deps.mappings) });
+    this.records = new ProjectionStore({ db: deps.db, bus: deps.bus, writers: deps.config.PROJECTION_WRITERS, cacheSize: deps.config.PROJECTION_CACHE_SIZE, projection: recordsProjection(deps.mappings) });
   }
 
   /** Reconciles every configured dataset once, one after the other (a run already going elsewhere is skipped). */

@@ -61,6 +61,8 @@ export const Config = z.object({
    * then claims its revision first (MongoDB needs nothing: its filtered replace is atomic).
    */
   PROJECTION_WRITERS: z.enum(['exclusive', 'shared']).default('exclusive'),
+  /** Documents an exclusive writer keeps in memory per read model (its memory is bounded by this). */
+  PROJECTION_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(50_000),
   WHATSAPP_SESSIONS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean)),
 });
 export type WhatsAppConfig = z.infer<typeof Config>;
@@ -130,7 +132,7 @@ export class WhatsAppApp {
 
   constructor(private readonly deps: { bus: Bus; db: Db; logger: Logger; config: WhatsAppConfig; buckets: { sync: KV; attempts: KV } }) {
     const { bus, db, logger, config } = deps;
-    this.projections = new WhatsAppProjections(db, bus, { writers: config.PROJECTION_WRITERS });
+    this.projections = new WhatsAppProjections(db, bus, { writers: config.PROJECTION_WRITERS, cacheSize: config.PROJECTION_CACHE_SIZE });
     const inboxHub = inboxHubFrom(config);
     const cloud = config.WHATSAPP_ACCESS_TOKEN ? new CloudApiClient({ graphUrl: config.WHATSAPP_GRAPH_URL, accessToken: config.WHATSAPP_ACCESS_TOKEN, timeoutMs: config.WHATSAPP_TIMEOUT_MS }) : undefined;
     this.commands = new CommandHandler({

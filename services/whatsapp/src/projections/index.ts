@@ -26,14 +26,15 @@ export class WhatsAppProjections {
    * `staging` (a rebuild): every read model under `<collection><suffix>` and checkpoint `<name><suffix>`,
    * without change notices.
    */
-  constructor(db: Db, bus: Bus, options: { writers?: 'shared' | 'exclusive'; staging?: string } = {}) {
+  constructor(db: Db, bus: Bus, options: { writers?: 'shared' | 'exclusive'; staging?: string; cacheSize?: number } = {}) {
     const facts: MessageFacts = { firstContentAt: (key) => this.firstContent.get(key) };
     const writers = options.writers ?? 'shared';
     const named = <D extends ProjectedDoc>(projection: Projection<D>) => (options.staging ? renamed(projection, options.staging) : projection);
     const notify = options.staging === undefined;
-    this.messages = new ProjectionStore({ db, bus, writers, notify, projection: named(messagesProjection()) });
+    const cacheSize = options.cacheSize;
+    this.messages = new ProjectionStore({ db, bus, writers, notify, ...(cacheSize === undefined ? {} : { cacheSize }), projection: named(messagesProjection()) });
     const others: Projection<never>[] = [conversationsProjection(facts), sessionsProjection(facts), contactsProjection(), commandsProjection()] as never;
-    this.others = others.map((projection) => new ProjectionStore({ db, bus, writers, notify, projection: named(projection) }) as unknown as ProjectionStore<ProjectedDoc>);
+    this.others = others.map((projection) => new ProjectionStore({ db, bus, writers, notify, ...(cacheSize === undefined ? {} : { cacheSize }), projection: named(projection) }) as unknown as ProjectionStore<ProjectedDoc>);
   }
 
   /** The read models' collections and checkpoint names (a rebuild swaps these). */
