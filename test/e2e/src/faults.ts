@@ -61,11 +61,11 @@ interface Delivery {
   acknowledged: boolean;
 }
 
-/** One stack of its own (NATS, MongoDB wire, gateway, projectors) that the faults strike. */
-class Stack {
+/** One stack of its own (NATS, MongoDB wire, gateway, projectors, optionally realtime) that the faults strike and the soak loads. */
+export class Stack {
   private constructor(
     private readonly dir: string,
-    private readonly ports: { nats: number; natsMonitor: number; mongo: number; gateway: number; whatsapp: number; kissflow: number },
+    private readonly ports: { nats: number; natsMonitor: number; mongo: number; gateway: number; whatsapp: number; kissflow: number; realtime: number },
     private readonly postgresUrl: string,
     private readonly database: string,
     readonly log: (line: string) => void,
@@ -76,16 +76,22 @@ class Stack {
   gateway!: RunningServiceProcess;
   whatsapp!: RunningServiceProcess;
   kissflow!: RunningServiceProcess;
+  realtime?: RunningServiceProcess;
   private readonly sink = new Writable({ write: (_c, _e, done) => done() });
 
-  static async start(postgresUrl: string, log: (line: string) => void): Promise<Stack> {
-    const ports = { nats: await freePort(), natsMonitor: await freePort(), mongo: await freePort(), gateway: await freePort(), whatsapp: await freePort(), kissflow: await freePort() };
+  /** Extra environment for every service (the soak bounds the projectors' caches). */
+  private env: NodeJS.ProcessEnv = {};
+
+  static async start(postgresUrl: string, log: (line: string) => void, options: { realtime?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<Stack> {
+    const ports = { nats: await freePort(), natsMonitor: await freePort(), mongo: await freePort(), gateway: await freePort(), whatsapp: await freePort(), kissflow: await freePort(), realtime: await freePort() };
     const stack = new Stack(mkdtempSync(join(tmpdir(), 'puente-faults-')), ports, postgresUrl, `faults_${process.pid}_${Date.now().toString(36)}`, log);
+    stack.env = options.env ?? {};
     await stack.startNats();
     await stack.startMongo();
     stack.gateway = await stack.startService('gateway');
     stack.whatsapp = await stack.startService('whatsapp');
     stack.kissflow = await stack.startService('kissflow-sync');
+    if (options.realtime) stack.realtime = await stack.startService('realtime');
     return stack;
   }
 
@@ -99,6 +105,10 @@ class Stack {
 
   get gatewayUrl(): string {
     return `http://127.0.0.1:${this.ports.gateway}`;
+  }
+
+  get realtimeUrl(): string {
+    return `ws://127.0.0.1:${this.ports.realtime}/ws`;
   }
 
   async startNats(): Promise<void> {
@@ -118,18 +128,18 @@ class Stack {
     this.mongo = await startMongoWire({ dir: join(this.dir, 'mongo'), port: this.ports.mongo, postgresUrl: this.postgresUrl, database: this.database, log: this.log });
   }
 
-  async startService(name: 'gateway' | 'whatsapp' | 'kissflow-sync'): Promise<RunningServiceProcess> {
-    const port = name === 'gateway' ? this.ports.gateway : name === 'whatsapp' ? this.ports.whatsapp : this.ports.kissflow;
+  async startService(name: 'gateway' | 'whatsapp' | 'kissflow-sync' | 'realtime'): Promise<RunningServiceProcess> {
+    const port = { gateway: this.ports.gateway, whatsapp: this.ports.whatsapp, 'kissflow-sync': this.ports.kissflow, realtime: this.ports.realtime }[name];
     const service = spawnService(root, name, port, {
-      ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'warn', NATS_URL: this.natsUrl, MONGO_URL: this.mongoUrl,
-      ...(name === 'gateway' ? { GATEWAY_PORT: String(port) } : { HEALTH_PORT: String(port) }),
+      ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'warn', NATS_URL: this.natsUrl, MONGO_URL: this.mongoUrl, ...this.env,
+      ...(name === 'gateway' ? { GATEWAY_PORT: String(port) } : name === 'realtime' ? { REALTIME_PORT: String(port) } : { HEALTH_PORT: String(port) }),
     }, this.sink);
     await waitReady(service, 60_000);
     return service;
   }
 
   async stop(): Promise<void> {
-    for (const service of [this.gateway, this.whatsapp, this.kissflow]) if (service) await stopService(service).catch(() => undefined);
+    for (const service of [this.gateway, this.whatsapp, this.kissflow, this.realtime]) if (service) await stopService(service).catch(() => undefined);
     await this.mongo?.process.stop().catch(() => undefined);
     await this.nats?.process.stop().catch(() => undefined);
     const admin = new (await import('pg')).default.Client({ connectionString: `${this.postgresUrl}/postgres` });
@@ -138,8 +148,10 @@ class Stack {
   }
 }
 
+export const FAULT_SECRETS = SECRETS;
+
 /** Sends one delivery until it is acknowledged (2xx) or the sender gives up, with backoff like Meta's and Inbox Hub's. */
-async function deliver(gatewayUrl: string, request: { path: string; headers: Record<string, string>; body: string }, onAck: (at: number) => void): Promise<boolean> {
+export async function deliver(gatewayUrl: string, request: { path: string; headers: Record<string, string>; body: string }, onAck: (at: number) => void): Promise<boolean> {
   const deadline = Date.now() + GIVE_UP_MS;
   for (let attempt = 0; Date.now() < deadline; attempt++) {
     try {
