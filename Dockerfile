@@ -1,18 +1,26 @@
 # One image for every Puente service; SERVICE picks which one runs.
 #   docker build -t puente .   then   docker run -e SERVICE=gateway puente
+# The operator CLI is in the image too: docker run --rm puente node cli/bin/puente.js status
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY libs libs
 COPY services services
+COPY cli cli
 COPY test test
 COPY bench bench
 RUN npm ci --no-audit --no-fund && npx tsc -b && npm prune --omit=dev
 
+# Only what runs: the compiled workspaces and production dependencies (no tests, benchmarks or sources'
+# build caches), as the unprivileged `node` user.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=build /app /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/libs libs
+COPY --from=build /app/services services
+COPY --from=build /app/cli cli
 USER node
 ENV SERVICE=gateway
 # NODE_FLAGS: V8 flags that NODE_OPTIONS does not allow (the realtime service ships --optimize-for-size).

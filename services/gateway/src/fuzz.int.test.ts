@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { TEST_SECRETS, useTestGateway } from './testing.js';
+import { paths, replaceAt } from './mutate.js';
 import { SampleProviders, sampleBody, signSample, type SampleSecrets } from './samples.js';
 
 const gw = useTestGateway();
@@ -15,23 +16,7 @@ const SECRETS: SampleSecrets = {
 };
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
 
-/** Every path to a value inside a JSON document. */
-function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
-  const out: (string | number)[][] = [prefix];
-  if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...prefix, i])));
-  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, k]));
-  return out;
-}
 
-/** The document with the value at `path` replaced (the root replaced when the path is empty). */
-function replaceAt(document: unknown, path: (string | number)[], replacement: unknown): unknown {
-  if (path.length === 0) return replacement;
-  const copy = structuredClone(document) as Record<string | number, unknown>;
-  let node = copy;
-  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
-  node[path.at(-1)!] = replacement;
-  return copy;
-}
 
 const post = (sample: { path: string; headers: Record<string, string>; body: string }) =>
   fetch(`${gw.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body });

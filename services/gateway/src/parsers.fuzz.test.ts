@@ -11,6 +11,7 @@ import { DEFAULT_INBOXHUB_SCHEME, normalizeInboxHub, verifyInboxHub } from './we
 import { normalizeEvolution, verifyEvolution } from './webhooks/evolution/evolution.js';
 import { normalizeWaha, verifyWaha } from './webhooks/waha/waha.js';
 import { normalizeWhatsAppCloud, verifyMetaSignature } from './webhooks/whatsapp-cloud/whatsappCloud.js';
+import { paths, replaceAt } from './mutate.js';
 import { SampleProviders, sampleBody, signSample, type SampleProvider, type SampleSecrets } from './samples.js';
 
 /**
@@ -55,21 +56,7 @@ function parse(provider: SampleProvider, r: WebhookRequest): 'events' | 'rejecte
   return 'events';
 }
 
-function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
-  const out: (string | number)[][] = [prefix];
-  if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...prefix, i])));
-  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, k]));
-  return out;
-}
 
-function replaceAt(document: unknown, path: (string | number)[], replacement: unknown): unknown {
-  if (path.length === 0) return replacement;
-  const copy = structuredClone(document) as Record<string | number, unknown>;
-  let node = copy;
-  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
-  node[path.at(-1)!] = replacement;
-  return copy;
-}
 
 describe(`gateway verifiers and parsers: ${TOTAL.toLocaleString('en')} generated cases`, () => {
   for (const provider of SampleProviders) {

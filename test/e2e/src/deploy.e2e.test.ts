@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -194,6 +194,23 @@ describe('docker-compose.yml (offline)', () => {
     assert.ok(compose.services.glyms!.command?.includes('wal_level=logical'));
     assert.ok(compose.services.glyms!.volumes?.some((v) => v.startsWith('./deploy/k8s/overlays/dev/glyms-demo.sql:/docker-entrypoint-initdb.d/')), 'the demo schema on first start');
     assert.ok(compose.services.jaeger, 'Jaeger');
+  });
+});
+
+describe('Dockerfile (offline)', () => {
+  test('the build stage has every workspace the TypeScript build references; the image runs as non-root, each service from its compiled main', () => {
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    assert.equal(stages.length, 2, 'multi-stage: build, then run');
+    const copied = [...stages[0]!.matchAll(/^COPY (?!--from)(.+) (\S+)$/gm)].flatMap((m) => m[1]!.split(' '));
+    const references = (JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { references: { path: string }[] }).references.map((r) => r.path);
+    for (const path of references) assert.ok(copied.some((c) => path === c || path.startsWith(`${c}/`)), `the build stage copies ${path} (tsc -b builds it)`);
+    const run = stages[1]!;
+    assert.match(run, /^USER node$/m, 'runs as the unprivileged node user');
+    assert.doesNotMatch(run, /COPY --from=build \/app\/(test|bench) /, 'no tests or benchmarks in the image');
+    for (const dir of ['libs', 'services', 'cli', 'node_modules']) assert.match(run, new RegExp(`COPY --from=build /app/${dir} `), `the image has ${dir}`);
+    assert.match(run, /services\/\$SERVICE\/dist\/main\.js/);
+    for (const service of PUENTE_SERVICES) assert.ok(existsSync(join(root, 'services', service, 'src', 'main.ts')), `${service} has a main`);
   });
 });
 
