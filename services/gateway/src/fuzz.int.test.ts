@@ -16,8 +16,6 @@ const SECRETS: SampleSecrets = {
 };
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
 
-
-
 const post = (sample: { path: string; headers: Record<string, string>; body: string }) =>
   fetch(`${gw.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body });
 

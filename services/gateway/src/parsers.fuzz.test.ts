@@ -56,8 +56,6 @@ function parse(provider: SampleProvider, r: WebhookRequest): 'events' | 'rejecte
   return 'events';
 }
 
-
-
 describe(`gateway verifiers and parsers: ${TOTAL.toLocaleString('en')} generated cases`, () => {
   for (const provider of SampleProviders) {
     test(`${provider}: signed bodies with any value anywhere, or any bytes at all, parse to valid events or a 4xx; changed or wrongly signed ones are refused`, () => {
