@@ -9,6 +9,7 @@ import { runWhatsAppBench } from './whatsapp.js';
 import { runKissflowBench } from './kissflow.js';
 import { runRealtimeBench } from './realtime.js';
 import { runReplayBench } from './replay.js';
+import { runE2eBench } from './e2e.js';
 import { printTable, writeResult, type BenchResult } from './result.js';
 import type { BenchEnv } from './bus.js';
 
@@ -16,7 +17,7 @@ import type { BenchEnv } from './bus.js';
  * `npm run bench [-- <name> ...]`: runs the named benchmarks (default all) against local servers it
  * starts (or NATS_URL / MONGO_URL), prints a table, writes bench/results/<name>.json and latest.json.
  */
-const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench, gateway: runGatewayBench, whatsapp: runWhatsAppBench, kissflow: runKissflowBench, realtime: runRealtimeBench, replay: runReplayBench };
+const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench, gateway: runGatewayBench, whatsapp: runWhatsAppBench, kissflow: runKissflowBench, realtime: runRealtimeBench, replay: runReplayBench, e2e: runE2eBench };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS[name]);
