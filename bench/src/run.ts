@@ -11,11 +11,13 @@ import { runRealtimeBench } from './realtime.js';
 import { runReplayBench } from './replay.js';
 import { runE2eBench } from './e2e.js';
 import { printTable, writeResult, type BenchResult } from './result.js';
+import { writeReport } from './report.js';
 import type { BenchEnv } from './bus.js';
 
 /**
  * `npm run bench [-- <name> ...]`: runs the named benchmarks (default all) against local servers it
- * starts (or NATS_URL / MONGO_URL), prints a table, writes bench/results/<name>.json and latest.json.
+ * starts (or NATS_URL / MONGO_URL), prints a table, writes bench/results/<name>.json and latest.json,
+ * and regenerates the "Latest results" table of docs/benchmarks.md from every benchmark's newest result.
  */
 const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench, gateway: runGatewayBench, whatsapp: runWhatsAppBench, kissflow: runKissflowBench, realtime: runRealtimeBench, replay: runReplayBench, e2e: runE2eBench };
 
@@ -28,12 +30,14 @@ if (unknown.length > 0) {
 const dir = mkdtempSync(join(tmpdir(), 'puente-bench-'));
 const stack = await startStack({ dir, mode: 'test', needs: ['nats', 'mongo'] });
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
+const docPath = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
 let failed = false;
 try {
   for (const name of wanted.length > 0 ? wanted : Object.keys(BENCHMARKS)) {
     process.stdout.write(`bench ${name}: running\n`);
     const result = await BENCHMARKS[name]!({ natsUrl: stack.natsUrl!, mongoUrl: stack.mongoUrl!, log: (line) => process.stdout.write(`  ${line}\n`) });
     writeResult(resultsDir, result);
+    writeReport(resultsDir, docPath);
     printTable(result);
     failed ||= result.metrics.some((m) => !m.pass);
   }
