@@ -133,6 +133,18 @@ export async function startPostgres(options: { dir: string; port: number; log: L
 }
 
 /** Creates the database when it does not exist yet. */
+/**
+ * The PostgreSQL server (no database in the path) of a stack's environment: `PUENTE_POSTGRES_URL` when
+ * the stack started PostgreSQL itself, else the server of `GLYMS_DATABASE_URL`.
+ */
+export function postgresServerUrl(env: NodeJS.ProcessEnv): string {
+  if (env.PUENTE_POSTGRES_URL) return env.PUENTE_POSTGRES_URL;
+  if (!env.GLYMS_DATABASE_URL) throw new Error('no PostgreSQL: set GLYMS_DATABASE_URL, or let the stack start one');
+  const url = new URL(env.GLYMS_DATABASE_URL);
+  url.pathname = '';
+  return url.toString().replace(/\/$/, '');
+}
+
 export async function ensureDatabase(serverUrl: string, name: string): Promise<string> {
   const client = new pg.Client({ connectionString: `${serverUrl}/postgres` });
   await client.connect();

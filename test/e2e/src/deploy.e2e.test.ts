@@ -11,8 +11,9 @@ import { parse } from 'yaml';
 import { Bus } from '@puente/bus';
 import { uniqueName } from '@puente/bus/testing';
 import { StreamDefinitions, StreamNames } from '@puente/contracts';
+import { duration } from '@puente/runtime';
 import {
-  ComposeSchema, ensureDatabase, ensureNatsServer, freePort, glymsDemoSql, KubernetesSchema, kustomizeBuild, ManifestTools, startNats, type KubeObject,
+  ComposeSchema, ensureDatabase, ensureNatsServer, freePort, glymsDemoSql, postgresServerUrl, KubernetesSchema, kustomizeBuild, ManifestTools, startNats, type KubeObject,
 } from '@puente/stack';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -42,11 +43,8 @@ before(async () => {
 const objects = (overlay: string, kind?: string) => rendered.get(overlay)!.filter((o) => !kind || o.kind === kind);
 const workloads = (overlay: string) => objects(overlay).filter((o): o is Workload => o.kind === 'Deployment' || o.kind === 'StatefulSet');
 const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
-const durationSeconds = (value: string) => {
-  const m = /^(\d+)(ms|s|m)?$/.exec(value);
-  assert.ok(m, `a duration: ${value}`);
-  return Number(m[1]) / (m[2] === 'ms' ? 1000 : m[2] === 'm' ? 1 / 60 : m[2] === 's' ? 1 : 1000);
-};
+/** A configuration duration (`20s`, `500ms`) in seconds, parsed as the services parse it. */
+const durationSeconds = (value: string) => duration().parse(value) / 1000;
 
 describe('Kubernetes manifests (offline)', () => {
   test(`kustomize build of each overlay renders, and every object validates strictly against Kubernetes ${ManifestTools.kubernetes}'s OpenAPI schema`, async () => {
@@ -218,11 +216,7 @@ describe('Glyms demo schema', () => {
   test('deploy/k8s/overlays/dev/glyms-demo.sql is what npm start runs, and loads twice into a fresh database with the seed rows once', async () => {
     const file = readFileSync(join(k8s, 'overlays/dev/glyms-demo.sql'), 'utf8');
     assert.equal(file, glymsDemoSql(), 'regenerate it: node -e "import(\'@puente/stack\').then((m) => process.stdout.write(m.glymsDemoSql()))" > deploy/k8s/overlays/dev/glyms-demo.sql');
-    const server = process.env.PUENTE_POSTGRES_URL ?? (() => {
-      const url = new URL(process.env.GLYMS_DATABASE_URL!);
-      url.pathname = '';
-      return url.toString().replace(/\/$/, '');
-    })();
+    const server = postgresServerUrl(process.env);
     const name = uniqueName('glyms_demo_').toLowerCase().replace(/[^a-z0-9_]/g, '_');
     const client = new pg.Client({ connectionString: await ensureDatabase(server, name) });
     await client.connect();

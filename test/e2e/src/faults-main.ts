@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStack } from '@puente/stack';
+import { postgresServerUrl, startStack } from '@puente/stack';
 import { FAULTS, faultTable, runFaults, type Fault } from './faults.js';
 
 /**
@@ -23,12 +23,7 @@ const dir = mkdtempSync(join(tmpdir(), 'puente-faults-stack-'));
 const stack = await startStack({ dir, mode: 'test', needs: ['postgres'] });
 let failed = true;
 try {
-  const server = stack.env().PUENTE_POSTGRES_URL ?? (() => {
-    const url = new URL(stack.env().GLYMS_DATABASE_URL!);
-    url.pathname = '';
-    return url.toString().replace(/\/$/, '');
-  })();
-  const rows = await runFaults({ deliveries, postgresUrl: server, log: (line) => process.stdout.write(`${line}\n`), ...(chosen.length ? { faults: chosen as Fault[] } : {}) });
+  const rows = await runFaults({ deliveries, postgresUrl: postgresServerUrl(stack.env()), log: (line) => process.stdout.write(`${line}\n`), ...(chosen.length ? { faults: chosen as Fault[] } : {}) });
   process.stdout.write(`\n${faultTable(rows)}\n\n`);
   failed = rows.some((r) => r.lost > 0 || r.duplicates > 0 || r.deadLetters > 0);
   process.stdout.write(`${failed ? 'FAILED: a delivery was lost or applied twice, or reached the DLQ' : 'every acknowledged delivery is in the read model exactly once'}\n`);

@@ -1,14 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { postgresServerUrl } from '@puente/stack';
 import { faultTable, runFaults } from './faults.js';
 
 /** The shortened fault suite (`npm run test:faults` runs it at full length). */
 test('faults: kill -9 NATS, MongoDB down 10 s, kill -9 the projectors, kill -9 the gateway: every acknowledged delivery is in the read model exactly once', { timeout: 900_000 }, async () => {
-  const server = process.env.PUENTE_POSTGRES_URL ?? (() => {
-    const url = new URL(process.env.GLYMS_DATABASE_URL!);
-    url.pathname = '';
-    return url.toString().replace(/\/$/, '');
-  })();
+  const server = postgresServerUrl(process.env);
   const rows = await runFaults({ deliveries: Number(process.env.FAULT_DELIVERIES ?? 300), postgresUrl: server });
   const table = faultTable(rows);
   process.stdout.write(`${table}\n`);

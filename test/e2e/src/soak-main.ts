@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStack } from '@puente/stack';
+import { postgresServerUrl, startStack } from '@puente/stack';
 import { runSoak, soakReport } from './soak.js';
 
 /** `npm run soak -- --minutes N` (default 10): prints the report; exits 1 on growth or a lost delivery. */
@@ -14,13 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'puente-soak-stack-'));
 const stack = await startStack({ dir, mode: 'test', needs: ['postgres'] });
 let failed = true;
 try {
-  const env = stack.env();
-  const server = env.PUENTE_POSTGRES_URL ?? (() => {
-    const url = new URL(env.GLYMS_DATABASE_URL!);
-    url.pathname = '';
-    return url.toString().replace(/\/$/, '');
-  })();
-  const result = await runSoak({ minutes, postgresUrl: server, log: (line) => process.stdout.write(`${line}\n`) });
+  const result = await runSoak({ minutes, postgresUrl: postgresServerUrl(stack.env()), log: (line) => process.stdout.write(`${line}\n`) });
   process.stdout.write(`\n${soakReport(result)}\n\n`);
   failed = result.failures.length > 0;
   process.stdout.write(failed ? `FAILED:\n${result.failures.map((f) => `  ${f}`).join('\n')}\n` : 'no growth, nothing lost\n');
