@@ -1,7 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { Db } from 'mongodb';
 import { pino } from 'pino';
 import { Collections } from '@puente/contracts';
@@ -11,8 +9,8 @@ import { testDatabase } from '@puente/projection/testing';
 import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
 import { Config, startKissflowSync, type KissflowRecordDoc } from '@puente/kissflow-sync';
 import { FakeKissflow } from '@puente/kissflow-sync/testing';
+import { startCli } from './cli.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const secret = TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]!;
 
@@ -45,13 +43,7 @@ async function webhook(dataset: string, body: unknown): Promise<void> {
   assert.equal(response.status, 200, await response.text());
 }
 
-function cli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [`${root}cli/bin/puente.js`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  return { child, output: () => output, exited: new Promise((resolve) => child.once('exit', resolve)) };
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv) => startCli(args, env);
 
 describe('kissflow end to end', () => {
   test('signed webhook -> gateway -> kissflow_records; a retry and the wrapped form of the same row change nothing', async () => {

@@ -1,11 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { freePort, spawnService, stopService, waitReady } from '@puente/stack';
 import { createEvent, decodeEvent, encodeToken, StreamNames, type DomainEvent } from '@puente/contracts';
 import { ConsumerRunner, Outcomes, type Bus } from '@puente/bus';
+import { runCli } from './cli.js';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
 
@@ -22,13 +22,7 @@ after(async () => {
   await bus.close();
 });
 
-function run(args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [`${root}cli/bin/puente.js`, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
-}
+const run = (args: string[]) => runCli(args);
 
 describe('metrics', () => {
   test('every service serves Prometheus metrics on its HTTP port: webhooks by provider and outcome, consumer lag and DLQ depth', async () => {
@@ -142,11 +136,7 @@ describe('operator CLI: status', () => {
     await bus.jsm.consumers.add('EVENTS', { durable_name: durable, ack_policy: 'explicit' as never, filter_subject: `evt.kissflow.record.upserted.${uniqueName('DS_')}` });
     try {
       await waitReady(gw, 30_000);
-      const child = spawn(process.execPath, [`${root}cli/bin/puente.js`, 'status'], { env: { ...process.env, GATEWAY_PORT: String(gatewayPort), REALTIME_PORT: String(await freePort()) }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let output = '';
-      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-      const code = await new Promise((resolve) => child.once('exit', resolve));
+      const { code, output } = await runCli(['status'], { ...process.env, GATEWAY_PORT: String(gatewayPort), REALTIME_PORT: String(await freePort()) });
       assert.equal(code, 1, 'some services are not running here');
       assert.match(output, new RegExp(`gateway +ready +http://127\\.0\\.0\\.1:${gatewayPort}/readyz +\\(nats ok, accepting ok\\)`));
       assert.match(output, /realtime +down /);

@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
 import { Config as WhatsAppConfig, startWhatsApp } from '@puente/whatsapp';
 import { verifyToken } from '@puente/realtime';
 import { startTestRealtime, TestSocket, type Frame } from '@puente/realtime/testing';
+import { runCli } from './cli.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url));
@@ -43,23 +43,16 @@ after(async () => {
 describe('realtime end to end', () => {
   test('puente token mints a token the realtime server accepts, with the channels and lifetime asked for', async () => {
     const env = { ...process.env, REALTIME_JWT_SECRET: 'cli-secret-new,cli-secret-old' };
-    const run = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = spawn(process.execPath, [`${root}cli/bin/puente.js`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-      child.once('exit', (code) => resolve({ code, out, err }));
-    });
+    const run = (args: string[]) => runCli(args, env);
     const minted = await run(['token', '--channels', 'whatsapp.>,kissflow.DS_A', '--ttl', '10m']);
-    assert.equal(minted.code, 0, minted.err);
-    const verified = verifyToken(minted.out.trim(), ['cli-secret-new']);
+    assert.equal(minted.code, 0, minted.stderr);
+    const verified = verifyToken(minted.stdout.trim(), ['cli-secret-new']);
     assert.ok(verified.ok);
     assert.deepEqual(verified.claims.channels, ['whatsapp.>', 'kissflow.DS_A']);
     assert.ok(Math.abs(verified.claims.exp - (Date.now() / 1000 + 600)) < 5);
     const bad = await run(['token', '--channels', 'a..b']);
     assert.equal(bad.code, 2);
-    assert.match(bad.err, /not a channel pattern: a\.\.b/);
+    assert.match(bad.stderr, /not a channel pattern: a\.\.b/);
     assert.equal((await run(['token', '--channels', '>', '--ttl', 'soon'])).code, 2);
   });
 

@@ -1,20 +1,18 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Channels, Collections, createEvent, type DomainEvent } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
+import { runCli } from './cli.js';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { REBUILD_BUCKET } from '@puente/projection';
 import { testDatabase } from '@puente/projection/testing';
 import { Config, consumerFor, startKissflowSync } from '@puente/kissflow-sync';
 import { startTestRealtime, TestSocket } from '@puente/realtime/testing';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 let bus: Bus;
 let database: Awaited<ReturnType<typeof testDatabase>>;
 let dir: string;
@@ -29,13 +27,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [`${root}cli/bin/puente.js`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
-}
+const run = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, env);
 
 const upsert = (dataset: string, rowId: string, n: number) =>
   createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: { _id: rowId, Name: `fila ${rowId}`, n }, modifiedAt: new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString(), origin: 'webhook' }, { source: 'urn:test' }) as DomainEvent;
