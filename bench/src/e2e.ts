@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { Bus } from '@puente/bus';
 import { encodeToken } from '@puente/contracts';
-import { signSample } from '@puente/gateway/samples';
-import { signToken } from '@puente/runtime';
+import { sampleSecrets, signSample } from '@puente/gateway/samples';
+import { DevSecrets, signToken } from '@puente/runtime';
 import { freePort, spawnService, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
 import type { BenchEnv } from './bus.js';
-import { machine, metric, type BenchResult } from './result.js';
+import { machine, metric, percentile, type BenchResult } from './result.js';
 
 /**
  * `npm run bench -- e2e`: a signed Kissflow webhook posted to the gateway until a WebSocket client of
@@ -17,14 +17,12 @@ import { machine, metric, type BenchResult } from './result.js';
  * Target: e2e p99 within 3× the sum of the hops' p50s.
  */
 const root = fileURLToPath(new URL('../../', import.meta.url));
+/** The services run with NODE_ENV=development and no secrets set: the development values. */
+const SECRETS = sampleSecrets((name) => DevSecrets[name]);
 const BURST = Number(process.env.BENCH_E2E_BURST ?? 3_000);
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 15);
-const SECRET = 'dev-kissflow-webhook-secret';
 
-const quantile = (values: number[], q: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-};
+const quantile = (values: number[], q: number) => percentile([...values].sort((a, b) => a - b), q * 100);
 
 interface Timing { posted: number; event?: number; notice?: number; pushed?: number }
 
@@ -59,7 +57,7 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
     await bus.nc.flush();
     let pushed = 0;
     let onPush: (() => void) | undefined;
-    const token = signToken({ sub: 'bench', channels: ['kissflow.>'] }, 'dev-realtime-jwt-secret-change-me-0000', 3600);
+    const token = signToken({ sub: 'bench', channels: ['kissflow.>'] }, DevSecrets.REALTIME_JWT_SECRET, 3600);
     const ws = new WebSocket(`ws://127.0.0.1:${ports.realtime}/ws?token=${token}`);
     await new Promise((resolve, reject) => {
       ws.addEventListener('open', resolve, { once: true });
@@ -85,7 +83,7 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
     let n = 0;
     const post = async () => {
       const row = `R${n++}`;
-      const sample = signSample('kissflow', { _id: row, Name: `Documento ${row}`, Monto: n, _modified_at: new Date().toISOString() }, { kissflow: SECRET, inboxhub: '', evolution: '', waha: '', whatsappAppSecret: '' }, { dataset });
+      const sample = signSample('kissflow', { _id: row, Name: `Documento ${row}`, Monto: n, _modified_at: new Date().toISOString() }, SECRETS, { dataset });
       timings.set(row, { posted: performance.now() });
       const res = await fetch(`http://127.0.0.1:${ports.gateway}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body });
       await res.arrayBuffer();

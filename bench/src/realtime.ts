@@ -7,7 +7,7 @@ import { Bus } from '@puente/bus';
 import { signToken } from '@puente/realtime';
 import { freePort, stopService, waitReady } from '@puente/stack';
 import type { BenchEnv } from './bus.js';
-import { machine, metric, type BenchResult } from './result.js';
+import { machine, metric, percentile, type BenchResult } from './result.js';
 
 const CONNECTIONS = Number(process.env.BENCH_RT_CONNECTIONS ?? 5_000);
 const HOT = Math.min(CONNECTIONS, Number(process.env.BENCH_RT_HOT ?? 1_000));
@@ -37,10 +37,6 @@ function message<T>(child: ChildProcess, what: string, timeoutMs = 120_000): Pro
 }
 
 const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /** 200 changes/s spread evenly over the channels, as a projector publishes them to `CHANGES`. */
 async function publishChanges(bus: Bus, datasets: string[], seconds: number, revBase: number): Promise<number> {

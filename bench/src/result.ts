@@ -39,12 +39,17 @@ export function machine(): BenchResult['machine'] {
 }
 
 /** Writes `bench/results/<name>.json` and refreshes `latest.json` with every result present. */
+/** Every benchmark's newest result in `dir` (`<name>.json`). */
+export function readResults(dir: string): BenchResult[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== 'latest.json')
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as BenchResult);
+}
+
 export function writeResult(dir: string, result: BenchResult): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${result.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  const all = readdirSync(dir)
-    .filter((f) => f.endsWith('.json') && f !== 'latest.json')
-    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as BenchResult);
+  const all = readResults(dir);
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ at: new Date().toISOString(), machine: machine(), results: all }, null, 2)}\n`);
 }
 
@@ -55,6 +60,11 @@ export function printTable(result: BenchResult): void {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   process.stdout.write(`\n${result.name} (${result.machine.cpus} × ${result.machine.model}, node ${result.machine.node})\n${line(header)}\n`);
   for (const row of rows) process.stdout.write(`${line(row)}\n`);
+}
+
+/** The p-th percentile (0–100) of sorted values; NaN when there are none. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 /** Median of repeated measurements. */

@@ -1,5 +1,5 @@
 import { DevSecrets } from '@puente/runtime';
-import { SampleProviders, sampleBody, signSample, type SampleProvider, type SampleSecrets } from '@puente/gateway/samples';
+import { SampleProviders, sampleBody, sampleSecrets, signSample, type SampleProvider } from '@puente/gateway/samples';
 
 /** The first configured value of a secret (the current one during a rotation), else the dev value. */
 function secret(env: NodeJS.ProcessEnv, name: keyof typeof DevSecrets): string {
@@ -23,13 +23,7 @@ export async function sendSample(args: string[], env: NodeJS.ProcessEnv, out: (l
   const count = countFlag >= 0 ? Number(args[countFlag + 1]) : 1;
   if (!Number.isInteger(count) || count < 1 || count > 1_000_000) throw new UsageError('--count takes a whole number from 1 to 1000000');
   const base = (env.GATEWAY_URL ?? `http://127.0.0.1:${env.GATEWAY_PORT ?? 8080}`).replace(/\/$/, '');
-  const secrets: SampleSecrets = {
-    kissflow: secret(env, 'KISSFLOW_WEBHOOK_SECRET'),
-    inboxhub: secret(env, 'INBOXHUB_WEBHOOK_SECRET'),
-    evolution: secret(env, 'EVOLUTION_WEBHOOK_SECRET'),
-    waha: secret(env, 'WAHA_WEBHOOK_SECRET'),
-    whatsappAppSecret: secret(env, 'WHATSAPP_APP_SECRET'),
-  };
+  const secrets = sampleSecrets((name) => secret(env, name));
   const result: SendSampleResult = { sent: 0, accepted: 0, duplicates: 0 };
   const started = Date.now();
   let lastReport = 0;

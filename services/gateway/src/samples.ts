@@ -1,6 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { signHs256Jwt } from './http/jwt.js';
 import { secretBytes } from './http/signatures.js';
+import type { SecretName } from '@puente/runtime';
 
 /** The providers `send-sample` and the property tests know. */
 export const SampleProviders = ['kissflow', 'inboxhub', 'evolution', 'waha', 'whatsapp-cloud'] as const;
@@ -19,6 +20,17 @@ export interface SampleSecrets {
   evolution: string;
   waha: string;
   whatsappAppSecret: string;
+}
+
+/** Each provider's signing secret, by the name of the variable that holds it (`secret` looks one up). */
+export function sampleSecrets(secret: (name: SecretName) => string): SampleSecrets {
+  return {
+    kissflow: secret('KISSFLOW_WEBHOOK_SECRET'),
+    inboxhub: secret('INBOXHUB_WEBHOOK_SECRET'),
+    evolution: secret('EVOLUTION_WEBHOOK_SECRET'),
+    waha: secret('WAHA_WEBHOOK_SECRET'),
+    whatsappAppSecret: secret('WHATSAPP_APP_SECRET'),
+  };
 }
 
 const TEXTS = ['Hola, ¿cómo estás? 👋', 'Su pedido #8812 está listo ✅', 'Olá! Tudo bem? 😀', '¿Me envías la factura? 🧾', 'Gracias 🙏 nos vemos mañana', 'Confirmo la cita del jueves 🗓️'];

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
-import { sampleBody, signSample, type SampleSecrets } from '@puente/gateway/samples';
+import { sampleBody, sampleSecrets, signSample } from '@puente/gateway/samples';
+import { DevSecrets } from '@puente/runtime';
 import { freePort, portOpen, spawnService, startMongoWire, startNats, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
 
 /**
@@ -35,13 +36,8 @@ export interface FaultRow {
 }
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const SECRETS: SampleSecrets = {
-  kissflow: 'dev-kissflow-webhook-secret',
-  inboxhub: 'dev-inboxhub-webhook-secret',
-  evolution: 'dev-evolution-webhook-secret',
-  waha: 'dev-waha-webhook-secret',
-  whatsappAppSecret: 'dev-whatsapp-app-secret',
-};
+/** The services run with NODE_ENV=development and no secrets set: the development values. */
+const SECRETS = sampleSecrets((name) => DevSecrets[name]);
 const KISSFLOW_ROWS = 40;
 const CHATS = 16;
 const CONCURRENCY = 8;

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { MongoClient } from 'mongodb';
-import { signToken } from '@puente/runtime';
+import { DevSecrets, signToken } from '@puente/runtime';
 import { sampleBody, signSample } from '@puente/gateway/samples';
 import { deliver, FAULT_SECRETS, Stack } from './faults.js';
 
@@ -74,7 +74,7 @@ export async function runSoak(options: { minutes: number; postgresUrl: string; l
   try {
     const services = () => ({ gateway: stack.gateway, whatsapp: stack.whatsapp, 'kissflow-sync': stack.kissflow, realtime: stack.realtime! });
     // WebSocket clients: each subscribed to the dataset's channel, receiving every change.
-    const token = signToken({ sub: 'soak', channels: ['kissflow.>', 'whatsapp.>'] }, 'dev-realtime-jwt-secret-change-me-0000', 24 * 3600);
+    const token = signToken({ sub: 'soak', channels: ['kissflow.>', 'whatsapp.>'] }, DevSecrets.REALTIME_JWT_SECRET, 24 * 3600);
     const sockets = await Promise.all(Array.from({ length: 20 }, async () => {
       const ws = new WebSocket(`${stack.realtimeUrl}?token=${token}`);
       await new Promise((resolve, reject) => {
