@@ -84,6 +84,11 @@ export interface ConsumerRunnerOptions {
   ackWaitMs?: number;
   /** Largest batch handed to the handler (default 256). */
   batchSize?: number;
+  /**
+   * How long a batch that is not full waits for more messages after its first one arrived (default 0).
+   * A handler that coalesces changes per key sees the changes of this window together.
+   */
+  lingerMs?: number;
   /** Most unacknowledged messages the server lets this consumer hold (default 4 × batchSize). */
   maxAckPending?: number;
   /** Also consume redrives of this consumer's dead letters (default true). */
@@ -101,6 +106,8 @@ export interface RunnerStats {
 interface Queued {
   msg: JsMsg;
   redrive: boolean;
+  /** When it was queued (for `lingerMs`). */
+  at?: number;
 }
 
 const nanos = (msValue: number) => msValue * 1_000_000;
@@ -251,7 +258,7 @@ export class ConsumerRunner {
       queued.msg.nak();
       return;
     }
-    this.queue.push(queued);
+    this.queue.push({ ...queued, at: Date.now() });
     this.wake?.();
   }
 
@@ -261,6 +268,20 @@ export class ConsumerRunner {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
         continue;
+      }
+      const lingerMs = this.options.lingerMs ?? 0;
+      const waitMs = lingerMs > 0 && this.queue.length < this.batchSize ? (this.queue[0]!.at ?? 0) + lingerMs - Date.now() : 0;
+      if (waitMs > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, waitMs);
+          this.wake = () => {
+            if (this.queue.length < this.batchSize && !this.stopping) return;
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        if (this.stopping) break;
       }
       const batch = this.queue.splice(0, this.batchSize);
       try {

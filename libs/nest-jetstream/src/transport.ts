@@ -16,7 +16,7 @@ export interface JetStreamHandlerOptions {
   batch?: boolean;
   /** For one-at-a-time handlers: hand over the `Delivery` undecoded instead of a validated domain event. */
   raw?: boolean;
-  runner?: Pick<ConsumerRunnerOptions, 'maxAttempts' | 'backoffMs' | 'ackWaitMs' | 'batchSize' | 'maxAckPending'>;
+  runner?: Pick<ConsumerRunnerOptions, 'maxAttempts' | 'backoffMs' | 'ackWaitMs' | 'batchSize' | 'maxAckPending' | 'lingerMs'>;
 }
 
 /** The context a handler can inject with `@Ctx()`: the delivery behind the event. */
