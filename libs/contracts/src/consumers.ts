@@ -16,5 +16,8 @@ export const Consumers = {
   /** Matches the provider's reports of outgoing messages to sends whose result was lost. */
   whatsappReconciler: { durable: 'whatsapp-reconciler', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.message.sent.>', 'evt.whatsapp.message.status.>'] },
   bitrixLinks: { durable: 'bitrix-links', stream: 'EVENTS', filterSubjects: ['evt.bitrix.>'] },
-  bitrixCompanies: { durable: 'bitrix-companies', stream: 'EVENTS', filterSubjects: ['evt.glyms.>'] },
+  /** Pushes customer changes to Bitrix24 companies (a deployment with another customer table filters its own subject). */
+  bitrixCompanies: { durable: 'bitrix-companies', stream: 'EVENTS', filterSubjects: ['evt.glyms.cliente.>'] },
+  /** `logtable` CDC mode: writes each company outcome back to the ERP's change-log rows. */
+  glymsLogtableOutcomes: { durable: 'glyms-logtable-outcomes', stream: 'EVENTS', filterSubjects: ['evt.bitrix.company.>'] },
 } as const satisfies Record<string, ConsumerDefinition>;

@@ -25,6 +25,10 @@ function define<S extends z.ZodType>(definition: Definition<S>): Definition<S> {
 }
 
 const glymsSubject = (data: GlymsRowChanged) => `evt.glyms.${t(data.schema === 'public' ? data.table : `${data.schema}.${data.table}`)}.${data.op}`;
+/** The subjects of one Glyms table's changes (`evt.glyms.<table>.>`; a table outside `public` is `<schema>.<table>`, encoded as one token). */
+export function glymsTableSubjects(schema: string, table: string): string {
+  return `evt.glyms.${t(schema === 'public' ? table : `${schema}.${table}`)}.>`;
+}
 const glymsKey = (data: GlymsRowChanged) => `${data.schema}.${data.table}:${JSON.stringify(data.key)}`;
 
 
