@@ -147,7 +147,7 @@ export async function ensureChromium(log: (line: string) => void): Promise<strin
 }
 
 /** `apt-get update && apt-get install <package>` (root only), failing with one line that says what to do instead. */
-async function aptInstall(pkg: string, instead: string): Promise<void> {
+export async function aptInstall(pkg: string, instead: string): Promise<void> {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
     await run('apt-get', ['update'], { env });

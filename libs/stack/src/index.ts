@@ -4,5 +4,10 @@ export { cacheDir, ensureChromium, ensureNatsServer, Versions } from './binaries
 export { ensureDatabase, postgresServerUrl } from './servers.js';
 export * from './services.js';
 export { startMongoWire, startNats, type NatsClusterOptions } from './servers.js';
-export { ensureGlymsDemo, glymsDemoSql } from './glyms.js';
+export { ensureGlymsDemo, glymsDemoSql, GLYMS_SCHEMA } from './glyms.js';
 export * from './manifests.js';
+export {
+  ensureKafka, ensureMavenRuntime, kafkaAnswers, kafkaClusterId, startKafka, KafkaVersions, KAFKA_ARTIFACTS, KAFKA_JVM_OPTIONS, KAFKA_LOG4J,
+  ensureDebeziumConnect, startDebeziumConnect, debeziumConnectorProperties, DebeziumVersions, DEBEZIUM_CONNECT_ARTIFACTS,
+  type JavaRuntime, type MavenCoordinate, type DebeziumConnectorOptions,
+} from './kafka.js';

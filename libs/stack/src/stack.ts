@@ -2,17 +2,21 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDatabase, startMongoWire, startNats, startPostgres, type RunningServer } from './servers.js';
 import { freePort, isAlive, portOpen, preferredPort } from './processes.js';
+import { startKafka } from './kafka.js';
 
-export type ServerName = 'nats' | 'mongo' | 'postgres';
+export type ServerName = 'nats' | 'mongo' | 'postgres' | 'kafka';
 
 export interface StackOptions {
   /** Where data, logs and the state file live. */
   dir: string;
   /** `dev`: standard ports when free, durable storage. `test`: random ports, no fsync. */
   mode: 'dev' | 'test';
-  /** Which servers the caller needs; default all three. */
+  /**
+   * Which servers the caller needs. Default: NATS, the MongoDB-wire server and PostgreSQL, plus Kafka
+   * in `test` mode (the Debezium tests need it; `npm start` defaults to logical CDC, which does not).
+   */
   needs?: readonly ServerName[];
-  /** Where `NATS_URL`, `MONGO_URL` and `GLYMS_DATABASE_URL` are read from. */
+  /** Where `NATS_URL`, `MONGO_URL`, `GLYMS_DATABASE_URL` and `KAFKA_BROKERS` are read from. */
   env?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
 }
@@ -24,6 +28,8 @@ export interface Stack {
   postgresUrl?: string;
   /** The Glyms ERP database URL: `GLYMS_DATABASE_URL`, or `glyms` on the local server. */
   glymsUrl?: string;
+  /** Kafka bootstrap servers (`host:port`, comma separated): `KAFKA_BROKERS`, or the broker this stack runs. */
+  kafkaBrokers?: string;
   /** How each server was resolved: `env`, `reused` or `started`. */
   origin: Partial<Record<ServerName, 'env' | 'reused' | 'started'>>;
   /** Environment variables that point services and tests at this stack. */
@@ -39,7 +45,7 @@ interface StateEntry {
 }
 type State = Partial<Record<ServerName, StateEntry>>;
 
-const STANDARD_PORTS = { nats: 4222, natsMonitor: 8222, mongo: 27017, postgres: 5432 } as const;
+const STANDARD_PORTS = { nats: 4222, natsMonitor: 8222, mongo: 27017, postgres: 5432, kafka: 9092, kafkaController: 9093 } as const;
 
 function readState(file: string): State {
   try {
@@ -60,7 +66,7 @@ async function reusable(entry: StateEntry | undefined): Promise<StateEntry | und
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const env = options.env ?? process.env;
-  const needs = new Set(options.needs ?? ['nats', 'mongo', 'postgres']);
+  const needs = new Set<ServerName>(options.needs ?? (options.mode === 'test' ? ['nats', 'mongo', 'postgres', 'kafka'] : ['nats', 'mongo', 'postgres']));
   const log = options.log ?? ((line: string) => process.stderr.write(`[stack] ${line}\n`));
   mkdirSync(options.dir, { recursive: true });
   const stateFile = join(options.dir, 'stack.json');
@@ -82,6 +88,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     else writeFileSync(stateFile, JSON.stringify(current, null, 2));
   };
 
+  // Kafka depends on nothing else and its JVM takes a while to come up, so it starts beside the others.
+  let kafka: Promise<string> | undefined;
   try {
     let natsUrl: string | undefined;
     let mongoUrl: string | undefined;
@@ -104,6 +112,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       return server.url;
     };
 
+    if (needs.has('kafka')) {
+      kafka = resolveServer('kafka', env.KAFKA_BROKERS, async () => {
+        const kafkaPort = await port(STANDARD_PORTS.kafka);
+        const controllerPort = await port(STANDARD_PORTS.kafkaController);
+        return { server: await startKafka({ dir: join(options.dir, 'kafka'), port: kafkaPort, controllerPort, log }), port: kafkaPort };
+      });
+      // Awaited below; until then a failure must not surface as an unhandled rejection.
+      kafka.catch(() => undefined);
+    }
+
     if (needs.has('nats')) {
       natsUrl = await resolveServer('nats', env.NATS_URL, async () => {
         const natsPort = await port(STANDARD_PORTS.nats);
@@ -124,22 +142,27 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         return { server: await startMongoWire({ dir: join(options.dir, 'mongo'), port: mongoPort, postgresUrl: postgresUrl!, log }), port: mongoPort };
       });
     }
+    const kafkaBrokers = kafka ? await kafka : undefined;
 
     return {
       natsUrl,
       mongoUrl,
       postgresUrl,
       glymsUrl,
+      kafkaBrokers,
       origin,
       env: () => ({
         ...(natsUrl ? { NATS_URL: natsUrl } : {}),
         ...(mongoUrl ? { MONGO_URL: mongoUrl } : {}),
         ...(glymsUrl ? { GLYMS_DATABASE_URL: glymsUrl } : {}),
         ...(postgresUrl ? { PUENTE_POSTGRES_URL: postgresUrl } : {}),
+        ...(kafkaBrokers ? { KAFKA_BROKERS: kafkaBrokers } : {}),
       }),
       stop,
     };
   } catch (error) {
+    // A Kafka still starting would otherwise be recorded after the stop and left running.
+    await kafka?.catch(() => undefined);
     await stop();
     throw error;
   }

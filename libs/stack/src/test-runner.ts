@@ -7,7 +7,7 @@ import { StackError } from './processes.js';
 
 /**
  * `npm test` after type-check and lint: starts the servers the tests need (or uses NATS_URL,
- * MONGO_URL and GLYMS_DATABASE_URL), runs every compiled test with node's test runner, then stops
+ * MONGO_URL, GLYMS_DATABASE_URL and KAFKA_BROKERS), runs every compiled test with node's test runner, then stops
  * what it started. Extra arguments replace the default test file globs.
  */
 const DEFAULT_GLOBS = ['libs/*/dist/**/*.test.js', 'services/*/dist/**/*.test.js', 'test/*/dist/**/*.test.js'];
