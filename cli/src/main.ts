@@ -8,6 +8,7 @@ import { providersCheck } from './providers.js';
 import { dlq, webhooks } from './ops.js';
 import { status } from './status.js';
 import { replay } from './replay.js';
+import { bitrix } from './bitrix.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
 const USAGE = `usage: npx puente <command>
@@ -32,6 +33,14 @@ const USAGE = `usage: npx puente <command>
       the verified bodies kept in WEBHOOKS_RAW; redeliver normalizes them again (idempotent)
   token --channels <patterns> [--ttl 12h] [--sub name]
       mints a read token for the realtime WebSocket and HTTP API (REALTIME_JWT_SECRET)
+  bitrix auth-url | bitrix auth --code <code>
+      first-time OAuth authorization of the Bitrix24 app (BITRIX_PORTAL_URL, BITRIX_CLIENT_ID, BITRIX_CLIENT_SECRET);
+      the tokens go to the bus's key-value store, never to a file
+  bitrix price-types | bitrix directory-items <ENTITY_ID>
+      Bitrix24 price types, and the items of a CRM directory (COMPANY_TYPE, INDUSTRY, EMPLOYEES), with their ids
+  bitrix sync services [--dry-run]
+      pushes the ERP's services (BITRIX_CATALOG_QUERY, BITRIX_CATALOG_MAPPING) to the Bitrix24 catalog with prices:
+      prints one line per product created (+), changed (~) or deactivated (-); --dry-run writes nothing
   whatsapp sync --session <id>
       full sync of contacts, chats and recent messages from Inbox Hub (INBOXHUB_API_* variables), as imported events
   whatsapp register-webhook --session <id> --url <public gateway url> [--events a,b]
@@ -80,6 +89,10 @@ try {
       else throw new UsageError(`unknown kissflow command ${sub ?? '(none)'}: backfill`);
       break;
     }
+    case 'bitrix':
+      // `bitrix sync` is dispatched in bitrix.ts too.
+      process.exitCode = await bitrix(args, process.env, out);
+      break;
     case 'whatsapp': {
       const [sub, ...rest] = args;
       if (sub === 'sync') await whatsappSync(rest, process.env, out);
