@@ -1,0 +1,128 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import type { Bus } from '@puente/bus';
+import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
+import type { GlymsRowChangedV1 } from '@puente/contracts';
+import { createTestGlymsDatabase, readEvents, type TestGlymsDatabase } from '../testing/index.js';
+import { CdcSetupError, LogicalSource, type LogicalSourceOptions } from './logical.js';
+
+const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+let bus: Bus;
+let db: TestGlymsDatabase;
+
+before(async () => {
+  bus = await connectTestBus();
+  db = await createTestGlymsDatabase();
+});
+after(async () => {
+  await db.drop();
+  await bus.close();
+});
+
+/** A customer table of its own per test, so its subject `evt.glyms.<table>.*` holds only this test's events. */
+async function customerTable(): Promise<string> {
+  const table = uniqueName('cliente_').toLowerCase();
+  // Its own sequence (LIKE ... INCLUDING ALL would share cliente's), so ids start at 1 in every test.
+  await db.sql(`create table public.${table} (like public.cliente including all)`);
+  await db.sql(`create sequence public.${table}_seq owned by public.${table}.id_cliente`);
+  await db.sql(`alter table public.${table} alter column id_cliente set default nextval('public.${table}_seq')`);
+  return table;
+}
+
+async function source(table: string, extra: Partial<LogicalSourceOptions> = {}): Promise<LogicalSource> {
+  const slot = extra.slot ?? table;
+  const kv = await bus.kv('glyms_cdc', { history: 1 });
+  return new LogicalSource({ bus, kv, databaseUrl: db.url, tables: [{ schema: 'public', table }], publication: `pub_${table}`, slot, logger, checkIntervalMs: 200, ...extra });
+}
+
+const data = (e: { event: { data: unknown } }) => e.event.data as GlymsRowChangedV1;
+
+describe('bitrix-sync logical CDC relay', () => {
+  test('rows that existed before the slot arrive through the initial load, then inserts, updates and deletes stream in commit order', async () => {
+    const table = await customerTable();
+    await db.sql(`insert into public.${table} (razon_social, email) values ('Antes Uno', 'a@x.example'), ('Antes Dos', 'b@x.example')`);
+    const relay = await source(table);
+    await relay.start();
+    try {
+      await db.sql(`insert into public.${table} (razon_social, telefono) values ('Nuevo', '+51 1 555 0000')`);
+      await db.sql(`update public.${table} set email = 'nuevo@x.example' where razon_social = 'Nuevo'`);
+      await db.sql(`delete from public.${table} where razon_social = 'Antes Uno'`);
+      const events = await eventually(async () => {
+        const list = await readEvents(bus, `evt.glyms.${table}.>`);
+        return list.length >= 5 ? list : undefined;
+      }, 15_000, 'five changes');
+      assert.deepEqual(events.map((e) => [e.subject.split('.').pop(), data(e).row?.razon_social ?? data(e).before?.razon_social ?? null, data(e).key.id_cliente]), [
+        ['created', 'Antes Uno', 1], ['created', 'Antes Dos', 2], ['created', 'Nuevo', 3], ['updated', 'Nuevo', 3], ['deleted', null, 1],
+      ]);
+      assert.equal(data(events[3]!).row?.email, 'nuevo@x.example');
+      assert.equal(data(events[0]!).cdc, 'logical');
+      assert.match(data(events[2]!).position, /^[0-9A-F]+\/[0-9A-F]+$/);
+      assert.ok(data(events[2]!).commitTime, 'streamed changes carry their commit time');
+      assert.equal(new Set(events.map((e) => e.msgId)).size, events.length);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  test('a relay that dies after JetStream acknowledged a transaction but before confirming its LSN re-reads it, and the stream keeps each change once', async () => {
+    const table = await customerTable();
+    let crashes = 0;
+    const relay = await source(table, {
+      faults: {
+        afterPublish: () => {
+          if (crashes++ < 2) throw new Error('simulated crash before the LSN is confirmed');
+        },
+      },
+    });
+    await relay.start();
+    try {
+      await db.sql(`insert into public.${table} (razon_social) select 'Cliente ' || g from generate_series(1, 20) g`);
+      await db.sql(`update public.${table} set email = 'x' || id_cliente || '@x.example' where id_cliente <= 5`);
+      await eventually(async () => ((await readEvents(bus, `evt.glyms.${table}.>`)).length >= 25 && crashes >= 3 ? true : undefined), 20_000, 'all changes relayed after two crashes');
+      await eventually(() => (relay.confirmedLsn && crashes >= 3 ? true : undefined), 10_000, 'the LSN confirmed');
+    } finally {
+      await relay.stop();
+    }
+    // A new process picks up from the confirmed LSN: nothing is published twice.
+    const again = await source(table);
+    await again.start();
+    try {
+      await db.sql(`update public.${table} set razon_social = 'Cambiado' where id_cliente = 20`);
+      const events = await eventually(async () => {
+        const list = await readEvents(bus, `evt.glyms.${table}.>`);
+        return list.length >= 26 ? list : undefined;
+      }, 15_000, 'the change after the restart');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const final = await readEvents(bus, `evt.glyms.${table}.>`);
+      assert.equal(final.length, 26, 'twenty inserts, five updates and one more update, each stored once');
+      assert.equal(new Set(final.map((e) => e.msgId)).size, final.length);
+      assert.equal(data(events.at(-1)!).row?.razon_social, 'Cambiado');
+    } finally {
+      await again.stop();
+    }
+  });
+
+  test('an idle published table does not pin WAL: the slot confirms the server position while other tables change', async () => {
+    const table = await customerTable();
+    const relay = await source(table);
+    await relay.start();
+    try {
+      const start = relay.confirmedLsn!;
+      await db.sql('create table if not exists public.ruido (n int)');
+      await db.sql('insert into public.ruido select generate_series(1, 5000)');
+      const slot = async () => (await db.sql<{ confirmed: string; behind: string }>(`select confirmed_flush_lsn::text as confirmed, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text as behind from pg_replication_slots where slot_name = $1`, [table]))[0]!;
+      await eventually(async () => ((await slot()).confirmed !== start ? true : undefined), 15_000, 'the slot to advance past the unrelated writes');
+      assert.equal((await readEvents(bus, `evt.glyms.${table}.>`)).length, 0);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  test('a table without a primary key is refused at start with a message that says what to change', async () => {
+    const table = uniqueName('sinpk_').toLowerCase();
+    await db.sql(`create table public.${table} (nombre text)`);
+    const relay = await source(table);
+    await assert.rejects(relay.start(), (error: Error) => error instanceof CdcSetupError && /no primary key/.test(error.message) && /REPLICA IDENTITY FULL/.test(error.message));
+  });
+});

@@ -1,0 +1,424 @@
+import { metrics } from '@opentelemetry/api';
+import type { KV } from 'nats';
+import pg from 'pg';
+import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import type { Logger } from 'pino';
+import type { Bus } from '@puente/bus';
+import { changeMessage, type CdcSource, type ChangeMessage, type RowChange } from './changes.js';
+import { lsnToBigInt, normalizeLsn } from './lsn.js';
+
+/** A table the relay publishes, as `schema.table`. */
+export interface TableName {
+  schema: string;
+  table: string;
+}
+
+/** `public.cliente` → `{schema: 'public', table: 'cliente'}`; a bare name is in `public`. */
+export function parseTableName(name: string): TableName {
+  const parts = name.trim().split('.');
+  if (parts.length === 1 && parts[0]) return { schema: 'public', table: parts[0] };
+  if (parts.length === 2 && parts[0] && parts[1]) return { schema: parts[0], table: parts[1] };
+  throw new Error(`not a table name: ${name} (expected schema.table)`);
+}
+
+/** A slot or publication name PostgreSQL accepts unquoted: lower-case letters, digits, `_`. */
+const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
+
+export interface LogicalSourceOptions {
+  bus: Bus;
+  /** Where the relay remembers that the initial load of its slot is done. */
+  kv: KV;
+  databaseUrl: string;
+  tables: readonly TableName[];
+  publication: string;
+  slot: string;
+  logger: Logger;
+  /** Warn when the slot holds back more WAL than this (default 256 MiB). */
+  lagWarnBytes?: number;
+  /** How often the slot's lag is measured and an idle stream asks the server for its position (default 10 s). */
+  checkIntervalMs?: number;
+  /** Changes published at once inside a large transaction, before its commit (default 512). */
+  chunk?: number;
+  /**
+   * Test hooks standing in for a crash: called after a transaction's events were acknowledged by
+   * JetStream and before its LSN is confirmed to PostgreSQL. Throwing ends the stream there.
+   */
+  faults?: { afterPublish?: (commitLsn: string) => Promise<void> | void };
+}
+
+/** What the relay remembers in KV per slot. */
+interface SlotState {
+  slot: string;
+  database: string;
+  consistentPoint: string;
+  loadedAt: string;
+  rows: number;
+}
+
+/** What a transaction in progress holds until its commit. */
+interface OpenTransaction {
+  commitLsn: string;
+  commitTime: string;
+  pending: ChangeMessage[];
+  published: number;
+}
+
+const meter = metrics.getMeter('puente-bitrix-sync');
+const relayedCounter = meter.createCounter('puente_cdc_changes_relayed', { description: 'Row changes the CDC relay published to EVENTS' });
+const commitLag = meter.createHistogram('puente_cdc_commit_to_ack_ms', { description: 'From a transaction\'s commit in PostgreSQL to JetStream\'s ack of its last change', unit: 'ms' });
+const slotLagGauge = meter.createObservableGauge('puente_cdc_slot_lag_bytes', { description: 'WAL the replication slot holds back (current LSN minus confirmed flush LSN)', unit: 'By' });
+
+/** The error the relay fails with when the ERP database is not ready for it; the message says what to do. */
+export class CdcSetupError extends Error {
+  readonly code = 'CDC_SETUP';
+}
+
+/**
+ * `GLYMS_CDC_MODE=logical`: PostgreSQL logical replication with `pgoutput`, through a publication and a
+ * slot of its own (both created when missing). The first start creates the slot with an exported
+ * snapshot and publishes every existing row as read in that snapshot, then streams from the slot's
+ * consistent point: no gap, no overlap. A transaction's LSN is confirmed to PostgreSQL only after
+ * JetStream acknowledged all of its changes; a crash in between replays the transaction, whose message
+ * ids (change LSN + table + key) make it one delivery.
+ */
+export class LogicalSource implements CdcSource {
+  readonly mode = 'logical' as const;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private service: LogicalReplicationService | undefined;
+  private transaction: OpenTransaction | undefined;
+  /** The last LSN confirmed to the server (everything before it is in JetStream). */
+  private confirmed: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lagBytes: number | undefined;
+  private lagWarnedAt = 0;
+  private keyColumns = new Map<string, string[]>();
+  private readonly observeLag = (result: { observe(value: number, attributes?: Record<string, string>): void }) => {
+    if (this.lagBytes !== undefined) result.observe(this.lagBytes, { slot: this.options.slot });
+  };
+
+  constructor(private readonly options: LogicalSourceOptions) {
+    if (!SLOT_NAME.test(options.slot)) throw new CdcSetupError(`GLYMS_CDC_SLOT ${options.slot} is not a valid slot name (lower-case letters, digits and _ only)`);
+    if (!SLOT_NAME.test(options.publication)) throw new CdcSetupError(`GLYMS_CDC_PUBLICATION ${options.publication} is not a valid name (lower-case letters, digits and _ only)`);
+    if (options.tables.length === 0) throw new CdcSetupError('no table to relay: set GLYMS_CDC_TABLES');
+  }
+
+  /** Prepares the database (publication, slot, initial load when the slot is new) and starts streaming in the background. */
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.databaseUrl });
+    await client.connect();
+    try {
+      await this.checkTables(client);
+      await this.ensurePublication(client);
+      await this.ensureSlot(client);
+    } finally {
+      await client.end();
+    }
+    slotLagGauge.addCallback(this.observeLag);
+    this.timer = setInterval(() => void this.check(), this.options.checkIntervalMs ?? 10_000).unref();
+    this.loop = this.stream();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    slotLagGauge.removeCallback(this.observeLag);
+    await this.service?.stop().catch(() => undefined);
+    await this.loop;
+  }
+
+  /** The WAL the slot holds back, as last measured. */
+  get slotLagBytes(): number | undefined {
+    return this.lagBytes;
+  }
+
+  /** The last LSN confirmed to PostgreSQL by this process. */
+  get confirmedLsn(): string | undefined {
+    return this.confirmed;
+  }
+
+  private qualified(t: TableName): string {
+    return `${pg.escapeIdentifier(t.schema)}.${pg.escapeIdentifier(t.table)}`;
+  }
+
+  /** Every table exists and can publish updates and deletes: otherwise those statements would fail on the ERP itself. */
+  private async checkTables(client: pg.Client): Promise<void> {
+    for (const t of this.options.tables) {
+      const { rows } = await client.query<{ identity: string; keys: string[] | null }>(
+        `select c.relreplident as identity,
+                (select array_agg(a.attname::text order by array_position(i.indkey, a.attnum))
+                   from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+                  where i.indrelid = c.oid and i.indisprimary) as keys
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')`,
+        [t.schema, t.table],
+      );
+      const row = rows[0];
+      if (!row) throw new CdcSetupError(`table ${t.schema}.${t.table} does not exist in the ERP database (GLYMS_CDC_TABLES)`);
+      if (row.identity === 'n') throw new CdcSetupError(`table ${t.schema}.${t.table} has REPLICA IDENTITY NOTHING: its updates and deletes cannot be published; run ALTER TABLE ${t.schema}.${t.table} REPLICA IDENTITY DEFAULT (with a primary key) or FULL`);
+      if (row.identity === 'd' && !row.keys?.length) throw new CdcSetupError(`table ${t.schema}.${t.table} has no primary key: once published, UPDATE and DELETE on it would fail; add a primary key or run ALTER TABLE ${t.schema}.${t.table} REPLICA IDENTITY FULL`);
+      this.keyColumns.set(`${t.schema}.${t.table}`, row.keys ?? []);
+    }
+  }
+
+  private async ensurePublication(client: pg.Client): Promise<void> {
+    const { publication, tables } = this.options;
+    const existing = await client.query('select 1 from pg_publication where pubname = $1', [publication]);
+    if (existing.rowCount === 0) {
+      await client.query(`create publication ${publication} for table ${tables.map((t) => this.qualified(t)).join(', ')}`);
+      this.options.logger.info({ publication, tables: tables.map((t) => `${t.schema}.${t.table}`) }, 'created publication');
+      return;
+    }
+    const { rows } = await client.query<{ schemaname: string; tablename: string }>('select schemaname, tablename from pg_publication_tables where pubname = $1', [publication]);
+    const missing = tables.filter((t) => !rows.some((r) => r.schemaname === t.schema && r.tablename === t.table));
+    if (missing.length > 0) {
+      await client.query(`alter publication ${publication} add table ${missing.map((t) => this.qualified(t)).join(', ')}`);
+      this.options.logger.info({ publication, added: missing.map((t) => `${t.schema}.${t.table}`) }, 'added tables to the publication');
+    }
+  }
+
+  private stateKey(database: string): string {
+    return `${this.options.slot}.${Buffer.from(database).toString('hex')}`;
+  }
+
+  /**
+   * Reuses the slot when its initial load completed; otherwise (no slot, a slot whose load never
+   * finished, a slot PostgreSQL invalidated) creates it again and loads every row from its snapshot.
+   */
+  private async ensureSlot(client: pg.Client): Promise<void> {
+    const { slot, kv, logger } = this.options;
+    const database = (await client.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
+    const key = this.stateKey(database);
+    const { rows } = await client.query<{ database: string; wal_status: string | null; active_pid: number | null; confirmed_flush_lsn: string | null }>(
+      'select database, wal_status, active_pid, confirmed_flush_lsn from pg_replication_slots where slot_name = $1',
+      [slot],
+    );
+    const existing = rows[0];
+    if (existing && existing.database !== database) throw new CdcSetupError(`replication slot ${slot} belongs to database ${existing.database}; choose another GLYMS_CDC_SLOT`);
+    const entry = await kv.get(key);
+    const state = entry?.value.length ? (entry.json<SlotState>()) : undefined;
+    if (existing && existing.wal_status !== 'lost' && state) {
+      this.confirmed = existing.confirmed_flush_lsn ?? undefined;
+      logger.info({ slot, confirmedFlushLsn: existing.confirmed_flush_lsn, loadedAt: state.loadedAt }, 'resuming from the replication slot');
+      return;
+    }
+    if (existing) {
+      if (existing.active_pid !== null) throw new CdcSetupError(`replication slot ${slot} is in use by process ${existing.active_pid}; is another relay running?`);
+      logger.warn({ slot, walStatus: existing.wal_status }, existing.wal_status === 'lost' ? 'the replication slot was invalidated (WAL removed): recreating it and loading every row again' : 'the slot\'s initial load never completed: recreating it');
+      await client.query('select pg_drop_replication_slot($1)', [slot]);
+    }
+    await kv.delete(key).catch(() => undefined);
+    const loaded = await this.createSlotAndLoad(database);
+    await kv.put(key, JSON.stringify(loaded));
+    this.confirmed = loaded.consistentPoint;
+  }
+
+  /** Creates the slot with an exported snapshot and publishes every row of every table as read in it. */
+  private async createSlotAndLoad(database: string): Promise<SlotState> {
+    const { slot, bus, logger, databaseUrl } = this.options;
+    const replication = new pg.Client({ connectionString: databaseUrl, replication: 'database' } as pg.ClientConfig);
+    await replication.connect();
+    const reader = new pg.Client({ connectionString: databaseUrl });
+    try {
+      const created = (await replication.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput (SNAPSHOT 'export')`)).rows[0]!;
+      const consistentPoint = normalizeLsn(created.consistent_point);
+      if (!/^[0-9A-F-]+$/i.test(created.snapshot_name)) throw new Error(`unexpected snapshot name ${created.snapshot_name}`);
+      logger.info({ slot, consistentPoint }, 'created replication slot; loading existing rows from its snapshot');
+      await reader.connect();
+      // The snapshot is valid while the replication connection stays idle, which it does until the load ends.
+      await reader.query('begin isolation level repeatable read read only');
+      await reader.query(`set transaction snapshot '${created.snapshot_name}'`);
+      let rows = 0;
+      for (const t of this.options.tables) {
+        const keys = this.keyColumns.get(`${t.schema}.${t.table}`) ?? [];
+        await reader.query(`declare initial_load no scroll cursor for select * from ${this.qualified(t)}`);
+        for (;;) {
+          const page = await reader.query<Record<string, unknown>>('fetch 1000 from initial_load');
+          if (page.rows.length === 0) break;
+          const messages = page.rows.map((row) => changeMessage('logical', {
+            schema: t.schema, table: t.table, op: 'created', key: pick(row, keys), row, position: consistentPoint,
+          }, `snapshot@${consistentPoint}`));
+          await bus.publishEvents(messages);
+          rows += messages.length;
+          relayedCounter.add(messages.length, { mode: 'logical', phase: 'load' });
+        }
+        await reader.query('close initial_load');
+      }
+      await reader.query('commit');
+      logger.info({ slot, rows }, 'initial load published');
+      return { slot, database, consistentPoint, loadedAt: new Date().toISOString(), rows };
+    } finally {
+      await reader.end().catch(() => undefined);
+      await replication.end().catch(() => undefined);
+    }
+  }
+
+  /** Streams from the slot until stopped, reconnecting with backoff after any failure. */
+  private async stream(): Promise<void> {
+    let backoffMs = 500;
+    while (!this.stopping) {
+      const service = new LogicalReplicationService(
+        { connectionString: this.options.databaseUrl },
+        // Manual acknowledgements only: the library's automatic ones (and its timer) confirm LSNs before they are durable.
+        { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+      );
+      this.service = service;
+      this.transaction = undefined;
+      service.on('data', (lsn: string, message: Pgoutput.Message) => this.onMessage(service, lsn, message));
+      service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => void this.onKeepalive(service, lsn, shouldRespond));
+      service.on('error', (error: Error) => this.options.logger.warn({ err: error.message, slot: this.options.slot }, 'replication stream error'));
+      service.on('start', () => {
+        backoffMs = 500;
+        this.options.logger.info({ slot: this.options.slot, from: this.confirmed }, 'streaming from the replication slot');
+      });
+      try {
+        const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication] });
+        await (this.confirmed ? service.subscribe(plugin, this.options.slot, this.confirmed) : service.subscribe(plugin, this.options.slot));
+      } catch (error) {
+        if (!this.stopping) this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'replication stream ended; reconnecting');
+      } finally {
+        await service.destroy().catch(() => undefined);
+      }
+      if (this.stopping) break;
+      await new Promise((resolve) => setTimeout(resolve, backoffMs));
+      backoffMs = Math.min(backoffMs * 2, 30_000);
+    }
+  }
+
+  private async onMessage(service: LogicalReplicationService, lsn: string, message: Pgoutput.Message): Promise<void> {
+    this.options.logger.debug({ lsn, tag: message.tag }, 'pgoutput message');
+    if (service !== this.service || service.isStop()) return;
+    try {
+      await this.apply(service, normalizeLsn(lsn), message);
+    } catch (error) {
+      // Nothing after a failed change may be confirmed: end this stream; the next one restarts at the last confirmed LSN.
+      this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'could not relay a transaction; restarting the stream from the last confirmed LSN');
+      await service.stop().catch(() => undefined);
+    }
+  }
+
+  private async apply(service: LogicalReplicationService, lsn: string, message: Pgoutput.Message): Promise<void> {
+    switch (message.tag) {
+      case 'begin':
+        this.transaction = { commitLsn: normalizeLsn(message.commitLsn ?? lsn), commitTime: microsToIso(message.commitTime), pending: [], published: 0 };
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete': {
+        const tx = this.transaction;
+        if (!tx) throw new Error(`a ${message.tag} outside a transaction at ${lsn}`);
+        tx.pending.push(changeMessage('logical', this.changeOf(message, tx), lsn));
+        if (tx.pending.length >= (this.options.chunk ?? 512)) await this.publish(tx);
+        return;
+      }
+      case 'commit': {
+        const tx = this.transaction;
+        this.transaction = undefined;
+        if (!tx) return;
+        await this.publish(tx);
+        if (tx.published > 0) commitLag.record(Date.now() - Date.parse(tx.commitTime), { mode: 'logical' });
+        const end = normalizeLsn(message.commitEndLsn ?? lsn);
+        await this.options.faults?.afterPublish?.(end);
+        await service.acknowledge(end);
+        this.confirmed = end;
+        return;
+      }
+      case 'truncate':
+        this.options.logger.warn({ tables: message.relations.map((r) => `${r.schema}.${r.name}`) }, 'TRUNCATE is not relayed: its rows were not deleted one by one; run `npx puente bitrix sync companies` if Bitrix24 must follow');
+        return;
+      case 'relation':
+      case 'type':
+      case 'origin':
+      case 'message':
+        return;
+      default: {
+        const unexpected: never = message;
+        throw new Error(`unknown pgoutput message ${(unexpected as { tag: string }).tag}`);
+      }
+    }
+  }
+
+  private changeOf(message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete, tx: OpenTransaction): RowChange {
+    const { relation } = message;
+    const keys = this.keyColumns.get(`${relation.schema}.${relation.name}`)?.length ? this.keyColumns.get(`${relation.schema}.${relation.name}`)! : relation.keyColumns;
+    const base = { schema: relation.schema, table: relation.name, position: tx.commitLsn, commitTime: tx.commitTime };
+    if (message.tag === 'insert') return { ...base, op: 'created', key: pick(message.new, keys), row: message.new };
+    if (message.tag === 'update') {
+      const before = message.old ?? message.key ?? undefined;
+      return { ...base, op: 'updated', key: pick(message.new, keys), row: message.new, ...(before ? { before } : {}) };
+    }
+    const before = message.old ?? message.key ?? {};
+    return { ...base, op: 'deleted', key: pick(before, keys), before };
+  }
+
+  private async publish(tx: OpenTransaction): Promise<void> {
+    if (tx.pending.length === 0) return;
+    const batch = tx.pending;
+    tx.pending = [];
+    await this.options.bus.publishEvents(batch);
+    tx.published += batch.length;
+    relayedCounter.add(batch.length, { mode: 'logical', phase: 'stream' });
+  }
+
+  /**
+   * A keepalive carries the server's decoding position. With nothing of ours in flight, everything up
+   * to it is either published or not ours (other tables, other databases): confirming it lets
+   * PostgreSQL recycle WAL even when the published tables are idle.
+   */
+  private async onKeepalive(service: LogicalReplicationService, lsn: string, shouldRespond: boolean): Promise<void> {
+    if (service !== this.service || service.isStop()) return;
+    const position = normalizeLsn(lsn);
+    if (this.idle(service) && (!this.confirmed || lsnToBigInt(position) > lsnToBigInt(this.confirmed))) {
+      this.options.logger.debug({ lsn: position }, 'confirming the server position (nothing in flight)');
+      await service.acknowledge(position);
+      this.confirmed = position;
+    } else if (shouldRespond && this.confirmed) {
+      await service.acknowledge(this.confirmed);
+    }
+  }
+
+  /** No open transaction and nothing queued in the library (its queue holds messages that came before this keepalive). */
+  private idle(service: LogicalReplicationService): boolean {
+    const internals = service as unknown as { _messageQueue?: unknown[]; _processing?: boolean };
+    return this.transaction === undefined && (internals._messageQueue?.length ?? 0) === 0 && internals._processing !== true;
+  }
+
+  /** Measures the slot's lag (and warns while it is high), and asks an idle stream's server for its position. */
+  private async check(): Promise<void> {
+    const { slot, logger, databaseUrl } = this.options;
+    const service = this.service;
+    if (service && !service.isStop() && this.confirmed && this.idle(service)) await service.acknowledge(this.confirmed, true).catch(() => undefined);
+    const client = new pg.Client({ connectionString: databaseUrl });
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ lag: string | null; wal_status: string | null }>(
+        'select pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text as lag, wal_status from pg_replication_slots where slot_name = $1 and database = current_database()',
+        [slot],
+      );
+      const row = rows[0];
+      if (!row) {
+        logger.error({ slot }, 'the replication slot is gone; restart bitrix-sync to recreate it and load every row again');
+        return;
+      }
+      this.lagBytes = row.lag === null ? undefined : Number(row.lag);
+      const limit = this.options.lagWarnBytes ?? 256 * 1024 * 1024;
+      if (this.lagBytes !== undefined && this.lagBytes > limit && Date.now() - this.lagWarnedAt > 300_000) {
+        this.lagWarnedAt = Date.now();
+        logger.warn({ slot, lagBytes: this.lagBytes, walStatus: row.wal_status }, 'the replication slot holds back more WAL than GLYMS_SLOT_LAG_WARN_BYTES: PostgreSQL keeps it until the relay catches up');
+      }
+    } catch (error) {
+      logger.debug({ err: (error as Error).message }, 'slot lag check failed');
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+}
+
+function pick(row: Record<string, unknown>, columns: readonly string[]): Record<string, unknown> {
+  if (columns.length === 0) return { ...row };
+  return Object.fromEntries(columns.map((c) => [c, row[c]]));
+}
+
+function microsToIso(micros: unknown): string {
+  return new Date(Number(BigInt(micros as bigint) / 1000n)).toISOString();
+}

@@ -1,0 +1,17 @@
+/** A PostgreSQL LSN (`16/B374D848`) as a number of bytes, for comparisons and lag. */
+export function lsnToBigInt(lsn: string): bigint {
+  const [high, low] = lsn.split('/');
+  if (high === undefined || low === undefined || !/^[0-9a-f]+$/i.test(high) || !/^[0-9a-f]+$/i.test(low)) throw new Error(`not an LSN: ${lsn}`);
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
+}
+
+/** The canonical text of an LSN (upper-case hex, no padding), whatever padding the source used. */
+export function normalizeLsn(lsn: string): string {
+  const value = lsnToBigInt(lsn);
+  return `${(value >> 32n).toString(16).toUpperCase()}/${(value & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+/** The later of two LSNs. */
+export function maxLsn(a: string, b: string): string {
+  return lsnToBigInt(a) >= lsnToBigInt(b) ? a : b;
+}
