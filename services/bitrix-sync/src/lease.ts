@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import type { KV } from 'nats';
+import type { Logger } from 'pino';
+
+interface LeaseRecord {
+  owner: string;
+  /** Epoch ms after which another process may take the lease. */
+  until: number;
+}
+
+export interface LeaseOptions {
+  kv: KV;
+  key: string;
+  logger: Logger;
+  /** How long the lease lasts without a renewal (default 15 s); renewed every third of it. */
+  ttlMs?: number;
+  owner?: string;
+}
+
+/**
+ * A lease in the NATS key-value store, taken and renewed with compare-and-swap on the entry's revision:
+ * at most one process holds it while its renewals succeed. The holder that misses renewals for a
+ * whole TTL (a partition, a stall) learns it lost the lease on its next renewal and must stop.
+ */
+export class Lease {
+  readonly owner: string;
+  private revision = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private held = false;
+  private lostHandlers: (() => void)[] = [];
+  private readonly ttlMs: number;
+
+  constructor(private readonly options: LeaseOptions) {
+    this.owner = options.owner ?? randomUUID();
+    this.ttlMs = options.ttlMs ?? 15_000;
+  }
+
+  get holding(): boolean {
+    return this.held;
+  }
+
+  /** Called once when a held lease is lost. */
+  onLost(handler: () => void): void {
+    this.lostHandlers.push(handler);
+  }
+
+  /** One attempt: true when this process now holds the lease. */
+  async tryAcquire(): Promise<boolean> {
+    const { kv, key } = this.options;
+    const record: LeaseRecord = { owner: this.owner, until: Date.now() + this.ttlMs };
+    try {
+      const entry = await kv.get(key);
+      if (!entry || entry.operation !== 'PUT' || entry.value.length === 0) {
+        this.revision = entry ? await kv.update(key, JSON.stringify(record), entry.revision) : await kv.create(key, JSON.stringify(record));
+      } else {
+        const current = entry.json<LeaseRecord>();
+        if (current.owner !== this.owner && current.until > Date.now()) return false;
+        this.revision = await kv.update(key, JSON.stringify(record), entry.revision);
+      }
+    } catch {
+      // Someone else wrote first (wrong last sequence), or the bus is away: not ours this time.
+      return false;
+    }
+    this.held = true;
+    this.timer ??= setInterval(() => void this.renew(), Math.max(100, Math.floor(this.ttlMs / 3)));
+    this.timer.unref();
+    return true;
+  }
+
+  /** Waits until this process holds the lease (or `signal` aborts: false). */
+  async acquire(signal?: AbortSignal): Promise<boolean> {
+    let logged = false;
+    while (!signal?.aborted) {
+      if (await this.tryAcquire()) {
+        this.options.logger.info({ lease: this.options.key, owner: this.owner }, 'lease acquired: this replica is active');
+        return true;
+      }
+      if (!logged) {
+        this.options.logger.info({ lease: this.options.key }, 'another replica holds the lease: standing by');
+        logged = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.max(100, Math.floor(this.ttlMs / 3))).unref());
+    }
+    return false;
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.held) return;
+    const record: LeaseRecord = { owner: this.owner, until: Date.now() + this.ttlMs };
+    try {
+      this.revision = await this.options.kv.update(this.options.key, JSON.stringify(record), this.revision);
+    } catch (error) {
+      this.options.logger.warn({ lease: this.options.key, err: (error as Error).message }, 'lease lost: stopping the active work');
+      this.lose();
+    }
+  }
+
+  private lose(): void {
+    this.held = false;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    for (const handler of this.lostHandlers.splice(0)) handler();
+  }
+
+  /** Gives the lease up so a standby takes over at once. */
+  async release(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    if (!this.held) return;
+    this.held = false;
+    await this.options.kv.update(this.options.key, JSON.stringify({ owner: '', until: 0 } satisfies LeaseRecord), this.revision).catch(() => undefined);
+  }
+}
