@@ -8,7 +8,8 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_NAME = /SECRET|TOKEN|PASSWORD|KEY|CREDS/i;
+/** Names whose values are never shown; `*_WEBHOOK_URL` (Bitrix24's inbound webhook) carries its secret code in the path. */
+const SECRET_NAME = /SECRET|TOKEN|PASSWORD|KEY|CREDS|WEBHOOK_URL|DATABASE_URL|MONGO_URL/i;
 
 /** A TCP port. */
 export const port = () => z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(1, 'must be a port number from 1 to 65535').max(65535, 'must be a port number from 1 to 65535');

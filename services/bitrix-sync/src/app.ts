@@ -8,7 +8,7 @@ import { Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
 import { ProjectionStore } from '@puente/projection';
 import { type ServiceDefinition, duration, list, url } from '@puente/runtime';
 import { OnJetStream, startJetStreamService } from '@puente/nest-jetstream';
-import { BitrixSettings, bitrixClientFrom, bitrixMissing, type BitrixClient } from './bitrix/index.js';
+import { BitrixSettings, bitrixClientFrom, bitrixMissing, keepRefreshTokenAlive, type BitrixClient } from './bitrix/index.js';
 import { CdcModes, type CdcSource } from './cdc/changes.js';
 import { DebeziumSource } from './cdc/debezium.js';
 import { LogicalSource, parseTableName } from './cdc/logical.js';
@@ -109,6 +109,11 @@ export class BitrixSyncApp {
     if (missing) logger.warn(`bitrix-sync relays ERP changes but does not push them: ${missing}`);
     else {
       this.client = await bitrixClientFrom({ config, bus, logger });
+      // An idle install still rotates its refresh token before it expires (checked every 6 h, refreshed only when old).
+      if (this.client.tokens) {
+        const stopKeepAlive = keepRefreshTokenAlive(this.client.tokens, { logger });
+        this.stops.push(async () => stopKeepAlive());
+      }
       this.pusher = new CompanyPusher({ api: this.client, bus, links: this.links, mapping: this.mapping, logger });
     }
     const source = await cdcSourceFrom(this.deps);

@@ -3,7 +3,7 @@ import type { KV } from 'nats';
 import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { Logger } from 'pino';
-import type { Bus } from '@puente/bus';
+import { SpanKind, withSpan, type Bus } from '@puente/bus';
 import { changeMessage, type CdcSource, type ChangeMessage, type RowChange } from './changes.js';
 import { lsnToBigInt, normalizeLsn } from './lsn.js';
 
@@ -355,7 +355,8 @@ export class LogicalSource implements CdcSource {
     if (tx.pending.length === 0) return;
     const batch = tx.pending;
     tx.pending = [];
-    await this.options.bus.publishEvents(batch);
+    // The trace of every change starts here; its context travels in the published messages' headers.
+    await withSpan('glyms.cdc publish', { kind: SpanKind.PRODUCER, attributes: { 'puente.cdc.mode': 'logical', 'puente.cdc.commit_lsn': tx.commitLsn, 'messaging.system': 'nats', 'messaging.batch.message_count': batch.length } }, () => this.options.bus.publishEvents(batch));
     tx.published += batch.length;
     relayedCounter.add(batch.length, { mode: 'logical', phase: 'stream' });
   }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Bus } from '@puente/bus';
+import { SpanKind, withSpan, type Bus } from '@puente/bus';
 import type { DomainEvent } from '@puente/contracts';
 import { changeMessage, type CdcSource, type RowChange } from './changes.js';
 import { CdcSetupError, type TableName } from './logical.js';
@@ -130,7 +130,7 @@ export class LogTableSource implements CdcSource {
         position: String(r.log_id),
         ...(r.change_timestamp ? { commitTime: r.change_timestamp.toISOString() } : {}),
       }, `log${r.log_id}`));
-      await this.options.bus.publishEvents(messages);
+      await withSpan('glyms.cdc publish', { kind: SpanKind.PRODUCER, attributes: { 'puente.cdc.mode': 'logtable', 'messaging.system': 'nats', 'messaging.batch.message_count': messages.length } }, () => this.options.bus.publishEvents(messages));
       await client.query(`update ${qualified(this.logTable)} set sync_status = 'QUEUED' where log_id = any($1::int[])`, [rows.map((r) => r.log_id)]);
       await client.query('commit');
       return rows.length;

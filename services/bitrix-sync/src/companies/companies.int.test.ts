@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { freePort, startDebeziumConnect } from '@puente/stack';
 import type { Db } from 'mongodb';
 import { pino } from 'pino';
 import { Collections, StreamNames } from '@puente/contracts';
@@ -82,7 +84,7 @@ describe('bitrix-sync companies', () => {
       assert.equal(link.bitrixId, String(clinic.ID));
       assert.equal(link.status, 'synced');
       assert.deepEqual(link.multiValueIds.PHONE, (clinic.PHONE as { ID: string }[]).map((e) => String(e.ID)));
-      assert.equal((await links().findOne({ _id: 'company:3' }))?.status, 'deleted');
+      await eventually(() => links().findOne({ _id: 'company:3' }).then((d) => (d?.status === 'deleted' ? true : undefined)), 10_000, 'the deleted link');
     } finally {
       await running.stop();
     }
@@ -179,6 +181,35 @@ describe('bitrix-sync companies', () => {
       assert.match(failed.error_message ?? '', /INVALID_EMAIL/);
     } finally {
       await running.stop();
+    }
+  });
+
+  test('debezium mode: a real Debezium connector feeds Kafka, and inserts, updates and deletes reach Bitrix24', async () => {
+    const brokers = process.env.KAFKA_BROKERS;
+    if (!brokers) throw new Error('KAFKA_BROKERS is not set: run tests through `npm test`, which starts Kafka');
+    const { table, mappingFile } = await customers();
+    await pg.sql(`insert into public.${table} (razon_social, email) values ('Snapshot S.A.', 'snap@x.example')`);
+    const prefix = uniqueName('glyms');
+    const connect = await startDebeziumConnect({
+      dir: mkdtempSync(join(tmpdir(), 'puente-dbz-')), brokers, restPort: await freePort(), log: (line) => logger.info(line),
+      connector: { name: prefix, databaseUrl: pg.url, topicPrefix: prefix, slotName: `dbz_${table}`, publicationName: `dbzpub_${table}`, tables: [`public.${table}`] },
+    });
+    const running = await startBitrixSync({ bus, db, logger, config: config(table, mappingFile, { GLYMS_CDC_MODE: 'debezium', KAFKA_BROKERS: brokers, DEBEZIUM_TOPIC_PREFIX: prefix }) });
+    try {
+      const originator = `t_${table}`;
+      await eventually(() => (companiesOf(originator).length === 1 ? true : undefined), 60_000, 'the snapshot row as a company');
+      await pg.sql(`insert into public.${table} (razon_social) values ('Nuevo Debezium')`);
+      await pg.sql(`update public.${table} set razon_social = 'Snapshot S.A.C.' where id_cliente = 1`);
+      await pg.sql(`delete from public.${table} where id_cliente = 2`);
+      await eventually(() => {
+        const list = companiesOf(originator);
+        return list.length === 1 && list[0]!.TITLE === 'Snapshot S.A.C.' ? true : undefined;
+      }, 60_000, 'the update and the delete');
+      await eventually(() => links().findOne({ _id: 'company:2' }).then((d) => (d?.status === 'deleted' ? d : undefined)), 30_000, 'the created-then-deleted customer');
+      assert.equal(companiesOf(originator).some((c) => c.TITLE === 'Nuevo Debezium'), false);
+    } finally {
+      await running.stop();
+      await connect.process.stop();
     }
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createEvent, decodeEvent, Headers, subjectOf, type DomainEvent, type DomainEventOf } from '@puente/contracts';
-import { Outcomes, PermanentError, type Bus, type Delivery, type Outcome } from '@puente/bus';
+import { Outcomes, PermanentError, SpanKind, withSpan, type Bus, type Delivery, type Outcome } from '@puente/bus';
 import type { ProjectionStore } from '@puente/projection';
 import { linkKey, type BitrixLinkDoc, type MultiValueEntry } from './links.js';
 import { mapCompany, originIdOf, type CompanyMapping, type DesiredCompany } from './mapping.js';
@@ -41,6 +41,8 @@ interface LinkState {
 
 type Plan =
   | { kind: 'unchanged'; bitrixId: string | null }
+  /** Deleted in the ERP and never (or no longer) in Bitrix24: nothing to call. */
+  | { kind: 'gone' }
   | { kind: 'invalid'; code: string; message: string; bitrixId: string | null }
   | { kind: 'delete'; bitrixId: string }
   | { kind: 'update'; bitrixId: string; company: DesiredCompany; current: Record<string, MultiValueEntry[]> }
@@ -210,7 +212,7 @@ export class CompanyPusher {
       const bitrixId = link?.status === 'deleted' ? null : (link?.bitrixId ?? null);
       const mapped = mapCompany(group.last.type === 'glyms.row.deleted.v1' ? undefined : group.last.data.row, mapping);
       if (mapped.kind === 'invalid') plans.set(group.sourceKey, { kind: 'invalid', code: mapped.code, message: mapped.message, bitrixId });
-      else if (mapped.kind === 'delete') plans.set(group.sourceKey, bitrixId ? { kind: 'delete', bitrixId } : { kind: 'unchanged', bitrixId: null });
+      else if (mapped.kind === 'delete') plans.set(group.sourceKey, bitrixId ? { kind: 'delete', bitrixId } : { kind: 'gone' });
       else if (bitrixId && link?.status === 'synced' && link.digest === mapped.company.digest && !group.redelivered) plans.set(group.sourceKey, { kind: 'unchanged', bitrixId });
       else if (bitrixId) plans.set(group.sourceKey, { kind: 'update', bitrixId, company: mapped.company, current: link?.multiValues ?? {} });
       else plans.set(group.sourceKey, { kind: 'create', company: mapped.company });
@@ -224,6 +226,9 @@ export class CompanyPusher {
       switch (plan.kind) {
         case 'unchanged':
           results.set(key, { kind: 'synced', action: 'unchanged', bitrixId: plan.bitrixId });
+          break;
+        case 'gone':
+          results.set(key, { kind: 'synced', action: 'deleted', bitrixId: null });
           break;
         case 'invalid':
           results.set(key, { kind: 'failed', code: plan.code, message: plan.message, retryable: false, bitrixId: plan.bitrixId });
@@ -256,7 +261,8 @@ export class CompanyPusher {
       const commands = Object.assign({}, ...batch.map((p) => p.commands)) as Record<string, BitrixCommand>;
       this.stats.requests++;
       this.stats.commands += size;
-      const { result, errors } = await this.options.api.batch(commands);
+      const companies = batch.length;
+      const { result, errors } = await withSpan('bitrix batch', { kind: SpanKind.CLIENT, attributes: { 'puente.bitrix.commands': size, 'puente.bitrix.companies': companies } }, () => this.options.api.batch(commands));
       for (const p of batch) results.set(p.key, p.finish(result, errors));
       batch = [];
       size = 0;
@@ -288,7 +294,7 @@ export class CompanyPusher {
       }
       this.stats.requests++;
       this.stats.commands += Object.keys(commands).length;
-      const { result, errors } = await api.batch(commands);
+      const { result, errors } = await withSpan('bitrix batch', { kind: SpanKind.CLIENT, attributes: { 'puente.bitrix.commands': Object.keys(commands).length, 'puente.bitrix.lookup': 1 } }, () => api.batch(commands));
       const failed = Object.values(errors)[0];
       if (failed) {
         for (const key of slice) results.set(key, failure(failed, null, true));
