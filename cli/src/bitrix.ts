@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig, url } from '@puente/runtime';
 import { BitrixSettings, BitrixTokenStore, bitrixClientFrom, bitrixMissing, bitrixTokenStoreFrom, type CatalogPriceType, type CrmStatus } from '@puente/bitrix-sync/bitrix';
 import { CatalogSettings, CatalogSync, describeChange, loadCatalogMapping, type CatalogCounts } from '@puente/bitrix-sync/catalog';
+import { Config as ServiceConfig, loadCompanyMapping, publishCompanyResync } from '@puente/bitrix-sync';
 import { connectBus } from './common.js';
 import { UsageError } from './sendSample.js';
 
@@ -127,8 +128,13 @@ export async function bitrixSync(args: string[], env: NodeJS.ProcessEnv, out: (l
     case 'services':
       return syncServices(options.includes('--dry-run'), env, out);
     case 'companies':
-    case 'all':
-      throw new UsageError(`bitrix sync ${target} is not available yet: run bitrix sync services`);
+      if (options.includes('--dry-run')) throw new UsageError('bitrix sync companies has no --dry-run: it hands every customer to the running bitrix-sync');
+      return syncCompanies(env, out);
+    case 'all': {
+      const services = await syncServices(options.includes('--dry-run'), env, out);
+      if (options.includes('--dry-run')) return services;
+      return Math.max(services, await syncCompanies(env, out));
+    }
     default:
       throw new UsageError(`bitrix sync needs what to sync: services, companies or all (got ${target ?? 'nothing'})`);
   }
@@ -141,6 +147,8 @@ async function syncServices(dryRun: boolean, env: NodeJS.ProcessEnv, out: (line:
   const mapping = loadCatalogMapping(config.BITRIX_CATALOG_MAPPING);
   const bus = await connectBus(env);
   try {
+    // The outcome events go to EVENTS, as the service's would.
+    if (!dryRun) await bus.ensureStreams();
     const client = await bitrixClientFrom({ config, bus });
     const sync = new CatalogSync({
       client, bus, mapping, databaseUrl: config.GLYMS_DATABASE_URL, query: config.BITRIX_CATALOG_QUERY,
@@ -151,8 +159,9 @@ async function syncServices(dryRun: boolean, env: NodeJS.ProcessEnv, out: (line:
     for (const section of result.plan.sections) out(`+ section ${JSON.stringify(section.name)} (${section.xmlId})`);
     for (const change of result.plan.changes) out(describeChange(change));
     for (const error of result.errors) out(`! ${error.xmlId} ${error.step === 'row' ? 'skipped' : `${error.method} failed`}: ${error.code || 'error'}: ${error.message}`);
+    if (result.eventsError) out(`! outcome events not published (bitrix_links will not show this run): ${result.eventsError}`);
     out(summary(result.counts, dryRun, result.plan.context.iblockId, result.plan.context.priceTypeId, mapping.currency));
-    return !dryRun && result.counts.failed > 0 ? 1 : 0;
+    return !dryRun && (result.counts.failed > 0 || result.eventsError) ? 1 : 0;
   } finally {
     await bus.close();
   }
@@ -162,4 +171,30 @@ function summary(c: CatalogCounts, dryRun: boolean, iblockId: number, priceTypeI
   const where = `catalog ${iblockId}, price type ${priceTypeId}, ${currency}`;
   if (dryRun) return `dry run (${where}): ${c.created} to create, ${c.updated} to update, ${c.priced} prices to write, ${c.deactivated} to deactivate, ${c.unchanged} unchanged, ${c.failed} invalid; nothing was written`;
   return `services synced (${where}): ${c.created} created, ${c.updated} updated, ${c.priced} priced, ${c.deactivated} deactivated, ${c.unchanged} unchanged, ${c.failed} failed`;
+}
+
+/**
+ * `bitrix sync companies`: publishes every current customer as a resync change; the active bitrix-sync
+ * writes each company again (its consumer, its rate limit, its outcomes in `bitrix_links`).
+ */
+async function syncCompanies(env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
+  const config = loadConfig(ServiceConfig, env);
+  const mapping = loadCompanyMapping(config.BITRIX_COMPANY_MAPPING);
+  const bus = await connectBus(env);
+  try {
+    await bus.ensureStreams();
+    let last = 0;
+    const rows = await publishCompanyResync({
+      bus, databaseUrl: config.GLYMS_DATABASE_URL, mapping, mode: config.GLYMS_CDC_MODE,
+      onProgress: (count) => {
+        if (Date.now() - last < 1_000) return;
+        last = Date.now();
+        process.stderr.write(`published ${count} customers\n`);
+      },
+    });
+    out(`companies: ${rows} customers of ${mapping.table} handed to bitrix-sync, which writes each company again (see bitrix_links or npx puente status)`);
+    return 0;
+  } finally {
+    await bus.close();
+  }
 }

@@ -41,6 +41,8 @@ const USAGE = `usage: npx puente <command>
   bitrix sync services [--dry-run]
       pushes the ERP's services (BITRIX_CATALOG_QUERY, BITRIX_CATALOG_MAPPING) to the Bitrix24 catalog with prices:
       prints one line per product created (+), changed (~) or deactivated (-); --dry-run writes nothing
+  bitrix sync companies | bitrix sync all [--dry-run]
+      hands every current customer to the running bitrix-sync, which writes each company again (all: services too)
   whatsapp sync --session <id>
       full sync of contacts, chats and recent messages from Inbox Hub (INBOXHUB_API_* variables), as imported events
   whatsapp register-webhook --session <id> --url <public gateway url> [--events a,b]

@@ -15,7 +15,8 @@ export const Consumers = {
   whatsappSyncTrigger: { durable: 'whatsapp-sync-trigger', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.session.status.>'] },
   /** Matches the provider's reports of outgoing messages to sends whose result was lost. */
   whatsappReconciler: { durable: 'whatsapp-reconciler', stream: 'EVENTS', filterSubjects: ['evt.whatsapp.message.sent.>', 'evt.whatsapp.message.status.>'] },
-  bitrixLinks: { durable: 'bitrix-links', stream: 'EVENTS', filterSubjects: ['evt.bitrix.>'] },
+  /** Applies catalog outcomes to `bitrix_links` (company outcomes are applied by the pusher that produced them, their only writer). */
+  bitrixLinks: { durable: 'bitrix-links', stream: 'EVENTS', filterSubjects: ['evt.bitrix.product.>', 'evt.bitrix.price.>', 'evt.bitrix.section.>'] },
   /** Pushes customer changes to Bitrix24 companies (a deployment with another customer table filters its own subject). */
   bitrixCompanies: { durable: 'bitrix-companies', stream: 'EVENTS', filterSubjects: ['evt.glyms.cliente.>'] },
   /** `logtable` CDC mode: writes each company outcome back to the ERP's change-log rows. */

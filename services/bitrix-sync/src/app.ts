@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Consumers, decodeEvent, glymsTableSubjects, type ConsumerDefinition } from '@puente/contracts';
 import { Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
-import { ProjectionStore } from '@puente/projection';
+import { ProjectionStore, projectionHandler } from '@puente/projection';
 import { type ServiceDefinition, duration, list, url } from '@puente/runtime';
 import { OnJetStream, startJetStreamService } from '@puente/nest-jetstream';
 import { BitrixSettings, bitrixClientFrom, bitrixMissing, keepRefreshTokenAlive, type BitrixClient } from './bitrix/index.js';
@@ -17,6 +17,7 @@ import { linksProjection, type BitrixLinkDoc } from './companies/links.js';
 import { loadCompanyMapping, type CompanyMapping } from './companies/mapping.js';
 import { CompanyPusher } from './companies/pusher.js';
 import { Lease } from './lease.js';
+import { CatalogSettings, CatalogSync, loadCatalogMapping, scheduleCatalogSync } from './catalog/index.js';
 
 export * from './bitrix/index.js';
 export { changeMessage, changeMsgId, jsonRow, keyString, CdcModes, type CdcMode, type CdcSource, type ChangeMessage, type RowChange } from './cdc/changes.js';
@@ -28,8 +29,10 @@ export { linkKey, linksProjection, type BitrixLinkDoc, type MultiValueEntry } fr
 export { CompanyMapping, loadCompanyMapping, mapCompany, originIdOf, type DesiredCompany, type MappedCompany } from './companies/mapping.js';
 export { BATCH_LIMIT, CompanyPusher, diffMultiValue, type BitrixBatchApi, type BitrixCommand, type CompanyPusherOptions } from './companies/pusher.js';
 export { Lease, type LeaseOptions } from './lease.js';
+export { isResync, publishCompanyResync, RESYNC_PREFIX } from './companies/resync.js';
+export * from './catalog/index.js';
 
-export const Config = BitrixSettings.extend({
+export const Config = BitrixSettings.extend(CatalogSettings.shape).extend({
   GLYMS_DATABASE_URL: url(['postgres', 'postgresql']).default('postgres://postgres@127.0.0.1:5432/glyms'),
   GLYMS_CDC_MODE: z.enum(CdcModes).default('logical'),
   /** Tables the `logical` and `debezium` relays publish (`schema.table`, comma separated). */
@@ -91,6 +94,8 @@ export function companiesConsumer(mapping: CompanyMapping): ConsumerDefinition {
  */
 export class BitrixSyncApp {
   readonly links: ProjectionStore<BitrixLinkDoc>;
+  /** The same read model for catalog outcomes, applied from the stream (their keys never meet the pusher's). */
+  readonly catalogLinks: ProjectionStore<BitrixLinkDoc>;
   readonly mapping: CompanyMapping;
   client: BitrixClient | undefined;
   pusher: CompanyPusher | undefined;
@@ -100,11 +105,13 @@ export class BitrixSyncApp {
   constructor(private readonly deps: { bus: Bus; db: Db; logger: Logger; config: BitrixSyncConfig }) {
     this.mapping = loadCompanyMapping(deps.config.BITRIX_COMPANY_MAPPING);
     this.links = new ProjectionStore({ db: deps.db, bus: deps.bus, writers: 'exclusive', projection: linksProjection() });
+    this.catalogLinks = new ProjectionStore({ db: deps.db, bus: deps.bus, writers: 'exclusive', projection: { ...linksProjection(), name: 'bitrix-links-catalog' } });
   }
 
   async start(): Promise<void> {
     const { bus, logger, config } = this.deps;
     await this.links.init();
+    await this.catalogLinks.init();
     const missing = bitrixMissing(config);
     if (missing) logger.warn(`bitrix-sync relays ERP changes but does not push them: ${missing}`);
     else {
@@ -115,6 +122,11 @@ export class BitrixSyncApp {
         this.stops.push(async () => stopKeepAlive());
       }
       this.pusher = new CompanyPusher({ api: this.client, bus, links: this.links, mapping: this.mapping, logger });
+    }
+    if (this.client && config.BITRIX_CATALOG_INTERVAL_MS > 0) {
+      const sync = new CatalogSync({ client: this.client, bus, databaseUrl: config.GLYMS_DATABASE_URL, query: config.BITRIX_CATALOG_QUERY, mapping: loadCatalogMapping(config.BITRIX_CATALOG_MAPPING), logger });
+      const schedule = scheduleCatalogSync({ sync, intervalMs: config.BITRIX_CATALOG_INTERVAL_MS, logger });
+      this.stops.push(async () => schedule.stop());
     }
     const source = await cdcSourceFrom(this.deps);
     this.source = source;
@@ -130,6 +142,15 @@ export class BitrixSyncApp {
 
   module(source: CdcSource): Type<unknown> {
     const controllers: Type<unknown>[] = [];
+    const catalogHandler = projectionHandler(this.catalogLinks);
+    @Controller()
+    class CatalogLinksController {
+      @OnJetStream(Consumers.bitrixLinks, { batch: true })
+      apply(deliveries: Delivery[]): Promise<Outcome[]> {
+        return catalogHandler(deliveries) as Promise<Outcome[]>;
+      }
+    }
+    controllers.push(CatalogLinksController);
     const pusher = this.pusher;
     if (pusher !== undefined) {
       const push = (deliveries: Delivery[]) => pusher.handle(deliveries);

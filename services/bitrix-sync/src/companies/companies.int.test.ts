@@ -11,7 +11,7 @@ import { Collections, StreamNames } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
-import { Config, startBitrixSync, type BitrixLinkDoc } from '../app.js';
+import { Config, loadCompanyMapping, publishCompanyResync, startBitrixSync, type BitrixLinkDoc } from '../app.js';
 import { createTestGlymsDatabase, FakeBitrix24, readEvents, type TestGlymsDatabase } from '../testing/index.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -52,7 +52,7 @@ async function customers(extra: Record<string, unknown> = {}): Promise<{ table: 
 function config(table: string, mappingFile: string, extra: Record<string, string> = {}) {
   return Config.parse({
     ...fake.env('webhook'), GLYMS_DATABASE_URL: pg.url, GLYMS_CDC_TABLES: `public.${table}`, GLYMS_CDC_SLOT: table, GLYMS_CDC_PUBLICATION: `pub_${table}`,
-    BITRIX_COMPANY_MAPPING: mappingFile, BITRIX_COALESCE_MS: '300', BITRIX_LEASE_TTL_MS: '3000', ...extra,
+    BITRIX_COMPANY_MAPPING: mappingFile, BITRIX_COALESCE_MS: '300', BITRIX_LEASE_TTL_MS: '3000', BITRIX_CATALOG_INTERVAL_MS: '0', ...extra,
   });
 }
 
@@ -210,6 +210,29 @@ describe('bitrix-sync companies', () => {
     } finally {
       await running.stop();
       await connect.process.stop();
+    }
+  });
+
+  test('a resync (bitrix sync companies) writes every company again, undoing an edit made in Bitrix24 by hand', async () => {
+    const { table, mappingFile } = await customers();
+    await pg.sql(`insert into public.${table} (razon_social, telefono) values ('Original S.A.', '+51 1 555 0300'), ('Otra S.A.', null)`);
+    const running = await startBitrixSync({ bus, db, logger, config: config(table, mappingFile) });
+    try {
+      const originator = `t_${table}`;
+      const first = await eventually(() => {
+        const list = companiesOf(originator);
+        return list.length === 2 ? list.find((c) => c.ORIGIN_ID === '1') : undefined;
+      }, 20_000, 'two companies');
+      await eventually(() => links().countDocuments({ status: 'synced' }).then((n) => (n === 2 ? true : undefined)), 10_000, 'two links');
+      first.TITLE = 'Editado a mano';
+      const rows = await publishCompanyResync({ bus, databaseUrl: pg.url, mapping: loadCompanyMapping(mappingFile), mode: 'logical' });
+      assert.equal(rows, 2);
+      await eventually(() => (companiesOf(originator).find((c) => c.ORIGIN_ID === '1')?.TITLE === 'Original S.A.' ? true : undefined), 20_000, 'the title restored');
+      const company = companiesOf(originator).find((c) => c.ORIGIN_ID === '1')!;
+      assert.deepEqual(entries(company, 'PHONE'), ['+51 1 555 0300'], 'the phone is not added twice');
+      assert.equal(companiesOf(originator).length, 2);
+    } finally {
+      await running.stop();
     }
   });
 });

@@ -5,6 +5,7 @@ import { Outcomes, PermanentError, SpanKind, withSpan, type Bus, type Delivery, 
 import type { ProjectionStore } from '@puente/projection';
 import { linkKey, type BitrixLinkDoc, type MultiValueEntry } from './links.js';
 import { mapCompany, originIdOf, type CompanyMapping, type DesiredCompany } from './mapping.js';
+import { isResync } from './resync.js';
 
 /** One sub-call of a Bitrix24 `batch`. */
 export interface BitrixCommand {
@@ -137,7 +138,8 @@ export class CompanyPusher {
       group.indexes.push(i);
       group.last = event;
       group.positions.push(event.data.position);
-      group.redelivered ||= delivery.deliveryCount > 1 || delivery.redrive;
+      // A redelivery or a resync writes even when the fields look unchanged: the last attempt's outcome is unknown, or Bitrix24 may have been edited.
+      group.redelivered ||= delivery.deliveryCount > 1 || delivery.redrive || isResync(event.data.position);
       groups.set(sourceKey, group);
     });
     if (groups.size === 0) return outcomes;
