@@ -3,8 +3,10 @@ import type { KV } from 'nats';
 import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { Logger } from 'pino';
-import { SpanKind, withSpan, type Bus } from '@puente/bus';
-import { changeMessage, type CdcSource, type ChangeMessage, type RowChange } from './changes.js';
+import { context, trace, SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
+import type { Bus, PipelinedPublisher, PublishResult } from '@puente/bus';
+import { Headers, subjectOf } from '@puente/contracts';
+import { changeMessage, type CdcSource, type RowChange } from './changes.js';
 import { lsnToBigInt, normalizeLsn } from './lsn.js';
 
 /** A table the relay publishes, as `schema.table`. */
@@ -37,8 +39,10 @@ export interface LogicalSourceOptions {
   lagWarnBytes?: number;
   /** How often the slot's lag is measured and an idle stream asks the server for its position (default 10 s). */
   checkIntervalMs?: number;
-  /** Changes published at once inside a large transaction, before its commit (default 512). */
-  chunk?: number;
+  /** Changes in flight to JetStream at once, across transactions (default 1,024). */
+  window?: number;
+  /** Longest wait before a durable LSN is confirmed to PostgreSQL (default 50 ms; status updates are batched). */
+  confirmEveryMs?: number;
   /**
    * Test hooks standing in for a crash: called after a transaction's events were acknowledged by
    * JetStream and before its LSN is confirmed to PostgreSQL. Throwing ends the stream there.
@@ -55,13 +59,23 @@ interface SlotState {
   rows: number;
 }
 
-/** What a transaction in progress holds until its commit. */
+/** A transaction being read: its changes' publish acks, and the span its changes' traces hang from. */
 interface OpenTransaction {
   commitLsn: string;
   commitTime: string;
-  pending: ChangeMessage[];
-  published: number;
+  acks: Promise<PublishResult>[];
+  span: Span;
 }
+
+/** A committed transaction whose changes are on their way to JetStream: its end LSN is confirmed once they all are stored. */
+interface PendingCommit {
+  end: string;
+  commitTime: string;
+  changes: number;
+  stored: Promise<unknown>;
+}
+
+const tracer = trace.getTracer('puente-bitrix-sync');
 
 const meter = metrics.getMeter('puente-bitrix-sync');
 const relayedCounter = meter.createCounter('puente_cdc_changes_relayed', { description: 'Row changes the CDC relay published to EVENTS' });
@@ -87,6 +101,14 @@ export class LogicalSource implements CdcSource {
   private loop: Promise<void> | undefined;
   private service: LogicalReplicationService | undefined;
   private transaction: OpenTransaction | undefined;
+  private publisher: PipelinedPublisher | undefined;
+  /** Committed transactions not yet confirmed, in commit order. */
+  private commits: PendingCommit[] = [];
+  private confirming: Promise<void> | undefined;
+  /** The last LSN sent to PostgreSQL as flushed, and when. */
+  private reported: string | undefined;
+  private reportedAt = 0;
+  private reportTimer: NodeJS.Timeout | undefined;
   /** The last LSN confirmed to the server (everything before it is in JetStream). */
   private confirmed: string | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -263,7 +285,9 @@ export class LogicalSource implements CdcSource {
         { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
       );
       this.service = service;
-      this.transaction = undefined;
+      this.abandon();
+      this.publisher = this.options.bus.pipeline(this.options.window ?? 1_024);
+      this.reported = this.confirmed;
       service.on('data', (lsn: string, message: Pgoutput.Message) => this.onMessage(service, lsn, message));
       service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => void this.onKeepalive(service, lsn, shouldRespond));
       service.on('error', (error: Error) => this.options.logger.warn({ err: error.message, slot: this.options.slot }, 'replication stream error'));
@@ -286,7 +310,6 @@ export class LogicalSource implements CdcSource {
   }
 
   private async onMessage(service: LogicalReplicationService, lsn: string, message: Pgoutput.Message): Promise<void> {
-    this.options.logger.debug({ lsn, tag: message.tag }, 'pgoutput message');
     if (service !== this.service || service.isStop()) return;
     try {
       await this.apply(service, normalizeLsn(lsn), message);
@@ -299,28 +322,40 @@ export class LogicalSource implements CdcSource {
 
   private async apply(service: LogicalReplicationService, lsn: string, message: Pgoutput.Message): Promise<void> {
     switch (message.tag) {
-      case 'begin':
-        this.transaction = { commitLsn: normalizeLsn(message.commitLsn ?? lsn), commitTime: microsToIso(message.commitTime), pending: [], published: 0 };
+      case 'begin': {
+        const span = tracer.startSpan('glyms.cdc transaction', { kind: SpanKind.PRODUCER, attributes: { 'puente.cdc.mode': 'logical', 'messaging.system': 'nats' } });
+        this.transaction = { commitLsn: normalizeLsn(message.commitLsn ?? lsn), commitTime: microsToIso(message.commitTime), acks: [], span };
         return;
+      }
       case 'insert':
       case 'update':
       case 'delete': {
         const tx = this.transaction;
         if (!tx) throw new Error(`a ${message.tag} outside a transaction at ${lsn}`);
-        tx.pending.push(changeMessage('logical', this.changeOf(message, tx), lsn));
-        if (tx.pending.length >= (this.options.chunk ?? 512)) await this.publish(tx);
+        const { event, msgId } = changeMessage('logical', this.changeOf(message, tx), lsn);
+        // Waits only for room in the window (backpressure pauses the stream); the ack is awaited at confirm time.
+        const { ack } = await context.with(trace.setSpan(context.active(), tx.span), () => this.publisher!.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } }));
+        ack.catch(() => undefined);
+        tx.acks.push(ack);
         return;
       }
       case 'commit': {
         const tx = this.transaction;
         this.transaction = undefined;
         if (!tx) return;
-        await this.publish(tx);
-        if (tx.published > 0) commitLag.record(Date.now() - Date.parse(tx.commitTime), { mode: 'logical' });
         const end = normalizeLsn(message.commitEndLsn ?? lsn);
-        await this.options.faults?.afterPublish?.(end);
-        await service.acknowledge(end);
-        this.confirmed = end;
+        tx.span.setAttributes({ 'puente.cdc.commit_lsn': tx.commitLsn, 'messaging.batch.message_count': tx.acks.length });
+        const stored = Promise.all(tx.acks).then(
+          () => tx.span.end(),
+          (error: unknown) => {
+            tx.span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+            tx.span.end();
+            throw error;
+          },
+        );
+        stored.catch(() => undefined);
+        this.commits.push({ end, commitTime: tx.commitTime, changes: tx.acks.length, stored });
+        this.confirming ??= this.confirmInOrder(service).finally(() => (this.confirming = undefined));
         return;
       }
       case 'truncate':
@@ -338,6 +373,57 @@ export class LogicalSource implements CdcSource {
     }
   }
 
+  /**
+   * Confirms committed transactions in commit order, each once all of its changes (and so every earlier
+   * one's) are stored. A failed publish ends the stream: nothing after it is confirmed, and the next
+   * stream starts again at the last confirmed LSN.
+   */
+  private async confirmInOrder(service: LogicalReplicationService): Promise<void> {
+    while (this.commits.length > 0 && service === this.service && !service.isStop()) {
+      const next = this.commits[0]!;
+      try {
+        await next.stored;
+        await this.options.faults?.afterPublish?.(next.end);
+      } catch (error) {
+        this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'could not relay a transaction; restarting the stream from the last confirmed LSN');
+        this.abandon();
+        await service.stop().catch(() => undefined);
+        return;
+      }
+      if (service !== this.service) return;
+      this.commits.shift();
+      if (next.changes > 0) {
+        relayedCounter.add(next.changes, { mode: 'logical', phase: 'stream' });
+        commitLag.record(Date.now() - Date.parse(next.commitTime), { mode: 'logical' });
+      }
+      this.confirmed = next.end;
+      this.report(service);
+    }
+  }
+
+  /** Sends the confirmed LSN to PostgreSQL, at most every `confirmEveryMs` (one status update covers many transactions). */
+  private report(service: LogicalReplicationService): void {
+    const every = this.options.confirmEveryMs ?? 50;
+    const send = () => {
+      this.reportTimer = undefined;
+      if (service !== this.service || service.isStop() || !this.confirmed || this.confirmed === this.reported) return;
+      this.reported = this.confirmed;
+      this.reportedAt = Date.now();
+      void service.acknowledge(this.confirmed).catch(() => undefined);
+    };
+    if (Date.now() - this.reportedAt >= every) send();
+    else this.reportTimer ??= setTimeout(send, every - (Date.now() - this.reportedAt));
+  }
+
+  /** Forgets what the current stream had in flight (its transactions are read again from the last confirmed LSN). */
+  private abandon(): void {
+    clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    this.transaction?.span.end();
+    this.transaction = undefined;
+    this.commits = [];
+  }
+
   private changeOf(message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete, tx: OpenTransaction): RowChange {
     const { relation } = message;
     const keys = this.keyColumns.get(`${relation.schema}.${relation.name}`)?.length ? this.keyColumns.get(`${relation.schema}.${relation.name}`)! : relation.keyColumns;
@@ -351,16 +437,6 @@ export class LogicalSource implements CdcSource {
     return { ...base, op: 'deleted', key: pick(before, keys), before };
   }
 
-  private async publish(tx: OpenTransaction): Promise<void> {
-    if (tx.pending.length === 0) return;
-    const batch = tx.pending;
-    tx.pending = [];
-    // The trace of every change starts here; its context travels in the published messages' headers.
-    await withSpan('glyms.cdc publish', { kind: SpanKind.PRODUCER, attributes: { 'puente.cdc.mode': 'logical', 'puente.cdc.commit_lsn': tx.commitLsn, 'messaging.system': 'nats', 'messaging.batch.message_count': batch.length } }, () => this.options.bus.publishEvents(batch));
-    tx.published += batch.length;
-    relayedCounter.add(batch.length, { mode: 'logical', phase: 'stream' });
-  }
-
   /**
    * A keepalive carries the server's decoding position. With nothing of ours in flight, everything up
    * to it is either published or not ours (other tables, other databases): confirming it lets
@@ -370,10 +446,13 @@ export class LogicalSource implements CdcSource {
     if (service !== this.service || service.isStop()) return;
     const position = normalizeLsn(lsn);
     if (this.idle(service) && (!this.confirmed || lsnToBigInt(position) > lsnToBigInt(this.confirmed))) {
-      this.options.logger.debug({ lsn: position }, 'confirming the server position (nothing in flight)');
-      await service.acknowledge(position);
       this.confirmed = position;
+      this.reported = position;
+      this.reportedAt = Date.now();
+      await service.acknowledge(position);
     } else if (shouldRespond && this.confirmed) {
+      this.reported = this.confirmed;
+      this.reportedAt = Date.now();
       await service.acknowledge(this.confirmed);
     }
   }
@@ -381,7 +460,7 @@ export class LogicalSource implements CdcSource {
   /** No open transaction and nothing queued in the library (its queue holds messages that came before this keepalive). */
   private idle(service: LogicalReplicationService): boolean {
     const internals = service as unknown as { _messageQueue?: unknown[]; _processing?: boolean };
-    return this.transaction === undefined && (internals._messageQueue?.length ?? 0) === 0 && internals._processing !== true;
+    return this.transaction === undefined && this.commits.length === 0 && (internals._messageQueue?.length ?? 0) === 0 && internals._processing !== true;
   }
 
   /** Measures the slot's lag (and warns while it is high), and asks an idle stream's server for its position. */
