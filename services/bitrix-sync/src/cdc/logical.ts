@@ -312,7 +312,8 @@ export class LogicalSource implements CdcSource {
   private async onMessage(service: LogicalReplicationService, lsn: string, message: Pgoutput.Message): Promise<void> {
     if (service !== this.service || service.isStop()) return;
     try {
-      await this.apply(service, normalizeLsn(lsn), message);
+      // The service writes XLogData positions unpadded and upper case already: the canonical form.
+      await this.apply(service, lsn, message);
     } catch (error) {
       // Nothing after a failed change may be confirmed: end this stream; the next one restarts at the last confirmed LSN.
       this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'could not relay a transaction; restarting the stream from the last confirmed LSN');

@@ -5,8 +5,11 @@ export function lsnToBigInt(lsn: string): bigint {
   return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
 }
 
+const CANONICAL = /^[1-9A-F][0-9A-F]{0,7}\/(0|[1-9A-F][0-9A-F]{0,7})$|^0\/(0|[1-9A-F][0-9A-F]{0,7})$/;
+
 /** The canonical text of an LSN (upper-case hex, no padding), whatever padding the source used. */
 export function normalizeLsn(lsn: string): string {
+  if (CANONICAL.test(lsn)) return lsn;
   const value = lsnToBigInt(lsn);
   return `${(value >> 32n).toString(16).toUpperCase()}/${(value & 0xffffffffn).toString(16).toUpperCase()}`;
 }
