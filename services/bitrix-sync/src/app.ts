@@ -60,14 +60,15 @@ export const CDC_BUCKET = 'glyms_cdc';
 export const LEASE_BUCKET = 'bitrix_lease';
 
 /** The CDC relay of the configured mode. */
-export async function cdcSourceFrom(deps: { bus: Bus; config: BitrixSyncConfig; logger: Logger }): Promise<CdcSource> {
+export async function cdcSourceFrom(deps: { bus: Bus; config: BitrixSyncConfig; logger: Logger; mapping?: CompanyMapping }): Promise<CdcSource> {
   const { bus, config, logger } = deps;
   const tables = config.GLYMS_CDC_TABLES.map(parseTableName);
   switch (config.GLYMS_CDC_MODE) {
     case 'logical':
       return new LogicalSource({ bus, kv: await bus.kv(CDC_BUCKET, { history: 1 }), databaseUrl: config.GLYMS_DATABASE_URL, tables, publication: config.GLYMS_CDC_PUBLICATION, slot: config.GLYMS_CDC_SLOT, logger, lagWarnBytes: config.GLYMS_SLOT_LAG_WARN_BYTES });
     case 'logtable':
-      return new LogTableSource({ bus, databaseUrl: config.GLYMS_DATABASE_URL, logger, pollMs: config.GLYMS_LOGTABLE_POLL_MS });
+      // The change log's id_cliente points at the companies mapping's table.
+      return new LogTableSource({ bus, databaseUrl: config.GLYMS_DATABASE_URL, logger, pollMs: config.GLYMS_LOGTABLE_POLL_MS, ...(deps.mapping ? { customerTable: parseTableName(deps.mapping.table) } : {}) });
     case 'debezium':
       if (!config.KAFKA_BROKERS?.length) throw new Error('GLYMS_CDC_MODE=debezium needs KAFKA_BROKERS');
       return new DebeziumSource({ bus, brokers: config.KAFKA_BROKERS, topicPrefix: config.DEBEZIUM_TOPIC_PREFIX, tables: config.GLYMS_CDC_TABLES, groupId: `puente-bitrix-sync-${config.DEBEZIUM_TOPIC_PREFIX}`, logger });
@@ -128,7 +129,7 @@ export class BitrixSyncApp {
       const schedule = scheduleCatalogSync({ sync, intervalMs: config.BITRIX_CATALOG_INTERVAL_MS, logger });
       this.stops.push(async () => schedule.stop());
     }
-    const source = await cdcSourceFrom(this.deps);
+    const source = await cdcSourceFrom({ ...this.deps, mapping: this.mapping });
     this.source = source;
     const { stop } = await startJetStreamService(this.module(source), { bus, service: 'bitrix-sync', logger });
     this.stops.push(stop);
@@ -211,7 +212,13 @@ export async function startBitrixSync(deps: { bus: Bus; db: Db; logger: Logger; 
         deps.logger.error({ err: (error as Error).message }, 'bitrix-sync could not start its work; retrying in 30 s');
         await current.stop();
         await lease.release();
-        await new Promise((resolve) => setTimeout(resolve, 30_000).unref());
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 30_000);
+          abort.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        });
         continue;
       }
       await Promise.race([lost, new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }))]);

@@ -158,10 +158,8 @@ describe('bitrix-sync companies', () => {
 
   test('logtable mode: PENDING log rows are pushed and marked SUCCESS, as the old script did', async () => {
     const { table, mappingFile } = await customers();
-    // The logtable relay reads public.cliente and the change log; this test uses the real demo tables of its own database.
-    writeFileSync(mappingFile, JSON.stringify({ table: 'public.cliente', originatorId: `t_${table}` }));
-    await pg.sql(`insert into public.cliente (razon_social, email) values ('Log Uno', 'uno@log.example'), ('Log Dos', 'dos@log.example')`);
-    const ids = (await pg.sql<{ id_cliente: number }>(`select id_cliente from public.cliente where razon_social like 'Log %' order by id_cliente`)).map((r) => r.id_cliente);
+    await pg.sql(`insert into public.${table} (razon_social, email) values ('Log Uno', 'uno@log.example'), ('Log Dos', 'dos@log.example')`);
+    const ids = (await pg.sql<{ id_cliente: number }>(`select id_cliente from public.${table} where razon_social like 'Log %' order by id_cliente`)).map((r) => r.id_cliente);
     await pg.sql(`insert into f_cliente.sync_log_bitrix24 (id_cliente, operation_type) select unnest($1::int[]), 'INSERT'`, [ids]);
     const running = await startBitrixSync({ bus, db, logger, config: config(table, mappingFile, { GLYMS_CDC_MODE: 'logtable', GLYMS_LOGTABLE_POLL_MS: '200' }) });
     try {
@@ -172,7 +170,7 @@ describe('bitrix-sync companies', () => {
         return list.every((r) => r.sync_status === 'SUCCESS') ? list : undefined;
       }, 20_000, 'the log rows marked SUCCESS');
       assert.ok(rows.every((r) => r.processed_timestamp instanceof Date));
-      await pg.sql(`update public.cliente set email = 'no valido' where id_cliente = $1`, [ids[0]]);
+      await pg.sql(`update public.${table} set email = 'no valido' where id_cliente = $1`, [ids[0]]);
       await pg.sql(`insert into f_cliente.sync_log_bitrix24 (id_cliente, operation_type) values ($1, 'UPDATE')`, [ids[0]]);
       const failed = await eventually(async () => {
         const list = await pg.sql<{ sync_status: string; error_message: string | null }>(`select sync_status, error_message from f_cliente.sync_log_bitrix24 where operation_type = 'UPDATE'`);
