@@ -11,6 +11,11 @@ import { testDatabase } from '@puente/projection/testing';
 import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
 import { Config, startKissflowSync } from '@puente/kissflow-sync';
 import { startTestRealtime, TestSocket } from '@puente/realtime/testing';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Config as BitrixConfig, startBitrixSync } from '@puente/bitrix-sync';
+import { createTestGlymsDatabase, FakeBitrix24 } from '@puente/bitrix-sync/testing';
 
 // One process: every span goes to memory, W3C trace context as in production.
 const exporter = new InMemorySpanExporter();
@@ -65,5 +70,40 @@ test('one trace from the webhook through the bus, the projector and its read-mod
     await realtime.close();
     await projector.stop();
     await gateway.close();
+  }
+});
+
+test('one trace from a CDC change through the relay\'s publish, the companies consumer, to the Bitrix24 batch call and the bitrix_links write', async () => {
+  const pg = await createTestGlymsDatabase();
+  const fake = await new FakeBitrix24({ bucket: { burst: 50, drainPerSecond: 20 } }).start();
+  const table = uniqueName('cliente_').toLowerCase();
+  await pg.sql(`create table public.${table} (like public.cliente including all)`);
+  const mappingFile = join(tmpdir(), `${table}.json`);
+  writeFileSync(mappingFile, JSON.stringify({ table: `public.${table}`, originatorId: `trace_${table}` }));
+  const running = await startBitrixSync({
+    bus, db: database.db, logger: pino({ level: 'silent' }),
+    config: BitrixConfig.parse({ ...fake.env('webhook'), GLYMS_DATABASE_URL: pg.url, GLYMS_CDC_TABLES: `public.${table}`, GLYMS_CDC_SLOT: table, GLYMS_CDC_PUBLICATION: `pub_${table}`, BITRIX_COMPANY_MAPPING: mappingFile, BITRIX_COALESCE_MS: '50', BITRIX_CATALOG_INTERVAL_MS: '0' }),
+  });
+  try {
+    await eventually(() => (running.active()?.source ? true : undefined), 10_000, 'the relay');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await pg.sql(`insert into public.${table} (razon_social) values ('Traza S.A.')`);
+    await eventually(() => ([...fake.companies.values()].some((c) => c.TITLE === 'Traza S.A.') ? true : undefined), 15_000, 'the company');
+    const spans = await eventually(() => {
+      const cdc = exporter.getFinishedSpans().find((s) => s.name === 'glyms.cdc transaction' && s.attributes['messaging.batch.message_count'] === 1);
+      if (!cdc) return undefined;
+      const trace = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === cdc.spanContext().traceId);
+      return trace.some((s) => s.name === 'bitrix batch') && trace.some((s) => s.name === 'project bitrix_links') ? trace : undefined;
+    }, 10_000, 'the Bitrix24 call in the CDC change\'s trace');
+    const names = spans.map((s) => s.name);
+    const parentOf = (span: ReadableSpan) => spans.find((s) => s.spanContext().spanId === span.parentSpanContext?.spanId);
+    const call = spans.find((s) => s.name === 'bitrix batch' && s.attributes['puente.bitrix.lookup'] === undefined) ?? spans.find((s) => s.name === 'bitrix batch')!;
+    const consumer = parentOf(call);
+    assert.match(consumer?.name ?? '', /^bitrix-companies-\S+ process$/, `the Bitrix24 call is made inside the consumer's span: ${names.join(', ')}`);
+    assert.equal(parentOf(consumer!)?.name, 'glyms.cdc transaction', `the consumer continues the relay's trace: ${names.join(', ')}`);
+  } finally {
+    await running.stop();
+    await fake.stop();
+    await pg.drop();
   }
 });

@@ -1,3 +1,4 @@
+import { metrics } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { BatchResultWire, BitrixEnvelope, BitrixErrorBody, type BitrixSubError } from './bitrixApiTypes.js';
 import { BitrixApiError, scrub } from './errors.js';
@@ -63,6 +64,12 @@ export interface BatchResult {
 export const MAX_BATCH = 50;
 /** Rows per page of every `*.list` method (fixed by Bitrix). */
 export const PAGE_SIZE = 50;
+
+const meter = metrics.getMeter('puente-bitrix-sync');
+/** Every HTTP request sent to Bitrix24, by method and outcome (`ok` or the error code). */
+const requestCounter = meter.createCounter('puente_bitrix_requests', { description: 'HTTP requests sent to Bitrix24, by method and outcome' });
+/** Waits after QUERY_LIMIT_EXCEEDED or OPERATION_TIME_LIMIT. */
+const backoffCounter = meter.createCounter('puente_bitrix_limit_backoffs', { description: 'Backoffs after QUERY_LIMIT_EXCEEDED or OPERATION_TIME_LIMIT, by code' });
 
 /** Codes that a later attempt cannot fix even though they come with a 5xx. */
 const PERMANENT_5XX = new Set(['OVERLOAD_LIMIT', 'PORTAL_DELETED']);
@@ -173,6 +180,7 @@ export class BitrixClient {
           return this.post(target.url, body);
         });
       } catch (error) {
+        requestCounter.add(1, { method, outcome: error instanceof BitrixApiError ? error.code : 'TRANSPORT' });
         if (!(error instanceof BitrixApiError) || !error.retryable) throw error;
         if (++failures > retries) throw this.error(method, error.code, error.status, `${error.description} (after ${retries + 1} attempts)`, true, error);
         this.stats.transportRetries++;
@@ -183,12 +191,17 @@ export class BitrixClient {
       const failure = status >= 200 && status < 300 ? BitrixErrorBody.safeParse(answer.body) : undefined;
       if (status >= 200 && status < 300 && !failure?.success) {
         const envelope = BitrixEnvelope.safeParse(answer.body);
-        if (envelope.success && 'result' in (answer.body as object)) return envelope.data;
+        if (envelope.success && 'result' in (answer.body as object)) {
+          requestCounter.add(1, { method, outcome: 'ok' });
+          return envelope.data;
+        }
         throw this.error(method, 'BAD_RESPONSE', status, 'the answer has no result', false);
       }
       const parsed = BitrixErrorBody.safeParse(answer.body);
       const code = parsed.success ? parsed.data.error : `HTTP_${status}`;
       const description = parsed.success ? parsed.data.error_description : typeof answer.body === 'string' ? answer.body.slice(0, 200) : '';
+      requestCounter.add(1, { method, outcome: code });
+      if (code === 'QUERY_LIMIT_EXCEEDED' || code === 'OPERATION_TIME_LIMIT') backoffCounter.add(1, { method, code });
       if (code === 'QUERY_LIMIT_EXCEEDED') {
         // Someone else shares the bucket (same portal and IP), or our copy of it was off.
         this.bucket.markFull();
