@@ -204,13 +204,15 @@ export async function startBitrixSync(deps: { bus: Bus; db: Db; logger: Logger; 
     while (!abort.signal.aborted) {
       if (!(await lease.acquire(abort.signal))) return;
       const lost = new Promise<void>((resolve) => lease.onLost(resolve));
-      const current = new BitrixSyncApp(deps);
-      app = current;
+      let current: BitrixSyncApp | undefined;
       try {
+        current = new BitrixSyncApp(deps);
+        app = current;
         await current.start();
       } catch (error) {
         deps.logger.error({ err: (error as Error).message }, 'bitrix-sync could not start its work; retrying in 30 s');
-        await current.stop();
+        await current?.stop();
+        app = undefined;
         await lease.release();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 30_000);
@@ -243,6 +245,9 @@ export const service: ServiceDefinition<typeof Config> = {
   mongo: true,
   healthPort: { variable: 'HEALTH_PORT', default: 8083 },
   async start({ bus, db, logger, config }) {
+    // Bad mapping files are bad configuration: refuse to start, naming the file and the problem.
+    loadCompanyMapping(config.BITRIX_COMPANY_MAPPING);
+    loadCatalogMapping(config.BITRIX_CATALOG_MAPPING);
     return startBitrixSync({ bus, db: db!, logger, config });
   },
 };

@@ -128,7 +128,7 @@ function start(token) {
     });
   };
   live(channels.bitrixLinks(), (docs) => {
-    $('links').innerHTML = docs.map((l) => '<tr><td>' + esc(l._id) + '</td><td>' + esc(l.status) + '</td><td>' + esc(l.bitrixId ?? '') + '</td><td class="muted">' + esc(l.lastError ?? '') + '</td></tr>').join('') || '<tr><td class="muted">no links yet</td></tr>';
+    $('links').innerHTML = docs.map((l) => '<tr><td>' + esc(l._id) + '</td><td>' + esc(l.status) + '</td><td>' + esc(l.bitrixId ?? '') + '</td><td class="muted">' + esc(l.lastError ? (l.lastError.code + ': ' + l.lastError.message) : '') + '</td></tr>').join('') || '<tr><td class="muted">no links yet</td></tr>';
   });
   window.puente = { client, select: (s, c) => { session = s; chat = c; } };
 }

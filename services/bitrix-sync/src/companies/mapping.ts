@@ -19,7 +19,7 @@ const ColumnValue = z.union([
 const DirectoryValue = z.strictObject({
   column: z.string().min(1),
   /** ERP value → `STATUS_ID` (list them with `npx puente bitrix directory-items COMPANY_TYPE`). */
-  values: z.record(z.string(), z.string().regex(/^[A-Z0-9_]+$/, 'a STATUS_ID such as CUSTOMER or IT, not a numeric ID').or(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/))),
+  values: z.record(z.string(), z.string().regex(/^[A-Za-z0-9_]+$/, 'a STATUS_ID such as CUSTOMER or IT (letters, digits, _)')),
   /** Used when the ERP value has no entry in `values`; absent: the field is left as it is in Bitrix24. */
   default: z.string().optional(),
 });
