@@ -157,7 +157,11 @@ export class BitrixSyncApp {
       const push = (deliveries: Delivery[]) => pusher.handle(deliveries);
       @Controller()
       class CompaniesController {
-        @OnJetStream(companiesConsumer(this.mapping), { batch: true, runner: { batchSize: 1_000, lingerMs: this.deps.config.BITRIX_COALESCE_MS, ackWaitMs: 120_000 } })
+        @OnJetStream(companiesConsumer(this.mapping), {
+          batch: true,
+          // Bitrix24 away for minutes is retried for about 14 minutes before a change reaches the DLQ; older retries never overwrite newer pushes (sourceSequence).
+          runner: { batchSize: 1_000, lingerMs: this.deps.config.BITRIX_COALESCE_MS, ackWaitMs: 120_000, maxAttempts: 30, backoffMs: [1_000, 2_000, 5_000, 10_000, 30_000] },
+        })
         push(deliveries: Delivery[]): Promise<Outcome[]> {
           return push(deliveries);
         }

@@ -4,7 +4,7 @@ import { postgresServerUrl } from '@puente/stack';
 import { faultTable, runFaults } from './faults.js';
 
 /** The shortened fault suite (`npm run test:faults` runs it at full length). */
-test('faults: kill -9 NATS, MongoDB down 10 s, kill -9 the projectors, kill -9 the gateway: every acknowledged delivery is in the read model exactly once', { timeout: 900_000 }, async () => {
+test('faults: kill -9 NATS, MongoDB down 10 s, kill -9 the projectors, kill -9 the gateway, PostgreSQL restarted under the CDC relay, Bitrix24 answering 503s and expiring tokens: every acknowledged delivery or committed change is in the read model exactly once', { timeout: 900_000 }, async () => {
   const server = postgresServerUrl(process.env);
   const rows = await runFaults({ deliveries: Number(process.env.FAULT_DELIVERIES ?? 300), postgresUrl: server });
   const table = faultTable(rows);

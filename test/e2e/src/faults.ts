@@ -9,6 +9,7 @@ import { Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
 import { sampleBody, sampleSecrets, signSample } from '@puente/gateway/samples';
 import { DevSecrets } from '@puente/runtime';
+import { CDC_FAULTS, runCdcFault, type CdcFault } from './cdcFaults.js';
 import { freePort, portOpen, spawnService, startMongoWire, startNats, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
 
 /**
@@ -18,8 +19,11 @@ import { freePort, portOpen, spawnService, startMongoWire, startNats, stopServic
  * settles: every acknowledged delivery is in the read model exactly once, every document is at its
  * newest version, and nothing went to the DLQ. Loopback only; every phase is bounded in time.
  */
-export const FAULTS = ['nats-kill9', 'mongo-down-10s', 'projector-kill9', 'gateway-kill9'] as const;
-export type Fault = (typeof FAULTS)[number];
+const WEBHOOK_FAULTS = ['nats-kill9', 'mongo-down-10s', 'projector-kill9', 'gateway-kill9'] as const;
+type WebhookFault = (typeof WEBHOOK_FAULTS)[number];
+/** Every fault, the webhook path's then the CDC path's (cdcFaults.ts). */
+export const FAULTS = [...WEBHOOK_FAULTS, ...CDC_FAULTS] as const;
+export type Fault = WebhookFault | CdcFault;
 
 export interface FaultRow {
   fault: Fault;
@@ -165,7 +169,7 @@ export async function deliver(gatewayUrl: string, request: { path: string; heade
   return false;
 }
 
-async function strike(stack: Stack, fault: Fault): Promise<void> {
+async function strike(stack: Stack, fault: WebhookFault): Promise<void> {
   switch (fault) {
     case 'nats-kill9':
       process.kill(serverPid(stack.nats.process.pid, 'nats-server'), 'SIGKILL');
@@ -194,7 +198,7 @@ async function strike(stack: Stack, fault: Fault): Promise<void> {
 }
 
 /** One fault: load before, during and after it; then the checks. */
-async function runFault(stack: Stack, fault: Fault, deliveries: number): Promise<FaultRow> {
+async function runFault(stack: Stack, fault: WebhookFault, deliveries: number): Promise<FaultRow> {
   const dataset = `DS_Faults_${fault.replace(/-/g, '_')}_${Date.now().toString(36)}`;
   const session = `faults-${fault}-${Date.now().toString(36)}`;
   const sent: Delivery[] = [];
@@ -318,7 +322,9 @@ export async function runFaults(options: { deliveries: number; faults?: readonly
   try {
     for (const fault of options.faults ?? FAULTS) {
       log(`fault ${fault}: ${options.deliveries} deliveries`);
-      rows.push(await runFault(stack, fault, options.deliveries));
+      rows.push((CDC_FAULTS as readonly string[]).includes(fault)
+        ? await runCdcFault({ natsUrl: stack.natsUrl, mongoUrl: stack.mongoUrl, log }, fault as CdcFault, options.deliveries)
+        : await runFault(stack, fault as WebhookFault, options.deliveries));
     }
   } finally {
     if (process.env.FAULTS_KEEP_STACK) log(`kept for inspection: NATS ${stack.natsUrl}, MongoDB ${stack.mongoUrl}`);

@@ -17,6 +17,8 @@ export const BitrixSyncedV1 = z.object({
   sourceEventId: z.string().optional(),
   /** Positions of every source change this outcome covers (coalesced changes): `logtable` log ids, LSNs. */
   sourcePositions: z.array(z.string()).optional(),
+  /** `EVENTS` sequence of the newest change this outcome covers: an older change redelivered later is not written over it. */
+  sourceSequence: z.number().int().nonnegative().optional(),
   /** The CDC mode the changes came from. */
   cdc: z.enum(['logical', 'logtable', 'debezium', 'resync']).optional(),
   at: z.iso.datetime({ offset: true }),

@@ -196,6 +196,8 @@ export class CatalogSync {
     const { mapping, databaseUrl } = this.options;
     const query = this.options.query ?? DEFAULT_CATALOG_QUERY;
     const client = new pg.Client({ connectionString: databaseUrl, application_name: 'puente-bitrix-catalog' });
+    // A server that goes away mid-query rejects the query; the client's own error event must not crash the process.
+    client.on('error', () => undefined);
     let result: pg.QueryResult<Record<string, unknown>>;
     try {
       await client.connect();

@@ -7,7 +7,7 @@ import { context, trace, SpanKind, SpanStatusCode, type Span } from '@openteleme
 import type { Bus, PipelinedPublisher, PublishResult } from '@puente/bus';
 import { Headers, subjectOf } from '@puente/contracts';
 import { changeMessage, type CdcSource, type RowChange } from './changes.js';
-import { lsnToBigInt, normalizeLsn } from './lsn.js';
+import { lsnToBigInt, normalizeLsn, previousLsn } from './lsn.js';
 
 /** A table the relay publishes, as `schema.table`. */
 export interface TableName {
@@ -128,6 +128,8 @@ export class LogicalSource implements CdcSource {
   /** Prepares the database (publication, slot, initial load when the slot is new) and starts streaming in the background. */
   async start(): Promise<void> {
     const client = new pg.Client({ connectionString: this.options.databaseUrl });
+    // A server that goes away rejects the query in flight; the client's own error event must not crash the process.
+    client.on('error', () => undefined);
     await client.connect();
     try {
       await this.checkTables(client);
@@ -239,8 +241,10 @@ export class LogicalSource implements CdcSource {
   private async createSlotAndLoad(database: string): Promise<SlotState> {
     const { slot, bus, logger, databaseUrl } = this.options;
     const replication = new pg.Client({ connectionString: databaseUrl, replication: 'database' } as pg.ClientConfig);
+    replication.on('error', () => undefined);
     await replication.connect();
     const reader = new pg.Client({ connectionString: databaseUrl });
+    reader.on('error', () => undefined);
     try {
       const created = (await replication.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput (SNAPSHOT 'export')`)).rows[0]!;
       const consistentPoint = normalizeLsn(created.consistent_point);
@@ -410,7 +414,7 @@ export class LogicalSource implements CdcSource {
       if (service !== this.service || service.isStop() || !this.confirmed || this.confirmed === this.reported) return;
       this.reported = this.confirmed;
       this.reportedAt = Date.now();
-      void service.acknowledge(this.confirmed).catch(() => undefined);
+      void flushTo(service, this.confirmed).catch(() => undefined);
     };
     if (Date.now() - this.reportedAt >= every) send();
     else this.reportTimer ??= setTimeout(send, every - (Date.now() - this.reportedAt));
@@ -450,11 +454,11 @@ export class LogicalSource implements CdcSource {
       this.confirmed = position;
       this.reported = position;
       this.reportedAt = Date.now();
-      await service.acknowledge(position);
+      await flushTo(service, position);
     } else if (shouldRespond && this.confirmed) {
       this.reported = this.confirmed;
       this.reportedAt = Date.now();
-      await service.acknowledge(this.confirmed);
+      await flushTo(service, this.confirmed);
     }
   }
 
@@ -468,8 +472,9 @@ export class LogicalSource implements CdcSource {
   private async check(): Promise<void> {
     const { slot, logger, databaseUrl } = this.options;
     const service = this.service;
-    if (service && !service.isStop() && this.confirmed && this.idle(service)) await service.acknowledge(this.confirmed, true).catch(() => undefined);
+    if (service && !service.isStop() && this.confirmed && this.idle(service)) await flushTo(service, this.confirmed, true).catch(() => undefined);
     const client = new pg.Client({ connectionString: databaseUrl });
+    client.on('error', () => undefined);
     try {
       await client.connect();
       const { rows } = await client.query<{ lag: string | null; wal_status: string | null }>(
@@ -493,6 +498,15 @@ export class LogicalSource implements CdcSource {
       await client.end().catch(() => undefined);
     }
   }
+}
+
+/**
+ * Reports `lsn` as written, flushed and applied: the position after the last byte we hold. The library
+ * sends its argument plus one, so it gets the byte before. Exactly the server's position matters: a
+ * walsender lets PostgreSQL shut down only once the reported flush position equals what it sent.
+ */
+function flushTo(service: LogicalReplicationService, lsn: string, ping = false): Promise<boolean> {
+  return service.acknowledge(previousLsn(lsn), ping);
 }
 
 function pick(row: Record<string, unknown>, columns: readonly string[]): Record<string, unknown> {

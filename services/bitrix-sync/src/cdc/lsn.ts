@@ -18,3 +18,10 @@ export function normalizeLsn(lsn: string): string {
 export function maxLsn(a: string, b: string): string {
   return lsnToBigInt(a) >= lsnToBigInt(b) ? a : b;
 }
+
+/** The LSN one byte before (`0/0` stays). */
+export function previousLsn(lsn: string): string {
+  const value = lsnToBigInt(lsn);
+  const before = value > 0n ? value - 1n : 0n;
+  return `${(before >> 32n).toString(16).toUpperCase()}/${(before & 0xffffffffn).toString(16).toUpperCase()}`;
+}

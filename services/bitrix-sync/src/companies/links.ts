@@ -22,6 +22,8 @@ export interface BitrixLinkDoc extends ProjectedDoc {
   multiValues: Record<string, MultiValueEntry[]>;
   /** Digest of the fields last written. */
   digest: string | null;
+  /** `EVENTS` sequence of the newest source change written. */
+  sourceSequence?: number;
   _v: { sync: AspectVersion };
 }
 
@@ -51,9 +53,10 @@ export function linksProjection(): Projection<BitrixLinkDoc> {
         return { ...base, bitrixId, status: 'failed', lastError: { ...event.data.error, at: event.data.at }, _v: { sync: version } };
       }
       const { action, bitrixId, multiValues, digest, at } = event.data;
-      if (action === 'unchanged' && doc && doc.status === 'synced') return doc;
+      const sourceSequence = Math.max(event.data.sourceSequence ?? 0, base.sourceSequence ?? 0) || undefined;
+      if (action === 'unchanged' && doc && doc.status === 'synced' && (doc.sourceSequence ?? 0) >= (event.data.sourceSequence ?? 0)) return doc;
       if (action === 'deleted') {
-        return { ...base, bitrixId: bitrixId ?? base.bitrixId, status: 'deleted', lastSyncedAt: at, lastError: null, multiValueIds: {}, multiValues: {}, digest: null, _v: { sync: version } };
+        return { ...base, bitrixId: bitrixId ?? base.bitrixId, status: 'deleted', lastSyncedAt: at, lastError: null, multiValueIds: {}, multiValues: {}, digest: null, ...(sourceSequence ? { sourceSequence } : {}), _v: { sync: version } };
       }
       const entries = multiValues ?? base.multiValues;
       return {
@@ -65,6 +68,7 @@ export function linksProjection(): Projection<BitrixLinkDoc> {
         multiValues: entries,
         multiValueIds: Object.fromEntries(Object.entries(entries).map(([field, list]) => [field, list.map((e) => e.id)])),
         digest: digest ?? base.digest,
+        ...(sourceSequence ? { sourceSequence } : {}),
         _v: { sync: version },
       };
     },

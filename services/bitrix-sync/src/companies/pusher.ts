@@ -29,6 +29,8 @@ interface Group {
   indexes: number[];
   last: GlymsEvent;
   positions: string[];
+  /** `EVENTS` sequence of the newest change. */
+  sequence: number;
   redelivered: boolean;
 }
 
@@ -38,6 +40,8 @@ interface LinkState {
   status: BitrixLinkDoc['status'];
   multiValues: Record<string, MultiValueEntry[]>;
   digest: string | null;
+  /** `EVENTS` sequence of the newest change written (0: unknown). */
+  sourceSequence: number;
 }
 
 type Plan =
@@ -134,7 +138,8 @@ export class CompanyPusher {
       const [schema, table] = this.options.mapping.table.includes('.') ? this.options.mapping.table.split('.') : ['public', this.options.mapping.table];
       if (event.data.schema !== schema || event.data.table !== table) return;
       const sourceKey = originIdOf(event.data.key, this.options.mapping);
-      const group = groups.get(sourceKey) ?? { sourceKey, indexes: [], last: event, positions: [], redelivered: false };
+      const group = groups.get(sourceKey) ?? { sourceKey, indexes: [], last: event, positions: [], sequence: 0, redelivered: false };
+      group.sequence = Math.max(group.sequence, delivery.position);
       group.indexes.push(i);
       group.last = event;
       group.positions.push(event.data.position);
@@ -158,7 +163,7 @@ export class CompanyPusher {
       }
     }
     await this.record(events);
-    for (const group of groups.values()) this.remember(group.sourceKey, results.get(group.sourceKey)!);
+    for (const group of groups.values()) this.remember(group, results.get(group.sourceKey)!);
     return outcomes;
   }
 
@@ -169,16 +174,18 @@ export class CompanyPusher {
     await links.apply(events.map(({ event }, i) => ({ event, position: acks[i]!.seq })));
   }
 
-  private remember(sourceKey: string, result: Result): void {
+  private remember(group: Group, result: Result): void {
+    const { sourceKey } = group;
     const previous = this.cache.get(sourceKey);
-    let next: LinkState | undefined;
+    const sourceSequence = Math.max(previous?.sourceSequence ?? 0, result.kind === 'synced' ? group.sequence : 0);
+    let next: LinkState;
     if (result.kind === 'synced') {
-      if (result.action === 'deleted') next = { bitrixId: result.bitrixId, status: 'deleted', multiValues: {}, digest: null };
-      else if (result.action !== 'unchanged' || !previous) next = { bitrixId: result.bitrixId, status: 'synced', multiValues: result.multiValues ?? previous?.multiValues ?? {}, digest: result.digest ?? previous?.digest ?? null };
+      if (result.action === 'deleted') next = { bitrixId: result.bitrixId, status: 'deleted', multiValues: {}, digest: null, sourceSequence };
+      else if (result.action === 'unchanged' && previous) next = { ...previous, sourceSequence };
+      else next = { bitrixId: result.bitrixId, status: 'synced', multiValues: result.multiValues ?? previous?.multiValues ?? {}, digest: result.digest ?? previous?.digest ?? null, sourceSequence };
     } else {
-      next = { bitrixId: result.bitrixId, status: 'failed', multiValues: previous?.multiValues ?? {}, digest: null };
+      next = { bitrixId: result.bitrixId, status: 'failed', multiValues: previous?.multiValues ?? {}, digest: null, sourceSequence };
     }
-    if (!next) return;
     this.cache.delete(sourceKey);
     this.cache.set(sourceKey, next);
     const limit = this.options.cacheSize ?? 50_000;
@@ -197,7 +204,7 @@ export class CompanyPusher {
       for (let i = next++; i < missing.length; i = next++) {
         const key = missing[i]!;
         const doc = (await this.options.links.collection.findOne({ _id: linkKey('company', key) })) as (BitrixLinkDoc & { _id: string }) | null;
-        out.set(key, doc ? { bitrixId: doc.bitrixId, status: doc.status, multiValues: doc.multiValues ?? {}, digest: doc.digest } : undefined);
+        out.set(key, doc ? { bitrixId: doc.bitrixId, status: doc.status, multiValues: doc.multiValues ?? {}, digest: doc.digest, sourceSequence: doc.sourceSequence ?? 0 } : undefined);
       }
     };
     await Promise.all(Array.from({ length: Math.min(16, missing.length) }, worker));
@@ -212,6 +219,11 @@ export class CompanyPusher {
     for (const group of groups) {
       const link = links.get(group.sourceKey);
       const bitrixId = link?.status === 'deleted' ? null : (link?.bitrixId ?? null);
+      // A change older than one already written (a retry that lost the race with a newer change) writes nothing.
+      if (link && link.sourceSequence >= group.sequence) {
+        plans.set(group.sourceKey, { kind: 'unchanged', bitrixId });
+        continue;
+      }
       const mapped = mapCompany(group.last.type === 'glyms.row.deleted.v1' ? undefined : group.last.data.row, mapping);
       if (mapped.kind === 'invalid') plans.set(group.sourceKey, { kind: 'invalid', code: mapped.code, message: mapped.message, bitrixId });
       else if (mapped.kind === 'delete') plans.set(group.sourceKey, bitrixId ? { kind: 'delete', bitrixId } : { kind: 'gone' });
@@ -372,7 +384,7 @@ export class CompanyPusher {
 
   private outcomeEvent(group: Group, result: Result): { event: DomainEvent; msgId: string } {
     const at = this.now().toISOString();
-    const common = { entity: 'company' as const, sourceKey: group.sourceKey, sourceEventId: group.last.id, sourcePositions: group.positions, cdc: group.last.data.cdc, at };
+    const common = { entity: 'company' as const, sourceKey: group.sourceKey, sourceEventId: group.last.id, sourcePositions: group.positions, sourceSequence: group.sequence, cdc: group.last.data.cdc, at };
     const msgId = `bitrix:company:${group.sourceKey}:${group.last.id}:${result.kind === 'synced' ? result.action : `failed:${result.code}`}`;
     if (result.kind === 'synced') {
       const multiValueIds = result.multiValues ? Object.fromEntries(Object.entries(result.multiValues).map(([f, list]) => [f, list.map((e) => e.id)])) : undefined;

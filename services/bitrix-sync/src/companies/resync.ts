@@ -18,6 +18,7 @@ export async function publishCompanyResync(options: { bus: Bus; databaseUrl: str
   const { schema, table } = parseTableName(options.mapping.table);
   const position = `${RESYNC_PREFIX}${(options.now ?? new Date()).toISOString()}`;
   const client = new pg.Client({ connectionString: options.databaseUrl });
+  client.on('error', () => undefined);
   await client.connect();
   let rows = 0;
   try {
