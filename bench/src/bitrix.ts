@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { pino, type Logger } from 'pino';
 import { StreamNames } from '@puente/contracts';
@@ -9,6 +9,7 @@ import { Bus, ConsumerRunner, redriveConsumerName, type Delivery } from '@puente
 import { ProjectionStore } from '@puente/projection';
 import { BitrixClient, changeMessage, type BitrixBatchApi, CompanyMapping, CompanyPusher, companiesConsumer, linksProjection, LogicalSource, type RowChange } from '@puente/bitrix-sync';
 import { createTestGlymsDatabase, FakeBitrix24, type TestGlymsDatabase } from '@puente/bitrix-sync/testing';
+import { findBinary, locatePostgres } from '@puente/stack';
 import type { BenchEnv } from './bus.js';
 import { machine, metric, percentile, type BenchResult, type Metric } from './result.js';
 
@@ -38,25 +39,11 @@ const LAG_BOUND_MS = 1_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** pgbench of the newest PostgreSQL under /usr/lib/postgresql (where Debian keeps the server binaries the stack runs), else on PATH. */
+/** pgbench beside the PostgreSQL server binaries the stack runs (Debian ships them together), else on PATH. */
 function pgbenchBinary(): string {
-  const root = '/usr/lib/postgresql';
-  if (existsSync(root)) {
-    for (const version of readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a))) {
-      const candidate = join(root, version, 'bin', 'pgbench');
-      if (executable(candidate)) return candidate;
-    }
-  }
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) if (executable(join(dir, 'pgbench'))) return join(dir, 'pgbench');
+  const bin = locatePostgres();
+  const found = bin && existsSync(join(bin, 'pgbench')) ? join(bin, 'pgbench') : findBinary('pgbench');
+  if (found) return found;
   throw new Error('bitrix bench: pgbench not found (it ships with the PostgreSQL server, Debian package postgresql-<version>; or put pgbench on PATH)');
 }
 

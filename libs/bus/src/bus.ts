@@ -183,10 +183,10 @@ export class Bus {
     });
   }
 
-  /** Many domain events, each with its message id, up to `window` in flight; resolves when every one is stored. */
-  async publishEvents(items: readonly { event: DomainEvent; msgId: string }[], window = 256): Promise<void> {
-    if (items.length === 0) return;
-    await this.pipeline(window).publishAll(items.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } })));
+  /** Many domain events, each with its message id, up to `window` in flight; resolves, in order, with each one's ack once every one is stored. */
+  async publishEvents(items: readonly { event: DomainEvent; msgId: string }[], window = 256): Promise<PublishResult[]> {
+    if (items.length === 0) return [];
+    return this.pipeline(window).publishAll(items.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } })));
   }
 
   /** A publisher that keeps up to `window` publishes in flight (pipelining) and never more. */

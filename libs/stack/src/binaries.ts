@@ -115,7 +115,8 @@ export async function ensurePostgres(log: (line: string) => void): Promise<strin
   return installed;
 }
 
-function locatePostgres(): string | undefined {
+/** The directory of the newest PostgreSQL server binaries (`/usr/lib/postgresql/<version>/bin`, else beside `postgres` on PATH), if installed. */
+export function locatePostgres(): string | undefined {
   const root = '/usr/lib/postgresql';
   if (existsSync(root)) {
     const versions = readdirSync(root)

@@ -1,6 +1,6 @@
 export * from './stack.js';
 export * from './processes.js';
-export { cacheDir, ensureChromium, ensureNatsServer, Versions } from './binaries.js';
+export { cacheDir, ensureChromium, ensureNatsServer, findBinary, locatePostgres, Versions } from './binaries.js';
 export { ensureDatabase, postgresServerUrl } from './servers.js';
 export * from './services.js';
 export { startMongoWire, startNats, startPostgres, type NatsClusterOptions, type RunningServer } from './servers.js';

@@ -207,8 +207,8 @@ export class Backfill {
     return { event: createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: row, modifiedAt, origin }, { source: SOURCE, id: eventIdFor(msgId) }) as DomainEvent, msgId };
   }
 
-  private publish(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
-    return this.deps.bus.publishEvents(items);
+  private async publish(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
+    await this.deps.bus.publishEvents(items);
   }
 
 

@@ -9,22 +9,14 @@ import { StreamNames } from '@puente/contracts';
 import { ensureDatabase, freePort, GLYMS_SCHEMA, spawnService, startPostgres, stopService, waitReady, type RunningServer, type RunningServiceProcess } from '@puente/stack';
 import { FakeBitrix24, readEvents } from '@puente/bitrix-sync/testing';
 import { runCli } from './cli.js';
+import type { FaultRow } from './faults.js';
 
 /** Faults that strike the CDC path: the ERP's PostgreSQL under the relay, and a misbehaving Bitrix24. */
 export const CDC_FAULTS = ['postgres-restart', 'bitrix-503-expired-tokens'] as const;
 export type CdcFault = (typeof CDC_FAULTS)[number];
 
-export interface CdcFaultRow {
-  fault: CdcFault;
-  sent: number;
-  acknowledged: number;
-  inReadModel: number;
-  duplicates: number;
-  lost: number;
-  recoverSeconds: number;
-  deadLetters: number;
-  details?: string;
-}
+/** A row of the fault table (faults.ts), for a CDC fault. */
+export type CdcFaultRow = FaultRow & { fault: CdcFault };
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const CUSTOMERS = 40;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createEvent, decodeEvent, Headers, subjectOf, type DomainEvent, type DomainEventOf } from '@puente/contracts';
+import { createEvent, decodeEvent, type DomainEvent, type DomainEventOf } from '@puente/contracts';
 import { Outcomes, PermanentError, SpanKind, withSpan, type Bus, type Delivery, type Outcome } from '@puente/bus';
 import type { ProjectionStore } from '@puente/projection';
 import { linkKey, type BitrixLinkDoc, type MultiValueEntry } from './links.js';
@@ -170,7 +170,7 @@ export class CompanyPusher {
   /** Publishes the outcome events and applies them to `bitrix_links` at their stream positions. */
   private async record(events: { event: DomainEvent; msgId: string }[]): Promise<void> {
     const { bus, links } = this.options;
-    const acks = await bus.pipeline(256).publishAll(events.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } })));
+    const acks = await bus.publishEvents(events);
     await links.apply(events.map(({ event }, i) => ({ event, position: acks[i]!.seq })));
   }
 

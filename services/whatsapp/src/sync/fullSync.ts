@@ -179,8 +179,8 @@ export class FullSync {
     return { event: createEvent(type, data, { source: SOURCE, id: eventIdFor(msgId) }) as DomainEvent, msgId };
   }
 
-  private publishAll(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
-    return this.deps.bus.publishEvents(items, 64);
+  private async publishAll(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
+    await this.deps.bus.publishEvents(items, 64);
   }
 
 
