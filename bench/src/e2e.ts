@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Bus } from '@puente/bus';
 import { encodeToken } from '@puente/contracts';
@@ -127,6 +128,11 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
     ws.close();
 
     const complete = measured.map((row) => timings.get(row)!).filter((t) => t.event !== undefined && t.notice !== undefined && t.pushed !== undefined) as Required<Timing>[];
+    // For looking at the tail: every timed webhook, in posting order, milliseconds since the first.
+    if (process.env.BENCH_E2E_TIMINGS) {
+      const t0 = complete[0]?.posted ?? 0;
+      writeFileSync(process.env.BENCH_E2E_TIMINGS, complete.map((t) => `${[t.posted, t.event, t.notice, t.pushed].map((v) => (v - t0).toFixed(3)).join(' ')}\n`).join(''));
+    }
     const e2e = complete.map((t) => t.pushed - t.posted);
     const hops = {
       gateway: complete.map((t) => t.event - t.posted),
