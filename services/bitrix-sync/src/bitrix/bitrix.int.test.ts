@@ -178,6 +178,24 @@ describe('bitrix client', () => {
     assert.equal(new Set(companiesOf(fake, prefix).map((c) => c.ORIGIN_ID)).size, 200);
   });
 
+  test('a token that expires while a 5xx is retried is refreshed again; one refused right after its refresh is not', async () => {
+    const { client } = await oauthClient(fake, { retries: 3, retryDelayMs: 20 });
+    await client.call('crm.status.list');
+    const refreshes = fake.refreshCalls;
+    // In order: the token expires, the refreshed one is accepted but the portal answers 503, and while the
+    // client backs off that token expires too (tokens expiring at random under the fault suite's 503s).
+    fake.inject({ status: 401, error: 'expired_token', description: 'The access token provided has expired.', method: 'crm.company.add' });
+    fake.inject({ status: 503, error: 'INTERNAL_SERVER_ERROR', method: 'crm.company.add' });
+    fake.inject({ status: 401, error: 'expired_token', description: 'The access token provided has expired.', method: 'crm.company.add' });
+    const id = await client.call<number>('crm.company.add', { fields: { TITLE: 'after expiry, 503, expiry' } });
+    assert.ok(fake.companies.has(id));
+    assert.equal(fake.refreshCalls - refreshes, 2, 'one refresh per expiry');
+    // A token refused on its first use right after the refresh is not refreshed in a loop.
+    fake.inject({ status: 401, error: 'expired_token', description: 'The access token provided has expired.', method: 'crm.company.add', times: 2 });
+    await assert.rejects(client.call('crm.company.add', { fields: { TITLE: 'never' } }), (e: BitrixApiError) => e.code === 'expired_token' && /right after a token refresh/.test(e.message));
+    assert.equal(fake.refreshCalls - refreshes, 3);
+  });
+
   test('two processes sharing the token bucket both recover from expired_token with one refresh', async () => {
     const other = await connectTestBus();
     try {

@@ -167,8 +167,15 @@ export class BitrixClient {
     let failures = 0;
     let limited = 0;
     let operating = 0;
-    let refreshed = false;
+    // The attempt whose answer made us refresh. When the attempt right after it answers `expired_token`
+    // too, the fresh tokens are refused and refreshing again would loop: that is an error. A token that
+    // expires later, during a 5xx or limit back-off of the same call, is a new expiry and is refreshed once
+    // more, as Bitrix asks (refresh once per `expired_token`, then retry); the bounded retry counters bound
+    // the refreshes of one call.
+    let attempt = 0;
+    let refreshedAfter = -1;
     for (;;) {
+      attempt++;
       const paused = (this.pausedUntil.get(method) ?? 0) - this.clock.now();
       if (paused > 0) await this.clock.sleep(paused);
       const target = await this.target(method);
@@ -222,8 +229,8 @@ export class BitrixClient {
         continue;
       }
       if ((code === 'expired_token' || code === 'invalid_token') && this.tokens && target.accessToken) {
-        if (refreshed) throw this.error(method, code, status, `${description} (again right after a token refresh)`, false);
-        refreshed = true;
+        if (refreshedAfter === attempt - 1) throw this.error(method, code, status, `${description} (again right after a token refresh)`, false);
+        refreshedAfter = attempt;
         this.stats.tokenRefreshes++;
         await this.tokens.refresh(target.accessToken);
         continue;
