@@ -195,6 +195,23 @@ describe('projection store', () => {
     assert.equal(doc?.contentChanges, 1);
   });
 
+  test('no batch waits for the checkpoint: it is written on its own schedule, and close() writes the last one', async () => {
+    const projection = messageFixtureProjection(uniqueName('ckpt_'));
+    const store = new ProjectionStore({ db, bus, projection, writers: 'exclusive', notify: false, checkpointEveryMs: 60_000 });
+    await store.init();
+    const session = uniqueName('s');
+    const stored = async () => (await db.collection<{ _id: string; position: number }>('projection_checkpoints').findOne({ _id: projection.name }))?.position;
+    // given a first batch, whose checkpoint goes out at once (nothing written yet)
+    await store.apply(messageEvents(session, 'm0', ['sent']).map((event, i) => ({ event, position: i + 1 })));
+    await eventually(async () => ((await stored()) === 2 ? true : undefined), 5_000, 'the first checkpoint');
+    // when more batches follow within the interval
+    for (let m = 1; m <= 5; m++) await store.apply(messageEvents(session, `m${m}`, ['sent']).map((event, i) => ({ event, position: 10 * m + i })));
+    // then the checkpoint waits for the interval, and close() writes the newest position
+    assert.equal(await stored(), 2);
+    await store.close();
+    assert.equal(await stored(), 51);
+  });
+
   test('driven by a consumer runner: events from EVENTS become documents, notices and a checkpoint; a bad event is dead-lettered', async () => {
     const collection = uniqueName('msgs_');
     const projection = messageFixtureProjection(collection);

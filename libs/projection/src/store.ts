@@ -56,6 +56,11 @@ export interface ProjectionStoreOptions<D extends ProjectedDoc> {
   notify?: boolean;
   /** Compare-and-swap rounds before the batch is handed back for redelivery (default 10). */
   maxConflictRetries?: number;
+  /**
+   * The checkpoint is written at most this often while batches keep coming (default 250 ms), after the
+   * batch and without holding it up; `checkpoint()` and `close()` write the latest one first.
+   */
+  checkpointEveryMs?: number;
   hooks?: StoreHooks;
 }
 
@@ -105,6 +110,8 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
   private wantedCheckpoint = 0;
   private writtenCheckpoint = 0;
   private checkpointWrite: Promise<void> | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointWrittenAt = 0;
   /** Whether replaces claim their revision first; settled by `init()` from the server's kind. */
   private claimsNeeded: boolean;
   /** Exclusive writer only: the stored version of recently written or read documents. */
@@ -148,6 +155,7 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
 
   /** The last position this projection applied (its checkpoint), 0 when none. */
   async checkpoint(): Promise<number> {
+    await this.flushCheckpoint();
     return (await this.checkpoints.findOne({ _id: this.projection.name }))?.position ?? 0;
   }
 
@@ -219,41 +227,72 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
       }
       pending = lost;
     }
-    // Notices (after the writes they announce) and the checkpoint go out together: neither waits for the other.
+    // The notices go out after the writes they announce. The checkpoint follows on its own schedule.
+    if (notices.length > 0 && this.options.notify !== false) {
+      await this.options.hooks?.beforeNotify?.(notices);
+      await this.publish(notices);
+    }
     const positions = events.filter((_, i) => outcomes[i]!.kind === 'ack').map((e) => e.position);
-    await Promise.all([
-      notices.length > 0 && this.options.notify !== false ? (async () => {
-        await this.options.hooks?.beforeNotify?.(notices);
-        await this.publish(notices);
-      })() : undefined,
-      positions.length > 0 ? this.advanceCheckpoint(Math.max(...positions)) : undefined,
-    ]);
+    if (positions.length > 0) this.advanceCheckpoint(Math.max(...positions));
     return result;
   }
 
+  /** Writes the latest checkpoint now (and waits for a write in flight); for a clean stop. */
+  async close(): Promise<void> {
+    await this.flushCheckpoint();
+  }
+
   /**
-   * Checkpoint writes are coalesced: at most one in flight per store, carrying the highest position
-   * asked for meanwhile, so concurrent batches never queue on one hot row (FerretDB convoys there).
-   * `$max` keeps it monotonic across stores. Two first upserts can race into a duplicate key
-   * (FerretDB's upsert is not atomic): the loser's document exists by then, so it updates again.
+   * The checkpoint is advisory: every document carries the position it was written at, which is what
+   * makes a redelivered event a no-op. So no batch waits for it. It is written at most every
+   * `checkpointEveryMs` with the highest position applied meanwhile, one write at a time: per batch it
+   * cost one more FerretDB update (a PostgreSQL transaction) and a round trip the next batch waited for.
+   * A failed write is tried again at the next interval. After a crash it may lag what the documents hold
+   * by that interval, no more.
    */
-  private advanceCheckpoint(position: number): Promise<void> {
+  private advanceCheckpoint(position: number): void {
     this.wantedCheckpoint = Math.max(this.wantedCheckpoint, position);
+    this.scheduleCheckpoint();
+  }
+
+  private scheduleCheckpoint(): void {
+    if (this.checkpointTimer || this.checkpointWrite || this.wantedCheckpoint <= this.writtenCheckpoint) return;
+    const wait = Math.max(0, this.checkpointWrittenAt + (this.options.checkpointEveryMs ?? 250) - Date.now());
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = undefined;
+      // A failure leaves `writtenCheckpoint` behind, so the next schedule tries again.
+      this.writeCheckpoint().catch(() => undefined).finally(() => this.scheduleCheckpoint());
+    }, wait);
+    this.checkpointTimer.unref();
+  }
+
+  private async flushCheckpoint(): Promise<void> {
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = undefined;
+    while (this.wantedCheckpoint > this.writtenCheckpoint) await this.writeCheckpoint();
+  }
+
+  /**
+   * One checkpoint write at a time, carrying the highest position asked for, so writers never queue on
+   * one hot row (FerretDB convoys there). `$max` keeps it monotonic across stores. Two first upserts can
+   * race into a duplicate key (FerretDB's upsert is not atomic): the loser's document exists by then,
+   * so it updates again.
+   */
+  private writeCheckpoint(): Promise<void> {
     this.checkpointWrite ??= (async () => {
       try {
-        while (this.wantedCheckpoint > this.writtenCheckpoint) {
-          const target = this.wantedCheckpoint;
-          const update = { $max: { position: target }, $set: { updatedAt: new Date() } };
-          try {
-            await this.checkpoints.updateOne({ _id: this.projection.name }, update, { upsert: true });
-          } catch (error) {
-            if ((error as { code?: number }).code !== 11000) throw error;
-            await this.checkpoints.updateOne({ _id: this.projection.name }, update);
-          }
-          this.writtenCheckpoint = target;
+        const target = this.wantedCheckpoint;
+        const update = { $max: { position: target }, $set: { updatedAt: new Date() } };
+        try {
+          await this.checkpoints.updateOne({ _id: this.projection.name }, update, { upsert: true });
+        } catch (error) {
+          if ((error as { code?: number }).code !== 11000) throw error;
+          await this.checkpoints.updateOne({ _id: this.projection.name }, update);
         }
+        this.writtenCheckpoint = Math.max(this.writtenCheckpoint, target);
       } finally {
         this.checkpointWrite = undefined;
+        this.checkpointWrittenAt = Date.now();
       }
     })();
     return this.checkpointWrite;

@@ -271,6 +271,8 @@ export async function startWhatsApp(deps: { bus: Bus; db: Db; logger: Logger; co
     stop: async () => {
       await app.stop();
       await stop();
+      // The checkpoint trails the batches by up to a quarter second: write the last one.
+      await app.projections.close().catch((error: Error) => deps.logger.warn({ err: error.message }, 'could not write the last checkpoint'));
     },
   };
 }

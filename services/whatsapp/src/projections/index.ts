@@ -46,6 +46,11 @@ export class WhatsAppProjections {
     await Promise.all([this.messages, ...this.others].map((store) => store.init()));
   }
 
+  /** Writes every read model's latest checkpoint (after the consumer has stopped). */
+  async close(): Promise<void> {
+    await Promise.all(this.stores.map((store) => store.close()));
+  }
+
   /** Applies a batch to every read model; an event any of them could not apply is dead-lettered. */
   async apply(events: readonly PositionedEvent[]): Promise<Outcome[]> {
     const applied = await this.messages.apply(events);
