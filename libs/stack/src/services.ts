@@ -22,7 +22,9 @@ export interface RunningServiceProcess {
 
 /** Starts a service from its compiled `main.js`, prefixing each of its log lines with its name. */
 export function spawnService(root: string, name: string, port: number, env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): RunningServiceProcess {
-  const child = spawn(process.execPath, [join(root, 'services', name, 'dist', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // NODE_FLAGS: V8 flags that NODE_OPTIONS does not allow, passed on the command line as the image's entrypoint does.
+  const flags = (env.NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...flags, join(root, 'services', name, 'dist', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream! }).on('line', (line) => out.write(`${name.padEnd(13)} | ${line}\n`));
   }
