@@ -6,6 +6,7 @@ import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import type { GlymsRowChangedV1 } from '@puente/contracts';
 import { createTestGlymsDatabase, readEvents, type TestGlymsDatabase } from '../testing/index.js';
 import { CdcSetupError, LogicalSource, type LogicalSourceOptions } from './logical.js';
+import { lsnToBigInt } from './lsn.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 let bus: Bus;
@@ -59,6 +60,38 @@ describe('bitrix-sync logical CDC relay', () => {
       assert.equal(data(events[0]!).cdc, 'logical');
       assert.match(data(events[2]!).position, /^[0-9A-F]+\/[0-9A-F]+$/);
       assert.ok(data(events[2]!).commitTime, 'streamed changes carry their commit time');
+      assert.equal(new Set(events.map((e) => e.msgId)).size, events.length);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  test('a relay that died during its initial load: the slot is kept and loaded again, and every change committed meanwhile still streams, once', async () => {
+    const table = await customerTable();
+    await db.sql(`insert into public.${table} (razon_social, email) values ('Uno', 'a@x.example'), ('Dos', 'b@x.example')`);
+    // given the state a relay leaves when it is killed between creating its slot and finishing the load:
+    // the publication and the slot exist, the load's completion was never recorded in KV
+    await db.sql(`create publication pub_${table} for table public.${table}`);
+    await db.sql(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [table]);
+    // and changes committed after the slot was made
+    await db.sql(`update public.${table} set razon_social = 'Uno v2' where id_cliente = 1`);
+    await db.sql(`insert into public.${table} (razon_social) values ('Tres')`);
+    await db.sql(`update public.${table} set razon_social = 'Uno v3' where id_cliente = 1`);
+    // when a relay starts
+    const relay = await source(table);
+    await relay.start();
+    try {
+      // then the rows load again (as they are now), and the three changes follow in commit order
+      const events = await eventually(async () => {
+        const list = await readEvents(bus, `evt.glyms.${table}.>`);
+        return list.length >= 6 ? list : undefined;
+      }, 15_000, 'three loaded rows and three changes');
+      const loaded = events.filter((e) => data(e).commitTime === undefined);
+      const streamed = events.filter((e) => data(e).commitTime !== undefined);
+      assert.deepEqual(loaded.map((e) => data(e).key.id_cliente).sort(), [1, 2, 3]);
+      assert.deepEqual(streamed.map((e) => [e.subject.split('.').pop(), data(e).row?.razon_social]), [['updated', 'Uno v2'], ['created', 'Tres'], ['updated', 'Uno v3']]);
+      // every change is newer than the load it follows, so a consumer ordering by position ends at 'Uno v3'
+      assert.ok(streamed.every((e) => lsnToBigInt(data(e).position) > lsnToBigInt(data(loaded[0]!).position)));
       assert.equal(new Set(events.map((e) => e.msgId)).size, events.length);
     } finally {
       await relay.stop();

@@ -206,8 +206,9 @@ export class LogicalSource implements CdcSource {
   }
 
   /**
-   * Reuses the slot when its initial load completed; otherwise (no slot, a slot whose load never
-   * finished, a slot PostgreSQL invalidated) creates it again and loads every row from its snapshot.
+   * Reuses the slot when its initial load completed. A slot whose load was cut short (the process died
+   * during it) is kept and loaded again (`reload`). No slot, or one PostgreSQL invalidated: creates it
+   * and loads every row from its snapshot.
    */
   private async ensureSlot(client: pg.Client): Promise<void> {
     const { slot, kv, logger } = this.options;
@@ -226,9 +227,18 @@ export class LogicalSource implements CdcSource {
       logger.info({ slot, confirmedFlushLsn: existing.confirmed_flush_lsn, loadedAt: state.loadedAt }, 'resuming from the replication slot');
       return;
     }
+    if (existing && existing.active_pid !== null) throw new CdcSetupError(`replication slot ${slot} is in use by process ${existing.active_pid}; is another relay running?`);
+    if (existing && existing.wal_status !== 'lost' && existing.confirmed_flush_lsn) {
+      // Dropping this slot would lose every change committed since it was made: only the rows' latest
+      // state would be loaded again, never the updates in between.
+      logger.warn({ slot, confirmedFlushLsn: existing.confirmed_flush_lsn }, 'the slot\'s initial load never completed: loading it again, then streaming from the slot');
+      const loaded = await this.reload(database, normalizeLsn(existing.confirmed_flush_lsn));
+      await kv.put(key, JSON.stringify(loaded));
+      this.confirmed = loaded.consistentPoint;
+      return;
+    }
     if (existing) {
-      if (existing.active_pid !== null) throw new CdcSetupError(`replication slot ${slot} is in use by process ${existing.active_pid}; is another relay running?`);
-      logger.warn({ slot, walStatus: existing.wal_status }, existing.wal_status === 'lost' ? 'the replication slot was invalidated (WAL removed): recreating it and loading every row again' : 'the slot\'s initial load never completed: recreating it');
+      logger.warn({ slot, walStatus: existing.wal_status }, existing.wal_status === 'lost' ? 'the replication slot was invalidated (WAL removed): recreating it and loading every row again' : 'the replication slot has no confirmed position: recreating it and loading every row again');
       await client.query('select pg_drop_replication_slot($1)', [slot]);
     }
     await kv.delete(key).catch(() => undefined);
@@ -239,21 +249,45 @@ export class LogicalSource implements CdcSource {
 
   /** Creates the slot with an exported snapshot and publishes every row of every table as read in it. */
   private async createSlotAndLoad(database: string): Promise<SlotState> {
-    const { slot, bus, logger, databaseUrl } = this.options;
+    const { slot, logger, databaseUrl } = this.options;
     const replication = new pg.Client({ connectionString: databaseUrl, replication: 'database' } as pg.ClientConfig);
     replication.on('error', () => undefined);
     await replication.connect();
-    const reader = new pg.Client({ connectionString: databaseUrl });
-    reader.on('error', () => undefined);
     try {
       const created = (await replication.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput (SNAPSHOT 'export')`)).rows[0]!;
       const consistentPoint = normalizeLsn(created.consistent_point);
       if (!/^[0-9A-F-]+$/i.test(created.snapshot_name)) throw new Error(`unexpected snapshot name ${created.snapshot_name}`);
       logger.info({ slot, consistentPoint }, 'created replication slot; loading existing rows from its snapshot');
-      await reader.connect();
       // The snapshot is valid while the replication connection stays idle, which it does until the load ends.
+      const rows = await this.loadRows(consistentPoint, created.snapshot_name);
+      return { slot, database, consistentPoint, loadedAt: new Date().toISOString(), rows };
+    } finally {
+      await replication.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The load again, for a slot whose first load was cut short. The slot has confirmed nothing yet, so it
+   * still stands at its consistent point and holds every change since. Its exported snapshot died with
+   * the process that made the slot, so the rows are read as they are now, but labelled with that point:
+   * a row the first attempt published has the same message id and is not stored twice. The stream then
+   * starts at the point, so every change since follows in order, and each one is newer (by LSN) than the
+   * loaded rows. A row loaded with a newer state than its label is set right by the changes that follow.
+   */
+  private async reload(database: string, consistentPoint: string): Promise<SlotState> {
+    const rows = await this.loadRows(consistentPoint);
+    return { slot: this.options.slot, database, consistentPoint, loadedAt: new Date().toISOString(), rows };
+  }
+
+  /** Publishes every row of every table as `created` at `position`, read in one snapshot (the exported one, when given). */
+  private async loadRows(position: string, snapshot?: string): Promise<number> {
+    const { slot, bus, logger, databaseUrl } = this.options;
+    const reader = new pg.Client({ connectionString: databaseUrl });
+    reader.on('error', () => undefined);
+    await reader.connect();
+    try {
       await reader.query('begin isolation level repeatable read read only');
-      await reader.query(`set transaction snapshot '${created.snapshot_name}'`);
+      if (snapshot) await reader.query(`set transaction snapshot '${snapshot}'`);
       let rows = 0;
       for (const t of this.options.tables) {
         const keys = this.keyColumns.get(`${t.schema}.${t.table}`) ?? [];
@@ -262,8 +296,8 @@ export class LogicalSource implements CdcSource {
           const page = await reader.query<Record<string, unknown>>('fetch 1000 from initial_load');
           if (page.rows.length === 0) break;
           const messages = page.rows.map((row) => changeMessage('logical', {
-            schema: t.schema, table: t.table, op: 'created', key: pick(row, keys), row, position: consistentPoint,
-          }, `snapshot@${consistentPoint}`));
+            schema: t.schema, table: t.table, op: 'created', key: pick(row, keys), row, position,
+          }, `snapshot@${position}`));
           await bus.publishEvents(messages);
           rows += messages.length;
           relayedCounter.add(messages.length, { mode: 'logical', phase: 'load' });
@@ -272,10 +306,9 @@ export class LogicalSource implements CdcSource {
       }
       await reader.query('commit');
       logger.info({ slot, rows }, 'initial load published');
-      return { slot, database, consistentPoint, loadedAt: new Date().toISOString(), rows };
+      return rows;
     } finally {
       await reader.end().catch(() => undefined);
-      await replication.end().catch(() => undefined);
     }
   }
 
