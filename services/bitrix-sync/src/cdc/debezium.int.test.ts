@@ -166,7 +166,7 @@ describe('bitrix-sync Debezium CDC relay', () => {
       assert.deepEqual({ unparseable: source.stats.unparseable, skipped: source.stats.skipped }, { unparseable: 1, skipped: 1 }, 'one unreadable record, one tombstone');
       // Every record is committed, the unreadable one included.
       const end = await endOffsets(topic);
-      await eventually(async () => (JSON.stringify(await committed(groupId, topic)) === JSON.stringify(end) ? true : undefined), 10_000, 'offsets committed up to the end');
+      await eventually(async () => (JSON.stringify(await committed(groupId, topic)) === JSON.stringify(end) ? true : undefined), 30_000, 'offsets committed up to the end');
       assert.equal((await eventsOf([a, b, c])).length, 5);
     } finally {
       await source.stop();
