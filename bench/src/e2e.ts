@@ -57,12 +57,15 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
       const at = text.indexOf(marker);
       return at < 0 ? -1 : Number.parseInt(text.slice(at + marker.length, at + marker.length + 12), 10);
     };
+    /** Records the first time row n was seen; whether this was it. */
     const stamp = (into: Float64Array, n: number, at: number) => {
-      if (n >= 0 && n < capacity && Number.isNaN(into[n]!)) into[n] = at;
+      if (n < 0 || n >= capacity || !Number.isNaN(into[n]!)) return false;
+      into[n] = at;
+      return true;
     };
     const subject = `evt.kissflow.record.upserted.${encodeToken(dataset)}`;
-    bus.nc.subscribe(subject, { callback: (_e, msg) => stamp(event, rowAfter(decoder.decode(msg.data), '"rowId":"R'), now()) });
-    bus.nc.subscribe(`chg.kissflow.${encodeToken(dataset)}.>`, { callback: (_e, msg) => stamp(notice, rowAfter(decoder.decode(msg.data), `"key":"${dataset}:R`), now()) });
+    bus.nc.subscribe(subject, { callback: (_e, msg) => void stamp(event, rowAfter(decoder.decode(msg.data), '"rowId":"R'), now()) });
+    bus.nc.subscribe(`chg.kissflow.${encodeToken(dataset)}.>`, { callback: (_e, msg) => void stamp(notice, rowAfter(decoder.decode(msg.data), `"key":"${dataset}:R`), now()) });
     await bus.nc.flush();
     let pushed = 0;
     let onPush: (() => void) | undefined;
@@ -81,9 +84,7 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
         if (text.includes('"op":"snapshot"')) subscribed();
         return;
       }
-      const n = rowAfter(text, `"_id":"${dataset}:R`);
-      if (n >= 0 && n < capacity && Number.isNaN(pushedAt[n]!)) {
-        pushedAt[n] = at;
+      if (stamp(pushedAt, rowAfter(text, `"_id":"${dataset}:R`), at)) {
         pushed++;
         onPush?.();
       }

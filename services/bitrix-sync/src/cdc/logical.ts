@@ -207,8 +207,8 @@ export class LogicalSource implements CdcSource {
 
   /**
    * Reuses the slot when its initial load completed. A slot whose load was cut short (the process died
-   * during it) is kept and loaded again (`reload`). No slot, or one PostgreSQL invalidated: creates it
-   * and loads every row from its snapshot.
+   * during it) is kept and loaded again. No slot, or one PostgreSQL invalidated: creates it and loads
+   * every row from its snapshot.
    */
   private async ensureSlot(client: pg.Client): Promise<void> {
     const { slot, kv, logger } = this.options;
@@ -228,21 +228,24 @@ export class LogicalSource implements CdcSource {
       return;
     }
     if (existing && existing.active_pid !== null) throw new CdcSetupError(`replication slot ${slot} is in use by process ${existing.active_pid}; is another relay running?`);
+    let loaded: SlotState;
     if (existing && existing.wal_status !== 'lost' && existing.confirmed_flush_lsn) {
-      // Dropping this slot would lose every change committed since it was made: only the rows' latest
-      // state would be loaded again, never the updates in between.
+      // The first load was cut short. The slot has confirmed nothing yet, so it still stands at its
+      // consistent point and holds every change since; dropping it would lose those changes (only the
+      // rows' newest state would be loaded again). Its exported snapshot died with the process that made
+      // it, so the rows are read as they are now, labelled with that point: a row the first attempt
+      // published has the same message id and is not stored twice. The stream then starts at the point,
+      // so every change since follows in order, each newer (by LSN) than the loaded rows.
       logger.warn({ slot, confirmedFlushLsn: existing.confirmed_flush_lsn }, 'the slot\'s initial load never completed: loading it again, then streaming from the slot');
-      const loaded = await this.reload(database, normalizeLsn(existing.confirmed_flush_lsn));
-      await kv.put(key, JSON.stringify(loaded));
-      this.confirmed = loaded.consistentPoint;
-      return;
+      loaded = await this.load(database, normalizeLsn(existing.confirmed_flush_lsn));
+    } else {
+      if (existing) {
+        logger.warn({ slot, walStatus: existing.wal_status }, existing.wal_status === 'lost' ? 'the replication slot was invalidated (WAL removed): recreating it and loading every row again' : 'the replication slot has no confirmed position: recreating it and loading every row again');
+        await client.query('select pg_drop_replication_slot($1)', [slot]);
+      }
+      await kv.delete(key).catch(() => undefined);
+      loaded = await this.createSlotAndLoad(database);
     }
-    if (existing) {
-      logger.warn({ slot, walStatus: existing.wal_status }, existing.wal_status === 'lost' ? 'the replication slot was invalidated (WAL removed): recreating it and loading every row again' : 'the replication slot has no confirmed position: recreating it and loading every row again');
-      await client.query('select pg_drop_replication_slot($1)', [slot]);
-    }
-    await kv.delete(key).catch(() => undefined);
-    const loaded = await this.createSlotAndLoad(database);
     await kv.put(key, JSON.stringify(loaded));
     this.confirmed = loaded.consistentPoint;
   }
@@ -259,28 +262,14 @@ export class LogicalSource implements CdcSource {
       if (!/^[0-9A-F-]+$/i.test(created.snapshot_name)) throw new Error(`unexpected snapshot name ${created.snapshot_name}`);
       logger.info({ slot, consistentPoint }, 'created replication slot; loading existing rows from its snapshot');
       // The snapshot is valid while the replication connection stays idle, which it does until the load ends.
-      const rows = await this.loadRows(consistentPoint, created.snapshot_name);
-      return { slot, database, consistentPoint, loadedAt: new Date().toISOString(), rows };
+      return await this.load(database, consistentPoint, created.snapshot_name);
     } finally {
       await replication.end().catch(() => undefined);
     }
   }
 
-  /**
-   * The load again, for a slot whose first load was cut short. The slot has confirmed nothing yet, so it
-   * still stands at its consistent point and holds every change since. Its exported snapshot died with
-   * the process that made the slot, so the rows are read as they are now, but labelled with that point:
-   * a row the first attempt published has the same message id and is not stored twice. The stream then
-   * starts at the point, so every change since follows in order, and each one is newer (by LSN) than the
-   * loaded rows. A row loaded with a newer state than its label is set right by the changes that follow.
-   */
-  private async reload(database: string, consistentPoint: string): Promise<SlotState> {
-    const rows = await this.loadRows(consistentPoint);
-    return { slot: this.options.slot, database, consistentPoint, loadedAt: new Date().toISOString(), rows };
-  }
-
   /** Publishes every row of every table as `created` at `position`, read in one snapshot (the exported one, when given). */
-  private async loadRows(position: string, snapshot?: string): Promise<number> {
+  private async load(database: string, position: string, snapshot?: string): Promise<SlotState> {
     const { slot, bus, logger, databaseUrl } = this.options;
     const reader = new pg.Client({ connectionString: databaseUrl });
     reader.on('error', () => undefined);
@@ -306,7 +295,7 @@ export class LogicalSource implements CdcSource {
       }
       await reader.query('commit');
       logger.info({ slot, rows }, 'initial load published');
-      return rows;
+      return { slot, database, consistentPoint: position, loadedAt: new Date().toISOString(), rows };
     } finally {
       await reader.end().catch(() => undefined);
     }

@@ -10,7 +10,11 @@ const CANONICAL = /^[1-9A-F][0-9A-F]{0,7}\/(0|[1-9A-F][0-9A-F]{0,7})$|^0\/(0|[1-
 /** The canonical text of an LSN (upper-case hex, no padding), whatever padding the source used. */
 export function normalizeLsn(lsn: string): string {
   if (CANONICAL.test(lsn)) return lsn;
-  const value = lsnToBigInt(lsn);
+  return formatLsn(lsnToBigInt(lsn));
+}
+
+/** A number of bytes as canonical LSN text. */
+function formatLsn(value: bigint): string {
   return `${(value >> 32n).toString(16).toUpperCase()}/${(value & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
@@ -22,6 +26,5 @@ export function maxLsn(a: string, b: string): string {
 /** The LSN one byte before (`0/0` stays). */
 export function previousLsn(lsn: string): string {
   const value = lsnToBigInt(lsn);
-  const before = value > 0n ? value - 1n : 0n;
-  return `${(before >> 32n).toString(16).toUpperCase()}/${(before & 0xffffffffn).toString(16).toUpperCase()}`;
+  return formatLsn(value > 0n ? value - 1n : 0n);
 }
