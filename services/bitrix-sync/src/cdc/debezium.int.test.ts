@@ -126,6 +126,15 @@ async function endOffsets(topic: string): Promise<Record<number, string>> {
   return Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high]));
 }
 
+/**
+ * Whether the group has committed every partition up to `end`. A partition no record went to (the keys
+ * hash to either of the two) has nothing to commit: Kafka reports its offset as -1.
+ */
+async function committedUpTo(groupId: string, topic: string, end: Record<number, string>): Promise<boolean> {
+  const offsets = await committed(groupId, topic);
+  return Object.entries(end).every(([partition, high]) => offsets[Number(partition)] === high || (high === '0' && offsets[Number(partition)] === '-1'));
+}
+
 function relay(prefix: string, groupId: string, extra: Partial<DebeziumSourceOptions> = {}): DebeziumSource {
   return new DebeziumSource({ bus, brokers, topicPrefix: prefix, tables: ['public.cliente'], groupId, logger, retryDelayMs: 100, ...extra });
 }
@@ -166,7 +175,7 @@ describe('bitrix-sync Debezium CDC relay', () => {
       assert.deepEqual({ unparseable: source.stats.unparseable, skipped: source.stats.skipped }, { unparseable: 1, skipped: 1 }, 'one unreadable record, one tombstone');
       // Every record is committed, the unreadable one included.
       const end = await endOffsets(topic);
-      await eventually(async () => (JSON.stringify(await committed(groupId, topic)) === JSON.stringify(end) ? true : undefined), 30_000, 'offsets committed up to the end');
+      await eventually(async () => ((await committedUpTo(groupId, topic, end)) ? true : undefined), 30_000, 'offsets committed up to the end');
       assert.equal((await eventsOf([a, b, c])).length, 5);
     } finally {
       await source.stop();
@@ -207,7 +216,7 @@ describe('bitrix-sync Debezium CDC relay', () => {
     await second.start();
     try {
       const end = await endOffsets(topic);
-      await eventually(async () => (JSON.stringify(await committed(groupId, topic)) === JSON.stringify(end) ? true : undefined), 30_000, 'offsets committed after the restart');
+      await eventually(async () => ((await committedUpTo(groupId, topic, end)) ? true : undefined), 30_000, 'offsets committed after the restart');
       assert.equal(second.stats.records, records, 'every record was read again');
       assert.equal(second.stats.published, changes.length);
     } finally {
