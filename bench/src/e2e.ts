@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Bus } from '@puente/bus';
@@ -22,10 +22,56 @@ import { machine, metric, percentile, type BenchResult } from './result.js';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const BURST = Number(process.env.BENCH_E2E_BURST ?? 3_000);
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 15);
+/** The rate the target is checked at, as a fraction of the sustained rate. */
+const FRACTION = Number(process.env.BENCH_E2E_FRACTION ?? 0.5);
+/**
+ * Lower rates measured after it, for information: how the tail grows with the load (on a small machine
+ * the target's rate keeps every core busy). `BENCH_E2E_SWEEP=` (empty) skips them.
+ */
+const SWEEP = (process.env.BENCH_E2E_SWEEP ?? '0.25,0.125').split(',').filter((f) => f.trim() !== '').map(Number);
 
 const quantile = (values: number[], q: number) => percentile([...values].sort((a, b) => a - b), q * 100);
 
 interface Timing { posted: number; event: number; notice: number; pushed: number }
+
+const HOPS = ['gateway', 'projection', 'push'] as const;
+
+/** A paced phase's figures: e2e p50 and p99, and each hop's p50 and p99 (ms). */
+interface Phase {
+  fraction: number;
+  rate: number;
+  timed: number;
+  /** The machine's busy share of all cores while the phase was posted (NaN where `/proc/stat` is missing). */
+  busy: number;
+  p50: number;
+  p99: number;
+  hopP50: Record<(typeof HOPS)[number], number>;
+  hopP99: Record<(typeof HOPS)[number], number>;
+}
+
+function summarize(complete: readonly Timing[], fraction: number, rate: number, busy: number): Phase {
+  const hops = {
+    gateway: complete.map((t) => t.event - t.posted),
+    projection: complete.map((t) => t.notice - t.event),
+    push: complete.map((t) => t.pushed - t.notice),
+  };
+  const e2e = complete.map((t) => t.pushed - t.posted);
+  const of = (q: number) => Object.fromEntries(HOPS.map((hop) => [hop, quantile(hops[hop], q)])) as Phase['hopP50'];
+  return { fraction, rate, timed: complete.length, busy, p50: quantile(e2e, 0.5), p99: quantile(e2e, 0.99), hopP50: of(0.5), hopP99: of(0.99) };
+}
+
+/** All cores' busy and total jiffies so far (Linux `/proc/stat`), or undefined elsewhere. */
+function cpuTimes(): { busy: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    return { busy: total - fields[3]! - (fields[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+const sumOf = (hops: Phase['hopP50']) => hops.gateway + hops.projection + hops.push;
 
 export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
   const ns = `be2e${Math.random().toString(36).slice(2, 8)}`;
@@ -46,7 +92,7 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
     // Timings per row number (`R<n>`), high-resolution wall time; NaN until seen. `posted` is written by the
     // load generator's thread. Flat arrays, no object per webhook: the observer's heap stays small, so its
     // own garbage collection does not delay the time stamps it takes.
-    const capacity = BURST + Math.ceil(5_000 * SECONDS);
+    const capacity = BURST + Math.ceil(5_000 * SECONDS * (1 + SWEEP.length));
     const shared = new SharedArrayBuffer(capacity * 8);
     const posted = new Float64Array(shared).fill(Number.NaN);
     const [event, notice, pushedAt] = [0, 0, 0].map(() => new Float64Array(capacity).fill(Number.NaN)) as [Float64Array, Float64Array, Float64Array];
@@ -109,6 +155,25 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
       };
     });
 
+    /** Posts at `fraction` of the sustained rate for SECONDS from row `from`; the phase's figures and its rows. */
+    const paced = async (from: number, sustained: number, fraction: number) => {
+      const rate = sustained * fraction;
+      const before = cpuTimes();
+      const count = await load({ kind: 'paced', from, rate, seconds: SECONDS });
+      const after = cpuTimes();
+      const busy = before && after ? (after.busy - before.busy) / (after.total - before.total) : Number.NaN;
+      await until(from + count, 60_000);
+      const complete: Timing[] = [];
+      for (let n = from; n < from + count; n++) {
+        const t = { posted: posted[n]!, event: event[n]!, notice: notice[n]!, pushed: pushedAt[n]! };
+        if (![t.posted, t.event, t.notice, t.pushed].some(Number.isNaN)) complete.push(t);
+      }
+      if (complete.length < count * 0.99) throw new Error(`e2e bench: only ${complete.length} of ${count} webhooks timed at every hop`);
+      const phase = summarize(complete, fraction, rate, busy);
+      env.log(`at ${Math.round(rate)}/s (${fraction} of it) for ${SECONDS} s, cores ${Math.round(busy * 100)} % busy: ${complete.length} of ${count} timed; e2e p50 ${phase.p50.toFixed(1)} ms, p99 ${phase.p99.toFixed(1)} ms (3 × Σ hop p50s: ${(3 * sumOf(phase.hopP50)).toFixed(1)} ms); hop p50s: ${HOPS.map((h) => `${h} ${phase.hopP50[h].toFixed(1)}`).join(', ')} ms (p99s ${HOPS.map((h) => phase.hopP99[h].toFixed(1)).join(' / ')})`);
+      return { phase, complete, next: from + count };
+    };
+
     const drive = async () => {
       try {
         // 1. Sustained rate: a burst, 32 at a time; completions (WebSocket frames) per second.
@@ -117,41 +182,36 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
         await until(BURST, 120_000);
         const sustained = BURST / ((performance.now() - burstStart) / 1000);
         env.log(`sustained: ${BURST} webhooks to WebSocket in ${((performance.now() - burstStart) / 1000).toFixed(1)} s = ${Math.round(sustained)}/s`);
-        // 2. Latency at half that rate, paced (by the load generator's thread).
-        const rate = sustained * Number(process.env.BENCH_E2E_FRACTION ?? 0.5);
-        const count = await load({ kind: 'paced', from: BURST, rate, seconds: SECONDS });
-        await until(BURST + count, 60_000);
-        return { rate, sustained, count };
+        // 2. Latency at half that rate, paced (by the load generator's thread); then the lower rates.
+        const target = await paced(BURST, sustained, FRACTION);
+        const sweep: Phase[] = [];
+        let from = target.next;
+        for (const fraction of SWEEP) {
+          const run = await paced(from, sustained, fraction);
+          sweep.push(run.phase);
+          from = run.next;
+        }
+        return { sustained, target, sweep };
       } finally {
         ws.close();
         await loader.terminate();
       }
     };
-    const measured = await drive();
-    const { rate, sustained } = measured;
-    const complete: Timing[] = [];
-    for (let n = BURST; n < BURST + measured.count; n++) {
-      const t = { posted: posted[n]!, event: event[n]!, notice: notice[n]!, pushed: pushedAt[n]! };
-      if (![t.posted, t.event, t.notice, t.pushed].some(Number.isNaN)) complete.push(t);
-    }
-    // For looking at the tail: every timed webhook, in posting order, milliseconds since the first.
+    const { sustained, target, sweep } = await drive();
+    // For looking at the tail: every timed webhook of the target's phase, in posting order, milliseconds since the first.
     if (process.env.BENCH_E2E_TIMINGS) {
-      const t0 = complete[0]?.posted ?? 0;
-      writeFileSync(process.env.BENCH_E2E_TIMINGS, complete.map((t) => `${[t.posted, t.event, t.notice, t.pushed].map((v) => (v - t0).toFixed(3)).join(' ')}\n`).join(''));
+      const t0 = target.complete[0]?.posted ?? 0;
+      writeFileSync(process.env.BENCH_E2E_TIMINGS, target.complete.map((t) => `${[t.posted, t.event, t.notice, t.pushed].map((v) => (v - t0).toFixed(3)).join(' ')}\n`).join(''));
     }
-    const e2e = complete.map((t) => t.pushed - t.posted);
-    const hops = {
-      gateway: complete.map((t) => t.event - t.posted),
-      projection: complete.map((t) => t.notice - t.event),
-      push: complete.map((t) => t.pushed - t.notice),
-    };
-    const p50s = Object.fromEntries(Object.entries(hops).map(([k, v]) => [k, quantile(v, 0.5)])) as Record<keyof typeof hops, number>;
-    const sumP50 = p50s.gateway + p50s.projection + p50s.push;
-    const [p50, p99] = [quantile(e2e, 0.5), quantile(e2e, 0.99)];
-    env.log(`at ${Math.round(rate)}/s for ${SECONDS} s: ${complete.length} of ${measured.count} timed; e2e p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms; hop p50s: gateway ${p50s.gateway.toFixed(1)}, projection ${p50s.projection.toFixed(1)}, push ${p50s.push.toFixed(1)} ms (p99s ${Object.values(hops).map((v) => quantile(v, 0.99).toFixed(1)).join(' / ')})`);
-    if (complete.length < measured.count * 0.99) throw new Error(`e2e bench: only ${complete.length} of ${measured.count} webhooks timed at every hop`);
-    const hopMetric = (name: keyof typeof hops) => metric({
-      metric: `e2e_hop_${name}_p50`, value: p50s[name], unit: 'ms', baseline: `e2e p50 (${p50.toFixed(1)} ms): this hop's share`, baselineValue: p50, lowerIsBetter: true, target: 0, targetOn: 'value',
+    const { p50, p99, hopP50, rate, busy } = target.phase;
+    const sumP50 = sumOf(hopP50);
+    const hopMetric = (name: (typeof HOPS)[number]) => metric({
+      metric: `e2e_hop_${name}_p50`, value: hopP50[name], unit: 'ms', baseline: `e2e p50 (${p50.toFixed(1)} ms): this hop's share`, baselineValue: p50, lowerIsBetter: true, target: 0, targetOn: 'value',
+    });
+    const sweepMetric = (phase: Phase) => metric({
+      metric: `e2e_latency_p99_at_${String(Math.round(phase.fraction * 1000) / 10).replace('.', '_')}pct`, value: phase.p99, unit: 'ms',
+      baseline: `3 × the sum of the hops' p50s at ${Math.round(phase.rate)} webhooks/s (${phase.fraction} of the sustained rate, cores ${Math.round(phase.busy * 100)} % busy; for information: how the tail grows with the load)`,
+      baselineValue: 3 * sumOf(phase.hopP50), lowerIsBetter: true, target: 0, targetOn: 'value',
     });
     return {
       name: 'e2e',
@@ -159,9 +219,10 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
       machine: machine(),
       metrics: [
         metric({ metric: 'e2e_sustained_rate', value: sustained, unit: 'webhooks/s', baseline: `a burst of ${BURST} signed webhooks, 32 at a time, until every WebSocket frame arrived (the rate the latency runs at half of)`, baselineValue: sustained, target: 0, targetOn: 'value' }),
-        metric({ metric: 'e2e_latency_p99', value: p99, unit: 'ms', baseline: `3 × the sum of the hops' p50s (gateway ${p50s.gateway.toFixed(1)} + projection ${p50s.projection.toFixed(1)} + push ${p50s.push.toFixed(1)} ms), at ${Math.round(rate)} webhooks/s`, baselineValue: 3 * sumP50, lowerIsBetter: true, target: 1 }),
+        metric({ metric: 'e2e_latency_p99', value: p99, unit: 'ms', baseline: `3 × the sum of the hops' p50s (${HOPS.map((h) => `${h} ${hopP50[h].toFixed(1)}`).join(' + ')} ms), at ${Math.round(rate)} webhooks/s (${FRACTION} of the sustained rate), cores ${Math.round(busy * 100)} % busy`, baselineValue: 3 * sumP50, lowerIsBetter: true, target: 1 }),
         metric({ metric: 'e2e_latency_p50', value: p50, unit: 'ms', baseline: 'the sum of the hops\' p50s', baselineValue: sumP50, lowerIsBetter: true, target: 0, targetOn: 'value' }),
-        hopMetric('gateway'), hopMetric('projection'), hopMetric('push'),
+        ...HOPS.map(hopMetric),
+        ...sweep.map(sweepMetric),
       ],
     };
   } finally {
