@@ -40,7 +40,6 @@ const HOPS = ['gateway', 'projection', 'push'] as const;
 interface Phase {
   fraction: number;
   rate: number;
-  timed: number;
   /** The machine's busy share of all cores while the phase was posted (NaN where `/proc/stat` is missing). */
   busy: number;
   p50: number;
@@ -57,13 +56,14 @@ function summarize(complete: readonly Timing[], fraction: number, rate: number, 
   };
   const e2e = complete.map((t) => t.pushed - t.posted);
   const of = (q: number) => Object.fromEntries(HOPS.map((hop) => [hop, quantile(hops[hop], q)])) as Phase['hopP50'];
-  return { fraction, rate, timed: complete.length, busy, p50: quantile(e2e, 0.5), p99: quantile(e2e, 0.99), hopP50: of(0.5), hopP99: of(0.99) };
+  return { fraction, rate, busy, p50: quantile(e2e, 0.5), p99: quantile(e2e, 0.99), hopP50: of(0.5), hopP99: of(0.99) };
 }
 
 /** All cores' busy and total jiffies so far (Linux `/proc/stat`), or undefined elsewhere. */
 function cpuTimes(): { busy: number; total: number } | undefined {
   try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal; guest and guest_nice are already counted in user and nice.
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
     const total = fields.reduce((a, b) => a + b, 0);
     return { busy: total - fields[3]! - (fields[4] ?? 0), total };
   } catch {

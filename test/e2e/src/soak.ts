@@ -51,7 +51,7 @@ const RATE_PER_SECOND = 40;
 const MIN_WARMUP_MINUTES = 3;
 
 /** Minutes of a run that count as warm-up. */
-export const warmupMinutes = (minutes: number): number => Math.max(minutes / 3, Math.min(MIN_WARMUP_MINUTES, minutes / 2));
+const warmupMinutes = (minutes: number): number => Math.max(minutes / 3, Math.min(MIN_WARMUP_MINUTES, minutes / 2));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
