@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Controller, Module, type Type } from '@nestjs/common';
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
@@ -202,11 +203,13 @@ export async function startBitrixSync(deps: { bus: Bus; db: Db; logger: Logger; 
   // One active replica per slot: two deployments on one bus (other slots) do not wait for each other.
   const lease = new Lease({ kv: await deps.bus.kv(LEASE_BUCKET, { history: 1 }), key: `active.${deps.config.GLYMS_CDC_SLOT}`, logger: deps.logger, ttlMs: deps.config.BITRIX_LEASE_TTL_MS });
   const abort = new AbortController();
+  // Made before anything can abort, so a stop that comes while the active part is starting is not missed.
+  const aborted = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
   let app: BitrixSyncApp | undefined;
   let running: Promise<void> = Promise.resolve();
   const cycle = async (): Promise<void> => {
     while (!abort.signal.aborted) {
-      if (!(await lease.acquire(abort.signal))) return;
+      if (!(await lease.acquire(abort.signal)) || abort.signal.aborted) return;
       const lost = new Promise<void>((resolve) => lease.onLost(resolve));
       let current: BitrixSyncApp | undefined;
       try {
@@ -218,16 +221,10 @@ export async function startBitrixSync(deps: { bus: Bus; db: Db; logger: Logger; 
         await current?.stop();
         app = undefined;
         await lease.release();
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 30_000);
-          abort.signal.addEventListener('abort', () => {
-            clearTimeout(timer);
-            resolve();
-          }, { once: true });
-        });
+        await sleep(30_000, undefined, { signal: abort.signal }).catch(() => undefined);
         continue;
       }
-      await Promise.race([lost, new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }))]);
+      await Promise.race([lost, aborted]);
       await current.stop();
       app = undefined;
     }

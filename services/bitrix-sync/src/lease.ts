@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
 
@@ -79,7 +80,7 @@ export class Lease {
         this.options.logger.info({ lease: this.options.key }, 'another replica holds the lease: standing by');
         logged = true;
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(100, Math.floor(this.ttlMs / 3))).unref());
+      await sleep(Math.max(100, Math.floor(this.ttlMs / 3)), undefined, { ref: false, ...(signal ? { signal } : {}) }).catch(() => undefined);
     }
     return false;
   }

@@ -19,7 +19,9 @@ describe('services', () => {
   for (const service of SERVICES) {
     test(`${service.name} - starts, reports ready against real NATS and MongoDB, and stops cleanly on SIGTERM`, async () => {
       const port = await freePort();
-      const running = spawnService(root, service.name, port, testEnv({ [service.portVariable]: String(port) }), sink());
+      // Its log lines (warn and above) are shown when it does not stop cleanly.
+      const lines: string[] = [];
+      const running = spawnService(root, service.name, port, testEnv({ [service.portVariable]: String(port) }), new Writable({ write(chunk: Buffer, _enc, done) { lines.push(chunk.toString()); done(); } }));
       try {
         await waitReady(running, 30_000);
         const health = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -29,7 +31,7 @@ describe('services', () => {
       } finally {
         const started = Date.now();
         await stopService(running, 10_000);
-        assert.equal(running.child.exitCode, 0, 'exit code 0 after SIGTERM');
+        assert.equal(running.child.exitCode, 0, `exit code 0 after SIGTERM; its log:\n${lines.join('')}`);
         assert.ok(Date.now() - started < 10_000);
       }
     });

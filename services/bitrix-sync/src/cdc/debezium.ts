@@ -560,6 +560,7 @@ export class DebeziumSource implements CdcSource {
         this.wake = undefined;
         resolve();
       };
+      if (this.stopping) return resolve();
       const timer = setTimeout(done, ms);
       this.wake = done;
     });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { metrics } from '@opentelemetry/api';
 import type { KV } from 'nats';
 import pg from 'pg';
@@ -98,6 +99,9 @@ export class CdcSetupError extends Error {
 export class LogicalSource implements CdcSource {
   readonly mode = 'logical' as const;
   private stopping = false;
+  /** Aborted by stop(): ends a connection attempt (one ended while connecting never settles) and a backoff wait. */
+  private readonly halt = new AbortController();
+  private readonly halted = new Promise<void>((resolve) => this.halt.signal.addEventListener('abort', () => resolve(), { once: true }));
   private loop: Promise<void> | undefined;
   private service: LogicalReplicationService | undefined;
   private transaction: OpenTransaction | undefined;
@@ -145,6 +149,7 @@ export class LogicalSource implements CdcSource {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.halt.abort();
     clearInterval(this.timer);
     slotLagGauge.removeCallback(this.observeLag);
     await this.service?.stop().catch(() => undefined);
@@ -323,14 +328,14 @@ export class LogicalSource implements CdcSource {
       });
       try {
         const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication] });
-        await (this.confirmed ? service.subscribe(plugin, this.options.slot, this.confirmed) : service.subscribe(plugin, this.options.slot));
+        await Promise.race([this.confirmed ? service.subscribe(plugin, this.options.slot, this.confirmed) : service.subscribe(plugin, this.options.slot), this.halted]);
       } catch (error) {
         if (!this.stopping) this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'replication stream ended; reconnecting');
       } finally {
         await service.destroy().catch(() => undefined);
       }
       if (this.stopping) break;
-      await new Promise((resolve) => setTimeout(resolve, backoffMs));
+      await sleep(backoffMs, undefined, { signal: this.halt.signal }).catch(() => undefined);
       backoffMs = Math.min(backoffMs * 2, 30_000);
     }
   }

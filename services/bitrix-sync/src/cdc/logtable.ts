@@ -95,6 +95,8 @@ export class LogTableSource implements CdcSource {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      // A stop that came while a batch was being taken has already called the previous wake.
+      if (this.stopping) return resolve();
       const timer = setTimeout(resolve, ms);
       this.wake = () => {
         clearTimeout(timer);

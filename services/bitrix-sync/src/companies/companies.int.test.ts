@@ -4,6 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mkdtempSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pgModule from 'pg';
 import { freePort, startDebeziumConnect } from '@puente/stack';
 import type { Db } from 'mongodb';
 import { pino } from 'pino';
@@ -14,6 +16,7 @@ import { testDatabase } from '@puente/projection/testing';
 import { Config, loadCompanyMapping, publishCompanyResync, startBitrixSync, type BitrixLinkDoc } from '../app.js';
 import { createTestGlymsDatabase, FakeBitrix24, readEvents, type TestGlymsDatabase } from '../testing/index.js';
 
+const { Client } = pgModule;
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 let bus: Bus;
 let pg: TestGlymsDatabase;
@@ -208,6 +211,32 @@ describe('bitrix-sync companies', () => {
     } finally {
       await running.stop();
       await connect.process.stop();
+    }
+  });
+
+  test('a stop that comes while the active part is starting is not missed: it ends as soon as the start does, failed or not', async () => {
+    for (const ending of ['commit', 'drop table'] as const) {
+      const { table, mappingFile } = await customers();
+      // The relay's start waits on this lock (its publication needs the table), so the stop comes mid-start.
+      const locker = new Client({ connectionString: pg.url });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        await locker.query(`lock table public.${table} in access exclusive mode`);
+        const running = await startBitrixSync({ bus, db, logger, config: config(table, mappingFile) });
+        await eventually(() => pg.sql<{ n: number }>(`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%${table}%'`).then((r) => (r[0]!.n > 0 ? true : undefined)), 10_000, 'the start waiting on the lock');
+        const stopped = running.stop();
+        await sleep(300);
+        const released = Date.now();
+        await locker.query(ending === 'commit' ? 'commit' : `drop table public.${table} cascade`);
+        if (ending === 'drop table') await locker.query('commit');
+        // Before: a stop during the start was only seen when the lease was lost (never), or after the 30 s retry wait.
+        const outcome = await Promise.race([stopped.then(() => 'stopped'), sleep(10_000).then(() => 'still running')]);
+        assert.equal(outcome, 'stopped', `after the start ended by ${ending}`);
+        assert.ok(Date.now() - released < 10_000);
+      } finally {
+        await locker.end().catch(() => undefined);
+      }
     }
   });
 
