@@ -40,6 +40,28 @@ async function source(table: string, extra: Partial<LogicalSourceOptions> = {}):
 const data = (e: { event: { data: unknown } }) => e.event.data as GlymsRowChangedV1;
 
 describe('bitrix-sync logical CDC relay', () => {
+  test('a relay stopped right after it starts (its stream still connecting) stops at once and leaves no replication connection open', async () => {
+    const table = await customerTable();
+    const walsenders = async () => (await db.sql<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and backend_type = 'walsender'`))[0]!.n;
+    for (let round = 0; round < 3; round++) {
+      const relay = await source(table);
+      await relay.start();
+      const started = Date.now();
+      await relay.stop();
+      assert.ok(Date.now() - started < 5_000, `stopped in ${Date.now() - started} ms`);
+    }
+    // Before: a stop during the connect hung (its connect never settled); then the connection stayed open, unowned.
+    await eventually(async () => ((await walsenders()) === 0 ? true : undefined), 5_000, 'no walsender left');
+    await db.sql(`insert into public.${table} (razon_social) values ('Después')`);
+    const relay = await source(table);
+    await relay.start();
+    try {
+      await eventually(async () => ((await readEvents(bus, `evt.glyms.${table}.>`)).length === 1 ? true : undefined), 15_000, 'the row, once');
+    } finally {
+      await relay.stop();
+    }
+  });
+
   test('rows that existed before the slot arrive through the initial load, then inserts, updates and deletes stream in commit order', async () => {
     const table = await customerTable();
     await db.sql(`insert into public.${table} (razon_social, email) values ('Antes Uno', 'a@x.example'), ('Antes Dos', 'b@x.example')`);

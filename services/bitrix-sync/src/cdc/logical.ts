@@ -26,6 +26,8 @@ export function parseTableName(name: string): TableName {
 
 /** A slot or publication name PostgreSQL accepts unquoted: lower-case letters, digits, `_`. */
 const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
+/** The replication connection's connect timeout: a server that does not answer fails the attempt (and a stop waits no longer). */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface LogicalSourceOptions {
   bus: Bus;
@@ -99,9 +101,13 @@ export class CdcSetupError extends Error {
 export class LogicalSource implements CdcSource {
   readonly mode = 'logical' as const;
   private stopping = false;
-  /** Aborted by stop(): ends a connection attempt (one ended while connecting never settles) and a backoff wait. */
+  /** Aborted by stop(): ends a backoff wait. */
   private readonly halt = new AbortController();
-  private readonly halted = new Promise<void>((resolve) => this.halt.signal.addEventListener('abort', () => resolve(), { once: true }));
+  /** Settles once the current stream has started replicating, or failed to. */
+  private settling: Promise<void> = Promise.resolve();
+  /** Resolved by stop() once it has ended the stream: the loop stops waiting for a subscribe that may never settle. */
+  private givenUp!: () => void;
+  private readonly gaveUp = new Promise<void>((resolve) => (this.givenUp = resolve));
   private loop: Promise<void> | undefined;
   private service: LogicalReplicationService | undefined;
   private transaction: OpenTransaction | undefined;
@@ -152,7 +158,12 @@ export class LogicalSource implements CdcSource {
     this.halt.abort();
     clearInterval(this.timer);
     slotLagGauge.removeCallback(this.observeLag);
+    // A pg client ended while it connects never settles its connect() and may still open the connection,
+    // then left unowned (and, holding no error listener yet, able to crash the process later): the
+    // stream being set up is let start (or fail) first, within the connection timeout.
+    await Promise.race([this.settling, sleep(CONNECT_TIMEOUT_MS + 1_000, undefined, { ref: false })]);
     await this.service?.stop().catch(() => undefined);
+    this.givenUp();
     await this.loop;
   }
 
@@ -311,7 +322,7 @@ export class LogicalSource implements CdcSource {
     let backoffMs = 500;
     while (!this.stopping) {
       const service = new LogicalReplicationService(
-        { connectionString: this.options.databaseUrl },
+        { connectionString: this.options.databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
         // Manual acknowledgements only: the library's automatic ones (and its timer) confirm LSNs before they are durable.
         { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
       );
@@ -328,7 +339,12 @@ export class LogicalSource implements CdcSource {
       });
       try {
         const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication] });
-        await Promise.race([this.confirmed ? service.subscribe(plugin, this.options.slot, this.confirmed) : service.subscribe(plugin, this.options.slot), this.halted]);
+        const subscribing = this.confirmed ? service.subscribe(plugin, this.options.slot, this.confirmed) : service.subscribe(plugin, this.options.slot);
+        this.settling = new Promise<void>((resolve) => {
+          service.once('start', () => resolve());
+          subscribing.then(() => resolve(), () => resolve());
+        });
+        await Promise.race([subscribing, this.gaveUp]);
       } catch (error) {
         if (!this.stopping) this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'replication stream ended; reconnecting');
       } finally {
