@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { createEvent, type DomainEvent, type GlymsRowChangedV1 } from '@puente/contracts';
 
 /** The three ways bitrix-sync reads the ERP's changes (`GLYMS_CDC_MODE`). */
@@ -38,20 +38,25 @@ const EVENT_TYPE = { created: 'glyms.row.created.v1', updated: 'glyms.row.update
 
 /** A JSON-safe copy of a column value: dates as ISO strings, bigints and numerics as strings, bytes as base64. */
 export function jsonValue(value: unknown): unknown {
+  // Most columns are text: returned before the checks for the rarer types.
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
   if (value === undefined || value === null) return null;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (typeof value === 'bigint') return value.toString();
   if (Buffer.isBuffer(value)) return value.toString('base64');
   if (Array.isArray(value)) return value.map(jsonValue);
   if (typeof value === 'object') return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, jsonValue(v)]));
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   return value;
 }
 
 /** `jsonValue` of every column; columns whose value the source did not send (`undefined`) are left out. */
 export function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [column, value] of Object.entries(row)) if (value !== undefined) out[column] = jsonValue(value);
+  for (const column in row) {
+    const value = row[column];
+    if (value !== undefined) out[column] = jsonValue(value);
+  }
   return out;
 }
 
@@ -84,6 +89,6 @@ export function changeMessage(mode: CdcMode, change: RowChange, changePosition: 
   };
   const msgId = changeMsgId(mode, changePosition, change);
   // The event id follows from the message id, so a change read twice is the same event even outside the duplicate window.
-  const id = createHash('sha256').update(msgId).digest('hex').slice(0, 32);
+  const id = hash('sha256', msgId, 'hex').slice(0, 32);
   return { event: createEvent(EVENT_TYPE[change.op], data, { source, id, ...(change.commitTime ? { time: change.commitTime } : {}) }), msgId };
 }

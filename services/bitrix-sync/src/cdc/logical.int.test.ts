@@ -62,6 +62,29 @@ describe('bitrix-sync logical CDC relay', () => {
     }
   });
 
+  test('with a publish window of 4, thousands of changes wait for room: none lost, none twice, in commit order, and the slot confirms past them', async () => {
+    const table = await customerTable();
+    const relay = await source(table, { window: 4 });
+    await relay.start();
+    try {
+      // 1,500 single-row transactions, one of 1,000 rows, then 500 updates in one: many socket reads held back.
+      await db.sql(`do $$ begin for i in 1..1500 loop insert into public.${table} (razon_social) values ('Fila ' || i); commit; end loop; end $$`);
+      await db.sql(`insert into public.${table} (razon_social) select 'Lote ' || i from generate_series(1, 1000) as i`);
+      await db.sql(`update public.${table} set email = 'e' || id_cliente || '@x.example' where id_cliente <= 500`);
+      const walAfter = (await db.sql<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn'))[0]!.lsn;
+      const stored = async () => (await bus.jsm.streams.info('EVENTS', { subjects_filter: `evt.glyms.${table}.>` })).state.subjects ?? {};
+      await eventually(async () => (Object.values(await stored()).reduce((a, b) => a + b, 0) >= 3_000 ? true : undefined), 60_000, '3,000 changes');
+      const events = await readEvents(bus, `evt.glyms.${table}.>`);
+      assert.equal(events.length, 3_000);
+      const created = events.filter((e) => e.subject.endsWith('.created')).map((e) => data(e).key.id_cliente);
+      assert.deepEqual(created, Array.from({ length: 2_500 }, (_, i) => i + 1), 'every insert once, in commit order');
+      assert.deepEqual(events.slice(2_500).map((e) => [e.subject.split('.').pop(), data(e).key.id_cliente]), Array.from({ length: 500 }, (_, i) => ['updated', i + 1]));
+      await eventually(() => (relay.confirmedLsn && lsnToBigInt(relay.confirmedLsn) >= lsnToBigInt(walAfter) ? true : undefined), 15_000, 'the slot confirmed past the last change');
+    } finally {
+      await relay.stop();
+    }
+  });
+
   test('rows that existed before the slot arrive through the initial load, then inserts, updates and deletes stream in commit order', async () => {
     const table = await customerTable();
     await db.sql(`insert into public.${table} (razon_social, email) values ('Antes Uno', 'a@x.example'), ('Antes Dos', 'b@x.example')`);

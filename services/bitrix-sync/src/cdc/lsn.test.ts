@@ -7,6 +7,10 @@ describe('LSNs', () => {
     assert.equal(normalizeLsn('00000016/0B374D84'), '16/B374D84');
     assert.equal(normalizeLsn('16/b374d84'), '16/B374D84');
     assert.equal(normalizeLsn('0/0'), '0/0');
+    assert.equal(normalizeLsn('00000000/00000000'), '0/0');
+    assert.equal(normalizeLsn('00000000/000000a0'), '0/A0');
+    assert.equal(normalizeLsn('FFFFFFFF/10000000'), 'FFFFFFFF/10000000');
+    for (const lsn of ['00000001/00000000', '0000ABCD/0000EF01', '00000000/FFFFFFFF']) assert.equal(lsnToBigInt(normalizeLsn(lsn)), lsnToBigInt(lsn));
     assert.equal(lsnToBigInt('1/0'), 2n ** 32n);
   });
   test('the later of two LSNs is chosen by value, not by text', () => {

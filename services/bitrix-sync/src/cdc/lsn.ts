@@ -10,8 +10,13 @@ const CANONICAL = /^[1-9A-F][0-9A-F]{0,7}\/(0|[1-9A-F][0-9A-F]{0,7})$|^0\/(0|[1-
 /** The canonical text of an LSN (upper-case hex, no padding), whatever padding the source used. */
 export function normalizeLsn(lsn: string): string {
   if (CANONICAL.test(lsn)) return lsn;
+  // The replication protocol's form (`0000001A/0B3C4D5E`, two 32-bit halves, padded): trimmed as text, on every transaction.
+  if (PADDED.test(lsn)) return `${lsn.slice(0, 8).replace(LEADING_ZEROS, '')}/${lsn.slice(9).replace(LEADING_ZEROS, '')}`.toUpperCase();
   return formatLsn(lsnToBigInt(lsn));
 }
+
+const PADDED = /^[0-9A-Fa-f]{8}\/[0-9A-Fa-f]{8}$/;
+const LEADING_ZEROS = /^0+(?=.)/;
 
 /** A number of bytes as canonical LSN text. */
 function formatLsn(value: bigint): string {
