@@ -38,6 +38,8 @@ async function source(table: string, extra: Partial<LogicalSourceOptions> = {}):
 }
 
 const data = (e: { event: { data: unknown } }) => e.event.data as GlymsRowChangedV1;
+/** Each value once, where its last copy stands. */
+const lastPositions = <T>(values: T[]): T[] => values.filter((value, i) => values.lastIndexOf(value) === i);
 
 describe('bitrix-sync logical CDC relay', () => {
   test('a relay stopped right after it starts (its stream still connecting) stops at once and leaves no replication connection open', async () => {
@@ -71,7 +73,7 @@ describe('bitrix-sync logical CDC relay', () => {
       await db.sql(`do $$ begin for i in 1..1500 loop insert into public.${table} (razon_social) values ('Fila ' || i); commit; end loop; end $$`);
       await db.sql(`insert into public.${table} (razon_social) select 'Lote ' || i from generate_series(1, 1000) as i`);
       await db.sql(`update public.${table} set email = 'e' || id_cliente || '@x.example' where id_cliente <= 500`);
-      const walAfter = (await db.sql<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn'))[0]!.lsn;
+      const walAfter = (await db.sql<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn'))[0]!.lsn;
       const stored = async () => (await bus.jsm.streams.info('EVENTS', { subjects_filter: `evt.glyms.${table}.>` })).state.subjects ?? {};
       await eventually(async () => (Object.values(await stored()).reduce((a, b) => a + b, 0) >= 3_000 ? true : undefined), 60_000, '3,000 changes');
       const events = await readEvents(bus, `evt.glyms.${table}.>`);
@@ -80,6 +82,50 @@ describe('bitrix-sync logical CDC relay', () => {
       assert.deepEqual(created, Array.from({ length: 2_500 }, (_, i) => i + 1), 'every insert once, in commit order');
       assert.deepEqual(events.slice(2_500).map((e) => [e.subject.split('.').pop(), data(e).key.id_cliente]), Array.from({ length: 500 }, (_, i) => ['updated', i + 1]));
       await eventually(() => (relay.confirmedLsn && lsnToBigInt(relay.confirmedLsn) >= lsnToBigInt(walAfter) ? true : undefined), 15_000, 'the slot confirmed past the last change');
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  test('a publish JetStream does not acknowledge ends the stream: nothing after it is confirmed, the stream restarts at the last confirmed LSN, and what was stored after it is stored again after it', async () => {
+    const table = await customerTable();
+    // The 6th and 7th publishes of the first stream fail without being stored (JetStream away, say); the rest go through.
+    let publishes = 0;
+    const refused: string[] = [];
+    const failing = new Proxy(bus, {
+      get(target, prop, receiver) {
+        if (prop !== 'pipeline') return Reflect.get(target, prop, receiver) as unknown;
+        return (window?: number) => {
+          const real = target.pipeline(window);
+          const refuse = (subject: string) => {
+            publishes++;
+            if (publishes !== 6 && publishes !== 7) return undefined;
+            refused.push(subject);
+            return Promise.reject(new Error('simulated: no ack from JetStream'));
+          };
+          return {
+            tryPublish: (subject: string, payload: unknown, options: object) => refuse(subject) ?? real.tryPublish(subject, payload, options),
+            publish: async (subject: string, payload: unknown, options: object) => {
+              const failed = refuse(subject);
+              return failed ? { ack: failed } : real.publish(subject, payload, options);
+            },
+          };
+        };
+      },
+    });
+    const relay = await source(table, { bus: failing });
+    await relay.start();
+    try {
+      await db.sql(`do $$ begin for i in 1..20 loop insert into public.${table} (razon_social) values ('Fila ' || i); commit; end loop; end $$`);
+      const walAfter = (await db.sql<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn'))[0]!.lsn;
+      await eventually(() => (relay.confirmedLsn && lsnToBigInt(relay.confirmedLsn) >= lsnToBigInt(walAfter) ? true : undefined), 20_000, 'the slot confirmed past the last change');
+      assert.equal(refused.length, 2);
+      // 8 to 20 were stored before 6 and 7 (pipelined); read again, they are stored again after them.
+      const ids = (await readEvents(bus, `evt.glyms.${table}.>`)).map((e) => data(e).key.id_cliente as number);
+      const lastCopies = ids.filter((id, i) => ids.lastIndexOf(id) === i);
+      assert.deepEqual(lastPositions(ids), Array.from({ length: 20 }, (_, i) => i + 1), 'the last copy of each change, in commit order');
+      assert.equal(lastCopies.length, 20);
+      assert.deepEqual(ids.slice(0, 5), [1, 2, 3, 4, 5], 'the changes confirmed before the failure, once');
     } finally {
       await relay.stop();
     }

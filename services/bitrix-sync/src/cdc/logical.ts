@@ -62,22 +62,26 @@ interface SlotState {
   rows: number;
 }
 
-/** A transaction being read: its changes' publish acks, and the span its changes' traces hang from. */
-interface OpenTransaction {
+/**
+ * A transaction being read, then, once committed, waiting for its changes to be stored: its end LSN is
+ * confirmed when every publish of it and of every earlier transaction is acknowledged. Counted rather
+ * than awaited: no promise per transaction on a path that runs tens of thousands of times a second.
+ */
+interface RelayedTransaction {
   commitLsn: string;
   commitTime: string;
-  acks: Promise<PublishResult>[];
+  /** The span its changes' traces hang from, and the context its publishes run in (made once). */
   span: Span;
-  /** The context its publishes run in (the span active), made once per transaction. */
   context: Context;
-}
-
-/** A committed transaction whose changes are on their way to JetStream: its end LSN is confirmed once they all are stored. */
-interface PendingCommit {
-  end: string;
-  commitTime: string;
+  /** Changes published, and those JetStream has not acknowledged yet. */
   changes: number;
-  stored: Promise<unknown>;
+  unacked: number;
+  /** The LSN after its commit record, set when the commit is read. */
+  end?: string;
+  /** The first publish of it that failed. */
+  failure?: unknown;
+  /** Read again after a failed publish, and maybe stored before it: its changes are stored again, after it (see `fail`). */
+  resend?: number;
 }
 
 const tracer = trace.getTracer('puente-bitrix-sync');
@@ -112,12 +116,16 @@ export class LogicalSource implements CdcSource {
   private readonly gaveUp = new Promise<void>((resolve) => (this.givenUp = resolve));
   private loop: Promise<void> | undefined;
   private service: LogicalReplicationService | undefined;
-  private transaction: OpenTransaction | undefined;
+  private transaction: RelayedTransaction | undefined;
   /** Messages read while one waits for room in the publish window, in order (undefined: none waits). */
   private held: { lsn: string; message: Pgoutput.Message }[] | undefined;
   private publisher: PipelinedPublisher | undefined;
   /** Committed transactions not yet confirmed, in commit order. */
-  private commits: PendingCommit[] = [];
+  private commits: RelayedTransaction[] = [];
+  /** After a failed publish: the commit LSNs whose changes are stored again when read again, and the round's number. */
+  private resend: { from: bigint; upTo: bigint; round: number } | undefined;
+  private failures = 0;
+  /** Set while the `afterPublish` fault hook runs (tests): confirmations wait for it. */
   private confirming: Promise<void> | undefined;
   /** The last LSN sent to PostgreSQL as flushed, and when. */
   private reported: string | undefined;
@@ -408,8 +416,24 @@ export class LogicalSource implements CdcSource {
   }
 
   /** Nothing after a failed change may be confirmed: ends this stream; the next one restarts at the last confirmed LSN. */
-  private async fail(service: LogicalReplicationService, error: unknown): Promise<void> {
+  /**
+   * Ends the stream after a failure; the next one reads again from the last confirmed LSN. Publishes are
+   * pipelined, so when a publish failed (`gap`), changes read after it may already be stored: read again,
+   * they would be duplicates (same message ids) and the failed one would land after them, older after
+   * newer. So the changes of every unconfirmed transaction read so far are stored again, under new message
+   * ids, after it: in the stream, the last copy of each change is in commit order.
+   */
+  private async fail(service: LogicalReplicationService, error: unknown, gap = false): Promise<void> {
+    if (service !== this.service || service.isStop()) return;
     this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'could not relay a transaction; restarting the stream from the last confirmed LSN');
+    const first = this.commits[0] ?? this.transaction;
+    const last = this.transaction ?? this.commits.at(-1);
+    if (gap && first && last) {
+      const from = lsnToBigInt(first.commitLsn);
+      this.resend = { from: this.resend ? (this.resend.from < from ? this.resend.from : from) : from, upTo: lsnToBigInt(last.commitLsn), round: ++this.failures };
+    }
+    for (const tx of this.commits) tx.span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    this.abandon();
     await service.stop().catch(() => undefined);
   }
 
@@ -417,7 +441,8 @@ export class LogicalSource implements CdcSource {
     switch (message.tag) {
       case 'begin': {
         const span = tracer.startSpan('glyms.cdc transaction', { kind: SpanKind.PRODUCER, attributes: { 'puente.cdc.mode': 'logical', 'messaging.system': 'nats' } });
-        this.transaction = { commitLsn: normalizeLsn(message.commitLsn ?? lsn), commitTime: microsToIso(message.commitTime), acks: [], span, context: trace.setSpan(context.active(), span) };
+        const commitLsn = normalizeLsn(message.commitLsn ?? lsn);
+        this.transaction = { commitLsn, commitTime: microsToIso(message.commitTime), span, context: trace.setSpan(context.active(), span), changes: 0, unacked: 0, resend: this.resent(commitLsn) };
         return undefined;
       }
       case 'insert':
@@ -425,35 +450,26 @@ export class LogicalSource implements CdcSource {
       case 'delete': {
         const tx = this.transaction;
         if (!tx) throw new Error(`a ${message.tag} outside a transaction at ${lsn}`);
-        const { event, msgId } = changeMessage('logical', this.changeOf(message, tx), lsn);
+        const { event, msgId } = changeMessage('logical', this.changeOf(message, tx), tx.resend ? `${lsn}~${tx.resend}` : lsn);
         const subject = subjectOf(event);
         const options = { msgId, headers: { [Headers.EventType]: event.type } };
         const publisher = this.publisher!;
         // Waits only for room in the window (backpressure pauses the stream); the ack is awaited at confirm time.
         const started = context.with(tx.context, () => publisher.tryPublish(subject, event, options));
         if (started) {
-          this.track(tx, started);
+          this.track(service, tx, started);
           return undefined;
         }
-        return context.with(tx.context, () => publisher.publish(subject, event, options)).then(({ ack }) => this.track(tx, ack));
+        return context.with(tx.context, () => publisher.publish(subject, event, options)).then(({ ack }) => this.track(service, tx, ack));
       }
       case 'commit': {
         const tx = this.transaction;
         this.transaction = undefined;
         if (!tx) return undefined;
-        const end = normalizeLsn(message.commitEndLsn ?? lsn);
-        tx.span.setAttributes({ 'puente.cdc.commit_lsn': tx.commitLsn, 'messaging.batch.message_count': tx.acks.length });
-        const stored = Promise.all(tx.acks).then(
-          () => tx.span.end(),
-          (error: unknown) => {
-            tx.span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-            tx.span.end();
-            throw error;
-          },
-        );
-        stored.catch(() => undefined);
-        this.commits.push({ end, commitTime: tx.commitTime, changes: tx.acks.length, stored });
-        this.confirming ??= this.confirmInOrder(service).finally(() => (this.confirming = undefined));
+        tx.end = normalizeLsn(message.commitEndLsn ?? lsn);
+        tx.span.setAttributes({ 'puente.cdc.commit_lsn': tx.commitLsn, 'messaging.batch.message_count': tx.changes });
+        this.commits.push(tx);
+        this.confirmReady(service);
         return undefined;
       }
       case 'truncate':
@@ -471,37 +487,76 @@ export class LogicalSource implements CdcSource {
     }
   }
 
-  private track(tx: OpenTransaction, ack: Promise<PublishResult>): void {
-    ack.catch(() => undefined);
-    tx.acks.push(ack);
+  /** The round of a transaction to store again (see `fail`); past the range, the relay is back to normal. */
+  private resent(commitLsn: string): number | undefined {
+    if (!this.resend) return undefined;
+    const position = lsnToBigInt(commitLsn);
+    if (position > this.resend.upTo) {
+      this.resend = undefined;
+      return undefined;
+    }
+    return position >= this.resend.from ? this.resend.round : undefined;
+  }
+
+  private track(service: LogicalReplicationService, tx: RelayedTransaction, ack: Promise<PublishResult>): void {
+    tx.changes++;
+    tx.unacked++;
+    ack.then(
+      () => {
+        tx.unacked--;
+        if (tx.unacked === 0 && tx.end !== undefined) this.confirmReady(service);
+      },
+      (error: unknown) => {
+        tx.unacked--;
+        tx.failure ??= error;
+        if (tx.end !== undefined) this.confirmReady(service);
+      },
+    );
   }
 
   /**
    * Confirms committed transactions in commit order, each once all of its changes (and so every earlier
-   * one's) are stored. A failed publish ends the stream: nothing after it is confirmed, and the next
-   * stream starts again at the last confirmed LSN.
+   * one's) are stored. A failed publish ends the stream when its transaction comes up: nothing after it is
+   * confirmed, and the next stream starts again at the last confirmed LSN.
    */
-  private async confirmInOrder(service: LogicalReplicationService): Promise<void> {
-    while (this.commits.length > 0 && service === this.service && !service.isStop()) {
-      const next = this.commits[0]!;
-      try {
-        await next.stored;
-        await this.options.faults?.afterPublish?.(next.end);
-      } catch (error) {
-        this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'could not relay a transaction; restarting the stream from the last confirmed LSN');
-        this.abandon();
-        await service.stop().catch(() => undefined);
+  private confirmReady(service: LogicalReplicationService): void {
+    while (this.confirming === undefined && service === this.service && !service.isStop()) {
+      const next = this.commits[0];
+      if (next === undefined || (next.unacked > 0 && next.failure === undefined)) return;
+      if (next.failure !== undefined) {
+        void this.fail(service, next.failure, true);
         return;
       }
-      if (service !== this.service) return;
-      this.commits.shift();
-      if (next.changes > 0) {
-        relayedCounter.add(next.changes, { mode: 'logical', phase: 'stream' });
-        commitLag.record(Date.now() - Date.parse(next.commitTime), { mode: 'logical' });
+      const hook = this.options.faults?.afterPublish;
+      if (hook) {
+        this.confirming = Promise.resolve()
+          .then(() => hook(next.end!))
+          .then(
+            () => {
+              this.confirming = undefined;
+              if (service === this.service && this.commits[0] === next) this.confirm(service, next);
+              this.confirmReady(service);
+            },
+            (error: unknown) => {
+              this.confirming = undefined;
+              void this.fail(service, error);
+            },
+          );
+        return;
       }
-      this.confirmed = next.end;
-      this.report(service);
+      this.confirm(service, next);
     }
+  }
+
+  private confirm(service: LogicalReplicationService, tx: RelayedTransaction): void {
+    this.commits.shift();
+    tx.span.end();
+    if (tx.changes > 0) {
+      relayedCounter.add(tx.changes, { mode: 'logical', phase: 'stream' });
+      commitLag.record(Date.now() - Date.parse(tx.commitTime), { mode: 'logical' });
+    }
+    this.confirmed = tx.end;
+    this.report(service);
   }
 
   /** Sends the confirmed LSN to PostgreSQL, at most every `confirmEveryMs` (one status update covers many transactions). */
@@ -524,11 +579,13 @@ export class LogicalSource implements CdcSource {
     this.reportTimer = undefined;
     this.transaction?.span.end();
     this.transaction = undefined;
+    for (const tx of this.commits) tx.span.end();
     this.commits = [];
+    this.confirming = undefined;
     this.held = undefined;
   }
 
-  private changeOf(message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete, tx: OpenTransaction): RowChange {
+  private changeOf(message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete, tx: RelayedTransaction): RowChange {
     const { relation } = message;
     const keys = this.keyColumns.get(`${relation.schema}.${relation.name}`)?.length ? this.keyColumns.get(`${relation.schema}.${relation.name}`)! : relation.keyColumns;
     const base = { schema: relation.schema, table: relation.name, position: tx.commitLsn, commitTime: tx.commitTime };
