@@ -182,6 +182,37 @@ describe('bitrix-sync Debezium CDC relay', () => {
     }
   });
 
+  test('a batch whose first publish JetStream does not acknowledge is read again, and what was stored after it is stored again after it', async () => {
+    const { prefix, topic } = await clienteTopic();
+    const [row] = ids(1) as [number];
+    // One row, so one partition: its insert and three updates in one batch.
+    await produce(topic, [{ op: 'c', id: row, razonSocial: 'v0' }, ...[1, 2, 3].map((v): Change => ({ op: 'u', id: row, razonSocial: `v${v}` }))]);
+    let refused = 0;
+    // The first batch: every change but the first is stored, then the publish fails (JetStream away for the first).
+    const failing = new Proxy(bus, {
+      get(target, prop, receiver) {
+        if (prop !== 'publishEvents') return Reflect.get(target, prop, receiver) as unknown;
+        return async (items: Parameters<Bus['publishEvents']>[0]) => {
+          if (refused > 0) return target.publishEvents(items);
+          refused++;
+          await target.publishEvents(items.slice(1));
+          throw new Error('simulated: no ack from JetStream for the first change');
+        };
+      },
+    });
+    const groupId = uniqueName('bitrix-sync-');
+    const source = relay(prefix, groupId, { bus: failing });
+    await source.start();
+    try {
+      const end = await endOffsets(topic);
+      await eventually(async () => ((await committedUpTo(groupId, topic, end)) ? true : undefined), 30_000, 'offsets committed after the retry');
+    } finally {
+      await source.stop();
+    }
+    const names = (await eventsOf([row])).map((e) => data(e).row?.razon_social);
+    assert.deepEqual(names, ['v1', 'v2', 'v3', 'v0', 'v1', 'v2', 'v3'], 'the batch stored again after the failed change: its last copies in order');
+  });
+
   test('a relay that dies after JetStream acknowledged a batch but before committing its offsets re-reads it on restart, and EVENTS keeps each change once', async () => {
     const { prefix, topic } = await clienteTopic();
     const rows = ids(6);

@@ -420,6 +420,14 @@ export class DebeziumSource implements CdcSource {
   readonly mode = 'debezium' as const;
   private consumer: Consumer | undefined;
   private stopping = false;
+  /**
+   * After a failed publish, per partition: the offset up to which re-read records are stored again under
+   * new message ids, and the round. A batch is published pipelined, so records after the failed one may
+   * already be stored; read again they would be duplicates, and the failed one would land after them,
+   * an older change after a newer one. Stored again, the last copy of each change is in order.
+   */
+  private readonly resend = new Map<string, { upTo: bigint; round: number }>();
+  private failures = 0;
   private wake: (() => void) | undefined;
   private readonly topics: Map<string, TableName>;
   private readonly counts: DebeziumSourceStats = { records: 0, published: 0, skipped: 0, unparseable: 0, retries: 0 };
@@ -497,6 +505,8 @@ export class DebeziumSource implements CdcSource {
 
   private async relayBatch(consumer: Consumer, { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
+    const where = `${topic}:${partition}`;
+    const again = this.resend.get(where);
     const messages: ChangeMessage[] = [];
     let last: KafkaMessage | undefined;
     for (const message of batch.messages) {
@@ -504,11 +514,16 @@ export class DebeziumSource implements CdcSource {
       this.counts.records += 1;
       last = message;
       const record = this.parse(topic, partition, message);
-      if (record?.kind === 'change') messages.push(changeMessage('debezium', record.change, record.changePosition));
+      const round = again && BigInt(message.offset) <= again.upTo ? again.round : undefined;
+      if (record?.kind === 'change') messages.push(changeMessage('debezium', record.change, round ? `${record.changePosition}~${round}` : record.changePosition));
     }
     if (!last) return;
     try {
-      await this.options.bus.publishEvents(messages);
+      await this.options.bus.publishEvents(messages).catch((error: unknown) => {
+        this.resend.set(where, { upTo: BigInt(last.offset), round: ++this.failures });
+        throw error;
+      });
+      if (again && BigInt(last.offset) >= again.upTo) this.resend.delete(where);
       this.counts.published += messages.length;
       relayedCounter.add(messages.length, { mode: 'debezium', phase: 'stream' });
       await this.options.faults?.beforeCommit?.({ topic, partition, lastOffset: last.offset });
