@@ -520,7 +520,9 @@ export class DebeziumSource implements CdcSource {
     if (!last) return;
     try {
       await this.options.bus.publishEvents(messages).catch((error: unknown) => {
-        this.resend.set(where, { upTo: BigInt(last.offset), round: ++this.failures });
+        // A smaller batch failing again keeps the first failure's range: those records may be stored too.
+        const upTo = BigInt(last.offset);
+        this.resend.set(where, { upTo: again && again.upTo > upTo ? again.upTo : upTo, round: ++this.failures });
         throw error;
       });
       if (again && BigInt(last.offset) >= again.upTo) this.resend.delete(where);

@@ -429,8 +429,10 @@ export class LogicalSource implements CdcSource {
     const first = this.commits[0] ?? this.transaction;
     const last = this.transaction ?? this.commits.at(-1);
     if (gap && first && last) {
-      const from = lsnToBigInt(first.commitLsn);
-      this.resend = { from: this.resend ? (this.resend.from < from ? this.resend.from : from) : from, upTo: lsnToBigInt(last.commitLsn), round: ++this.failures };
+      // Failing again before the last range was read through keeps that range: what it covers may be stored too.
+      const [from, upTo] = [lsnToBigInt(first.commitLsn), lsnToBigInt(last.commitLsn)];
+      const before = this.resend;
+      this.resend = { from: before && before.from < from ? before.from : from, upTo: before && before.upTo > upTo ? before.upTo : upTo, round: ++this.failures };
     }
     for (const tx of this.commits) tx.span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
     this.abandon();
