@@ -402,8 +402,8 @@ export class LogicalSource implements CdcSource {
 
   /**
    * Handles one decoded message. Synchronous unless the publish window is full: then the returned promise
-   * holds the stream until there is room. Per row that saves the promise
-   * chain of an async handler, which at tens of thousands of rows a second is a good part of the relay's CPU.
+   * holds the stream until there is room. Per row that saves the promise chain of an async handler, which
+   * at tens of thousands of rows a second is a good part of the relay's CPU.
    */
   private onMessage(service: LogicalReplicationService, lsn: string, message: Pgoutput.Message): Promise<void> | undefined {
     if (service !== this.service || service.isStop()) return undefined;
@@ -415,13 +415,13 @@ export class LogicalSource implements CdcSource {
     }
   }
 
-  /** Nothing after a failed change may be confirmed: ends this stream; the next one restarts at the last confirmed LSN. */
   /**
-   * Ends the stream after a failure; the next one reads again from the last confirmed LSN. Publishes are
-   * pipelined, so when a publish failed (`gap`), changes read after it may already be stored: read again,
-   * they would be duplicates (same message ids) and the failed one would land after them, older after
-   * newer. So the changes of every unconfirmed transaction read so far are stored again, under new message
-   * ids, after it: in the stream, the last copy of each change is in commit order.
+   * Nothing after a failed change may be confirmed: ends the stream; the next one reads again from the
+   * last confirmed LSN. Publishes are pipelined, so when a publish failed (`gap`), changes read after it
+   * may already be stored: read again, they would be duplicates (same message ids) and the failed one
+   * would land after them, older after newer. So the changes of every unconfirmed transaction read so far
+   * are stored again, under new message ids, after it: in the stream, the last copy of each change is in
+   * commit order.
    */
   private async fail(service: LogicalReplicationService, error: unknown, gap = false): Promise<void> {
     if (service !== this.service || service.isStop()) return;
