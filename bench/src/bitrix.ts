@@ -89,14 +89,14 @@ async function pgbench(db: TestGlymsDatabase, table: string, options: { seconds:
 }
 
 /** A customer table like the demo's `cliente` with a sequence of its own (`LIKE ... INCLUDING ALL` would share cliente's). */
-async function customerTable(db: TestGlymsDatabase, table: string): Promise<void> {
+export async function customerTable(db: TestGlymsDatabase, table: string): Promise<void> {
   await db.sql(`create table public.${table} (like public.cliente including all)`);
   await db.sql(`create sequence public.${table}_seq owned by public.${table}.id_cliente`);
   await db.sql(`alter table public.${table} alter column id_cliente set default nextval('public.${table}_seq')`);
 }
 
 /** Messages stored in `EVENTS` on exactly `subject`. */
-async function storedCount(bus: Bus, subject: string): Promise<number> {
+export async function storedCount(bus: Bus, subject: string): Promise<number> {
   const info = await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject });
   return info.state.subjects?.[subject] ?? 0;
 }

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Bus } from '@puente/bus';
-import { StreamNames } from '@puente/contracts';
 import { LogicalSource } from '@puente/bitrix-sync';
 import { createTestGlymsDatabase } from '@puente/bitrix-sync/testing';
 import { startStack } from '@puente/stack';
+import { customerTable, storedCount } from './bitrix.js';
 
 /**
  * `node bench/dist/relay-cpu.js [rows]`: the logical relay's own CPU per row. A backlog of single-row
@@ -25,9 +25,7 @@ try {
   const db = await createTestGlymsDatabase('relay_cpu_');
   try {
     const table = 'cliente_drain';
-    await db.sql(`create table public.${table} (like public.cliente including all)`);
-    await db.sql(`create sequence public.${table}_seq owned by public.${table}.id_cliente`);
-    await db.sql(`alter table public.${table} alter column id_cliente set default nextval('public.${table}_seq')`);
+    await customerTable(db, table);
     const options = { bus, kv: await bus.kv('glyms_cdc', { history: 1 }), databaseUrl: db.url, tables: [{ schema: 'public', table }], publication: `pub_${table}`, slot: `${db.name}_slot`, logger: pino({ level: 'warn' }) };
     // The first start creates the slot (empty initial load); the backlog is committed while nothing reads it.
     const first = new LogicalSource(options);
@@ -36,7 +34,7 @@ try {
     process.stderr.write(`committing ${rows} single-row transactions…\n`);
     await db.sql(`do $$ begin for i in 1..${rows} loop insert into public.${table} (razon_social, email, telefono) values ('Empresa ' || i, 'c' || i || '@x.example', '+51 1 555 ' || i); commit; end loop; end $$`);
     const subject = `evt.glyms.${table}.created`;
-    const stored = async () => (await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+    const stored = () => storedCount(bus, subject);
     const cpu = process.cpuUsage();
     const started = Date.now();
     const relay = new LogicalSource(options);
