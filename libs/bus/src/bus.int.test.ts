@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Headers, StreamNames } from '@puente/contracts';
-import type { Bus } from './bus.js';
+import { isNotFound, jetStreamApiError, JetStreamApiErrors, type Bus } from './bus.js';
 import { ConsumerRunner, Outcomes, perMessage, redriveConsumerName, type Delivery } from './runner.js';
 import { listDeadLetters, redriveDeadLetter } from './deadletters.js';
 import { BusUnavailableError } from './errors.js';
@@ -257,4 +257,32 @@ test('bus - dead letters keep the application headers of the original', async ()
   await runner.stop();
   const stored = await bus.jsm.streams.getMessage(StreamNames.DLQ, { seq: letter!.id });
   assert.equal(stored.header.get(Headers.EventType), 'test.thing.happened.v1');
+});
+
+describe('bus - JetStream API errors', () => {
+  test('a missing stream, consumer or message is "not found" by its API error code; another failure is not', async () => {
+    const s = scope();
+    const missing = async (call: () => Promise<unknown>) => {
+      try {
+        await call();
+      } catch (error) {
+        return error;
+      }
+      assert.fail('expected the call to fail');
+    };
+    const noStream = await missing(() => bus.jsm.streams.info(uniqueName('NO_SUCH_STREAM_')));
+    assert.equal(jetStreamApiError(noStream), JetStreamApiErrors.StreamNotFound);
+    assert.ok(isNotFound(noStream));
+    const noConsumer = await missing(() => bus.jsm.consumers.info(StreamNames.EVENTS, uniqueName('no-such-consumer-')));
+    assert.equal(jetStreamApiError(noConsumer), JetStreamApiErrors.ConsumerNotFound);
+    assert.ok(isNotFound(noConsumer));
+    const noMessage = await missing(() => bus.jsm.streams.getMessage(StreamNames.EVENTS, { last_by_subj: s.subject('never') }));
+    assert.equal(jetStreamApiError(noMessage), JetStreamApiErrors.NoMessageFound);
+    assert.ok(isNotFound(noMessage));
+    assert.ok(isNotFound(await missing(() => bus.direct.getMessage(StreamNames.EVENTS, { last_by_subj: s.subject('never') }))), 'a direct get of a missing message');
+    const nameInUse = await missing(() => bus.jsm.streams.add({ name: StreamNames.EVENTS, subjects: [`other.${s.ns}.>`] }));
+    assert.equal(jetStreamApiError(nameInUse), JetStreamApiErrors.StreamNameInUse);
+    assert.equal(isNotFound(nameInUse), false);
+    assert.equal(isNotFound(new Error('stream not found')), false, 'a message text alone decides nothing');
+  });
 });

@@ -1,5 +1,5 @@
 import {
-  connect, credsAuthenticator, headers as natsHeaders, RetentionPolicy, StorageType, DiscardPolicy,
+  connect, credsAuthenticator, ErrorCode, headers as natsHeaders, RetentionPolicy, StorageType, DiscardPolicy,
   type ConnectionOptions, type StoredMsg, type JetStreamClient, type JetStreamManager, type MsgHdrs, type NatsConnection, type StreamConfig, type KV, type KvOptions,
 } from 'nats';
 import { readFileSync } from 'node:fs';
@@ -145,7 +145,7 @@ export class Bus {
       if (!current) {
         await this.jsm.streams.add(wanted).catch(async (error: unknown) => {
           // Another service created it in the meantime.
-          if (!String(error).includes('already in use')) throw error;
+          if (jetStreamApiError(error) !== JetStreamApiErrors.StreamNameInUse) throw error;
         });
       } else if (differs(current, wanted)) {
         await this.jsm.streams.update(wanted.name, wanted);
@@ -292,9 +292,32 @@ export class PipelinedPublisher {
   }
 }
 
+/**
+ * JetStream API error codes Puente tells apart: the server's `err_code` (nats-server's `errors.json`),
+ * which nats.js keeps in `api_error`. Named here so no caller compares numbers or error texts.
+ */
+export const JetStreamApiErrors = {
+  ConsumerNotFound: 10014,
+  NoMessageFound: 10037,
+  StreamNameInUse: 10058,
+  StreamNotFound: 10059,
+} as const;
+
+/** The JetStream API error code of a failed request, if the server sent one. */
+export function jetStreamApiError(error: unknown): number | undefined {
+  const code = (error as { api_error?: { err_code?: unknown } } | undefined)?.api_error?.err_code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+const NOT_FOUND: ReadonlySet<number> = new Set([JetStreamApiErrors.StreamNotFound, JetStreamApiErrors.ConsumerNotFound, JetStreamApiErrors.NoMessageFound]);
+
+/**
+ * No such stream, consumer or message. A direct get of a missing message has no API error, only
+ * nats.js's code for a JetStream 404 (which every 404 API error carries too).
+ */
 export function isNotFound(error: unknown): boolean {
-  const e = error as { code?: unknown; api_error?: { err_code?: number }; message?: string };
-  return e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10014 || e?.code === '404' || /not found/i.test(String(e?.message));
+  const api = jetStreamApiError(error);
+  return (api !== undefined && NOT_FOUND.has(api)) || (error as { code?: unknown } | undefined)?.code === ErrorCode.JetStream404NoMessages;
 }
 
 function differs(current: StreamConfig, wanted: Partial<StreamConfig>): boolean {
