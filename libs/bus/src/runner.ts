@@ -3,6 +3,7 @@ import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, t
 import { deadLetterSubject, Headers, StreamNames, type ConsumerDefinition } from '@puente/contracts';
 import { isNotFound, type Bus } from './bus.js';
 import { describeError, PermanentError } from './errors.js';
+import { eachConcurrently } from './pool.js';
 import { extractTrace, linksOf, SpanKind, withSpan } from './trace.js';
 
 /** One message handed to a handler. For a redrive, subject and position are the original's. */
@@ -47,18 +48,14 @@ export type BatchHandler = (deliveries: readonly Delivery[]) => Promise<readonly
 export function perMessage(handler: (delivery: Delivery) => Promise<void>, concurrency = 1): BatchHandler {
   return async (deliveries) => {
     const outcomes: Outcome[] = new Array<Outcome>(deliveries.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let i = next++; i < deliveries.length; i = next++) {
-        try {
-          await handler(deliveries[i]!);
-          outcomes[i] = Outcomes.ack;
-        } catch (error) {
-          outcomes[i] = Outcomes.fromError(error);
-        }
+    await eachConcurrently(deliveries, concurrency, async (delivery, i) => {
+      try {
+        await handler(delivery);
+        outcomes[i] = Outcomes.ack;
+      } catch (error) {
+        outcomes[i] = Outcomes.fromError(error);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, deliveries.length) }, worker));
+    });
     return outcomes;
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import { DeliverPolicy } from 'nats';
 import { canonicalJson, Collections, decodeEvent, RealtimeSubjects, type ConsumerDefinition } from '@puente/contracts';
-import type { Bus, Outcome } from '@puente/bus';
+import { eachConcurrently, type Bus, type Outcome } from '@puente/bus';
 import type { PositionedEvent } from './store.js';
 
 /** What a rebuild needs to know about one projection (or a group applied together). */
@@ -181,13 +181,10 @@ async function swapIn(db: Db, stagingName: string, liveName: string, scope: Reco
   const flush = async () => {
     const current = new Map<string, Doc>();
     // One `_id` at a time, a few at once: FerretDB answers `$in` with a scan.
-    let next = 0;
-    await Promise.all(Array.from({ length: Math.min(16, batch.length) }, async () => {
-      for (let i = next++; i < batch.length; i = next++) {
-        const doc = await live.findOne({ _id: batch[i]!._id });
-        if (doc) current.set(doc._id, doc);
-      }
-    }));
+    await eachConcurrently(batch, 16, async ({ _id }) => {
+      const doc = await live.findOne({ _id });
+      if (doc) current.set(doc._id, doc);
+    });
     for (const doc of batch) {
       const before = current.get(doc._id);
       if (before && content(before) === content(doc)) {

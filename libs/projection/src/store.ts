@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { changeSubject, Collections, StreamNames, type ChangeNotice, type DomainEvent } from '@puente/contracts';
-import { Outcomes, SpanKind, withSpan, type Bus, type Outcome } from '@puente/bus';
+import { eachConcurrently, Outcomes, SpanKind, withSpan, type Bus, type Outcome } from '@puente/bus';
 import type { ProjectedDoc, Projection, StoredDoc } from './projection.js';
 import { Semaphore } from './semaphore.js';
 
@@ -323,14 +323,10 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
 
   private async readEach(keys: readonly string[]): Promise<RawDoc[]> {
     const found: RawDoc[] = [];
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < keys.length; i = next++) {
-        const doc = await this.collection.findOne({ _id: keys[i]! });
-        if (doc) found.push(doc);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
+    await eachConcurrently(keys, 16, async (key) => {
+      const doc = await this.collection.findOne({ _id: key });
+      if (doc) found.push(doc);
+    });
     return found;
   }
 

@@ -3,7 +3,7 @@ import type { Db } from 'mongodb';
 import type { KV, KvEntry } from 'nats';
 import type { Logger } from 'pino';
 import { canonicalJson, Collections, createEvent, type DomainEvent } from '@puente/contracts';
-import { eventIdFor, type Bus } from '@puente/bus';
+import { eachConcurrently, eventIdFor, type Bus } from '@puente/bus';
 import type { KissflowClient, KissflowRow, ListPage } from './client.js';
 
 export interface BackfillOptions {
@@ -213,11 +213,7 @@ export class Backfill {
 
 
   private async each<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < items.length; i = next++) await work(items[i]!);
-    };
-    await Promise.all(Array.from({ length: Math.min(this.deps.concurrency ?? 8, items.length) }, worker));
+    await eachConcurrently(items, this.deps.concurrency ?? 8, work);
   }
 
   private async forgetSeen(state: BackfillState): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createEvent, decodeEvent, type DomainEvent, type DomainEventOf } from '@puente/contracts';
-import { Outcomes, PermanentError, SpanKind, withSpan, type Bus, type Delivery, type Outcome } from '@puente/bus';
+import { eachConcurrently, Outcomes, PermanentError, SpanKind, withSpan, type Bus, type Delivery, type Outcome } from '@puente/bus';
 import type { ProjectionStore } from '@puente/projection';
 import { linkKey, type BitrixLinkDoc, type MultiValueEntry } from './links.js';
 import { mapCompany, originIdOf, type CompanyMapping, type DesiredCompany } from './mapping.js';
@@ -199,15 +199,10 @@ export class CompanyPusher {
       if (cached) out.set(key, cached);
       return !cached;
     });
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < missing.length; i = next++) {
-        const key = missing[i]!;
-        const doc = (await this.options.links.collection.findOne({ _id: linkKey('company', key) })) as (BitrixLinkDoc & { _id: string }) | null;
-        out.set(key, doc ? { bitrixId: doc.bitrixId, status: doc.status, multiValues: doc.multiValues ?? {}, digest: doc.digest, sourceSequence: doc.sourceSequence ?? 0 } : undefined);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(16, missing.length) }, worker));
+    await eachConcurrently(missing, 16, async (key) => {
+      const doc = (await this.options.links.collection.findOne({ _id: linkKey('company', key) })) as (BitrixLinkDoc & { _id: string }) | null;
+      out.set(key, doc ? { bitrixId: doc.bitrixId, status: doc.status, multiValues: doc.multiValues ?? {}, digest: doc.digest, sourceSequence: doc.sourceSequence ?? 0 } : undefined);
+    });
     return out;
   }
 
