@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
-import type { KV, KvEntry } from 'nats';
+import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import { canonicalJson, Collections, createEvent, type DomainEvent } from '@puente/contracts';
-import { eachConcurrently, eventIdFor, type Bus } from '@puente/bus';
+import { eachConcurrently, eventIdFor, readJobState, ResumableJob, type Bus, type JobState } from '@puente/bus';
 import type { KissflowClient, KissflowRow, ListPage } from './client.js';
 
 export interface BackfillOptions {
@@ -30,16 +30,13 @@ export interface BackfillCounts {
 }
 
 /** Where a backfill is, kept in KV after every page: enough to resume after a crash. */
-export interface BackfillState {
+export interface BackfillState extends JobState {
   runId: string;
   dataset: string;
   view?: string;
   reconcile: boolean;
-  owner: string;
-  heartbeatAt: number;
   startedAt: string;
   finishedAt?: string;
-  phase: 'running' | 'completed' | 'failed';
   stage: 'list' | 'confirm' | 'done';
   /** Next page to read (1-based). */
   page: number;
@@ -47,7 +44,6 @@ export interface BackfillState {
   /** Rows the dataset (or view) has, when the list says it. */
   total?: number;
   counts: BackfillCounts;
-  error?: string;
 }
 
 /** Another worker is running this backfill right now. */
@@ -91,21 +87,19 @@ export class Backfill {
     return this.deps.staleAfterMs ?? 60_000;
   }
 
-  async status(options: BackfillOptions): Promise<BackfillState | undefined> {
-    const entry = await this.deps.kv.get(runKey(options));
-    return entry && entry.length > 0 ? decode(entry) : undefined;
+  status(options: BackfillOptions): Promise<BackfillState | undefined> {
+    return readJobState<BackfillState>(this.deps.kv, runKey(options));
   }
 
   /** Runs (or resumes) a backfill to the end; `onProgress` after every page. */
   async run(options: BackfillOptions, onProgress?: (state: BackfillState) => void): Promise<BackfillState> {
     if (options.reconcile && options.view) throw new Error('reconciliation lists the whole dataset: run it without --view');
     if (options.reconcile && !this.deps.db) throw new Error('reconciliation needs the read model: no MongoDB configured');
-    let { state, revision } = await this.acquire(options);
+    const job = await this.acquire(options, onProgress);
+    let state = job.state;
     const save = async (next: BackfillState) => {
-      next.heartbeatAt = Date.now();
-      revision = await this.deps.kv.update(runKey(options), encode(next), revision);
+      await job.save(next);
       state = next;
-      onProgress?.(state);
     };
     onProgress?.(state);
     let saving: Promise<void> | undefined;
@@ -221,38 +215,30 @@ export class Backfill {
   }
 
   /** Takes the run: a new one, the resumption of one that crashed or failed (same options), or BackfillBusyError. */
-  private async acquire(options: BackfillOptions): Promise<{ state: BackfillState; revision: number }> {
-    const key = runKey(options);
+  private acquire(options: BackfillOptions, onProgress?: (state: BackfillState) => void): Promise<ResumableJob<BackfillState>> {
     const what = `${options.dataset}${options.view ? ` (view ${options.view})` : ''}`;
-    const fresh = (): BackfillState => ({
-      runId: randomUUID(), dataset: options.dataset, ...(options.view ? { view: options.view } : {}), reconcile: options.reconcile === true,
-      owner: this.owner, heartbeatAt: Date.now(), startedAt: new Date().toISOString(), phase: 'running', stage: 'list', page: 1, pageSize: this.deps.pageSize,
-      counts: { pages: 0, rows: 0, details: 0, invalid: 0, candidates: 0, deleted: 0, missed: 0 },
+    return ResumableJob.claim<BackfillState>({
+      kv: this.deps.kv, key: runKey(options), owner: this.owner, staleAfterMs: this.staleAfterMs,
+      ...(onProgress ? { onProgress } : {}),
+      fresh: () => ({
+        runId: randomUUID(), dataset: options.dataset, ...(options.view ? { view: options.view } : {}), reconcile: options.reconcile === true,
+        owner: this.owner, heartbeatAt: Date.now(), startedAt: new Date().toISOString(), phase: 'running', stage: 'list', page: 1, pageSize: this.deps.pageSize,
+        counts: { pages: 0, rows: 0, details: 0, invalid: 0, candidates: 0, deleted: 0, missed: 0 },
+      }),
+      resume: (current) => {
+        if (current.phase === 'completed' || current.reconcile !== (options.reconcile === true)) return undefined;
+        this.deps.logger.info({ dataset: current.dataset, view: current.view, runId: current.runId, page: current.page }, 'resuming a kissflow backfill that stopped');
+        return current;
+      },
+      discard: async (current) => {
+        if (current.reconcile && current.phase !== 'completed') await this.forgetSeen(current);
+      },
+      busy: (reason) => new BackfillBusyError(
+        reason.kind === 'started-elsewhere' ? `a backfill of ${what} has just started elsewhere`
+          : reason.kind === 'running' ? `a backfill of ${what} is running (page ${reason.current.page}, ${reason.current.counts.rows} rows so far)`
+            : `another worker took the backfill of ${what}`,
+      ),
     });
-    const entry = await this.deps.kv.get(key);
-    if (!entry || entry.length === 0 || entry.operation !== 'PUT') {
-      const state = fresh();
-      try {
-        return { state, revision: await this.deps.kv.create(key, encode(state)) };
-      } catch {
-        throw new BackfillBusyError(`a backfill of ${what} has just started elsewhere`);
-      }
-    }
-    const current = decode(entry);
-    if (current.phase === 'running' && Date.now() - current.heartbeatAt < this.staleAfterMs) {
-      throw new BackfillBusyError(`a backfill of ${what} is running (page ${current.page}, ${current.counts.rows} rows so far)`);
-    }
-    const resumable = current.phase !== 'completed' && current.reconcile === (options.reconcile === true);
-    const state: BackfillState = resumable ? { ...current, owner: this.owner, heartbeatAt: Date.now(), phase: 'running' } : fresh();
-    if (resumable) {
-      delete state.error;
-      this.deps.logger.info({ dataset: state.dataset, view: state.view, runId: state.runId, page: state.page }, 'resuming a kissflow backfill that stopped');
-    } else if (current.reconcile && current.phase !== 'completed') await this.forgetSeen(current);
-    try {
-      return { state, revision: await this.deps.kv.update(key, encode(state), entry.revision) };
-    } catch {
-      throw new BackfillBusyError(`another worker took the backfill of ${what}`);
-    }
   }
 }
 
@@ -260,5 +246,3 @@ export class Backfill {
 const runKey = (options: BackfillOptions) => `run.${Buffer.from(`${options.dataset}\n${options.view ?? ''}`).toString('base64url')}`;
 const seenKey = (runId: string, page: number) => `seen.${runId}.${page}`;
 const encodeJson = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-const encode = (state: BackfillState) => encodeJson(state);
-const decode = (entry: KvEntry) => JSON.parse(new TextDecoder().decode(entry.value)) as BackfillState;

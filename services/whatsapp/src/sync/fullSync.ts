@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { KV, KvEntry } from 'nats';
+import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import { baileysContent, createEvent, toIsoTime, type DomainEvent, type EventData, type EventType, type SessionSyncV1 } from '@puente/contracts';
-import { eventIdFor, type Bus } from '@puente/bus';
+import { eventIdFor, readJobState, ResumableJob, type Bus, type JobState } from '@puente/bus';
 import type { InboxHubClient, InboxHubMessage } from '../providers/inboxhub.js';
 
 export interface SyncLimits {
@@ -17,13 +17,10 @@ export interface SyncLimits {
 type Counts = SessionSyncV1['counts'];
 
 /** Where a sync is, kept in KV after every page: enough to resume after a crash. */
-export interface SyncState {
+export interface SyncState extends JobState {
   syncId: string;
   session: string;
-  owner: string;
-  heartbeatAt: number;
   startedAt: string;
-  phase: 'running' | 'completed' | 'failed';
   stage: 'contacts' | 'chats' | 'messages' | 'done';
   /** Next page of contacts or chats (1-based). */
   page: number;
@@ -34,7 +31,6 @@ export interface SyncState {
   chatMessages: number;
   cursor?: string;
   counts: Counts;
-  error?: string;
 }
 
 /** Another worker is syncing this session right now. */
@@ -66,12 +62,11 @@ export class FullSync {
 
   /** Runs (or resumes) the session's sync to the end; `onProgress` after every page. */
   async run(session: string, onProgress?: (state: SyncState) => void): Promise<SyncState> {
-    let { state, revision } = await this.acquire(session);
+    const job = await this.acquire(session, onProgress);
+    let state = job.state;
     const save = async (next: SyncState) => {
-      next.heartbeatAt = Date.now();
-      revision = await this.deps.kv.update(keyOf(session), encode(next), revision);
+      await job.save(next);
       state = next;
-      onProgress?.(state);
     };
     if (state.page === 1 && state.stage === 'contacts' && state.counts.contacts === 0) await this.progress(state, 'started');
     onProgress?.(state);
@@ -131,36 +126,31 @@ export class FullSync {
   }
 
   /** The session's sync state, if any. */
-  async status(session: string): Promise<SyncState | undefined> {
-    const entry = await this.deps.kv.get(keyOf(session));
-    return entry && entry.length > 0 ? decode(entry) : undefined;
+  status(session: string): Promise<SyncState | undefined> {
+    return readJobState<SyncState>(this.deps.kv, keyOf(session));
   }
 
   /** Takes the session's sync: a new one, the resumption of one whose worker died, or SyncBusyError. */
-  private async acquire(session: string): Promise<{ state: SyncState; revision: number }> {
-    const key = keyOf(session);
-    const fresh = (): SyncState => ({
-      syncId: randomUUID(), session, owner: this.owner, heartbeatAt: Date.now(), startedAt: new Date().toISOString(), phase: 'running', stage: 'contacts',
-      page: 1, chatIds: [], chatIndex: 0, chatMessages: 0, counts: { contacts: 0, chats: 0, messages: 0 },
+  private acquire(session: string, onProgress?: (state: SyncState) => void): Promise<ResumableJob<SyncState>> {
+    return ResumableJob.claim<SyncState>({
+      kv: this.deps.kv, key: keyOf(session), owner: this.owner, staleAfterMs: this.staleAfterMs,
+      ...(onProgress ? { onProgress } : {}),
+      fresh: () => ({
+        syncId: randomUUID(), session, owner: this.owner, heartbeatAt: Date.now(), startedAt: new Date().toISOString(), phase: 'running', stage: 'contacts',
+        page: 1, chatIds: [], chatIndex: 0, chatMessages: 0, counts: { contacts: 0, chats: 0, messages: 0 },
+      }),
+      // A failed sync starts again; one whose worker died resumes from its last page.
+      resume: (current) => {
+        if (current.phase !== 'running') return undefined;
+        this.deps.logger.info({ session, syncId: current.syncId, stage: current.stage }, 'resuming a full sync whose worker stopped');
+        return current;
+      },
+      busy: (reason) => new SyncBusyError(
+        reason.kind === 'started-elsewhere' ? `a full sync of ${session} has just started elsewhere`
+          : reason.kind === 'running' ? `a full sync of ${session} is running (${reason.current.stage}, ${reason.current.counts.messages} messages so far)`
+            : `another worker took the full sync of ${session}`,
+      ),
     });
-    const entry = await this.deps.kv.get(key);
-    if (!entry || entry.length === 0 || entry.operation !== 'PUT') {
-      const state = fresh();
-      try {
-        return { state, revision: await this.deps.kv.create(key, encode(state)) };
-      } catch {
-        throw new SyncBusyError(`a full sync of ${session} has just started elsewhere`);
-      }
-    }
-    const current = decode(entry);
-    if (current.phase === 'running' && Date.now() - current.heartbeatAt < this.staleAfterMs) throw new SyncBusyError(`a full sync of ${session} is running (${current.stage}, ${current.counts.messages} messages so far)`);
-    const state = current.phase === 'running' ? { ...current, owner: this.owner, heartbeatAt: Date.now() } : fresh();
-    if (current.phase === 'running') this.deps.logger.info({ session, syncId: current.syncId, stage: current.stage }, 'resuming a full sync whose worker stopped');
-    try {
-      return { state, revision: await this.deps.kv.update(key, encode(state), entry.revision) };
-    } catch {
-      throw new SyncBusyError(`another worker took the full sync of ${session}`);
-    }
   }
 
   private message(session: string, syncId: string, m: InboxHubMessage): { event: DomainEvent; msgId: string }[] {
@@ -195,5 +185,3 @@ export class FullSync {
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`: the session id goes in base64url. */
 const keyOf = (session: string) => `sync.${Buffer.from(session).toString('base64url')}`;
-const encode = (state: SyncState) => new TextEncoder().encode(JSON.stringify(state));
-const decode = (entry: KvEntry) => JSON.parse(new TextDecoder().decode(entry.value)) as SyncState;
