@@ -174,7 +174,8 @@ export class WhatsAppApp {
     const event = decodeEvent(delivery.data);
     if (event.type !== 'whatsapp.session.status.v1' || event.data.status !== 'connected' || event.data.provider !== 'inboxhub') return;
     if (Date.now() - Date.parse(event.data.timestamp) > SYNC_STALE_MS * 60) return;
-    this.startSync(event.data.session);
+    // In the background: startSync logs its own failure.
+    void this.startSync(event.data.session);
   }
 
   /** Starts (or joins) a background sync of a session. */
@@ -203,7 +204,7 @@ export class WhatsAppApp {
       if (!entry || entry.length === 0) continue;
       const state = JSON.parse(new TextDecoder().decode(entry.value)) as SyncState;
       const mine = !this.deps.config.WHATSAPP_SESSIONS || this.deps.config.WHATSAPP_SESSIONS.includes(state.session);
-      if (mine && state.phase === 'running' && Date.now() - state.heartbeatAt >= this.sync.staleAfterMs) this.startSync(state.session);
+      if (mine && state.phase === 'running' && Date.now() - state.heartbeatAt >= this.sync.staleAfterMs) void this.startSync(state.session);
     }
   }
 
