@@ -1,6 +1,5 @@
 import { join, resolve } from 'node:path';
 import { Bus } from '@puente/bus';
-import { runningServerUrl } from '@puente/stack';
 import { UsageError } from './sendSample.js';
 
 export function flag(args: string[], name: string): string | undefined {
@@ -14,9 +13,18 @@ export function required(args: string[], name: string, what: string): string {
   return value;
 }
 
+/**
+ * The URL of a server that the local stack (`npm start`) runs, if any. The stack is a dev tool, absent from
+ * the image: there the variables name every server.
+ */
+async function localServerUrl(env: NodeJS.ProcessEnv, name: 'nats' | 'mongo'): Promise<string | undefined> {
+  const stack = await import('@puente/stack').catch(() => undefined);
+  return stack?.runningServerUrl(join(resolve(env.PUENTE_ROOT ?? process.cwd()), '.data'), name);
+}
+
 /** NATS: `NATS_URL`, else the local stack that `npm start` runs. */
 export async function natsUrl(env: NodeJS.ProcessEnv): Promise<string> {
-  const url = env.NATS_URL ?? (await runningServerUrl(join(resolve(env.PUENTE_ROOT ?? process.cwd()), '.data'), 'nats'));
+  const url = env.NATS_URL ?? (await localServerUrl(env, 'nats'));
   if (!url) throw new Error('no NATS to talk to: set NATS_URL, or start the hub with npm start');
   return url;
 }
@@ -45,7 +53,7 @@ export function progressBar(fraction: number, label: string, width = 24): string
 
 /** MongoDB: `MONGO_URL`, else the local stack that `npm start` runs. */
 export async function mongoUrl(env: NodeJS.ProcessEnv): Promise<string> {
-  const url = env.MONGO_URL ?? (await runningServerUrl(join(resolve(env.PUENTE_ROOT ?? process.cwd()), '.data'), 'mongo'));
+  const url = env.MONGO_URL ?? (await localServerUrl(env, 'mongo'));
   if (!url) throw new Error('no MongoDB to read the read model from: set MONGO_URL, or start the hub with npm start');
   return url;
 }

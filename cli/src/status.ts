@@ -4,8 +4,8 @@ import pg from 'pg';
 import { type Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
 import { BACKFILL_BUCKET, type BackfillState } from '@puente/kissflow-sync';
-import { SERVICES } from '@puente/stack';
 import { Buckets as WhatsAppBuckets, type SyncState } from '@puente/whatsapp';
+import { SERVICES } from '@puente/runtime';
 import { connectBus } from './common.js';
 
 interface ServiceHealth {

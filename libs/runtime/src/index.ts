@@ -6,3 +6,4 @@ export * from './service.js';
 export * from './http.js';
 export * from './metrics.js';
 export * from './jwt.js';
+export * from './services.js';

@@ -3,15 +3,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Every Puente service, with the variable of its HTTP port (health and, for two, the API). */
-export const SERVICES = [
-  { name: 'gateway', portVariable: 'GATEWAY_PORT', port: 8080 },
-  { name: 'kissflow-sync', portVariable: 'HEALTH_PORT', port: 8081 },
-  { name: 'whatsapp', portVariable: 'HEALTH_PORT', port: 8082 },
-  { name: 'bitrix-sync', portVariable: 'HEALTH_PORT', port: 8083 },
-  { name: 'realtime', portVariable: 'REALTIME_PORT', port: 8090 },
-] as const;
-export type ServiceName = (typeof SERVICES)[number]['name'];
+export { SERVICES, type ServiceName } from '@puente/runtime';
 
 export interface RunningServiceProcess {
   name: string;
