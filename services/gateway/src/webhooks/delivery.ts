@@ -49,6 +49,3 @@ export function contractViolation(what: string, error: z.ZodError): ContractViol
   return new ContractViolationError(`${what}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
 }
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
