@@ -17,3 +17,9 @@ export function nonEmptyString(value: unknown): string | undefined {
 export function nonEmptyStringOrNumber(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : typeof value === 'number' ? String(value) : undefined;
 }
+
+/**
+ * A vendor shape as it arrives: only the fields of `T` may be read, and each is unknown until a reader
+ * checks it (a `*ApiTypes.ts` interface names the fields and what the vendor documents them to be).
+ */
+export type Unchecked<T> = { readonly [K in keyof T]?: unknown };

@@ -3,7 +3,8 @@ import { ContractViolationError, UnauthorizedError } from '../../http/errors.js'
 import { bearerToken, matchesAny } from '../../http/auth.js';
 import { verifyHs256Jwt } from '../../http/jwt.js';
 import { parseJson, sha256, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
-import { isPlainObject, nonEmptyString } from '../readers.js';
+import { isPlainObject, nonEmptyString, type Unchecked } from '../readers.js';
+import type { EvolutionEventData, EvolutionWebhook } from './evolutionApiTypes.js';
 import { baileysContent, toIsoTime, type BaileysMessage } from '@puente/contracts';
 
 /**
@@ -45,8 +46,9 @@ const STATE: Record<string, 'connecting' | 'connected' | 'disconnected'> = { ope
  * the body, or from the path suffix Evolution adds with `webhook_by_events` (`/messages-upsert`).
  */
 export function normalizeEvolution(request: WebhookRequest): Normalized {
-  const body = parseJson(request.body);
-  if (!isPlainObject(body)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const parsed = parseJson(request.body);
+  if (!isPlainObject(parsed)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const body: Unchecked<EvolutionWebhook> = parsed;
   const suffix = request.params.event?.replace(/-/g, '.');
   const eventName = (nonEmptyString(body.event) ?? suffix)?.toLowerCase().replace(/_/g, '.');
   if (!eventName) throw new ContractViolationError('the event is missing', [{ path: 'event', message: 'required' }]);
@@ -62,7 +64,7 @@ export function normalizeEvolution(request: WebhookRequest): Normalized {
 
   items.forEach((raw, i) => {
     if (!isPlainObject(raw)) throw new ContractViolationError('data must be an object or a list of objects', [{ path: Array.isArray(body.data) ? `data.${i}` : 'data', message: 'expected an object' }]);
-    const data = raw;
+    const data: Unchecked<EvolutionEventData> = raw;
     switch (eventName) {
       case 'messages.upsert':
       case 'send.message': {

@@ -3,7 +3,8 @@ import { ContractViolationError, UnauthorizedError } from '../../http/errors.js'
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { hasStandardWebhookHeaders, verifyStandardWebhook } from '../../http/standardWebhooks.js';
 import { parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
-import { isPlainObject, nonEmptyStringOrNumber } from '../readers.js';
+import { isPlainObject, nonEmptyStringOrNumber, type Unchecked } from '../readers.js';
+import type { InboxHubEventData, InboxHubWebhook } from './inboxhubApiTypes.js';
 import { baileysContent, toIsoTime, type BaileysMessage } from '@puente/contracts';
 
 /** How a Baileys gateway signs its bodies; Inbox Hub's defaults, configurable since gateways differ. */
@@ -53,14 +54,15 @@ const SESSION_STATES: Record<string, 'connecting' | 'connected' | 'disconnected'
  * event is answered 200 with `ignored` (it is kept in WEBHOOKS_RAW).
  */
 export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | undefined): Normalized {
-  const body = parseJson(request.body);
-  if (!isPlainObject(body)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const parsed = parseJson(request.body);
+  if (!isPlainObject(parsed)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const body: Unchecked<InboxHubWebhook> = parsed;
   const headerEvent = request.headers['x-webhook-event'];
   const eventName = (nonEmptyStringOrNumber(Array.isArray(headerEvent) ? headerEvent[0] : headerEvent) ?? nonEmptyStringOrNumber(body.event) ?? nonEmptyStringOrNumber(body.type))?.toLowerCase();
   if (!eventName) throw new ContractViolationError('the event name is missing (X-Webhook-Event or the body\'s event)', [{ path: 'event', message: 'required' }]);
   const session = nonEmptyStringOrNumber(body.sessionId) ?? nonEmptyStringOrNumber(body.session_id) ?? nonEmptyStringOrNumber(body.session) ?? nonEmptyStringOrNumber(body.instance);
   if (!session) throw new ContractViolationError('the session is missing', [{ path: 'sessionId', message: 'required (sessionId, session_id or session)' }]);
-  const data = isPlainObject(body.data) ? body.data : isPlainObject(body.payload) ? body.payload : {};
+  const data: Unchecked<InboxHubEventData> = isPlainObject(body.data) ? body.data : isPlainObject(body.payload) ? body.payload : {};
   const at = toIsoTime(data.timestamp) ?? toIsoTime(body.timestamp) ?? request.receivedAt.toISOString();
   const time = request.receivedAt.toISOString();
   const fallbackId = () => deliveryId ? `inboxhub:delivery:${deliveryId}` : `inboxhub:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;

@@ -2,7 +2,8 @@ import { createEvent, type MessageType } from '@puente/contracts';
 import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
-import { isPlainObject, nonEmptyString } from '../readers.js';
+import { isPlainObject, nonEmptyString, type Unchecked } from '../readers.js';
+import type { WahaPayload, WahaWebhook } from './wahaApiTypes.js';
 import { toIsoTime } from '@puente/contracts';
 
 /** WAHA signs with `X-Webhook-Hmac`: hex HMAC-SHA512 of the raw body (its timestamp header is not signed). */
@@ -26,13 +27,14 @@ const MEDIA_TYPES: Record<string, MessageType> = { image: 'image', video: 'video
 
 /** WAHA envelopes (`{id, timestamp, session, event, payload}`) to the same WhatsApp domain events. */
 export function normalizeWaha(request: WebhookRequest): Normalized {
-  const body = parseJson(request.body);
-  if (!isPlainObject(body)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
-  const missing = ['event', 'session'].filter((f) => !nonEmptyString(body[f]));
+  const parsed = parseJson(request.body);
+  if (!isPlainObject(parsed)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const body: Unchecked<WahaWebhook> = parsed;
+  const missing = (['event', 'session'] as const).filter((f) => !nonEmptyString(body[f]));
   if (missing.length > 0) throw new ContractViolationError(`the envelope needs ${missing.join(' and ')}`, missing.map((path) => ({ path, message: 'required' })));
   const eventName = nonEmptyString(body.event)!;
   const session = nonEmptyString(body.session)!;
-  const payload = isPlainObject(body.payload) ? body.payload : {};
+  const payload: Unchecked<WahaPayload> = isPlainObject(body.payload) ? body.payload : {};
   const at = toIsoTime(payload.timestamp) ?? toIsoTime(body.timestamp) ?? request.receivedAt.toISOString();
   const time = request.receivedAt.toISOString();
   const base = { session, provider: 'waha' as const };
