@@ -1,7 +1,6 @@
 import { Agent, request } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import { sampleSecrets, signSample } from '@puente/gateway/samples';
-import { DevSecrets } from '@puente/runtime';
 
 /**
  * The e2e benchmark's load generator, in a worker thread: it signs and posts Kissflow webhooks for rows
@@ -25,7 +24,7 @@ export type LoadReply = { ok: true; posted: number } | { ok: false; error: strin
 const setup = workerData as LoadSetup;
 const posted = new Float64Array(setup.posted);
 /** The services run with NODE_ENV=development and no secrets set: the development values. */
-const secrets = sampleSecrets((name) => DevSecrets[name]);
+const secrets = sampleSecrets();
 const now = () => performance.timeOrigin + performance.now();
 
 // node:http with keep-alive rather than fetch: far less garbage per request, so shorter pauses here too.
@@ -34,7 +33,7 @@ const gateway = new URL(setup.gatewayUrl);
 
 function post(n: number): Promise<void> {
   const row = `R${n}`;
-  const sample = signSample('kissflow', { _id: row, Name: `Documento ${row}`, Monto: n, _modified_at: new Date().toISOString() }, secrets, { dataset: setup.dataset });
+  const sample = signSample('kissflow', { _id: row, Name: `Documento ${row}`, Monto: n, _modified_at: new Date().toISOString() }, secrets, { params: { dataset: setup.dataset } });
   const send = (): Promise<void> => new Promise((resolve, reject) => {
     const req = request({ agent, host: gateway.hostname, port: gateway.port, method: 'POST', path: sample.path, headers: { ...sample.headers, 'content-length': Buffer.byteLength(sample.body) } }, (res) => {
       res.resume();

@@ -28,7 +28,7 @@ function load(url: string, path: string, rate?: number): Promise<Load> {
 
 /** Raw JetStream: per "request", the event and the raw copy, awaited, with CONNECTIONS in flight. */
 async function rawPublishRate(bus: Bus): Promise<number> {
-  const secrets = { kissflow: '', inboxhub: DevSecrets.INBOXHUB_WEBHOOK_SECRET, evolution: '', waha: '', whatsappAppSecret: '' };
+  const secrets = { inboxhub: DevSecrets.INBOXHUB_WEBHOOK_SECRET };
   const { normalizeInboxHub } = await import('@puente/gateway/inboxhub');
   let done = 0;
   let n = 0;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { providers } from '@puente/gateway';
 import { sendSample, UsageError } from './sendSample.js';
 import { whatsappRegisterWebhook, whatsappSync } from './whatsapp.js';
 import { kissflowBackfill } from './kissflow.js';
@@ -12,7 +13,7 @@ import { bitrix } from './bitrix.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
 const USAGE = `usage: npx puente <command>
-  send-sample <kissflow|inboxhub|evolution|waha|whatsapp-cloud> [--count N]
+  send-sample <${providers.map((p) => p.name).join('|')}> [--count N]
       sends correctly signed sample webhooks to the gateway (GATEWAY_URL, default http://127.0.0.1:8080)
   kissflow backfill --dataset <id> [--view <id>] [--reconcile]
       publishes every row of a Kissflow dataset (KISSFLOW_* variables) as an upserted event, resuming a run that

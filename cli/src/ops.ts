@@ -1,6 +1,7 @@
 import { type Bus, listDeadLetters, purgeDeadLetters, redriveDeadLetter } from '@puente/bus';
 import { decodeEvent, Headers, StreamNames } from '@puente/contracts';
-import { getRawDelivery, listRawDeliveries, RawProviders, redeliver } from '@puente/gateway/raw';
+import { providers } from '@puente/gateway';
+import { getRawDelivery, listRawDeliveries, redeliver } from '@puente/gateway/raw';
 import { connectBus, flag } from './common.js';
 import { UsageError } from './sendSample.js';
 
@@ -95,7 +96,8 @@ export async function dlq(args: string[], env: NodeJS.ProcessEnv, out: (line: st
 export async function webhooks(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
   const [sub, ...rest] = args;
   const provider = flag(rest, '--provider');
-  if (provider && !(RawProviders as readonly string[]).includes(provider)) throw new UsageError(`--provider must be one of ${RawProviders.join(', ')}`);
+  const names = providers.map((p) => p.name);
+  if (provider && !(names as readonly string[]).includes(provider)) throw new UsageError(`--provider must be one of ${names.join(', ')}`);
   const range = () => {
     const since = flag(rest, '--since');
     const until = flag(rest, '--until');

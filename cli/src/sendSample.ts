@@ -1,9 +1,8 @@
-import { DevSecrets } from '@puente/runtime';
 import { SampleProviders, sampleBody, sampleSecrets, signSample, type SampleProvider } from '@puente/gateway/samples';
 
-/** The first configured value of a secret (the current one during a rotation), else the dev value. */
-function secret(env: NodeJS.ProcessEnv, name: keyof typeof DevSecrets): string {
-  return (env[name] ?? '').split(',').map((s) => s.trim()).find(Boolean) ?? DevSecrets[name];
+/** The first configured value of a secret (the current one during a rotation); undefined leaves the provider's dev value. */
+function secret(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  return (env[name] ?? '').split(',').map((s) => s.trim()).find(Boolean);
 }
 
 export interface SendSampleResult {

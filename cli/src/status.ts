@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { type Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
+import { providers, type AnyProvider } from '@puente/gateway';
 import { BACKFILL_BUCKET, type BackfillState } from '@puente/kissflow-sync';
 import { Buckets as WhatsAppBuckets, type SyncState } from '@puente/whatsapp';
 import { SERVICES } from '@puente/runtime';
@@ -76,7 +77,7 @@ async function kvValues<T>(bus: Bus, bucket: string, prefix: string): Promise<T[
  * depth per consumer, the ERP's replication slots, and the last sync and delivery per source. Exit 1
  * when a service is not ready or dead letters wait.
  */
-export async function status(env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
+export async function status(env: NodeJS.ProcessEnv, out: (line: string) => void, list: readonly AnyProvider[] = providers): Promise<number> {
   let code = 0;
   out('services');
   const ports = servicePorts(env);
@@ -109,7 +110,7 @@ export async function status(env: NodeJS.ProcessEnv, out: (line: string) => void
     out('CDC');
     for (const line of await cdcSlots(env)) out(`  ${line}`);
     out('last sync and delivery per source');
-    for (const provider of ['kissflow', 'inboxhub', 'evolution', 'waha', 'whatsapp-cloud']) {
+    for (const { name: provider } of list) {
       const message = await bus.jsm.streams.getMessage(StreamNames.WEBHOOKS_RAW, { last_by_subj: `raw.${provider}` }).catch(() => undefined);
       out(`  ${provider.padEnd(14)} last webhook ${message ? message.time.toISOString() : 'none retained'}`);
     }

@@ -75,7 +75,9 @@ function fail(names: string[], message: string): never {
 
 /**
  * Development secrets: `npm start` prints them; production mode (`NODE_ENV=production`) refuses them and
- * refuses a missing one. They are obviously fake on purpose.
+ * refuses a missing one. They are obviously fake on purpose. The gateway's own come from its provider
+ * descriptors; they are copied here because libs/stack prints them for `npm start` and libs never import
+ * services (the gateway's tests check that the copy equals its descriptors).
  */
 export const DevSecrets = {
   KISSFLOW_WEBHOOK_SECRET: 'dev-kissflow-webhook-secret',
@@ -90,21 +92,28 @@ export const DevSecrets = {
 export type SecretName = keyof typeof DevSecrets;
 
 /**
- * The secrets a service uses: the environment's, or the dev values outside production. In production a
- * missing secret, or one that contains a dev value, stops the service naming the variable.
+ * The secrets a service uses: the environment's, or the development values outside production. In
+ * production a missing secret, or one that contains its development value, stops the service naming the
+ * variable. `secrets` names them (development values from `DevSecrets`) or maps each to its development
+ * value (a service that owns its secrets, as the gateway's providers do).
  */
-export function resolveSecrets<K extends SecretName>(names: readonly K[], env: NodeJS.ProcessEnv): Record<K, string[]> {
+export function resolveSecrets<K extends string>(secrets: readonly (K & SecretName)[] | Readonly<Record<K, string>>, env: NodeJS.ProcessEnv): Record<K, string[]> {
+  const dev: Readonly<Record<K, string>> = isNameList(secrets) ? (Object.fromEntries(secrets.map((name) => [name, DevSecrets[name]])) as Record<K, string>) : secrets;
   const production = env.NODE_ENV === 'production';
   const out = {} as Record<K, string[]>;
   const bad: string[] = [];
-  for (const name of names) {
+  for (const name of Object.keys(dev) as K[]) {
     const values = (env[name] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     if (production && values.length === 0) bad.push(`${name}: required in production`);
-    else if (production && values.includes(DevSecrets[name])) bad.push(`${name}: the development value is refused in production`);
-    out[name] = values.length > 0 ? values : [DevSecrets[name]];
+    else if (production && values.includes(dev[name])) bad.push(`${name}: the development value is refused in production`);
+    out[name] = values.length > 0 ? values : [dev[name]];
   }
   if (bad.length > 0) fail(bad.map((line) => line.split(':')[0]!), `invalid configuration: ${bad.join('; ')}`);
   return out;
+}
+
+function isNameList<K extends string>(secrets: readonly K[] | Readonly<Record<K, string>>): secrets is readonly K[] {
+  return Array.isArray(secrets);
 }
 
 /** Settings every service shares. */

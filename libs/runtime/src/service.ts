@@ -13,7 +13,7 @@ export function mongoDatabaseName(url: string): string {
   return match?.[1] ? decodeURIComponent(match[1]) : 'puente';
 }
 
-export interface ServiceContext<C, K extends SecretName = SecretName> {
+export interface ServiceContext<C, K extends string = SecretName> {
   readonly name: string;
   readonly config: C;
   /** The secrets the service declared, each a list (several at once during a rotation). */
@@ -34,12 +34,15 @@ export interface StartedService {
   urls?: Record<string, string>;
 }
 
-export interface ServiceDefinition<S extends z.ZodObject, K extends SecretName = never> {
+export interface ServiceDefinition<S extends z.ZodObject, K extends string = never> {
   name: string;
   /** The service's own variables (merged with the common ones). */
   config: S;
-  /** Secrets it needs: development values outside production; in production, required and never a dev value. */
-  secrets?: readonly K[];
+  /**
+   * Secrets it needs: development values outside production; in production, required and never a dev
+   * value. Names (development values from `DevSecrets`), or each name with its development value.
+   */
+  secrets?: readonly (K & SecretName)[] | Readonly<Record<K, string>>;
   mongo: boolean;
   /** Variable and default port of a health-only HTTP server; omit when the service serves health itself. */
   healthPort?: { variable: string; default: number };
@@ -57,7 +60,7 @@ export interface RunningService {
  * its name), logs, telemetry, the bus with its streams, MongoDB, health endpoints and a bounded
  * graceful shutdown on SIGTERM and SIGINT.
  */
-export async function runService<S extends z.ZodObject, K extends SecretName = never>(definition: ServiceDefinition<S, K>, env: NodeJS.ProcessEnv): Promise<RunningService> {
+export async function runService<S extends z.ZodObject, K extends string = never>(definition: ServiceDefinition<S, K>, env: NodeJS.ProcessEnv): Promise<RunningService> {
   const schema = CommonConfig.extend(definition.config.shape).extend(
     definition.healthPort ? { [definition.healthPort.variable]: z.coerce.number().int().min(0).max(65535).default(definition.healthPort.default) } : {},
   );
@@ -65,7 +68,7 @@ export async function runService<S extends z.ZodObject, K extends SecretName = n
   let secrets: Record<K, string[]>;
   try {
     config = loadConfig(schema, env) as z.infer<S> & CommonConfig;
-    secrets = resolveSecrets(definition.secrets ?? [], env);
+    secrets = resolveSecrets<K>(definition.secrets ?? [], env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${JSON.stringify({ level: 'fatal', service: definition.name, code: error.code, variables: error.variables, msg: error.message })}\n`);

@@ -1,19 +1,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { TEST_SECRETS, useTestGateway } from './testing.js';
+import { TEST_SAMPLE_SECRETS, useTestGateway } from './testing.js';
 import { paths, replaceAt } from './mutate.js';
-import { SampleProviders, sampleBody, signSample, type SampleSecrets } from './samples.js';
+import { SampleProviders, sampleBody, sampleSecrets, signSample } from './samples.js';
 
 const gw = useTestGateway();
 
-const SECRETS: SampleSecrets = {
-  kissflow: TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]!,
-  inboxhub: TEST_SECRETS.INBOXHUB_WEBHOOK_SECRET[0]!,
-  evolution: TEST_SECRETS.EVOLUTION_WEBHOOK_SECRET[0]!,
-  waha: TEST_SECRETS.WAHA_WEBHOOK_SECRET[0]!,
-  whatsappAppSecret: TEST_SECRETS.WHATSAPP_APP_SECRET[0]!,
-};
+const SECRETS = TEST_SAMPLE_SECRETS;
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
 
 const post = (sample: { path: string; headers: Record<string, string>; body: string }) =>
@@ -39,7 +33,7 @@ describe('gateway - property-based', () => {
     test(`${provider}: a signed delivery with any byte changed, or signed with another secret, is never accepted`, async () => {
       await fc.assert(
         fc.asyncProperty(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean(), async (position, delta, otherSecret) => {
-          const sample = signSample(provider, sampleBody(provider, position), otherSecret ? { kissflow: 'x-other', inboxhub: 'x-other', evolution: 'x-other', waha: 'x-other', whatsappAppSecret: 'x-other' } : SECRETS);
+          const sample = signSample(provider, sampleBody(provider, position), otherSecret ? sampleSecrets(() => 'x-other') : SECRETS);
           let body = sample.body;
           if (!otherSecret) {
             const bytes = Buffer.from(body);

@@ -21,8 +21,8 @@ import { SampleProviders, sampleBody, signSample, type SampleProvider, type Samp
  */
 const TOTAL = Number(process.env.FUZZ_CASES ?? 100_000);
 const PER_PROVIDER = Math.floor(TOTAL / SampleProviders.length);
-const SECRETS: SampleSecrets = { kissflow: 'fuzz-kissflow-secret', inboxhub: 'fuzz-inboxhub-secret', evolution: 'fuzz-evolution-secret', waha: 'fuzz-waha-secret', whatsappAppSecret: 'fuzz-meta-app-secret' };
-const OTHER: SampleSecrets = { kissflow: 'x-other', inboxhub: 'x-other', evolution: 'x-other', waha: 'x-other', whatsappAppSecret: 'x-other' };
+const SECRETS = { kissflow: 'fuzz-kissflow-secret', inboxhub: 'fuzz-inboxhub-secret', evolution: 'fuzz-evolution-secret', waha: 'fuzz-waha-secret', 'whatsapp-cloud': 'fuzz-meta-app-secret' } satisfies SampleSecrets;
+const OTHER = { kissflow: 'x-other', inboxhub: 'x-other', evolution: 'x-other', waha: 'x-other', 'whatsapp-cloud': 'x-other' } satisfies SampleSecrets;
 
 const now = new Date();
 const endpoints: Record<SampleProvider, { verify: (r: WebhookRequest) => unknown; normalize: (r: WebhookRequest, verified: unknown) => Normalized }> = {
@@ -30,7 +30,7 @@ const endpoints: Record<SampleProvider, { verify: (r: WebhookRequest) => unknown
   inboxhub: { verify: (r) => verifyInboxHub(r, [SECRETS.inboxhub], DEFAULT_INBOXHUB_SCHEME, now), normalize: (r, v) => normalizeInboxHub(r, (v as { deliveryId?: string }).deliveryId) },
   evolution: { verify: (r) => verifyEvolution(r, [SECRETS.evolution], now), normalize: (r) => normalizeEvolution(r) },
   waha: { verify: (r) => verifyWaha(r, [SECRETS.waha]), normalize: (r) => normalizeWaha(r) },
-  'whatsapp-cloud': { verify: (r) => verifyMetaSignature(r, [SECRETS.whatsappAppSecret]), normalize: (r) => normalizeWhatsAppCloud(r) },
+  'whatsapp-cloud': { verify: (r) => verifyMetaSignature(r, [SECRETS['whatsapp-cloud']]), normalize: (r) => normalizeWhatsAppCloud(r) },
 };
 
 const request = (provider: SampleProvider, sample: { path: string; headers: Record<string, string> }, body: Buffer): WebhookRequest => ({
@@ -99,7 +99,7 @@ function signRaw(provider: SampleProvider, body: Buffer): { path: string; header
     case 'waha':
       return { path: probe.path, headers: { ...probe.headers, 'x-webhook-hmac': createHmac('sha512', SECRETS.waha).update(body).digest('hex') } };
     case 'whatsapp-cloud':
-      return { path: probe.path, headers: { ...probe.headers, 'x-hub-signature-256': `sha256=${createHmac('sha256', SECRETS.whatsappAppSecret).update(body).digest('hex')}` } };
+      return { path: probe.path, headers: { ...probe.headers, 'x-hub-signature-256': `sha256=${createHmac('sha256', SECRETS['whatsapp-cloud']).update(body).digest('hex')}` } };
     default:
       return probe;
   }

@@ -4,22 +4,40 @@ import { pino } from 'pino';
 import type { Bus } from '@puente/bus';
 import { connectTestBus } from '@puente/bus/testing';
 import { build, type GatewaySecretName } from './app.js';
-import type { HmacScheme } from './webhooks/inboxhub/inboxhub.js';
+import { sampleSecrets } from './samples.js';
+import type { AnyProvider } from './webhooks/provider.js';
+import { providers, type ProviderName } from './webhooks/providers.js';
 
-/** Obviously fake secrets for tests; the second value of each proves rotation. */
-export const TEST_SECRETS: Record<GatewaySecretName, string[]> = {
-  KISSFLOW_WEBHOOK_SECRET: ['test-kissflow-secret-current', 'test-kissflow-secret-previous'],
-  INBOXHUB_WEBHOOK_SECRET: ['test-inboxhub-secret', 'whsec_dGVzdC1zdGFuZGFyZC13ZWJob29rcy1rZXktMDAx'],
-  WHATSAPP_APP_SECRET: ['test-whatsapp-app-secret'],
-  WHATSAPP_VERIFY_TOKEN: ['test-verify-token'],
-  EVOLUTION_WEBHOOK_SECRET: ['test-evolution-secret'],
-  WAHA_WEBHOOK_SECRET: ['test-waha-secret'],
-  API_TOKENS: ['test-api-token'],
-};
+export { echoProvider } from './testing/echoProvider.js';
+
+/** The command API's test token (the gateway's one secret that belongs to no provider). */
+const API_TOKENS = ['test-api-token'];
+
+/** The test values of every secret of these providers (the second value of some proves rotation), and `API_TOKENS`. */
+export function testSecrets(list: readonly AnyProvider[] = providers): Record<string, string[]> {
+  return { ...Object.fromEntries(list.flatMap((provider) => provider.secrets.map((secret) => [secret.variable, [...secret.test]]))), API_TOKENS };
+}
+
+/** Obviously fake secrets for tests, from the provider descriptors; the second value of some proves rotation. */
+export const TEST_SECRETS = testSecrets() as Record<GatewaySecretName, string[]>;
+
+/** Each built-in provider's first test secret, by provider name, for `signSample`. */
+export const TEST_SAMPLE_SECRETS = sampleSecrets((variable) => TEST_SECRETS[variable as GatewaySecretName]?.[0]) as Record<ProviderName, string>;
+
+export interface TestGatewayOptions {
+  maxBodyBytes?: number;
+  /** Provider settings by provider name (Inbox Hub's HMAC scheme, say). */
+  settings?: Readonly<Record<string, unknown>>;
+  /** The providers to receive (default: the built-in ones); their test secrets are configured. */
+  providers?: readonly AnyProvider[];
+}
 
 /** A gateway on a free loopback port against the given bus. */
-export async function startTestGateway(bus: Bus, options: { maxBodyBytes?: number; inboxHubScheme?: HmacScheme } = {}): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = build({ bus, logger: pino({ level: 'silent' }), checks: { nats: () => bus.connected }, secrets: TEST_SECRETS, maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024, ...(options.inboxHubScheme ? { inboxHubScheme: options.inboxHubScheme } : {}) });
+export async function startTestGateway(bus: Bus, options: TestGatewayOptions = {}): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = build({
+    bus, logger: pino({ level: 'silent' }), checks: { nats: () => bus.connected }, secrets: testSecrets(options.providers), maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
+    ...(options.settings ? { settings: options.settings } : {}), ...(options.providers ? { providers: options.providers } : {}),
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -32,7 +50,7 @@ export async function startTestGateway(bus: Bus, options: { maxBodyBytes?: numbe
 }
 
 /** For a test file: a bus and a gateway started before its tests and stopped after them. */
-export function useTestGateway(options: Parameters<typeof startTestGateway>[1] = {}): { readonly bus: Bus; readonly url: string } {
+export function useTestGateway(options: TestGatewayOptions = {}): { readonly bus: Bus; readonly url: string } {
   let bus: Bus | undefined;
   let gateway: { url: string; close: () => Promise<void> } | undefined;
   before(async () => {

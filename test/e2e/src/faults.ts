@@ -8,7 +8,6 @@ import { MongoClient } from 'mongodb';
 import { Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
 import { sampleBody, sampleSecrets, signSample } from '@puente/gateway/samples';
-import { DevSecrets } from '@puente/runtime';
 import { CDC_FAULTS, runCdcFault, type CdcFault } from './cdcFaults.js';
 import { freePort, portOpen, spawnService, startMongoWire, startNats, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
 
@@ -41,7 +40,7 @@ export interface FaultRow {
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 /** The services run with NODE_ENV=development and no secrets set: the development values. */
-const SECRETS = sampleSecrets((name) => DevSecrets[name]);
+const SECRETS = sampleSecrets();
 const KISSFLOW_ROWS = 40;
 const CHATS = 16;
 const CONCURRENCY = 8;
@@ -223,7 +222,7 @@ async function runFault(stack: Stack, fault: WebhookFault, deliveries: number): 
         const version = (versions.get(row) ?? 0) + 1;
         versions.set(row, version);
         delivery = { kind: 'kissflow', key: row, version, acknowledged: false };
-        request = signSample('kissflow', { _id: row, Name: `fila ${row}`, version, _modified_at: new Date(base + version * 1000).toISOString() }, SECRETS, { dataset });
+        request = signSample('kissflow', { _id: row, Name: `fila ${row}`, version, _modified_at: new Date(base + version * 1000).toISOString() }, SECRETS, { params: { dataset } });
       } else {
         const body = sampleBody('inboxhub', i) as { sessionId: string; data: { messageId: string; chatId: string; from: string } };
         const chat = `3461299${String(i % CHATS).padStart(4, '0')}@s.whatsapp.net`;

@@ -12,7 +12,7 @@ import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
 import { ensureChromium, freePort, spawnService, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
 import { sampleBody, signSample } from '@puente/gateway/samples';
-import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
+import { startTestGateway, TEST_SAMPLE_SECRETS } from '@puente/gateway/testing';
 import { Config as WhatsAppConfig, startWhatsApp } from '@puente/whatsapp';
 import { verifyToken } from '@puente/realtime';
 import { startTestRealtime, TestSocket, type Frame } from '@puente/realtime/testing';
@@ -21,7 +21,7 @@ import { runCli } from './cli.js';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-const secrets = { kissflow: TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]!, inboxhub: TEST_SECRETS.INBOXHUB_WEBHOOK_SECRET[0]!, evolution: TEST_SECRETS.EVOLUTION_WEBHOOK_SECRET[0]!, waha: TEST_SECRETS.WAHA_WEBHOOK_SECRET[0]!, whatsappAppSecret: TEST_SECRETS.WHATSAPP_APP_SECRET[0]! };
+const secrets = TEST_SAMPLE_SECRETS;
 
 let bus: Bus;
 let database: Awaited<ReturnType<typeof testDatabase>>;

@@ -121,7 +121,7 @@ export async function runSoak(options: { minutes: number; postgresUrl: string; l
           const row = `R${i % 200}`;
           const version = (versions.get(row) ?? 0) + 1;
           versions.set(row, version);
-          request = signSample('kissflow', { _id: row, Name: `fila ${row}`, version, _modified_at: new Date(Date.UTC(2026, 0, 1) + version * 1000).toISOString() }, FAULT_SECRETS, { dataset });
+          request = signSample('kissflow', { _id: row, Name: `fila ${row}`, version, _modified_at: new Date(Date.UTC(2026, 0, 1) + version * 1000).toISOString() }, FAULT_SECRETS, { params: { dataset } });
           record = { kind: 'row', key: row, version };
         } else {
           const body = sampleBody('inboxhub', i) as { sessionId: string; data: { messageId: string } };

@@ -87,7 +87,7 @@ describe('tunnel and provider registration', () => {
     assert.equal(inboxHub.sessions.get(session)!.webhook?.url, `${url}/webhooks/inboxhub`);
     assert.doesNotMatch(running.output(), /test-inboxhub-secret|test-verify-token|fake-graph-access-token|fake-meta-app-secret/, 'no secret printed');
     // A delivery through the tunnel reaches the gateway.
-    const sample = signSample('inboxhub', { ...(sampleBody('inboxhub', 1) as object), sessionId: session }, { kissflow: '', inboxhub: TEST_SECRETS.INBOXHUB_WEBHOOK_SECRET[0]!, evolution: '', waha: '', whatsappAppSecret: '' });
+    const sample = signSample('inboxhub', { ...(sampleBody('inboxhub', 1) as object), sessionId: session }, { inboxhub: TEST_SECRETS.INBOXHUB_WEBHOOK_SECRET[0]! });
     assert.equal((await fetch(`${url}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body })).status, 200);
     const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as { status: string; providers: Record<string, { lastDeliveryAt: string | null; secret: string }> };
     assert.equal(ready.status, 'ok');

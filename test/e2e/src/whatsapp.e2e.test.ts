@@ -11,13 +11,13 @@ import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
 import { sampleBody, signSample, type SampleProvider } from '@puente/gateway/samples';
-import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
+import { startTestGateway, TEST_SAMPLE_SECRETS } from '@puente/gateway/testing';
 import { Config, startWhatsApp, type MessageDoc } from '@puente/whatsapp';
 import { FakeInboxHub } from '@puente/whatsapp/testing';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-const secrets = { kissflow: TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]!, inboxhub: TEST_SECRETS.INBOXHUB_WEBHOOK_SECRET[0]!, evolution: TEST_SECRETS.EVOLUTION_WEBHOOK_SECRET[0]!, waha: TEST_SECRETS.WAHA_WEBHOOK_SECRET[0]!, whatsappAppSecret: TEST_SECRETS.WHATSAPP_APP_SECRET[0]! };
+const secrets = TEST_SAMPLE_SECRETS;
 
 let bus: Bus;
 let gateway: { url: string; close: () => Promise<void> };

@@ -14,6 +14,22 @@ export interface WebhookRequest {
   readonly receivedAt: Date;
 }
 
+/** A verified delivery as `WEBHOOKS_RAW` keeps it (`raw.<provider>`): the body byte for byte and its non-secret headers. */
+export interface RawDelivery {
+  seq: number;
+  provider: string;
+  receivedAt: string;
+  requestId: string;
+  headers: Record<string, string>;
+  params: Record<string, string>;
+  body: Buffer;
+}
+
+/** A kept delivery as the request its normalizer saw (headers as kept: credentials are not among them). */
+export function rawRequest(raw: RawDelivery): WebhookRequest {
+  return { provider: raw.provider, params: raw.params, headers: raw.headers, body: raw.body, receivedAt: new Date(raw.receivedAt) };
+}
+
 /** An event to publish, with the delivery identity the stream deduplicates on (its event id derives from it when published). */
 export interface NormalizedEvent {
   readonly event: DomainEvent;
@@ -49,6 +65,3 @@ export function contractViolation(what: string, error: z.ZodError): ContractViol
   return new ContractViolationError(`${what}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
 }
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

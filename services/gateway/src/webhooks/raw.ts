@@ -1,26 +1,11 @@
 import { StreamNames } from '@puente/contracts';
 import { isNotFound, type Bus } from '@puente/bus';
-import type { Normalized, WebhookRequest } from './delivery.js';
-import { normalizeEvolution } from './evolution/evolution.js';
-import { normalizeInboxHub } from './inboxhub/inboxhub.js';
-import { normalizeKissflow } from './kissflow/kissflow.js';
+import type { Normalized, RawDelivery } from './delivery.js';
+import type { AnyProvider } from './provider.js';
+import { providerNamed, providers } from './providers.js';
 import { publishNormalized, type Accepted } from './publish.js';
-import { normalizeWaha } from './waha/waha.js';
-import { normalizeWhatsAppCloud } from './whatsapp-cloud/whatsappCloud.js';
 
-export const RawProviders = ['kissflow', 'inboxhub', 'evolution', 'waha', 'whatsapp-cloud'] as const;
-export type RawProvider = (typeof RawProviders)[number];
-
-/** A verified delivery as `WEBHOOKS_RAW` keeps it (`raw.<provider>`): the body byte for byte and its non-secret headers. */
-export interface RawDelivery {
-  seq: number;
-  provider: string;
-  receivedAt: string;
-  requestId: string;
-  headers: Record<string, string>;
-  params: Record<string, string>;
-  body: Buffer;
-}
+export type { RawDelivery } from './delivery.js';
 
 function toRaw(msg: { seq: number; subject: string; time: Date; data: Uint8Array; header: { get(name: string): string } }): RawDelivery {
   const json = (name: string) => {
@@ -70,6 +55,7 @@ export async function listRawDeliveries(bus: Bus, options: { provider?: string; 
   return out;
 }
 
+/** The kept delivery at that stream sequence. */
 export async function getRawDelivery(bus: Bus, seq: number): Promise<RawDelivery> {
   const msg = await bus.jsm.streams.getMessage(StreamNames.WEBHOOKS_RAW, { seq });
   if (!msg.subject.startsWith('raw.')) throw new Error(`WEBHOOKS_RAW message ${seq} is not a raw delivery`);
@@ -82,25 +68,13 @@ export async function getRawDelivery(bus: Bus, seq: number): Promise<RawDelivery
  * ids come from the same delivery, so what was already published is a duplicate and the projections
  * ignore repeats: redelivering is idempotent.
  */
-export function renormalize(raw: RawDelivery): Normalized {
-  const header = (name: string) => raw.headers[name];
-  const request: WebhookRequest = { provider: raw.provider, params: raw.params, headers: raw.headers, body: raw.body, receivedAt: new Date(raw.receivedAt) };
-  switch (raw.provider as RawProvider) {
-    case 'kissflow':
-      return normalizeKissflow(request);
-    case 'inboxhub':
-      return normalizeInboxHub(request, header('webhook-id') && header('webhook-signature') ? header('webhook-id') : undefined);
-    case 'evolution':
-      return normalizeEvolution(request);
-    case 'waha':
-      return normalizeWaha(request);
-    case 'whatsapp-cloud':
-      return normalizeWhatsAppCloud(request);
-    default:
-      throw new Error(`no normalizer for provider ${raw.provider}`);
-  }
+export function renormalize(raw: RawDelivery, list: readonly AnyProvider[] = providers): Normalized {
+  const provider = providerNamed(raw.provider, list);
+  if (!provider) throw new Error(`no normalizer for provider ${raw.provider}`);
+  return provider.renormalize(raw);
 }
 
-export async function redeliver(bus: Bus, raw: RawDelivery): Promise<Accepted> {
-  return publishNormalized(bus, renormalize(raw));
+/** Re-normalizes a kept delivery (see `renormalize`) and publishes its events. */
+export async function redeliver(bus: Bus, raw: RawDelivery, list: readonly AnyProvider[] = providers): Promise<Accepted> {
+  return publishNormalized(bus, renormalize(raw, list));
 }

@@ -2,7 +2,9 @@ import { createEvent, type DomainEvent } from '@puente/contracts';
 import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { bearerToken, matchesAny } from '../../http/auth.js';
 import { verifyHs256Jwt } from '../../http/jwt.js';
-import { isPlainObject, parseJson, sha256, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
+import { parseJson, sha256, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
+import { isPlainObject, nonEmptyString, type Unchecked } from '../readers.js';
+import type { EvolutionEventData, EvolutionWebhook } from './evolutionApiTypes.js';
 import { baileysContent, toIsoTime, type BaileysMessage } from '@puente/contracts';
 
 /**
@@ -31,7 +33,6 @@ export function verifyEvolution(request: WebhookRequest, secrets: readonly strin
 }
 
 const SOURCE = 'urn:puente:gateway:evolution';
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
 /** Evolution forwards Baileys' status names (and sometimes the numeric enum). */
 const STATUS: Record<string, 'sent' | 'delivered' | 'read' | 'failed'> = {
   SERVER_ACK: 'sent', DELIVERY_ACK: 'delivered', READ: 'read', PLAYED: 'read', ERROR: 'failed',
@@ -45,12 +46,13 @@ const STATE: Record<string, 'connecting' | 'connected' | 'disconnected'> = { ope
  * the body, or from the path suffix Evolution adds with `webhook_by_events` (`/messages-upsert`).
  */
 export function normalizeEvolution(request: WebhookRequest): Normalized {
-  const body = parseJson(request.body);
-  if (!isPlainObject(body)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const parsed = parseJson(request.body);
+  if (!isPlainObject(parsed)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const body: Unchecked<EvolutionWebhook> = parsed;
   const suffix = request.params.event?.replace(/-/g, '.');
-  const eventName = (str(body.event) ?? suffix)?.toLowerCase().replace(/_/g, '.');
+  const eventName = (nonEmptyString(body.event) ?? suffix)?.toLowerCase().replace(/_/g, '.');
   if (!eventName) throw new ContractViolationError('the event is missing', [{ path: 'event', message: 'required' }]);
-  const session = str(body.instance) ?? (isPlainObject(body.data) ? str(body.data.instance) : undefined);
+  const session = nonEmptyString(body.instance) ?? (isPlainObject(body.data) ? nonEmptyString(body.data.instance) : undefined);
   if (!session) throw new ContractViolationError('the instance is missing', [{ path: 'instance', message: 'required' }]);
   const at = toIsoTime(body.date_time) ?? request.receivedAt.toISOString();
   const time = request.receivedAt.toISOString();
@@ -62,7 +64,7 @@ export function normalizeEvolution(request: WebhookRequest): Normalized {
 
   items.forEach((raw, i) => {
     if (!isPlainObject(raw)) throw new ContractViolationError('data must be an object or a list of objects', [{ path: Array.isArray(body.data) ? `data.${i}` : 'data', message: 'expected an object' }]);
-    const data = raw;
+    const data: Unchecked<EvolutionEventData> = raw;
     switch (eventName) {
       case 'messages.upsert':
       case 'send.message': {
@@ -83,35 +85,35 @@ export function normalizeEvolution(request: WebhookRequest): Normalized {
         return;
       }
       case 'messages.update': {
-        const id = str(data.keyId) ?? str(data.messageId) ?? (isPlainObject(data.key) ? str(data.key.id) : undefined);
+        const id = nonEmptyString(data.keyId) ?? nonEmptyString(data.messageId) ?? (isPlainObject(data.key) ? nonEmptyString(data.key.id) : undefined);
         const status = STATUS[String(data.status ?? (isPlainObject(data.update) ? data.update.status : ''))];
         if (!id || !status) return;
-        const chatId = str(data.remoteJid) ?? (isPlainObject(data.key) ? str(data.key.remoteJid) : undefined);
+        const chatId = nonEmptyString(data.remoteJid) ?? (isPlainObject(data.key) ? nonEmptyString(data.key.remoteJid) : undefined);
         add(createEvent('whatsapp.message.status.v1', { ...base, messageId: id, ...(chatId ? { chatId } : {}), status, timestamp: toIsoTime(data.dateTime) ?? at }, { source: SOURCE, time }), `evolution:${session}:${id}:${status}`);
         return;
       }
       case 'connection.update': {
         const state = STATE[String(data.state)];
         if (!state) return;
-        add(createEvent('whatsapp.session.status.v1', { ...base, status: state, ...(data.statusReason !== undefined ? { reason: String(data.statusReason) } : {}), ...(str(data.wuid) ? { phone: str(data.wuid)!.split('@')[0]! } : {}), timestamp: at }, { source: SOURCE, time }), fallback(i));
+        add(createEvent('whatsapp.session.status.v1', { ...base, status: state, ...(data.statusReason !== undefined ? { reason: String(data.statusReason) } : {}), ...(nonEmptyString(data.wuid) ? { phone: nonEmptyString(data.wuid)!.split('@')[0]! } : {}), timestamp: at }, { source: SOURCE, time }), fallback(i));
         return;
       }
       case 'qrcode.updated': {
-        const qr = isPlainObject(data.qrcode) ? (str(data.qrcode.code) ?? str(data.qrcode.base64)) : undefined;
+        const qr = isPlainObject(data.qrcode) ? (nonEmptyString(data.qrcode.code) ?? nonEmptyString(data.qrcode.base64)) : undefined;
         if (qr) add(createEvent('whatsapp.session.qr.v1', { ...base, qr, timestamp: at }, { source: SOURCE, time }), `evolution:${session}:qr:${sha256(qr).slice(0, 32)}`);
         return;
       }
       case 'contacts.upsert':
       case 'contacts.update': {
-        const jid = str(data.remoteJid) ?? str(data.id);
+        const jid = nonEmptyString(data.remoteJid) ?? nonEmptyString(data.id);
         if (!jid) return;
-        const name = str(data.pushName) ?? str(data.name);
+        const name = nonEmptyString(data.pushName) ?? nonEmptyString(data.name);
         add(createEvent('whatsapp.contact.updated.v1', { ...base, jid, ...(name ? { name } : {}), timestamp: at }, { source: SOURCE, time }), fallback(i));
         return;
       }
       case 'chats.update':
       case 'chats.upsert': {
-        const chatId = str(data.remoteJid) ?? str(data.id);
+        const chatId = nonEmptyString(data.remoteJid) ?? nonEmptyString(data.id);
         if (!chatId || typeof data.archived !== 'boolean') return;
         add(createEvent(data.archived ? 'whatsapp.chat.archived.v1' : 'whatsapp.chat.unarchived.v1', { ...base, chatId, timestamp: at }, { source: SOURCE, time }), fallback(i));
         return;

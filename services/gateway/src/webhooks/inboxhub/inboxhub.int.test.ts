@@ -13,7 +13,7 @@ let custom: { url: string; close: () => Promise<void> };
 before(async () => {
   bus = await connectTestBus();
   gateway = await startTestGateway(bus);
-  custom = await startTestGateway(bus, { inboxHubScheme: { header: 'x-signature', algorithm: 'sha512', encoding: 'base64', prefix: '' } });
+  custom = await startTestGateway(bus, { settings: { inboxhub: { header: 'x-signature', algorithm: 'sha512', encoding: 'base64', prefix: '' } } });
 });
 after(async () => {
   await gateway.close();

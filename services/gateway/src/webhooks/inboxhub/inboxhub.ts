@@ -2,7 +2,9 @@ import { createEvent, MessageType } from '@puente/contracts';
 import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { hasStandardWebhookHeaders, verifyStandardWebhook } from '../../http/standardWebhooks.js';
-import { isPlainObject, parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
+import { parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
+import { isPlainObject, nonEmptyStringOrNumber, type Unchecked } from '../readers.js';
+import type { InboxHubEventData, InboxHubWebhook } from './inboxhubApiTypes.js';
 import { baileysContent, toIsoTime, type BaileysMessage } from '@puente/contracts';
 
 /** How a Baileys gateway signs its bodies; Inbox Hub's defaults, configurable since gateways differ. */
@@ -36,7 +38,6 @@ export function verifyInboxHub(request: WebhookRequest, secrets: readonly string
 }
 
 const SOURCE = 'urn:puente:gateway:inboxhub';
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : undefined);
 const STATUS_EVENTS: Record<string, 'sent' | 'delivered' | 'read' | 'failed'> = { 'message.sent': 'sent', 'message.delivered': 'delivered', 'message.read': 'read', 'message.failed': 'failed' };
 const MESSAGE_EVENTS = new Set(['message.received', 'message', 'message.any', 'messages.upsert', 'message.upsert', 'message.new']);
 const SESSION_STATES: Record<string, 'connecting' | 'connected' | 'disconnected' | 'logged_out' | 'failed'> = {
@@ -53,14 +54,15 @@ const SESSION_STATES: Record<string, 'connecting' | 'connected' | 'disconnected'
  * event is answered 200 with `ignored` (it is kept in WEBHOOKS_RAW).
  */
 export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | undefined): Normalized {
-  const body = parseJson(request.body);
-  if (!isPlainObject(body)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const parsed = parseJson(request.body);
+  if (!isPlainObject(parsed)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const body: Unchecked<InboxHubWebhook> = parsed;
   const headerEvent = request.headers['x-webhook-event'];
-  const eventName = (str(Array.isArray(headerEvent) ? headerEvent[0] : headerEvent) ?? str(body.event) ?? str(body.type))?.toLowerCase();
+  const eventName = (nonEmptyStringOrNumber(Array.isArray(headerEvent) ? headerEvent[0] : headerEvent) ?? nonEmptyStringOrNumber(body.event) ?? nonEmptyStringOrNumber(body.type))?.toLowerCase();
   if (!eventName) throw new ContractViolationError('the event name is missing (X-Webhook-Event or the body\'s event)', [{ path: 'event', message: 'required' }]);
-  const session = str(body.sessionId) ?? str(body.session_id) ?? str(body.session) ?? str(body.instance);
+  const session = nonEmptyStringOrNumber(body.sessionId) ?? nonEmptyStringOrNumber(body.session_id) ?? nonEmptyStringOrNumber(body.session) ?? nonEmptyStringOrNumber(body.instance);
   if (!session) throw new ContractViolationError('the session is missing', [{ path: 'sessionId', message: 'required (sessionId, session_id or session)' }]);
-  const data = isPlainObject(body.data) ? body.data : isPlainObject(body.payload) ? body.payload : {};
+  const data: Unchecked<InboxHubEventData> = isPlainObject(body.data) ? body.data : isPlainObject(body.payload) ? body.payload : {};
   const at = toIsoTime(data.timestamp) ?? toIsoTime(body.timestamp) ?? request.receivedAt.toISOString();
   const time = request.receivedAt.toISOString();
   const fallbackId = () => deliveryId ? `inboxhub:delivery:${deliveryId}` : `inboxhub:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
@@ -68,26 +70,26 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
 
   if (MESSAGE_EVENTS.has(eventName)) {
     const native = isPlainObject(data.key) ? (data as BaileysMessage) : undefined;
-    const messageId = str(data.messageId) ?? str(data.message_id) ?? native?.key?.id;
-    const chatId = str(data.chatId) ?? str(data.chat_id) ?? native?.key?.remoteJid;
+    const messageId = nonEmptyStringOrNumber(data.messageId) ?? nonEmptyStringOrNumber(data.message_id) ?? native?.key?.id;
+    const chatId = nonEmptyStringOrNumber(data.chatId) ?? nonEmptyStringOrNumber(data.chat_id) ?? native?.key?.remoteJid;
     const missing = [!messageId && 'data.messageId', !chatId && 'data.chatId'].filter(Boolean) as string[];
     if (missing.length > 0) throw new ContractViolationError(`a message needs ${missing.join(' and ')}`, missing.map((path) => ({ path, message: 'required' })));
     const fromMe = typeof data.fromMe === 'boolean' ? data.fromMe : data.from_me === true || native?.key?.fromMe === true;
     const content = native
       ? baileysContent(native.message)
       : (() => {
-          const type = MessageType.safeParse(str(data.type) ?? 'text');
-          const text = str(data.content) ?? str(data.text) ?? str(data.body) ?? str(data.caption);
+          const type = MessageType.safeParse(nonEmptyStringOrNumber(data.type) ?? 'text');
+          const text = nonEmptyStringOrNumber(data.content) ?? nonEmptyStringOrNumber(data.text) ?? nonEmptyStringOrNumber(data.body) ?? nonEmptyStringOrNumber(data.caption);
           const media = isPlainObject(data.media) ? data.media : undefined;
           return {
             type: type.success ? type.data : ('unsupported' as const),
             ...(text ? { text } : {}),
-            ...(media ? { media: { ...(str(media.url) ? { url: str(media.url) } : {}), ...(str(media.mimetype ?? media.mimeType) ? { mimeType: str(media.mimetype ?? media.mimeType) } : {}), ...(str(media.fileName ?? media.filename) ? { fileName: str(media.fileName ?? media.filename) } : {}) } } : {}),
+            ...(media ? { media: { ...(nonEmptyStringOrNumber(media.url) ? { url: nonEmptyStringOrNumber(media.url) } : {}), ...(nonEmptyStringOrNumber(media.mimetype ?? media.mimeType) ? { mimeType: nonEmptyStringOrNumber(media.mimetype ?? media.mimeType) } : {}), ...(nonEmptyStringOrNumber(media.fileName ?? media.filename) ? { fileName: nonEmptyStringOrNumber(media.fileName ?? media.filename) } : {}) } } : {}),
           };
         })();
-    const from = str(data.from) ?? native?.key?.participant ?? (fromMe ? undefined : chatId);
-    const pushName = str(data.pushName) ?? str(data.push_name) ?? native?.pushName;
-    const chatAlt = str(data.chatAlt) ?? str(data.chat_alt) ?? native?.key?.remoteJidAlt;
+    const from = nonEmptyStringOrNumber(data.from) ?? native?.key?.participant ?? (fromMe ? undefined : chatId);
+    const pushName = nonEmptyStringOrNumber(data.pushName) ?? nonEmptyStringOrNumber(data.push_name) ?? native?.pushName;
+    const chatAlt = nonEmptyStringOrNumber(data.chatAlt) ?? nonEmptyStringOrNumber(data.chat_alt) ?? native?.key?.remoteJidAlt;
     const timestamp = toIsoTime(native?.messageTimestamp) ?? at;
     const type = fromMe ? 'whatsapp.message.sent.v1' : 'whatsapp.message.received.v1';
     return one(
@@ -98,10 +100,10 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
 
   const status = STATUS_EVENTS[eventName] ?? (eventName === 'message.status' || eventName === 'message.ack' ? STATUS_EVENTS[`message.${String(data.status).toLowerCase()}`] : undefined);
   if (status) {
-    const messageId = str(data.messageId) ?? str(data.message_id) ?? (isPlainObject(data.key) ? str(data.key.id) : undefined);
+    const messageId = nonEmptyStringOrNumber(data.messageId) ?? nonEmptyStringOrNumber(data.message_id) ?? (isPlainObject(data.key) ? nonEmptyStringOrNumber(data.key.id) : undefined);
     if (!messageId) throw new ContractViolationError('a status needs data.messageId', [{ path: 'data.messageId', message: 'required' }]);
-    const chatId = str(data.chatId) ?? str(data.chat_id) ?? (isPlainObject(data.key) ? str(data.key.remoteJid) : undefined);
-    const error = isPlainObject(data.error) ? { ...(str(data.error.code) ? { code: str(data.error.code) } : {}), message: str(data.error.message) ?? 'failed' } : str(data.error) ? { message: str(data.error)! } : undefined;
+    const chatId = nonEmptyStringOrNumber(data.chatId) ?? nonEmptyStringOrNumber(data.chat_id) ?? (isPlainObject(data.key) ? nonEmptyStringOrNumber(data.key.remoteJid) : undefined);
+    const error = isPlainObject(data.error) ? { ...(nonEmptyStringOrNumber(data.error.code) ? { code: nonEmptyStringOrNumber(data.error.code) } : {}), message: nonEmptyStringOrNumber(data.error.message) ?? 'failed' } : nonEmptyStringOrNumber(data.error) ? { message: nonEmptyStringOrNumber(data.error)! } : undefined;
     return one(
       createEvent('whatsapp.message.status.v1', { ...base, messageId, ...(chatId ? { chatId } : {}), status, timestamp: at, ...(error ? { error } : {}) }, { source: SOURCE, time }),
       `inboxhub:${session}:${messageId}:${status}`,
@@ -109,30 +111,30 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
   }
 
   if (eventName.startsWith('session.') || eventName === 'connection.update' || eventName === 'qrcode.updated') {
-    const qr = str(data.qr) ?? (isPlainObject(data.qrcode) ? str(data.qrcode.code) : undefined);
-    if (qr && (eventName.endsWith('qr') || eventName === 'qrcode.updated' || !str(data.status))) {
+    const qr = nonEmptyStringOrNumber(data.qr) ?? (isPlainObject(data.qrcode) ? nonEmptyStringOrNumber(data.qrcode.code) : undefined);
+    if (qr && (eventName.endsWith('qr') || eventName === 'qrcode.updated' || !nonEmptyStringOrNumber(data.status))) {
       return one(createEvent('whatsapp.session.qr.v1', { ...base, qr, timestamp: at }, { source: SOURCE, time }), `inboxhub:${session}:qr:${sha256(qr).slice(0, 32)}`);
     }
     const named = eventName.split('.')[1] ?? '';
-    const raw = (str(data.status) ?? str(data.state) ?? str(data.connection) ?? named).toLowerCase();
+    const raw = (nonEmptyStringOrNumber(data.status) ?? nonEmptyStringOrNumber(data.state) ?? nonEmptyStringOrNumber(data.connection) ?? named).toLowerCase();
     const state = SESSION_STATES[raw] ?? SESSION_STATES[named];
     if (!state) return { events: [], ignored: [{ reason: `session state ${raw} not handled`, type: eventName }] };
-    const phone = str(data.phone) ?? str(data.phone_number);
-    const reason = str(data.reason);
+    const phone = nonEmptyStringOrNumber(data.phone) ?? nonEmptyStringOrNumber(data.phone_number);
+    const reason = nonEmptyStringOrNumber(data.reason);
     return one(createEvent('whatsapp.session.status.v1', { ...base, status: state, ...(phone ? { phone } : {}), ...(reason ? { reason } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId());
   }
 
   if (eventName === 'contact.updated' || eventName === 'contacts.update' || eventName === 'contacts.upsert') {
-    const jid = str(data.jid) ?? str(data.id) ?? str(data.phone_number);
+    const jid = nonEmptyStringOrNumber(data.jid) ?? nonEmptyStringOrNumber(data.id) ?? nonEmptyStringOrNumber(data.phone_number);
     if (!jid) throw new ContractViolationError('a contact needs data.jid', [{ path: 'data.jid', message: 'required' }]);
-    const name = str(data.name) ?? str(data.notify) ?? str(data.pushName);
-    const phone = str(data.phone) ?? str(data.phone_number) ?? str(data.phoneNumber);
-    const lid = str(data.lid);
+    const name = nonEmptyStringOrNumber(data.name) ?? nonEmptyStringOrNumber(data.notify) ?? nonEmptyStringOrNumber(data.pushName);
+    const phone = nonEmptyStringOrNumber(data.phone) ?? nonEmptyStringOrNumber(data.phone_number) ?? nonEmptyStringOrNumber(data.phoneNumber);
+    const lid = nonEmptyStringOrNumber(data.lid);
     return one(createEvent('whatsapp.contact.updated.v1', { ...base, jid, ...(name ? { name } : {}), ...(phone ? { phone } : {}), ...(lid ? { lid } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId());
   }
 
   if (eventName === 'chat.archived' || eventName === 'chat.unarchived') {
-    const chatId = str(data.chatId) ?? str(data.chat_id) ?? str(data.id);
+    const chatId = nonEmptyStringOrNumber(data.chatId) ?? nonEmptyStringOrNumber(data.chat_id) ?? nonEmptyStringOrNumber(data.id);
     if (!chatId) throw new ContractViolationError('a chat event needs data.chatId', [{ path: 'data.chatId', message: 'required' }]);
     const type = eventName === 'chat.archived' ? 'whatsapp.chat.archived.v1' : 'whatsapp.chat.unarchived.v1';
     return one(createEvent(type, { ...base, chatId, timestamp: at }, { source: SOURCE, time }), `inboxhub:${session}:${chatId}:${eventName}:${at}`);

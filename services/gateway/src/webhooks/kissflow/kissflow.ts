@@ -1,7 +1,8 @@
 import { createEvent } from '@puente/contracts';
 import { UnauthorizedError, ContractViolationError } from '../../http/errors.js';
 import { bearerToken, matchesAny } from '../../http/auth.js';
-import { canonicalJson, isPlainObject, parseJson, sha256, type Normalized, type WebhookRequest } from '../delivery.js';
+import { canonicalJson, parseJson, sha256, type Normalized, type WebhookRequest } from '../delivery.js';
+import { isPlainObject } from '../readers.js';
 
 /** Kissflow cannot sign bodies: the Integration's HTTP action sends `Authorization: Bearer <secret>`. */
 export function verifyKissflow(request: WebhookRequest, secrets: readonly string[]): void {

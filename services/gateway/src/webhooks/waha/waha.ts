@@ -1,7 +1,9 @@
 import { createEvent, type MessageType } from '@puente/contracts';
 import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
-import { isPlainObject, parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
+import { parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
+import { isPlainObject, nonEmptyString, type Unchecked } from '../readers.js';
+import type { WahaPayload, WahaWebhook } from './wahaApiTypes.js';
 import { toIsoTime } from '@puente/contracts';
 
 /** WAHA signs with `X-Webhook-Hmac`: hex HMAC-SHA512 of the raw body (its timestamp header is not signed). */
@@ -12,7 +14,6 @@ export function verifyWaha(request: WebhookRequest, secrets: readonly string[]):
 }
 
 const SOURCE = 'urn:puente:gateway:waha';
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
 /** WAHA's legacy `@c.us` user JIDs are Baileys' `@s.whatsapp.net`. */
 const jid = (value: string) => value.replace(/@c\.us$/, '@s.whatsapp.net');
 /** WAHA message ids are serialized as `<fromMe>_<chat>_<id>[_<participant>]`; the WhatsApp id is the third part. */
@@ -26,39 +27,40 @@ const MEDIA_TYPES: Record<string, MessageType> = { image: 'image', video: 'video
 
 /** WAHA envelopes (`{id, timestamp, session, event, payload}`) to the same WhatsApp domain events. */
 export function normalizeWaha(request: WebhookRequest): Normalized {
-  const body = parseJson(request.body);
-  if (!isPlainObject(body)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
-  const missing = ['event', 'session'].filter((f) => !str(body[f]));
+  const parsed = parseJson(request.body);
+  if (!isPlainObject(parsed)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  const body: Unchecked<WahaWebhook> = parsed;
+  const missing = (['event', 'session'] as const).filter((f) => !nonEmptyString(body[f]));
   if (missing.length > 0) throw new ContractViolationError(`the envelope needs ${missing.join(' and ')}`, missing.map((path) => ({ path, message: 'required' })));
-  const eventName = str(body.event)!;
-  const session = str(body.session)!;
-  const payload = isPlainObject(body.payload) ? body.payload : {};
+  const eventName = nonEmptyString(body.event)!;
+  const session = nonEmptyString(body.session)!;
+  const payload: Unchecked<WahaPayload> = isPlainObject(body.payload) ? body.payload : {};
   const at = toIsoTime(payload.timestamp) ?? toIsoTime(body.timestamp) ?? request.receivedAt.toISOString();
   const time = request.receivedAt.toISOString();
   const base = { session, provider: 'waha' as const };
-  const deliveryId = str(body.id) ? `waha:delivery:${str(body.id)}` : `waha:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
+  const deliveryId = nonEmptyString(body.id) ? `waha:delivery:${nonEmptyString(body.id)}` : `waha:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
 
   switch (eventName) {
     case 'message':
     case 'message.any': {
-      const serialized = str(payload.id);
+      const serialized = nonEmptyString(payload.id);
       if (!serialized) throw new ContractViolationError('a message needs payload.id', [{ path: 'payload.id', message: 'required' }]);
       const key = messageKey(serialized);
       const fromMe = payload.fromMe === true;
-      const chatId = jid(str(fromMe ? payload.to : payload.from) ?? key.chat ?? '');
+      const chatId = jid(nonEmptyString(fromMe ? payload.to : payload.from) ?? key.chat ?? '');
       if (!chatId) throw new ContractViolationError('a message needs payload.from', [{ path: 'payload.from', message: 'required' }]);
       const media = isPlainObject(payload.media) ? payload.media : undefined;
-      const mime = str(media?.mimetype);
+      const mime = nonEmptyString(media?.mimetype);
       const type: MessageType = payload.hasMedia === true && mime ? (MEDIA_TYPES[mime.split('/')[0]!] ?? 'document') : 'text';
-      const text = str(payload.body);
-      const participant = str(payload.participant);
-      const replyTo = isPlainObject(payload.replyTo) ? str(payload.replyTo.id) : undefined;
-      const pushName = isPlainObject(payload._data) ? str(payload._data.pushName) ?? str(payload._data.notifyName) : undefined;
+      const text = nonEmptyString(payload.body);
+      const participant = nonEmptyString(payload.participant);
+      const replyTo = isPlainObject(payload.replyTo) ? nonEmptyString(payload.replyTo.id) : undefined;
+      const pushName = isPlainObject(payload._data) ? nonEmptyString(payload._data.pushName) ?? nonEmptyString(payload._data.notifyName) : undefined;
       return one(
         createEvent(fromMe ? 'whatsapp.message.sent.v1' : 'whatsapp.message.received.v1', {
-          ...base, messageId: key.id, chatId, from: participant ? jid(participant) : fromMe ? jid(str(payload.from) ?? chatId) : chatId, fromMe, type,
+          ...base, messageId: key.id, chatId, from: participant ? jid(participant) : fromMe ? jid(nonEmptyString(payload.from) ?? chatId) : chatId, fromMe, type,
           ...(pushName ? { pushName } : {}), ...(text ? { text } : {}),
-          ...(media ? { media: { ...(str(media.url) ? { url: str(media.url) } : {}), ...(mime ? { mimeType: mime } : {}), ...(str(media.filename) ? { fileName: str(media.filename) } : {}) } } : {}),
+          ...(media ? { media: { ...(nonEmptyString(media.url) ? { url: nonEmptyString(media.url) } : {}), ...(mime ? { mimeType: mime } : {}), ...(nonEmptyString(media.filename) ? { fileName: nonEmptyString(media.filename) } : {}) } } : {}),
           ...(replyTo ? { quotedMessageId: messageKey(replyTo).id } : {}),
           timestamp: at,
         }, { source: SOURCE, time }),
@@ -66,24 +68,24 @@ export function normalizeWaha(request: WebhookRequest): Normalized {
       );
     }
     case 'message.ack': {
-      const serialized = str(payload.id);
+      const serialized = nonEmptyString(payload.id);
       const status = ACK[String(payload.ackName ?? payload.ack)];
       if (!serialized || !status) return { events: [], ignored: [{ reason: `ack ${String(payload.ackName ?? payload.ack)} not handled`, type: eventName }] };
       const key = messageKey(serialized);
-      const chat = str(payload.to) ?? key.chat;
+      const chat = nonEmptyString(payload.to) ?? key.chat;
       return one(createEvent('whatsapp.message.status.v1', { ...base, messageId: key.id, ...(chat ? { chatId: jid(chat) } : {}), status, timestamp: at }, { source: SOURCE, time }), `waha:${session}:${key.id}:${status}`);
     }
     case 'message.reaction': {
       const reaction = isPlainObject(payload.reaction) ? payload.reaction : undefined;
-      const serialized = str(payload.id);
+      const serialized = nonEmptyString(payload.id);
       if (!serialized || !reaction) return { events: [], ignored: [{ reason: 'reaction without id', type: eventName }] };
       const key = messageKey(serialized);
       const fromMe = payload.fromMe === true;
-      const chatId = jid(str(fromMe ? payload.to : payload.from) ?? key.chat ?? '');
+      const chatId = jid(nonEmptyString(fromMe ? payload.to : payload.from) ?? key.chat ?? '');
       return one(
         createEvent(fromMe ? 'whatsapp.message.sent.v1' : 'whatsapp.message.received.v1', {
           ...base, messageId: key.id, chatId, fromMe, type: 'reaction',
-          reaction: { messageId: messageKey(str(reaction.messageId) ?? '').id, emoji: str(reaction.text) ?? '' }, timestamp: at,
+          reaction: { messageId: messageKey(nonEmptyString(reaction.messageId) ?? '').id, emoji: nonEmptyString(reaction.text) ?? '' }, timestamp: at,
         }, { source: SOURCE, time }),
         `waha:${session}:${chatId}:${key.id}:reaction`,
       );
@@ -94,7 +96,7 @@ export function normalizeWaha(request: WebhookRequest): Normalized {
       return one(createEvent('whatsapp.session.status.v1', { ...base, status: state, reason: String(payload.status), timestamp: at }, { source: SOURCE, time }), deliveryId);
     }
     case 'chat.archive': {
-      const chatId = str(payload.id);
+      const chatId = nonEmptyString(payload.id);
       if (!chatId || typeof payload.archived !== 'boolean') throw new ContractViolationError('chat.archive needs payload.id and payload.archived', [{ path: 'payload', message: 'id and archived required' }]);
       return one(createEvent(payload.archived ? 'whatsapp.chat.archived.v1' : 'whatsapp.chat.unarchived.v1', { ...base, chatId: jid(chatId), timestamp: at }, { source: SOURCE, time }), deliveryId);
     }
