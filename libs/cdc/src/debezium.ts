@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Bus } from '@puente/bus';
 import { changeMessage, type CdcSource, type ChangeMessage, type RowChange } from './changes.js';
-import { parseTableName, type TableName } from './logical.js';
+import { parseTableName, type TableName } from './tableName.js';
 
 /** What Debezium writes instead of an unchanged TOASTed column (`unavailable.value.placeholder`). */
 export const DEBEZIUM_UNAVAILABLE_VALUE = '__debezium_unavailable_value';

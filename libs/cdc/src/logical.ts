@@ -8,21 +8,9 @@ import { context, trace, SpanKind, SpanStatusCode, type Context, type Span } fro
 import type { Bus, PipelinedPublisher, PublishResult } from '@puente/bus';
 import { Headers, subjectOf } from '@puente/contracts';
 import { changeMessage, type CdcSource, type RowChange } from './changes.js';
+import { CdcSetupError } from './cdcSetupError.js';
 import { lsnToBigInt, normalizeLsn, previousLsn } from './lsn.js';
-
-/** A table the relay publishes, as `schema.table`. */
-export interface TableName {
-  schema: string;
-  table: string;
-}
-
-/** `public.cliente` → `{schema: 'public', table: 'cliente'}`; a bare name is in `public`. */
-export function parseTableName(name: string): TableName {
-  const parts = name.trim().split('.');
-  if (parts.length === 1 && parts[0]) return { schema: 'public', table: parts[0] };
-  if (parts.length === 2 && parts[0] && parts[1]) return { schema: parts[0], table: parts[1] };
-  throw new Error(`not a table name: ${name} (expected schema.table)`);
-}
+import type { TableName } from './tableName.js';
 
 /** A slot or publication name PostgreSQL accepts unquoted: lower-case letters, digits, `_`. */
 const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
@@ -90,11 +78,6 @@ const meter = metrics.getMeter('puente-bitrix-sync');
 const relayedCounter = meter.createCounter('puente_cdc_changes_relayed', { description: 'Row changes the CDC relay published to EVENTS' });
 const commitLag = meter.createHistogram('puente_cdc_commit_to_ack_ms', { description: 'From a transaction\'s commit in PostgreSQL to JetStream\'s ack of its last change', unit: 'ms' });
 const slotLagGauge = meter.createObservableGauge('puente_cdc_slot_lag_bytes', { description: 'WAL the replication slot holds back (current LSN minus confirmed flush LSN)', unit: 'By' });
-
-/** The error the relay fails with when the ERP database is not ready for it; the message says what to do. */
-export class CdcSetupError extends Error {
-  readonly code = 'CDC_SETUP';
-}
 
 /**
  * `GLYMS_CDC_MODE=logical`: PostgreSQL logical replication with `pgoutput`, through a publication and a
