@@ -19,4 +19,5 @@ export {
   type DebeziumSourceStats,
 } from './debezium.js';
 export { lsnToBigInt, maxLsn, normalizeLsn } from './lsn.js';
+export { RelayPublisher, resendPosition, type RelayPublisherHooks, type RelayPublisherOptions, type RelayUnit } from './relayPublisher.js';
 export { Lease, type LeaseOptions } from './lease.js';
