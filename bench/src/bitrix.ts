@@ -7,8 +7,10 @@ import { pino, type Logger } from 'pino';
 import { StreamNames } from '@puente/contracts';
 import { Bus, ConsumerRunner, redriveConsumerName, type Delivery } from '@puente/bus';
 import { ProjectionStore } from '@puente/projection';
-import { BitrixClient, changeMessage, type BitrixBatchApi, CompanyMapping, CompanyPusher, companiesConsumer, linksProjection, LogicalSource, type RowChange } from '@puente/bitrix-sync';
-import { createTestGlymsDatabase, FakeBitrix24, type TestGlymsDatabase } from '@puente/bitrix-sync/testing';
+import { BitrixClient, type BitrixBatchApi, CompanyMapping, CompanyPusher, companiesConsumer, linksProjection } from '@puente/bitrix-sync';
+import { FakeBitrix24 } from '@puente/bitrix-sync/testing';
+import { changeMessage, LogicalSource, type RowChange } from '@puente/cdc';
+import { createCustomerTable, createTestGlymsDatabase, type TestGlymsDatabase } from '@puente/cdc/testing';
 import { findBinary, locatePostgres } from '@puente/stack';
 import type { BenchEnv } from './bus.js';
 import { machine, metric, percentile, type BenchResult, type Metric } from './result.js';
@@ -88,13 +90,6 @@ async function pgbench(db: TestGlymsDatabase, table: string, options: { seconds:
   return { transactions: Number(transactions), tps: Number(tps), startedAt, endedAt };
 }
 
-/** A customer table like the demo's `cliente` with a sequence of its own (`LIKE ... INCLUDING ALL` would share cliente's). */
-export async function customerTable(db: TestGlymsDatabase, table: string): Promise<void> {
-  await db.sql(`create table public.${table} (like public.cliente including all)`);
-  await db.sql(`create sequence public.${table}_seq owned by public.${table}.id_cliente`);
-  await db.sql(`alter table public.${table} alter column id_cliente set default nextval('public.${table}_seq')`);
-}
-
 /** Messages stored in `EVENTS` on exactly `subject`. */
 export async function storedCount(bus: Bus, subject: string): Promise<number> {
   const info = await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject });
@@ -120,8 +115,8 @@ async function relayBench(env: BenchEnv, bus: Bus, logger: Logger, ns: string): 
   const subject = `evt.glyms.${table}.created`;
   try {
     // The baseline writes into a table of its own: rows it leaves are not part of the relay's initial load.
-    await customerTable(db, `${table}_base`);
-    await customerTable(db, table);
+    await createCustomerTable(db, `${table}_base`);
+    await createCustomerTable(db, table);
     const baseline = await pgbench(db, `${table}_base`, { seconds: BASELINE_SECONDS, dir });
     env.log(`pgbench alone: ${Math.round(baseline.tps)} inserts/s (${CLIENTS} clients, ${BASELINE_SECONDS} s)`);
 

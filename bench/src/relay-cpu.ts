@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Bus } from '@puente/bus';
-import { LogicalSource } from '@puente/bitrix-sync';
-import { createTestGlymsDatabase } from '@puente/bitrix-sync/testing';
+import { LogicalSource } from '@puente/cdc';
+import { createCustomerTable, createTestGlymsDatabase } from '@puente/cdc/testing';
 import { startStack } from '@puente/stack';
-import { customerTable, storedCount } from './bitrix.js';
+import { storedCount } from './bitrix.js';
 
 /**
  * `node bench/dist/relay-cpu.js [rows]`: the logical relay's own CPU per row. A backlog of single-row
@@ -25,7 +25,7 @@ try {
   const db = await createTestGlymsDatabase('relay_cpu_');
   try {
     const table = 'cliente_drain';
-    await customerTable(db, table);
+    await createCustomerTable(db, table);
     const options = { bus, kv: await bus.kv('glyms_cdc', { history: 1 }), databaseUrl: db.url, tables: [{ schema: 'public', table }], publication: `pub_${table}`, slot: `${db.name}_slot`, logger: pino({ level: 'warn' }) };
     // The first start creates the slot (empty initial load); the backlog is committed while nothing reads it.
     const first = new LogicalSource(options);

@@ -9,27 +9,17 @@ import { Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
 import { ProjectionStore, projectionHandler } from '@puente/projection';
 import { type ServiceDefinition, duration, list, url } from '@puente/runtime';
 import { OnJetStream, startJetStreamService } from '@puente/nest-jetstream';
+import { CdcModes, DebeziumSource, Lease, LogicalSource, LogTableSource, parseTableName, type CdcSource } from '@puente/cdc';
 import { BitrixSettings, bitrixClientFrom, bitrixMissing, keepRefreshTokenAlive, type BitrixClient } from './bitrix/index.js';
-import { CdcModes, type CdcSource } from './cdc/changes.js';
-import { DebeziumSource } from './cdc/debezium.js';
-import { LogicalSource, parseTableName } from './cdc/logical.js';
-import { LogTableSource } from './cdc/logtable.js';
 import { linksProjection, type BitrixLinkDoc } from './companies/links.js';
 import { loadCompanyMapping, type CompanyMapping } from './companies/mapping.js';
 import { CompanyPusher } from './companies/pusher.js';
-import { Lease } from './lease.js';
 import { CatalogSettings, CatalogSync, loadCatalogMapping, scheduleCatalogSync } from './catalog/index.js';
 
 export * from './bitrix/index.js';
-export { changeMessage, changeMsgId, jsonRow, keyString, CdcModes, type CdcMode, type CdcSource, type ChangeMessage, type RowChange } from './cdc/changes.js';
-export { CdcSetupError, LogicalSource, parseTableName, type LogicalSourceOptions, type TableName } from './cdc/logical.js';
-export { LogTableSource, type LogTableSourceOptions } from './cdc/logtable.js';
-export { DebeziumSource } from './cdc/debezium.js';
-export { lsnToBigInt, normalizeLsn } from './cdc/lsn.js';
 export { linkKey, linksProjection, type BitrixLinkDoc, type MultiValueEntry } from './companies/links.js';
 export { CompanyMapping, loadCompanyMapping, mapCompany, originIdOf, type DesiredCompany, type MappedCompany } from './companies/mapping.js';
 export { BATCH_LIMIT, CompanyPusher, diffMultiValue, type BitrixBatchApi, type BitrixCommand, type CompanyPusherOptions } from './companies/pusher.js';
-export { Lease, type LeaseOptions } from './lease.js';
 export { isResync, publishCompanyResync, RESYNC_PREFIX } from './companies/resync.js';
 export * from './catalog/index.js';
 

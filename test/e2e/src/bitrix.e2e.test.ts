@@ -8,7 +8,8 @@ import { MongoClient } from 'mongodb';
 import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { freePort, spawnService, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
-import { createTestGlymsDatabase, FakeBitrix24, readEvents, type TestGlymsDatabase } from '@puente/bitrix-sync/testing';
+import { FakeBitrix24 } from '@puente/bitrix-sync/testing';
+import { createCustomerTable, createTestGlymsDatabase, readEvents, type TestGlymsDatabase } from '@puente/cdc/testing';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 let bus: Bus;
@@ -31,10 +32,7 @@ const entries = (company: Record<string, unknown>, field: string) => ((company[f
 
 describe('bitrix-sync end to end', () => {
   test('the service killed (SIGKILL) twice while customers change: every change is in EVENTS once by message id, and Bitrix24 ends with the ERP\'s state and no duplicate company or entry', async () => {
-    const table = uniqueName('cliente_').toLowerCase();
-    await pg.sql(`create table public.${table} (like public.cliente including all)`);
-    await pg.sql(`create sequence public.${table}_seq owned by public.${table}.id_cliente`);
-    await pg.sql(`alter table public.${table} alter column id_cliente set default nextval('public.${table}_seq')`);
+    const table = await createCustomerTable(pg);
     const mappingFile = join(tmpdir(), `${table}.json`);
     const originator = `e2e_${table}`;
     writeFileSync(mappingFile, JSON.stringify({ table: `public.${table}`, originatorId: originator }));

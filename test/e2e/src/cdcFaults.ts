@@ -7,7 +7,8 @@ import pg from 'pg';
 import { Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
 import { ensureDatabase, freePort, GLYMS_SCHEMA, spawnService, startPostgres, stopService, waitReady, type RunningServer, type RunningServiceProcess } from '@puente/stack';
-import { FakeBitrix24, readEvents } from '@puente/bitrix-sync/testing';
+import { FakeBitrix24 } from '@puente/bitrix-sync/testing';
+import { readEvents } from '@puente/cdc/testing';
 import { runCli } from './cli.js';
 import type { FaultRow } from './faults.js';
 

@@ -15,7 +15,8 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Config as BitrixConfig, startBitrixSync } from '@puente/bitrix-sync';
-import { createTestGlymsDatabase, FakeBitrix24 } from '@puente/bitrix-sync/testing';
+import { FakeBitrix24 } from '@puente/bitrix-sync/testing';
+import { createTestGlymsDatabase } from '@puente/cdc/testing';
 
 // One process: every span goes to memory, W3C trace context as in production.
 const exporter = new InMemorySpanExporter();

@@ -4,7 +4,8 @@ import { pino } from 'pino';
 import type { Bus } from '@puente/bus';
 import { connectTestBus, uniqueName } from '@puente/bus/testing';
 import { BitrixClient } from '../bitrix/client.js';
-import { createTestGlymsDatabase, FakeBitrix24, readEvents, type TestGlymsDatabase } from '../testing/index.js';
+import { createTestGlymsDatabase, readEvents, type TestGlymsDatabase } from '@puente/cdc/testing';
+import { FakeBitrix24 } from '../testing/index.js';
 import { CatalogMapping } from './catalogMapping.js';
 import { CatalogSync, CatalogSyncError } from './catalogSync.js';
 

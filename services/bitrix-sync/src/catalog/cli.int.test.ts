@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testNatsUrl, uniqueName } from '@puente/bus/testing';
-import { createTestGlymsDatabase, FakeBitrix24, type TestGlymsDatabase } from '../testing/index.js';
+import { createTestGlymsDatabase, type TestGlymsDatabase } from '@puente/cdc/testing';
+import { FakeBitrix24 } from '../testing/index.js';
 
 // The operator CLI as a process (cli/bin/puente.js; `npm test` builds it with everything else).
 const puente = fileURLToPath(new URL('../../../../cli/bin/puente.js', import.meta.url));

@@ -14,7 +14,8 @@ import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
 import { Config, loadCompanyMapping, publishCompanyResync, startBitrixSync, type BitrixLinkDoc } from '../app.js';
-import { createTestGlymsDatabase, FakeBitrix24, readEvents, type TestGlymsDatabase } from '../testing/index.js';
+import { createCustomerTable, createTestGlymsDatabase, readEvents, type TestGlymsDatabase } from '@puente/cdc/testing';
+import { FakeBitrix24 } from '../testing/index.js';
 
 const { Client } = pgModule;
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -39,10 +40,7 @@ after(async () => {
 
 /** A customer table of this test's own (with its own sequence), and a mapping file pointing at it. */
 async function customers(extra: Record<string, unknown> = {}): Promise<{ table: string; mappingFile: string }> {
-  const table = uniqueName('cliente_').toLowerCase();
-  await pg.sql(`create table public.${table} (like public.cliente including all)`);
-  await pg.sql(`create sequence public.${table}_seq owned by public.${table}.id_cliente`);
-  await pg.sql(`alter table public.${table} alter column id_cliente set default nextval('public.${table}_seq')`);
+  const table = await createCustomerTable(pg);
   // bitrix_links is keyed by the customer id: a database of its own per test.
   mongo = await testDatabase();
   db = mongo.db;

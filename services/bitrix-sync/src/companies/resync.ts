@@ -1,7 +1,6 @@
 import pg from 'pg';
 import type { Bus } from '@puente/bus';
-import { changeMessage, type CdcMode } from '../cdc/changes.js';
-import { parseTableName } from '../cdc/logical.js';
+import { changeMessage, parseTableName, type CdcMode } from '@puente/cdc';
 import type { CompanyMapping } from './mapping.js';
 
 /** The position of a resync's events: the pusher writes them even when the mapped fields look unchanged. */

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Bus } from '@puente/bus';
 import { changeMessage, type CdcSource, type ChangeMessage, type RowChange } from './changes.js';
-import { parseTableName, type TableName } from './logical.js';
+import { RelayPublisher, resendPosition, type RelayUnit } from './relayPublisher.js';
+import { parseTableName, type TableName } from './tableName.js';
 
 /** What Debezium writes instead of an unchanged TOASTed column (`unavailable.value.placeholder`). */
 export const DEBEZIUM_UNAVAILABLE_VALUE = '__debezium_unavailable_value';
@@ -421,13 +422,11 @@ export class DebeziumSource implements CdcSource {
   private consumer: Consumer | undefined;
   private stopping = false;
   /**
-   * After a failed publish, per partition: the offset up to which re-read records are stored again under
-   * new message ids, and the round. A batch is published pipelined, so records after the failed one may
-   * already be stored; read again they would be duplicates, and the failed one would land after them,
-   * an older change after a newer one. Stored again, the last copy of each change is in order.
+   * Publishes each batch pipelined, and after a failed publish stores the partition's records up to the
+   * batch's last offset again when read again, under new message ids, so the last copy of each change is
+   * in order (`RelayPublisher`); scopes are partitions.
    */
-  private readonly resend = new Map<string, { upTo: bigint; round: number }>();
-  private failures = 0;
+  private readonly publisher: RelayPublisher<RelayUnit>;
   private wake: (() => void) | undefined;
   private readonly topics: Map<string, TableName>;
   private readonly counts: DebeziumSourceStats = { records: 0, published: 0, skipped: 0, unparseable: 0, retries: 0 };
@@ -438,6 +437,7 @@ export class DebeziumSource implements CdcSource {
     const tables = (options.tables ?? DEFAULT_DEBEZIUM_TABLES).map(parseTableName);
     if (tables.length === 0) throw new Error('no table to relay');
     this.topics = new Map(tables.map((t) => [debeziumTopic(options.topicPrefix, t), t]));
+    this.publisher = new RelayPublisher({ bus: options.bus });
   }
 
   /** What the relay has done so far. */
@@ -506,7 +506,6 @@ export class DebeziumSource implements CdcSource {
   private async relayBatch(consumer: Consumer, { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     const where = `${topic}:${partition}`;
-    const again = this.resend.get(where);
     const messages: ChangeMessage[] = [];
     let last: KafkaMessage | undefined;
     for (const message of batch.messages) {
@@ -514,18 +513,12 @@ export class DebeziumSource implements CdcSource {
       this.counts.records += 1;
       last = message;
       const record = this.parse(topic, partition, message);
-      const round = again && BigInt(message.offset) <= again.upTo ? again.round : undefined;
-      if (record?.kind === 'change') messages.push(changeMessage('debezium', record.change, round ? `${record.changePosition}~${round}` : record.changePosition));
+      if (record?.kind === 'change') messages.push(changeMessage('debezium', record.change, resendPosition(record.changePosition, this.publisher.resendRound(where, BigInt(message.offset)))));
     }
     if (!last) return;
     try {
-      await this.options.bus.publishEvents(messages).catch((error: unknown) => {
-        // A smaller batch failing again keeps the first failure's range: those records may be stored too.
-        const upTo = BigInt(last.offset);
-        this.resend.set(where, { upTo: again && again.upTo > upTo ? again.upTo : upTo, round: ++this.failures });
-        throw error;
-      });
-      if (again && BigInt(last.offset) >= again.upTo) this.resend.delete(where);
+      // Resolves once every change of the batch is stored; a smaller batch failing again keeps the first failure's range.
+      await this.publisher.publishBatch(where, messages, BigInt(last.offset));
       this.counts.published += messages.length;
       relayedCounter.add(messages.length, { mode: 'debezium', phase: 'stream' });
       await this.options.faults?.beforeCommit?.({ topic, partition, lastOffset: last.offset });

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { SpanKind, withSpan, type Bus } from '@puente/bus';
 import type { DomainEvent } from '@puente/contracts';
 import { changeMessage, type CdcSource, type RowChange } from './changes.js';
-import { CdcSetupError, type TableName } from './logical.js';
+import { CdcSetupError } from './cdcSetupError.js';
+import type { TableName } from './tableName.js';
 
 export interface LogTableSourceOptions {
   bus: Bus;

@@ -4,8 +4,9 @@ import { pino } from 'pino';
 import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import type { GlymsRowChangedV1 } from '@puente/contracts';
-import { createTestGlymsDatabase, readEvents, type TestGlymsDatabase } from '../testing/index.js';
-import { CdcSetupError, LogicalSource, type LogicalSourceOptions } from './logical.js';
+import { createCustomerTable, createTestGlymsDatabase, readEvents, type TestGlymsDatabase } from './testing/index.js';
+import { CdcSetupError } from './cdcSetupError.js';
+import { LogicalSource, type LogicalSourceOptions } from './logical.js';
 import { lsnToBigInt } from './lsn.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -22,14 +23,7 @@ after(async () => {
 });
 
 /** A customer table of its own per test, so its subject `evt.glyms.<table>.*` holds only this test's events. */
-async function customerTable(): Promise<string> {
-  const table = uniqueName('cliente_').toLowerCase();
-  // Its own sequence (LIKE ... INCLUDING ALL would share cliente's), so ids start at 1 in every test.
-  await db.sql(`create table public.${table} (like public.cliente including all)`);
-  await db.sql(`create sequence public.${table}_seq owned by public.${table}.id_cliente`);
-  await db.sql(`alter table public.${table} alter column id_cliente set default nextval('public.${table}_seq')`);
-  return table;
-}
+const customerTable = (): Promise<string> => createCustomerTable(db);
 
 async function source(table: string, extra: Partial<LogicalSourceOptions> = {}): Promise<LogicalSource> {
   const slot = extra.slot ?? table;

@@ -5,24 +5,12 @@ import pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { context, trace, SpanKind, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
-import type { Bus, PipelinedPublisher, PublishResult } from '@puente/bus';
-import { Headers, subjectOf } from '@puente/contracts';
+import type { Bus } from '@puente/bus';
 import { changeMessage, type CdcSource, type RowChange } from './changes.js';
+import { CdcSetupError } from './cdcSetupError.js';
 import { lsnToBigInt, normalizeLsn, previousLsn } from './lsn.js';
-
-/** A table the relay publishes, as `schema.table`. */
-export interface TableName {
-  schema: string;
-  table: string;
-}
-
-/** `public.cliente` → `{schema: 'public', table: 'cliente'}`; a bare name is in `public`. */
-export function parseTableName(name: string): TableName {
-  const parts = name.trim().split('.');
-  if (parts.length === 1 && parts[0]) return { schema: 'public', table: parts[0] };
-  if (parts.length === 2 && parts[0] && parts[1]) return { schema: parts[0], table: parts[1] };
-  throw new Error(`not a table name: ${name} (expected schema.table)`);
-}
+import { RelayPublisher, resendPosition, type RelayPublisherHooks, type RelayUnit } from './relayPublisher.js';
+import type { TableName } from './tableName.js';
 
 /** A slot or publication name PostgreSQL accepts unquoted: lower-case letters, digits, `_`. */
 const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
@@ -64,24 +52,16 @@ interface SlotState {
 
 /**
  * A transaction being read, then, once committed, waiting for its changes to be stored: its end LSN is
- * confirmed when every publish of it and of every earlier transaction is acknowledged. Counted rather
- * than awaited: no promise per transaction on a path that runs tens of thousands of times a second.
+ * confirmed when every publish of it and of every earlier transaction is acknowledged (`RelayPublisher`).
  */
-interface RelayedTransaction {
+interface RelayedTransaction extends RelayUnit {
   commitLsn: string;
   commitTime: string;
   /** The span its changes' traces hang from, and the context its publishes run in (made once). */
   span: Span;
   context: Context;
-  /** Changes published, and those JetStream has not acknowledged yet. */
-  changes: number;
-  unacked: number;
   /** The LSN after its commit record, set when the commit is read. */
   end?: string;
-  /** The first publish of it that failed. */
-  failure?: unknown;
-  /** Read again after a failed publish, and maybe stored before it: its changes are stored again, after it (see `fail`). */
-  resend?: number;
 }
 
 const tracer = trace.getTracer('puente-bitrix-sync');
@@ -90,11 +70,6 @@ const meter = metrics.getMeter('puente-bitrix-sync');
 const relayedCounter = meter.createCounter('puente_cdc_changes_relayed', { description: 'Row changes the CDC relay published to EVENTS' });
 const commitLag = meter.createHistogram('puente_cdc_commit_to_ack_ms', { description: 'From a transaction\'s commit in PostgreSQL to JetStream\'s ack of its last change', unit: 'ms' });
 const slotLagGauge = meter.createObservableGauge('puente_cdc_slot_lag_bytes', { description: 'WAL the replication slot holds back (current LSN minus confirmed flush LSN)', unit: 'By' });
-
-/** The error the relay fails with when the ERP database is not ready for it; the message says what to do. */
-export class CdcSetupError extends Error {
-  readonly code = 'CDC_SETUP';
-}
 
 /**
  * `GLYMS_CDC_MODE=logical`: PostgreSQL logical replication with `pgoutput`, through a publication and a
@@ -116,17 +91,10 @@ export class LogicalSource implements CdcSource {
   private readonly gaveUp = new Promise<void>((resolve) => (this.givenUp = resolve));
   private loop: Promise<void> | undefined;
   private service: LogicalReplicationService | undefined;
-  private transaction: RelayedTransaction | undefined;
   /** Messages read while one waits for room in the publish window, in order (undefined: none waits). */
   private held: { lsn: string; message: Pgoutput.Message }[] | undefined;
-  private publisher: PipelinedPublisher | undefined;
-  /** Committed transactions not yet confirmed, in commit order. */
-  private commits: RelayedTransaction[] = [];
-  /** After a failed publish: the commit LSNs whose changes are stored again when read again, and the round's number. */
-  private resend: { from: bigint; upTo: bigint; round: number } | undefined;
-  private failures = 0;
-  /** Set while the `afterPublish` fault hook runs (tests): confirmations wait for it. */
-  private confirming: Promise<void> | undefined;
+  /** The publish window, the confirmation of transactions in commit order, and the resend after a failed publish. */
+  private readonly publisher: RelayPublisher<RelayedTransaction>;
   /** The last LSN sent to PostgreSQL as flushed, and when. */
   private reported: string | undefined;
   private reportedAt = 0;
@@ -145,6 +113,7 @@ export class LogicalSource implements CdcSource {
     if (!SLOT_NAME.test(options.slot)) throw new CdcSetupError(`GLYMS_CDC_SLOT ${options.slot} is not a valid slot name (lower-case letters, digits and _ only)`);
     if (!SLOT_NAME.test(options.publication)) throw new CdcSetupError(`GLYMS_CDC_PUBLICATION ${options.publication} is not a valid name (lower-case letters, digits and _ only)`);
     if (options.tables.length === 0) throw new CdcSetupError('no table to relay: set GLYMS_CDC_TABLES');
+    this.publisher = new RelayPublisher({ bus: options.bus, window: options.window ?? 1_024, positionOf: (tx) => lsnToBigInt(tx.commitLsn) });
   }
 
   /** Prepares the database (publication, slot, initial load when the slot is new) and starts streaming in the background. */
@@ -341,8 +310,7 @@ export class LogicalSource implements CdcSource {
         { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
       );
       this.service = service;
-      this.abandon();
-      this.publisher = this.options.bus.pipeline(this.options.window ?? 1_024);
+      this.abandon(this.publisher.restart(() => service === this.service && !service.isStop(), this.hooks(service)));
       this.reported = this.confirmed;
       service.on('data', (lsn: string, message: Pgoutput.Message) => this.onData(service, lsn, message));
       service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => void this.onKeepalive(service, lsn, shouldRespond));
@@ -417,26 +385,26 @@ export class LogicalSource implements CdcSource {
 
   /**
    * Nothing after a failed change may be confirmed: ends the stream; the next one reads again from the
-   * last confirmed LSN. Publishes are pipelined, so when a publish failed (`gap`), changes read after it
-   * may already be stored: read again, they would be duplicates (same message ids) and the failed one
-   * would land after them, older after newer. So the changes of every unconfirmed transaction read so far
-   * are stored again, under new message ids, after it: in the stream, the last copy of each change is in
-   * commit order.
+   * last confirmed LSN. When a publish failed (`gap`), the changes of every unconfirmed transaction read
+   * so far are stored again when read again, under new message ids (`RelayPublisher`), so the last copy of
+   * each change is in commit order.
    */
   private async fail(service: LogicalReplicationService, error: unknown, gap = false): Promise<void> {
     if (service !== this.service || service.isStop()) return;
     this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'could not relay a transaction; restarting the stream from the last confirmed LSN');
-    const first = this.commits[0] ?? this.transaction;
-    const last = this.transaction ?? this.commits.at(-1);
-    if (gap && first && last) {
-      // Failing again before the last range was read through keeps that range: what it covers may be stored too.
-      const [from, upTo] = [lsnToBigInt(first.commitLsn), lsnToBigInt(last.commitLsn)];
-      const before = this.resend;
-      this.resend = { from: before && before.from < from ? before.from : from, upTo: before && before.upTo > upTo ? before.upTo : upTo, round: ++this.failures };
-    }
-    for (const tx of this.commits) tx.span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-    this.abandon();
+    for (const tx of this.publisher.unconfirmed) tx.span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    this.abandon(this.publisher.abandon(gap));
     await service.stop().catch(() => undefined);
+  }
+
+  /** What the stream's publisher calls back: transactions confirmed, a failure, the test's fault hook. */
+  private hooks(service: LogicalReplicationService): RelayPublisherHooks<RelayedTransaction> {
+    const afterPublish = this.options.faults?.afterPublish;
+    return {
+      confirmed: (tx) => this.confirm(service, tx),
+      failed: (error, gap) => void this.fail(service, error, gap),
+      ...(afterPublish ? { beforeConfirm: (tx: RelayedTransaction) => afterPublish(tx.end!) } : {}),
+    };
   }
 
   private apply(service: LogicalReplicationService, lsn: string, message: Pgoutput.Message): Promise<void> | undefined {
@@ -444,34 +412,23 @@ export class LogicalSource implements CdcSource {
       case 'begin': {
         const span = tracer.startSpan('glyms.cdc transaction', { kind: SpanKind.PRODUCER, attributes: { 'puente.cdc.mode': 'logical', 'messaging.system': 'nats' } });
         const commitLsn = normalizeLsn(message.commitLsn ?? lsn);
-        this.transaction = { commitLsn, commitTime: microsToIso(message.commitTime), span, context: trace.setSpan(context.active(), span), changes: 0, unacked: 0, resend: this.resent(commitLsn) };
+        this.publisher.begin({ commitLsn, commitTime: microsToIso(message.commitTime), span, context: trace.setSpan(context.active(), span), changes: 0, unacked: 0, complete: false });
         return undefined;
       }
       case 'insert':
       case 'update':
       case 'delete': {
-        const tx = this.transaction;
+        const tx = this.publisher.open;
         if (!tx) throw new Error(`a ${message.tag} outside a transaction at ${lsn}`);
-        const { event, msgId } = changeMessage('logical', this.changeOf(message, tx), tx.resend ? `${lsn}~${tx.resend}` : lsn);
-        const subject = subjectOf(event);
-        const options = { msgId, headers: { [Headers.EventType]: event.type } };
-        const publisher = this.publisher!;
-        // Waits only for room in the window (backpressure pauses the stream); the ack is awaited at confirm time.
-        const started = context.with(tx.context, () => publisher.tryPublish(subject, event, options));
-        if (started) {
-          this.track(service, tx, started);
-          return undefined;
-        }
-        return context.with(tx.context, () => publisher.publish(subject, event, options)).then(({ ack }) => this.track(service, tx, ack));
+        // Waits only for room in the window (backpressure pauses the stream); the ack is counted at confirm time.
+        return this.publisher.publish(tx, changeMessage('logical', this.changeOf(message, tx), resendPosition(lsn, tx.resend)));
       }
       case 'commit': {
-        const tx = this.transaction;
-        this.transaction = undefined;
+        const tx = this.publisher.open;
         if (!tx) return undefined;
         tx.end = normalizeLsn(message.commitEndLsn ?? lsn);
         tx.span.setAttributes({ 'puente.cdc.commit_lsn': tx.commitLsn, 'messaging.batch.message_count': tx.changes });
-        this.commits.push(tx);
-        this.confirmReady(service);
+        this.publisher.complete();
         return undefined;
       }
       case 'truncate':
@@ -489,69 +446,8 @@ export class LogicalSource implements CdcSource {
     }
   }
 
-  /** The round of a transaction to store again (see `fail`); past the range, the relay is back to normal. */
-  private resent(commitLsn: string): number | undefined {
-    if (!this.resend) return undefined;
-    const position = lsnToBigInt(commitLsn);
-    if (position > this.resend.upTo) {
-      this.resend = undefined;
-      return undefined;
-    }
-    return position >= this.resend.from ? this.resend.round : undefined;
-  }
-
-  private track(service: LogicalReplicationService, tx: RelayedTransaction, ack: Promise<PublishResult>): void {
-    tx.changes++;
-    tx.unacked++;
-    ack.then(
-      () => {
-        tx.unacked--;
-        if (tx.unacked === 0 && tx.end !== undefined) this.confirmReady(service);
-      },
-      (error: unknown) => {
-        tx.unacked--;
-        tx.failure ??= error;
-        if (tx.end !== undefined) this.confirmReady(service);
-      },
-    );
-  }
-
-  /**
-   * Confirms committed transactions in commit order, each once all of its changes (and so every earlier
-   * one's) are stored. A failed publish ends the stream when its transaction comes up: nothing after it is
-   * confirmed, and the next stream starts again at the last confirmed LSN.
-   */
-  private confirmReady(service: LogicalReplicationService): void {
-    while (this.confirming === undefined && service === this.service && !service.isStop()) {
-      const next = this.commits[0];
-      if (next === undefined || (next.unacked > 0 && next.failure === undefined)) return;
-      if (next.failure !== undefined) {
-        void this.fail(service, next.failure, true);
-        return;
-      }
-      const hook = this.options.faults?.afterPublish;
-      if (hook) {
-        this.confirming = Promise.resolve()
-          .then(() => hook(next.end!))
-          .then(
-            () => {
-              this.confirming = undefined;
-              if (service === this.service && this.commits[0] === next) this.confirm(service, next);
-              this.confirmReady(service);
-            },
-            (error: unknown) => {
-              this.confirming = undefined;
-              void this.fail(service, error);
-            },
-          );
-        return;
-      }
-      this.confirm(service, next);
-    }
-  }
-
+  /** A transaction and every earlier one are stored: its end LSN is the new confirmed position. */
   private confirm(service: LogicalReplicationService, tx: RelayedTransaction): void {
-    this.commits.shift();
     tx.span.end();
     if (tx.changes > 0) {
       relayedCounter.add(tx.changes, { mode: 'logical', phase: 'stream' });
@@ -575,15 +471,11 @@ export class LogicalSource implements CdcSource {
     else this.reportTimer ??= setTimeout(send, every - (Date.now() - this.reportedAt));
   }
 
-  /** Forgets what the current stream had in flight (its transactions are read again from the last confirmed LSN). */
-  private abandon(): void {
+  /** Ends what the stream had in flight, as the publisher dropped it (its transactions are read again from the last confirmed LSN). */
+  private abandon(dropped: readonly RelayedTransaction[]): void {
     clearTimeout(this.reportTimer);
     this.reportTimer = undefined;
-    this.transaction?.span.end();
-    this.transaction = undefined;
-    for (const tx of this.commits) tx.span.end();
-    this.commits = [];
-    this.confirming = undefined;
+    for (const tx of dropped) tx.span.end();
     this.held = undefined;
   }
 
@@ -622,7 +514,7 @@ export class LogicalSource implements CdcSource {
 
   /** No open transaction, nothing unconfirmed, and no message held back (held ones came before this keepalive). */
   private idle(service: LogicalReplicationService): boolean {
-    return service === this.service && this.transaction === undefined && this.commits.length === 0 && this.held === undefined;
+    return service === this.service && this.publisher.idle && this.held === undefined;
   }
 
   /** Measures the slot's lag (and warns while it is high), and asks an idle stream's server for its position. */

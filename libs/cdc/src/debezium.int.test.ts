@@ -10,7 +10,7 @@ import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import type { GlymsRowChangedV1 } from '@puente/contracts';
 import { freePort, startDebeziumConnect } from '@puente/stack';
-import { createTestGlymsDatabase, readEvents, type StoredEvent } from '../testing/index.js';
+import { createTestGlymsDatabase, readEvents, type StoredEvent } from './testing/index.js';
 import { DebeziumSource, type DebeziumSourceOptions } from './debezium.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
