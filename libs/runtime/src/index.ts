@@ -6,3 +6,5 @@ export * from './service.js';
 export * from './providerClient.js';
 export * from './metrics.js';
 export * from './jwt.js';
+export * from './problems.js';
+export * from './routeTable.js';

@@ -60,7 +60,7 @@ export interface GatewayOptions {
 interface WebhookEndpoint<V> {
   provider: string;
   /** Checks the credentials on the raw bytes; what it returns (a delivery id, say) goes to `normalize`. */
-  verify: (request: WebhookRequest) => V;
+  verify: (request: WebhookRequest) => V | Promise<V>;
   normalize: (request: WebhookRequest, verified: V) => Normalized;
 }
 
@@ -109,7 +109,7 @@ export function build(options: GatewayOptions): Server {
   const deliver = async <V>(endpoint: WebhookEndpoint<V>, req: Parameters<Handler>[0], res: Parameters<Handler>[1], requestId: string, params: Record<string, string>): Promise<boolean> => {
     const body = await readBody(req, options.maxBodyBytes);
     const request: WebhookRequest = { provider: endpoint.provider, params, headers: req.headers, body, receivedAt: now() };
-    const verified = endpoint.verify(request);
+    const verified = await endpoint.verify(request);
     // The raw copy and the events are independent: both must be acked before the 200, in any order,
     // so they go out together (one round trip, not two). A body that cannot be normalized is answered
     // only once its raw copy is stored.
