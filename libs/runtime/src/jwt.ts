@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, webcrypto } from 'node:crypto';
 import { compactVerify, errors } from 'jose';
 import type { z } from 'zod';
 import { TokenClaims } from '@puente/contracts';
@@ -32,6 +32,25 @@ export type JwtVerified<Claims> = { ok: true; claims: Claims } | { ok: false; re
 
 const COMPACT = /^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
 const HS256_ONLY = { algorithms: ['HS256'] };
+type HmacKey = webcrypto.CryptoKey;
+const keys = new Map<string, Promise<HmacKey>>();
+
+/**
+ * The HMAC key of a secret, imported once: jose imports raw key bytes anew on every call, which costs
+ * about ten times the verification itself (300 µs against 25 µs here). Secrets come from configuration,
+ * so the map stays small.
+ */
+function verifyKey(secret: string, standardWebhooks: boolean): Promise<HmacKey> {
+  const id = `${standardWebhooks ? 'w' : 'u'}:${secret}`;
+  let key = keys.get(id);
+  if (!key) {
+    const bytes = standardWebhooks ? secretBytes(secret) : Buffer.from(secret, 'utf8');
+    key = webcrypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    keys.set(id, key);
+  }
+  return key;
+}
+
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
@@ -44,9 +63,8 @@ export async function verifyJwt<Claims extends z.ZodType>(token: string, options
   if (!COMPACT.test(token)) return { ok: false, reason: 'not a JWT' };
   let payload: Uint8Array | undefined;
   for (const secret of options.secrets) {
-    const key = options.standardWebhooksSecrets ? secretBytes(secret) : Buffer.from(secret, 'utf8');
     try {
-      payload = (await compactVerify(token, key, HS256_ONLY)).payload;
+      payload = (await compactVerify(token, await verifyKey(secret, options.standardWebhooksSecrets === true), HS256_ONLY)).payload;
       break;
     } catch (error) {
       if (error instanceof errors.JWSSignatureVerificationFailed) continue;
