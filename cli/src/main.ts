@@ -32,7 +32,7 @@ const USAGE = `usage: npx puente <command>
       dead letters: inspect them, send them back to the consumer that gave up, or drop them
   webhooks list [--provider P] [--dataset D] [--since T] [--until T] | webhooks show <seq> | webhooks redeliver (--seq N | --since T [--until T] [--provider P] [--dataset D])
       the verified bodies kept in WEBHOOKS_RAW; redeliver normalizes them again (idempotent)
-  token --channels <patterns> [--ttl 12h] [--sub name]
+  token --channels <patterns> [--ttl 12h] [--sub name] [--send <sessions>] [--roles operator]
       mints a read token for the realtime WebSocket and HTTP API (REALTIME_JWT_SECRET)
   bitrix auth-url | bitrix auth --code <code>
       first-time OAuth authorization of the Bitrix24 app (BITRIX_PORTAL_URL, BITRIX_CLIENT_ID, BITRIX_CLIENT_SECRET);

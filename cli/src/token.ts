@@ -13,8 +13,9 @@ export function parseTtl(text: string): number {
 }
 
 /**
- * `puente token --channels <patterns> [--ttl 12h] [--sub name]`: mints an HS256 read token for the
- * realtime WebSocket and HTTP API with REALTIME_JWT_SECRET (the first, during a rotation).
+ * `puente token --channels <patterns> [--ttl 12h] [--sub name] [--send <sessions>] [--roles <roles>]`: mints
+ * an HS256 access token (`TokenClaims`) for the realtime WebSocket and HTTP API with REALTIME_JWT_SECRET (the
+ * first, during a rotation). `--send` and `--roles` add claims that later features check.
  */
 export function token(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): string {
   const channels = required(args, '--channels', "comma-separated channel patterns, e.g. 'whatsapp.>,kissflow.*'").split(',').map((c) => c.trim()).filter(Boolean);
@@ -24,7 +25,10 @@ export function token(args: string[], env: NodeJS.ProcessEnv, out: (line: string
   const ttl = parseTtl(flag(args, '--ttl') ?? '12h');
   const secret = (env.REALTIME_JWT_SECRET ?? '').split(',').map((s) => s.trim()).find(Boolean);
   if (!secret && env.NODE_ENV === 'production') throw new Error('REALTIME_JWT_SECRET is not set');
-  const minted = signToken({ sub: flag(args, '--sub') ?? 'puente-cli', channels }, secret ?? DevSecrets.REALTIME_JWT_SECRET, ttl);
+  const list = (name: string) => flag(args, name)?.split(',').map((v) => v.trim()).filter(Boolean);
+  const send = list('--send');
+  const roles = list('--roles');
+  const minted = signToken({ sub: flag(args, '--sub') ?? 'puente-cli', channels, ...(send ? { send } : {}), ...(roles ? { roles } : {}) }, secret ?? DevSecrets.REALTIME_JWT_SECRET, ttl);
   out(minted);
   return minted;
 }

@@ -45,14 +45,6 @@ export const ServerMessage = z.discriminatedUnion('op', [
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
-/** Claims of a WebSocket / HTTP read token (HS256 JWT). */
-export const RealtimeTokenClaims = z.object({
-  sub: z.string().min(1),
-  exp: z.number().int().positive(),
-  channels: z.array(z.string().min(1)).min(1),
-});
-export type RealtimeTokenClaims = z.infer<typeof RealtimeTokenClaims>;
-
 /** Core NATS subjects the realtime replicas listen on (not streams: a replica that is down has no subscribers to tell). */
 export const RealtimeSubjects = {
   /** A read model was rebuilt: subscribers of its channels get `resync` and take a new snapshot. */

@@ -5,7 +5,7 @@ import { CommonConfig, ConfigError, loadConfig, resolveSecrets, streamOverrides,
 import { createLogger, type Logger } from './logger.js';
 import { startMetrics } from './metrics.js';
 import { startTelemetry, type Telemetry } from './telemetry.js';
-import { startHealthServer, type Check } from './health.js';
+import { startHealthServer, type Check } from './httpServer.js';
 
 /** The database a MongoDB URL names, or `puente`. */
 export function mongoDatabaseName(url: string): string {

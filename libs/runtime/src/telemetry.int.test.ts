@@ -5,7 +5,7 @@ import { trace } from '@opentelemetry/api';
 import { ConsumerRunner, perMessage, type Delivery } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { startTelemetry } from './telemetry.js';
-import { listen } from './health.js';
+import { listen } from './httpServer.js';
 
 test('telemetry - trace context crosses NATS: the consumer continues the publisher\'s trace, and spans are exported over OTLP', async () => {
   const received: { path: string; bytes: number }[] = [];

@@ -38,9 +38,9 @@ const request = (provider: SampleProvider, sample: { path: string; headers: Reco
 });
 
 /** A verified body: events that validate against the contracts, or a clear 4xx; never another failure. */
-function parse(provider: SampleProvider, r: WebhookRequest): 'events' | 'rejected' {
+async function parse(provider: SampleProvider, r: WebhookRequest): Promise<'events' | 'rejected'> {
   const endpoint = endpoints[provider];
-  const verified = endpoint.verify(r);
+  const verified = await endpoint.verify(r);
   let normalized: Normalized;
   try {
     normalized = endpoint.normalize(r, verified);
@@ -58,31 +58,31 @@ function parse(provider: SampleProvider, r: WebhookRequest): 'events' | 'rejecte
 
 describe(`gateway verifiers and parsers: ${TOTAL.toLocaleString('en')} generated cases`, () => {
   for (const provider of SampleProviders) {
-    test(`${provider}: signed bodies with any value anywhere, or any bytes at all, parse to valid events or a 4xx; changed or wrongly signed ones are refused`, () => {
+    test(`${provider}: signed bodies with any value anywhere, or any bytes at all, parse to valid events or a 4xx; changed or wrongly signed ones are refused`, async () => {
       const base = sampleBody(provider, 1, now);
       const allPaths = paths(base);
       const outcomes = { events: 0, rejected: 0, forged: 0 };
       // 70%: a valid delivery with one value replaced by any JSON value, correctly signed.
-      fc.assert(fc.property(fc.nat(), fc.jsonValue({ maxDepth: 3 }), (at, value) => {
+      await fc.assert(fc.asyncProperty(fc.nat(), fc.jsonValue({ maxDepth: 3 }), async (at, value) => {
         const mutated = replaceAt(base, allPaths[at % allPaths.length]!, value);
         const sample = signSample(provider, mutated, SECRETS, { now });
-        outcomes[parse(provider, request(provider, sample, Buffer.from(sample.body, 'utf8')))]++;
+        outcomes[await parse(provider, request(provider, sample, Buffer.from(sample.body, 'utf8')))]++;
       }), { numRuns: Math.floor(PER_PROVIDER * 0.7) });
       // 15%: any bytes, correctly signed (Meta signs what it sends; Inbox Hub and WAHA sign the raw body).
-      fc.assert(fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b).toString('latin1'))), (text) => {
+      await fc.assert(fc.asyncProperty(fc.oneof(fc.string({ unit: 'binary' }), fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b).toString('latin1'))), async (text) => {
         const sample = signSample(provider, null, SECRETS, { now });
         const body = Buffer.from(text, 'latin1');
         const resigned = provider === 'kissflow' || provider === 'evolution' ? sample : signRaw(provider, body);
-        outcomes[parse(provider, request(provider, resigned, body))]++;
+        outcomes[await parse(provider, request(provider, resigned, body))]++;
       }), { numRuns: Math.floor(PER_PROVIDER * 0.15) });
       // 15%: a byte changed after signing, or another secret: never accepted (Kissflow and Evolution
       // cannot sign bodies, so for them only the wrong secret is a forgery).
-      fc.assert(fc.property(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean(), (position, delta, otherSecret) => {
+      await fc.assert(fc.asyncProperty(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean(), async (position, delta, otherSecret) => {
         const sample = signSample(provider, sampleBody(provider, position, now), otherSecret ? OTHER : SECRETS, { now });
         const bytes = Buffer.from(sample.body, 'utf8');
         if (!otherSecret) bytes[position % bytes.length] = (bytes[position % bytes.length]! + delta) % 256;
         if (!otherSecret && (provider === 'kissflow' || provider === 'evolution')) return;
-        assert.throws(() => endpoints[provider].verify(request(provider, sample, bytes)), (error: unknown) => error instanceof GatewayError && error.status === 401);
+        await assert.rejects(async () => endpoints[provider].verify(request(provider, sample, bytes)), (error: unknown) => error instanceof GatewayError && error.status === 401);
         outcomes.forged++;
       }), { numRuns: Math.floor(PER_PROVIDER * 0.15) });
       assert.ok(outcomes.events > 0 && outcomes.rejected > 0, `both outcomes reached: ${JSON.stringify(outcomes)}`);

@@ -8,7 +8,7 @@ import { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { channelAllowed, ErrorCodes, RealtimeSubjects, ResyncNotice } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
-import { createHttpServer, DevSecrets, listen, port, signToken, verifyToken, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { createHttpServer, DevSecrets, HttpError, listen, port, RouteTable, signToken, verifyToken, type Check, type Logger, type RouteHandler, type ServiceDefinition } from '@puente/runtime';
 import { Connection, type ConnectionLimits, type ServerContext } from './connection.js';
 import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
@@ -67,10 +67,20 @@ function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   return url.searchParams.get('token') ?? undefined;
 }
 
+const NO_STORE = { 'cache-control': 'no-store' };
+
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': status >= 400 ? 'application/problem+json' : 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...NO_STORE });
   res.end(text);
+}
+
+/**
+ * A refused HTTP API request: problem-details JSON that also keeps the members realtime's clients
+ * read (`code`, `message`, and `channel` where there is one), as the WebSocket's error frames have them.
+ */
+function refused(code: 'unauthorized' | 'forbidden' | 'unknown_channel' | 'bad_request', message: string, channel?: string): HttpError {
+  return new HttpError(code, message, { fields: { message, ...(channel === undefined ? {} : { channel }) } });
 }
 
 /**
@@ -86,54 +96,51 @@ export function build(options: RealtimeOptions): RealtimeServer {
   const context: ServerContext = { db, feed, logger, secrets: options.secrets, limits, stats };
   const connections = new Set<Connection>();
 
+  const page = (html: string | (() => string), contentType: string): RouteHandler => (_req, res) => {
+    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
+    res.end(typeof html === 'string' ? html : html());
+  };
+  const dashboard = page(dashboardHtml, 'text/html; charset=utf-8');
+  const routes = new RouteTable([
+    { method: 'GET', path: '/', handler: dashboard },
+    { method: 'GET', path: '/index.html', handler: dashboard },
+    { method: 'GET', path: '/client.js', handler: page(clientFile, 'text/javascript; charset=utf-8') },
+    {
+      method: 'GET',
+      path: '/stats',
+      handler: (_req, res) => {
+        const memory = process.memoryUsage();
+        json(res, 200, { memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external, arrayBuffers: memory.arrayBuffers }, connections: stats.connections, subscriptions: stats.subscriptions, slowClosed: stats.slowClosed, channels: [...feed.channels].length, notices: feed.stats.notices, epoch: feed.epoch, position: feed.lastSeq });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/*channel',
+      handler: async (req, res, { params }) => {
+        const channel = params.channel!;
+        const url = new URL(req.url ?? '/', 'http://realtime');
+        const token = tokenOf(req, url);
+        const verified = token ? await verifyToken(token, options.secrets) : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
+        if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
+        if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel))) throw refused(ErrorCodes.forbidden, 'the token does not allow this channel', channel);
+        const route = routeOf(channel);
+        if (!route) throw refused(ErrorCodes.unknownChannel, 'no such channel', channel);
+        try {
+          const position = feed.lastSeq;
+          const found = await readPage(db, route, url.searchParams.get('cursor') ?? undefined, config.REALTIME_PAGE_SIZE);
+          json(res, 200, { channel, items: found.items, epoch: feed.epoch, position, ...(found.next ? { next: found.next } : {}) });
+        } catch (error) {
+          if (!(error instanceof BadCursorError)) throw error;
+          throw refused(ErrorCodes.badRequest, error.message);
+        }
+      },
+    },
+  ], { headForGet: true, problemHeaders: NO_STORE });
+
   const http = createHttpServer({
     checks: options.checks,
     onError: (error, requestId) => logger.error({ err: error, requestId }, 'request failed'),
-    route: async (req, res) => {
-      const url = new URL(req.url ?? '/', 'http://realtime');
-      if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-      if (url.pathname === '/' || url.pathname === '/index.html') {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
-        res.end(dashboardHtml);
-        return true;
-      }
-      if (url.pathname === '/client.js') {
-        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' });
-        res.end(clientFile());
-        return true;
-      }
-      if (url.pathname === '/stats') {
-        const memory = process.memoryUsage();
-        json(res, 200, { memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external, arrayBuffers: memory.arrayBuffers }, connections: stats.connections, subscriptions: stats.subscriptions, slowClosed: stats.slowClosed, channels: [...feed.channels].length, notices: feed.stats.notices, epoch: feed.epoch, position: feed.lastSeq });
-        return true;
-      }
-      if (!url.pathname.startsWith('/api/')) return false;
-      const channel = decodeURIComponent(url.pathname.slice(5));
-      const token = tokenOf(req, url);
-      const verified = token ? verifyToken(token, options.secrets) : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
-      if (!verified.ok) {
-        json(res, 401, { code: ErrorCodes.unauthorized, message: verified.reason });
-        return true;
-      }
-      if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel))) {
-        json(res, 403, { code: ErrorCodes.forbidden, message: 'the token does not allow this channel', channel });
-        return true;
-      }
-      const route = routeOf(channel);
-      if (!route) {
-        json(res, 404, { code: ErrorCodes.unknownChannel, message: 'no such channel', channel });
-        return true;
-      }
-      try {
-        const position = feed.lastSeq;
-        const page = await readPage(db, route, url.searchParams.get('cursor') ?? undefined, config.REALTIME_PAGE_SIZE);
-        json(res, 200, { channel, items: page.items, epoch: feed.epoch, position, ...(page.next ? { next: page.next } : {}) });
-      } catch (error) {
-        if (!(error instanceof BadCursorError)) throw error;
-        json(res, 400, { code: ErrorCodes.badRequest, message: error.message });
-      }
-      return true;
-    },
+    route: routes.route,
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.REALTIME_MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
@@ -148,7 +155,7 @@ export function build(options: RealtimeOptions): RealtimeServer {
       connections.add(connection);
       ws.on('close', () => connections.delete(connection));
       const token = url.searchParams.get('token');
-      if (token) connection.authenticate(token);
+      if (token) void connection.authenticate(token);
     });
   });
 

@@ -1,7 +1,7 @@
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { channelAllowed, ClientMessage, ErrorCodes, type RealtimeTokenClaims, type ResumePoint } from '@puente/contracts';
+import { channelAllowed, ClientMessage, ErrorCodes, type ResumePoint, type TokenClaims } from '@puente/contracts';
 import { parseNotice, type ChangeFeed, type ChannelHub, type Offer, type Subscriber } from './feed.js';
 import { verifyToken } from '@puente/runtime';
 import { BadCursorError, readPage } from './pages.js';
@@ -82,7 +82,9 @@ class Subscription implements Subscriber {
  * while open), subscriptions with snapshot or resume, paging, heartbeats, and a send-buffer cap.
  */
 export class Connection {
-  claims: RealtimeTokenClaims | undefined;
+  claims: TokenClaims | undefined;
+  /** A token being verified: frames that arrive meanwhile wait for it, so `auth` then `subscribe` keeps its order. */
+  private authenticating: Promise<boolean> | undefined;
   readonly subscriptions = new Map<string, Subscription>();
   closed = false;
   /** Last time anything arrived (frames or pongs): a silent connection is dropped. */
@@ -128,17 +130,21 @@ export class Connection {
     setTimeout(() => this.socket.terminate(), 1_000).unref();
   }
 
-  /** Authenticates with a token (from the URL or an `auth` frame); false when refused (the connection is closing). */
-  authenticate(token: string): boolean {
-    const verified = verifyToken(token, this.context.secrets);
-    if (!verified.ok) {
-      this.error(ErrorCodes.unauthorized, verified.reason);
-      this.close(CloseCodes.unauthorized, verified.reason === 'token expired' ? 'token expired' : 'unauthorized');
-      return false;
-    }
-    this.claims = verified.claims;
-    this.send({ op: 'ready', sub: verified.claims.sub });
-    return true;
+  /** Authenticates with a token (from the URL or an `auth` frame); resolves false when refused (the connection is closing). */
+  authenticate(token: string): Promise<boolean> {
+    const verifying = verifyToken(token, this.context.secrets).then((verified) => {
+      if (this.closed) return false;
+      if (!verified.ok) {
+        this.error(ErrorCodes.unauthorized, verified.reason);
+        this.close(CloseCodes.unauthorized, verified.reason === 'token expired' ? 'token expired' : 'unauthorized');
+        return false;
+      }
+      this.claims = verified.claims;
+      this.send({ op: 'ready', sub: verified.claims.sub });
+      return true;
+    });
+    this.authenticating = verifying.finally(() => (this.authenticating = undefined));
+    return this.authenticating;
   }
 
   /** Called every second by the server: closes connections whose token expired or that never authenticated. */
@@ -155,6 +161,7 @@ export class Connection {
 
   private async onFrame(data: Buffer, isBinary: boolean): Promise<void> {
     this.alive = true;
+    if (this.authenticating) await this.authenticating;
     if (this.closed) return;
     let parsed: unknown;
     try {
@@ -174,7 +181,7 @@ export class Connection {
     if (frame.op === 'ping') return this.send({ op: 'pong' });
     if (frame.op === 'auth') {
       if (this.claims) return this.error(ErrorCodes.badRequest, 'already authenticated');
-      this.authenticate(frame.token);
+      await this.authenticate(frame.token);
       return;
     }
     if (!this.claims) {

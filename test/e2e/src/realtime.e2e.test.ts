@@ -46,7 +46,7 @@ describe('realtime end to end', () => {
     const run = (args: string[]) => runCli(args, env);
     const minted = await run(['token', '--channels', 'whatsapp.>,kissflow.DS_A', '--ttl', '10m']);
     assert.equal(minted.code, 0, minted.stderr);
-    const verified = verifyToken(minted.stdout.trim(), ['cli-secret-new']);
+    const verified = await verifyToken(minted.stdout.trim(), ['cli-secret-new']);
     assert.ok(verified.ok);
     assert.deepEqual(verified.claims.channels, ['whatsapp.>', 'kissflow.DS_A']);
     assert.ok(Math.abs(verified.claims.exp - (Date.now() / 1000 + 600)) < 5);

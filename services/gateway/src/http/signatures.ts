@@ -1,13 +1,9 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { secretBytes } from '@puente/runtime';
 import { digestEqual } from './auth.js';
 
-/**
- * The key bytes of a secret: a `whsec_<base64>` secret is used as Standard Webhooks prescribes (the
- * decoded bytes); any other secret is its UTF-8 bytes. The same rule holds for every scheme.
- */
-export function secretBytes(secret: string): Buffer {
-  return secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.from(secret, 'utf8');
-}
+/** The key bytes of a secret (a `whsec_` secret is Standard Webhooks' base64 key): one rule for every scheme and the Evolution JWT. */
+export { secretBytes };
 
 const keys = new Map<string, KeyObject>();
 

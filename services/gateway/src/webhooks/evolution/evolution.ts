@@ -13,12 +13,12 @@ import { baileysContent, toIsoTime, type BaileysMessage } from '@puente/contract
  * read only to find an `apikey` when no header credential is present; a body that is not JSON is then
  * unauthenticated (401), not malformed.
  */
-export function verifyEvolution(request: WebhookRequest, secrets: readonly string[], now: Date): void {
+export async function verifyEvolution(request: WebhookRequest, secrets: readonly string[], now: Date): Promise<void> {
   const header = request.headers.apikey ?? request.headers['x-api-key'];
   const headerKey = Array.isArray(header) ? header[0] : header;
   if (headerKey && matchesAny(headerKey, secrets)) return;
   const bearer = bearerToken(request.headers.authorization);
-  if (bearer && verifyHs256Jwt(bearer, secrets, now)) return;
+  if (bearer && (await verifyHs256Jwt(bearer, secrets, now))) return;
   if (!headerKey && !bearer) {
     let body: unknown;
     try {

@@ -18,7 +18,7 @@ export function verifySubscription(url: string, tokens: readonly string[]): stri
   const challenge = query.get('hub.challenge');
   const token = query.get('hub.verify_token');
   if (query.get('hub.mode') !== 'subscribe' || !token || !matchesAny(token, tokens)) throw new UnauthorizedError('hub.mode must be subscribe and hub.verify_token must match');
-  if (!challenge || challenge.length > 512) throw new GatewayError(400, 'bad_request', 'hub.challenge is missing');
+  if (!challenge || challenge.length > 512) throw new GatewayError('bad_request', 'hub.challenge is missing');
   return challenge;
 }
 
@@ -101,7 +101,7 @@ export function normalizeWhatsAppCloud(request: WebhookRequest): Normalized {
       if (!value.success) {
         const error = contractViolation('invalid messages change', value.error);
         error.details.forEach((d) => (d.path = `entry.${e}.changes.${c}.value.${d.path}`));
-        throw new GatewayError(400, 'contract_violation', `entry ${e}, change ${c}: ${error.message}`, error.details);
+        throw new GatewayError('contract_violation', `entry ${e}, change ${c}: ${error.message}`, { details: error.details });
       }
       const v = value.data;
       const session = v.metadata.phone_number_id;

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+/** Token roles beyond reading: what later features check (nothing enforces them yet). */
+export const TokenRoles = {
+  /** The operator console: see and act on every session's health and queues. */
+  operator: 'operator',
+} as const;
+
+/**
+ * The claims of a Puente access token (an HS256 JWT signed with `REALTIME_JWT_SECRET`): the one
+ * definition every service and tool reads. Realtime requires `sub`, `exp` and `channels` and checks
+ * `channels` on every subscription and page; `send` and `roles` are defined here so the inbox and the
+ * operator console do not each invent theirs, and are not enforced anywhere yet.
+ */
+export const TokenClaims = z.object({
+  /** Who holds the token (a user, an agent, a tool). */
+  sub: z.string().min(1),
+  /** Expiry, seconds since the epoch; a WebSocket is closed when it passes. */
+  exp: z.number().int().positive(),
+  /** Channel patterns the holder may read: `*` matches one dot-separated segment, a trailing `>` the rest, as in NATS. */
+  channels: z.array(z.string().min(1)).min(1),
+  /** WhatsApp sessions the holder may send from: session names, or `*` for every session. */
+  send: z.array(z.string().min(1)).optional(),
+  /** Rights beyond reading and sending, such as `operator` ({@link TokenRoles}); unknown roles are kept, not refused. */
+  roles: z.array(z.string().min(1)).optional(),
+});
+export type TokenClaims = z.infer<typeof TokenClaims>;
+
+/** The claims realtime reads (the same schema: {@link TokenClaims}). */
+export const RealtimeTokenClaims = TokenClaims;
+export type RealtimeTokenClaims = TokenClaims;
