@@ -71,21 +71,9 @@ export function conversationsProjection(facts: MessageFacts): Projection<Convers
       }
     },
     initial(_key, event) {
-      switch (event.type) {
-        case 'whatsapp.message.received.v1':
-        case 'whatsapp.message.sent.v1':
-        case 'whatsapp.message.imported.v1':
-        case 'whatsapp.message.send_requested.v1':
-        case 'whatsapp.chat.archived.v1':
-        case 'whatsapp.chat.unarchived.v1':
-        case 'whatsapp.chat.imported.v1':
-          return fresh(event.data.session, event.data.chatId, event.data.provider);
-        case 'whatsapp.command.sent.v1':
-          // A mark-read opens the chat; a send's provider id only renames the last message of a known one.
-          return event.data.kind === 'send_message' ? null : fresh(event.data.session, event.data.chatId!, undefined);
-        default:
-          return unhandled(event);
-      }
+      // A mark-read opens the chat; a send's provider id only renames the last message of a known one.
+      if (event.type === 'whatsapp.command.sent.v1') return event.data.kind === 'send_message' ? null : fresh(event.data.session, event.data.chatId!, undefined);
+      return fresh(event.data.session, event.data.chatId, event.data.provider);
     },
     evolve(doc, event, { position }) {
       switch (event.type) {
