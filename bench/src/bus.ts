@@ -2,7 +2,7 @@ import { MongoClient, type AnyBulkWriteOperation } from 'mongodb';
 import { AckPolicy, type JetStreamClient } from 'nats';
 import { createEvent, type DomainEvent } from '@puente/contracts';
 import { Bus, ConsumerRunner, Outcomes } from '@puente/bus';
-import { ProjectionStore, type PositionedEvent, type ProjectedDoc } from '@puente/projection';
+import { evolveDoc, keysOf, ProjectionStore, type PositionedEvent, type ProjectedDoc } from '@puente/projection';
 import { messageEvents, messageFixtureProjection } from '@puente/projection/testing';
 import { machine, median, metric, type BenchResult, type Metric } from './result.js';
 
@@ -136,9 +136,9 @@ async function benchProjection(bus: Bus, env: BenchEnv): Promise<Metric[]> {
     const projection = messageFixtureProjection('precompute');
     const state = new Map<string, ProjectedDoc | null>();
     const perEvent = workload.map(({ event, position }) => {
-      const key = projection.keys(event)[0]!;
+      const key = keysOf(projection, event)[0]!;
       const before = state.get(key) ?? null;
-      const after = projection.evolve(before as never, event, { key, position }) ?? before;
+      const after = evolveDoc(projection, before as never, event, { key, position }) ?? before;
       state.set(key, after);
       return { key, doc: { ...after, _id: key, _position: position }, first: before === null };
     });

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
-import { Collections, createEvent, encodeToken, type DomainEvent } from '@puente/contracts';
+import { Collections, createEvent, encodeToken } from '@puente/contracts';
 import { Bus } from '@puente/bus';
 import { freePort, spawnService, stopService, waitReady } from '@puente/stack';
 import { Backfill, KissflowClient, modifiedAtOf, openBackfillBucket, recordKey, recordsProjection, type KissflowRecordDoc } from '@puente/kissflow-sync';
@@ -34,7 +34,7 @@ async function rawServe(fake: FakeKissflow, dataset: string): Promise<number> {
 async function rawBulkWrite(db: Db, fake: FakeKissflow, dataset: string): Promise<number> {
   const projection = recordsProjection();
   const docs = [...fake.datasets.get(dataset)!.values()].map((row, i) => {
-    const event = createEvent('kissflow.record.upserted.v1', { dataset, rowId: row._id, fields: row, modifiedAt: modifiedAtOf(row), origin: 'backfill' }, { source: 'urn:puente:bench' }) as DomainEvent;
+    const event = createEvent('kissflow.record.upserted.v1', { dataset, rowId: row._id, fields: row, modifiedAt: modifiedAtOf(row), origin: 'backfill' }, { source: 'urn:puente:bench' });
     const key = recordKey(dataset, row._id);
     return { ...projection.evolve(null, event, { key, position: i + 1 })!, _id: key, _position: i + 1, _rev: 1 };
   });

@@ -2,7 +2,7 @@ import { MongoClient, type AnyBulkWriteOperation, type Db } from 'mongodb';
 import { DeliverPolicy } from 'nats';
 import { Collections, createEvent, encodeToken, StreamNames, type DomainEvent } from '@puente/contracts';
 import { Bus } from '@puente/bus';
-import { ProjectionStore, rebuild, renamed, type ProjectedDoc } from '@puente/projection';
+import { evolveDoc, keysOf, ProjectionStore, rebuild, renamed, type ProjectedDoc } from '@puente/projection';
 import { recordKey, recordsProjection } from '@puente/kissflow-sync';
 import type { BenchEnv } from './bus.js';
 import { machine, metric, type BenchResult } from './result.js';
@@ -48,9 +48,9 @@ async function rawBulkWrite(db: Db, events: DomainEvent[]): Promise<number> {
   const projection = recordsProjection();
   const state = new Map<string, ProjectedDoc>();
   const writes = events.map((event, i) => {
-    const [key] = projection.keys(event) as [string];
+    const [key] = keysOf(projection, event) as [string];
     const before = state.get(key) ?? null;
-    const after = projection.evolve(before as never, event, { key, position: i + 1 })!;
+    const after = evolveDoc(projection, before as never, event, { key, position: i + 1 })!;
     state.set(key, after);
     const doc = { ...after, _id: key, _position: i + 1 } as unknown as { _id: string };
     return before ? { replaceOne: { filter: { _id: key }, replacement: doc } } : { insertOne: { document: doc } };

@@ -2,7 +2,7 @@ import { MongoClient, type AnyBulkWriteOperation, type Db } from 'mongodb';
 import { AckPolicy } from 'nats';
 import { Collections, createEvent, encodeToken, subjectOf, type DomainEvent, type EventData, type EventType } from '@puente/contracts';
 import { Bus, ConsumerRunner } from '@puente/bus';
-import type { ProjectedDoc, Projection } from '@puente/projection';
+import { evolveDoc, keysOf, type ProjectedDoc, type Projection } from '@puente/projection';
 import { commandsProjection, contactsProjection, conversationsProjection, messagesProjection, sessionsProjection, WhatsAppProjections } from '@puente/whatsapp';
 import type { BenchEnv } from './bus.js';
 import { machine, metric, type BenchResult } from './result.js';
@@ -72,9 +72,9 @@ function perEventWrites(events: readonly DomainEvent[]): { collection: string; k
     const position = i + 1;
     const writes: { collection: string; key: string; doc: Record<string, unknown>; first: boolean }[] = [];
     projections.forEach((projection, p) => {
-      for (const key of new Set(projection.keys(event))) {
+      for (const key of keysOf(projection, event)) {
         const before = state[p]!.get(key) ?? null;
-        const after = projection.evolve(before as never, event, { key, position });
+        const after = evolveDoc(projection, before, event, { key, position });
         if (p === 0) firstContent.set(key, (after as { firstContentAt?: number } | null)?.firstContentAt);
         if (!after || after === before) continue;
         state[p]!.set(key, after);

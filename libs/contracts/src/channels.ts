@@ -17,15 +17,55 @@ export const Collections = {
 } as const;
 export type CollectionName = (typeof Collections)[keyof typeof Collections];
 
+/**
+ * A read model's channel route: a channel pattern whose `<field>` tokens are document fields (encoded
+ * as subject tokens in the channel) and the collection that holds the documents. Realtime serves a
+ * channel from the collection, filtered on those fields; a projection publishes a document's change
+ * notices on the channel its fields fill in. Adding a read model adds one entry to `ChannelRoutes`.
+ */
+export interface ChannelRouteDescriptor {
+  /** Dot-separated tokens: literals, and `<field>` for a document field (e.g. `whatsapp.messages.<session>.<chatId>`). */
+  readonly channel: string;
+  readonly collection: string;
+}
+
+/** The channels Puente serves (DESIGN.md "Realtime"), one per read model. */
+export const ChannelRoutes = {
+  kissflowRecords: { channel: 'kissflow.<dataset>', collection: Collections.kissflowRecords },
+  waSessions: { channel: 'whatsapp.sessions', collection: Collections.waSessions },
+  waContacts: { channel: 'whatsapp.contacts.<session>', collection: Collections.waContacts },
+  waConversations: { channel: 'whatsapp.conversations.<session>', collection: Collections.waConversations },
+  waMessages: { channel: 'whatsapp.messages.<session>.<chatId>', collection: Collections.waMessages },
+  bitrixLinks: { channel: 'bitrix.links', collection: Collections.bitrixLinks },
+  commands: { channel: 'commands.<session>', collection: Collections.commands },
+} as const satisfies Record<string, ChannelRouteDescriptor>;
+
+/** Every read model's route: what realtime serves unless it is given another list. */
+export const ReadModelRoutes: readonly ChannelRouteDescriptor[] = Object.values(ChannelRoutes);
+
+/** A `<field>` token of a channel pattern. */
+export const ChannelField = /^<([A-Za-z_][A-Za-z0-9_]*)>$/;
+
+/** The channel of a route for these field values (each encoded as a subject token). */
+export function channelOf(route: ChannelRouteDescriptor, fields: Readonly<Record<string, string>>): string {
+  return route.channel.split('.').map((token) => {
+    const field = ChannelField.exec(token)?.[1];
+    if (field === undefined) return token;
+    const value = fields[field];
+    if (value === undefined) throw new Error(`channel ${route.channel}: no value for <${field}>`);
+    return t(value);
+  }).join('.');
+}
+
 /** WebSocket / HTTP channels; ids inside are encoded as subject tokens. */
 export const Channels = {
-  kissflow: (dataset: string) => `kissflow.${t(dataset)}`,
-  whatsappSessions: () => 'whatsapp.sessions',
-  whatsappContacts: (session: string) => `whatsapp.contacts.${t(session)}`,
-  whatsappConversations: (session: string) => `whatsapp.conversations.${t(session)}`,
-  whatsappMessages: (session: string, chat: string) => `whatsapp.messages.${t(session)}.${t(chat)}`,
-  bitrixLinks: () => 'bitrix.links',
-  commands: (session: string) => `commands.${t(session)}`,
+  kissflow: (dataset: string) => channelOf(ChannelRoutes.kissflowRecords, { dataset }),
+  whatsappSessions: () => channelOf(ChannelRoutes.waSessions, {}),
+  whatsappContacts: (session: string) => channelOf(ChannelRoutes.waContacts, { session }),
+  whatsappConversations: (session: string) => channelOf(ChannelRoutes.waConversations, { session }),
+  whatsappMessages: (session: string, chat: string) => channelOf(ChannelRoutes.waMessages, { session, chatId: chat }),
+  bitrixLinks: () => channelOf(ChannelRoutes.bitrixLinks, {}),
+  commands: (session: string) => channelOf(ChannelRoutes.commands, { session }),
 } as const;
 
 /** `chg.<channel tokens>.<document key>`: the subject of a change notice. */

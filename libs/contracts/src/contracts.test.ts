@@ -8,7 +8,7 @@ import addFormats from 'ajv-formats';
 import {
   allJsonSchemas, changeSubject, channelAllowed, Channels, ClientMessage, createEvent, decodeEvent, decodeToken,
   encodeToken, EventTypes, InvalidEventError, InvalidTokenError, jsonSchemaOf, parseEvent, StreamDefinitions,
-  subjectOf, UnknownEventTypeError, type DomainEvent, type Upcaster,
+  subjectFiltersFor, subjectOf, subjectPatternOf, UnknownEventTypeError, type DomainEvent, type Upcaster,
 } from './index.js';
 import { EventExamples } from './testing/index.js';
 
@@ -83,6 +83,18 @@ describe('contracts - streams, channels, protocol', () => {
   test('streams capture disjoint subject spaces', () => {
     const prefixes = Object.values(StreamDefinitions).flatMap((s) => s.subjects.map((subject) => subject.split('.')[0]));
     assert.equal(new Set(prefixes).size, prefixes.length);
+  });
+
+  test('a consumer filter derived from event types is the fewest subjects that select exactly them', () => {
+    assert.equal(subjectPatternOf('whatsapp.message.received.v1'), 'evt.whatsapp.message.received.*');
+    assert.equal(subjectPatternOf('glyms.row.created.v1'), 'evt.glyms.*.*');
+    assert.equal(subjectPatternOf('bitrix.entity.synced.v1'), 'evt.bitrix.*.synced');
+    const whatsappEvents = EventTypes.filter((type) => type.startsWith('whatsapp.') && subjectPatternOf(type).startsWith('evt.'));
+    assert.deepEqual(subjectFiltersFor(whatsappEvents), ['evt.whatsapp.>']);
+    assert.deepEqual(subjectFiltersFor(['kissflow.record.upserted.v1', 'kissflow.record.deleted.v1']), ['evt.kissflow.>']);
+    assert.deepEqual(subjectFiltersFor(['kissflow.record.upserted.v1']), ['evt.kissflow.record.upserted.*']);
+    assert.deepEqual(subjectFiltersFor(['whatsapp.session.status.v1', 'whatsapp.session.qr.v1', 'whatsapp.session.sync.v1']), ['evt.whatsapp.session.>']);
+    assert.deepEqual(subjectFiltersFor(['whatsapp.session.status.v1', 'whatsapp.send_message.v1']), ['evt.whatsapp.session.status.*', 'cmd.whatsapp.send_message.*']);
   });
 
   test('channel patterns match like NATS subjects', () => {

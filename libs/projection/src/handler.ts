@@ -5,9 +5,9 @@ import type { PositionedEvent, ProjectionStore } from './store.js';
 
 /**
  * A consumer-runner handler that decodes each delivery (an undecodable one is dead-lettered) and
- * applies the rest to the store in one batch, positions taken from the stream.
+ * hands the rest to `apply` in one batch, positions taken from the stream.
  */
-export function projectionHandler<D extends ProjectedDoc>(store: ProjectionStore<D>): BatchHandler {
+export function batchHandler(apply: (events: PositionedEvent[]) => Promise<readonly Outcome[]>): BatchHandler {
   return async (deliveries) => {
     const outcomes: Outcome[] = new Array<Outcome>(deliveries.length);
     const events: PositionedEvent[] = [];
@@ -20,8 +20,13 @@ export function projectionHandler<D extends ProjectedDoc>(store: ProjectionStore
         outcomes[i] = Outcomes.dead(error);
       }
     });
-    const applied = await store.apply(events);
-    applied.outcomes.forEach((outcome, j) => (outcomes[indexOf[j]!] = outcome));
+    const applied = await apply(events);
+    applied.forEach((outcome, j) => (outcomes[indexOf[j]!] = outcome));
     return outcomes;
   };
+}
+
+/** A consumer-runner handler applying each batch to one store (see `batchHandler`). */
+export function projectionHandler<D extends ProjectedDoc>(store: ProjectionStore<D>): BatchHandler {
+  return batchHandler(async (events) => (await store.apply(events)).outcomes);
 }

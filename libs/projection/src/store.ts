@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { changeSubject, Collections, StreamNames, type ChangeNotice, type DomainEvent } from '@puente/contracts';
 import { eachConcurrently, Outcomes, SpanKind, withSpan, type Bus, type Outcome } from '@puente/bus';
-import type { ProjectedDoc, Projection, StoredDoc } from './projection.js';
+import { evolveDoc, keysOf, type ProjectedDoc, type Projection, type StoredDoc } from './projection.js';
 import { Semaphore } from './semaphore.js';
 
 /** A document as the driver sees it: string ids, any fields. */
@@ -171,15 +171,15 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
 
   private async applyBatch(events: readonly PositionedEvent[]): Promise<ApplyResult<D>> {
     const outcomes: Outcome[] = events.map(() => Outcomes.ack);
-    const keysOf = events.map((e, i) => {
+    const touched = events.map((e, i) => {
       try {
-        return [...new Set(this.projection.keys(e.event))];
+        return keysOf(this.projection, e.event);
       } catch (error) {
         outcomes[i] = Outcomes.dead(error);
         return [];
       }
     });
-    const allKeys = [...new Set(keysOf.flat())];
+    const allKeys = [...new Set(touched.flat())];
     const result: ApplyResult<D> = { outcomes, docs: new Map(), written: 0, republished: 0, conflicts: 0 };
     if (allKeys.length === 0) return result;
 
@@ -193,13 +193,13 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
       const pendingSet = new Set(pending);
       events.forEach((e, i) => {
         if (outcomes[i]!.kind !== 'ack') return;
-        for (const key of keysOf[i]!) {
+        for (const key of touched[i]!) {
           if (!pendingSet.has(key)) continue;
           const state = states.get(key)!;
           if (state.base && state.base._position === e.position && state.current === (state.base as D)) state.republish = true;
           let next: D | null;
           try {
-            next = this.projection.evolve(state.current, e.event, { key, position: e.position });
+            next = evolveDoc(this.projection, state.current, e.event, { key, position: e.position });
           } catch (error) {
             outcomes[i] = Outcomes.dead(error);
             continue;

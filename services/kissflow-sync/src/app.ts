@@ -5,10 +5,10 @@ import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { Consumers, encodeToken, type ConsumerDefinition, type KissflowMappings } from '@puente/contracts';
+import { ChannelRoutes, Collections, Consumers, encodeToken, type ConsumerDefinition, type KissflowMappings } from '@puente/contracts';
 import type { Bus, Delivery, Outcome } from '@puente/bus';
-import { ProjectionStore, projectionHandler } from '@puente/projection';
-import { type ServiceDefinition, url } from '@puente/runtime';
+import { ProjectionStore, projectionHandler, type ReadModel, type Replayable } from '@puente/projection';
+import { loadConfig, type ServiceDefinition, url } from '@puente/runtime';
 import { OnJetStream, startJetStreamService } from '@puente/nest-jetstream';
 import { Backfill, BackfillBusyError } from './backfill.js';
 import { KissflowClient } from './client.js';
@@ -58,6 +58,21 @@ export function consumerFor(datasets: readonly string[] | undefined): ConsumerDe
   const suffix = createHash('sha256').update([...datasets].sort().join('\n')).digest('hex').slice(0, 10);
   return { durable: `${base.durable}-${suffix}`, stream: base.stream, filterSubjects: datasets.map((dataset) => `evt.kissflow.record.*.${encodeToken(dataset)}`) };
 }
+
+/** The records read model as `puente replay kissflow-records` rebuilds it: this configuration's consumer, datasets and mapping. */
+export function recordsReadModel(config: Pick<KissflowConfig, 'KISSFLOW_DATASETS' | 'KISSFLOW_MAPPINGS'>): ReadModel {
+  const datasets = config.KISSFLOW_DATASETS;
+  return {
+    name: 'kissflow-records',
+    group: { lead: [recordsProjection(loadMappings(config.KISSFLOW_MAPPINGS))] },
+    consumer: consumerFor(datasets),
+    routes: [ChannelRoutes.kissflowRecords],
+    scope: (collection) => (datasets && collection === Collections.kissflowRecords ? { dataset: { $in: datasets } } : undefined),
+  };
+}
+
+/** The read models this service owns that `puente replay` can rebuild. */
+export const replayable: readonly Replayable[] = [{ name: 'kissflow-records', readModel: (env) => recordsReadModel(loadConfig(Config, env)) }];
 
 /** Events a projector applies per batch: a backfill arrives by the thousand, and each batch costs a few round trips whatever its size. */
 const PROJECTION_BATCH = 1_024;

@@ -1,17 +1,17 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createEvent, fromStorable, toStorable, type DomainEvent, type KissflowMappings } from '@puente/contracts';
-import { recordsProjection, type KissflowRecordDoc } from './records.js';
+import { createEvent, fromStorable, toStorable, type KissflowMappings } from '@puente/contracts';
+import { recordsProjection, type KissflowRecordDoc, type RecordEvent } from './records.js';
 
 const DS = 'DS_Documentos_Cliente';
-const upsert = (fields: Record<string, unknown>, modifiedAt: string | null, options: { origin?: 'webhook' | 'backfill' | 'reconcile'; observedAt?: string; rowId?: string } = {}): DomainEvent =>
-  createEvent('kissflow.record.upserted.v1', { dataset: DS, rowId: options.rowId ?? 'Pk01', fields: { _id: options.rowId ?? 'Pk01', ...fields }, modifiedAt, origin: options.origin ?? 'webhook' }, { source: 'urn:test', ...(options.observedAt ? { time: options.observedAt } : {}) }) as DomainEvent;
-const deleted = (detectedAt: string, rowId = 'Pk01'): DomainEvent => createEvent('kissflow.record.deleted.v1', { dataset: DS, rowId, detectedAt }, { source: 'urn:test' }) as DomainEvent;
+const upsert = (fields: Record<string, unknown>, modifiedAt: string | null, options: { origin?: 'webhook' | 'backfill' | 'reconcile'; observedAt?: string; rowId?: string } = {}): RecordEvent =>
+  createEvent('kissflow.record.upserted.v1', { dataset: DS, rowId: options.rowId ?? 'Pk01', fields: { _id: options.rowId ?? 'Pk01', ...fields }, modifiedAt, origin: options.origin ?? 'webhook' }, { source: 'urn:test', ...(options.observedAt ? { time: options.observedAt } : {}) }) as RecordEvent;
+const deleted = (detectedAt: string, rowId = 'Pk01'): RecordEvent => createEvent('kissflow.record.deleted.v1', { dataset: DS, rowId, detectedAt }, { source: 'urn:test' }) as RecordEvent;
 const t = (second: number) => new Date(Date.UTC(2025, 9, 15, 10, 30, second)).toISOString();
 
 /** Applies events in order at positions 1, 2, ...; returns the document (null when never created). */
-function run(events: readonly DomainEvent[], mappings?: KissflowMappings): KissflowRecordDoc | null {
+function run(events: readonly RecordEvent[], mappings?: KissflowMappings): KissflowRecordDoc | null {
   const projection = recordsProjection(mappings);
   let doc: KissflowRecordDoc | null = null;
   events.forEach((event, i) => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, Channels, Collections, toStorable, type DomainEvent, type KissflowMappings } from '@puente/contracts';
-import { sourceOrder, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
+import { canonicalJson, Channels, Collections, toStorable, type DomainEventOf, type KissflowMappings } from '@puente/contracts';
+import { sourceOrder, unhandled, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
 import { applyMapping, type MappingError } from './mapping.js';
 
 /** A `kissflow_records` document (`_id` `<dataset>:<row id>`). */
@@ -22,6 +22,9 @@ export interface KissflowRecordDoc extends ProjectedDoc {
   _v: { row: AspectVersion };
 }
 
+/** The events the records read model applies. */
+export type RecordEvent = DomainEventOf<'kissflow.record.upserted.v1' | 'kissflow.record.deleted.v1'>;
+
 /** How many digests of same-time versions a document remembers. */
 const DIGESTS = 8;
 
@@ -38,58 +41,69 @@ export const rowDigest = (fields: Record<string, unknown>): string => createHash
  * modified at or before T). A delete leaves a tombstone versioned at the time it was detected: only a
  * version modified later (a known `_modified_at`, or a backfill that saw the row afterwards) revives it.
  */
-export function recordsProjection(mappings: KissflowMappings = { datasets: {} }): Projection<KissflowRecordDoc> {
+export function recordsProjection(mappings: KissflowMappings = { datasets: {} }): Projection<KissflowRecordDoc, RecordEvent> {
   return {
     name: 'kissflow-records',
     collection: Collections.kissflowRecords,
     indexes: [{ key: { dataset: 1 }, name: 'dataset' }],
-    keys(event: DomainEvent) {
-      if (event.type === 'kissflow.record.upserted.v1' || event.type === 'kissflow.record.deleted.v1') return [recordKey(event.data.dataset, event.data.rowId)];
-      return [];
-    },
+    handles: ['kissflow.record.upserted.v1', 'kissflow.record.deleted.v1'],
+    keys: (event) => [recordKey(event.data.dataset, event.data.rowId)],
     channel: (doc) => Channels.kissflow(doc.dataset),
     evolve(doc, event, { position }) {
-      if (event.type === 'kissflow.record.deleted.v1') {
-        const at = sourceOrder(event.data.detectedAt);
-        if (doc?._deleted) return doc;
-        // Modified after the delete was detected: the row exists (a listing missed it).
-        if (doc && doc._v.row[0] > at) return doc;
-        return {
-          ...(doc ?? { dataset: event.data.dataset, rowId: event.data.rowId, fields: {}, modifiedAt: null, origin: 'reconcile' as const, digests: [] }),
-          _deleted: true,
-          deletedAt: new Date(at).toISOString(),
-          digests: [],
-          _v: { row: [at, position] },
-        };
+      switch (event.type) {
+        case 'kissflow.record.deleted.v1':
+          return deleted(doc, event, position);
+        case 'kissflow.record.upserted.v1':
+          return upserted(doc, event, position, mappings);
+        default:
+          return unhandled(event);
       }
-      if (event.type !== 'kissflow.record.upserted.v1') return doc;
-      const { dataset, rowId, fields, modifiedAt, origin } = event.data;
-      const known = modifiedAt !== null;
-      const at = sourceOrder(modifiedAt ?? event.time);
-      if (doc) {
-        const [current, currentPosition] = doc._v.row;
-        if (doc._deleted) {
-          const proves = known || origin !== 'webhook';
-          if (!proves || at <= current) return doc;
-        } else {
-          if (at < current) return doc;
-          if (at === current && (position <= currentPosition || doc.digests.includes(rowDigest(fields)))) return doc;
-        }
-      }
-      const digest = rowDigest(fields);
-      const mapped = applyMapping(fields, mappings.datasets[dataset]);
-      const sameTime = doc !== null && !doc._deleted && doc._v.row[0] === at;
-      const next: KissflowRecordDoc = {
-        dataset,
-        rowId,
-        fields: toStorable(mapped.fields) as Record<string, unknown>,
-        modifiedAt,
-        origin,
-        digests: sameTime ? [...doc.digests, digest].slice(-DIGESTS) : [digest],
-        _v: { row: [at, position] },
-      };
-      if (mapped.errors.length > 0) next.mappingErrors = mapped.errors;
-      return next;
     },
   };
+}
+
+/** A delete leaves a tombstone, unless the row was modified after the delete was detected. */
+function deleted(doc: KissflowRecordDoc | null, event: DomainEventOf<'kissflow.record.deleted.v1'>, position: number): KissflowRecordDoc {
+  const at = sourceOrder(event.data.detectedAt);
+  if (doc?._deleted) return doc;
+  // Modified after the delete was detected: the row exists (a listing missed it).
+  if (doc && doc._v.row[0] > at) return doc;
+  return {
+    ...(doc ?? { dataset: event.data.dataset, rowId: event.data.rowId, fields: {}, modifiedAt: null, origin: 'reconcile' as const, digests: [] }),
+    _deleted: true,
+    deletedAt: new Date(at).toISOString(),
+    digests: [],
+    _v: { row: [at, position] },
+  };
+}
+
+/** An upsert moves the row forward in modification time (see `recordsProjection`). */
+function upserted(doc: KissflowRecordDoc | null, event: DomainEventOf<'kissflow.record.upserted.v1'>, position: number, mappings: KissflowMappings): KissflowRecordDoc | null {
+  const { dataset, rowId, fields, modifiedAt, origin } = event.data;
+  const known = modifiedAt !== null;
+  const at = sourceOrder(modifiedAt ?? event.time);
+  if (doc) {
+    const [current, currentPosition] = doc._v.row;
+    if (doc._deleted) {
+      const proves = known || origin !== 'webhook';
+      if (!proves || at <= current) return doc;
+    } else {
+      if (at < current) return doc;
+      if (at === current && (position <= currentPosition || doc.digests.includes(rowDigest(fields)))) return doc;
+    }
+  }
+  const digest = rowDigest(fields);
+  const mapped = applyMapping(fields, mappings.datasets[dataset]);
+  const sameTime = doc !== null && !doc._deleted && doc._v.row[0] === at;
+  const next: KissflowRecordDoc = {
+    dataset,
+    rowId,
+    fields: toStorable(mapped.fields) as Record<string, unknown>,
+    modifiedAt,
+    origin,
+    digests: sameTime ? [...doc.digests, digest].slice(-DIGESTS) : [digest],
+    _v: { row: [at, position] },
+  };
+  if (mapped.errors.length > 0) next.mappingErrors = mapped.errors;
+  return next;
 }

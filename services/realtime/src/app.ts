@@ -6,14 +6,14 @@ import type { Db } from 'mongodb';
 import type { Subscription as NatsSubscription } from 'nats';
 import { WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { channelAllowed, ErrorCodes, RealtimeSubjects, ResyncNotice } from '@puente/contracts';
+import { channelAllowed, ErrorCodes, RealtimeSubjects, ResyncNotice, type ChannelRouteDescriptor } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
 import { createHttpServer, DevSecrets, HttpError, listen, port, RouteTable, signToken, verifyToken, type Check, type Logger, type RouteHandler, type ServiceDefinition } from '@puente/runtime';
 import { Connection, type ConnectionLimits, type ServerContext } from './connection.js';
 import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
 import { BadCursorError, readPage } from './pages.js';
-import { routeOf } from './routes.js';
+import { router } from './routes.js';
 
 export { signToken, verifyToken } from '@puente/runtime';
 export { routeOf } from './routes.js';
@@ -43,6 +43,8 @@ export interface RealtimeOptions {
   checks: Record<string, Check>;
   secrets: readonly string[];
   config: RealtimeConfig;
+  /** The read models served, by channel route (default: every read model's, `ReadModelRoutes`). */
+  readModels?: readonly ChannelRouteDescriptor[];
 }
 
 export interface RealtimeServer {
@@ -93,7 +95,8 @@ export function build(options: RealtimeOptions): RealtimeServer {
   const feed = new ChangeFeed(bus, logger);
   const limits: ConnectionLimits = { maxSubscriptions: config.REALTIME_MAX_SUBSCRIPTIONS, maxBufferedBytes: config.REALTIME_MAX_BUFFERED_BYTES, pageSize: config.REALTIME_PAGE_SIZE, maxPending: 50_000 };
   const stats = { connections: 0, subscriptions: 0, slowClosed: 0 };
-  const context: ServerContext = { db, feed, logger, secrets: options.secrets, limits, stats };
+  const routeOf = router(options.readModels);
+  const context: ServerContext = { db, feed, logger, secrets: options.secrets, limits, stats, routeOf };
   const connections = new Set<Connection>();
 
   const page = (html: string | (() => string), contentType: string): RouteHandler => (_req, res) => {

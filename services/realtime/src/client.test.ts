@@ -16,6 +16,25 @@ describe('realtime - client package and tokens', () => {
     assert.equal(routeOf('whatsapp.messages.ventas.bad token'), undefined);
   });
 
+  test('every channel of DESIGN.md routes to its read model, derived from the routes in libs/contracts', () => {
+    const jid = '34612345678@s.whatsapp.net';
+    const cases: [string, ReturnType<typeof routeOf>][] = [
+      [Channels.kissflow('DS_Documentos_Cliente'), { collection: 'kissflow_records', filter: { dataset: 'DS_Documentos_Cliente' } }],
+      [Channels.whatsappSessions(), { collection: 'wa_sessions', filter: {} }],
+      [Channels.whatsappContacts('ventas'), { collection: 'wa_contacts', filter: { session: 'ventas' } }],
+      [Channels.whatsappConversations('ventas'), { collection: 'wa_conversations', filter: { session: 'ventas' } }],
+      [Channels.whatsappMessages('ventas', jid), { collection: 'wa_messages', filter: { session: 'ventas', chatId: jid } }],
+      [Channels.bitrixLinks(), { collection: 'bitrix_links', filter: {} }],
+      [Channels.commands('ventas'), { collection: 'commands', filter: { session: 'ventas' } }],
+      ['whatsapp', undefined], ['whatsapp.other', undefined], ['whatsapp.sessions.x', undefined], ['kissflow.', undefined],
+      ['whatsapp.conversations.a.b', undefined], ['whatsapp.messages.ventas', undefined], ['bitrix.links.x', undefined], ['a.b.c.d.e', undefined],
+    ];
+    for (const [channel, route] of cases) assert.deepEqual(routeOf(channel), route, channel);
+    const extra = { channel: 'fixture.notes.<session>', collection: 'fixture_notes' };
+    assert.equal(routeOf('fixture.notes.ventas'), undefined);
+    assert.deepEqual(routeOf('fixture.notes.ventas', [extra]), { collection: 'fixture_notes', filter: { session: 'ventas' } });
+  });
+
   test('tokens: signed, checked against every secret of a rotation, expiry and claims enforced', async () => {
     const token = signToken({ sub: 'ana', channels: ['whatsapp.>'] }, 'new-secret', 60);
     assert.equal((await verifyToken(token, ['new-secret'])).ok, true);

@@ -5,7 +5,7 @@ import { channelAllowed, ClientMessage, ErrorCodes, type ResumePoint, type Token
 import { parseNotice, type ChangeFeed, type ChannelHub, type Offer, type Subscriber } from './feed.js';
 import { verifyToken } from '@puente/runtime';
 import { BadCursorError, readPage } from './pages.js';
-import { routeOf } from './routes.js';
+import type { ChannelRoute } from './routes.js';
 
 export interface ConnectionLimits {
   /** Subscriptions one connection may hold. */
@@ -25,6 +25,8 @@ export interface ServerContext {
   secrets: readonly string[];
   limits: ConnectionLimits;
   stats: { connections: number; subscriptions: number; slowClosed: number };
+  /** The read model behind a channel (the routes `build()` was given). */
+  routeOf: (channel: string) => ChannelRoute | undefined;
 }
 
 /** WebSocket close codes Puente uses besides the standard ones. */
@@ -206,7 +208,7 @@ export class Connection {
 
   private async subscribe(channel: string, since: ResumePoint | undefined): Promise<void> {
     if (!this.allowed(channel)) return this.error(ErrorCodes.forbidden, 'the token does not allow this channel', channel);
-    const route = routeOf(channel);
+    const route = this.context.routeOf(channel);
     if (!route) return this.error(ErrorCodes.unknownChannel, 'no such channel', channel);
     if (!this.subscriptions.has(channel) && this.subscriptions.size >= this.context.limits.maxSubscriptions) {
       return this.error(ErrorCodes.tooManySubscriptions, `at most ${this.context.limits.maxSubscriptions} subscriptions per connection`, channel);
@@ -252,7 +254,7 @@ export class Connection {
   private async more(channel: string, cursor: string): Promise<void> {
     const subscription = this.subscriptions.get(channel);
     if (!subscription) return this.error(ErrorCodes.notSubscribed, 'subscribe before asking for more', channel);
-    const page = await readPage(this.context.db, routeOf(channel)!, cursor, this.context.limits.pageSize);
+    const page = await readPage(this.context.db, this.context.routeOf(channel)!, cursor, this.context.limits.pageSize);
     for (const doc of page.items) subscription.hold(doc._id, doc._rev);
     this.send({ op: 'snapshot', channel, items: page.items, epoch: this.context.feed.epoch, position: this.context.feed.lastSeq, ...(page.next ? { next: page.next } : {}) });
   }

@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Db } from 'mongodb';
-import { Channels, Collections, createEvent, RealtimeSubjects, type DomainEvent } from '@puente/contracts';
+import { Channels, Collections, createEvent, RealtimeSubjects, type DomainEvent, type DomainEventOf } from '@puente/contracts';
 import { Bus } from '@puente/bus';
 import { connectTestBus, uniqueName } from '@puente/bus/testing';
-import { ProjectionStore, type ProjectedDoc, type Projection } from '@puente/projection';
+import { ProjectionStore, unhandled, type ProjectedDoc, type Projection } from '@puente/projection';
 import { testDatabase } from '@puente/projection/testing';
 import { freePort, startNats } from '@puente/stack';
 import { RealtimeClient, type ChannelEvent, type Doc } from '@puente/realtime-client';
@@ -21,15 +21,21 @@ interface RowDoc extends ProjectedDoc {
 }
 
 /** A minimal projector onto `kissflow_records` (the real one lives in kissflow-sync, which this service may not import). */
-const rowsProjection: Projection<RowDoc> = {
+const rowsProjection: Projection<RowDoc, DomainEventOf<'kissflow.record.upserted.v1' | 'kissflow.record.deleted.v1'>> = {
   name: 'realtime-test-rows',
   collection: Collections.kissflowRecords,
-  keys: (event: DomainEvent) => (event.type === 'kissflow.record.upserted.v1' || event.type === 'kissflow.record.deleted.v1' ? [`${event.data.dataset}:${event.data.rowId}`] : []),
+  handles: ['kissflow.record.upserted.v1', 'kissflow.record.deleted.v1'],
+  keys: (event) => [`${event.data.dataset}:${event.data.rowId}`],
   channel: (doc) => Channels.kissflow(doc.dataset),
   evolve: (doc, event) => {
-    if (event.type === 'kissflow.record.deleted.v1') return { ...(doc ?? { dataset: event.data.dataset, rowId: event.data.rowId, fields: {}, _v: {} }), _deleted: true };
-    if (event.type !== 'kissflow.record.upserted.v1') return doc;
-    return { dataset: event.data.dataset, rowId: event.data.rowId, fields: event.data.fields, _v: {} };
+    switch (event.type) {
+      case 'kissflow.record.deleted.v1':
+        return { ...(doc ?? { dataset: event.data.dataset, rowId: event.data.rowId, fields: {}, _v: {} }), _deleted: true };
+      case 'kissflow.record.upserted.v1':
+        return { dataset: event.data.dataset, rowId: event.data.rowId, fields: event.data.fields, _v: {} };
+      default:
+        return unhandled(event);
+    }
   },
 };
 

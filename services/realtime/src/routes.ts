@@ -1,4 +1,4 @@
-import { Collections, decodeToken } from '@puente/contracts';
+import { ChannelField, decodeToken, ReadModelRoutes, type ChannelRouteDescriptor } from '@puente/contracts';
 
 /** Where a channel's documents live: a collection and the filter that selects the channel's documents. */
 export interface ChannelRoute {
@@ -7,33 +7,35 @@ export interface ChannelRoute {
 }
 
 /**
- * The read model behind a channel (DESIGN.md "Realtime"; tokens inside are encoded as in subjects),
- * or undefined for a channel Puente does not serve.
+ * The read model behind a channel (DESIGN.md "Realtime"; tokens inside are encoded as in subjects):
+ * the first route whose pattern it matches, filtered on what its `<field>` tokens decode to; undefined
+ * for a channel no route serves, or one whose tokens do not decode. `routes` defaults to every read
+ * model's (`ReadModelRoutes` in libs/contracts).
  */
-export function routeOf(channel: string): ChannelRoute | undefined {
-  const parts = channel.split('.');
-  try {
-    const [a, b, c, d] = parts;
-    switch (parts.length) {
-      case 1:
-        return undefined;
-      case 2:
-        if (a === 'kissflow') return { collection: Collections.kissflowRecords, filter: { dataset: decodeToken(b!) } };
-        if (a === 'whatsapp' && b === 'sessions') return { collection: Collections.waSessions, filter: {} };
-        if (a === 'bitrix' && b === 'links') return { collection: Collections.bitrixLinks, filter: {} };
-        if (a === 'commands') return { collection: Collections.commands, filter: { session: decodeToken(b!) } };
-        return undefined;
-      case 3:
-        if (a === 'whatsapp' && b === 'conversations') return { collection: Collections.waConversations, filter: { session: decodeToken(c!) } };
-        if (a === 'whatsapp' && b === 'contacts') return { collection: Collections.waContacts, filter: { session: decodeToken(c!) } };
-        return undefined;
-      case 4:
-        if (a === 'whatsapp' && b === 'messages') return { collection: Collections.waMessages, filter: { session: decodeToken(c!), chatId: decodeToken(d!) } };
-        return undefined;
-      default:
-        return undefined;
+export function routeOf(channel: string, routes: readonly ChannelRouteDescriptor[] = ReadModelRoutes): ChannelRoute | undefined {
+  const have = channel.split('.');
+  for (const route of routes) {
+    const want = route.channel.split('.');
+    if (want.length !== have.length) continue;
+    const filter: Record<string, unknown> = {};
+    let matches = true;
+    for (let i = 0; i < want.length && matches; i++) {
+      const field = ChannelField.exec(want[i]!)?.[1];
+      if (field === undefined) matches = want[i] === have[i];
+      else {
+        try {
+          filter[field] = decodeToken(have[i]!);
+        } catch {
+          matches = false;
+        }
+      }
     }
-  } catch {
-    return undefined;
+    if (matches) return { collection: route.collection, filter };
   }
+  return undefined;
+}
+
+/** A channel router over a list of read-model routes. */
+export function router(routes: readonly ChannelRouteDescriptor[] = ReadModelRoutes): (channel: string) => ChannelRoute | undefined {
+  return (channel) => routeOf(channel, routes);
 }

@@ -3,12 +3,12 @@ import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { Bus } from '@puente/bus';
 import { listen, signToken } from '@puente/runtime';
-import { build, Config, type RealtimeServer } from './app.js';
+import { build, Config, type RealtimeOptions, type RealtimeServer } from './app.js';
 
 export const TEST_REALTIME_SECRET = 'test-realtime-secret-not-real';
 
 /** A realtime server on a free loopback port, for tests; `token()` mints tokens it accepts. */
-export async function startTestRealtime(bus: Bus, db: Db, overrides: Record<string, string> = {}): Promise<{
+export async function startTestRealtime(bus: Bus, db: Db, overrides: Record<string, string> = {}, readModels?: RealtimeOptions['readModels']): Promise<{
   url: string;
   wsUrl: string;
   server: RealtimeServer;
@@ -16,7 +16,7 @@ export async function startTestRealtime(bus: Bus, db: Db, overrides: Record<stri
   close: () => Promise<void>;
 }> {
   const config = Config.parse(overrides);
-  const server = build({ bus, db, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), checks: {}, secrets: [TEST_REALTIME_SECRET], config });
+  const server = build({ bus, db, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), checks: {}, secrets: [TEST_REALTIME_SECRET], config, ...(readModels ? { readModels } : {}) });
   await server.start();
   const http = await listen(server.http, 0, '127.0.0.1');
   return {

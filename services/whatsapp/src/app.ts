@@ -5,20 +5,21 @@ import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
-import { Consumers, decodeEvent, encodeToken, type ConsumerDefinition } from '@puente/contracts';
+import { Collections, Consumers, decodeEvent, encodeToken, subjectFiltersFor, type ConsumerDefinition } from '@puente/contracts';
 import { Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
-import { type ServiceDefinition, url } from '@puente/runtime';
+import { loadConfig, type ServiceDefinition, url } from '@puente/runtime';
 import { OnJetStream, startJetStreamService } from '@puente/nest-jetstream';
 import { CommandHandler } from './commands/handler.js';
 import { SessionRateLimiter } from './commands/rateLimit.js';
 import { reconcileSent, sweepUnknownSends } from './commands/reconcile.js';
-import { WhatsAppProjections } from './projections/index.js';
+import { handledBy, type ReadModel, type Replayable } from '@puente/projection';
+import { whatsappGroup, whatsappRoutes, WhatsAppProjections } from './readModels.js';
 import { CloudApiClient } from './providers/cloudApi.js';
 import { InboxHubClient } from './providers/inboxhub.js';
 import { FullSync, SYNC_STALE_MS, SyncBusyError, type SyncState } from './sync/fullSync.js';
 
-export { WhatsAppProjections, evolveAll, commandsProjection, contactsProjection, conversationsProjection, messagesProjection, sessionsProjection } from './projections/index.js';
-export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc } from './projections/index.js';
+export { WhatsAppProjections, evolveAll, whatsappGroup, whatsappRoutes, commandsProjection, contactsProjection, conversationsProjection, messagesProjection, sessionsProjection } from './readModels.js';
+export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc, InMemoryState } from './readModels.js';
 export { InboxHubClient } from './providers/inboxhub.js';
 export { CloudApiClient } from './providers/cloudApi.js';
 export { MetaAppClient, type MetaSubscription } from './providers/metaApp.js';
@@ -82,7 +83,10 @@ export interface WhatsAppConsumers {
   reconciler: ConsumerDefinition;
 }
 
-export const DefaultConsumers: WhatsAppConsumers = { projections: Consumers.whatsappProjections, commands: Consumers.whatsappCommands, syncTrigger: Consumers.whatsappSyncTrigger, reconciler: Consumers.whatsappReconciler };
+/** The read models' consumer: its durable name from libs/contracts, its subjects what the projections handle. */
+const projectionsConsumer: ConsumerDefinition = { durable: Consumers.whatsappProjections.durable, stream: Consumers.whatsappProjections.stream, filterSubjects: subjectFiltersFor(handledBy(whatsappGroup)) };
+
+export const DefaultConsumers: WhatsAppConsumers = { projections: projectionsConsumer, commands: Consumers.whatsappCommands, syncTrigger: Consumers.whatsappSyncTrigger, reconciler: Consumers.whatsappReconciler };
 
 /**
  * The consumers for a set of sessions: the same definitions with filters narrowed to the sessions'
@@ -104,6 +108,22 @@ export function consumersFor(sessions: readonly string[] | undefined): WhatsAppC
   });
   return { projections: narrow(DefaultConsumers.projections), commands: narrow(DefaultConsumers.commands), syncTrigger: narrow(DefaultConsumers.syncTrigger), reconciler: narrow(DefaultConsumers.reconciler) };
 }
+
+/** The WhatsApp read models as `puente replay whatsapp` rebuilds them: this configuration's consumer and sessions. */
+export function whatsappReadModel(config: Pick<WhatsAppConfig, 'WHATSAPP_SESSIONS'>): ReadModel {
+  const sessions = config.WHATSAPP_SESSIONS;
+  return {
+    name: 'whatsapp',
+    group: whatsappGroup,
+    consumer: consumersFor(sessions).projections,
+    routes: whatsappRoutes,
+    // Sessions are `_id` in wa_sessions, a `session` field elsewhere.
+    scope: (collection) => (sessions ? { [collection === Collections.waSessions ? '_id' : 'session']: { $in: sessions } } : undefined),
+  };
+}
+
+/** The read models this service owns that `puente replay` can rebuild. */
+export const replayable: readonly Replayable[] = [{ name: 'whatsapp', readModel: (env) => whatsappReadModel(loadConfig(Config, env)) }];
 
 /** The Inbox Hub client from configuration, or why there is none. */
 export function inboxHubFrom(config: WhatsAppConfig): InboxHubClient | string {

@@ -7,7 +7,7 @@ import { ConsumerRunner, type Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
 import { Config, consumersFor, startWhatsApp, WhatsAppProjections, type WhatsAppApp } from './app.js';
-import type { CommandDoc, ConversationDoc, MessageDoc } from './projections/index.js';
+import type { CommandDoc, ConversationDoc, MessageDoc } from './readModels.js';
 import { FakeGraph, FakeInboxHub } from './testing/index.js';
 
 const logger = pino({ level: 'silent' });

@@ -169,3 +169,43 @@ export function subjectOf(event: DomainEvent): string {
 }
 
 export { CloudEventSchema };
+
+/** A value no real id takes: every subject token it lands in is one that varies with the event's data. */
+const ANY = '__puente_any__';
+
+/**
+ * The subject pattern of an event type: its subject with every token that depends on the event's data
+ * (a session, a dataset, a table) as `*`.
+ */
+export function subjectPatternOf(type: EventType): string {
+  const definition = EventDefinitions[type] as unknown as Definition<z.ZodType>;
+  const data = new Proxy({}, { get: () => ANY });
+  return definition.subject(data).split('.').map((token) => (token.includes(ANY) ? '*' : token)).join('.');
+}
+
+/**
+ * The subject filters that select exactly the given event types, as few as possible: where the types
+ * cover every type published under a subject prefix, that prefix with `>` (`evt.whatsapp.>`), otherwise
+ * each type's pattern. A consumer's filter derived from what its projections handle.
+ */
+export function subjectFiltersFor(types: readonly EventType[]): string[] {
+  const wanted = new Set(types);
+  const patterns = EventTypes.map((type) => ({ type, tokens: subjectPatternOf(type).split('.') }));
+  const filters = new Set<string>();
+  const cover = (prefix: readonly string[]) => {
+    // Every type that can publish under the prefix (a `*` token matches any literal).
+    const under = patterns.filter((p) => p.tokens.length > prefix.length && prefix.every((token, i) => p.tokens[i] === token || p.tokens[i] === '*'));
+    const mine = under.filter((p) => wanted.has(p.type));
+    if (mine.length === 0) return;
+    // One type left: its own pattern says it more exactly than a `>`.
+    if (prefix.length >= 2 && mine.length === under.length && under.length > 1) {
+      filters.add([...prefix, '>'].join('.'));
+      return;
+    }
+    const literal = mine.filter((p) => p.tokens.length > prefix.length + 1 && p.tokens[prefix.length] !== '*');
+    for (const p of mine) if (!literal.includes(p)) filters.add(p.tokens.join('.'));
+    for (const token of new Set(literal.map((p) => p.tokens[prefix.length]!))) cover([...prefix, token]);
+  };
+  cover([]);
+  return [...filters];
+}

@@ -1,8 +1,8 @@
 import { MongoClient, type Db } from 'mongodb';
 import { randomBytes } from 'node:crypto';
-import { createEvent, type DomainEvent } from '@puente/contracts';
-import { aspectVersion, isNewer, type AspectVersion } from '../versions.js';
-import type { ProjectedDoc, Projection } from '../projection.js';
+import { createEvent, type DomainEvent, type DomainEventOf } from '@puente/contracts';
+import { aspectVersion, isNewer, setAspect, type AspectVersion } from '../versions.js';
+import { unhandled, type ProjectedDoc, type Projection } from '../projection.js';
 
 /** A fresh database on the test run's MongoDB-wire server; `drop()` removes it. */
 export async function testDatabase(): Promise<{ client: MongoClient; db: Db; drop: () => Promise<void> }> {
@@ -36,45 +36,29 @@ const RANK: Record<string, number> = { sent: 1, delivered: 2, read: 3, failed: 4
  * A small two-aspect read model (content and status of a message) that exercises the store the way
  * the real projections do; it is a test fixture, not the WhatsApp projection.
  */
-export function messageFixtureProjection(collection: string): Projection<FixtureMessage> {
+export function messageFixtureProjection(collection: string): Projection<FixtureMessage, DomainEventOf<'whatsapp.message.received.v1' | 'whatsapp.message.sent.v1' | 'whatsapp.message.status.v1'>> {
   return {
     name: `fixture-${collection}`,
     collection,
-    keys: (event: DomainEvent) => {
-      switch (event.type) {
-        case 'whatsapp.message.received.v1':
-        case 'whatsapp.message.sent.v1':
-        case 'whatsapp.message.status.v1':
-          return [`${event.data.session}:${event.data.messageId}`];
-        default:
-          return [];
-      }
-    },
+    handles: ['whatsapp.message.received.v1', 'whatsapp.message.sent.v1', 'whatsapp.message.status.v1'],
+    keys: (event) => [`${event.data.session}:${event.data.messageId}`],
+    initial: () => ({ contentChanges: 0, _v: {} }),
     evolve: (doc, event, { position }) => {
-      const empty: FixtureMessage = { contentChanges: 0, _v: {} };
+      const base = doc!;
       switch (event.type) {
         case 'whatsapp.message.received.v1':
         case 'whatsapp.message.sent.v1': {
           const version = aspectVersion(event.data.timestamp, position);
-          if (doc && !isNewer(doc._v.content, version)) return doc;
-          const base = doc ?? empty;
-          return {
-            ...base,
-            chatId: event.data.chatId,
-            text: event.data.text,
-            direction: event.data.fromMe ? 'out' : 'in',
-            contentChanges: base.contentChanges + 1,
-            _v: { ...base._v, content: version },
-          };
+          if (!isNewer(base._v.content, version)) return base;
+          return setAspect(base, 'content', { chatId: event.data.chatId, text: event.data.text, direction: event.data.fromMe ? 'out' : 'in', contentChanges: base.contentChanges + 1 }, version);
         }
         case 'whatsapp.message.status.v1': {
           const version = aspectVersion(RANK[event.data.status] ?? 0, position);
-          if (doc && !isNewer(doc._v.status, version)) return doc;
-          const base = doc ?? empty;
-          return { ...base, status: event.data.status, _v: { ...base._v, status: version } };
+          if (!isNewer(base._v.status, version)) return base;
+          return setAspect(base, 'status', { status: event.data.status }, version);
         }
         default:
-          return doc;
+          return unhandled(event);
       }
     },
     channel: (doc) => `fixture.${collection}.${doc._id.split(':')[0]}`,

@@ -1,4 +1,4 @@
-import { Channels, Collections, type DomainEvent } from '@puente/contracts';
+import { Channels, Collections, type DomainEventOf } from '@puente/contracts';
 import { aspectVersion, isNewer, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
 
 /** One multi-value entry (phone, e-mail) that bitrix-sync wrote: its Bitrix24 id and the value it held. */
@@ -30,18 +30,15 @@ export interface BitrixLinkDoc extends ProjectedDoc {
 export const linkKey = (entity: string, sourceKey: string): string => `${entity}:${sourceKey}`;
 
 /** `bitrix_links`: the outcome events of bitrix-sync, one document per entity; replaying them rebuilds it. */
-export function linksProjection(): Projection<BitrixLinkDoc> {
+export function linksProjection(): Projection<BitrixLinkDoc, DomainEventOf<'bitrix.entity.synced.v1' | 'bitrix.entity.failed.v1'>> {
   return {
     name: 'bitrix-links',
     collection: Collections.bitrixLinks,
     indexes: [{ key: { entity: 1, bitrixId: 1 }, name: 'entity_bitrixId' }],
-    keys(event: DomainEvent) {
-      if (event.type === 'bitrix.entity.synced.v1' || event.type === 'bitrix.entity.failed.v1') return [linkKey(event.data.entity, event.data.sourceKey)];
-      return [];
-    },
+    handles: ['bitrix.entity.synced.v1', 'bitrix.entity.failed.v1'],
+    keys: (event) => [linkKey(event.data.entity, event.data.sourceKey)],
     channel: () => Channels.bitrixLinks(),
     evolve(doc, event, { position }) {
-      if (event.type !== 'bitrix.entity.synced.v1' && event.type !== 'bitrix.entity.failed.v1') return doc;
       const version = aspectVersion(event.data.at, position);
       if (doc && !isNewer(doc._v.sync, version)) return doc;
       const base: BitrixLinkDoc = doc ?? {

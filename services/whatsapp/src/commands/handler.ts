@@ -6,7 +6,8 @@ import { eventIdFor, Outcomes, type Bus, type Outcome } from '@puente/bus';
 import { ProviderError } from '@puente/runtime';
 import type { CloudApiClient } from '../providers/cloudApi.js';
 import type { InboxHubClient } from '../providers/inboxhub.js';
-import type { MessageDoc, SessionDoc } from '../projections/index.js';
+import type { MessageDoc } from '../messages/messagesProjection.js';
+import type { SessionDoc } from '../sessions/sessionsProjection.js';
 import { findReportedSend } from './reconcile.js';
 import { SendQueueFullError, type SessionRateLimiter } from './rateLimit.js';
 

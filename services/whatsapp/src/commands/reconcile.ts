@@ -1,7 +1,8 @@
 import type { Db } from 'mongodb';
 import { Collections, createEvent, normalizeJid, type DomainEvent } from '@puente/contracts';
 import { eventIdFor, type Bus } from '@puente/bus';
-import type { CommandDoc, MessageDoc } from '../projections/index.js';
+import type { MessageDoc } from '../messages/messagesProjection.js';
+import type { CommandDoc } from './commandsProjection.js';
 
 /** How long after a lost send the provider's report of it is still matched to it. */
 export const RECONCILE_WINDOW_MS = 15 * 60_000;

@@ -1,6 +1,9 @@
-import { Channels, Collections, normalizeJid, type DomainEvent, type MessageContent, type MessageStatus, type WhatsAppProvider } from '@puente/contracts';
-import type { AspectVersion, ProjectedDoc, Projection } from '@puente/projection';
-import { defined, isContentEvent, laterThan, messageKey, STATUS_RANK, versionAt, type ContentEvent } from './common.js';
+import { Channels, Collections, normalizeJid, type DomainEventOf, type MessageContent, type MessageStatus, type WhatsAppProvider } from '@puente/contracts';
+import { aspectVersion, isLaterSource, setAspect, unhandled, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
+import { ContentEventTypes, defined, messageKey, STATUS_RANK, type ContentEvent } from './facts.js';
+
+/** The events the messages read model applies. */
+export type MessageEvent = ContentEvent | DomainEventOf<'whatsapp.message.status.v1' | 'whatsapp.message.send_requested.v1' | 'whatsapp.command.sent.v1' | 'whatsapp.command.failed.v1' | 'whatsapp.command.unknown.v1'>;
 
 export interface MessageDoc extends ProjectedDoc {
   session: string;
@@ -38,18 +41,16 @@ export interface MessageDoc extends ProjectedDoc {
 function withStatus(doc: MessageDoc, status: MessageStatus, at: string, position: number, error?: { code?: string; message: string }): MessageDoc {
   const rank = STATUS_RANK[status];
   if (doc.status !== undefined && STATUS_RANK[doc.status] >= rank) return doc;
-  const next: MessageDoc = { ...doc, status, statusAt: at, _v: { ...doc._v, status: [rank, position] } };
+  const next = setAspect(doc, 'status', { status, statusAt: at }, [rank, position]);
   if (status === 'failed' && error) next.error = error;
   else delete next.error;
   return next;
 }
 
-function withContent(doc: MessageDoc | null, event: ContentEvent, position: number): MessageDoc {
+function withContent(base: MessageDoc, event: ContentEvent, position: number): MessageDoc {
   const d = event.data;
-  const base: MessageDoc = doc ?? { session: d.session, messageId: d.messageId, _v: {} };
-  if (doc && !doc.placeholder && !laterThan(doc._v.content, d.timestamp)) return doc;
-  const next: MessageDoc = {
-    ...base,
+  if (!base.placeholder && !isLaterSource(base._v.content, d.timestamp)) return base;
+  const next = setAspect(base, 'content', {
     ...defined({
       provider: d.provider,
       chatId: normalizeJid(d.chatId),
@@ -66,8 +67,7 @@ function withContent(doc: MessageDoc | null, event: ContentEvent, position: numb
       timestamp: d.timestamp,
     }),
     firstContentAt: base.firstContentAt ?? position,
-    _v: { ...base._v, content: versionAt(d.timestamp, position) },
-  };
+  }, aspectVersion(d.timestamp, position));
   delete next.placeholder;
   if (event.type === 'whatsapp.message.imported.v1' && base.firstContentAt === undefined) next.imported = true;
   // A message the provider reports as ours has left the phone or the gateway: at least `sent`.
@@ -82,31 +82,68 @@ function withContent(doc: MessageDoc | null, event: ContentEvent, position: numb
  * document becomes a tombstone with `aliasOf`, and the provider's document carries the content and the
  * highest status from the send's answer or the provider's webhooks, whichever came first.
  */
-export function messagesProjection(): Projection<MessageDoc> {
+export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
   return {
     name: 'whatsapp-messages',
     collection: Collections.waMessages,
-    keys(event: DomainEvent) {
-      if (isContentEvent(event) || event.type === 'whatsapp.message.status.v1') return [messageKey(event.data.session, event.data.messageId)];
-      if (event.type === 'whatsapp.message.send_requested.v1') return [messageKey(event.data.session, event.data.commandId)];
-      if (event.type === 'whatsapp.command.sent.v1' && event.data.kind === 'send_message') {
-        const keys = [messageKey(event.data.session, event.data.commandId)];
-        if (event.data.providerMessageId) keys.push(messageKey(event.data.session, event.data.providerMessageId));
-        return keys;
+    handles: [...ContentEventTypes, 'whatsapp.message.status.v1', 'whatsapp.message.send_requested.v1', 'whatsapp.command.sent.v1', 'whatsapp.command.failed.v1', 'whatsapp.command.unknown.v1'],
+    keys(event) {
+      switch (event.type) {
+        case 'whatsapp.message.received.v1':
+        case 'whatsapp.message.sent.v1':
+        case 'whatsapp.message.imported.v1':
+        case 'whatsapp.message.status.v1':
+          return [messageKey(event.data.session, event.data.messageId)];
+        case 'whatsapp.message.send_requested.v1':
+          return [messageKey(event.data.session, event.data.commandId)];
+        case 'whatsapp.command.sent.v1': {
+          if (event.data.kind !== 'send_message') return [];
+          const keys = [messageKey(event.data.session, event.data.commandId)];
+          if (event.data.providerMessageId) keys.push(messageKey(event.data.session, event.data.providerMessageId));
+          return keys;
+        }
+        case 'whatsapp.command.failed.v1':
+        case 'whatsapp.command.unknown.v1':
+          return event.data.kind === 'send_message' ? [messageKey(event.data.session, event.data.commandId)] : [];
+        default:
+          return unhandled(event);
       }
-      if ((event.type === 'whatsapp.command.failed.v1' || event.type === 'whatsapp.command.unknown.v1') && event.data.kind === 'send_message') {
-        return [messageKey(event.data.session, event.data.commandId)];
+    },
+    initial(key, event) {
+      switch (event.type) {
+        case 'whatsapp.message.received.v1':
+        case 'whatsapp.message.sent.v1':
+        case 'whatsapp.message.imported.v1':
+          return { session: event.data.session, messageId: event.data.messageId, _v: {} };
+        case 'whatsapp.message.status.v1': {
+          // A status before its message: only the status is known so far.
+          const d = event.data;
+          return { session: d.session, messageId: d.messageId, provider: d.provider, direction: 'out', placeholder: true, _v: {}, ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}) };
+        }
+        case 'whatsapp.command.sent.v1': {
+          const d = event.data;
+          if (d.providerMessageId && key === messageKey(d.session, d.providerMessageId)) return { session: d.session, messageId: d.providerMessageId, direction: 'out', _v: {} };
+          return { session: d.session, messageId: d.commandId, commandId: d.commandId, _v: {} };
+        }
+        // A send request's document needs its position (below); outcomes of unknown sends create nothing.
+        case 'whatsapp.message.send_requested.v1':
+        case 'whatsapp.command.failed.v1':
+        case 'whatsapp.command.unknown.v1':
+          return null;
+        default:
+          return unhandled(event);
       }
-      return [];
     },
     evolve(doc, event, { key, position }) {
       if (doc?._deleted) return doc;
-      if (isContentEvent(event)) return withContent(doc, event, position);
       switch (event.type) {
+        case 'whatsapp.message.received.v1':
+        case 'whatsapp.message.sent.v1':
+        case 'whatsapp.message.imported.v1':
+          return withContent(doc!, event, position);
         case 'whatsapp.message.status.v1': {
           const d = event.data;
-          const base: MessageDoc = doc ?? { session: d.session, messageId: d.messageId, provider: d.provider, direction: 'out', placeholder: true, _v: {}, ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}) };
-          return withStatus(base, d.status, d.timestamp, position, d.error);
+          return withStatus(doc!, d.status, d.timestamp, position, d.error);
         }
         case 'whatsapp.message.send_requested.v1': {
           if (doc) return doc;
@@ -116,26 +153,23 @@ export function messagesProjection(): Projection<MessageDoc> {
             status: 'pending',
             statusAt: d.requestedAt,
             firstContentAt: position,
-            _v: { content: versionAt(d.requestedAt, position), status: [STATUS_RANK.pending, position] },
+            _v: { content: aspectVersion(d.requestedAt, position), status: [STATUS_RANK.pending, position] },
           };
         }
         case 'whatsapp.command.sent.v1': {
           const d = event.data;
+          const base = doc!;
           const providerKey = d.providerMessageId ? messageKey(d.session, d.providerMessageId) : undefined;
           if (key !== providerKey) {
             // The pending document: it became the provider's message.
-            const base: MessageDoc = doc ?? { session: d.session, messageId: d.commandId, commandId: d.commandId, _v: {} };
             return { ...base, _deleted: true, ...(providerKey ? { aliasOf: providerKey } : {}), status: 'sent', statusAt: d.at };
           }
-          const base: MessageDoc = doc ?? { session: d.session, messageId: d.providerMessageId!, direction: 'out', _v: {} };
           let next: MessageDoc = base.commandId === d.commandId ? base : { ...base, commandId: d.commandId };
           if (d.message && (next.placeholder || next._v.content === undefined)) {
-            next = {
-              ...next,
+            next = setAspect(next, 'content', {
               ...defined({ chatId: next.chatId ?? (d.chatId ? normalizeJid(d.chatId) : undefined), direction: 'out' as const, type: d.message.type, text: d.message.text, media: d.message.media, timestamp: d.message.requestedAt }),
               firstContentAt: next.firstContentAt ?? position,
-              _v: { ...next._v, content: versionAt(d.message.requestedAt, position) },
-            };
+            }, aspectVersion(d.message.requestedAt, position));
             delete next.placeholder;
           }
           return withStatus(next, 'sent', d.at, position);
@@ -146,7 +180,7 @@ export function messagesProjection(): Projection<MessageDoc> {
           if (!doc || doc.status !== 'pending' || doc.error) return doc;
           return { ...doc, error: event.data.error ?? { code: 'RESULT_LOST', message: 'the provider may or may not have sent it; it is not sent again' } };
         default:
-          return doc;
+          return unhandled(event);
       }
     },
     channel: (doc) => Channels.whatsappMessages(doc.session, doc.chatId ?? 'unknown'),

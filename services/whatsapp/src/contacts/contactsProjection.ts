@@ -1,6 +1,9 @@
-import { Channels, Collections, jidKind, normalizeJid, phoneOf, type DomainEvent, type JidKind, type WhatsAppProvider } from '@puente/contracts';
-import type { AspectVersion, ProjectedDoc, Projection } from '@puente/projection';
-import { chatKey, laterThan, versionAt } from './common.js';
+import { Channels, Collections, jidKind, normalizeJid, phoneOf, type DomainEventOf, type JidKind, type WhatsAppProvider } from '@puente/contracts';
+import { aspectVersion, isLaterSource, setAspect, unhandled, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
+import { chatKey } from '../messages/facts.js';
+
+/** The events the contacts read model applies. */
+export type ContactEvent = DomainEventOf<'whatsapp.contact.updated.v1' | 'whatsapp.contact.imported.v1' | 'whatsapp.message.received.v1'>;
 
 export interface ContactDoc extends ProjectedDoc {
   session: string;
@@ -36,11 +39,12 @@ function fresh(session: string, raw: string, provider: WhatsAppProvider): Contac
  * merge when newer (a missing field keeps what was known); `pushName` follows the contact's newest
  * message in a one-to-one chat.
  */
-export function contactsProjection(): Projection<ContactDoc> {
+export function contactsProjection(): Projection<ContactDoc, ContactEvent> {
   return {
     name: 'whatsapp-contacts',
     collection: Collections.waContacts,
-    keys(event: DomainEvent) {
+    handles: ['whatsapp.contact.updated.v1', 'whatsapp.contact.imported.v1', 'whatsapp.message.received.v1'],
+    keys(event) {
       switch (event.type) {
         case 'whatsapp.contact.updated.v1':
         case 'whatsapp.contact.imported.v1':
@@ -48,36 +52,45 @@ export function contactsProjection(): Projection<ContactDoc> {
         case 'whatsapp.message.received.v1':
           return event.data.pushName && event.data.from ? [chatKey(event.data.session, event.data.from)] : [];
         default:
-          return [];
+          return unhandled(event);
+      }
+    },
+    initial(_key, event) {
+      switch (event.type) {
+        case 'whatsapp.contact.updated.v1':
+        case 'whatsapp.contact.imported.v1':
+          return fresh(event.data.session, event.data.jid, event.data.provider);
+        case 'whatsapp.message.received.v1':
+          return fresh(event.data.session, event.data.from!, event.data.provider);
+        default:
+          return unhandled(event);
       }
     },
     evolve(doc, event, { position }) {
+      const base = doc!;
       switch (event.type) {
         case 'whatsapp.contact.updated.v1':
         case 'whatsapp.contact.imported.v1': {
           const d = event.data;
-          const base = doc ?? fresh(d.session, d.jid, d.provider);
-          if (!laterThan(base._v.profile, d.timestamp)) return base;
+          if (!isLaterSource(base._v.profile, d.timestamp)) return base;
           const phone = d.phone?.replace(/^\+/, '');
           const lid = d.lid ? normalizeJid(d.lid) : undefined;
           const changed = (d.name !== undefined && d.name !== base.name) || (phone !== undefined && phone !== base.phone) || (lid !== undefined && lid !== base.lid);
-          if (!changed && doc) return doc;
-          return {
-            ...base,
+          // A document `initial` just made has no aspect yet (every stored one has one): it takes the profile's version.
+          if (!changed && Object.keys(base._v).length > 0) return base;
+          return setAspect(base, 'profile', {
             ...(d.name !== undefined ? { name: d.name } : {}),
             ...(phone !== undefined ? { phone } : {}),
             ...(lid !== undefined ? { lid } : {}),
-            _v: { ...base._v, profile: versionAt(d.timestamp, position) },
-          };
+          }, aspectVersion(d.timestamp, position));
         }
         case 'whatsapp.message.received.v1': {
           const d = event.data;
-          const base = doc ?? fresh(d.session, d.from!, d.provider);
-          if (base.pushName === d.pushName || !laterThan(base._v.pushName, d.timestamp)) return base;
-          return { ...base, pushName: d.pushName, _v: { ...base._v, pushName: versionAt(d.timestamp, position) } };
+          if (base.pushName === d.pushName || !isLaterSource(base._v.pushName, d.timestamp)) return base;
+          return setAspect(base, 'pushName', { pushName: d.pushName }, aspectVersion(d.timestamp, position));
         }
         default:
-          return doc;
+          return unhandled(event);
       }
     },
     channel: (doc) => Channels.whatsappContacts(doc.session),

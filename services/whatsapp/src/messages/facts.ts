@@ -1,8 +1,12 @@
 import { normalizeJid, type DomainEvent, type DomainEventOf, type MessageStatus } from '@puente/contracts';
-import { sourceOrder, type AspectVersion } from '@puente/projection';
+import type { Upstream } from '@puente/projection';
+import type { MessageDoc } from './messagesProjection.js';
 
 /** Events that carry a message's content. */
 export type ContentEvent = DomainEventOf<'whatsapp.message.received.v1' | 'whatsapp.message.sent.v1' | 'whatsapp.message.imported.v1'>;
+
+/** The types of `ContentEvent`. */
+export const ContentEventTypes = ['whatsapp.message.received.v1', 'whatsapp.message.sent.v1', 'whatsapp.message.imported.v1'] as const satisfies readonly ContentEvent['type'][];
 
 export function isContentEvent(event: DomainEvent): event is ContentEvent {
   return event.type === 'whatsapp.message.received.v1' || event.type === 'whatsapp.message.sent.v1' || event.type === 'whatsapp.message.imported.v1';
@@ -20,6 +24,11 @@ export const chatKey = (session: string, jid: string): string => `${session}:${n
  */
 export interface MessageFacts {
   firstContentAt(messageKey: string): number | undefined;
+}
+
+/** The message facts of a group whose lead is the messages projection (`whatsappGroup`). */
+export function messageFacts(upstream: Upstream, messages: { name: string }): MessageFacts {
+  return { firstContentAt: (key) => upstream.doc<MessageDoc>(messages as never, key)?.firstContentAt };
 }
 
 /**
@@ -43,12 +52,6 @@ export function countOnce(counted: readonly number[] | undefined, position: numb
  * `delivered`/`read` proves success and outranks it; Meta may skip `delivered`.
  */
 export const STATUS_RANK: Record<MessageStatus, number> = { pending: 0, sent: 1, failed: 2, delivered: 3, read: 4 };
-
-/** A version from the source's time (ISO or ms), then the stream position. */
-export const versionAt = (time: string | number, position: number): AspectVersion => [sourceOrder(time), position];
-
-/** True when the source time is strictly later than the aspect's (equal times are the same fact again). */
-export const laterThan = (current: AspectVersion | undefined, time: string | number): boolean => !current || sourceOrder(time) > current[0];
 
 /** Drops undefined values (MongoDB stores them as null otherwise). */
 export function defined<T extends Record<string, unknown>>(value: T): T {

@@ -1,6 +1,9 @@
-import { Channels, Collections, jidKind, normalizeJid, phoneOf, type DomainEvent, type JidKind, type MessageContent, type WhatsAppProvider } from '@puente/contracts';
-import { isNewer, sourceOrder, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
-import { chatKey, countOnce, isContentEvent, laterThan, messageKey, versionAt, type MessageFacts } from './common.js';
+import { Channels, Collections, jidKind, normalizeJid, phoneOf, type DomainEventOf, type JidKind, type MessageContent, type WhatsAppProvider } from '@puente/contracts';
+import { aspectVersion, isLaterSource, isNewer, setAspect, sourceOrder, unhandled, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
+import { chatKey, ContentEventTypes, countOnce, messageKey, type ContentEvent, type MessageFacts } from '../messages/facts.js';
+
+/** The events the conversations read model applies. */
+export type ConversationEvent = ContentEvent | DomainEventOf<'whatsapp.message.send_requested.v1' | 'whatsapp.chat.archived.v1' | 'whatsapp.chat.unarchived.v1' | 'whatsapp.chat.imported.v1' | 'whatsapp.command.sent.v1'>;
 
 export interface ConversationDoc extends ProjectedDoc {
   session: string;
@@ -46,11 +49,12 @@ function withAlt(doc: ConversationDoc, alt: string | undefined): ConversationDoc
  * inbound live message in the event that first gave its message document content (so duplicates and
  * imports never count) and newer than the last mark-read, which resets it.
  */
-export function conversationsProjection(facts: MessageFacts): Projection<ConversationDoc> {
+export function conversationsProjection(facts: MessageFacts): Projection<ConversationDoc, ConversationEvent> {
   return {
     name: 'whatsapp-conversations',
     collection: Collections.waConversations,
-    keys(event: DomainEvent) {
+    handles: [...ContentEventTypes, 'whatsapp.message.send_requested.v1', 'whatsapp.chat.archived.v1', 'whatsapp.chat.unarchived.v1', 'whatsapp.chat.imported.v1', 'whatsapp.command.sent.v1'],
+    keys(event) {
       switch (event.type) {
         case 'whatsapp.message.received.v1':
         case 'whatsapp.message.sent.v1':
@@ -63,40 +67,43 @@ export function conversationsProjection(facts: MessageFacts): Projection<Convers
         case 'whatsapp.command.sent.v1':
           return event.data.chatId ? [chatKey(event.data.session, event.data.chatId)] : [];
         default:
-          return [];
+          return unhandled(event);
       }
     },
+    initial(_key, event) {
+      // A mark-read opens the chat; a send's provider id only renames the last message of a known one.
+      if (event.type === 'whatsapp.command.sent.v1') return event.data.kind === 'send_message' ? null : fresh(event.data.session, event.data.chatId!, undefined);
+      return fresh(event.data.session, event.data.chatId, event.data.provider);
+    },
     evolve(doc, event, { position }) {
-      if (isContentEvent(event)) {
-        const d = event.data;
-        let next = withAlt(doc ?? fresh(d.session, d.chatId, d.provider), d.chatAlt);
-        const version = versionAt(d.timestamp, position);
-        const sameMessage = next.lastMessage?.messageId === d.messageId && next.lastMessage.timestamp === d.timestamp;
-        if (!sameMessage && isNewer(next._v.lastMessage, version)) {
-          next = {
-            ...next,
-            lastMessage: { messageId: d.messageId, type: d.type, ...(d.text !== undefined ? { text: d.text } : {}), fromMe: d.fromMe, timestamp: d.timestamp },
-            updatedAt: later(next.updatedAt, d.timestamp),
-            _v: { ...next._v, lastMessage: version },
-          };
-        }
-        const counts = event.type === 'whatsapp.message.received.v1' && !d.fromMe && facts.firstContentAt(messageKey(d.session, d.messageId)) === position;
-        const counted = counts && (!next.lastReadAt || sourceOrder(d.timestamp) > sourceOrder(next.lastReadAt)) ? countOnce(next._counted, position) : undefined;
-        if (counted) next = { ...next, unreadCount: next.unreadCount + 1, _counted: counted };
-        return doc && next === doc ? doc : next;
-      }
       switch (event.type) {
+        case 'whatsapp.message.received.v1':
+        case 'whatsapp.message.sent.v1':
+        case 'whatsapp.message.imported.v1': {
+          const d = event.data;
+          let next = withAlt(doc!, d.chatAlt);
+          const version = aspectVersion(d.timestamp, position);
+          const sameMessage = next.lastMessage?.messageId === d.messageId && next.lastMessage.timestamp === d.timestamp;
+          if (!sameMessage && isNewer(next._v.lastMessage, version)) {
+            next = setAspect(next, 'lastMessage', {
+              lastMessage: { messageId: d.messageId, type: d.type, ...(d.text !== undefined ? { text: d.text } : {}), fromMe: d.fromMe, timestamp: d.timestamp },
+              updatedAt: later(next.updatedAt, d.timestamp),
+            }, version);
+          }
+          const counts = event.type === 'whatsapp.message.received.v1' && !d.fromMe && facts.firstContentAt(messageKey(d.session, d.messageId)) === position;
+          const counted = counts && (!next.lastReadAt || sourceOrder(d.timestamp) > sourceOrder(next.lastReadAt)) ? countOnce(next._counted, position) : undefined;
+          if (counted) next = { ...next, unreadCount: next.unreadCount + 1, _counted: counted };
+          return next;
+        }
         case 'whatsapp.message.send_requested.v1': {
           const d = event.data;
-          const base = doc ?? fresh(d.session, d.chatId, d.provider);
-          const version = versionAt(d.requestedAt, position);
+          const base = doc!;
+          const version = aspectVersion(d.requestedAt, position);
           if (base.lastMessage?.messageId === d.commandId || !isNewer(base._v.lastMessage, version)) return base;
-          return {
-            ...base,
+          return setAspect(base, 'lastMessage', {
             lastMessage: { messageId: d.commandId, type: d.type, ...(d.text !== undefined ? { text: d.text } : {}), fromMe: true, timestamp: d.requestedAt },
             updatedAt: later(base.updatedAt, d.requestedAt),
-            _v: { ...base._v, lastMessage: version },
-          };
+          }, version);
         }
         case 'whatsapp.command.sent.v1': {
           const d = event.data;
@@ -105,29 +112,30 @@ export function conversationsProjection(facts: MessageFacts): Projection<Convers
             if (!doc || !d.providerMessageId || doc.lastMessage?.messageId !== d.commandId) return doc;
             return { ...doc, lastMessage: { ...doc.lastMessage, messageId: d.providerMessageId } };
           }
-          const base = doc ?? fresh(d.session, d.chatId!, undefined);
-          if (!laterThan(base._v.unread, d.at)) return base;
-          return { ...base, unreadCount: 0, lastReadAt: later(base.lastReadAt, d.at), _v: { ...base._v, unread: versionAt(d.at, position) } };
+          const base = doc!;
+          if (!isLaterSource(base._v.unread, d.at)) return base;
+          return setAspect(base, 'unread', { unreadCount: 0, lastReadAt: later(base.lastReadAt, d.at) }, aspectVersion(d.at, position));
         }
         case 'whatsapp.chat.archived.v1':
         case 'whatsapp.chat.unarchived.v1': {
           const d = event.data;
-          const base = doc ?? fresh(d.session, d.chatId, d.provider);
-          const version = versionAt(d.timestamp, position);
+          const base = doc!;
+          const version = aspectVersion(d.timestamp, position);
           if (!isNewer(base._v.archived, version) || (base._v.archived && base._v.archived[0] === version[0] && base.archived === (event.type === 'whatsapp.chat.archived.v1'))) return base;
-          return { ...base, archived: event.type === 'whatsapp.chat.archived.v1', _v: { ...base._v, archived: version } };
+          return setAspect(base, 'archived', { archived: event.type === 'whatsapp.chat.archived.v1' }, version);
         }
         case 'whatsapp.chat.imported.v1': {
           const d = event.data;
-          let next = doc ?? fresh(d.session, d.chatId, d.provider);
-          if (d.name !== undefined && d.name !== next.name && laterThan(next._v.name, d.timestamp)) next = { ...next, name: d.name, _v: { ...next._v, name: versionAt(d.timestamp, position) } };
-          if (d.archived !== undefined && d.archived !== next.archived && laterThan(next._v.archived, d.timestamp)) next = { ...next, archived: d.archived, _v: { ...next._v, archived: versionAt(d.timestamp, position) } };
-          if (d.unreadCount !== undefined && d.unreadCount !== next.unreadCount && laterThan(next._v.unread, d.timestamp)) next = { ...next, unreadCount: d.unreadCount, _v: { ...next._v, unread: versionAt(d.timestamp, position) } };
+          let next = doc!;
+          const version = aspectVersion(d.timestamp, position);
+          if (d.name !== undefined && d.name !== next.name && isLaterSource(next._v.name, d.timestamp)) next = setAspect(next, 'name', { name: d.name }, version);
+          if (d.archived !== undefined && d.archived !== next.archived && isLaterSource(next._v.archived, d.timestamp)) next = setAspect(next, 'archived', { archived: d.archived }, version);
+          if (d.unreadCount !== undefined && d.unreadCount !== next.unreadCount && isLaterSource(next._v.unread, d.timestamp)) next = setAspect(next, 'unread', { unreadCount: d.unreadCount }, version);
           if (d.lastMessageAt && next.updatedAt !== later(next.updatedAt, d.lastMessageAt)) next = { ...next, updatedAt: later(next.updatedAt, d.lastMessageAt) };
-          return doc && next === doc ? doc : next;
+          return next;
         }
         default:
-          return doc;
+          return unhandled(event);
       }
     },
     channel: (doc) => Channels.whatsappConversations(doc.session),
