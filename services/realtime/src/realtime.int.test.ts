@@ -150,7 +150,9 @@ describe('realtime - protocol', () => {
   });
 
   test('an expired token closes an open connection (4001), and the HTTP API refuses it', async () => {
-    const token = rt.token(['>'], 1);
+    // `exp` has whole seconds (floor(now) + ttl): a 1-second token signed late in a second was already
+    // expired when the socket opened (no `ready`). Two seconds leave it 1 to 2 s, and it still expires while open.
+    const token = rt.token(['>'], 2);
     const socket = await TestSocket.open(`${rt.wsUrl}?token=${token}`);
     await socket.next((f) => f.op === 'ready');
     const error = await socket.next((f) => f.op === 'error', 5_000);
