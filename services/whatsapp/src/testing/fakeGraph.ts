@@ -41,6 +41,8 @@ export class FakeGraph {
   readonly sends: GraphSend[] = [];
   readonly reads: { phoneNumberId: string; messageId: string }[] = [];
   rateLimited = 0;
+  /** Sends still to be refused for throughput whatever the clock says (`refuseForThroughput`). */
+  private refusals = 0;
   private readonly numbers: Set<string>;
   private readonly window = new Map<string, { second: number; count: number }>();
   private readonly server = createServer((req, res) => void this.handle(req, res));
@@ -113,7 +115,9 @@ export class FakeGraph {
     // One reading of the clock for the throughput window and the send's `at`: read twice, a send admitted
     // at the end of one second could be recorded in the next, beside that second's own full quota.
     const now = Date.now();
-    if (!this.withinThroughput(phoneNumberId, now)) {
+    const refused = this.refusals > 0;
+    if (refused) this.refusals--;
+    if (refused || !this.withinThroughput(phoneNumberId, now)) {
       this.rateLimited++;
       return fail(400, 130429, '(#130429) Rate limit hit', { error_data: { messaging_product: 'whatsapp', details: 'Cloud API message throughput has been reached.' } });
     }
@@ -161,6 +165,14 @@ export class FakeGraph {
     if (echoed !== challenge) return fail(400, 2200, '(#2200) Callback verification failed with the following errors: HTTP Status Code = 403; HTTP Message = Forbidden');
     this.subscription = { callbackUrl, verifyToken, fields };
     return ok({ success: true });
+  }
+
+  /**
+   * Refuses the next `count` sends with Meta's throughput error (130429), as a number at its limit does:
+   * a test of the sender's retries then does not depend on how many sends the machine fits in a second.
+   */
+  refuseForThroughput(count: number): void {
+    this.refusals += count;
   }
 
   private withinThroughput(phoneNumberId: string, now: number): boolean {
