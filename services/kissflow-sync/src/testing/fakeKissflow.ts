@@ -37,6 +37,8 @@ export class FakeKissflow {
   readonly hiddenFromList = new Set<string>();
   /** The next this many requests answer 503 without `Retry-After` (an outage). */
   failNext = 0;
+  /** The next requests answered 429 with `Retry-After: 1` whatever the rate (a key at its limit). */
+  rateLimitNext = 0;
   listIncludesModifiedAt: boolean;
   /** Delays every answer by this long (to make a run slow enough to interrupt). */
   latencyMs = 0;
@@ -113,7 +115,9 @@ export class FakeKissflow {
     const window = this.window.get(this.accessKeyId);
     if (window && window.second === second) window.count++;
     else this.window.set(this.accessKeyId, { second, count: 1 });
-    if ((this.window.get(this.accessKeyId)?.count ?? 0) > (this.options.rateLimitPerSecond ?? 100)) return answer(429, { message: 'Too many requests' }, { 'retry-after': '1' });
+    const limited = this.rateLimitNext > 0;
+    if (limited) this.rateLimitNext--;
+    if (limited || (this.window.get(this.accessKeyId)?.count ?? 0) > (this.options.rateLimitPerSecond ?? 100)) return answer(429, { message: 'Too many requests' }, { 'retry-after': '1' });
     if (this.failNext > 0) {
       this.failNext--;
       return answer(503, { message: 'Service unavailable' });
