@@ -10,17 +10,19 @@ COPY cli cli
 COPY test test
 COPY bench bench
 RUN npm ci --no-audit --no-fund && npx tsc -b && npm prune --omit=dev
+# Only what runs (deploy/image-files.sh): compiled JavaScript and package.json of each runtime workspace, no
+# sources, tests, fixtures, declarations, maps, local-stack tooling, end-to-end tests or benchmarks.
+COPY deploy/image-files.sh deploy/image-files.sh
+RUN sh deploy/image-files.sh /out && rm -f node_modules/@puente/stack node_modules/@puente/e2e node_modules/@puente/bench
 
-# Only what runs: the compiled workspaces and production dependencies (no tests, benchmarks or sources'
-# build caches), as the unprivileged `node` user.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
-COPY --from=build /app/libs libs
-COPY --from=build /app/services services
-COPY --from=build /app/cli cli
+COPY --from=build /out/libs libs
+COPY --from=build /out/services services
+COPY --from=build /out/cli cli
 USER node
 ENV SERVICE=gateway
 # NODE_FLAGS: V8 flags that NODE_OPTIONS does not allow (the realtime service ships --optimize-for-size).

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -205,10 +205,49 @@ describe('Dockerfile (offline)', () => {
     for (const path of references) assert.ok(copied.some((c) => path === c || path.startsWith(`${c}/`)), `the build stage copies ${path} (tsc -b builds it)`);
     const run = stages[1]!;
     assert.match(run, /^USER node$/m, 'runs as the unprivileged node user');
-    assert.doesNotMatch(run, /COPY --from=build \/app\/(test|bench) /, 'no tests or benchmarks in the image');
-    for (const dir of ['libs', 'services', 'cli', 'node_modules']) assert.match(run, new RegExp(`COPY --from=build /app/${dir} `), `the image has ${dir}`);
+    assert.doesNotMatch(run, /COPY --from=build \/app\/(test|bench|libs|services|cli) /, 'no sources, tests or benchmarks in the image: the workspaces come from deploy/image-files.sh');
+    assert.match(stages[0]!, /^RUN sh deploy\/image-files\.sh \/out\b/m, 'the build stage assembles what runs with deploy/image-files.sh');
+    for (const dir of ['libs', 'services', 'cli']) assert.match(run, new RegExp(`COPY --from=build /out/${dir} `), `the image has ${dir}`);
+    assert.match(run, /COPY --from=build \/app\/node_modules /);
     assert.match(run, /services\/\$SERVICE\/dist\/main\.js/);
     for (const service of PUENTE_SERVICES) assert.ok(existsSync(join(root, 'services', service, 'src', 'main.ts')), `${service} has a main`);
+  });
+
+  test('the image ships compiled code only (no sources, tests, fixtures or local stack), and every service and the CLI load from it', async () => {
+    const dest = mkdtempSync(join(tmpdir(), 'puente-image-'));
+    try {
+      await promisify(execFile)('sh', [join(root, 'deploy/image-files.sh'), dest], { cwd: root });
+      // The root node_modules as the image has it: third-party packages as installed, workspace links into the
+      // copied tree, and no links to the stack, the end-to-end tests or the benchmarks.
+      mkdirSync(join(dest, 'node_modules', '@puente'), { recursive: true });
+      for (const entry of readdirSync(join(root, 'node_modules'))) {
+        if (entry !== '@puente') symlinkSync(join(root, 'node_modules', entry), join(dest, 'node_modules', entry));
+      }
+      for (const link of readdirSync(join(root, 'node_modules', '@puente'))) {
+        if (!['stack', 'e2e', 'bench'].includes(link)) symlinkSync(readlinkSync(join(root, 'node_modules', '@puente', link)), join(dest, 'node_modules', '@puente', link));
+      }
+      const { stdout } = await promisify(execFile)('find', [dest, '-path', join(dest, 'node_modules'), '-prune', '-o', '-path', '*/node_modules/*', '-prune', '-o', '-type', 'f', '-print']);
+      const files = stdout.split('\n').filter(Boolean).map((f) => f.slice(dest.length + 1));
+      const shipped = (pattern: RegExp) => files.filter((f) => pattern.test(f));
+      assert.deepEqual(shipped(/(^|\/)src\//), [], 'no sources');
+      assert.deepEqual(shipped(/\.test\.js$|(^|\/)testing(\/|\.js$)/), [], 'no tests or fixtures');
+      assert.deepEqual(shipped(/^(libs\/stack|test|bench)\//), [], 'no local stack, end-to-end tests or benchmarks');
+      assert.deepEqual(shipped(/\.(ts|map|tsbuildinfo)$/), [], 'no declarations, maps or build caches');
+      for (const service of PUENTE_SERVICES) assert.ok(files.includes(`services/${service}/dist/main.js`), `${service} has its main`);
+      // Each service's package entry and the CLI's commands load with what is shipped (an import of a stripped
+      // file, of the stack or of a test fixture fails here).
+      const entries = [...PUENTE_SERVICES.map((service) => `services/${service}`), 'cli'].map((dir) => {
+        const pkg = JSON.parse(readFileSync(join(dest, dir, 'package.json'), 'utf8')) as { exports?: { '.': { default: string } }; main?: string };
+        return join(dest, dir, pkg.exports?.['.'].default ?? 'dist/main.js');
+      });
+      const script = `for (const file of ${JSON.stringify(entries.filter((f) => !f.endsWith(join('cli', 'dist', 'main.js'))))}) await import(file);`;
+      await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: dest, env: { ...process.env, NODE_ENV: 'production' } });
+      const usage = await promisify(execFile)(process.execPath, [join(dest, 'cli', 'bin', 'puente.js'), 'help'], { cwd: dest }).then((r) => r.stdout, (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`);
+      assert.match(usage, /replay/, 'the CLI runs from the image and prints its commands');
+      assert.doesNotMatch(usage, /not built yet|ERR_MODULE_NOT_FOUND|Cannot find/);
+    } finally {
+      rmSync(dest, { recursive: true, force: true });
+    }
   });
 });
 
