@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig, url } from '@puente/runtime';
-import { BitrixSettings, BitrixTokenStore, bitrixClientFrom, bitrixMissing, bitrixTokenStoreFrom, type CatalogPriceType, type CrmStatus } from '@puente/bitrix-sync/bitrix';
-import { CatalogSettings, CatalogSync, describeChange, loadCatalogMapping, type CatalogCounts } from '@puente/bitrix-sync/catalog';
-import { Config as ServiceConfig, loadCompanyMapping, publishCompanyResync } from '@puente/bitrix-sync';
+import {
+  BitrixSettings, BitrixTokenStore, bitrixClientFrom, bitrixMissing, bitrixTokenStoreFrom, CatalogSettings, CatalogSync, Config as ServiceConfig, describeChange, loadCatalogMapping, loadCompanyMapping, publishCompanyResync,
+  type CatalogCounts, type CatalogPriceType, type CrmStatus,
+} from '@puente/bitrix-sync';
 import { connectBus } from './common.js';
 import { UsageError } from './sendSample.js';
 

@@ -1,11 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Controller, Injectable, Module } from '@nestjs/common';
+import { Controller, Inject, Injectable, Module } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { createEvent, encodeToken, type DomainEvent } from '@puente/contracts';
-import { listDeadLetters, type Bus, type Delivery } from '@puente/bus';
+import { listDeadLetters, Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
-import { createJetStreamMicroservice, JetStreamContext, JetStreamTransport, OnJetStream } from './transport.js';
+import { createJetStreamMicroservice, JetStreamContext, JetStreamTransport, OnJetStream, startJetStreamService } from './transport.js';
 
 let bus: Bus;
 before(async () => {
@@ -70,5 +70,41 @@ test('nest transport - @EventPattern handlers consume JetStream; a throwing hand
     assert.ok(transport.stats.some((s) => s.consumer.startsWith('probe-evt_test_')), 'a bare pattern gets a derived durable name');
   } finally {
     await app.close();
+  }
+});
+
+const SEEN = Symbol('seen');
+
+/** A top-level controller whose consumer and dependency both come from the composition root. */
+@Controller()
+class BoundRowsController {
+  constructor(@Inject(SEEN) private readonly seen: string[]) {}
+
+  @OnJetStream('rows', { batch: true })
+  onRows(deliveries: Delivery[]): Outcome[] {
+    return deliveries.map((delivery) => {
+      this.seen.push(delivery.subject);
+      return Outcomes.ack;
+    });
+  }
+}
+
+@Module({})
+class BoundModule {}
+
+test('nest transport - a handler declared by name runs on the consumer bound at start, with the runner options bound with it', async () => {
+  const boundDataset = uniqueName('ds');
+  const consumer = { durable: uniqueName('nest-bound-'), stream: 'EVENTS' as const, filterSubjects: [`evt.kissflow.record.upserted.${encodeToken(boundDataset)}`] };
+  const seen: string[] = [];
+  const module = { module: BoundModule, controllers: [BoundRowsController], providers: [{ provide: SEEN, useValue: seen }] };
+  await assert.rejects(startJetStreamService(module, { bus, service: 'probe' }), /no consumer bound to 'rows'/);
+  const { stop, transport } = await startJetStreamService(module, { bus, service: 'probe', consumers: { rows: { consumer, runner: { batchSize: 7 } } } });
+  try {
+    await bus.publishEvent(createEvent('kissflow.record.upserted.v1', { dataset: boundDataset, rowId: 'b1', fields: {}, modifiedAt: '2025-10-15T10:30:00Z', origin: 'webhook' }, { source: 'test' }));
+    await eventually(() => (seen.length === 1 ? true : undefined), 10_000, 'the bound row');
+    assert.deepEqual(seen, [`evt.kissflow.record.upserted.${encodeToken(boundDataset)}`]);
+    assert.deepEqual(transport.stats.map((s) => s.consumer), [consumer.durable]);
+  } finally {
+    await stop();
   }
 });

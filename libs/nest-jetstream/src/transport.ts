@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Catch, type ArgumentsHost, type INestMicroservice, type RpcExceptionFilter, type Type } from '@nestjs/common';
+import { Catch, type ArgumentsHost, type DynamicModule, type INestMicroservice, type RpcExceptionFilter, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, type MicroserviceOptions } from '@nestjs/microservices';
 import { throwError, type Observable } from 'rxjs';
@@ -12,6 +12,8 @@ import { ConsumerRunner, perMessage, type BatchHandler, type Bus, type ConsumerR
 export interface JetStreamHandlerOptions {
   /** The durable consumer (name, stream, filters) from libs/contracts; default derived from the pattern. */
   consumer?: ConsumerDefinition;
+  /** The name of a consumer bound when the service starts (`JetStreamTransportOptions.consumers`), instead of `consumer`. */
+  slot?: string;
   /** Hand the handler whole batches (`Delivery[]`) and take its `Outcome[]`; default one decoded event at a time. */
   batch?: boolean;
   /** For one-at-a-time handlers: hand over the `Delivery` undecoded instead of a validated domain event. */
@@ -27,11 +29,24 @@ export class JetStreamContext extends BaseRpcContext<[Delivery]> {
 }
 
 /**
- * Declares a JetStream handler: `@OnJetStream(Consumers.kissflowRecords)` or, for a bare subject,
- * `@EventPattern('evt.kissflow.>')`.
+ * A consumer bound to a named handler when the service starts. A top-level controller's decorators run
+ * once, when its module loads, so a consumer that depends on configuration (the sessions or datasets an
+ * instance serves, a mapping's table, a wait from the environment) is named in the decorator and bound here.
  */
-export function OnJetStream(consumer: ConsumerDefinition, options: Omit<JetStreamHandlerOptions, 'consumer'> = {}): MethodDecorator {
+export interface ConsumerBinding {
+  consumer: ConsumerDefinition;
+  /** Runner options from configuration; they win over the decorator's. */
+  runner?: JetStreamHandlerOptions['runner'];
+}
+
+/**
+ * Declares a JetStream handler: `@OnJetStream(Consumers.kissflowRecords)`, or `@OnJetStream('records')`
+ * for a consumer bound when the service starts (`startJetStreamService(module, { consumers: { records } })`),
+ * or, for a bare subject, `@EventPattern('evt.kissflow.>')`.
+ */
+export function OnJetStream(consumer: ConsumerDefinition | string, options: Omit<JetStreamHandlerOptions, 'consumer' | 'slot'> = {}): MethodDecorator {
   // Nest types an event handler's extra arguments as `unknown`; a handler here takes `@Ctx() JetStreamContext`.
+  if (typeof consumer === 'string') return EventPattern(`slot:${consumer}`, { ...options, slot: consumer }) as MethodDecorator;
   return EventPattern(consumer.filterSubjects.join(','), { ...options, consumer }) as MethodDecorator;
 }
 
@@ -41,6 +56,8 @@ export interface JetStreamTransportOptions {
   service: string;
   logger?: LoggerLike;
   runner?: JetStreamHandlerOptions['runner'];
+  /** The consumers of handlers declared by name (`@OnJetStream('name')`), by that name. */
+  consumers?: Readonly<Record<string, ConsumerBinding>>;
 }
 
 /**
@@ -61,7 +78,9 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       for (const [pattern, handler] of this.messageHandlers) {
         if (!handler.isEventHandler) throw new Error(`${pattern}: JetStream handlers are events (@EventPattern), not request-response`);
         const extras = (handler.extras ?? {}) as JetStreamHandlerOptions;
-        const consumer = extras.consumer ?? {
+        const binding = extras.slot === undefined ? undefined : this.options.consumers?.[extras.slot];
+        if (extras.slot !== undefined && !binding) throw new Error(`${pattern}: no consumer bound to '${extras.slot}' (JetStreamTransportOptions.consumers)`);
+        const consumer = binding?.consumer ?? extras.consumer ?? {
           durable: `${this.options.service}-${pattern.replace(/[^A-Za-z0-9_-]+/g, '_')}`,
           stream: 'EVENTS' as StreamName,
           filterSubjects: pattern.split(','),
@@ -73,6 +92,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
           ...(this.options.logger ? { logger: this.options.logger } : {}),
           ...this.options.runner,
           ...extras.runner,
+          ...binding?.runner,
         });
         await runner.start();
         this.runners.push(runner);
@@ -130,14 +150,17 @@ export class PassErrorsToTransport implements RpcExceptionFilter<unknown> {
 }
 
 /** A Nest microservice on the JetStream transport, with errors passed through to it. */
-export async function createJetStreamMicroservice(module: Type<unknown>, transport: JetStreamTransport, options: { logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal')[] } = {}): Promise<INestMicroservice> {
+export async function createJetStreamMicroservice(module: Type<unknown> | DynamicModule, transport: JetStreamTransport, options: { logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal')[] } = {}): Promise<INestMicroservice> {
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(module, { strategy: transport, logger: options.logger ?? ['error', 'warn'] });
   app.useGlobalFilters(new PassErrorsToTransport());
   return app;
 }
 
-/** Starts a module as a JetStream microservice for a service; `stop` drains every consumer. */
-export async function startJetStreamService(module: Type<unknown>, options: JetStreamTransportOptions): Promise<{ stop: () => Promise<void>; transport: JetStreamTransport }> {
+/**
+ * Starts a module as a JetStream microservice for a service; `stop` drains every consumer. A dynamic
+ * module carries the providers its composition root built (`useValue`) to its top-level controllers.
+ */
+export async function startJetStreamService(module: Type<unknown> | DynamicModule, options: JetStreamTransportOptions): Promise<{ stop: () => Promise<void>; transport: JetStreamTransport }> {
   const transport = new JetStreamTransport(options);
   const app = await createJetStreamMicroservice(module, transport);
   await app.listen();

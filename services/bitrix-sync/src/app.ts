@@ -1,84 +1,25 @@
 import 'reflect-metadata';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Controller, Module, type Type } from '@nestjs/common';
+import { Controller, Inject, Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { Consumers, decodeEvent, glymsTableSubjects, type ConsumerDefinition } from '@puente/contracts';
-import { Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
+import { Consumers, decodeEvent } from '@puente/contracts';
+import { Outcomes, type BatchHandler, type Bus, type Delivery, type Outcome } from '@puente/bus';
 import { ProjectionStore, projectionHandler } from '@puente/projection';
-import { type ServiceDefinition, duration, list, url } from '@puente/runtime';
-import { OnJetStream, startJetStreamService } from '@puente/nest-jetstream';
-import { CdcModes, DebeziumSource, Lease, LogicalSource, LogTableSource, parseTableName, type CdcSource } from '@puente/cdc';
-import { BitrixSettings, bitrixClientFrom, bitrixMissing, keepRefreshTokenAlive, type BitrixClient } from './bitrix/index.js';
+import type { ServiceDefinition } from '@puente/runtime';
+import { OnJetStream, startJetStreamService, type ConsumerBinding } from '@puente/nest-jetstream';
+import { Lease, LogTableSource, type CdcSource } from '@puente/cdc';
+import { bitrixClientFrom, bitrixMissing, keepRefreshTokenAlive, type BitrixClient } from './bitrix/index.js';
+import { cdcSourceFrom } from './cdcSource.js';
+import { companiesConsumer } from './companies/consumer.js';
 import { linksProjection, type BitrixLinkDoc } from './companies/links.js';
 import { loadCompanyMapping, type CompanyMapping } from './companies/mapping.js';
 import { CompanyPusher } from './companies/pusher.js';
-import { CatalogSettings, CatalogSync, loadCatalogMapping, scheduleCatalogSync } from './catalog/index.js';
+import { CatalogSync, loadCatalogMapping, scheduleCatalogSync } from './catalog/index.js';
+import { Config, type BitrixSyncConfig } from './config.js';
 
-export * from './bitrix/index.js';
-export { linkKey, linksProjection, type BitrixLinkDoc, type MultiValueEntry } from './companies/links.js';
-export { CompanyMapping, loadCompanyMapping, mapCompany, originIdOf, type DesiredCompany, type MappedCompany } from './companies/mapping.js';
-export { BATCH_LIMIT, CompanyPusher, diffMultiValue, type BitrixBatchApi, type BitrixCommand, type CompanyPusherOptions } from './companies/pusher.js';
-export { isResync, publishCompanyResync, RESYNC_PREFIX } from './companies/resync.js';
-export * from './catalog/index.js';
-
-export const Config = BitrixSettings.extend(CatalogSettings.shape).extend({
-  GLYMS_DATABASE_URL: url(['postgres', 'postgresql']).default('postgres://postgres@127.0.0.1:5432/glyms'),
-  GLYMS_CDC_MODE: z.enum(CdcModes).default('logical'),
-  /** Tables the `logical` and `debezium` relays publish (`schema.table`, comma separated). */
-  GLYMS_CDC_TABLES: list().default(['public.cliente', 'public.servicio']),
-  GLYMS_CDC_PUBLICATION: z.string().default('puente_glyms'),
-  GLYMS_CDC_SLOT: z.string().default('puente_glyms'),
-  /** Warn when the slot holds back more WAL than this many bytes. */
-  GLYMS_SLOT_LAG_WARN_BYTES: z.coerce.number().int().min(1).default(256 * 1024 * 1024),
-  /** `logtable` mode: the wait between polls of an empty change log. */
-  GLYMS_LOGTABLE_POLL_MS: duration().default(1_000),
-  KAFKA_BROKERS: list().optional(),
-  DEBEZIUM_TOPIC_PREFIX: z.string().default('glyms'),
-  /** Path of the companies mapping file (docs/bitrix.md); unset: the demo schema's defaults. */
-  BITRIX_COMPANY_MAPPING: z.string().optional(),
-  /** How long the companies consumer waits for more changes before pushing: changes to one customer inside it become one call. */
-  BITRIX_COALESCE_MS: duration().default(500),
-  /** The active replica renews its lease this often x3; a standby takes over after it lapses. */
-  BITRIX_LEASE_TTL_MS: duration().default(15_000),
-});
-export type BitrixSyncConfig = z.infer<typeof Config>;
-
-/** KV bucket of the relay's slot state. */
-export const CDC_BUCKET = 'glyms_cdc';
 /** KV bucket of the active replica's lease. */
 export const LEASE_BUCKET = 'bitrix_lease';
-
-/** The CDC relay of the configured mode. */
-export async function cdcSourceFrom(deps: { bus: Bus; config: BitrixSyncConfig; logger: Logger; mapping?: CompanyMapping }): Promise<CdcSource> {
-  const { bus, config, logger } = deps;
-  const tables = config.GLYMS_CDC_TABLES.map(parseTableName);
-  switch (config.GLYMS_CDC_MODE) {
-    case 'logical':
-      return new LogicalSource({ bus, kv: await bus.kv(CDC_BUCKET, { history: 1 }), databaseUrl: config.GLYMS_DATABASE_URL, tables, publication: config.GLYMS_CDC_PUBLICATION, slot: config.GLYMS_CDC_SLOT, logger, lagWarnBytes: config.GLYMS_SLOT_LAG_WARN_BYTES });
-    case 'logtable':
-      // The change log's id_cliente points at the companies mapping's table.
-      return new LogTableSource({ bus, databaseUrl: config.GLYMS_DATABASE_URL, logger, pollMs: config.GLYMS_LOGTABLE_POLL_MS, ...(deps.mapping ? { customerTable: parseTableName(deps.mapping.table) } : {}) });
-    case 'debezium':
-      if (!config.KAFKA_BROKERS?.length) throw new Error('GLYMS_CDC_MODE=debezium needs KAFKA_BROKERS');
-      return new DebeziumSource({ bus, brokers: config.KAFKA_BROKERS, topicPrefix: config.DEBEZIUM_TOPIC_PREFIX, tables: config.GLYMS_CDC_TABLES, groupId: `puente-bitrix-sync-${config.DEBEZIUM_TOPIC_PREFIX}`, logger });
-    default: {
-      const unexpected: never = config.GLYMS_CDC_MODE;
-      throw new Error(`unknown GLYMS_CDC_MODE ${String(unexpected)}`);
-    }
-  }
-}
-
-/**
- * The companies consumer for a mapping: the contract's consumer for the demo table; for another table,
- * the same durable name suffixed with the table (a consumer's subjects cannot change under its name).
- */
-export function companiesConsumer(mapping: CompanyMapping): ConsumerDefinition {
-  const { schema, table } = parseTableName(mapping.table);
-  if (schema === 'public' && table === 'cliente') return Consumers.bitrixCompanies;
-  return { ...Consumers.bitrixCompanies, durable: `${Consumers.bitrixCompanies.durable}-${schema}_${table}`.replace(/[^A-Za-z0-9_-]/g, '_'), filterSubjects: [glymsTableSubjects(schema, table)] };
-}
 
 /**
  * The active part of the service, run by the replica that holds the lease: the CDC relay, the companies
@@ -122,7 +63,7 @@ export class BitrixSyncApp {
     }
     const source = await cdcSourceFrom({ ...this.deps, mapping: this.mapping });
     this.source = source;
-    const { stop } = await startJetStreamService(this.module(source), { bus, service: 'bitrix-sync', logger });
+    const { stop } = await startJetStreamService(this.module(source), { bus, service: 'bitrix-sync', logger, consumers: this.consumers() });
     this.stops.push(stop);
     await source.start();
     this.stops.push(() => source.stop());
@@ -132,58 +73,82 @@ export class BitrixSyncApp {
     for (const stop of this.stops.splice(0).reverse()) await stop().catch((error: Error) => this.deps.logger.warn({ err: error.message }, 'stopping bitrix-sync'));
   }
 
-  module(source: CdcSource): Type<unknown> {
-    const controllers: Type<unknown>[] = [];
-    const catalogHandler = projectionHandler(this.catalogLinks);
-    @Controller()
-    class CatalogLinksController {
-      @OnJetStream(Consumers.bitrixLinks, { batch: true })
-      apply(deliveries: Delivery[]): Promise<Outcome[]> {
-        return catalogHandler(deliveries) as Promise<Outcome[]>;
-      }
-    }
-    controllers.push(CatalogLinksController);
-    const pusher = this.pusher;
-    if (pusher !== undefined) {
-      const push = (deliveries: Delivery[]) => pusher.handle(deliveries);
-      @Controller()
-      class CompaniesController {
-        @OnJetStream(companiesConsumer(this.mapping), {
-          batch: true,
-          // Bitrix24 away for minutes is retried for about 14 minutes before a change reaches the DLQ; older retries never overwrite newer pushes (sourceSequence).
-          runner: { batchSize: 1_000, lingerMs: this.deps.config.BITRIX_COALESCE_MS, ackWaitMs: 120_000, maxAttempts: 30, backoffMs: [1_000, 2_000, 5_000, 10_000, 30_000] },
-        })
-        push(deliveries: Delivery[]): Promise<Outcome[]> {
-          return push(deliveries);
-        }
-      }
+  /** The Nest module of the consumers this replica runs, their controllers given what they use through providers. */
+  module(source: CdcSource): DynamicModule {
+    const controllers: Type<unknown>[] = [CatalogLinksController];
+    const providers: Provider[] = [{ provide: CATALOG_LINKS, useValue: this.catalogLinks }];
+    if (this.pusher !== undefined) {
       controllers.push(CompaniesController);
+      providers.push({ provide: CompanyPusher, useValue: this.pusher });
     }
     if (source instanceof LogTableSource) {
-      const logtable = source;
-      @Controller()
-      class LogOutcomesController {
-        @OnJetStream(Consumers.glymsLogtableOutcomes, { batch: true })
-        async record(deliveries: Delivery[]): Promise<Outcome[]> {
-          const outcomes: Outcome[] = [];
-          for (const delivery of deliveries) {
-            try {
-              await logtable.recordOutcome(decodeEvent(delivery.data));
-              outcomes.push(Outcomes.ack);
-            } catch (error) {
-              outcomes.push(Outcomes.fromError(error));
-            }
-          }
-          return outcomes;
-        }
-      }
       controllers.push(LogOutcomesController);
+      providers.push({ provide: LogTableSource, useValue: source });
     }
-    @Module({ controllers })
-    class BitrixSyncModule {}
-    return BitrixSyncModule;
+    return { module: BitrixSyncModule, controllers, providers };
+  }
+
+  /** The consumers bound by name: the companies consumer follows the mapping's table, its linger the configuration. */
+  consumers(): Record<string, ConsumerBinding> {
+    return { companies: { consumer: companiesConsumer(this.mapping), runner: { lingerMs: this.deps.config.BITRIX_COALESCE_MS } } };
   }
 }
+
+/** Provider token of the catalog outcomes' `ProjectionStore`. */
+const CATALOG_LINKS = Symbol('bitrix-sync catalog links store');
+
+/** Applies catalog outcomes to the links read model. */
+@Controller()
+class CatalogLinksController {
+  private readonly handler: BatchHandler;
+
+  constructor(@Inject(CATALOG_LINKS) catalogLinks: ProjectionStore<BitrixLinkDoc>) {
+    this.handler = projectionHandler(catalogLinks);
+  }
+
+  @OnJetStream(Consumers.bitrixLinks, { batch: true })
+  apply(deliveries: Delivery[]): Promise<Outcome[]> {
+    return this.handler(deliveries) as Promise<Outcome[]>;
+  }
+}
+
+/** Pushes ERP customer changes to Bitrix24 companies (when Bitrix24 is configured). */
+@Controller()
+class CompaniesController {
+  constructor(@Inject(CompanyPusher) private readonly pusher: CompanyPusher) {}
+
+  @OnJetStream('companies', {
+    batch: true,
+    // Bitrix24 away for minutes is retried for about 14 minutes before a change reaches the DLQ; older retries never overwrite newer pushes (sourceSequence).
+    runner: { batchSize: 1_000, ackWaitMs: 120_000, maxAttempts: 30, backoffMs: [1_000, 2_000, 5_000, 10_000, 30_000] },
+  })
+  push(deliveries: Delivery[]): Promise<Outcome[]> {
+    return this.pusher.handle(deliveries);
+  }
+}
+
+/** In `logtable` mode, writes each change's outcome back to the ERP's change log. */
+@Controller()
+class LogOutcomesController {
+  constructor(@Inject(LogTableSource) private readonly logtable: LogTableSource) {}
+
+  @OnJetStream(Consumers.glymsLogtableOutcomes, { batch: true })
+  async record(deliveries: Delivery[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    for (const delivery of deliveries) {
+      try {
+        await this.logtable.recordOutcome(decodeEvent(delivery.data));
+        outcomes.push(Outcomes.ack);
+      } catch (error) {
+        outcomes.push(Outcomes.fromError(error));
+      }
+    }
+    return outcomes;
+  }
+}
+
+@Module({})
+class BitrixSyncModule {}
 
 /**
  * Runs the service: waits for the lease, then starts the active part; gives it up and waits again if the

@@ -4,7 +4,23 @@ import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import { canonicalJson, Collections, createEvent, type DomainEvent } from '@puente/contracts';
 import { eachConcurrently, eventIdFor, readJobState, ResumableJob, type Bus, type JobState } from '@puente/bus';
-import type { KissflowClient, KissflowRow, ListPage } from './client.js';
+import { kissflowFrom, type KissflowClient, type KissflowRow, type ListPage } from './client.js';
+import type { KissflowConfig } from './config.js';
+
+/** KV bucket of backfill runs (one key per dataset and view) and, while reconciling, the row ids each page returned. */
+export const BACKFILL_BUCKET = 'kissflow_backfill';
+
+/** Opens (or creates) the backfill runs' bucket. */
+export function openBackfillBucket(bus: Bus): Promise<KV> {
+  return bus.kv(BACKFILL_BUCKET, { history: 1 });
+}
+
+/** A backfill runner from configuration (the CLI and the scheduled reconciliation). */
+export function backfillFrom(deps: { bus: Bus; kv: KV; db?: Db; logger: Logger; config: KissflowConfig }): Backfill {
+  const client = kissflowFrom(deps.config);
+  if (typeof client === 'string') throw new Error(client);
+  return new Backfill({ bus: deps.bus, kv: deps.kv, client, logger: deps.logger, ...(deps.db ? { db: deps.db } : {}), pageSize: deps.config.KISSFLOW_PAGE_SIZE, concurrency: deps.config.KISSFLOW_CONCURRENCY, staleAfterMs: deps.config.KISSFLOW_BACKFILL_STALE_MS });
+}
 
 export interface BackfillOptions {
   dataset: string;

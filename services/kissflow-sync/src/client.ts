@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProviderError, requestJson, retryAfterMs, type JsonResponse } from '@puente/runtime';
+import type { KissflowConfig } from './config.js';
 
 export interface KissflowClientConfig {
   /** `https://<subdomain>.kissflow.com` (or `.eu`). */
@@ -143,4 +144,11 @@ function describeBody(body: unknown): string {
     if (typeof message === 'string') return message.slice(0, 200);
   }
   return JSON.stringify(body ?? null).slice(0, 200);
+}
+
+/** The Kissflow client from configuration, or why there is none. */
+export function kissflowFrom(config: KissflowConfig): KissflowClient | string {
+  const missing = KissflowClient.missing(config);
+  if (missing) return missing;
+  return new KissflowClient({ baseUrl: config.KISSFLOW_BASE_URL!, accountId: config.KISSFLOW_ACCOUNT_ID!, accessKeyId: config.KISSFLOW_ACCESS_KEY_ID!, accessKeySecret: config.KISSFLOW_ACCESS_KEY_SECRET!, timeoutMs: config.KISSFLOW_TIMEOUT_MS, retries: config.KISSFLOW_RETRIES });
 }

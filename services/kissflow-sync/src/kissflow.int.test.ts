@@ -6,7 +6,7 @@ import { Collections, createEvent, fromStorable, type DomainEvent } from '@puent
 import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
-import { Backfill, BackfillBusyError, Config, KissflowClient, openBackfillBucket, startKissflowSync, type KissflowRecordDoc } from './app.js';
+import { Backfill, BackfillBusyError, Config, KissflowClient, openBackfillBucket, startKissflowSync, type KissflowRecordDoc } from './index.js';
 import { FakeKissflow } from './testing/index.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

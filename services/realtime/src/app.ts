@@ -5,37 +5,17 @@ import { createRequire } from 'node:module';
 import type { Db } from 'mongodb';
 import type { Subscription as NatsSubscription } from 'nats';
 import { WebSocketServer } from 'ws';
-import { z } from 'zod';
 import { channelAllowed, ErrorCodes, RealtimeSubjects, ResyncNotice, type ChannelRouteDescriptor } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
-import { createHttpServer, DevSecrets, HttpError, listen, port, RouteTable, signToken, verifyToken, type Check, type Logger, type RouteHandler, type ServiceDefinition } from '@puente/runtime';
+import { createHttpServer, DevSecrets, HttpError, listen, RouteTable, signToken, verifyToken, type Check, type Logger, type RouteHandler, type ServiceDefinition } from '@puente/runtime';
+import { Config, type RealtimeConfig } from './config.js';
 import { Connection, type ConnectionLimits, type ServerContext } from './connection.js';
 import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
 import { BadCursorError, readPage } from './pages.js';
 import { router } from './routes.js';
 
-export { signToken, verifyToken } from '@puente/runtime';
-export { routeOf } from './routes.js';
-export { CloseCodes } from './connection.js';
-
-export const Config = z.object({
-  REALTIME_PORT: port().default(8090),
-  /** Subscriptions one connection may hold. */
-  REALTIME_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(10_000).default(100),
-  /** Largest frame a client may send (bytes); larger closes the connection with 1009. */
-  REALTIME_MAX_FRAME_BYTES: z.coerce.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024),
-  /** Bytes waiting to be sent to one client before it is closed as a slow consumer (1013). */
-  REALTIME_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024),
-  /** Documents per snapshot or HTTP page. */
-  REALTIME_PAGE_SIZE: z.coerce.number().int().min(1).max(5_000).default(200),
-  /** A connection that has not authenticated within this time is closed. */
-  REALTIME_AUTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
-  /** Interval of the server's WebSocket pings; a connection silent for two is dropped. */
-  REALTIME_HEARTBEAT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
-});
-export type RealtimeConfig = z.infer<typeof Config>;
-
+/** What `build` needs: the bus, the read models' database, the token secrets and the configuration. */
 export interface RealtimeOptions {
   bus: Bus;
   db: Db;

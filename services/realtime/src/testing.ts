@@ -3,7 +3,8 @@ import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { Bus } from '@puente/bus';
 import { listen, signToken } from '@puente/runtime';
-import { build, Config, type RealtimeOptions, type RealtimeServer } from './app.js';
+import { build, type RealtimeOptions, type RealtimeServer } from './app.js';
+import { Config } from './config.js';
 
 export const TEST_REALTIME_SECRET = 'test-realtime-secret-not-real';
 

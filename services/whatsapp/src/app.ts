@@ -1,144 +1,22 @@
 import 'reflect-metadata';
-import { Controller, Module, type Type } from '@nestjs/common';
+import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
 import type { Db } from 'mongodb';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { createHash } from 'node:crypto';
-import { Collections, Consumers, decodeEvent, encodeToken, subjectFiltersFor, type ConsumerDefinition } from '@puente/contracts';
+import { decodeEvent } from '@puente/contracts';
 import { Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
-import { loadConfig, type ServiceDefinition, url } from '@puente/runtime';
-import { OnJetStream, startJetStreamService } from '@puente/nest-jetstream';
+import type { ServiceDefinition } from '@puente/runtime';
+import { OnJetStream, startJetStreamService, type ConsumerBinding } from '@puente/nest-jetstream';
+import { Buckets, openBuckets } from './buckets.js';
 import { CommandHandler } from './commands/handler.js';
 import { SessionRateLimiter } from './commands/rateLimit.js';
 import { reconcileSent, sweepUnknownSends } from './commands/reconcile.js';
-import { handledBy, type ReadModel, type Replayable } from '@puente/projection';
-import { whatsappGroup, whatsappRoutes, WhatsAppProjections } from './readModels.js';
+import { Config, type WhatsAppConfig } from './config.js';
+import { consumersFor, type WhatsAppConsumers } from './consumers.js';
+import { WhatsAppProjections } from './readModels.js';
 import { CloudApiClient } from './providers/cloudApi.js';
-import { InboxHubClient } from './providers/inboxhub.js';
+import { inboxHubFrom } from './providers/inboxhub.js';
 import { FullSync, SYNC_STALE_MS, SyncBusyError, type SyncState } from './sync/fullSync.js';
-
-export { WhatsAppProjections, evolveAll, whatsappGroup, whatsappRoutes, commandsProjection, contactsProjection, conversationsProjection, messagesProjection, sessionsProjection } from './readModels.js';
-export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc, InMemoryState } from './readModels.js';
-export { InboxHubClient } from './providers/inboxhub.js';
-export { CloudApiClient } from './providers/cloudApi.js';
-export { MetaAppClient, type MetaSubscription } from './providers/metaApp.js';
-export { ProviderError } from '@puente/runtime';
-export { FullSync, SyncBusyError, type SyncState } from './sync/fullSync.js';
-
-export const Config = z.object({
-  INBOXHUB_API_URL: url(['https', 'http']).optional(),
-  INBOXHUB_API_KEY: z.string().optional(),
-  INBOXHUB_EMAIL: z.string().optional(),
-  INBOXHUB_PASSWORD: z.string().optional(),
-  INBOXHUB_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
-  INBOXHUB_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
-  INBOXHUB_SYNC_CHATS: z.coerce.number().int().min(0).max(10_000).default(20),
-  INBOXHUB_SYNC_MESSAGES: z.coerce.number().int().min(0).max(10_000).default(50),
-  INBOXHUB_SYNC_PAGE_SIZE: z.coerce.number().int().min(1).max(100).default(50),
-  /** A running sync whose worker has not reported for this long is resumed by another. */
-  INBOXHUB_SYNC_STALE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
-  WHATSAPP_ACCESS_TOKEN: z.string().optional(),
-  WHATSAPP_GRAPH_URL: url(['https', 'http']).default('https://graph.facebook.com/v21.0'),
-  WHATSAPP_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
-  /** Sends per second per session (the Cloud API allows 80 per number by default; Baileys numbers are safer slower). */
-  WHATSAPP_SEND_RATE: z.coerce.number().positive().max(1_000).default(10),
-  /** Sends of one session that may wait for the rate limit; more go back to the stream and come later. */
-  WHATSAPP_SEND_QUEUE: z.coerce.number().int().min(1).max(100_000).default(200),
-  /**
-   * Comma-separated sessions this instance serves (default: all). Its consumers then read only those
-   * sessions' subjects, under durable names of their own: one way to split sessions across deployments.
-   */
-  /**
-   * How long JetStream waits before redelivering what a consumer took and did not finish (a running
-   * handler keeps its messages alive): what an instance that died leaves behind waits this long.
-   */
-  WHATSAPP_ACK_WAIT_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
-  /** How often sends whose result was lost are checked against the provider's reports (see docs/whatsapp.md). */
-  WHATSAPP_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
-  /**
-   * `exclusive`: one instance applies each session's events (the default: one replica, or sessions split
-   * with WHATSAPP_SESSIONS). `shared`: several replicas pull the same consumer; on FerretDB every replace
-   * then claims its revision first (MongoDB needs nothing: its filtered replace is atomic).
-   */
-  PROJECTION_WRITERS: z.enum(['exclusive', 'shared']).default('exclusive'),
-  /** Documents an exclusive writer keeps in memory per read model (its memory is bounded by this). */
-  PROJECTION_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(50_000),
-  WHATSAPP_SESSIONS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean)),
-});
-export type WhatsAppConfig = z.infer<typeof Config>;
-
-/** KV buckets the service keeps its own state in. */
-export const Buckets = {
-  /** Full-sync cursors and ownership, one key per session. */
-  sync: 'whatsapp_sync',
-  /** Send attempts (at most once), kept as long as `COMMANDS` keeps a command. */
-  sendAttempts: 'whatsapp_send_attempts',
-} as const;
-
-export interface WhatsAppConsumers {
-  projections: ConsumerDefinition;
-  commands: ConsumerDefinition;
-  syncTrigger: ConsumerDefinition;
-  reconciler: ConsumerDefinition;
-}
-
-/** The read models' consumer: its durable name from libs/contracts, its subjects what the projections handle. */
-const projectionsConsumer: ConsumerDefinition = { durable: Consumers.whatsappProjections.durable, stream: Consumers.whatsappProjections.stream, filterSubjects: subjectFiltersFor(handledBy(whatsappGroup)) };
-
-export const DefaultConsumers: WhatsAppConsumers = { projections: projectionsConsumer, commands: Consumers.whatsappCommands, syncTrigger: Consumers.whatsappSyncTrigger, reconciler: Consumers.whatsappReconciler };
-
-/**
- * The consumers for a set of sessions: the same definitions with filters narrowed to the sessions'
- * subject tokens (`evt.whatsapp.<entity>.<verb>.<session>`) and durable names suffixed with a hash of
- * the set, so instances serving different sessions never share (or fight over) a consumer.
- */
-export function consumersFor(sessions: readonly string[] | undefined): WhatsAppConsumers {
-  if (!sessions || sessions.length === 0) return DefaultConsumers;
-  const suffix = createHash('sha256').update([...sessions].sort().join('\n')).digest('hex').slice(0, 10);
-  const narrow = (c: ConsumerDefinition): ConsumerDefinition => ({
-    durable: `${c.durable}-${suffix}`,
-    stream: c.stream,
-    filterSubjects: c.filterSubjects.flatMap((filter) => sessions.map((session) => {
-      // Subjects end with the session: `evt.whatsapp.<entity>.<verb>.<session>`, `cmd.whatsapp.<verb>.<session>`.
-      const tokens = filter.startsWith('cmd.') ? 4 : 5;
-      const prefix = filter.split('.').slice(0, -1);
-      return [...prefix, ...Array<string>(tokens - 1 - prefix.length).fill('*'), encodeToken(session)].join('.');
-    })),
-  });
-  return { projections: narrow(DefaultConsumers.projections), commands: narrow(DefaultConsumers.commands), syncTrigger: narrow(DefaultConsumers.syncTrigger), reconciler: narrow(DefaultConsumers.reconciler) };
-}
-
-/** The WhatsApp read models as `puente replay whatsapp` rebuilds them: this configuration's consumer and sessions. */
-export function whatsappReadModel(config: Pick<WhatsAppConfig, 'WHATSAPP_SESSIONS'>): ReadModel {
-  const sessions = config.WHATSAPP_SESSIONS;
-  return {
-    name: 'whatsapp',
-    group: whatsappGroup,
-    consumer: consumersFor(sessions).projections,
-    routes: whatsappRoutes,
-    // Sessions are `_id` in wa_sessions, a `session` field elsewhere.
-    scope: (collection) => (sessions ? { [collection === Collections.waSessions ? '_id' : 'session']: { $in: sessions } } : undefined),
-  };
-}
-
-/** The read models this service owns that `puente replay` can rebuild. */
-export const replayable: readonly Replayable[] = [{ name: 'whatsapp', readModel: (env) => whatsappReadModel(loadConfig(Config, env)) }];
-
-/** The Inbox Hub client from configuration, or why there is none. */
-export function inboxHubFrom(config: WhatsAppConfig): InboxHubClient | string {
-  const missing = InboxHubClient.missing(config);
-  if (missing) return missing;
-  return new InboxHubClient({ url: config.INBOXHUB_API_URL!, apiKey: config.INBOXHUB_API_KEY!, email: config.INBOXHUB_EMAIL!, password: config.INBOXHUB_PASSWORD!, timeoutMs: config.INBOXHUB_TIMEOUT_MS, retries: config.INBOXHUB_RETRIES });
-}
-
-export async function openBuckets(bus: Bus): Promise<{ sync: KV; attempts: KV }> {
-  const [sync, attempts] = await Promise.all([
-    bus.kv(Buckets.sync, { history: 1 }),
-    bus.kv(Buckets.sendAttempts, { history: 1, ttl: 48 * 3_600_000 }),
-  ]);
-  return { sync, attempts };
-}
 
 /** Everything the service runs, built from its configuration; `module()` is the Nest module of its consumers. */
 export class WhatsAppApp {
@@ -246,37 +124,58 @@ export class WhatsAppApp {
     await Promise.race([Promise.all(this.running.values()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
   }
 
-  /** The Nest module whose controllers are the service's JetStream consumers. */
-  module(consumers: WhatsAppConsumers = DefaultConsumers): Type<unknown> {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const app = this;
-    @Controller()
-    class WhatsAppConsumersController {
-      @OnJetStream(consumers.projections, { batch: true })
-      project(deliveries: Delivery[]): Promise<Outcome[]> {
-        return app.projections.handler()(deliveries) as Promise<Outcome[]>;
-      }
-
-      // A short ack wait: a handler keeps its messages alive while it works, so only a dead instance's commands wait this long.
-      @OnJetStream(consumers.commands, { batch: true, runner: { batchSize: 32, maxAttempts: 20, backoffMs: [1_000, 5_000, 30_000], ackWaitMs: Math.min(10_000, app.deps.config.WHATSAPP_ACK_WAIT_MS) } })
-      command(deliveries: Delivery[]): Promise<Outcome[]> {
-        return app.handleCommands(deliveries);
-      }
-
-      @OnJetStream(consumers.syncTrigger, { raw: true })
-      sessionStatus(delivery: Delivery): Promise<void> {
-        return app.onSessionStatus(delivery);
-      }
-
-      @OnJetStream(consumers.reconciler)
-      async outgoing(event: Parameters<typeof reconcileSent>[0]): Promise<void> {
-        await reconcileSent(event, app.deps.db, app.deps.bus);
-      }
-    }
-    @Module({ controllers: [WhatsAppConsumersController] })
-    class WhatsAppModule {}
-    return WhatsAppModule;
+  /** Settles a provider's report of an outgoing message against the send it answers. */
+  async reconcileSent(event: Parameters<typeof reconcileSent>[0]): Promise<void> {
+    await reconcileSent(event, this.deps.db, this.deps.bus);
   }
+
+  /** The Nest module whose controller is the service's JetStream consumers, given this app through a provider. */
+  module(): DynamicModule {
+    return { module: WhatsAppModule, controllers: [WhatsAppConsumersController], providers: [{ provide: WhatsAppApp, useValue: this }] };
+  }
+}
+
+/**
+ * The service's JetStream consumers. Their definitions are bound at start (`bindConsumers`): the sessions
+ * an instance serves, and the commands' ack wait, come from configuration.
+ */
+@Controller()
+class WhatsAppConsumersController {
+  constructor(@Inject(WhatsAppApp) private readonly app: WhatsAppApp) {}
+
+  @OnJetStream('projections', { batch: true })
+  project(deliveries: Delivery[]): Promise<Outcome[]> {
+    return this.app.projections.handler()(deliveries) as Promise<Outcome[]>;
+  }
+
+  @OnJetStream('commands', { batch: true, runner: { batchSize: 32, maxAttempts: 20, backoffMs: [1_000, 5_000, 30_000] } })
+  command(deliveries: Delivery[]): Promise<Outcome[]> {
+    return this.app.handleCommands(deliveries);
+  }
+
+  @OnJetStream('syncTrigger', { raw: true })
+  sessionStatus(delivery: Delivery): Promise<void> {
+    return this.app.onSessionStatus(delivery);
+  }
+
+  @OnJetStream('reconciler')
+  async outgoing(event: Parameters<typeof reconcileSent>[0]): Promise<void> {
+    await this.app.reconcileSent(event);
+  }
+}
+
+@Module({})
+class WhatsAppModule {}
+
+/** The consumers bound to the controller's handlers, with the run-time options that come from configuration. */
+function bindConsumers(consumers: WhatsAppConsumers, config: WhatsAppConfig): Record<keyof WhatsAppConsumers, ConsumerBinding> {
+  return {
+    projections: { consumer: consumers.projections },
+    // A short ack wait: a handler keeps its messages alive while it works, so only a dead instance's commands wait this long.
+    commands: { consumer: consumers.commands, runner: { ackWaitMs: Math.min(10_000, config.WHATSAPP_ACK_WAIT_MS) } },
+    syncTrigger: { consumer: consumers.syncTrigger },
+    reconciler: { consumer: consumers.reconciler },
+  };
 }
 
 /** Builds and starts the service's consumers on a bus and database (the service's `start`, and tests); `WHATSAPP_SESSIONS` scopes them. */
@@ -284,7 +183,8 @@ export async function startWhatsApp(deps: { bus: Bus; db: Db; logger: Logger; co
   const buckets = await openBuckets(deps.bus);
   const app = new WhatsAppApp({ ...deps, buckets });
   await app.projections.init();
-  const { stop } = await startJetStreamService(app.module(deps.consumers ?? consumersFor(deps.config.WHATSAPP_SESSIONS)), { bus: deps.bus, service: 'whatsapp', logger: deps.logger, runner: { ackWaitMs: deps.config.WHATSAPP_ACK_WAIT_MS } });
+  const consumers = bindConsumers(deps.consumers ?? consumersFor(deps.config.WHATSAPP_SESSIONS), deps.config);
+  const { stop } = await startJetStreamService(app.module(), { bus: deps.bus, service: 'whatsapp', logger: deps.logger, runner: { ackWaitMs: deps.config.WHATSAPP_ACK_WAIT_MS }, consumers });
   await app.resumeStaleSyncs();
   app.startReconciling();
   return {

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Consumers } from '@puente/contracts';
-import { DefaultConsumers } from './app.js';
+import { DefaultConsumers } from './consumers.js';
 import { at, chat, ev, evolveAll, received, S, sameInEveryOrder, status } from './testing/given.js';
 
 describe('whatsapp projections', () => {

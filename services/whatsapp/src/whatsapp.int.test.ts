@@ -6,7 +6,8 @@ import { Collections, createEvent, type DomainEvent, type EventData, type EventT
 import { ConsumerRunner, type Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
-import { Config, consumersFor, startWhatsApp, WhatsAppProjections, type WhatsAppApp } from './app.js';
+import { consumersFor } from './consumers.js';
+import { Config, startWhatsApp, WhatsAppProjections, type WhatsAppApp } from './index.js';
 import type { CommandDoc, ConversationDoc, MessageDoc } from './readModels.js';
 import { FakeGraph, FakeInboxHub } from './testing/index.js';
 

@@ -13,7 +13,7 @@ import { Collections, StreamNames } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
-import { Config, loadCompanyMapping, publishCompanyResync, startBitrixSync, type BitrixLinkDoc } from '../app.js';
+import { Config, loadCompanyMapping, publishCompanyResync, startBitrixSync, type BitrixLinkDoc } from '../index.js';
 import { createCustomerTable, createTestGlymsDatabase, readEvents, type TestGlymsDatabase } from '@puente/cdc/testing';
 import { FakeBitrix24 } from '../testing/index.js';
 

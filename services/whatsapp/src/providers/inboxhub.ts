@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProviderError, requestJson, retryAfterMs, withRetries, type HttpOptions, type JsonResponse } from '@puente/runtime';
+import type { WhatsAppConfig } from '../config.js';
 
 /**
  * Inbox Hub's REST API as Puente uses it (docs/whatsapp.md, "Inbox Hub API"): JWT login with
@@ -144,4 +145,11 @@ export class InboxHubClient {
     if (status >= 500) throw new ProviderError('unknown', `HTTP_${status}`, `Inbox Hub failed (${status}): ${message}`, status);
     throw new ProviderError('rejected', status === 409 ? 'SESSION_NOT_CONNECTED' : `HTTP_${status}`, `Inbox Hub rejected the request (${status}): ${message}`, status);
   }
+}
+
+/** The Inbox Hub client from configuration, or why there is none. */
+export function inboxHubFrom(config: WhatsAppConfig): InboxHubClient | string {
+  const missing = InboxHubClient.missing(config);
+  if (missing) return missing;
+  return new InboxHubClient({ url: config.INBOXHUB_API_URL!, apiKey: config.INBOXHUB_API_KEY!, email: config.INBOXHUB_EMAIL!, password: config.INBOXHUB_PASSWORD!, timeoutMs: config.INBOXHUB_TIMEOUT_MS, retries: config.INBOXHUB_RETRIES });
 }

@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { url } from '@puente/runtime';
+
+/** The service's environment: Inbox Hub and the Cloud API, sending limits, consumers and projection settings (docs/whatsapp.md). */
+export const Config = z.object({
+  INBOXHUB_API_URL: url(['https', 'http']).optional(),
+  INBOXHUB_API_KEY: z.string().optional(),
+  INBOXHUB_EMAIL: z.string().optional(),
+  INBOXHUB_PASSWORD: z.string().optional(),
+  INBOXHUB_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  INBOXHUB_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+  INBOXHUB_SYNC_CHATS: z.coerce.number().int().min(0).max(10_000).default(20),
+  INBOXHUB_SYNC_MESSAGES: z.coerce.number().int().min(0).max(10_000).default(50),
+  INBOXHUB_SYNC_PAGE_SIZE: z.coerce.number().int().min(1).max(100).default(50),
+  /** A running sync whose worker has not reported for this long is resumed by another. */
+  INBOXHUB_SYNC_STALE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  WHATSAPP_ACCESS_TOKEN: z.string().optional(),
+  WHATSAPP_GRAPH_URL: url(['https', 'http']).default('https://graph.facebook.com/v21.0'),
+  WHATSAPP_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+  /** Sends per second per session (the Cloud API allows 80 per number by default; Baileys numbers are safer slower). */
+  WHATSAPP_SEND_RATE: z.coerce.number().positive().max(1_000).default(10),
+  /** Sends of one session that may wait for the rate limit; more go back to the stream and come later. */
+  WHATSAPP_SEND_QUEUE: z.coerce.number().int().min(1).max(100_000).default(200),
+  /**
+   * Comma-separated sessions this instance serves (default: all). Its consumers then read only those
+   * sessions' subjects, under durable names of their own: one way to split sessions across deployments.
+   */
+  /**
+   * How long JetStream waits before redelivering what a consumer took and did not finish (a running
+   * handler keeps its messages alive): what an instance that died leaves behind waits this long.
+   */
+  WHATSAPP_ACK_WAIT_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+  /** How often sends whose result was lost are checked against the provider's reports (see docs/whatsapp.md). */
+  WHATSAPP_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  /**
+   * `exclusive`: one instance applies each session's events (the default: one replica, or sessions split
+   * with WHATSAPP_SESSIONS). `shared`: several replicas pull the same consumer; on FerretDB every replace
+   * then claims its revision first (MongoDB needs nothing: its filtered replace is atomic).
+   */
+  PROJECTION_WRITERS: z.enum(['exclusive', 'shared']).default('exclusive'),
+  /** Documents an exclusive writer keeps in memory per read model (its memory is bounded by this). */
+  PROJECTION_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(50_000),
+  WHATSAPP_SESSIONS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean)),
+});
+export type WhatsAppConfig = z.infer<typeof Config>;

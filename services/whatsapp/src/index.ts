@@ -1,0 +1,14 @@
+/**
+ * whatsapp's public surface: the service definition and what the CLI, benches and end-to-end tests compose
+ * it from (configuration, buckets, the full sync, the provider clients, the read models and their replay).
+ * Everything else is private to the service; fixtures and fakes are in `@puente/whatsapp/testing`.
+ */
+export { service, startWhatsApp, WhatsAppApp } from './app.js';
+export { Config, type WhatsAppConfig } from './config.js';
+export { Buckets, openBuckets } from './buckets.js';
+export { replayable } from './replay.js';
+export { WhatsAppProjections, commandsProjection, contactsProjection, conversationsProjection, messagesProjection, sessionsProjection } from './readModels.js';
+export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc } from './readModels.js';
+export { InboxHubClient, inboxHubFrom } from './providers/inboxhub.js';
+export { MetaAppClient, type MetaSubscription } from './providers/metaApp.js';
+export { FullSync, SyncBusyError, type SyncState } from './sync/fullSync.js';
