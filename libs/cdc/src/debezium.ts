@@ -513,7 +513,7 @@ export class DebeziumSource implements CdcSource {
       this.counts.records += 1;
       last = message;
       const record = this.parse(topic, partition, message);
-      if (record?.kind === 'change') messages.push(changeMessage('debezium', record.change, resendPosition(record.changePosition, this.publisher.resendRound(where, BigInt(message.offset)))));
+      if (record?.kind === 'change') messages.push(changeMessage('debezium', record.change, resendPosition(record.changePosition, this.publisher.resendRound(where, message.offset))));
     }
     if (!last) return;
     try {

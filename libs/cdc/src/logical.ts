@@ -412,7 +412,7 @@ export class LogicalSource implements CdcSource {
       case 'begin': {
         const span = tracer.startSpan('glyms.cdc transaction', { kind: SpanKind.PRODUCER, attributes: { 'puente.cdc.mode': 'logical', 'messaging.system': 'nats' } });
         const commitLsn = normalizeLsn(message.commitLsn ?? lsn);
-        this.publisher.begin({ commitLsn, commitTime: microsToIso(message.commitTime), span, context: trace.setSpan(context.active(), span), changes: 0, unacked: 0, complete: false });
+        this.publisher.begin({ commitLsn, commitTime: microsToIso(message.commitTime), span, context: trace.setSpan(context.active(), span), changes: 0, unacked: 0, complete: false, resend: undefined });
         return undefined;
       }
       case 'insert':

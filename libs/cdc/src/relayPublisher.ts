@@ -187,12 +187,15 @@ export class RelayPublisher<U extends RelayUnit> {
   }
 
   /**
-   * The round a change or unit at `position` of `scope` is stored again under, when it lies in a range
-   * left by a failed publish; undefined otherwise.
+   * The round a change or unit at `position` of `scope` (a number, or its decimal text) is stored again
+   * under, when it lies in a range left by a failed publish; undefined otherwise.
    */
-  resendRound(scope: string, position: bigint): number | undefined {
+  resendRound(scope: string, position: bigint | string): number | undefined {
     const range = this.ranges.get(scope);
-    return range && position >= range.from && position <= range.upTo ? range.round : undefined;
+    if (!range) return undefined;
+    // A position given as text (a Kafka offset) is converted only while a range exists: rarely.
+    const at = typeof position === 'bigint' ? position : BigInt(position);
+    return at >= range.from && at <= range.upTo ? range.round : undefined;
   }
 
   /** Forgets the scope's range once the source reads past its end. */
