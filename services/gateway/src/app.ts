@@ -1,15 +1,11 @@
 import type { Server } from 'node:http';
 import { z } from 'zod';
 import type { Bus } from '@puente/bus';
-import { Headers, subjectOf } from '@puente/contracts';
-import { bytes, createHttpServer, listen, port, sendJson, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
-import { readBody } from './http/body.js';
-import { acked } from './webhooks/publish.js';
-import { markReadCommand, sendMessageCommand, verifyApiToken } from './commands/commands.js';
+import { bytes, createHttpServer, listen, port, RouteTable, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { commandRoutes } from './commands/commandRoutes.js';
 import type { AnyProvider } from './webhooks/provider.js';
 import { providers, type ProviderSecretName } from './webhooks/providers.js';
 import { createWebhookReceiver } from './webhooks/receive.js';
-import { compilePath, dispatch, type Handler } from './router.js';
 
 export { providers, providerNamed, type ProviderName, type ProviderSecretName } from './webhooks/providers.js';
 export type { AnyProvider, ProviderDescriptor, ProviderRoute, ProviderSample, ProviderSecret, ProviderSettings, VerifyContext } from './webhooks/provider.js';
@@ -62,22 +58,20 @@ export function build(options: GatewayOptions): Server {
   const secret = (name: string) => options.secrets[name] ?? [];
   const receiver = createWebhookReceiver({ bus: options.bus, logger: options.logger, providers: list, secret, settings: options.settings ?? {}, devValues: new Set(Object.values(known)), maxBodyBytes: options.maxBodyBytes, now });
 
-  const command = (make: (params: Record<string, string>, body: Buffer, at: Date) => { event: Parameters<typeof subjectOf>[0]; msgId: string; commandId: string }): Handler => async (req, res, requestId, params) => {
-    verifyApiToken(req.headers.authorization, secret('API_TOKENS'));
-    const body = await readBody(req, 64 * 1024);
-    const { event, msgId, commandId } = make(params, body, now());
-    const ack = await acked(options.bus.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } }));
-    sendJson(res, 202, { commandId, duplicate: ack.duplicate, requestId });
-  };
+  const routes = new RouteTable([
+    ...receiver.routes,
+    ...commandRoutes({ bus: options.bus, secret, now }),
+  ], {
+    onProblem: (error, { requestId, path }) => {
+      if (error.status >= 500) options.logger.warn({ requestId, code: error.code, err: error.cause }, error.message);
+      else options.logger.info({ requestId, code: error.code, path }, error.message);
+    },
+  });
 
   return createHttpServer({
     checks: options.checks,
     readyDetail: receiver.readyDetail,
-    route: dispatch([
-      ...receiver.routes,
-      { ...compilePath('/api/whatsapp/:session/messages'), methods: { POST: command((p, body, at) => sendMessageCommand(p.session!, body, at)) } },
-      { ...compilePath('/api/whatsapp/:session/chats/:chat/read'), methods: { POST: command((p, body, at) => markReadCommand(p.session!, p.chat!, body, at)) } },
-    ], options.logger),
+    route: routes.route,
     onError: (error, requestId) => options.logger.error({ err: error, requestId }, 'request failed'),
   });
 }

@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { z } from 'zod';
 import { decodeEvent } from '@puente/contracts';
-import { GatewayError } from './http/errors.js';
+import { HttpError } from '@puente/runtime';
 import type { Normalized, WebhookRequest } from './webhooks/delivery.js';
 import { normalizeKissflow, verifyKissflow } from './webhooks/kissflow/kissflow.js';
 import { DEFAULT_INBOXHUB_SCHEME, normalizeInboxHub, verifyInboxHub } from './webhooks/inboxhub/inboxhub.js';
@@ -45,7 +45,7 @@ async function parse(provider: SampleProvider, r: WebhookRequest): Promise<'even
   try {
     normalized = endpoint.normalize(r, verified);
   } catch (error) {
-    if (error instanceof GatewayError && error.status >= 400 && error.status < 500) return 'rejected';
+    if (error instanceof HttpError && error.status >= 400 && error.status < 500) return 'rejected';
     if (error instanceof z.ZodError) return 'rejected';
     throw new Error(`${provider}: the parser failed with ${(error as Error).name}: ${(error as Error).message} for ${r.body.toString('utf8').slice(0, 300)}`);
   }
@@ -82,7 +82,7 @@ describe(`gateway verifiers and parsers: ${TOTAL.toLocaleString('en')} generated
         const bytes = Buffer.from(sample.body, 'utf8');
         if (!otherSecret) bytes[position % bytes.length] = (bytes[position % bytes.length]! + delta) % 256;
         if (!otherSecret && (provider === 'kissflow' || provider === 'evolution')) return;
-        await assert.rejects(async () => endpoints[provider].verify(request(provider, sample, bytes)), (error: unknown) => error instanceof GatewayError && error.status === 401);
+        await assert.rejects(async () => endpoints[provider].verify(request(provider, sample, bytes)), (error: unknown) => error instanceof HttpError && error.status === 401);
         outcomes.forged++;
       }), { numRuns: Math.floor(PER_PROVIDER * 0.15) });
       assert.ok(outcomes.events > 0 && outcomes.rejected > 0, `both outcomes reached: ${JSON.stringify(outcomes)}`);

@@ -34,7 +34,7 @@ export interface DeliveryRoute {
   readonly path: string;
 }
 
-/** A subscription handshake (Meta's GET verification): answers 200 with plain text, or throws a GatewayError. */
+/** A subscription handshake (Meta's GET verification): answers 200 with plain text, or throws an HttpError. */
 export interface HandshakeRoute<S> {
   readonly method: 'GET';
   readonly path: string;
@@ -82,7 +82,7 @@ export interface ProviderDescriptor<S = undefined, V = void> {
   readonly settings?: ProviderSettings<S>;
   /** Checks the credentials on the raw bytes, before any parsing; what it returns goes to `normalize`. */
   verify(request: WebhookRequest, context: VerifyContext<S>): V | Promise<V>;
-  /** The verified delivery as domain events (a GatewayError or ZodError for what it cannot read). */
+  /** The verified delivery as domain events (an HttpError or ZodError for what it cannot read). */
   normalize(request: WebhookRequest, verified: V): Normalized;
   /** A kept copy through the normalizer again (not verified again: it was when it arrived). */
   renormalize(raw: RawDelivery): Normalized;
