@@ -1,38 +1,13 @@
 import type { Server } from 'node:http';
-import { z } from 'zod';
 import type { Bus } from '@puente/bus';
-import { bytes, createHttpServer, listen, port, RouteTable, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { createHttpServer, listen, RouteTable, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
 import { commandRoutes } from './commands/commandRoutes.js';
+import { Config, gatewaySecrets, GatewaySecrets, providerSettings, type GatewaySecretName } from './config.js';
 import type { AnyProvider } from './webhooks/provider.js';
-import { providers, type ProviderSecretName } from './webhooks/providers.js';
+import { providers } from './webhooks/providers.js';
 import { createWebhookReceiver } from './webhooks/receive.js';
 
-export { providers, providerNamed, type ProviderName, type ProviderSecretName } from './webhooks/providers.js';
-export type { AnyProvider, ProviderDescriptor, ProviderRoute, ProviderSample, ProviderSecret, ProviderSettings, VerifyContext } from './webhooks/provider.js';
-
-/** The providers' own variables (Inbox Hub's signature scheme, say); the gateway reads them only through `providerSettings`. */
-const providerVariables = Object.assign({}, ...providers.map((provider: AnyProvider) => provider.settings?.variables ?? {})) as Record<never, z.ZodType>;
-
-/** The gateway's variables, and each provider's. */
-export const Config = z.object({
-  GATEWAY_PORT: port().default(8080),
-  WEBHOOK_MAX_BYTES: bytes().default(4 * 1024 * 1024),
-  ...providerVariables,
-});
-export type GatewayConfig = z.infer<typeof Config>;
-
-/** The command API's bearer tokens: the gateway's one secret that belongs to no provider. */
-const API_TOKENS_DEV = 'dev-api-token';
-
-/** Every secret a gateway with these providers verifies with, each with its development value. */
-export function gatewaySecrets(list: readonly AnyProvider[] = providers): Record<string, string> {
-  return { ...Object.fromEntries(list.flatMap((provider) => provider.secrets.map((secret) => [secret.variable, secret.dev]))), API_TOKENS: API_TOKENS_DEV };
-}
-
-/** The built-in gateway's secrets and their development values (several values each during a rotation). */
-export const GatewaySecrets = gatewaySecrets() as Record<GatewaySecretName, string>;
-export type GatewaySecretName = ProviderSecretName | 'API_TOKENS';
-
+/** What the gateway is built from: its collaborators, its secrets' values and its settings. */
 export interface GatewayOptions {
   bus: Bus;
   logger: Logger;
@@ -76,11 +51,7 @@ export function build(options: GatewayOptions): Server {
   });
 }
 
-/** Each provider's settings from the validated configuration. */
-export function providerSettings(config: Readonly<Record<string, unknown>>, list: readonly AnyProvider[] = providers): Record<string, unknown> {
-  return Object.fromEntries(list.flatMap((provider) => (provider.settings ? [[provider.name, provider.settings.read(config)]] : [])));
-}
-
+/** The gateway as the runtime runs it (`main.ts`): configuration, secrets, and a listening `build()`. */
 export const service: ServiceDefinition<typeof Config, GatewaySecretName> = {
   name: 'gateway',
   config: Config,

@@ -1,8 +1,6 @@
 import type { AnyProvider, SignedSample } from './webhooks/provider.js';
 import { providerNamed, providers, type ProviderName } from './webhooks/providers.js';
 
-export type { SignedSample } from './webhooks/provider.js';
-export { metaSerialize } from './webhooks/whatsapp-cloud/whatsappCloudProvider.js';
 
 /** The providers `send-sample` and the property tests know. */
 export const SampleProviders: readonly ProviderName[] = providers.map((provider) => provider.name);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DevSecrets, RouteTable } from '@puente/runtime';
-import { GatewaySecrets } from '../app.js';
+import { GatewaySecrets } from '../config.js';
 import { providers } from './providers.js';
 
 test('gateway - the development secrets libs/runtime keeps for npm start are the descriptors\' own', () => {
