@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
-import { sampleSecrets, signSample } from '@puente/gateway/samples';
+import { sampleSecrets, signSample } from '@puente/gateway';
 
 /**
  * The e2e benchmark's load generator, in a worker thread: it signs and posts Kissflow webhooks for rows

@@ -4,7 +4,7 @@
  * autocannon result as JSON.
  */
 import autocannon from 'autocannon';
-import { sampleBody, signSample } from '@puente/gateway/samples';
+import { sampleBody, signSample } from '@puente/gateway';
 
 const [url, path, connections, seconds, rate] = process.argv.slice(2);
 const secrets = { kissflow: '', inboxhub: process.env.INBOXHUB_WEBHOOK_SECRET!, evolution: '', waha: '', whatsappAppSecret: '' };

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Bus } from '@puente/bus';
 import { subjectOf } from '@puente/contracts';
 import { DevSecrets } from '@puente/runtime';
-import { sampleBody, signSample } from '@puente/gateway/samples';
+import { normalizeInboxHub, sampleBody, signSample } from '@puente/gateway';
 import type { BenchEnv } from './bus.js';
 import { machine, metric, type BenchResult } from './result.js';
 
@@ -29,7 +29,6 @@ function load(url: string, path: string, rate?: number): Promise<Load> {
 /** Raw JetStream: per "request", the event and the raw copy, awaited, with CONNECTIONS in flight. */
 async function rawPublishRate(bus: Bus): Promise<number> {
   const secrets = { inboxhub: DevSecrets.INBOXHUB_WEBHOOK_SECRET };
-  const { normalizeInboxHub } = await import('@puente/gateway/inboxhub');
   let done = 0;
   let n = 0;
   const deadline = Date.now() + SECONDS * 1000;

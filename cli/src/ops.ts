@@ -1,7 +1,6 @@
 import { type Bus, listDeadLetters, purgeDeadLetters, redriveDeadLetter } from '@puente/bus';
 import { decodeEvent, Headers, StreamNames } from '@puente/contracts';
-import { providers } from '@puente/gateway';
-import { getRawDelivery, listRawDeliveries, redeliver } from '@puente/gateway/raw';
+import { getRawDelivery, listRawDeliveries, providers, redeliver } from '@puente/gateway';
 import { connectBus, flag } from './common.js';
 import { UsageError } from './sendSample.js';
 

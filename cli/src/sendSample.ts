@@ -1,4 +1,4 @@
-import { SampleProviders, sampleBody, sampleSecrets, signSample, type SampleProvider } from '@puente/gateway/samples';
+import { SampleProviders, sampleBody, sampleSecrets, signSample, type SampleProvider } from '@puente/gateway';
 
 /** The first configured value of a secret (the current one during a rotation); undefined leaves the provider's dev value. */
 function secret(env: NodeJS.ProcessEnv, name: string): string | undefined {

@@ -1,42 +1,13 @@
 import type { Server } from 'node:http';
-import { z } from 'zod';
 import type { Bus } from '@puente/bus';
-import { Headers, subjectOf } from '@puente/contracts';
-import { bytes, createHttpServer, listen, port, sendJson, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
-import { readBody } from './http/body.js';
-import { acked } from './webhooks/publish.js';
-import { markReadCommand, sendMessageCommand, verifyApiToken } from './commands/commands.js';
+import { createHttpServer, listen, RouteTable, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import { commandRoutes } from './commands/commandRoutes.js';
+import { Config, gatewaySecrets, GatewaySecrets, providerSettings, type GatewaySecretName } from './config.js';
 import type { AnyProvider } from './webhooks/provider.js';
-import { providers, type ProviderSecretName } from './webhooks/providers.js';
+import { providers } from './webhooks/providers.js';
 import { createWebhookReceiver } from './webhooks/receive.js';
-import { compilePath, dispatch, type Handler } from './router.js';
 
-export { providers, providerNamed, type ProviderName, type ProviderSecretName } from './webhooks/providers.js';
-export type { AnyProvider, ProviderDescriptor, ProviderRoute, ProviderSample, ProviderSecret, ProviderSettings, VerifyContext } from './webhooks/provider.js';
-
-/** The providers' own variables (Inbox Hub's signature scheme, say); the gateway reads them only through `providerSettings`. */
-const providerVariables = Object.assign({}, ...providers.map((provider: AnyProvider) => provider.settings?.variables ?? {})) as Record<never, z.ZodType>;
-
-/** The gateway's variables, and each provider's. */
-export const Config = z.object({
-  GATEWAY_PORT: port().default(8080),
-  WEBHOOK_MAX_BYTES: bytes().default(4 * 1024 * 1024),
-  ...providerVariables,
-});
-export type GatewayConfig = z.infer<typeof Config>;
-
-/** The command API's bearer tokens: the gateway's one secret that belongs to no provider. */
-const API_TOKENS_DEV = 'dev-api-token';
-
-/** Every secret a gateway with these providers verifies with, each with its development value. */
-export function gatewaySecrets(list: readonly AnyProvider[] = providers): Record<string, string> {
-  return { ...Object.fromEntries(list.flatMap((provider) => provider.secrets.map((secret) => [secret.variable, secret.dev]))), API_TOKENS: API_TOKENS_DEV };
-}
-
-/** The built-in gateway's secrets and their development values (several values each during a rotation). */
-export const GatewaySecrets = gatewaySecrets() as Record<GatewaySecretName, string>;
-export type GatewaySecretName = ProviderSecretName | 'API_TOKENS';
-
+/** What the gateway is built from: its collaborators, its secrets' values and its settings. */
 export interface GatewayOptions {
   bus: Bus;
   logger: Logger;
@@ -62,31 +33,25 @@ export function build(options: GatewayOptions): Server {
   const secret = (name: string) => options.secrets[name] ?? [];
   const receiver = createWebhookReceiver({ bus: options.bus, logger: options.logger, providers: list, secret, settings: options.settings ?? {}, devValues: new Set(Object.values(known)), maxBodyBytes: options.maxBodyBytes, now });
 
-  const command = (make: (params: Record<string, string>, body: Buffer, at: Date) => { event: Parameters<typeof subjectOf>[0]; msgId: string; commandId: string }): Handler => async (req, res, requestId, params) => {
-    verifyApiToken(req.headers.authorization, secret('API_TOKENS'));
-    const body = await readBody(req, 64 * 1024);
-    const { event, msgId, commandId } = make(params, body, now());
-    const ack = await acked(options.bus.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } }));
-    sendJson(res, 202, { commandId, duplicate: ack.duplicate, requestId });
-  };
+  const routes = new RouteTable([
+    ...receiver.routes,
+    ...commandRoutes({ bus: options.bus, secret, now }),
+  ], {
+    onProblem: (error, { requestId, path }) => {
+      if (error.status >= 500) options.logger.warn({ requestId, code: error.code, err: error.cause }, error.message);
+      else options.logger.info({ requestId, code: error.code, path }, error.message);
+    },
+  });
 
   return createHttpServer({
     checks: options.checks,
     readyDetail: receiver.readyDetail,
-    route: dispatch([
-      ...receiver.routes,
-      { ...compilePath('/api/whatsapp/:session/messages'), methods: { POST: command((p, body, at) => sendMessageCommand(p.session!, body, at)) } },
-      { ...compilePath('/api/whatsapp/:session/chats/:chat/read'), methods: { POST: command((p, body, at) => markReadCommand(p.session!, p.chat!, body, at)) } },
-    ], options.logger),
+    route: routes.route,
     onError: (error, requestId) => options.logger.error({ err: error, requestId }, 'request failed'),
   });
 }
 
-/** Each provider's settings from the validated configuration. */
-export function providerSettings(config: Readonly<Record<string, unknown>>, list: readonly AnyProvider[] = providers): Record<string, unknown> {
-  return Object.fromEntries(list.flatMap((provider) => (provider.settings ? [[provider.name, provider.settings.read(config)]] : [])));
-}
-
+/** The gateway as the runtime runs it (`main.ts`): configuration, secrets, and a listening `build()`. */
 export const service: ServiceDefinition<typeof Config, GatewaySecretName> = {
   name: 'gateway',
   config: Config,

@@ -1,8 +1,6 @@
 import type { AnyProvider, SignedSample } from './webhooks/provider.js';
 import { providerNamed, providers, type ProviderName } from './webhooks/providers.js';
 
-export type { SignedSample } from './webhooks/provider.js';
-export { metaSerialize } from './webhooks/whatsapp-cloud/whatsappCloudProvider.js';
 
 /** The providers `send-sample` and the property tests know. */
 export const SampleProviders: readonly ProviderName[] = providers.map((provider) => provider.name);
@@ -34,5 +32,7 @@ export function sampleBody(name: string, n: number, now = new Date(), list: read
 export function signSample(name: string, body: unknown, secrets: SampleSecrets, options: { params?: Record<string, string>; now?: Date; providers?: readonly AnyProvider[] } = {}): SignedSample {
   const secret = secrets[name];
   if (secret === undefined) throw new Error(`no sample secret for ${name}`);
-  return provider(name, options.providers ?? providers).sample.sign(body, secret, { now: options.now ?? new Date(), params: options.params ?? {} });
+  const { sample } = provider(name, options.providers ?? providers);
+  const raw = sample.serialize ? sample.serialize(body) : JSON.stringify(body);
+  return { ...sample.sign(raw, secret, { now: options.now ?? new Date(), params: options.params ?? {} }), body: raw };
 }

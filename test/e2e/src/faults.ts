@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
-import { sampleBody, sampleSecrets, signSample } from '@puente/gateway/samples';
+import { sampleBody, sampleSecrets, signSample } from '@puente/gateway';
 import { CDC_FAULTS, runCdcFault, type CdcFault } from './cdcFaults.js';
 import { freePort, portOpen, spawnService, startMongoWire, startNats, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
 

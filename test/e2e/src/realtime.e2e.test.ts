@@ -11,7 +11,7 @@ import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
 import { ensureChromium, freePort, spawnService, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
-import { sampleBody, signSample } from '@puente/gateway/samples';
+import { sampleBody, signSample } from '@puente/gateway';
 import { startTestGateway, TEST_SAMPLE_SECRETS } from '@puente/gateway/testing';
 import { Config as WhatsAppConfig, startWhatsApp } from '@puente/whatsapp';
 import { verifyToken } from '@puente/realtime';

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { MongoClient } from 'mongodb';
 import { DevSecrets, signToken } from '@puente/runtime';
-import { sampleBody, signSample } from '@puente/gateway/samples';
+import { sampleBody, signSample } from '@puente/gateway';
 import { deliver, FAULT_SECRETS, Stack } from './faults.js';
 
 /**

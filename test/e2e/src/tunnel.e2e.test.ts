@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
-import { sampleBody, signSample } from '@puente/gateway/samples';
+import { sampleBody, signSample } from '@puente/gateway';
 import { startTestGateway, TEST_SECRETS } from '@puente/gateway/testing';
 import { FakeGraph, FakeInboxHub } from '@puente/whatsapp/testing';
 

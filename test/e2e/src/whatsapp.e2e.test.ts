@@ -10,7 +10,7 @@ import { freePort, spawnService, stopService, waitReady } from '@puente/stack';
 import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
-import { sampleBody, signSample, type SampleProvider } from '@puente/gateway/samples';
+import { sampleBody, signSample, type SampleProvider } from '@puente/gateway';
 import { startTestGateway, TEST_SAMPLE_SECRETS } from '@puente/gateway/testing';
 import { Config, startWhatsApp, type MessageDoc } from '@puente/whatsapp';
 import { FakeInboxHub } from '@puente/whatsapp/testing';

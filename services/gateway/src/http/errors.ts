@@ -1,23 +1,25 @@
 import { HttpError, type ProblemDetail } from '@puente/runtime';
 
-/**
- * A failure the gateway answers with a status and a stable code, as problem-details JSON: the runtime's
- * {@link HttpError}, whose code gets its status from the one table (`ProblemStatus`).
+/*
+ * The gateway's failures, each a runtime HttpError whose code gets its status from the one table
+ * (`ProblemStatus`); the route table answers them as problem-details JSON.
  */
-export { HttpError as GatewayError, MethodNotAllowedError, problemBody } from '@puente/runtime';
 
+/** Missing or wrong credentials (secret, token, signature, JWT): 401. */
 export class UnauthorizedError extends HttpError {
   constructor(message = 'missing or invalid credentials') {
     super('unauthorized', message);
   }
 }
 
+/** A body over the limit, declared or read: 413. */
 export class PayloadTooLargeError extends HttpError {
   constructor(limit: number) {
     super('payload_too_large', `the body is larger than ${limit} bytes`);
   }
 }
 
+/** A body that is not JSON: 400. */
 export class MalformedJsonError extends HttpError {
   constructor(cause: unknown) {
     super('malformed_json', 'the body is not valid JSON', { cause });
@@ -31,6 +33,7 @@ export class ContractViolationError extends HttpError {
   }
 }
 
+/** JetStream did not acknowledge: 503 with `Retry-After`; nothing was accepted. */
 export class BusUnavailableAnswer extends HttpError {
   constructor(cause: unknown, retryAfterSeconds = 5) {
     super('bus_unavailable', 'the event bus did not acknowledge; retry later, nothing was accepted', { cause, headers: { 'retry-after': String(retryAfterSeconds) } });

@@ -34,9 +34,10 @@ export const echoProvider = {
   renormalize: (raw) => normalizeEcho(rawRequest(raw)),
   sample: {
     body: (n) => ({ id: `echo-${n}-${randomUUID().slice(0, 8)}`, text: `eco ${n} 🔁` }),
-    sign: (body, secret, { params }) => {
-      const raw = JSON.stringify(body);
-      return { path: `/webhooks/echo/${encodeURIComponent(params.board ?? 'general')}`, headers: { 'content-type': 'application/json', 'x-echo-signature': createHmac('sha256', secret).update(raw).digest('hex') }, body: raw };
-    },
+    sign: (raw, secret, { params }) => ({
+      path: `/webhooks/echo/${encodeURIComponent(params.board ?? 'general')}`,
+      headers: { 'content-type': 'application/json', 'x-echo-signature': createHmac('sha256', secret).update(raw).digest('hex') },
+    }),
+    signsBody: true,
   },
 } as const satisfies ProviderDescriptor<undefined, void>;

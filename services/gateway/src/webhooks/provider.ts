@@ -34,7 +34,7 @@ export interface DeliveryRoute {
   readonly path: string;
 }
 
-/** A subscription handshake (Meta's GET verification): answers 200 with plain text, or throws a GatewayError. */
+/** A subscription handshake (Meta's GET verification): answers 200 with plain text, or throws an HttpError. */
 export interface HandshakeRoute<S> {
   readonly method: 'GET';
   readonly path: string;
@@ -43,10 +43,14 @@ export interface HandshakeRoute<S> {
 
 export type ProviderRoute<S> = DeliveryRoute | HandshakeRoute<S>;
 
-/** A signed HTTP request, ready to send. */
-export interface SignedSample {
+/** Where and with which headers to send a body the provider signed. */
+export interface SignedRequest {
   path: string;
   headers: Record<string, string>;
+}
+
+/** A signed HTTP request, ready to send. */
+export interface SignedSample extends SignedRequest {
   body: string;
 }
 
@@ -54,8 +58,19 @@ export interface SignedSample {
 export interface ProviderSample {
   /** A realistic delivery body (`n` varies ids and text). */
   body(n: number, now: Date): unknown;
-  /** Serializes the body and signs it the way the provider does, with the value of its first secret. */
-  sign(body: unknown, secret: string, options: { now: Date; params: Readonly<Record<string, string>> }): SignedSample;
+  /** The body's text as the provider serializes it (Meta escapes non-ASCII); `JSON.stringify` when absent. */
+  serialize?(body: unknown): string;
+  /**
+   * Signs exactly these bytes the way the provider does, with the value of its first secret: the path
+   * and headers to send them with (`params` fill the route's path parameters). The property tests sign
+   * any bytes at all with it.
+   */
+  sign(raw: string | Uint8Array, secret: string, options: { now: Date; params: Readonly<Record<string, string>> }): SignedRequest;
+  /**
+   * Whether the signature covers the body (an HMAC does). A bearer secret or a JWT (Kissflow, Evolution)
+   * does not: a body changed in transit is then another delivery, not a forgery.
+   */
+  readonly signsBody: boolean;
 }
 
 /** Provider-specific configuration (Inbox Hub's HMAC scheme, say), read once at start-up. */
@@ -82,7 +97,7 @@ export interface ProviderDescriptor<S = undefined, V = void> {
   readonly settings?: ProviderSettings<S>;
   /** Checks the credentials on the raw bytes, before any parsing; what it returns goes to `normalize`. */
   verify(request: WebhookRequest, context: VerifyContext<S>): V | Promise<V>;
-  /** The verified delivery as domain events (a GatewayError or ZodError for what it cannot read). */
+  /** The verified delivery as domain events (an HttpError or ZodError for what it cannot read). */
   normalize(request: WebhookRequest, verified: V): Normalized;
   /** A kept copy through the normalizer again (not verified again: it was when it arrived). */
   renormalize(raw: RawDelivery): Normalized;

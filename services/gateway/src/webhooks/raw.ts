@@ -5,8 +5,6 @@ import type { AnyProvider } from './provider.js';
 import { providerNamed, providers } from './providers.js';
 import { publishNormalized, type Accepted } from './publish.js';
 
-export type { RawDelivery } from './delivery.js';
-
 function toRaw(msg: { seq: number; subject: string; time: Date; data: Uint8Array; header: { get(name: string): string } }): RawDelivery {
   const json = (name: string) => {
     try {

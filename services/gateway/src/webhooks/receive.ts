@@ -1,11 +1,11 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, metrics, propagation } from '@opentelemetry/api';
 import { z } from 'zod';
 import { SpanKind, withSpan, type Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
-import { sendJson, type Logger } from '@puente/runtime';
-import { ContractViolationError, GatewayError } from '../http/errors.js';
+import { HttpError, problemOutcome, sendJson, type Logger, type RouteHandler, type RouteSpec } from '@puente/runtime';
+import { ContractViolationError } from '../http/errors.js';
 import { readBody, safeHeaders } from '../http/body.js';
-import { compilePath, type Handler, type RouteEntry } from '../router.js';
 import { contractViolation, type Normalized, type WebhookRequest } from './delivery.js';
 import type { AnyProvider, VerifyContext } from './provider.js';
 import { publishNormalized, storeRaw } from './publish.js';
@@ -25,9 +25,9 @@ export interface ReceiverOptions {
   now: () => Date;
 }
 
-/** Receiving webhooks: one route entry per provider path, and the `/readyz` provider detail. */
+/** Receiving webhooks: the providers' routes (for the gateway's route table), and the `/readyz` provider detail. */
 export interface WebhookReceiver {
-  routes: RouteEntry[];
+  routes: RouteSpec[];
   readyDetail: () => Promise<Record<string, unknown>>;
 }
 
@@ -45,30 +45,26 @@ export function createWebhookReceiver(options: ReceiverOptions): WebhookReceiver
   })().catch(() => (seeded = undefined)));
 
   const deliveries = metrics.getMeter('puente-gateway').createCounter('puente.webhooks', { description: 'webhook deliveries by provider and outcome (accepted, duplicate, unauthorized, invalid, too_large, unavailable, error)' });
-  const outcomeOf = (error: unknown) => {
-    if (!(error instanceof GatewayError)) return 'error';
-    return error.status === 401 ? 'unauthorized' : error.status === 413 ? 'too_large' : error.status === 503 ? 'unavailable' : error.status < 500 ? 'invalid' : 'error';
-  };
   const contextOf = (provider: AnyProvider): VerifyContext<unknown> => ({ secret: options.secret, settings: options.settings[provider.name] ?? provider.settings?.defaults, now: now() });
 
-  const webhook = (provider: AnyProvider): Handler => async (req, res, requestId, params) => {
+  const webhook = (provider: AnyProvider): RouteHandler => async (req, res, { requestId, params, path }) => {
     try {
       // The trace of a delivery starts here (or continues the sender's `traceparent`): publish, consumer,
       // read-model writes, change notice and realtime push all carry it.
       const duplicate = await withSpan(`webhook ${provider.name}`, {
         kind: SpanKind.SERVER,
         parent: propagation.extract(context.active(), req.headers),
-        attributes: { 'http.request.method': req.method ?? 'POST', 'url.path': (req.url ?? '').split('?')[0]!, 'puente.provider': provider.name, 'puente.request_id': requestId },
+        attributes: { 'http.request.method': req.method ?? 'POST', 'url.path': path, 'puente.provider': provider.name, 'puente.request_id': requestId },
       }, () => deliver(provider, req, res, requestId, params));
       deliveries.add(1, { provider: provider.name, outcome: duplicate ? 'duplicate' : 'accepted' });
     } catch (error) {
-      deliveries.add(1, { provider: provider.name, outcome: outcomeOf(error) });
+      deliveries.add(1, { provider: provider.name, outcome: problemOutcome(error) });
       throw error;
     }
   };
 
   /** Verifies, keeps, normalizes, publishes and answers one delivery; true when every event was a duplicate. */
-  const deliver = async (provider: AnyProvider, req: Parameters<Handler>[0], res: Parameters<Handler>[1], requestId: string, params: Record<string, string>): Promise<boolean> => {
+  const deliver = async (provider: AnyProvider, req: IncomingMessage, res: ServerResponse, requestId: string, params: Record<string, string>): Promise<boolean> => {
     const body = await readBody(req, options.maxBodyBytes);
     const request: WebhookRequest = { provider: provider.name, params, headers: req.headers, body, receivedAt: now() };
     const verified = await provider.verify(request, contextOf(provider));
@@ -84,7 +80,7 @@ export function createWebhookReceiver(options: ReceiverOptions): WebhookReceiver
       await raw;
       // The body is verified and already kept in WEBHOOKS_RAW; what the normalizer cannot read is the
       // sender's input, answered 400 (a 5xx would make the provider retry it forever) and logged for a fix.
-      if (error instanceof GatewayError) throw error;
+      if (error instanceof HttpError) throw error;
       if (error instanceof z.ZodError) throw contractViolation(`${provider.name} delivery`, error);
       logger.error({ err: error, requestId, provider: provider.name }, 'a verified delivery could not be normalized; it is kept in WEBHOOKS_RAW');
       throw new ContractViolationError(`the ${provider.name} delivery could not be read: ${(error as Error).message}`, []);
@@ -95,22 +91,18 @@ export function createWebhookReceiver(options: ReceiverOptions): WebhookReceiver
     return result.accepted.length > 0 && result.accepted.every((a) => a.duplicate);
   };
 
-  const routes: RouteEntry[] = [];
-  for (const provider of options.providers) {
-    const byPath = new Map<string, RouteEntry>();
-    for (const route of provider.routes) {
-      let entry = byPath.get(route.path);
-      if (!entry) byPath.set(route.path, (entry = { ...compilePath(route.path), methods: {} }));
-      entry.methods[route.method] = route.method === 'POST'
-        ? webhook(provider)
-        : async (req, res) => {
-          const answer = route.answer(req.url ?? '', contextOf(provider));
-          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-          res.end(answer);
-        };
-    }
-    routes.push(...byPath.values());
-  }
+  // One route per provider route; the route table groups a path's methods (Meta's GET handshake and POST).
+  const routes: RouteSpec[] = options.providers.flatMap((provider) => provider.routes.map((route): RouteSpec => ({
+    method: route.method,
+    path: route.path,
+    handler: route.method === 'POST'
+      ? webhook(provider)
+      : (req, res) => {
+        const answer = route.answer(req.url ?? '', contextOf(provider));
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(answer);
+      },
+  })));
 
   return {
     routes,

@@ -17,9 +17,11 @@ export const evolutionProvider = {
       const { jid, id, text, iso, unix } = sampleFacts(n, now);
       return { event: 'messages.upsert', instance: 'ventas', data: { key: { remoteJid: jid, fromMe: false, id }, pushName: 'João', message: { conversation: text }, messageType: 'conversation', messageTimestamp: unix }, date_time: iso, sender: '5511888888888@s.whatsapp.net', server_url: 'http://localhost:8080' };
     },
-    sign: (body, secret, { now }) => {
+    // The JWT (or apikey) authenticates the sender, not the body.
+    sign: (_raw, secret, { now }) => {
       const seconds = Math.floor(now.getTime() / 1000);
-      return { path: '/webhooks/evolution', headers: { ...JSON_CONTENT, authorization: `Bearer ${signHs256Jwt({ iat: seconds, exp: seconds + 600, app: 'evolution' }, secret)}` }, body: JSON.stringify(body) };
+      return { path: '/webhooks/evolution', headers: { ...JSON_CONTENT, authorization: `Bearer ${signHs256Jwt({ iat: seconds, exp: seconds + 600, app: 'evolution' }, secret)}` } };
     },
+    signsBody: false,
   },
 } as const satisfies ProviderDescriptor<undefined, void>;

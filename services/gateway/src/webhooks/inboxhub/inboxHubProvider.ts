@@ -46,15 +46,15 @@ export const inboxHubProvider = {
       const { jid, id, text, iso } = sampleFacts(n, now);
       return { event: 'message.received', sessionId: 'ventas', timestamp: iso, data: { messageId: id, chatId: jid, from: jid, fromMe: false, pushName: 'Juan Pérez', type: 'text', content: text, timestamp: iso } };
     },
-    sign: (body, secret, { now }) => {
-      const raw = JSON.stringify(body);
+    sign: (raw, secret, { now }) => {
       if (secret.startsWith('whsec_')) {
         const id = `msg_${randomUUID()}`;
         const timestamp = String(Math.floor(now.getTime() / 1000));
-        const signature = createHmac('sha256', secretBytes(secret)).update(`${id}.${timestamp}.${raw}`).digest('base64');
-        return { path: '/webhooks/inboxhub', headers: { ...JSON_CONTENT, 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` }, body: raw };
+        const signature = createHmac('sha256', secretBytes(secret)).update(`${id}.${timestamp}.`).update(raw).digest('base64');
+        return { path: '/webhooks/inboxhub', headers: { ...JSON_CONTENT, 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` } };
       }
-      return { path: '/webhooks/inboxhub', headers: { ...JSON_CONTENT, 'x-webhook-signature': `sha256=${createHmac('sha256', secretBytes(secret)).update(raw).digest('hex')}` }, body: raw };
+      return { path: '/webhooks/inboxhub', headers: { ...JSON_CONTENT, 'x-webhook-signature': `sha256=${createHmac('sha256', secretBytes(secret)).update(raw).digest('hex')}` } };
     },
+    signsBody: true,
   },
 } as const satisfies ProviderDescriptor<HmacScheme, { deliveryId?: string }>;

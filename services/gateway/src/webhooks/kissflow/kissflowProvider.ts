@@ -14,10 +14,11 @@ export const kissflowProvider = {
   renormalize: (raw) => normalizeKissflow(rawRequest(raw)),
   sample: {
     body: (n, now) => ({ _id: `Pk${randomUUID().slice(0, 8)}`, Name: `Documento ${n}`, Cliente: { _id: 'C001', Name: 'Comercial Andina S.A.C.' }, Monto: 100 + n, Estado: 'Aprobado ✅', _modified_at: now.toISOString() }),
-    sign: (body, secret, { params }) => ({
+    // A Kissflow HTTP action sends a Bearer secret; nothing signs the body.
+    sign: (_raw, secret, { params }) => ({
       path: `/webhooks/kissflow/${encodeURIComponent(params.dataset ?? 'DS_Documentos_Cliente')}`,
       headers: { ...JSON_CONTENT, authorization: `Bearer ${secret}` },
-      body: JSON.stringify(body),
     }),
+    signsBody: false,
   },
 } as const satisfies ProviderDescriptor<undefined, void>;

@@ -1,6 +1,7 @@
 import { URL } from 'node:url';
 import { createEvent, type DomainEvent, type MessageContent, type MessageType } from '@puente/contracts';
-import { ContractViolationError, GatewayError, UnauthorizedError } from '../../http/errors.js';
+import { HttpError } from '@puente/runtime';
+import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { toIsoTime } from '@puente/contracts';
 import { matchesAny } from '../../http/auth.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
@@ -18,7 +19,7 @@ export function verifySubscription(url: string, tokens: readonly string[]): stri
   const challenge = query.get('hub.challenge');
   const token = query.get('hub.verify_token');
   if (query.get('hub.mode') !== 'subscribe' || !token || !matchesAny(token, tokens)) throw new UnauthorizedError('hub.mode must be subscribe and hub.verify_token must match');
-  if (!challenge || challenge.length > 512) throw new GatewayError('bad_request', 'hub.challenge is missing');
+  if (!challenge || challenge.length > 512) throw new HttpError('bad_request', 'hub.challenge is missing');
   return challenge;
 }
 
@@ -101,7 +102,7 @@ export function normalizeWhatsAppCloud(request: WebhookRequest): Normalized {
       if (!value.success) {
         const error = contractViolation('invalid messages change', value.error);
         error.details.forEach((d) => (d.path = `entry.${e}.changes.${c}.value.${d.path}`));
-        throw new GatewayError('contract_violation', `entry ${e}, change ${c}: ${error.message}`, { details: error.details });
+        throw new HttpError('contract_violation', `entry ${e}, change ${c}: ${error.message}`, { details: error.details });
       }
       const v = value.data;
       const session = v.metadata.phone_number_id;

@@ -32,9 +32,8 @@ export const whatsappCloudProvider = {
         entry: [{ id: '102290129340398', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '15550001111', phone_number_id: '106540352242922' }, contacts: [{ profile: { name: 'Juan Pérez' }, wa_id: phone }], messages: [{ from: phone, id: `wamid.${id}`, timestamp: String(unix), type: 'text', text: { body: text } }] } }] }],
       };
     },
-    sign: (body, secret) => {
-      const raw = metaSerialize(body);
-      return { path: '/webhooks/whatsapp-cloud', headers: { ...JSON_CONTENT, 'x-hub-signature-256': `sha256=${createHmac('sha256', secretBytes(secret)).update(raw).digest('hex')}` }, body: raw };
-    },
+    serialize: metaSerialize,
+    sign: (raw, secret) => ({ path: '/webhooks/whatsapp-cloud', headers: { ...JSON_CONTENT, 'x-hub-signature-256': `sha256=${createHmac('sha256', secretBytes(secret)).update(raw).digest('hex')}` } }),
+    signsBody: true,
   },
 } as const satisfies ProviderDescriptor<undefined, void>;
