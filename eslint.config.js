@@ -15,12 +15,7 @@ const stack = { group: ['@puente/stack', '@puente/stack/*'], message: '@puente/s
 const restrict = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
 /** A service's subpath: the CLI composes a service through its root (`src/index.ts`, its curated surface) only. */
 const subpath = (name, allowed) => ({ group: [`@puente/${name}/*`, ...allowed.map((path) => `!@puente/${name}/${path}`)], message: `the CLI imports the ${name} service through its root (@puente/${name}), never a subpath` });
-/**
- * The gateway's subpaths the CLI still imports. Folding them into the gateway's index.ts is another branch's
- * work; until it lands they stay allowed here, and the lead removes this exemption when merging it.
- */
-const GATEWAY_SUBPATHS_BEING_FOLDED = ['samples', 'raw', 'inboxhub'];
-const cliSubpaths = (...allowed) => SERVICES.map((name) => subpath(name, [...allowed, ...(name === 'gateway' ? GATEWAY_SUBPATHS_BEING_FOLDED : [])]));
+const cliSubpaths = (...allowed) => SERVICES.map((name) => subpath(name, allowed));
 
 const boundaries = [
   ...SERVICES.flatMap((name) => {
