@@ -8,7 +8,7 @@ import { tunnel } from './tunnel.js';
 import { providersCheck } from './providers.js';
 import { dlq, webhooks } from './ops.js';
 import { status } from './status.js';
-import { replay } from './replay.js';
+import { replay, REPLAYABLE } from './replay.js';
 import { bitrix } from './bitrix.js';
 
 /** `npx puente <command>`: the operator CLI. Every failure exits non-zero with a one-line reason. */
@@ -24,7 +24,7 @@ const USAGE = `usage: npx puente <command>
   tunnel status | tunnel logs [--follow] | tunnel config [--ngrok-authtoken T] [--ngrok-domain D] [--cloudflared-token T --cloudflared-hostname H] [--via V]
   providers check [--url <public gateway url>] [--session a,b] [--dataset <id>]
       whether each provider's credentials work, its webhook points here, and when it last delivered
-  replay <kissflow-records|whatsapp> [--from <seq>]
+  replay <${REPLAYABLE.map((r) => r.name).join('|')}> [--from <seq>]
       rebuilds a read model from EVENTS beside the live one and swaps it in, document by document
   status
       one screen: every service's readiness, consumer lags, dead letters, CDC slots, last sync and delivery per source
