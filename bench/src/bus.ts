@@ -19,7 +19,18 @@ const id = () => Math.random().toString(36).slice(2, 10);
 function samplePayload(): Uint8Array {
   const event = createEvent(
     'whatsapp.message.received.v1',
-    { session: 'ventas', provider: 'inboxhub', messageId: '3EB0C767D26A1B2E5F8A', chatId: '34612345678@s.whatsapp.net', from: '34612345678@s.whatsapp.net', fromMe: false, pushName: 'Juan Pérez', type: 'text', text: 'Hola, ¿cómo estás? 👋 '.repeat(20), timestamp: '2025-10-15T10:30:00.000Z' },
+    {
+      session: 'ventas',
+      provider: 'inboxhub',
+      messageId: '3EB0C767D26A1B2E5F8A',
+      chatId: '34612345678@s.whatsapp.net',
+      from: '34612345678@s.whatsapp.net',
+      fromMe: false,
+      pushName: 'Juan Pérez',
+      type: 'text',
+      text: 'Hola, ¿cómo estás? 👋 '.repeat(20),
+      timestamp: '2025-10-15T10:30:00.000Z',
+    },
     { source: 'urn:puente:bench' },
   );
   return new TextEncoder().encode(JSON.stringify(event));
@@ -50,17 +61,45 @@ async function benchPublish(bus: Bus, env: BenchEnv): Promise<Metric[]> {
   const nPiped = 30_000;
   for (let round = 0; round < ROUNDS; round++) {
     const ns = id();
-    awaited.raw.push(await windowed(nAwaited, 1, (i) => rawPublish(bus.js, `evt.bench.${ns}.raw`, data, `${ns}-r-${i}`)));
-    awaited.bus.push(await windowed(nAwaited, 1, (i) => bus.publish(`evt.bench.${ns}.bus`, data, { msgId: `${ns}-b-${i}` })));
-    piped.raw.push(await windowed(nPiped, WINDOW, (i) => rawPublish(bus.js, `evt.bench.${ns}.praw`, data, `${ns}-pr-${i}`)));
+    awaited.raw.push(
+      await windowed(nAwaited, 1, (i) => rawPublish(bus.js, `evt.bench.${ns}.raw`, data, `${ns}-r-${i}`)),
+    );
+    awaited.bus.push(
+      await windowed(nAwaited, 1, (i) => bus.publish(`evt.bench.${ns}.bus`, data, { msgId: `${ns}-b-${i}` })),
+    );
+    piped.raw.push(
+      await windowed(nPiped, WINDOW, (i) => rawPublish(bus.js, `evt.bench.${ns}.praw`, data, `${ns}-pr-${i}`)),
+    );
     const started = performance.now();
-    await bus.pipeline(WINDOW).publishAll(Array.from({ length: nPiped }, (_, i) => ({ subject: `evt.bench.${ns}.pbus`, payload: data, options: { msgId: `${ns}-pb-${i}` } })));
+    await bus.pipeline(WINDOW).publishAll(
+      Array.from({ length: nPiped }, (_, i) => ({
+        subject: `evt.bench.${ns}.pbus`,
+        payload: data,
+        options: { msgId: `${ns}-pb-${i}` },
+      })),
+    );
     piped.bus.push(nPiped / ((performance.now() - started) / 1000));
-    env.log(`publish round ${round + 1}: awaited ${Math.round(awaited.bus.at(-1)!)} vs raw ${Math.round(awaited.raw.at(-1)!)} msg/s; pipelined ${Math.round(piped.bus.at(-1)!)} vs raw ${Math.round(piped.raw.at(-1)!)} msg/s`);
+    env.log(
+      `publish round ${round + 1}: awaited ${Math.round(awaited.bus.at(-1)!)} vs raw ${Math.round(awaited.raw.at(-1)!)} msg/s; pipelined ${Math.round(piped.bus.at(-1)!)} vs raw ${Math.round(piped.raw.at(-1)!)} msg/s`,
+    );
   }
   return [
-    metric({ metric: 'publish_awaited_rate', value: median(awaited.bus), unit: 'msg/s', baseline: 'raw nats js.publish, awaited one at a time, same payloads and msg ids', baselineValue: median(awaited.raw), target: 0.9 }),
-    metric({ metric: 'publish_pipelined_rate', value: median(piped.bus), unit: 'msg/s', baseline: `raw nats js.publish with ${WINDOW} in flight, same payloads and msg ids (Puente: pipeline(${WINDOW}).publishAll)`, baselineValue: median(piped.raw), target: 0.9 }),
+    metric({
+      metric: 'publish_awaited_rate',
+      value: median(awaited.bus),
+      unit: 'msg/s',
+      baseline: 'raw nats js.publish, awaited one at a time, same payloads and msg ids',
+      baselineValue: median(awaited.raw),
+      target: 0.9,
+    }),
+    metric({
+      metric: 'publish_pipelined_rate',
+      value: median(piped.bus),
+      unit: 'msg/s',
+      baseline: `raw nats js.publish with ${WINDOW} in flight, same payloads and msg ids (Puente: pipeline(${WINDOW}).publishAll)`,
+      baselineValue: median(piped.raw),
+      target: 0.9,
+    }),
   ];
 }
 
@@ -75,7 +114,12 @@ async function benchConsume(bus: Bus, env: BenchEnv): Promise<Metric[]> {
   for (let round = 0; round < ROUNDS; round++) {
     // Raw: a durable pull consumer and a consume() loop that acks every message.
     const rawName = `bench-raw-${ns}-${round}`;
-    await bus.jsm.consumers.add('EVENTS', { durable_name: rawName, ack_policy: AckPolicy.Explicit, filter_subject: subject, max_ack_pending: 1024 });
+    await bus.jsm.consumers.add('EVENTS', {
+      durable_name: rawName,
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: subject,
+      max_ack_pending: 1024,
+    });
     let started = performance.now();
     const consumer = await bus.js.consumers.get('EVENTS', rawName);
     const messages = await consumer.consume({ max_messages: 256 });
@@ -107,9 +151,20 @@ async function benchConsume(bus: Bus, env: BenchEnv): Promise<Metric[]> {
     await finished;
     runner.push(n / ((performance.now() - started) / 1000));
     await r.stop();
-    env.log(`consume round ${round + 1}: runner ${Math.round(runner.at(-1)!)} vs raw consume() ${Math.round(raw.at(-1)!)} msg/s`);
+    env.log(
+      `consume round ${round + 1}: runner ${Math.round(runner.at(-1)!)} vs raw consume() ${Math.round(raw.at(-1)!)} msg/s`,
+    );
   }
-  return [metric({ metric: 'consume_rate', value: median(runner), unit: 'msg/s', baseline: 'raw nats consume() loop acking each message, same stream and messages', baselineValue: median(raw), target: 0.8 })];
+  return [
+    metric({
+      metric: 'consume_rate',
+      value: median(runner),
+      unit: 'msg/s',
+      baseline: 'raw nats consume() loop acking each message, same stream and messages',
+      baselineValue: median(raw),
+      target: 0.8,
+    }),
+  ];
 }
 
 /** 2,000 message documents, five events each (content, sent, delivered, read, a late duplicate), interleaved. */
@@ -146,19 +201,29 @@ async function benchProjection(bus: Bus, env: BenchEnv): Promise<Metric[]> {
       const rawCollection = db.collection<{ _id: string }>(`raw_${round}`);
       let started = performance.now();
       for (let i = 0; i < perEvent.length; i += batch) {
-        const ops: AnyBulkWriteOperation<{ _id: string }>[] = perEvent.slice(i, i + batch).map((w) =>
-          w.first ? { insertOne: { document: w.doc } } : { replaceOne: { filter: { _id: w.key }, replacement: w.doc } },
-        );
+        const ops: AnyBulkWriteOperation<{ _id: string }>[] = perEvent
+          .slice(i, i + batch)
+          .map((w) =>
+            w.first
+              ? { insertOne: { document: w.doc } }
+              : { replaceOne: { filter: { _id: w.key }, replacement: w.doc } },
+          );
         await rawCollection.bulkWrite(ops, { ordered: false });
       }
       raw.push(workload.length / ((performance.now() - started) / 1000));
 
-      const projectionStore = new ProjectionStore({ db, bus, projection: messageFixtureProjection(`store_${round}_${id()}`) });
+      const projectionStore = new ProjectionStore({
+        db,
+        bus,
+        projection: messageFixtureProjection(`store_${round}_${id()}`),
+      });
       await projectionStore.init();
       started = performance.now();
       for (let i = 0; i < workload.length; i += batch) await projectionStore.apply(workload.slice(i, i + batch));
       store.push(workload.length / ((performance.now() - started) / 1000));
-      env.log(`projection round ${round + 1}: store ${Math.round(store.at(-1)!)} vs raw bulkWrite ${Math.round(raw.at(-1)!)} events/s`);
+      env.log(
+        `projection round ${round + 1}: store ${Math.round(store.at(-1)!)} vs raw bulkWrite ${Math.round(raw.at(-1)!)} events/s`,
+      );
     }
   } finally {
     await db.dropDatabase().catch(() => undefined);
@@ -166,9 +231,13 @@ async function benchProjection(bus: Bus, env: BenchEnv): Promise<Metric[]> {
   }
   return [
     metric({
-      metric: 'projection_apply_rate', value: median(store), unit: 'events/s',
-      baseline: 'raw driver bulkWrite of the same per-event writes (insert, then replace by _id), same server, same batches',
-      baselineValue: median(raw), target: 0.5,
+      metric: 'projection_apply_rate',
+      value: median(store),
+      unit: 'events/s',
+      baseline:
+        'raw driver bulkWrite of the same per-event writes (insert, then replace by _id), same server, same batches',
+      baselineValue: median(raw),
+      target: 0.5,
     }),
   ];
 }
@@ -178,7 +247,11 @@ export async function runBusBench(env: BenchEnv): Promise<BenchResult> {
   const bus = await Bus.connect({ servers: env.natsUrl, name: 'bench' });
   try {
     await bus.ensureStreams();
-    const metrics = [...(await benchPublish(bus, env)), ...(await benchConsume(bus, env)), ...(await benchProjection(bus, env))];
+    const metrics = [
+      ...(await benchPublish(bus, env)),
+      ...(await benchConsume(bus, env)),
+      ...(await benchProjection(bus, env)),
+    ];
     return { name: 'bus', at: new Date().toISOString(), machine: machine(), metrics };
   } finally {
     await bus.jsm.streams.purge('EVENTS', { filter: 'evt.bench.>' }).catch(() => undefined);

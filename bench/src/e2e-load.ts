@@ -33,20 +33,38 @@ const gateway = new URL(setup.gatewayUrl);
 
 function post(n: number): Promise<void> {
   const row = `R${n}`;
-  const sample = signSample('kissflow', { _id: row, Name: `Documento ${row}`, Monto: n, _modified_at: new Date().toISOString() }, secrets, { params: { dataset: setup.dataset } });
-  const send = (): Promise<void> => new Promise((resolve, reject) => {
-    const req = request({ agent, host: gateway.hostname, port: gateway.port, method: 'POST', path: sample.path, headers: { ...sample.headers, 'content-length': Buffer.byteLength(sample.body) } }, (res) => {
-      res.resume();
-      res.once('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`gateway answered ${res.statusCode}`))));
+  const sample = signSample(
+    'kissflow',
+    { _id: row, Name: `Documento ${row}`, Monto: n, _modified_at: new Date().toISOString() },
+    secrets,
+    { params: { dataset: setup.dataset } },
+  );
+  const send = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        {
+          agent,
+          host: gateway.hostname,
+          port: gateway.port,
+          method: 'POST',
+          path: sample.path,
+          headers: { ...sample.headers, 'content-length': Buffer.byteLength(sample.body) },
+        },
+        (res) => {
+          res.resume();
+          res.once('end', () =>
+            res.statusCode === 200 ? resolve() : reject(new Error(`gateway answered ${res.statusCode}`)),
+          );
+        },
+      );
+      req.once('error', (error: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed as it idled, just as this request went out on it: the
+        // request never reached the gateway, so it is sent again on a fresh socket (as Node's docs advise).
+        if (req.reusedSocket && error.code === 'ECONNRESET') send().then(resolve, reject);
+        else reject(error);
+      });
+      req.end(sample.body);
     });
-    req.once('error', (error: NodeJS.ErrnoException) => {
-      // A kept-alive socket the server closed as it idled, just as this request went out on it: the
-      // request never reached the gateway, so it is sent again on a fresh socket (as Node's docs advise).
-      if (req.reusedSocket && error.code === 'ECONNRESET') send().then(resolve, reject);
-      else reject(error);
-    });
-    req.end(sample.body);
-  });
   posted[n] = now();
   return send();
 }
@@ -55,9 +73,11 @@ async function run(command: LoadCommand): Promise<number> {
   if (command.kind === 'burst') {
     let next = command.from;
     const end = command.from + command.count;
-    await Promise.all(Array.from({ length: command.concurrency }, async () => {
-      while (next < end) await post(next++);
-    }));
+    await Promise.all(
+      Array.from({ length: command.concurrency }, async () => {
+        while (next < end) await post(next++);
+      }),
+    );
     return command.count;
   }
   // Paced: the i-th post is due at start + i/rate; a late one goes at once (no catching up by skipping).

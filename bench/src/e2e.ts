@@ -28,11 +28,23 @@ const FRACTION = Number(process.env.BENCH_E2E_FRACTION ?? 0.5);
  * Lower rates measured after it, for information: how the tail grows with the load (on a small machine
  * the target's rate keeps every core busy). `BENCH_E2E_SWEEP=` (empty) skips them.
  */
-const SWEEP = (process.env.BENCH_E2E_SWEEP ?? '0.25,0.125').split(',').filter((f) => f.trim() !== '').map(Number);
+const SWEEP = (process.env.BENCH_E2E_SWEEP ?? '0.25,0.125')
+  .split(',')
+  .filter((f) => f.trim() !== '')
+  .map(Number);
 
-const quantile = (values: number[], q: number) => percentile([...values].sort((a, b) => a - b), q * 100);
+const quantile = (values: number[], q: number) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    q * 100,
+  );
 
-interface Timing { posted: number; event: number; notice: number; pushed: number }
+interface Timing {
+  posted: number;
+  event: number;
+  notice: number;
+  pushed: number;
+}
 
 const HOPS = ['gateway', 'projection', 'push'] as const;
 
@@ -78,13 +90,46 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
   const dataset = `DS_${ns}`;
   const mongoUrl = `${env.mongoUrl.replace(/\/?$/, '/')}${ns}`;
   const ports = { gateway: await freePort(), kissflow: await freePort(), realtime: await freePort() };
-  const common = { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'warn', NATS_URL: env.natsUrl, MONGO_URL: mongoUrl };
+  const common = {
+    ...process.env,
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'warn',
+    NATS_URL: env.natsUrl,
+    MONGO_URL: mongoUrl,
+  };
   // BENCH_E2E_NODE_FLAGS (e.g. --trace-gc): added to every service's flags, for looking at the tail.
   const extra = process.env.BENCH_E2E_NODE_FLAGS ?? '';
   const services: RunningServiceProcess[] = [
-    spawnService(root, 'gateway', ports.gateway, { ...common, GATEWAY_PORT: String(ports.gateway), NODE_OPTIONS: '--max-old-space-size=160 --max-semi-space-size=16', NODE_FLAGS: extra }, process.stderr),
-    spawnService(root, 'kissflow-sync', ports.kissflow, { ...common, HEALTH_PORT: String(ports.kissflow), KISSFLOW_DATASETS: dataset, NODE_FLAGS: extra }, process.stderr),
-    spawnService(root, 'realtime', ports.realtime, { ...common, REALTIME_PORT: String(ports.realtime), NODE_FLAGS: `--max-semi-space-size=2 --optimize-for-size ${extra}` }, process.stderr),
+    spawnService(
+      root,
+      'gateway',
+      ports.gateway,
+      {
+        ...common,
+        GATEWAY_PORT: String(ports.gateway),
+        NODE_OPTIONS: '--max-old-space-size=160 --max-semi-space-size=16',
+        NODE_FLAGS: extra,
+      },
+      process.stderr,
+    ),
+    spawnService(
+      root,
+      'kissflow-sync',
+      ports.kissflow,
+      { ...common, HEALTH_PORT: String(ports.kissflow), KISSFLOW_DATASETS: dataset, NODE_FLAGS: extra },
+      process.stderr,
+    ),
+    spawnService(
+      root,
+      'realtime',
+      ports.realtime,
+      {
+        ...common,
+        REALTIME_PORT: String(ports.realtime),
+        NODE_FLAGS: `--max-semi-space-size=2 --optimize-for-size ${extra}`,
+      },
+      process.stderr,
+    ),
   ];
   const bus = await Bus.connect({ servers: env.natsUrl, name: 'bench-e2e' });
   try {
@@ -95,7 +140,11 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
     const capacity = BURST + Math.ceil(5_000 * SECONDS * (1 + SWEEP.length));
     const shared = new SharedArrayBuffer(capacity * 8);
     const posted = new Float64Array(shared).fill(Number.NaN);
-    const [event, notice, pushedAt] = [0, 0, 0].map(() => new Float64Array(capacity).fill(Number.NaN)) as [Float64Array, Float64Array, Float64Array];
+    const [event, notice, pushedAt] = [0, 0, 0].map(() => new Float64Array(capacity).fill(Number.NaN)) as [
+      Float64Array,
+      Float64Array,
+      Float64Array,
+    ];
     const now = () => performance.timeOrigin + performance.now();
     const decoder = new TextDecoder();
     /** The row number after `marker` in a JSON text (`R` and digits), or -1. */
@@ -110,8 +159,12 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
       return true;
     };
     const subject = `evt.kissflow.record.upserted.${encodeToken(dataset)}`;
-    bus.nc.subscribe(subject, { callback: (_e, msg) => void stamp(event, rowAfter(decoder.decode(msg.data), '"rowId":"R'), now()) });
-    bus.nc.subscribe(`chg.kissflow.${encodeToken(dataset)}.>`, { callback: (_e, msg) => void stamp(notice, rowAfter(decoder.decode(msg.data), `"key":"${dataset}:R`), now()) });
+    bus.nc.subscribe(subject, {
+      callback: (_e, msg) => void stamp(event, rowAfter(decoder.decode(msg.data), '"rowId":"R'), now()),
+    });
+    bus.nc.subscribe(`chg.kissflow.${encodeToken(dataset)}.>`, {
+      callback: (_e, msg) => void stamp(notice, rowAfter(decoder.decode(msg.data), `"key":"${dataset}:R`), now()),
+    });
     await bus.nc.flush();
     let pushed = 0;
     let onPush: (() => void) | undefined;
@@ -138,22 +191,31 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
     ws.send(JSON.stringify({ op: 'subscribe', channel: `kissflow.${dataset}` }));
     await ready;
 
-    const loader = new Worker(new URL('./e2e-load.js', import.meta.url), { workerData: { gatewayUrl: `http://127.0.0.1:${ports.gateway}`, dataset, posted: shared } satisfies LoadSetup });
-    const load = (command: LoadCommand) => new Promise<number>((resolve, reject) => {
-      loader.once('message', (reply: LoadReply) => (reply.ok ? resolve(reply.posted) : reject(new Error(`e2e bench: ${reply.error}`))));
-      loader.once('error', reject);
-      loader.postMessage(command);
+    const loader = new Worker(new URL('./e2e-load.js', import.meta.url), {
+      workerData: { gatewayUrl: `http://127.0.0.1:${ports.gateway}`, dataset, posted: shared } satisfies LoadSetup,
     });
-    const until = (count: number, timeoutMs: number) => new Promise<void>((resolve, reject) => {
-      if (pushed >= count) return resolve();
-      const timer = setTimeout(() => reject(new Error(`e2e bench: ${pushed} of ${count} documents pushed in ${timeoutMs} ms`)), timeoutMs);
-      onPush = () => {
-        if (pushed >= count) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-    });
+    const load = (command: LoadCommand) =>
+      new Promise<number>((resolve, reject) => {
+        loader.once('message', (reply: LoadReply) =>
+          reply.ok ? resolve(reply.posted) : reject(new Error(`e2e bench: ${reply.error}`)),
+        );
+        loader.once('error', reject);
+        loader.postMessage(command);
+      });
+    const until = (count: number, timeoutMs: number) =>
+      new Promise<void>((resolve, reject) => {
+        if (pushed >= count) return resolve();
+        const timer = setTimeout(
+          () => reject(new Error(`e2e bench: ${pushed} of ${count} documents pushed in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        onPush = () => {
+          if (pushed >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+      });
 
     /** Posts at `fraction` of the sustained rate for SECONDS from row `from`; the phase's figures and its rows. */
     const paced = async (from: number, sustained: number, fraction: number) => {
@@ -168,9 +230,12 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
         const t = { posted: posted[n]!, event: event[n]!, notice: notice[n]!, pushed: pushedAt[n]! };
         if (![t.posted, t.event, t.notice, t.pushed].some(Number.isNaN)) complete.push(t);
       }
-      if (complete.length < count * 0.99) throw new Error(`e2e bench: only ${complete.length} of ${count} webhooks timed at every hop`);
+      if (complete.length < count * 0.99)
+        throw new Error(`e2e bench: only ${complete.length} of ${count} webhooks timed at every hop`);
       const phase = summarize(complete, fraction, rate, busy);
-      env.log(`at ${Math.round(rate)}/s (${fraction} of it) for ${SECONDS} s, cores ${Math.round(busy * 100)} % busy: ${complete.length} of ${count} timed; e2e p50 ${phase.p50.toFixed(1)} ms, p99 ${phase.p99.toFixed(1)} ms (3 × Σ hop p50s: ${(3 * sumOf(phase.hopP50)).toFixed(1)} ms); hop p50s: ${HOPS.map((h) => `${h} ${phase.hopP50[h].toFixed(1)}`).join(', ')} ms (p99s ${HOPS.map((h) => phase.hopP99[h].toFixed(1)).join(' / ')})`);
+      env.log(
+        `at ${Math.round(rate)}/s (${fraction} of it) for ${SECONDS} s, cores ${Math.round(busy * 100)} % busy: ${complete.length} of ${count} timed; e2e p50 ${phase.p50.toFixed(1)} ms, p99 ${phase.p99.toFixed(1)} ms (3 × Σ hop p50s: ${(3 * sumOf(phase.hopP50)).toFixed(1)} ms); hop p50s: ${HOPS.map((h) => `${h} ${phase.hopP50[h].toFixed(1)}`).join(', ')} ms (p99s ${HOPS.map((h) => phase.hopP99[h].toFixed(1)).join(' / ')})`,
+      );
       return { phase, complete, next: from + count };
     };
 
@@ -181,7 +246,9 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
         await load({ kind: 'burst', from: 0, count: BURST, concurrency: 32 });
         await until(BURST, 120_000);
         const sustained = BURST / ((performance.now() - burstStart) / 1000);
-        env.log(`sustained: ${BURST} webhooks to WebSocket in ${((performance.now() - burstStart) / 1000).toFixed(1)} s = ${Math.round(sustained)}/s`);
+        env.log(
+          `sustained: ${BURST} webhooks to WebSocket in ${((performance.now() - burstStart) / 1000).toFixed(1)} s = ${Math.round(sustained)}/s`,
+        );
         // 2. Latency at half that rate, paced (by the load generator's thread); then the lower rates.
         const target = await paced(BURST, sustained, FRACTION);
         const sweep: Phase[] = [];
@@ -201,26 +268,70 @@ export async function runE2eBench(env: BenchEnv): Promise<BenchResult> {
     // For looking at the tail: every timed webhook of the target's phase, in posting order, milliseconds since the first.
     if (process.env.BENCH_E2E_TIMINGS) {
       const t0 = target.complete[0]?.posted ?? 0;
-      writeFileSync(process.env.BENCH_E2E_TIMINGS, target.complete.map((t) => `${[t.posted, t.event, t.notice, t.pushed].map((v) => (v - t0).toFixed(3)).join(' ')}\n`).join(''));
+      writeFileSync(
+        process.env.BENCH_E2E_TIMINGS,
+        target.complete
+          .map((t) => `${[t.posted, t.event, t.notice, t.pushed].map((v) => (v - t0).toFixed(3)).join(' ')}\n`)
+          .join(''),
+      );
     }
     const { p50, p99, hopP50, rate, busy } = target.phase;
     const sumP50 = sumOf(hopP50);
-    const hopMetric = (name: (typeof HOPS)[number]) => metric({
-      metric: `e2e_hop_${name}_p50`, value: hopP50[name], unit: 'ms', baseline: `e2e p50 (${p50.toFixed(1)} ms): this hop's share`, baselineValue: p50, lowerIsBetter: true, target: 0, targetOn: 'value',
-    });
-    const sweepMetric = (phase: Phase) => metric({
-      metric: `e2e_latency_p99_at_${String(Math.round(phase.fraction * 1000) / 10).replace('.', '_')}pct`, value: phase.p99, unit: 'ms',
-      baseline: `3 × the sum of the hops' p50s at ${Math.round(phase.rate)} webhooks/s (${phase.fraction} of the sustained rate, cores ${Math.round(phase.busy * 100)} % busy; for information: how the tail grows with the load)`,
-      baselineValue: 3 * sumOf(phase.hopP50), lowerIsBetter: true, target: 0, targetOn: 'value',
-    });
+    const hopMetric = (name: (typeof HOPS)[number]) =>
+      metric({
+        metric: `e2e_hop_${name}_p50`,
+        value: hopP50[name],
+        unit: 'ms',
+        baseline: `e2e p50 (${p50.toFixed(1)} ms): this hop's share`,
+        baselineValue: p50,
+        lowerIsBetter: true,
+        target: 0,
+        targetOn: 'value',
+      });
+    const sweepMetric = (phase: Phase) =>
+      metric({
+        metric: `e2e_latency_p99_at_${String(Math.round(phase.fraction * 1000) / 10).replace('.', '_')}pct`,
+        value: phase.p99,
+        unit: 'ms',
+        baseline: `3 × the sum of the hops' p50s at ${Math.round(phase.rate)} webhooks/s (${phase.fraction} of the sustained rate, cores ${Math.round(phase.busy * 100)} % busy; for information: how the tail grows with the load)`,
+        baselineValue: 3 * sumOf(phase.hopP50),
+        lowerIsBetter: true,
+        target: 0,
+        targetOn: 'value',
+      });
     return {
       name: 'e2e',
       at: new Date().toISOString(),
       machine: machine(),
       metrics: [
-        metric({ metric: 'e2e_sustained_rate', value: sustained, unit: 'webhooks/s', baseline: `a burst of ${BURST} signed webhooks, 32 at a time, until every WebSocket frame arrived (the rate the latency runs at half of)`, baselineValue: sustained, target: 0, targetOn: 'value' }),
-        metric({ metric: 'e2e_latency_p99', value: p99, unit: 'ms', baseline: `3 × the sum of the hops' p50s (${HOPS.map((h) => `${h} ${hopP50[h].toFixed(1)}`).join(' + ')} ms), at ${Math.round(rate)} webhooks/s (${FRACTION} of the sustained rate), cores ${Math.round(busy * 100)} % busy`, baselineValue: 3 * sumP50, lowerIsBetter: true, target: 1 }),
-        metric({ metric: 'e2e_latency_p50', value: p50, unit: 'ms', baseline: 'the sum of the hops\' p50s', baselineValue: sumP50, lowerIsBetter: true, target: 0, targetOn: 'value' }),
+        metric({
+          metric: 'e2e_sustained_rate',
+          value: sustained,
+          unit: 'webhooks/s',
+          baseline: `a burst of ${BURST} signed webhooks, 32 at a time, until every WebSocket frame arrived (the rate the latency runs at half of)`,
+          baselineValue: sustained,
+          target: 0,
+          targetOn: 'value',
+        }),
+        metric({
+          metric: 'e2e_latency_p99',
+          value: p99,
+          unit: 'ms',
+          baseline: `3 × the sum of the hops' p50s (${HOPS.map((h) => `${h} ${hopP50[h].toFixed(1)}`).join(' + ')} ms), at ${Math.round(rate)} webhooks/s (${FRACTION} of the sustained rate), cores ${Math.round(busy * 100)} % busy`,
+          baselineValue: 3 * sumP50,
+          lowerIsBetter: true,
+          target: 1,
+        }),
+        metric({
+          metric: 'e2e_latency_p50',
+          value: p50,
+          unit: 'ms',
+          baseline: "the sum of the hops' p50s",
+          baselineValue: sumP50,
+          lowerIsBetter: true,
+          target: 0,
+          targetOn: 'value',
+        }),
         ...HOPS.map(hopMetric),
         ...sweep.map(sweepMetric),
       ],

@@ -7,10 +7,18 @@ import autocannon from 'autocannon';
 import { sampleBody, signSample } from '@puente/gateway';
 
 const [url, path, connections, seconds, rate] = process.argv.slice(2);
-const secrets = { kissflow: '', inboxhub: process.env.INBOXHUB_WEBHOOK_SECRET!, evolution: '', waha: '', whatsappAppSecret: '' };
+const secrets = {
+  kissflow: '',
+  inboxhub: process.env.INBOXHUB_WEBHOOK_SECRET!,
+  evolution: '',
+  waha: '',
+  whatsappAppSecret: '',
+};
 // Signed before the clock starts, so the generator spends its CPU sending, not signing (on two cores it
 // shares them with the gateway and NATS). Unique deliveries: more than the run can send.
-const signed = Array.from({ length: Number(process.env.BENCH_PRESIGNED ?? 150_000) }, (_, n) => signSample('inboxhub', sampleBody('inboxhub', n), secrets));
+const signed = Array.from({ length: Number(process.env.BENCH_PRESIGNED ?? 150_000) }, (_, n) =>
+  signSample('inboxhub', sampleBody('inboxhub', n), secrets),
+);
 let n = 0;
 const result = await autocannon({
   url: url!,
@@ -28,4 +36,6 @@ const result = await autocannon({
     },
   ],
 });
-process.stdout.write(`${JSON.stringify({ rps: result.requests.average, total: result.requests.total, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, wrapped: n > signed.length })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ rps: result.requests.average, total: result.requests.total, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, wrapped: n > signed.length })}\n`,
+);

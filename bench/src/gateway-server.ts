@@ -11,7 +11,13 @@ import { build, GatewaySecrets } from '@puente/gateway';
 
 const bus = await Bus.connect({ servers: process.env.NATS_URL!, name: 'bench-gateway' });
 await bus.ensureStreams();
-const server = build({ bus, logger: pino({ level: 'warn' }), checks: { nats: () => bus.connected }, secrets: resolveSecrets(GatewaySecrets, process.env), maxBodyBytes: 4 * 1024 * 1024 });
+const server = build({
+  bus,
+  logger: pino({ level: 'warn' }),
+  checks: { nats: () => bus.connected },
+  secrets: resolveSecrets(GatewaySecrets, process.env),
+  maxBodyBytes: 4 * 1024 * 1024,
+});
 const gateway = server.listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
 server.removeAllListeners('request');
 server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -29,7 +35,9 @@ server.listen(0, '127.0.0.1', () => {
 if (process.env.BENCH_MEMORY_LOG) {
   setInterval(() => {
     const m = process.memoryUsage();
-    process.stderr.write(`memory rss=${Math.round(m.rss / 1e6)} heapUsed=${Math.round(m.heapUsed / 1e6)} heapTotal=${Math.round(m.heapTotal / 1e6)} external=${Math.round(m.external / 1e6)} arrayBuffers=${Math.round(m.arrayBuffers / 1e6)}\n`);
+    process.stderr.write(
+      `memory rss=${Math.round(m.rss / 1e6)} heapUsed=${Math.round(m.heapUsed / 1e6)} heapTotal=${Math.round(m.heapTotal / 1e6)} external=${Math.round(m.external / 1e6)} arrayBuffers=${Math.round(m.arrayBuffers / 1e6)}\n`,
+    );
   }, 2_000).unref();
 }
 process.once('SIGTERM', () => {

@@ -46,7 +46,8 @@ function open(i: number): Promise<void> {
   });
 }
 
-for (let i = 0; i < connections; i += 250) await Promise.all(Array.from({ length: Math.min(250, connections - i) }, (_, j) => open(i + j)));
+for (let i = 0; i < connections; i += 250)
+  await Promise.all(Array.from({ length: Math.min(250, connections - i) }, (_, j) => open(i + j)));
 process.send?.({ ready: true });
 process.on('message', (message: { count?: boolean; stop?: boolean }) => {
   if (message.count) counting = true;

@@ -26,13 +26,23 @@ try {
   try {
     const table = 'cliente_drain';
     await createCustomerTable(db, table);
-    const options = { bus, kv: await bus.kv('glyms_cdc', { history: 1 }), databaseUrl: db.url, tables: [{ schema: 'public', table }], publication: `pub_${table}`, slot: `${db.name}_slot`, logger: pino({ level: 'warn' }) };
+    const options = {
+      bus,
+      kv: await bus.kv('glyms_cdc', { history: 1 }),
+      databaseUrl: db.url,
+      tables: [{ schema: 'public', table }],
+      publication: `pub_${table}`,
+      slot: `${db.name}_slot`,
+      logger: pino({ level: 'warn' }),
+    };
     // The first start creates the slot (empty initial load); the backlog is committed while nothing reads it.
     const first = new LogicalSource(options);
     await first.start();
     await first.stop();
     process.stderr.write(`committing ${rows} single-row transactions…\n`);
-    await db.sql(`do $$ begin for i in 1..${rows} loop insert into public.${table} (razon_social, email, telefono) values ('Empresa ' || i, 'c' || i || '@x.example', '+51 1 555 ' || i); commit; end loop; end $$`);
+    await db.sql(
+      `do $$ begin for i in 1..${rows} loop insert into public.${table} (razon_social, email, telefono) values ('Empresa ' || i, 'c' || i || '@x.example', '+51 1 555 ' || i); commit; end loop; end $$`,
+    );
     const subject = `evt.glyms.${table}.created`;
     const stored = () => storedCount(bus, subject);
     const cpu = process.cpuUsage();
@@ -44,7 +54,8 @@ try {
         if (n !== last) {
           process.stderr.write(`\r${n} of ${rows} stored`);
           progressAt = Date.now();
-        } else if (Date.now() - progressAt > 30_000) throw new Error(`relay-cpu: no progress for 30 s at ${n} of ${rows} rows`);
+        } else if (Date.now() - progressAt > 30_000)
+          throw new Error(`relay-cpu: no progress for 30 s at ${n} of ${rows} rows`);
         await sleep(100);
       }
     } finally {
@@ -53,7 +64,9 @@ try {
     const ms = Date.now() - started;
     const used = process.cpuUsage(cpu);
     process.stderr.write('\n');
-    process.stdout.write(`${JSON.stringify({ rows, seconds: ms / 1000, rowsPerSecond: Math.round((rows / ms) * 1000), cpuMicrosPerRow: Number(((used.user + used.system) / rows).toFixed(1)) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ rows, seconds: ms / 1000, rowsPerSecond: Math.round((rows / ms) * 1000), cpuMicrosPerRow: Number(((used.user + used.system) / rows).toFixed(1)) })}\n`,
+    );
   } finally {
     await db.drop();
   }

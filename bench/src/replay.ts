@@ -19,17 +19,34 @@ function workload(dataset: string): DomainEvent[] {
   return Array.from({ length: EVENTS }, (_, i) => {
     const rowId = `R${String(i % ROWS).padStart(6, '0')}`;
     const version = Math.floor(i / ROWS);
-    return createEvent('kissflow.record.upserted.v1', {
-      dataset, rowId, fields: { _id: rowId, Name: `Documento ${rowId}`, Monto: (i * 37) % 10_000, Estado: version % 2 ? 'Aprobado' : 'Pendiente', version },
-      modifiedAt: new Date(base + version * 60_000 + (i % ROWS)).toISOString(), origin: 'backfill',
-    }, { source: 'urn:puente:bench', time: new Date(base).toISOString() }) as DomainEvent;
+    return createEvent(
+      'kissflow.record.upserted.v1',
+      {
+        dataset,
+        rowId,
+        fields: {
+          _id: rowId,
+          Name: `Documento ${rowId}`,
+          Monto: (i * 37) % 10_000,
+          Estado: version % 2 ? 'Aprobado' : 'Pendiente',
+          version,
+        },
+        modifiedAt: new Date(base + version * 60_000 + (i % ROWS)).toISOString(),
+        origin: 'backfill',
+      },
+      { source: 'urn:puente:bench', time: new Date(base).toISOString() },
+    ) as DomainEvent;
   });
 }
 
 const rate = (n: number, started: number) => n / ((performance.now() - started) / 1000);
 
 async function rawRead(bus: Bus, filter: string, first: number): Promise<number> {
-  const consumer = await bus.js.consumers.get(StreamNames.EVENTS, { filterSubjects: [filter], deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: first });
+  const consumer = await bus.js.consumers.get(StreamNames.EVENTS, {
+    filterSubjects: [filter],
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: first,
+  });
   const started = performance.now();
   let count = 0;
   while (count < EVENTS) {
@@ -57,7 +74,8 @@ async function rawBulkWrite(db: Db, events: DomainEvent[]): Promise<number> {
   }) as AnyBulkWriteOperation<{ _id: string }>[];
   const collection = db.collection<{ _id: string }>(Collections.kissflowRecords);
   const started = performance.now();
-  for (let i = 0; i < writes.length; i += WRITE_BATCH) await collection.bulkWrite(writes.slice(i, i + WRITE_BATCH), { ordered: false });
+  for (let i = 0; i < writes.length; i += WRITE_BATCH)
+    await collection.bulkWrite(writes.slice(i, i + WRITE_BATCH), { ordered: false });
   return rate(events.length, started);
 }
 
@@ -83,32 +101,53 @@ export async function runReplayBench(env: BenchEnv): Promise<BenchResult> {
     const projection = recordsProjection();
     const started = performance.now();
     const result = await rebuild({
-      bus, db: puenteDb, from: first,
+      bus,
+      db: puenteDb,
+      from: first,
       target: {
         name: `bench-${ns}`,
         consumer: { durable: `bench-replay-${ns}`, stream: 'EVENTS', filterSubjects: [filter] },
         collections: [{ collection: Collections.kissflowRecords, checkpoint: projection.name }],
         staging: (suffix) => {
-          const store = new ProjectionStore({ db: puenteDb, bus, writers: 'exclusive', notify: false, projection: renamed(projection, suffix) });
+          const store = new ProjectionStore({
+            db: puenteDb,
+            bus,
+            writers: 'exclusive',
+            notify: false,
+            projection: renamed(projection, suffix),
+          });
           return { init: () => store.init(), apply: async (batch) => (await store.apply(batch)).outcomes };
         },
       },
-      onProgress: (p) => p.phase === 'replaying' && p.events % (BATCH * 50) < BATCH && env.log(`  rebuild: ${p.events} events, ${Math.round(p.eventsPerSecond)} events/s`),
+      onProgress: (p) =>
+        p.phase === 'replaying' &&
+        p.events % (BATCH * 50) < BATCH &&
+        env.log(`  rebuild: ${p.events} events, ${Math.round(p.eventsPerSecond)} events/s`),
     });
     const replay = rate(result.events, started);
     const stored = await puenteDb.collection(Collections.kissflowRecords).countDocuments();
-    if (result.events !== EVENTS || stored !== ROWS) throw new Error(`replay bench: ${result.events} events replayed, ${stored} documents, expected ${EVENTS} and ${ROWS}`);
-    const sample = await puenteDb.collection(Collections.kissflowRecords).findOne({ _id: recordKey(dataset, 'R000000') } as never);
-    env.log(`rebuild (replay into staging, then swap into the empty live collection): ${Math.round(replay)} events/s, ${result.seconds.toFixed(1)} s; live: ${result.inserted} inserted; last version of R000000: ${(sample?.fields as { version?: number } | undefined)?.version}`);
+    if (result.events !== EVENTS || stored !== ROWS)
+      throw new Error(
+        `replay bench: ${result.events} events replayed, ${stored} documents, expected ${EVENTS} and ${ROWS}`,
+      );
+    const sample = await puenteDb
+      .collection(Collections.kissflowRecords)
+      .findOne({ _id: recordKey(dataset, 'R000000') } as never);
+    env.log(
+      `rebuild (replay into staging, then swap into the empty live collection): ${Math.round(replay)} events/s, ${result.seconds.toFixed(1)} s; live: ${result.inserted} inserted; last version of R000000: ${(sample?.fields as { version?: number } | undefined)?.version}`,
+    );
     return {
       name: 'replay',
       at: new Date().toISOString(),
       machine: machine(),
       metrics: [
         metric({
-          metric: 'replay_rebuild_rate', value: replay, unit: 'events/s',
+          metric: 'replay_rebuild_rate',
+          value: replay,
+          unit: 'events/s',
           baseline: `lower of a raw ordered-consumer read of the same stream (${Math.round(read)}/s) and a raw driver bulkWrite of the same per-event writes (${Math.round(write)}/s), each alone; ${EVENTS} events over ${ROWS} rows`,
-          baselineValue: Math.min(read, write), target: 0.5,
+          baselineValue: Math.min(read, write),
+          target: 0.5,
         }),
       ],
     };

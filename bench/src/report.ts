@@ -7,7 +7,9 @@ const ORDER = ['bus', 'gateway', 'whatsapp', 'kissflow', 'realtime', 'replay', '
 
 /** The table of every benchmark's latest result (one row per metric), as markdown. */
 export function reportTable(resultsDir: string): string {
-  const results = readResults(resultsDir).sort((a, b) => (ORDER.indexOf(a.name) + 1 || 99) - (ORDER.indexOf(b.name) + 1 || 99));
+  const results = readResults(resultsDir).sort(
+    (a, b) => (ORDER.indexOf(a.name) + 1 || 99) - (ORDER.indexOf(b.name) + 1 || 99),
+  );
   const cell = (text: string) => text.replace(/\|/g, '\\|');
   const lines = [
     '| benchmark | metric | Puente | baseline (same run) | baseline is | ratio | target | verdict | run at, machine |',
@@ -17,7 +19,9 @@ export function reportTable(resultsDir: string): string {
     for (const m of result.metrics) {
       const t = Math.round(m.target * 100) / 100;
       const target = m.targetOn === 'value' ? `value ≥ ${t}` : `≥ ${t}`;
-      lines.push(`| ${result.name} | ${m.metric} | ${m.value} ${m.unit} | ${m.baselineValue} ${m.unit} | ${cell(m.baseline)} | ${m.ratio} | ${target} | ${m.pass ? 'pass' : '**FAIL**'} | ${result.at.slice(0, 16).replace('T', ' ')}, ${result.machine.cpus} × ${result.machine.model}, node ${result.machine.node} |`);
+      lines.push(
+        `| ${result.name} | ${m.metric} | ${m.value} ${m.unit} | ${m.baselineValue} ${m.unit} | ${cell(m.baseline)} | ${m.ratio} | ${target} | ${m.pass ? 'pass' : '**FAIL**'} | ${result.at.slice(0, 16).replace('T', ' ')}, ${result.machine.cpus} × ${result.machine.model}, node ${result.machine.node} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -33,7 +37,10 @@ export function writeReport(resultsDir: string, docPath: string): void {
   if (start >= 0 && end > start) next = `${doc.slice(0, start)}${block}${doc.slice(end + END.length)}`;
   else {
     const firstSection = doc.indexOf('\n## ');
-    next = firstSection >= 0 ? `${doc.slice(0, firstSection + 1)}${block}\n\n${doc.slice(firstSection + 1)}` : `${doc}\n${block}\n`;
+    next =
+      firstSection >= 0
+        ? `${doc.slice(0, firstSection + 1)}${block}\n\n${doc.slice(firstSection + 1)}`
+        : `${doc}\n${block}\n`;
   }
   writeFileSync(docPath, next);
 }

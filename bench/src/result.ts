@@ -50,15 +50,28 @@ export function writeResult(dir: string, result: BenchResult): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${result.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
   const all = readResults(dir);
-  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ at: new Date().toISOString(), machine: machine(), results: all }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'latest.json'),
+    `${JSON.stringify({ at: new Date().toISOString(), machine: machine(), results: all }, null, 2)}\n`,
+  );
 }
 
 export function printTable(result: BenchResult): void {
-  const rows = result.metrics.map((m) => [m.metric, `${m.value} ${m.unit}`, `${m.baselineValue} ${m.unit}`, m.baseline, String(m.ratio), `≥ ${m.target}`, m.pass ? 'pass' : 'FAIL']);
+  const rows = result.metrics.map((m) => [
+    m.metric,
+    `${m.value} ${m.unit}`,
+    `${m.baselineValue} ${m.unit}`,
+    m.baseline,
+    String(m.ratio),
+    `≥ ${m.target}`,
+    m.pass ? 'pass' : 'FAIL',
+  ]);
   const header = ['metric', 'puente', 'baseline', 'baseline is', 'ratio', 'target', ''];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-  process.stdout.write(`\n${result.name} (${result.machine.cpus} × ${result.machine.model}, node ${result.machine.node})\n${line(header)}\n`);
+  process.stdout.write(
+    `\n${result.name} (${result.machine.cpus} × ${result.machine.model}, node ${result.machine.node})\n${line(header)}\n`,
+  );
   for (const row of rows) process.stdout.write(`${line(row)}\n`);
 }
 

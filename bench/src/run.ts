@@ -20,7 +20,16 @@ import type { BenchEnv } from './bus.js';
  * starts (or NATS_URL / MONGO_URL), prints a table, writes bench/results/<name>.json and latest.json,
  * and regenerates the "Latest results" table of docs/benchmarks.md from every benchmark's newest result.
  */
-const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = { bus: runBusBench, gateway: runGatewayBench, whatsapp: runWhatsAppBench, kissflow: runKissflowBench, realtime: runRealtimeBench, replay: runReplayBench, e2e: runE2eBench, bitrix: runBitrixBench };
+const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = {
+  bus: runBusBench,
+  gateway: runGatewayBench,
+  whatsapp: runWhatsAppBench,
+  kissflow: runKissflowBench,
+  realtime: runRealtimeBench,
+  replay: runReplayBench,
+  e2e: runE2eBench,
+  bitrix: runBitrixBench,
+};
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS[name]);
@@ -31,7 +40,11 @@ if (unknown.length > 0) {
 const dir = mkdtempSync(join(tmpdir(), 'puente-bench-'));
 const selected = wanted.length > 0 ? wanted : Object.keys(BENCHMARKS);
 // `bitrix` also needs the Glyms ERP's PostgreSQL (the same server FerretDB runs on, unless MONGO_URL points elsewhere).
-const stack = await startStack({ dir, mode: 'test', needs: selected.includes('bitrix') ? ['nats', 'mongo', 'postgres'] : ['nats', 'mongo'] });
+const stack = await startStack({
+  dir,
+  mode: 'test',
+  needs: selected.includes('bitrix') ? ['nats', 'mongo', 'postgres'] : ['nats', 'mongo'],
+});
 // The test helpers a benchmark reuses (createTestGlymsDatabase) find the servers in the environment, as tests do.
 for (const [name, value] of Object.entries(stack.env())) process.env[name] ??= value;
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
@@ -40,7 +53,11 @@ let failed = false;
 try {
   for (const name of selected) {
     process.stdout.write(`bench ${name}: running\n`);
-    const result = await BENCHMARKS[name]!({ natsUrl: stack.natsUrl!, mongoUrl: stack.mongoUrl!, log: (line) => process.stdout.write(`  ${line}\n`) });
+    const result = await BENCHMARKS[name]!({
+      natsUrl: stack.natsUrl!,
+      mongoUrl: stack.mongoUrl!,
+      log: (line) => process.stdout.write(`  ${line}\n`),
+    });
     writeResult(resultsDir, result);
     writeReport(resultsDir, docPath);
     printTable(result);

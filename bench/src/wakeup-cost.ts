@@ -43,7 +43,9 @@ if (process.argv[2] === 'serve') {
   await new Promise((resolve) => setTimeout(resolve, 200));
   // Clock ticks are 10 ms (USER_HZ 100).
   const used = (ticks() - before) * 10;
-  process.stdout.write(`${rate} requests/s for ${seconds} s: the server used ${used} ms of CPU, ${Math.round((used / sent) * 1000)} µs per request\n`);
+  process.stdout.write(
+    `${rate} requests/s for ${seconds} s: the server used ${used} ms of CPU, ${Math.round((used / sent) * 1000)} µs per request\n`,
+  );
   agent.destroy();
   server.kill();
 }

@@ -1,13 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig, url } from '@puente/runtime';
 import {
-  BitrixSettings, BitrixTokenStore, bitrixClientFrom, bitrixMissing, bitrixTokenStoreFrom, CatalogSettings, CatalogSync, Config as ServiceConfig, describeChange, loadCatalogMapping, loadCompanyMapping, publishCompanyResync,
-  type CatalogCounts, type CatalogPriceType, type CrmStatus,
+  BitrixSettings,
+  BitrixTokenStore,
+  bitrixClientFrom,
+  bitrixMissing,
+  bitrixTokenStoreFrom,
+  CatalogSettings,
+  CatalogSync,
+  Config as ServiceConfig,
+  describeChange,
+  loadCatalogMapping,
+  loadCompanyMapping,
+  publishCompanyResync,
+  type CatalogCounts,
+  type CatalogPriceType,
+  type CrmStatus,
 } from '@puente/bitrix-sync';
 import { connectBus } from './common.js';
 import { UsageError } from './sendSample.js';
 
-const SUBCOMMANDS = 'auth-url, auth --code <code>, price-types, directory-items <ENTITY_ID> or sync services [--dry-run]';
+const SUBCOMMANDS =
+  'auth-url, auth --code <code>, price-types, directory-items <ENTITY_ID> or sync services [--dry-run]';
 
 /**
  * `puente bitrix <sub>`: first-time OAuth authorization (`auth-url`, `auth --code`) and the ids an
@@ -38,7 +52,10 @@ function settings(env: NodeJS.ProcessEnv): BitrixSettings {
 /** Prints the URL where a portal administrator authorizes the app. */
 function authUrl(env: NodeJS.ProcessEnv, out: (line: string) => void): number {
   const config = settings(env);
-  if (!config.BITRIX_PORTAL_URL || !config.BITRIX_CLIENT_ID) throw new Error('set BITRIX_PORTAL_URL and BITRIX_CLIENT_ID (the local or marketplace app) to authorize with OAuth');
+  if (!config.BITRIX_PORTAL_URL || !config.BITRIX_CLIENT_ID)
+    throw new Error(
+      'set BITRIX_PORTAL_URL and BITRIX_CLIENT_ID (the local or marketplace app) to authorize with OAuth',
+    );
   const state = randomBytes(12).toString('hex');
   out(BitrixTokenStore.authorizeUrl(config.BITRIX_PORTAL_URL, config.BITRIX_CLIENT_ID, state));
   out(`open it as a portal administrator; Bitrix24 redirects to the app's redirect URI with ?code=...&state=${state}`);
@@ -50,21 +67,29 @@ function authUrl(env: NodeJS.ProcessEnv, out: (line: string) => void): number {
 async function auth(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
   const i = args.indexOf('--code');
   const code = i >= 0 ? args[i + 1] : undefined;
-  if (!code || code.startsWith('--')) throw new UsageError('--code is required (the code from the redirect after bitrix auth-url)');
+  if (!code || code.startsWith('--'))
+    throw new UsageError('--code is required (the code from the redirect after bitrix auth-url)');
   const config = settings(env);
   const bus = await connectBus(env);
   try {
     const store = await bitrixTokenStoreFrom({ config, bus });
     const tokens = await store.exchangeCode(code);
-    const portal = tokens.clientEndpoint ? new URL(tokens.clientEndpoint).host : new URL(config.BITRIX_PORTAL_URL!).host;
-    out(`authorized portal ${portal} (member id ${tokens.memberId ?? 'unknown'}, scope ${tokens.scope ?? 'unknown'}); tokens stored in the NATS key-value bucket ${config.BITRIX_TOKEN_BUCKET}`);
+    const portal = tokens.clientEndpoint
+      ? new URL(tokens.clientEndpoint).host
+      : new URL(config.BITRIX_PORTAL_URL!).host;
+    out(
+      `authorized portal ${portal} (member id ${tokens.memberId ?? 'unknown'}, scope ${tokens.scope ?? 'unknown'}); tokens stored in the NATS key-value bucket ${config.BITRIX_TOKEN_BUCKET}`,
+    );
     return 0;
   } finally {
     await bus.close();
   }
 }
 
-async function withClient<T>(env: NodeJS.ProcessEnv, use: (client: Awaited<ReturnType<typeof bitrixClientFrom>>) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  env: NodeJS.ProcessEnv,
+  use: (client: Awaited<ReturnType<typeof bitrixClientFrom>>) => Promise<T>,
+): Promise<T> {
   const config = settings(env);
   const missing = bitrixMissing(config);
   if (missing) throw new Error(missing);
@@ -80,7 +105,11 @@ async function withClient<T>(env: NodeJS.ProcessEnv, use: (client: Awaited<Retur
 async function priceTypes(env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
   const rows: string[][] = [];
   await withClient(env, async (client) => {
-    for await (const page of client.list<CatalogPriceType>('catalog.priceType.list', { order: { sort: 'ASC' } }, (r) => (r as { priceTypes?: CatalogPriceType[] }).priceTypes ?? [])) {
+    for await (const page of client.list<CatalogPriceType>(
+      'catalog.priceType.list',
+      { order: { sort: 'ASC' } },
+      (r) => (r as { priceTypes?: CatalogPriceType[] }).priceTypes ?? [],
+    )) {
       for (const t of page) rows.push([String(t.id), t.name, t.base, t.xmlId ?? '']);
     }
   });
@@ -91,14 +120,22 @@ async function priceTypes(env: NodeJS.ProcessEnv, out: (line: string) => void): 
 /** `STATUS_ID  NAME` of a CRM directory (COMPANY_TYPE, INDUSTRY, EMPLOYEES, ...). */
 async function directoryItems(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
   const entity = args[0];
-  if (!entity || entity.startsWith('--')) throw new UsageError('bitrix directory-items needs the directory, e.g. COMPANY_TYPE, INDUSTRY or EMPLOYEES');
+  if (!entity || entity.startsWith('--'))
+    throw new UsageError('bitrix directory-items needs the directory, e.g. COMPANY_TYPE, INDUSTRY or EMPLOYEES');
   const rows: string[][] = [];
   await withClient(env, async (client) => {
-    for await (const page of client.list<CrmStatus>('crm.status.list', { filter: { ENTITY_ID: entity }, order: { SORT: 'ASC' } }, (r) => r as CrmStatus[])) {
+    for await (const page of client.list<CrmStatus>(
+      'crm.status.list',
+      { filter: { ENTITY_ID: entity }, order: { SORT: 'ASC' } },
+      (r) => r as CrmStatus[],
+    )) {
       for (const s of page) rows.push([s.STATUS_ID, s.NAME]);
     }
   });
-  if (rows.length === 0) throw new Error(`Bitrix24 has no items in directory ${entity} (COMPANY_TYPE, INDUSTRY and EMPLOYEES are the usual ones)`);
+  if (rows.length === 0)
+    throw new Error(
+      `Bitrix24 has no items in directory ${entity} (COMPANY_TYPE, INDUSTRY and EMPLOYEES are the usual ones)`,
+    );
   table(['STATUS_ID', 'NAME'], rows, out);
   return 0;
 }
@@ -129,7 +166,10 @@ export async function bitrixSync(args: string[], env: NodeJS.ProcessEnv, out: (l
     case 'services':
       return syncServices(options.includes('--dry-run'), env, out);
     case 'companies':
-      if (options.includes('--dry-run')) throw new UsageError('bitrix sync companies has no --dry-run: it hands every customer to the running bitrix-sync');
+      if (options.includes('--dry-run'))
+        throw new UsageError(
+          'bitrix sync companies has no --dry-run: it hands every customer to the running bitrix-sync',
+        );
       return syncCompanies(env, out);
     case 'all': {
       const services = await syncServices(options.includes('--dry-run'), env, out);
@@ -152,16 +192,26 @@ async function syncServices(dryRun: boolean, env: NodeJS.ProcessEnv, out: (line:
     if (!dryRun) await bus.ensureStreams();
     const client = await bitrixClientFrom({ config, bus });
     const sync = new CatalogSync({
-      client, bus, mapping, databaseUrl: config.GLYMS_DATABASE_URL, query: config.BITRIX_CATALOG_QUERY,
+      client,
+      bus,
+      mapping,
+      databaseUrl: config.GLYMS_DATABASE_URL,
+      query: config.BITRIX_CATALOG_QUERY,
       // Progress goes to stderr, so stdout stays the list of changes.
       onProgress: (message) => process.stderr.write(`${message}\n`),
     });
     const result = await sync.run({ dryRun });
     for (const section of result.plan.sections) out(`+ section ${JSON.stringify(section.name)} (${section.xmlId})`);
     for (const change of result.plan.changes) out(describeChange(change));
-    for (const error of result.errors) out(`! ${error.xmlId} ${error.step === 'row' ? 'skipped' : `${error.method} failed`}: ${error.code || 'error'}: ${error.message}`);
-    if (result.eventsError) out(`! outcome events not published (bitrix_links will not show this run): ${result.eventsError}`);
-    out(summary(result.counts, dryRun, result.plan.context.iblockId, result.plan.context.priceTypeId, mapping.currency));
+    for (const error of result.errors)
+      out(
+        `! ${error.xmlId} ${error.step === 'row' ? 'skipped' : `${error.method} failed`}: ${error.code || 'error'}: ${error.message}`,
+      );
+    if (result.eventsError)
+      out(`! outcome events not published (bitrix_links will not show this run): ${result.eventsError}`);
+    out(
+      summary(result.counts, dryRun, result.plan.context.iblockId, result.plan.context.priceTypeId, mapping.currency),
+    );
     return !dryRun && (result.counts.failed > 0 || result.eventsError) ? 1 : 0;
   } finally {
     await bus.close();
@@ -170,7 +220,8 @@ async function syncServices(dryRun: boolean, env: NodeJS.ProcessEnv, out: (line:
 
 function summary(c: CatalogCounts, dryRun: boolean, iblockId: number, priceTypeId: number, currency: string): string {
   const where = `catalog ${iblockId}, price type ${priceTypeId}, ${currency}`;
-  if (dryRun) return `dry run (${where}): ${c.created} to create, ${c.updated} to update, ${c.priced} prices to write, ${c.deactivated} to deactivate, ${c.unchanged} unchanged, ${c.failed} invalid; nothing was written`;
+  if (dryRun)
+    return `dry run (${where}): ${c.created} to create, ${c.updated} to update, ${c.priced} prices to write, ${c.deactivated} to deactivate, ${c.unchanged} unchanged, ${c.failed} invalid; nothing was written`;
   return `services synced (${where}): ${c.created} created, ${c.updated} updated, ${c.priced} priced, ${c.deactivated} deactivated, ${c.unchanged} unchanged, ${c.failed} failed`;
 }
 
@@ -186,14 +237,19 @@ async function syncCompanies(env: NodeJS.ProcessEnv, out: (line: string) => void
     await bus.ensureStreams();
     let last = 0;
     const rows = await publishCompanyResync({
-      bus, databaseUrl: config.GLYMS_DATABASE_URL, mapping, mode: config.GLYMS_CDC_MODE,
+      bus,
+      databaseUrl: config.GLYMS_DATABASE_URL,
+      mapping,
+      mode: config.GLYMS_CDC_MODE,
       onProgress: (count) => {
         if (Date.now() - last < 1_000) return;
         last = Date.now();
         process.stderr.write(`published ${count} customers\n`);
       },
     });
-    out(`companies: ${rows} customers of ${mapping.table} handed to bitrix-sync, which writes each company again (see bitrix_links or npx puente status)`);
+    out(
+      `companies: ${rows} customers of ${mapping.table} handed to bitrix-sync, which writes each company again (see bitrix_links or npx puente status)`,
+    );
     return 0;
   } finally {
     await bus.close();

@@ -35,7 +35,8 @@ export async function natsUrl(env: NodeJS.ProcessEnv): Promise<string> {
  */
 export async function connectBus(env: NodeJS.ProcessEnv): Promise<Bus> {
   const replicas = Number(env.NATS_REPLICAS ?? 1);
-  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new UsageError('NATS_REPLICAS must be an integer from 1 to 5');
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
+    throw new UsageError('NATS_REPLICAS must be an integer from 1 to 5');
   return Bus.connect({
     servers: await natsUrl(env),
     name: 'puente-cli',
@@ -62,7 +63,10 @@ export async function mongoUrl(env: NodeJS.ProcessEnv): Promise<string> {
  * Progress of long CLI work: redrawn in place on a terminal, otherwise one line a second at most
  * (and always the last one). `done()` ends the line on a terminal.
  */
-export function progressPrinter(out: (line: string) => void, isTty: boolean): { show(fraction: number, label: string, final: boolean): void; done(): void } {
+export function progressPrinter(
+  out: (line: string) => void,
+  isTty: boolean,
+): { show(fraction: number, label: string, final: boolean): void; done(): void } {
   let last = 0;
   return {
     show(fraction, label, final) {

@@ -6,7 +6,8 @@ import { flag, mongoUrl, connectBus, progressPrinter, required } from './common.
 
 function describe(state: BackfillState, rowsPerSecond: number): { fraction: number; label: string } {
   const stage = state.stage === 'confirm' ? 'checking rows missing from the listing' : `page ${state.page}`;
-  const fraction = state.phase === 'completed' ? 1 : state.total ? Math.min(0.99, state.counts.rows / Math.max(1, state.total)) : 0;
+  const fraction =
+    state.phase === 'completed' ? 1 : state.total ? Math.min(0.99, state.counts.rows / Math.max(1, state.total)) : 0;
   const of = state.total !== undefined ? `/${state.total}` : '';
   return { fraction, label: `${stage}: ${state.counts.rows}${of} rows, ${Math.round(rowsPerSecond)} rows/s` };
 }
@@ -16,7 +17,12 @@ function describe(state: BackfillState, rowsPerSecond: number): { fraction: numb
  * publishes every row as an upserted event (resuming a run that stopped), with progress and rows/s;
  * with `--reconcile`, also publishes the deletes of rows that no longer exist.
  */
-export async function kissflowBackfill(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void, isTty = process.stdout.isTTY === true): Promise<BackfillState> {
+export async function kissflowBackfill(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  isTty = process.stdout.isTTY === true,
+): Promise<BackfillState> {
   const dataset = required(args, '--dataset', 'the Kissflow dataset id, e.g. DS_Documentos_Cliente');
   const view = flag(args, '--view');
   const reconcile = args.includes('--reconcile');
@@ -45,8 +51,12 @@ export async function kissflowBackfill(args: string[], env: NodeJS.ProcessEnv, o
     progress.done();
     const seconds = (Date.now() - started) / 1000;
     const c = state.counts;
-    const deletes = state.reconcile ? `; ${c.candidates} rows missing from the listing: ${c.deleted} deleted, ${c.missed} still there` : '';
-    out(`kissflow backfill ${dataset}${view ? ` (view ${view})` : ''}: ${state.phase} (run ${state.runId}): ${c.rows} rows in ${c.pages} pages, ${c.details} read one by one${c.invalid ? `, ${c.invalid} items without _id skipped` : ''}${deletes}; ${seconds.toFixed(1)} s, ${Math.round((c.rows - (firstRows ?? 0)) / Math.max(0.001, seconds))} rows/s`);
+    const deletes = state.reconcile
+      ? `; ${c.candidates} rows missing from the listing: ${c.deleted} deleted, ${c.missed} still there`
+      : '';
+    out(
+      `kissflow backfill ${dataset}${view ? ` (view ${view})` : ''}: ${state.phase} (run ${state.runId}): ${c.rows} rows in ${c.pages} pages, ${c.details} read one by one${c.invalid ? `, ${c.invalid} items without _id skipped` : ''}${deletes}; ${seconds.toFixed(1)} s, ${Math.round((c.rows - (firstRows ?? 0)) / Math.max(0.001, seconds))} rows/s`,
+    );
     return state;
   } finally {
     await mongo?.close();

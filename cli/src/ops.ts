@@ -7,7 +7,10 @@ import { UsageError } from './sendSample.js';
 /** `30m`, `2h`, `7d` ago, or an ISO time. */
 export function parseSince(text: string, now = Date.now()): Date {
   const relative = /^(\d+)([mhd])$/.exec(text.trim());
-  if (relative) return new Date(now - Number(relative[1]) * ({ m: 60_000, h: 3_600_000, d: 86_400_000 } as const)[relative[2] as 'm' | 'h' | 'd']);
+  if (relative)
+    return new Date(
+      now - Number(relative[1]) * ({ m: 60_000, h: 3_600_000, d: 86_400_000 } as const)[relative[2] as 'm' | 'h' | 'd'],
+    );
   const ms = Date.parse(text);
   if (Number.isNaN(ms)) throw new UsageError(`not a time: ${text} (use an ISO time or 30m, 2h, 7d)`);
   return new Date(ms);
@@ -41,8 +44,13 @@ export async function dlq(args: string[], env: NodeJS.ProcessEnv, out: (line: st
       case 'list': {
         const since = flag(rest, '--since');
         const from = since ? parseSince(since) : undefined;
-        const letters = (await listDeadLetters(bus, consumer ? { consumer } : {})).filter((l) => !from || Date.parse(l.failedAt) >= from.getTime());
-        for (const l of letters) out(`${String(l.id).padStart(6)}  ${l.failedAt}  ${l.consumer}  ${l.originalSubject}#${l.originalSequence}  ${l.deliveries} deliveries  ${l.errorCode}: ${l.error.slice(0, 120)}`);
+        const letters = (await listDeadLetters(bus, consumer ? { consumer } : {})).filter(
+          (l) => !from || Date.parse(l.failedAt) >= from.getTime(),
+        );
+        for (const l of letters)
+          out(
+            `${String(l.id).padStart(6)}  ${l.failedAt}  ${l.consumer}  ${l.originalSubject}#${l.originalSequence}  ${l.deliveries} deliveries  ${l.errorCode}: ${l.error.slice(0, 120)}`,
+          );
         out(`${letters.length} dead letter${letters.length === 1 ? '' : 's'}${consumer ? ` of ${consumer}` : ''}`);
         return 0;
       }
@@ -52,8 +60,12 @@ export async function dlq(args: string[], env: NodeJS.ProcessEnv, out: (line: st
         const msg = await bus.jsm.streams.getMessage(StreamNames.DLQ, { seq: id }).catch(() => undefined);
         if (!msg || !msg.subject.startsWith('dlq.')) throw new Error(`no dead letter ${id}`);
         const h = msg.header;
-        out(`dead letter ${id}: consumer ${h.get(Headers.Consumer)}, from ${h.get(Headers.OriginalStream)} ${h.get(Headers.OriginalSubject)} #${h.get(Headers.OriginalSequence)}`);
-        out(`failed at ${h.get(Headers.FailedAt)} after ${h.get(Headers.Deliveries)} deliveries: ${h.get(Headers.ErrorCode)}: ${h.get(Headers.Error)}`);
+        out(
+          `dead letter ${id}: consumer ${h.get(Headers.Consumer)}, from ${h.get(Headers.OriginalStream)} ${h.get(Headers.OriginalSubject)} #${h.get(Headers.OriginalSequence)}`,
+        );
+        out(
+          `failed at ${h.get(Headers.FailedAt)} after ${h.get(Headers.Deliveries)} deliveries: ${h.get(Headers.ErrorCode)}: ${h.get(Headers.Error)}`,
+        );
         let body: unknown;
         try {
           body = decodeEvent(msg.data);
@@ -96,18 +108,27 @@ export async function webhooks(args: string[], env: NodeJS.ProcessEnv, out: (lin
   const [sub, ...rest] = args;
   const provider = flag(rest, '--provider');
   const names = providers.map((p) => p.name);
-  if (provider && !(names as readonly string[]).includes(provider)) throw new UsageError(`--provider must be one of ${names.join(', ')}`);
+  if (provider && !(names as readonly string[]).includes(provider))
+    throw new UsageError(`--provider must be one of ${names.join(', ')}`);
   const range = () => {
     const since = flag(rest, '--since');
     const until = flag(rest, '--until');
     const dataset = flag(rest, '--dataset');
-    return { ...(provider ? { provider } : {}), ...(dataset ? { params: { dataset } } : {}), ...(since ? { since: parseSince(since) } : {}), ...(until ? { until: parseSince(until) } : {}) };
+    return {
+      ...(provider ? { provider } : {}),
+      ...(dataset ? { params: { dataset } } : {}),
+      ...(since ? { since: parseSince(since) } : {}),
+      ...(until ? { until: parseSince(until) } : {}),
+    };
   };
   return withBus(env, async (bus) => {
     switch (sub) {
       case 'list': {
         const list = await listRawDeliveries(bus, range());
-        for (const raw of list) out(`${String(raw.seq).padStart(6)}  ${raw.receivedAt}  ${raw.provider.padEnd(14)}  ${String(raw.body.length).padStart(7)} B  ${raw.headers['x-webhook-event'] ?? raw.params.dataset ?? ''}  request ${raw.requestId}`);
+        for (const raw of list)
+          out(
+            `${String(raw.seq).padStart(6)}  ${raw.receivedAt}  ${raw.provider.padEnd(14)}  ${String(raw.body.length).padStart(7)} B  ${raw.headers['x-webhook-event'] ?? raw.params.dataset ?? ''}  request ${raw.requestId}`,
+          );
         out(`${list.length} deliver${list.length === 1 ? 'y' : 'ies'}`);
         return 0;
       }
@@ -117,7 +138,9 @@ export async function webhooks(args: string[], env: NodeJS.ProcessEnv, out: (lin
         const raw = await getRawDelivery(bus, seq).catch((error: unknown) => {
           throw new Error(`no raw delivery ${seq}: ${(error as Error).message}`);
         });
-        out(`delivery ${raw.seq}: ${raw.provider}, received ${raw.receivedAt}, request ${raw.requestId}, params ${JSON.stringify(raw.params)}`);
+        out(
+          `delivery ${raw.seq}: ${raw.provider}, received ${raw.receivedAt}, request ${raw.requestId}, params ${JSON.stringify(raw.params)}`,
+        );
         for (const [name, value] of Object.entries(raw.headers)) out(`${name}: ${value}`);
         out('');
         out(raw.body.toString('utf8'));
@@ -125,7 +148,10 @@ export async function webhooks(args: string[], env: NodeJS.ProcessEnv, out: (lin
       }
       case 'redeliver': {
         const seq = positive(flag(rest, '--seq'), '--seq');
-        if (!seq && !flag(rest, '--since')) throw new UsageError('webhooks redeliver --seq <n> | --since <time> [--until <time>] [--provider P] [--dataset D]');
+        if (!seq && !flag(rest, '--since'))
+          throw new UsageError(
+            'webhooks redeliver --seq <n> | --since <time> [--until <time>] [--provider P] [--dataset D]',
+          );
         const list = seq ? [await getRawDelivery(bus, seq)] : await listRawDeliveries(bus, range());
         let events = 0;
         let fresh = 0;
@@ -141,7 +167,9 @@ export async function webhooks(args: string[], env: NodeJS.ProcessEnv, out: (lin
           }
           if ((i + 1) % 500 === 0) out(`${i + 1}/${list.length} deliveries…`);
         }
-        out(`${list.length} deliveries normalized again: ${events} events (${fresh} new, ${events - fresh} already in EVENTS), ${failed} could not be read`);
+        out(
+          `${list.length} deliveries normalized again: ${events} events (${fresh} new, ${events - fresh} already in EVENTS), ${failed} could not be read`,
+        );
         return failed > 0 ? 1 : 0;
       }
       default:

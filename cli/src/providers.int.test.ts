@@ -6,8 +6,19 @@ import { providersCheck } from './providers.js';
 
 test('cli - providers check lists a provider defined only in a fixture as receive-only', async () => {
   const lines: string[] = [];
-  const { checks } = await providersCheck(['--url', 'https://hub.example'], { ...process.env, META_APP_ID: '', INBOXHUB_API_URL: '', KISSFLOW_ACCOUNT_ID: '' }, (line) => lines.push(line), [...providers.filter((p) => p.name === 'waha'), echoProvider]);
-  assert.deepEqual(checks.map((c) => c.provider), ['waha', 'echo']);
+  const { checks } = await providersCheck(
+    ['--url', 'https://hub.example'],
+    { ...process.env, META_APP_ID: '', INBOXHUB_API_URL: '', KISSFLOW_ACCOUNT_ID: '' },
+    (line) => lines.push(line),
+    [...providers.filter((p) => p.name === 'waha'), echoProvider],
+  );
+  assert.deepEqual(
+    checks.map((c) => c.provider),
+    ['waha', 'echo'],
+  );
   assert.deepEqual(checks[1]!.credentials, { verdict: 'n/a', detail: 'the gateway only receives from it' });
-  assert.ok(lines.some((line) => line.startsWith('echo ')), lines.join('\n'));
+  assert.ok(
+    lines.some((line) => line.startsWith('echo ')),
+    lines.join('\n'),
+  );
 });

@@ -47,33 +47,67 @@ async function lastDeliveries(env: NodeJS.ProcessEnv, names: readonly string[]):
  * from --url, the running tunnel, or GATEWAY_PUBLIC_URL), and when its last delivery arrived. Exit 1
  * when a credential fails or a webhook points elsewhere.
  */
-export async function providersCheck(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void, list: readonly AnyProvider[] = providers): Promise<{ checks: ProviderCheck[]; code: number }> {
+export async function providersCheck(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  list: readonly AnyProvider[] = providers,
+): Promise<{ checks: ProviderCheck[]; code: number }> {
   const base = (flag(args, '--url') ?? runningTunnelUrl(env) ?? env.GATEWAY_PUBLIC_URL)?.replace(/\/$/, '');
   const names = list.map((p) => p.name);
   const last = await lastDeliveries(env, names);
   const checks: ProviderCheck[] = [];
   const pointsHere = (actual: string | undefined, path: string): { verdict: Verdict; detail: string } => {
     if (!actual) return { verdict: 'FAIL', detail: 'no webhook registered' };
-    if (!base) return { verdict: 'unknown', detail: `${actual} (no public URL to compare: --url, a running tunnel, or GATEWAY_PUBLIC_URL)` };
-    return actual === `${base}${path}` ? { verdict: 'ok', detail: actual } : { verdict: 'FAIL', detail: `points at ${actual}, not ${base}${path}` };
+    if (!base)
+      return {
+        verdict: 'unknown',
+        detail: `${actual} (no public URL to compare: --url, a running tunnel, or GATEWAY_PUBLIC_URL)`,
+      };
+    return actual === `${base}${path}`
+      ? { verdict: 'ok', detail: actual }
+      : { verdict: 'FAIL', detail: `points at ${actual}, not ${base}${path}` };
   };
 
   /** Providers whose vendor API can be asked about credentials and webhooks, in the order they are shown. */
   const apiChecks: Record<string, () => Promise<void>> = {
     'whatsapp-cloud': async () => {
       const meta = metaAppFrom(env);
-      if (typeof meta === 'string') checks.push({ provider: 'whatsapp-cloud', configured: false, credentials: { verdict: 'n/a', detail: meta }, webhook: { verdict: 'n/a', detail: '' }, lastDelivery: last('whatsapp-cloud') });
+      if (typeof meta === 'string')
+        checks.push({
+          provider: 'whatsapp-cloud',
+          configured: false,
+          credentials: { verdict: 'n/a', detail: meta },
+          webhook: { verdict: 'n/a', detail: '' },
+          lastDelivery: last('whatsapp-cloud'),
+        });
       else {
-        const check: ProviderCheck = { provider: 'whatsapp-cloud', configured: true, credentials: { verdict: 'ok', detail: 'app token accepted' }, webhook: { verdict: 'unknown', detail: '' }, lastDelivery: last('whatsapp-cloud') };
+        const check: ProviderCheck = {
+          provider: 'whatsapp-cloud',
+          configured: true,
+          credentials: { verdict: 'ok', detail: 'app token accepted' },
+          webhook: { verdict: 'unknown', detail: '' },
+          lastDelivery: last('whatsapp-cloud'),
+        };
         try {
           const subscription = await meta.subscription();
           check.webhook = pointsHere(subscription?.callback_url, '/webhooks/whatsapp-cloud');
           const fields = (subscription?.fields ?? []).map((f) => (typeof f === 'string' ? f : f.name));
-          if (subscription && !fields.includes('messages')) check.webhook = { verdict: 'FAIL', detail: `${check.webhook.detail}; the messages field is not subscribed` };
+          if (subscription && !fields.includes('messages'))
+            check.webhook = {
+              verdict: 'FAIL',
+              detail: `${check.webhook.detail}; the messages field is not subscribed`,
+            };
           if (meta.wabaConfigured) {
             const subscribed = await meta.appSubscribedToWaba();
-            if (!subscribed) check.webhook = { verdict: 'FAIL', detail: `${check.webhook.detail}; the app is not subscribed to the WABA (webhooks will not come)` };
-            check.credentials.detail += subscribed ? ', WABA token accepted, app subscribed to the WABA' : ', WABA token accepted';
+            if (!subscribed)
+              check.webhook = {
+                verdict: 'FAIL',
+                detail: `${check.webhook.detail}; the app is not subscribed to the WABA (webhooks will not come)`,
+              };
+            check.credentials.detail += subscribed
+              ? ', WABA token accepted, app subscribed to the WABA'
+              : ', WABA token accepted';
           }
         } catch (error) {
           check.credentials = { verdict: 'FAIL', detail: (error as Error).message };
@@ -83,10 +117,23 @@ export async function providersCheck(args: string[], env: NodeJS.ProcessEnv, out
     },
     inboxhub: async () => {
       const inboxHub = inboxHubFrom(loadConfig(WhatsAppConfig, env));
-      if (typeof inboxHub === 'string') checks.push({ provider: 'inboxhub', configured: false, credentials: { verdict: 'n/a', detail: inboxHub }, webhook: { verdict: 'n/a', detail: '' }, lastDelivery: last('inboxhub') });
+      if (typeof inboxHub === 'string')
+        checks.push({
+          provider: 'inboxhub',
+          configured: false,
+          credentials: { verdict: 'n/a', detail: inboxHub },
+          webhook: { verdict: 'n/a', detail: '' },
+          lastDelivery: last('inboxhub'),
+        });
       else {
         const sessions = sessionsFrom(flag(args, '--session'), env);
-        const check: ProviderCheck = { provider: 'inboxhub', configured: true, credentials: { verdict: 'ok', detail: 'login and API key accepted' }, webhook: { verdict: 'unknown', detail: 'no sessions named (--session or INBOXHUB_SESSIONS)' }, lastDelivery: last('inboxhub') };
+        const check: ProviderCheck = {
+          provider: 'inboxhub',
+          configured: true,
+          credentials: { verdict: 'ok', detail: 'login and API key accepted' },
+          webhook: { verdict: 'unknown', detail: 'no sessions named (--session or INBOXHUB_SESSIONS)' },
+          lastDelivery: last('inboxhub'),
+        };
         try {
           const details: string[] = [];
           let verdict: Verdict = sessions.length > 0 ? 'ok' : 'unknown';
@@ -107,19 +154,54 @@ export async function providersCheck(args: string[], env: NodeJS.ProcessEnv, out
       const kissflowConfig = loadConfig(KissflowConfig, env);
       const kissflow = kissflowFrom(kissflowConfig);
       const dataset = flag(args, '--dataset') ?? kissflowConfig.KISSFLOW_RECONCILE_DATASETS[0];
-      const manual = { verdict: 'n/a' as Verdict, detail: 'Kissflow has no API for integrations: check each Integration\'s HTTP action by hand' };
-      if (typeof kissflow === 'string') checks.push({ provider: 'kissflow', configured: false, credentials: { verdict: 'n/a', detail: kissflow }, webhook: manual, lastDelivery: last('kissflow') });
-      else if (!dataset) checks.push({ provider: 'kissflow', configured: true, credentials: { verdict: 'unknown', detail: 'name a dataset to read (--dataset or KISSFLOW_RECONCILE_DATASETS)' }, webhook: manual, lastDelivery: last('kissflow') });
+      const manual = {
+        verdict: 'n/a' as Verdict,
+        detail: "Kissflow has no API for integrations: check each Integration's HTTP action by hand",
+      };
+      if (typeof kissflow === 'string')
+        checks.push({
+          provider: 'kissflow',
+          configured: false,
+          credentials: { verdict: 'n/a', detail: kissflow },
+          webhook: manual,
+          lastDelivery: last('kissflow'),
+        });
+      else if (!dataset)
+        checks.push({
+          provider: 'kissflow',
+          configured: true,
+          credentials: {
+            verdict: 'unknown',
+            detail: 'name a dataset to read (--dataset or KISSFLOW_RECONCILE_DATASETS)',
+          },
+          webhook: manual,
+          lastDelivery: last('kissflow'),
+        });
       else {
-        const credentials = await kissflow.list(dataset, 1, 1).then(() => ({ verdict: 'ok' as Verdict, detail: `access key reads ${dataset}` }), (error: unknown) => ({ verdict: 'FAIL' as Verdict, detail: (error as Error).message }));
-        checks.push({ provider: 'kissflow', configured: true, credentials, webhook: manual, lastDelivery: last('kissflow') });
+        const credentials = await kissflow.list(dataset, 1, 1).then(
+          () => ({ verdict: 'ok' as Verdict, detail: `access key reads ${dataset}` }),
+          (error: unknown) => ({ verdict: 'FAIL' as Verdict, detail: (error as Error).message }),
+        );
+        checks.push({
+          provider: 'kissflow',
+          configured: true,
+          credentials,
+          webhook: manual,
+          lastDelivery: last('kissflow'),
+        });
       }
     },
   };
   for (const name of Object.keys(apiChecks).filter((n) => names.includes(n))) await apiChecks[name]!();
   // Every other provider (Evolution, WAHA, a new one) only sends to the gateway: there is nothing to ask.
   for (const provider of names.filter((n) => !(n in apiChecks))) {
-    checks.push({ provider, configured: true, credentials: { verdict: 'n/a', detail: 'the gateway only receives from it' }, webhook: { verdict: 'n/a', detail: 'set in the gateway\'s own settings' }, lastDelivery: last(provider) });
+    checks.push({
+      provider,
+      configured: true,
+      credentials: { verdict: 'n/a', detail: 'the gateway only receives from it' },
+      webhook: { verdict: 'n/a', detail: "set in the gateway's own settings" },
+      lastDelivery: last(provider),
+    });
   }
 
   out(`public gateway URL: ${base ?? 'unknown (--url, a running tunnel, or GATEWAY_PUBLIC_URL)'}`);
@@ -129,6 +211,10 @@ export async function providersCheck(args: string[], env: NodeJS.ProcessEnv, out
     out(`${''.padEnd(15)} last delivery ${c.lastDelivery}`);
   }
   const failed = checks.filter((c) => c.credentials.verdict === 'FAIL' || c.webhook.verdict === 'FAIL');
-  out(failed.length === 0 ? 'providers check: nothing wrong' : `providers check: ${failed.map((c) => c.provider).join(', ')} need attention`);
+  out(
+    failed.length === 0
+      ? 'providers check: nothing wrong'
+      : `providers check: ${failed.map((c) => c.provider).join(', ')} need attention`,
+  );
   return { checks, code: failed.length === 0 ? 0 : 1 };
 }

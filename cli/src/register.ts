@@ -9,7 +9,11 @@ export interface Registration {
   undo(): Promise<string>;
 }
 
-const first = (value: string | undefined, fallback: string) => (value ?? '').split(',').map((s) => s.trim()).find(Boolean) ?? fallback;
+const first = (value: string | undefined, fallback: string) =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .find(Boolean) ?? fallback;
 
 /** The Meta app client from the environment, or why there is none. */
 export function metaAppFrom(env: NodeJS.ProcessEnv): MetaAppClient | string {
@@ -17,14 +21,21 @@ export function metaAppFrom(env: NodeJS.ProcessEnv): MetaAppClient | string {
   if (missing) return missing;
   const config = loadConfig(WhatsAppConfig, env);
   return new MetaAppClient({
-    graphUrl: config.WHATSAPP_GRAPH_URL, appId: env.META_APP_ID!, appSecret: first(env.WHATSAPP_APP_SECRET, ''), timeoutMs: config.WHATSAPP_TIMEOUT_MS,
-    ...(env.WHATSAPP_WABA_ID ? { wabaId: env.WHATSAPP_WABA_ID } : {}), ...(config.WHATSAPP_ACCESS_TOKEN ? { accessToken: config.WHATSAPP_ACCESS_TOKEN } : {}),
+    graphUrl: config.WHATSAPP_GRAPH_URL,
+    appId: env.META_APP_ID!,
+    appSecret: first(env.WHATSAPP_APP_SECRET, ''),
+    timeoutMs: config.WHATSAPP_TIMEOUT_MS,
+    ...(env.WHATSAPP_WABA_ID ? { wabaId: env.WHATSAPP_WABA_ID } : {}),
+    ...(config.WHATSAPP_ACCESS_TOKEN ? { accessToken: config.WHATSAPP_ACCESS_TOKEN } : {}),
   });
 }
 
 /** Sessions named by `--session a,b`, else `INBOXHUB_SESSIONS` or `WHATSAPP_SESSIONS`. */
 export function sessionsFrom(flagValue: string | undefined, env: NodeJS.ProcessEnv): string[] {
-  return (flagValue ?? env.INBOXHUB_SESSIONS ?? env.WHATSAPP_SESSIONS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (flagValue ?? env.INBOXHUB_SESSIONS ?? env.WHATSAPP_SESSIONS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -34,7 +45,12 @@ export function sessionsFrom(flagValue: string | undefined, env: NodeJS.ProcessE
  * session's webhook, signed with INBOXHUB_WEBHOOK_SECRET), and prints Kissflow's manual steps.
  * A provider that fails is reported and skipped; the others still register.
  */
-export async function registerAll(base: string, env: NodeJS.ProcessEnv, out: (line: string) => void, sessionFlag: string | undefined): Promise<Registration[]> {
+export async function registerAll(
+  base: string,
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  sessionFlag: string | undefined,
+): Promise<Registration[]> {
   const done: Registration[] = [];
   const meta = metaAppFrom(env);
   if (typeof meta === 'string') out(`Meta: skipped (${meta})`);
@@ -49,7 +65,9 @@ export async function registerAll(base: string, env: NodeJS.ProcessEnv, out: (li
         await meta.subscribeAppToWaba();
         wabaAdded = true;
       }
-      out(`Meta: the app's webhook is ${callback} (messages field; Meta verified it through the tunnel)${wabaAdded ? '; the app is now subscribed to the WABA' : meta.wabaConfigured ? '; the app was already subscribed to the WABA' : ' (set WHATSAPP_WABA_ID and WHATSAPP_ACCESS_TOKEN to check the WABA subscription too)'}`);
+      out(
+        `Meta: the app's webhook is ${callback} (messages field; Meta verified it through the tunnel)${wabaAdded ? '; the app is now subscribed to the WABA' : meta.wabaConfigured ? '; the app was already subscribed to the WABA' : ' (set WHATSAPP_WABA_ID and WHATSAPP_ACCESS_TOKEN to check the WABA subscription too)'}`,
+      );
       done.push({
         name: 'Meta',
         undo: async () => {
@@ -69,7 +87,9 @@ export async function registerAll(base: string, env: NodeJS.ProcessEnv, out: (li
       });
     } catch (error) {
       const message = (error as Error).message;
-      out(`Meta: FAILED: ${message}${/2200|verif/i.test(message) ? ` (is the gateway running on the tunnelled port, with WHATSAPP_VERIFY_TOKEN as here?)` : ''}`);
+      out(
+        `Meta: FAILED: ${message}${/2200|verif/i.test(message) ? ` (is the gateway running on the tunnelled port, with WHATSAPP_VERIFY_TOKEN as here?)` : ''}`,
+      );
     }
   }
 
@@ -84,7 +104,9 @@ export async function registerAll(base: string, env: NodeJS.ProcessEnv, out: (li
       try {
         const previous = await inboxHub.webhook(session);
         await inboxHub.registerWebhook(session, { url, secret, events: WEBHOOK_EVENTS });
-        out(`Inbox Hub ${session}: webhook ${url} (${WEBHOOK_EVENTS.length} events, signed with INBOXHUB_WEBHOOK_SECRET)`);
+        out(
+          `Inbox Hub ${session}: webhook ${url} (${WEBHOOK_EVENTS.length} events, signed with INBOXHUB_WEBHOOK_SECRET)`,
+        );
         done.push({
           name: `Inbox Hub ${session}`,
           undo: async () => {
@@ -101,6 +123,8 @@ export async function registerAll(base: string, env: NodeJS.ProcessEnv, out: (li
       }
     }
   }
-  out(`Kissflow: no API for this; in each Integration's HTTP action set the URL to ${base}/webhooks/kissflow/<dataset id> with the header Authorization: Bearer <KISSFLOW_WEBHOOK_SECRET> (docs/kissflow.md)`);
+  out(
+    `Kissflow: no API for this; in each Integration's HTTP action set the URL to ${base}/webhooks/kissflow/<dataset id> with the header Authorization: Bearer <KISSFLOW_WEBHOOK_SECRET> (docs/kissflow.md)`,
+  );
   return done;
 }

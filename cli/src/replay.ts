@@ -13,7 +13,13 @@ export const REPLAYABLE: readonly Replayable[] = [...kissflowReplayable, ...what
  * `puente replay <projection> [--from <seq>]`: rebuilds a read model from `EVENTS` beside the live one
  * and swaps it in (`rebuild` in libs/projection), with progress (events/s, ETA).
  */
-export async function replay(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void, isTty = process.stdout.isTTY === true, replayable: readonly Replayable[] = REPLAYABLE): Promise<number> {
+export async function replay(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  isTty = process.stdout.isTTY === true,
+  replayable: readonly Replayable[] = REPLAYABLE,
+): Promise<number> {
   const [name] = args;
   const entry = replayable.find((r) => r.name === name);
   if (!entry) throw new UsageError(`replay <projection>: one of ${replayable.map((r) => r.name).join(', ')}`);
@@ -28,15 +34,24 @@ export async function replay(args: string[], env: NodeJS.ProcessEnv, out: (line:
     const target = rebuildTarget(readModel, { db: mongo.db(mongoDatabaseName(url)), bus });
     const progress = progressPrinter(out, isTty);
     const result = await rebuild({
-      bus, db: mongo.db(mongoDatabaseName(url)), target, from,
-      onProgress: (p) => progress.show(p.end > 0 ? Math.min(1, p.position / p.end) : 1, `${p.phase}: ${p.position}/${p.end}, ${p.events} events, ${Math.round(p.eventsPerSecond)} events/s${p.etaSeconds !== undefined && p.phase !== 'done' ? `, ETA ${Math.ceil(p.etaSeconds)} s` : ''}`, p.phase === 'done'),
+      bus,
+      db: mongo.db(mongoDatabaseName(url)),
+      target,
+      from,
+      onProgress: (p) =>
+        progress.show(
+          p.end > 0 ? Math.min(1, p.position / p.end) : 1,
+          `${p.phase}: ${p.position}/${p.end}, ${p.events} events, ${Math.round(p.eventsPerSecond)} events/s${p.etaSeconds !== undefined && p.phase !== 'done' ? `, ETA ${Math.ceil(p.etaSeconds)} s` : ''}`,
+          p.phase === 'done',
+        ),
     });
     progress.done();
-    out(`replay ${name}: ${result.events} events in ${result.seconds.toFixed(1)} s (${Math.round(result.events / Math.max(0.001, result.seconds))} events/s), up to position ${result.position}; live collections: ${result.inserted} inserted, ${result.replaced} replaced, ${result.unchanged} unchanged, ${result.removed} removed${result.failed ? `; ${result.failed} events could not be applied` : ''}; realtime clients told to resync`);
+    out(
+      `replay ${name}: ${result.events} events in ${result.seconds.toFixed(1)} s (${Math.round(result.events / Math.max(0.001, result.seconds))} events/s), up to position ${result.position}; live collections: ${result.inserted} inserted, ${result.replaced} replaced, ${result.unchanged} unchanged, ${result.removed} removed${result.failed ? `; ${result.failed} events could not be applied` : ''}; realtime clients told to resync`,
+    );
     return result.failed > 0 ? 1 : 0;
   } finally {
     await bus.close();
     await mongo.close();
   }
 }
-

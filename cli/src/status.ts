@@ -20,10 +20,13 @@ interface ServiceHealth {
 function servicePorts(env: NodeJS.ProcessEnv): Map<string, number> {
   const file = join(resolve(env.PUENTE_ROOT ?? process.cwd()), '.data', 'services.json');
   const written = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, { port: number }>) : {};
-  return new Map(SERVICES.map((s) => {
-    const variable = s.portVariable === 'HEALTH_PORT' ? `${s.name.toUpperCase().replace('-', '_')}_HEALTH_PORT` : s.portVariable;
-    return [s.name, written[s.name]?.port ?? Number(env[variable] ?? s.port)];
-  }));
+  return new Map(
+    SERVICES.map((s) => {
+      const variable =
+        s.portVariable === 'HEALTH_PORT' ? `${s.name.toUpperCase().replace('-', '_')}_HEALTH_PORT` : s.portVariable;
+      return [s.name, written[s.name]?.port ?? Number(env[variable] ?? s.port)];
+    }),
+  );
 }
 
 async function health(name: string, port: number): Promise<ServiceHealth> {
@@ -31,10 +34,17 @@ async function health(name: string, port: number): Promise<ServiceHealth> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
     const body = (await response.json().catch(() => ({}))) as { checks?: Record<string, string> };
-    const checks = Object.entries(body.checks ?? {}).map(([check, value]) => `${check} ${value}`).join(', ');
+    const checks = Object.entries(body.checks ?? {})
+      .map(([check, value]) => `${check} ${value}`)
+      .join(', ');
     return { name, url, state: response.ok ? 'ready' : 'unready', detail: checks };
   } catch (error) {
-    return { name, url, state: 'down', detail: (error as Error).name === 'TimeoutError' ? 'no answer in 2 s' : 'not listening' };
+    return {
+      name,
+      url,
+      state: 'down',
+      detail: (error as Error).name === 'TimeoutError' ? 'no answer in 2 s' : 'not listening',
+    };
   }
 }
 
@@ -48,7 +58,10 @@ async function cdcSlots(env: NodeJS.ProcessEnv): Promise<string[]> {
       'SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text AS lag FROM pg_replication_slots',
     );
     if (rows.length === 0) return ['no replication slot (no CDC relay has run against this database)'];
-    return rows.map((r) => `${r.slot_name}: ${r.active ? 'active' : 'inactive'}, ${r.lag === null ? 'lag unknown' : `${Math.round(Number(r.lag) / 1024)} KiB behind`}`);
+    return rows.map(
+      (r) =>
+        `${r.slot_name}: ${r.active ? 'active' : 'inactive'}, ${r.lag === null ? 'lag unknown' : `${Math.round(Number(r.lag) / 1024)} KiB behind`}`,
+    );
   } catch (error) {
     return [`unknown (${url.replace(/:[^:@/]*@/, ':***@')}: ${(error as Error).message.split('\n')[0]})`];
   } finally {
@@ -77,7 +90,11 @@ async function kvValues<T>(bus: Bus, bucket: string, prefix: string): Promise<T[
  * depth per consumer, the ERP's replication slots, and the last sync and delivery per source. Exit 1
  * when a service is not ready or dead letters wait.
  */
-export async function status(env: NodeJS.ProcessEnv, out: (line: string) => void, list: readonly AnyProvider[] = providers): Promise<number> {
+export async function status(
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  list: readonly AnyProvider[] = providers,
+): Promise<number> {
   let code = 0;
   out('services');
   const ports = servicePorts(env);
@@ -97,28 +114,41 @@ export async function status(env: NodeJS.ProcessEnv, out: (line: string) => void
     for (const stream of [StreamNames.EVENTS, StreamNames.COMMANDS]) {
       for await (const c of await bus.jsm.consumers.list(stream)) {
         if (!c.config.durable_name) continue;
-        const last = c.delivered.last_active ? `last delivery ${new Date(c.delivered.last_active).toISOString()}` : 'nothing delivered yet';
-        out(`  ${stream.padEnd(8)} ${c.name.padEnd(36)} pending ${String(c.num_pending).padStart(7)}  in flight ${String(c.num_ack_pending).padStart(5)}  redelivered ${String(c.num_redelivered).padStart(4)}  ${last}`);
+        const last = c.delivered.last_active
+          ? `last delivery ${new Date(c.delivered.last_active).toISOString()}`
+          : 'nothing delivered yet';
+        out(
+          `  ${stream.padEnd(8)} ${c.name.padEnd(36)} pending ${String(c.num_pending).padStart(7)}  in flight ${String(c.num_ack_pending).padStart(5)}  redelivered ${String(c.num_redelivered).padStart(4)}  ${last}`,
+        );
       }
     }
     const dlq = await bus.jsm.streams.info(StreamNames.DLQ, { subjects_filter: 'dlq.>' });
     const byConsumer = new Map<string, number>();
-    for (const [subject, count] of Object.entries(dlq.state.subjects ?? {})) byConsumer.set(subject.split('.')[1]!, (byConsumer.get(subject.split('.')[1]!) ?? 0) + count);
+    for (const [subject, count] of Object.entries(dlq.state.subjects ?? {}))
+      byConsumer.set(subject.split('.')[1]!, (byConsumer.get(subject.split('.')[1]!) ?? 0) + count);
     const total = [...byConsumer.values()].reduce((a, b) => a + b, 0);
     if (total > 0) code = 1;
-    out(`dead letters: ${total}${total > 0 ? ` (${[...byConsumer].map(([c, n]) => `${c} ${n}`).join(', ')}; npx puente dlq list)` : ''}`);
+    out(
+      `dead letters: ${total}${total > 0 ? ` (${[...byConsumer].map(([c, n]) => `${c} ${n}`).join(', ')}; npx puente dlq list)` : ''}`,
+    );
     out('CDC');
     for (const line of await cdcSlots(env)) out(`  ${line}`);
     out('last sync and delivery per source');
     for (const { name: provider } of list) {
-      const message = await bus.jsm.streams.getMessage(StreamNames.WEBHOOKS_RAW, { last_by_subj: `raw.${provider}` }).catch(() => undefined);
+      const message = await bus.jsm.streams
+        .getMessage(StreamNames.WEBHOOKS_RAW, { last_by_subj: `raw.${provider}` })
+        .catch(() => undefined);
       out(`  ${provider.padEnd(14)} last webhook ${message ? message.time.toISOString() : 'none retained'}`);
     }
     for (const run of await kvValues<BackfillState>(bus, BACKFILL_BUCKET, 'run.')) {
-      out(`  kissflow ${run.dataset}${run.view ? ` (view ${run.view})` : ''}: ${run.reconcile ? 'reconciliation' : 'backfill'} ${run.phase} ${run.finishedAt ?? new Date(run.heartbeatAt).toISOString()}, ${run.counts.rows} rows${run.reconcile ? `, ${run.counts.deleted} deleted` : ''}${run.error ? ` (${run.error})` : ''}`);
+      out(
+        `  kissflow ${run.dataset}${run.view ? ` (view ${run.view})` : ''}: ${run.reconcile ? 'reconciliation' : 'backfill'} ${run.phase} ${run.finishedAt ?? new Date(run.heartbeatAt).toISOString()}, ${run.counts.rows} rows${run.reconcile ? `, ${run.counts.deleted} deleted` : ''}${run.error ? ` (${run.error})` : ''}`,
+      );
     }
     for (const sync of await kvValues<SyncState>(bus, WhatsAppBuckets.sync, 'sync.')) {
-      out(`  whatsapp ${sync.session}: full sync ${sync.phase} ${new Date(sync.heartbeatAt).toISOString()}, ${sync.counts.contacts} contacts, ${sync.counts.chats} chats, ${sync.counts.messages} messages${sync.error ? ` (${sync.error})` : ''}`);
+      out(
+        `  whatsapp ${sync.session}: full sync ${sync.phase} ${new Date(sync.heartbeatAt).toISOString()}, ${sync.counts.contacts} contacts, ${sync.counts.chats} chats, ${sync.counts.messages} messages${sync.error ? ` (${sync.error})` : ''}`,
+      );
     }
   } finally {
     await bus.close();

@@ -25,7 +25,10 @@ export function readCliConfig(env: NodeJS.ProcessEnv): CliConfigFile {
     throw new Error(`${path} is not JSON: ${(error as Error).message}`);
   }
   const parsed = CliConfigFile.safeParse(json);
-  if (!parsed.success) throw new Error(`${path}: ${parsed.error.issues[0]!.path.join('.') || '(file)'}: ${parsed.error.issues[0]!.message}`);
+  if (!parsed.success)
+    throw new Error(
+      `${path}: ${parsed.error.issues[0]!.path.join('.') || '(file)'}: ${parsed.error.issues[0]!.message}`,
+    );
   return parsed.data;
 }
 
@@ -55,14 +58,20 @@ export function which(name: string, env: NodeJS.ProcessEnv): string | undefined 
 
 const INSTALL: Record<Via, string> = {
   ngrok: 'ngrok is not installed: get it from https://ngrok.com/download (or use --via cloudflared)',
-  cloudflared: 'cloudflared is not installed: get it from https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/ (or use --via ngrok)',
+  cloudflared:
+    'cloudflared is not installed: get it from https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/ (or use --via ngrok)',
 };
 
 /** Whether ngrok has an auth token from somewhere it reads: our settings, NGROK_AUTHTOKEN, or its own config file. */
 function ngrokHasToken(env: NodeJS.ProcessEnv, config: CliConfigFile): boolean {
   if (config.tunnel?.ngrok?.authtoken || env.NGROK_AUTHTOKEN) return true;
   const home = homedir();
-  const files = [env.NGROK_CONFIG, join(home, '.config', 'ngrok', 'ngrok.yml'), join(home, 'Library', 'Application Support', 'ngrok', 'ngrok.yml'), join(home, '.ngrok2', 'ngrok.yml')];
+  const files = [
+    env.NGROK_CONFIG,
+    join(home, '.config', 'ngrok', 'ngrok.yml'),
+    join(home, 'Library', 'Application Support', 'ngrok', 'ngrok.yml'),
+    join(home, '.ngrok2', 'ngrok.yml'),
+  ];
   return files.some((file) => file && existsSync(file) && /^\s*authtoken:\s*\S+/m.test(readFileSync(file, 'utf8')));
 }
 
@@ -79,16 +88,27 @@ export interface StartedAgent {
  * "Your quick Tunnel has been created" box (or, for a named tunnel with a token, the configured
  * hostname once a connection is registered). Rejects with the agent's own error when it exits first.
  */
-export function startAgent(via: Via, binary: string, port: number, config: CliConfigFile, logFile: string, timeoutMs = 45_000): Promise<StartedAgent> {
+export function startAgent(
+  via: Via,
+  binary: string,
+  port: number,
+  config: CliConfigFile,
+  logFile: string,
+  timeoutMs = 45_000,
+): Promise<StartedAgent> {
   const ngrok = config.tunnel?.ngrok;
   const cf = config.tunnel?.cloudflared;
   let args: string[];
   if (via === 'ngrok') {
     args = ['http', String(port), '--log', 'stdout', '--log-format', 'json'];
     if (ngrok?.authtoken) args.push('--authtoken', ngrok.authtoken);
-    if (ngrok?.domain) args.push('--url', ngrok.domain.startsWith('https://') ? ngrok.domain : `https://${ngrok.domain}`);
+    if (ngrok?.domain)
+      args.push('--url', ngrok.domain.startsWith('https://') ? ngrok.domain : `https://${ngrok.domain}`);
   } else if (cf?.token) {
-    if (!cf.hostname) throw new Error('a cloudflared tunnel token needs its public hostname: set tunnel.cloudflared.hostname in the settings file');
+    if (!cf.hostname)
+      throw new Error(
+        'a cloudflared tunnel token needs its public hostname: set tunnel.cloudflared.hostname in the settings file',
+      );
     args = ['tunnel', '--no-autoupdate', 'run', '--token', cf.token];
   } else {
     args = ['tunnel', '--no-autoupdate', '--url', `http://127.0.0.1:${port}`];
@@ -107,7 +127,13 @@ export function startAgent(via: Via, binary: string, port: number, config: CliCo
         reject(error);
       } else resolvePromise({ url: url!.replace(/\/$/, ''), child, lastError: () => lastError });
     };
-    const timer = setTimeout(() => done(new Error(`${via} reported no public URL within ${timeoutMs / 1000} s${lastError ? `: ${lastError}` : ''}`)), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        done(
+          new Error(`${via} reported no public URL within ${timeoutMs / 1000} s${lastError ? `: ${lastError}` : ''}`),
+        ),
+      timeoutMs,
+    );
     let boxOpen = false;
     const onLine = (line: string) => {
       appendFileSync(logFile, `${line.replace(/(--token|authtoken["=: ]+)\S+/gi, '$1 [hidden]')}\n`);
@@ -118,19 +144,24 @@ export function startAgent(via: Via, binary: string, port: number, config: CliCo
         } catch {
           return;
         }
-        if (entry.lvl === 'crit' || entry.lvl === 'eror' || entry.lvl === 'error') lastError = String(entry.err ?? entry.msg ?? line).replace(/\s+/g, ' ');
-        if (entry.msg === 'started tunnel' && typeof entry.url === 'string' && entry.url.startsWith('http')) done(undefined, entry.url);
+        if (entry.lvl === 'crit' || entry.lvl === 'eror' || entry.lvl === 'error')
+          lastError = String(entry.err ?? entry.msg ?? line).replace(/\s+/g, ' ');
+        if (entry.msg === 'started tunnel' && typeof entry.url === 'string' && entry.url.startsWith('http'))
+          done(undefined, entry.url);
         return;
       }
       if (/\bERR\b/.test(line)) lastError = line.replace(/^\S+\s+ERR\s+/, '');
       if (cf?.token) {
-        if (/Registered tunnel connection/.test(line)) done(undefined, `https://${cf.hostname!.replace(/^https?:\/\//, '')}`);
+        if (/Registered tunnel connection/.test(line))
+          done(undefined, `https://${cf.hostname!.replace(/^https?:\/\//, '')}`);
         return;
       }
       if (/\bERR\b/.test(line)) return;
       if (/quick Tunnel has been created/i.test(line)) boxOpen = true;
       // The URL is the one in the box (a hyphenated name under trycloudflare.com), not others in the log.
-      const url = /\|\s+(https?:\/\/[^\s|]+)\s+\|/.exec(line)?.[1] ?? /(https:\/\/[a-z0-9]+(?:-[a-z0-9]+)+\.trycloudflare\.com)\b/.exec(line)?.[1];
+      const url =
+        /\|\s+(https?:\/\/[^\s|]+)\s+\|/.exec(line)?.[1] ??
+        /(https:\/\/[a-z0-9]+(?:-[a-z0-9]+)+\.trycloudflare\.com)\b/.exec(line)?.[1];
       if (url && (boxOpen || url.endsWith('.trycloudflare.com'))) done(undefined, url);
     };
     createInterface({ input: child.stdout! }).on('line', onLine);
@@ -164,7 +195,12 @@ export function providerUrls(base: string): [string, string][] {
  * runs the agent until `stop` resolves (Ctrl-C) or the agent dies; `tunnel status`, `tunnel logs
  * [--follow]`, `tunnel config --ngrok-authtoken T --ngrok-domain D --cloudflared-token T --cloudflared-hostname H`.
  */
-export async function tunnel(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void, stop: Promise<unknown>): Promise<number> {
+export async function tunnel(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  stop: Promise<unknown>,
+): Promise<number> {
   const [sub] = args;
   if (sub === 'status') return tunnelStatus(env, out);
   if (sub === 'logs') return tunnelLogs(args, env, out, stop);
@@ -172,21 +208,34 @@ export async function tunnel(args: string[], env: NodeJS.ProcessEnv, out: (line:
   if (sub && !sub.startsWith('--')) throw new UsageError(`unknown tunnel command ${sub}: status, logs or config`);
   const config = readCliConfig(env);
   const viaFlag = flag(args, '--via');
-  if (viaFlag !== undefined && viaFlag !== 'ngrok' && viaFlag !== 'cloudflared') throw new UsageError('--via must be ngrok or cloudflared');
-  const via: Via = (viaFlag as Via | undefined) ?? config.tunnel?.via ?? (which('ngrok', env) || !which('cloudflared', env) ? 'ngrok' : 'cloudflared');
+  if (viaFlag !== undefined && viaFlag !== 'ngrok' && viaFlag !== 'cloudflared')
+    throw new UsageError('--via must be ngrok or cloudflared');
+  const via: Via =
+    (viaFlag as Via | undefined) ??
+    config.tunnel?.via ??
+    (which('ngrok', env) || !which('cloudflared', env) ? 'ngrok' : 'cloudflared');
   const port = Number(flag(args, '--port') ?? env.GATEWAY_PORT ?? 8080);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError('--port must be a TCP port');
   const binary = which(via, env);
   if (!binary) throw new Error(INSTALL[via]);
   if (via === 'ngrok' && !ngrokHasToken(env, config)) {
-    throw new Error('ngrok needs an auth token: run `npx puente tunnel config --ngrok-authtoken <token>` with the token from https://dashboard.ngrok.com/get-started/your-authtoken');
+    throw new Error(
+      'ngrok needs an auth token: run `npx puente tunnel config --ngrok-authtoken <token>` with the token from https://dashboard.ngrok.com/get-started/your-authtoken',
+    );
   }
   const dir = stateDir(env);
   const logFile = join(dir, 'tunnel.log');
   mkdirSync(dir, { recursive: true });
   writeFileSync(logFile, '');
   const agent = await startAgent(via, binary, port, config, logFile);
-  const state: TunnelState = { pid: agent.child.pid!, via, url: agent.url, port, startedAt: new Date().toISOString(), registered: [] };
+  const state: TunnelState = {
+    pid: agent.child.pid!,
+    via,
+    url: agent.url,
+    port,
+    startedAt: new Date().toISOString(),
+    registered: [],
+  };
   const saveState = () => writeFileSync(join(dir, 'tunnel.json'), `${JSON.stringify(state, null, 2)}\n`);
   saveState();
   out(`tunnel (${via}): ${agent.url} -> http://127.0.0.1:${port}`);
@@ -252,11 +301,18 @@ function tunnelStatus(env: NodeJS.ProcessEnv, out: (line: string) => void): numb
     return 1;
   }
   const minutes = Math.round((Date.now() - Date.parse(state.startedAt)) / 60_000);
-  out(`tunnel (${state.via}): ${state.url} -> http://127.0.0.1:${state.port}, pid ${state.pid}, up ${minutes} min${state.registered.length ? `, registered with ${state.registered.join(', ')}` : ''}`);
+  out(
+    `tunnel (${state.via}): ${state.url} -> http://127.0.0.1:${state.port}, pid ${state.pid}, up ${minutes} min${state.registered.length ? `, registered with ${state.registered.join(', ')}` : ''}`,
+  );
   return 0;
 }
 
-async function tunnelLogs(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void, stop: Promise<unknown>): Promise<number> {
+async function tunnelLogs(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  stop: Promise<unknown>,
+): Promise<number> {
   const file = join(stateDir(env), 'tunnel.log');
   if (!existsSync(file)) {
     out('tunnel: no log yet (start it with `npx puente tunnel`)');
@@ -287,19 +343,33 @@ function tunnelConfig(args: string[], env: NodeJS.ProcessEnv, out: (line: string
     apply(value);
   };
   const tunnelConfigPart = (config.tunnel ??= {});
-  set(flag(args, '--via'), (v) => {
-    if (v !== 'ngrok' && v !== 'cloudflared') throw new UsageError('--via must be ngrok or cloudflared');
-    tunnelConfigPart.via = v;
-  }, '--via');
+  set(
+    flag(args, '--via'),
+    (v) => {
+      if (v !== 'ngrok' && v !== 'cloudflared') throw new UsageError('--via must be ngrok or cloudflared');
+      tunnelConfigPart.via = v;
+    },
+    '--via',
+  );
   set(flag(args, '--ngrok-authtoken'), (v) => ((tunnelConfigPart.ngrok ??= {}).authtoken = v), '--ngrok-authtoken');
   set(flag(args, '--ngrok-domain'), (v) => ((tunnelConfigPart.ngrok ??= {}).domain = v), '--ngrok-domain');
-  set(flag(args, '--cloudflared-token'), (v) => ((tunnelConfigPart.cloudflared ??= {}).token = v), '--cloudflared-token');
-  set(flag(args, '--cloudflared-hostname'), (v) => ((tunnelConfigPart.cloudflared ??= {}).hostname = v), '--cloudflared-hostname');
+  set(
+    flag(args, '--cloudflared-token'),
+    (v) => ((tunnelConfigPart.cloudflared ??= {}).token = v),
+    '--cloudflared-token',
+  );
+  set(
+    flag(args, '--cloudflared-hostname'),
+    (v) => ((tunnelConfigPart.cloudflared ??= {}).hostname = v),
+    '--cloudflared-hostname',
+  );
   const checked = CliConfigFile.parse(config);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   const t = checked.tunnel ?? {};
-  out(`saved ${path}: via ${t.via ?? '(auto)'}, ngrok auth token ${t.ngrok?.authtoken ? 'set' : 'not set'}${t.ngrok?.domain ? `, domain ${t.ngrok.domain}` : ''}, cloudflared token ${t.cloudflared?.token ? 'set' : 'not set'}${t.cloudflared?.hostname ? `, hostname ${t.cloudflared.hostname}` : ''}`);
+  out(
+    `saved ${path}: via ${t.via ?? '(auto)'}, ngrok auth token ${t.ngrok?.authtoken ? 'set' : 'not set'}${t.ngrok?.domain ? `, domain ${t.ngrok.domain}` : ''}, cloudflared token ${t.cloudflared?.token ? 'set' : 'not set'}${t.cloudflared?.hostname ? `, hostname ${t.cloudflared.hostname}` : ''}`,
+  );
   return 0;
 }

@@ -74,14 +74,24 @@ export class AckMux {
 
   private onReply(msg: Msg): void {
     const token = msg.subject.slice(this.prefix.length);
-    if (msg.headers?.code === 503) return this.settle(token, new Error('no stream is listening on this subject (503 no responders)'));
-    let ack: { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
+    if (msg.headers?.code === 503)
+      return this.settle(token, new Error('no stream is listening on this subject (503 no responders)'));
+    let ack: {
+      stream?: string;
+      seq?: number;
+      duplicate?: boolean;
+      error?: { code?: number; err_code?: number; description?: string };
+    };
     try {
       ack = msg.json();
     } catch {
       return this.settle(token, new Error('unreadable JetStream ack'));
     }
-    if (ack.error) return this.settle(token, new Error(`JetStream error ${ack.error.err_code ?? ack.error.code}: ${ack.error.description ?? 'unknown'}`));
+    if (ack.error)
+      return this.settle(
+        token,
+        new Error(`JetStream error ${ack.error.err_code ?? ack.error.code}: ${ack.error.description ?? 'unknown'}`),
+      );
     this.settle(token, undefined, { stream: ack.stream ?? '', seq: ack.seq ?? 0, duplicate: ack.duplicate === true });
   }
 

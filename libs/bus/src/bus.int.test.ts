@@ -21,11 +21,27 @@ after(async () => {
 /** A consumer on a private subject namespace of the shared EVENTS stream. */
 function scope() {
   const ns = uniqueName('b');
-  return { ns, subject: (leaf = 'x') => `evt.test.${ns}.${leaf}`, filter: `evt.test.${ns}.>`, durable: uniqueName('c-') };
+  return {
+    ns,
+    subject: (leaf = 'x') => `evt.test.${ns}.${leaf}`,
+    filter: `evt.test.${ns}.>`,
+    durable: uniqueName('c-'),
+  };
 }
 
-function startRunner(options: Partial<ConstructorParameters<typeof ConsumerRunner>[0]> & Pick<ConstructorParameters<typeof ConsumerRunner>[0], 'handle'>, s: ReturnType<typeof scope>, durable = s.durable) {
-  const runner = new ConsumerRunner({ bus, consumer: { durable, stream: 'EVENTS', filterSubjects: [s.filter] }, backoffMs: [20], ackWaitMs: 2_000, ...options });
+function startRunner(
+  options: Partial<ConstructorParameters<typeof ConsumerRunner>[0]> &
+    Pick<ConstructorParameters<typeof ConsumerRunner>[0], 'handle'>,
+  s: ReturnType<typeof scope>,
+  durable = s.durable,
+) {
+  const runner = new ConsumerRunner({
+    bus,
+    consumer: { durable, stream: 'EVENTS', filterSubjects: [s.filter] },
+    backoffMs: [20],
+    ackWaitMs: 2_000,
+    ...options,
+  });
   return runner.start().then(() => runner);
 }
 
@@ -43,7 +59,9 @@ describe('bus - publish', () => {
 
   test('concurrent publishes each get their own ack: the sequence each one reports holds its own payload', async () => {
     const s = scope();
-    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => bus.publish(s.subject(String(i % 7)), { i }, { msgId: `${s.ns}-${i}` })));
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => bus.publish(s.subject(String(i % 7)), { i }, { msgId: `${s.ns}-${i}` })),
+    );
     assert.equal(new Set(results.map((r) => r.seq)).size, 300);
     for (const i of [0, 1, 150, 299]) {
       const stored = await bus.direct.getMessage(StreamNames.EVENTS, { seq: results[i]!.seq });
@@ -54,11 +72,20 @@ describe('bus - publish', () => {
 
   test('no stream on the subject, the wrong expected stream, or no ack in time: BusUnavailableError, and the bus keeps working', async () => {
     const s = scope();
-    await assert.rejects(bus.publish(`nostream.${s.ns}`, { n: 1 }), (error: Error) => error instanceof BusUnavailableError && /no responders/.test(error.message));
-    await assert.rejects(bus.publish(s.subject(), { n: 1 }, { expectStream: 'COMMANDS' }), (error: Error) => error instanceof BusUnavailableError && /expected stream/i.test(error.message));
+    await assert.rejects(
+      bus.publish(`nostream.${s.ns}`, { n: 1 }),
+      (error: Error) => error instanceof BusUnavailableError && /no responders/.test(error.message),
+    );
+    await assert.rejects(
+      bus.publish(s.subject(), { n: 1 }, { expectStream: 'COMMANDS' }),
+      (error: Error) => error instanceof BusUnavailableError && /expected stream/i.test(error.message),
+    );
     const silent = bus.nc.subscribe(`silent.${s.ns}`); // hears the publish, never answers
     const started = Date.now();
-    await assert.rejects(bus.publish(`silent.${s.ns}`, { n: 1 }, { timeoutMs: 300 }), (error: Error) => error instanceof BusUnavailableError && /timed out/.test(error.message));
+    await assert.rejects(
+      bus.publish(`silent.${s.ns}`, { n: 1 }, { timeoutMs: 300 }),
+      (error: Error) => error instanceof BusUnavailableError && /timed out/.test(error.message),
+    );
     assert.ok(Date.now() - started < 2_000, 'the timeout is honoured');
     silent.unsubscribe();
     assert.equal((await bus.publish(s.subject(), { n: 2 }, { expectStream: StreamNames.EVENTS })).duplicate, false);
@@ -101,7 +128,10 @@ describe('bus - consumer runner', () => {
     assert.equal((await bus.jsm.consumers.info('EVENTS', s.durable)).config.max_deliver, 4);
     const again = await startRunner({ maxAttempts: 3, handle: perMessage(async () => undefined) }, s);
     await again.stop();
-    const changed = await startRunner({ maxAttempts: 7, ackWaitMs: 5_000, handle: perMessage(async () => undefined) }, s);
+    const changed = await startRunner(
+      { maxAttempts: 7, ackWaitMs: 5_000, handle: perMessage(async () => undefined) },
+      s,
+    );
     await changed.stop();
     const info = await bus.jsm.consumers.info('EVENTS', s.durable);
     assert.equal(info.config.max_deliver, 8);
@@ -111,12 +141,25 @@ describe('bus - consumer runner', () => {
   test('a handler that keeps failing lands in the DLQ with its original subject and sequence after max attempts', async () => {
     const s = scope();
     let attempts = 0;
-    const runner = await startRunner({ maxAttempts: 3, handle: perMessage(async () => { attempts++; throw new Error('projection unavailable'); }) }, s);
+    const runner = await startRunner(
+      {
+        maxAttempts: 3,
+        handle: perMessage(async () => {
+          attempts++;
+          throw new Error('projection unavailable');
+        }),
+      },
+      s,
+    );
     const published = await bus.publish(s.subject('poison'), { hello: 'world' }, { msgId: `${s.ns}-p` });
-    const [letter] = await eventually(async () => {
-      const letters = await listDeadLetters(bus, { consumer: s.durable });
-      return letters.length ? letters : undefined;
-    }, 15_000, 'a dead letter');
+    const [letter] = await eventually(
+      async () => {
+        const letters = await listDeadLetters(bus, { consumer: s.durable });
+        return letters.length ? letters : undefined;
+      },
+      15_000,
+      'a dead letter',
+    );
     await runner.stop();
     assert.equal(attempts, 3);
     assert.equal(letter!.originalSubject, s.subject('poison'));
@@ -130,9 +173,21 @@ describe('bus - consumer runner', () => {
   test('a permanent error goes to the DLQ at once, without retries', async () => {
     const s = scope();
     let attempts = 0;
-    const runner = await startRunner({ handle: async (ds) => ds.map(() => { attempts++; return Outcomes.dead(new Error('contract violation')); }) }, s);
+    const runner = await startRunner(
+      {
+        handle: async (ds) =>
+          ds.map(() => {
+            attempts++;
+            return Outcomes.dead(new Error('contract violation'));
+          }),
+      },
+      s,
+    );
     await bus.publish(s.subject(), { bad: true });
-    await eventually(async () => ((await listDeadLetters(bus, { consumer: s.durable })).length === 1 ? true : undefined), 10_000);
+    await eventually(
+      async () => ((await listDeadLetters(bus, { consumer: s.durable })).length === 1 ? true : undefined),
+      10_000,
+    );
     await runner.stop();
     assert.equal(attempts, 1);
   });
@@ -144,13 +199,35 @@ describe('bus - consumer runner', () => {
     let fixed = false;
     const seenByFailing: Delivery[] = [];
     const seenByHealthy: Delivery[] = [];
-    const a = await startRunner({ maxAttempts: 2, handle: perMessage(async (d) => { if (!fixed) throw new Error('bug'); seenByFailing.push(d); }) }, s, failing);
-    const b = await startRunner({ handle: perMessage(async (d) => { seenByHealthy.push(d); }) }, s, healthy);
+    const a = await startRunner(
+      {
+        maxAttempts: 2,
+        handle: perMessage(async (d) => {
+          if (!fixed) throw new Error('bug');
+          seenByFailing.push(d);
+        }),
+      },
+      s,
+      failing,
+    );
+    const b = await startRunner(
+      {
+        handle: perMessage(async (d) => {
+          seenByHealthy.push(d);
+        }),
+      },
+      s,
+      healthy,
+    );
     const published = await bus.publish(s.subject('order'), { id: 7 }, { msgId: `${s.ns}-7` });
-    const [letter] = await eventually(async () => {
-      const letters = await listDeadLetters(bus, { consumer: failing });
-      return letters.length ? letters : undefined;
-    }, 15_000, 'a dead letter');
+    const [letter] = await eventually(
+      async () => {
+        const letters = await listDeadLetters(bus, { consumer: failing });
+        return letters.length ? letters : undefined;
+      },
+      15_000,
+      'a dead letter',
+    );
     assert.equal(seenByHealthy.length, 1);
     fixed = true;
     await redriveDeadLetter(bus, letter!.id);
@@ -170,8 +247,16 @@ describe('bus - consumer runner', () => {
 
 const consumerProcess = fileURLToPath(new URL('./testing/consumer-process.js', import.meta.url));
 
-function startConsumerProcess(env: Record<string, string>): { child: ChildProcess; lines: Record<string, unknown>[]; exited: Promise<number | null>; waitFor: (event: string) => Promise<Record<string, unknown>> } {
-  const child = spawn(process.execPath, [consumerProcess], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+function startConsumerProcess(env: Record<string, string>): {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  exited: Promise<number | null>;
+  waitFor: (event: string) => Promise<Record<string, unknown>>;
+} {
+  const child = spawn(process.execPath, [consumerProcess], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines: Record<string, unknown>[] = [];
   const waiters: { event: string; resolve: (line: Record<string, unknown>) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (text) => {
@@ -192,12 +277,25 @@ function startConsumerProcess(env: Record<string, string>): { child: ChildProces
 describe('bus - crashes and shutdown', () => {
   test('a handler that crashes the process before acking sees the message again', async () => {
     const s = scope();
-    const crasher = startConsumerProcess({ TEST_DURABLE: s.durable, TEST_FILTER: s.filter, TEST_MODE: 'crash', TEST_ACK_WAIT_MS: '1000' });
+    const crasher = startConsumerProcess({
+      TEST_DURABLE: s.durable,
+      TEST_FILTER: s.filter,
+      TEST_MODE: 'crash',
+      TEST_ACK_WAIT_MS: '1000',
+    });
     await crasher.waitFor('ready');
     const published = await bus.publish(s.subject(), { crash: true });
     assert.equal(await crasher.exited, 3);
     const seen: Delivery[] = [];
-    const runner = await startRunner({ ackWaitMs: 1_000, handle: perMessage(async (d) => { seen.push(d); }) }, s);
+    const runner = await startRunner(
+      {
+        ackWaitMs: 1_000,
+        handle: perMessage(async (d) => {
+          seen.push(d);
+        }),
+      },
+      s,
+    );
     await eventually(() => (seen.length ? true : undefined), 10_000, 'the redelivery');
     await runner.stop();
     assert.equal(seen[0]!.position, published.seq);
@@ -208,15 +306,34 @@ describe('bus - crashes and shutdown', () => {
     const s = scope();
     await bus.publish(s.subject('killer'), { crash: true });
     for (let i = 0; i < 2; i++) {
-      const crasher = startConsumerProcess({ TEST_DURABLE: s.durable, TEST_FILTER: s.filter, TEST_MODE: 'crash', TEST_ACK_WAIT_MS: '1000', TEST_MAX_ATTEMPTS: '2' });
+      const crasher = startConsumerProcess({
+        TEST_DURABLE: s.durable,
+        TEST_FILTER: s.filter,
+        TEST_MODE: 'crash',
+        TEST_ACK_WAIT_MS: '1000',
+        TEST_MAX_ATTEMPTS: '2',
+      });
       assert.equal(await crasher.exited, 3);
     }
     const handled: Delivery[] = [];
-    const runner = await startRunner({ maxAttempts: 2, ackWaitMs: 1_000, handle: perMessage(async (d) => { handled.push(d); }) }, s);
-    const [letter] = await eventually(async () => {
-      const letters = await listDeadLetters(bus, { consumer: s.durable });
-      return letters.length ? letters : undefined;
-    }, 15_000, 'a dead letter');
+    const runner = await startRunner(
+      {
+        maxAttempts: 2,
+        ackWaitMs: 1_000,
+        handle: perMessage(async (d) => {
+          handled.push(d);
+        }),
+      },
+      s,
+    );
+    const [letter] = await eventually(
+      async () => {
+        const letters = await listDeadLetters(bus, { consumer: s.durable });
+        return letters.length ? letters : undefined;
+      },
+      15_000,
+      'a dead letter',
+    );
     await runner.stop();
     assert.equal(handled.length, 0, 'the poisoned message was not handed to the handler again');
     assert.ok(['NO_OUTCOME', 'MAX_DELIVERIES'].includes(letter!.errorCode), letter!.errorCode);
@@ -227,7 +344,14 @@ describe('bus - crashes and shutdown', () => {
     const s = scope();
     const total = 60;
     for (let i = 0; i < total; i++) await bus.publish(s.subject(), { i }, { msgId: `${s.ns}-${i}` });
-    const worker = startConsumerProcess({ TEST_DURABLE: s.durable, TEST_FILTER: s.filter, TEST_MODE: 'slow', TEST_DELAY_MS: '40', TEST_BATCH: '10', TEST_STOP_TIMEOUT_MS: '3000' });
+    const worker = startConsumerProcess({
+      TEST_DURABLE: s.durable,
+      TEST_FILTER: s.filter,
+      TEST_MODE: 'slow',
+      TEST_DELAY_MS: '40',
+      TEST_BATCH: '10',
+      TEST_STOP_TIMEOUT_MS: '3000',
+    });
     await worker.waitFor('handled');
     const sentAt = Date.now();
     worker.child.kill('SIGTERM');
@@ -238,17 +362,41 @@ describe('bus - crashes and shutdown', () => {
     assert.equal(stopped.acked, firstPass.size);
     assert.ok(firstPass.size < total, 'SIGTERM came before the work was done');
     const rest = new Set<number>();
-    const runner = await startRunner({ handle: perMessage(async (d) => { rest.add(d.position); }) }, s);
-    await eventually(async () => ((await bus.jsm.consumers.info('EVENTS', s.durable)).num_pending === 0 && (await bus.jsm.consumers.info('EVENTS', s.durable)).num_ack_pending === 0 ? true : undefined), 10_000, 'the rest');
+    const runner = await startRunner(
+      {
+        handle: perMessage(async (d) => {
+          rest.add(d.position);
+        }),
+      },
+      s,
+    );
+    await eventually(
+      async () =>
+        (await bus.jsm.consumers.info('EVENTS', s.durable)).num_pending === 0 &&
+        (await bus.jsm.consumers.info('EVENTS', s.durable)).num_ack_pending === 0
+          ? true
+          : undefined,
+      10_000,
+      'the rest',
+    );
     await runner.stop();
-    for (const position of firstPass) assert.ok(!rest.has(position), `acked message ${position} was not delivered again`);
+    for (const position of firstPass)
+      assert.ok(!rest.has(position), `acked message ${position} was not delivered again`);
     assert.equal(firstPass.size + rest.size, total, 'every message was handled');
   });
 });
 
 test('bus - dead letters keep the application headers of the original', async () => {
   const s = scope();
-  const runner = await startRunner({ maxAttempts: 1, handle: perMessage(async () => { throw new Error('nope'); }) }, s);
+  const runner = await startRunner(
+    {
+      maxAttempts: 1,
+      handle: perMessage(async () => {
+        throw new Error('nope');
+      }),
+    },
+    s,
+  );
   await bus.publish(s.subject(), { x: 1 }, { headers: { [Headers.EventType]: 'test.thing.happened.v1' } });
   const [letter] = await eventually(async () => {
     const letters = await listDeadLetters(bus, { consumer: s.durable });
@@ -276,11 +424,18 @@ describe('bus - JetStream API errors', () => {
     const noConsumer = await missing(() => bus.jsm.consumers.info(StreamNames.EVENTS, uniqueName('no-such-consumer-')));
     assert.equal(jetStreamApiError(noConsumer), JetStreamApiErrors.ConsumerNotFound);
     assert.ok(isNotFound(noConsumer));
-    const noMessage = await missing(() => bus.jsm.streams.getMessage(StreamNames.EVENTS, { last_by_subj: s.subject('never') }));
+    const noMessage = await missing(() =>
+      bus.jsm.streams.getMessage(StreamNames.EVENTS, { last_by_subj: s.subject('never') }),
+    );
     assert.equal(jetStreamApiError(noMessage), JetStreamApiErrors.NoMessageFound);
     assert.ok(isNotFound(noMessage));
-    assert.ok(isNotFound(await missing(() => bus.direct.getMessage(StreamNames.EVENTS, { last_by_subj: s.subject('never') }))), 'a direct get of a missing message');
-    const nameInUse = await missing(() => bus.jsm.streams.add({ name: StreamNames.EVENTS, subjects: [`other.${s.ns}.>`] }));
+    assert.ok(
+      isNotFound(await missing(() => bus.direct.getMessage(StreamNames.EVENTS, { last_by_subj: s.subject('never') }))),
+      'a direct get of a missing message',
+    );
+    const nameInUse = await missing(() =>
+      bus.jsm.streams.add({ name: StreamNames.EVENTS, subjects: [`other.${s.ns}.>`] }),
+    );
     assert.equal(jetStreamApiError(nameInUse), JetStreamApiErrors.StreamNameInUse);
     assert.equal(isNotFound(nameInUse), false);
     assert.equal(isNotFound(new Error('stream not found')), false, 'a message text alone decides nothing');

@@ -1,9 +1,30 @@
 import {
-  connect, credsAuthenticator, ErrorCode, headers as natsHeaders, RetentionPolicy, StorageType, DiscardPolicy,
-  type ConnectionOptions, type StoredMsg, type JetStreamClient, type JetStreamManager, type MsgHdrs, type NatsConnection, type StreamConfig, type KV, type KvOptions,
+  connect,
+  credsAuthenticator,
+  ErrorCode,
+  headers as natsHeaders,
+  RetentionPolicy,
+  StorageType,
+  DiscardPolicy,
+  type ConnectionOptions,
+  type StoredMsg,
+  type JetStreamClient,
+  type JetStreamManager,
+  type MsgHdrs,
+  type NatsConnection,
+  type StreamConfig,
+  type KV,
+  type KvOptions,
 } from 'nats';
 import { readFileSync } from 'node:fs';
-import { Headers, StreamDefinitions, subjectOf, type DomainEvent, type StreamDefinition, type StreamName } from '@puente/contracts';
+import {
+  Headers,
+  StreamDefinitions,
+  subjectOf,
+  type DomainEvent,
+  type StreamDefinition,
+  type StreamName,
+} from '@puente/contracts';
 import { BusUnavailableError } from './errors.js';
 import { injectTrace } from './trace.js';
 import { AckMux } from './acks.js';
@@ -45,12 +66,20 @@ export interface PublishItem {
 }
 
 /** Per-stream limit overrides, e.g. from configuration. */
-export type StreamOverrides = Partial<Record<StreamName, Partial<Pick<StreamDefinition, 'maxAgeMs' | 'maxBytes' | 'duplicateWindowMs'> & { replicas: number }>>>;
+export type StreamOverrides = Partial<
+  Record<
+    StreamName,
+    Partial<Pick<StreamDefinition, 'maxAgeMs' | 'maxBytes' | 'duplicateWindowMs'> & { replicas: number }>
+  >
+>;
 
 const ms = (value: number) => value * 1_000_000;
 
 /** JetStream configuration for one of Puente's stream definitions. */
-export function streamConfig(definition: StreamDefinition, overrides: StreamOverrides[StreamName] = {}): Partial<StreamConfig> & { name: string } {
+export function streamConfig(
+  definition: StreamDefinition,
+  overrides: StreamOverrides[StreamName] = {},
+): Partial<StreamConfig> & { name: string } {
   const { replicas = 1, ...limits } = overrides;
   const merged = { ...definition, ...limits };
   return {
@@ -85,7 +114,12 @@ export class Bus {
   }
 
   static async connect(options: BusConnectOptions): Promise<Bus> {
-    const servers = Array.isArray(options.servers) ? options.servers : options.servers.split(',').map((s) => s.trim()).filter(Boolean);
+    const servers = Array.isArray(options.servers)
+      ? options.servers
+      : options.servers
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
     const connection: ConnectionOptions = {
       servers,
       name: options.name,
@@ -133,7 +167,10 @@ export class Bus {
    * Creates each stream, or updates it when its configuration differs from the wanted one.
    * Idempotent: every service calls it at start-up.
    */
-  async ensureStreams(definitions: StreamDefinition[] = Object.values(StreamDefinitions), overrides: StreamOverrides = {}): Promise<void> {
+  async ensureStreams(
+    definitions: StreamDefinition[] = Object.values(StreamDefinitions),
+    overrides: StreamOverrides = {},
+  ): Promise<void> {
     for (const definition of definitions) {
       const wanted = streamConfig(definition, { replicas: this.replicas, ...overrides[definition.name] });
       let current: StreamConfig | undefined;
@@ -170,7 +207,9 @@ export class Bus {
     try {
       return await this.acks.request(subject, data, h, options.timeoutMs ?? this.publishTimeoutMs);
     } catch (error) {
-      throw new BusUnavailableError(`JetStream did not acknowledge ${subject}: ${(error as Error).message}`, { cause: error });
+      throw new BusUnavailableError(`JetStream did not acknowledge ${subject}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -186,7 +225,13 @@ export class Bus {
   /** Many domain events, each with its message id, up to `window` in flight; resolves, in order, with each one's ack once every one is stored. */
   async publishEvents(items: readonly { event: DomainEvent; msgId: string }[], window = 256): Promise<PublishResult[]> {
     if (items.length === 0) return [];
-    return this.pipeline(window).publishAll(items.map(({ event, msgId }) => ({ subject: subjectOf(event), payload: event, options: { msgId, headers: { [Headers.EventType]: event.type } } })));
+    return this.pipeline(window).publishAll(
+      items.map(({ event, msgId }) => ({
+        subject: subjectOf(event),
+        payload: event,
+        options: { msgId, headers: { [Headers.EventType]: event.type } },
+      })),
+    );
   }
 
   /** A publisher that keeps up to `window` publishes in flight (pipelining) and never more. */
@@ -207,7 +252,10 @@ export class Bus {
 
 /** The direct-get API (streams are created with `allow_direct`); present at run time, missing from the client's types. */
 export interface DirectGet {
-  getMessage(stream: string, query: { seq: number; next_by_subj?: string } | { last_by_subj: string }): Promise<StoredMsg>;
+  getMessage(
+    stream: string,
+    query: { seq: number; next_by_subj?: string } | { last_by_subj: string },
+  ): Promise<StoredMsg>;
 }
 
 /**
@@ -220,19 +268,30 @@ export class PipelinedPublisher {
   private readonly pending = new Set<Promise<void>>();
   private firstError: unknown;
 
-  constructor(private readonly bus: Bus, private readonly window: number) {}
+  constructor(
+    private readonly bus: Bus,
+    private readonly window: number,
+  ) {}
 
   /**
    * Starts a publish, waiting first for a free slot, and hands back its pending `ack` (wrapped, since an
    * async function would otherwise flatten it and wait for the ack, which serializes the pipeline).
    */
-  async publish(subject: string, payload: Uint8Array | unknown, options: PublishOptions = {}): Promise<{ ack: Promise<PublishResult> }> {
+  async publish(
+    subject: string,
+    payload: Uint8Array | unknown,
+    options: PublishOptions = {},
+  ): Promise<{ ack: Promise<PublishResult> }> {
     await this.acquire();
     return { ack: this.start(subject, payload, options) };
   }
 
   /** Starts a publish at once when the window has room and hands back its ack; undefined when it is full (then `publish` waits). */
-  tryPublish(subject: string, payload: Uint8Array | unknown, options: PublishOptions = {}): Promise<PublishResult> | undefined {
+  tryPublish(
+    subject: string,
+    payload: Uint8Array | unknown,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> | undefined {
     if (this.inFlight >= this.window) return undefined;
     this.inFlight++;
     return this.start(subject, payload, options);
@@ -309,7 +368,11 @@ export function jetStreamApiError(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-const NOT_FOUND: ReadonlySet<number> = new Set([JetStreamApiErrors.StreamNotFound, JetStreamApiErrors.ConsumerNotFound, JetStreamApiErrors.NoMessageFound]);
+const NOT_FOUND: ReadonlySet<number> = new Set([
+  JetStreamApiErrors.StreamNotFound,
+  JetStreamApiErrors.ConsumerNotFound,
+  JetStreamApiErrors.NoMessageFound,
+]);
 
 /**
  * No such stream, consumer or message. A direct get of a missing message has no API error, only
@@ -317,11 +380,16 @@ const NOT_FOUND: ReadonlySet<number> = new Set([JetStreamApiErrors.StreamNotFoun
  */
 export function isNotFound(error: unknown): boolean {
   const api = jetStreamApiError(error);
-  return (api !== undefined && NOT_FOUND.has(api)) || (error as { code?: unknown } | undefined)?.code === ErrorCode.JetStream404NoMessages;
+  return (
+    (api !== undefined && NOT_FOUND.has(api)) ||
+    (error as { code?: unknown } | undefined)?.code === ErrorCode.JetStream404NoMessages
+  );
 }
 
 function differs(current: StreamConfig, wanted: Partial<StreamConfig>): boolean {
-  return (Object.keys(wanted) as (keyof StreamConfig)[]).some((key) => JSON.stringify(current[key]) !== JSON.stringify(wanted[key]));
+  return (Object.keys(wanted) as (keyof StreamConfig)[]).some(
+    (key) => JSON.stringify(current[key]) !== JSON.stringify(wanted[key]),
+  );
 }
 
 export type { MsgHdrs };

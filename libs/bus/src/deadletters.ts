@@ -18,7 +18,10 @@ export interface DeadLetter {
 }
 
 /** Dead letters in the DLQ stream, oldest first, optionally for one consumer. */
-export async function listDeadLetters(bus: Bus, options: { consumer?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+export async function listDeadLetters(
+  bus: Bus,
+  options: { consumer?: string; limit?: number } = {},
+): Promise<DeadLetter[]> {
   const filter = options.consumer ? `dlq.${options.consumer}.>` : 'dlq.>';
   const limit = options.limit ?? 1_000;
   const out: DeadLetter[] = [];
@@ -58,7 +61,8 @@ export async function redriveDeadLetter(bus: Bus, id: number): Promise<{ consume
   const stored = await bus.jsm.streams.getMessage(StreamNames.DLQ, { seq: id });
   const consumer = stored.header.get(Headers.Consumer);
   const original = stored.header.get(Headers.OriginalSubject);
-  if (!consumer || !original || !stored.subject.startsWith('dlq.')) throw new Error(`DLQ message ${id} is not a dead letter`);
+  if (!consumer || !original || !stored.subject.startsWith('dlq.'))
+    throw new Error(`DLQ message ${id} is not a dead letter`);
   const subject = redriveSubject(consumer, original);
   await bus.publish(subject, stored.data, {
     msgId: `redrive:${consumer}:${id}:${Date.now()}`,

@@ -1,6 +1,10 @@
 /** A failure that will not go away by retrying (bad input, a broken invariant): straight to the DLQ. */
 export class PermanentError extends Error {
-  constructor(readonly code: string, message: string, options?: ErrorOptions) {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
@@ -14,13 +18,19 @@ export class BusUnavailableError extends Error {
 export function describeError(error: unknown): { code: string; message: string } {
   const oneLine = (text: string) => text.replace(/\s+/g, ' ').slice(0, 1000);
   if (error instanceof Error) {
-    const code = typeof (error as unknown as { code?: unknown }).code === 'string' ? (error as unknown as { code: string }).code : error.name;
+    const code =
+      typeof (error as unknown as { code?: unknown }).code === 'string'
+        ? (error as unknown as { code: string }).code
+        : error.name;
     return { code, message: oneLine(error.message) };
   }
   // Frameworks wrap errors in plain objects (NestJS: `{ status: 'error', message }`).
   if (error && typeof error === 'object') {
     const { message, code } = error as { message?: unknown; code?: unknown };
-    return { code: typeof code === 'string' ? code : 'ERROR', message: oneLine(typeof message === 'string' ? message : JSON.stringify(error) ?? String(error)) };
+    return {
+      code: typeof code === 'string' ? code : 'ERROR',
+      message: oneLine(typeof message === 'string' ? message : (JSON.stringify(error) ?? String(error))),
+    };
   }
   return { code: 'UNKNOWN', message: oneLine(String(error)) };
 }

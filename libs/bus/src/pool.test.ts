@@ -19,9 +19,12 @@ test('eachConcurrently - every item once, started in order, never more than the 
 });
 
 test('eachConcurrently - rejects with the first failure; no items, no work', async () => {
-  await assert.rejects(eachConcurrently([1, 2, 3], 2, async (n) => {
-    if (n === 2) throw new Error('two failed');
-  }), /two failed/);
+  await assert.rejects(
+    eachConcurrently([1, 2, 3], 2, async (n) => {
+      if (n === 2) throw new Error('two failed');
+    }),
+    /two failed/,
+  );
   let calls = 0;
   await eachConcurrently([], 4, async () => {
     calls++;

@@ -2,7 +2,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KV } from 'nats';
 import type { Bus } from './bus.js';
-import { readJobState, ResumableJob, type JobBusyReason, type JobState, type ResumableJobOptions } from './resumableJob.js';
+import {
+  readJobState,
+  ResumableJob,
+  type JobBusyReason,
+  type JobState,
+  type ResumableJobOptions,
+} from './resumableJob.js';
 import { connectTestBus, uniqueName } from './testing/index.js';
 
 interface CountState extends JobState {
@@ -27,9 +33,18 @@ after(async () => {
 });
 
 /** A job of this test on a fresh key, held by `owner`, at the clock `clock.now`. */
-function options(key: string, owner: string, clock: { now: number }, extra: Partial<ResumableJobOptions<CountState>> = {}): ResumableJobOptions<CountState> {
+function options(
+  key: string,
+  owner: string,
+  clock: { now: number },
+  extra: Partial<ResumableJobOptions<CountState>> = {},
+): ResumableJobOptions<CountState> {
   return {
-    kv, key, owner, staleAfterMs: 60_000, now: () => clock.now,
+    kv,
+    key,
+    owner,
+    staleAfterMs: 60_000,
+    now: () => clock.now,
     fresh: () => ({ runId: uniqueName('run-'), owner, heartbeatAt: clock.now, phase: 'running', page: 1 }),
     resume: (current) => (current.phase === 'completed' ? undefined : current),
     busy: (reason) => new BusyError(reason),
@@ -43,7 +58,10 @@ describe('ResumableJob', () => {
     const clock = { now: 1_000_000 };
     const first = await ResumableJob.claim(options(key, 'a', clock));
     await first.save({ ...first.state, page: 4 });
-    await assert.rejects(ResumableJob.claim(options(key, 'b', clock)), (error: BusyError) => error.reason.kind === 'running' && error.reason.current.page === 4);
+    await assert.rejects(
+      ResumableJob.claim(options(key, 'b', clock)),
+      (error: BusyError) => error.reason.kind === 'running' && error.reason.current.page === 4,
+    );
 
     clock.now += 60_000;
     const second = await ResumableJob.claim(options(key, 'b', clock));
@@ -66,16 +84,24 @@ describe('ResumableJob', () => {
 
     await resumed.save({ ...resumed.state, phase: 'completed' });
     const discarded: CountState[] = [];
-    const fresh = await ResumableJob.claim(options(key, 'c', clock, { discard: async (current) => void discarded.push(current) }));
+    const fresh = await ResumableJob.claim(
+      options(key, 'c', clock, { discard: async (current) => void discarded.push(current) }),
+    );
     assert.notEqual(fresh.state.runId, first.state.runId);
     assert.equal(fresh.state.page, 1);
-    assert.deepEqual(discarded.map((d) => d.phase), ['completed']);
+    assert.deepEqual(
+      discarded.map((d) => d.phase),
+      ['completed'],
+    );
   });
 
   test('two workers starting the same new job at once: one holds it, the other is told it started elsewhere', async () => {
     const key = uniqueName('job.');
     const clock = { now: 3_000_000 };
-    const results = await Promise.allSettled([ResumableJob.claim(options(key, 'a', clock)), ResumableJob.claim(options(key, 'b', clock))]);
+    const results = await Promise.allSettled([
+      ResumableJob.claim(options(key, 'a', clock)),
+      ResumableJob.claim(options(key, 'b', clock)),
+    ]);
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     assert.equal((refused.reason as BusyError).reason.kind, 'started-elsewhere');
@@ -85,7 +111,9 @@ describe('ResumableJob', () => {
     const key = uniqueName('job.');
     const clock = { now: 4_000_000 };
     const seen: number[] = [];
-    const job = await ResumableJob.claim(options(key, 'a', clock, { onProgress: (state) => seen.push(state.heartbeatAt) }));
+    const job = await ResumableJob.claim(
+      options(key, 'a', clock, { onProgress: (state) => seen.push(state.heartbeatAt) }),
+    );
     clock.now += 5;
     await job.save({ ...job.state, page: 2 });
     clock.now += 5;

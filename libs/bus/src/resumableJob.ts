@@ -40,7 +40,11 @@ export interface ResumableJobOptions<S extends JobState> {
  * whose holder has not saved for `staleAfterMs` is taken over and resumed from its last saved state.
  */
 export class ResumableJob<S extends JobState> {
-  private constructor(private readonly options: ResumableJobOptions<S>, private current: S, private revision: number) {}
+  private constructor(
+    private readonly options: ResumableJobOptions<S>,
+    private current: S,
+    private revision: number,
+  ) {}
 
   /** Takes the job: a new run, the resumption of a stopped one, or the job's busy error. */
   static async claim<S extends JobState>(options: ResumableJobOptions<S>): Promise<ResumableJob<S>> {
@@ -55,7 +59,8 @@ export class ResumableJob<S extends JobState> {
       }
     }
     const current = decodeState<S>(entry);
-    if (current.phase === 'running' && now() - current.heartbeatAt < options.staleAfterMs) throw options.busy({ kind: 'running', current });
+    if (current.phase === 'running' && now() - current.heartbeatAt < options.staleAfterMs)
+      throw options.busy({ kind: 'running', current });
     const resumed = options.resume(current);
     let state: S;
     if (resumed) {

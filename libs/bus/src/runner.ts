@@ -1,5 +1,13 @@
 import { metrics, type Counter, type ObservableCallback, type ObservableGauge } from '@opentelemetry/api';
-import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg, type MsgHdrs, type Subscription } from 'nats';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JsMsg,
+  type MsgHdrs,
+  type Subscription,
+} from 'nats';
 import { deadLetterSubject, Headers, StreamNames, type ConsumerDefinition } from '@puente/contracts';
 import { isNotFound, type Bus } from './bus.js';
 import { describeError, PermanentError } from './errors.js';
@@ -29,7 +37,11 @@ export type Outcome =
 
 export const Outcomes = {
   ack: { kind: 'ack' } as Outcome,
-  retry: (error: unknown, delayMs?: number): Outcome => ({ kind: 'retry', error, ...(delayMs === undefined ? {} : { delayMs }) }),
+  retry: (error: unknown, delayMs?: number): Outcome => ({
+    kind: 'retry',
+    error,
+    ...(delayMs === undefined ? {} : { delayMs }),
+  }),
   dead: (error: unknown): Outcome => ({ kind: 'dead', error }),
   /** Permanent errors (bad input, `PermanentError`, invalid events) go to the DLQ; anything else is retried. */
   fromError: (error: unknown): Outcome => (isPermanent(error) ? Outcomes.dead(error) : Outcomes.retry(error)),
@@ -38,7 +50,12 @@ export const Outcomes = {
 export function isPermanent(error: unknown): boolean {
   if (error instanceof PermanentError) return true;
   const code = (error as { code?: unknown })?.code;
-  return code === 'INVALID_EVENT' || code === 'UNKNOWN_EVENT_TYPE' || code === 'INVALID_TOKEN' || (error as Error)?.name === 'ZodError';
+  return (
+    code === 'INVALID_EVENT' ||
+    code === 'UNKNOWN_EVENT_TYPE' ||
+    code === 'INVALID_TOKEN' ||
+    (error as Error)?.name === 'ZodError'
+  );
 }
 
 /** A handler gets a batch (in stream order) and returns one outcome per delivery. */
@@ -154,7 +171,9 @@ export class ConsumerRunner {
   async start(): Promise<void> {
     const { bus, consumer } = this.options;
     await ensureConsumer(bus, consumer.stream, this.consumerConfig(consumer.durable, consumer.filterSubjects));
-    const sources: { stream: string; durable: string; redrive: boolean }[] = [{ stream: consumer.stream, durable: consumer.durable, redrive: false }];
+    const sources: { stream: string; durable: string; redrive: boolean }[] = [
+      { stream: consumer.stream, durable: consumer.durable, redrive: false },
+    ];
     if (this.options.redrive ?? true) {
       const durable = redriveConsumerName(consumer.durable);
       await ensureConsumer(bus, StreamNames.DLQ, this.consumerConfig(durable, [`redrive.${consumer.durable}.>`]));
@@ -203,9 +222,15 @@ export class ConsumerRunner {
     this.observer = setInterval(() => void refresh(), 15_000);
     this.observer.unref();
     this.gauges = [
-      meter.createObservableGauge('puente.consumer.lag', { description: 'messages of the consumer not yet acknowledged (pending + in flight)' }),
-      meter.createObservableGauge('puente.consumer.redelivered', { description: 'messages of the consumer delivered more than once and not yet acknowledged' }),
-      meter.createObservableGauge('puente.dlq.depth', { description: 'dead letters of the consumer waiting in the DLQ' }),
+      meter.createObservableGauge('puente.consumer.lag', {
+        description: 'messages of the consumer not yet acknowledged (pending + in flight)',
+      }),
+      meter.createObservableGauge('puente.consumer.redelivered', {
+        description: 'messages of the consumer delivered more than once and not yet acknowledged',
+      }),
+      meter.createObservableGauge('puente.dlq.depth', {
+        description: 'dead letters of the consumer waiting in the DLQ',
+      }),
     ];
     const values = [() => latest.lag, () => latest.redelivered, () => latest.dlq];
     this.gauges.forEach((gauge, i) => {
@@ -213,7 +238,9 @@ export class ConsumerRunner {
       gauge.addCallback(callback);
       this.unobserve.push(() => gauge.removeCallback(callback));
     });
-    this.outcomes = meter.createCounter('puente.consumer.messages', { description: 'messages settled by the consumer, by outcome (ack, retry, dead)' });
+    this.outcomes = meter.createCounter('puente.consumer.messages', {
+      description: 'messages settled by the consumer, by outcome (ack, retry, dead)',
+    });
   }
 
   /**
@@ -231,13 +258,19 @@ export class ConsumerRunner {
     const finished = this.loop ?? Promise.resolve();
     const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
     if ((await Promise.race([finished.then(() => 'done' as const), timer])) === 'timeout') {
-      this.log.warn({ consumer: this.name, timeoutMs }, 'consumer did not finish its batch in time; it will be redelivered');
+      this.log.warn(
+        { consumer: this.name, timeoutMs },
+        'consumer did not finish its batch in time; it will be redelivered',
+      );
     }
     for (const queued of this.queue.splice(0)) queued.msg.nak();
     await this.options.bus.nc.flush().catch(() => undefined);
   }
 
-  private consumerConfig(durable: string, filterSubjects: readonly string[]): Partial<ConsumerConfig> & { durable_name: string } {
+  private consumerConfig(
+    durable: string,
+    filterSubjects: readonly string[],
+  ): Partial<ConsumerConfig> & { durable_name: string } {
     return {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
@@ -246,7 +279,9 @@ export class ConsumerRunner {
       // One extra delivery: a message that crashed the process every time is dead-lettered, not handled again.
       max_deliver: this.maxAttempts + 1,
       max_ack_pending: this.options.maxAckPending ?? this.batchSize * 4,
-      ...(filterSubjects.length === 1 ? { filter_subject: filterSubjects[0] } : { filter_subjects: [...filterSubjects] }),
+      ...(filterSubjects.length === 1
+        ? { filter_subject: filterSubjects[0] }
+        : { filter_subjects: [...filterSubjects] }),
     };
   }
 
@@ -267,7 +302,8 @@ export class ConsumerRunner {
         continue;
       }
       const lingerMs = this.options.lingerMs ?? 0;
-      const waitMs = lingerMs > 0 && this.queue.length < this.batchSize ? (this.queue[0]!.at ?? 0) + lingerMs - Date.now() : 0;
+      const waitMs =
+        lingerMs > 0 && this.queue.length < this.batchSize ? (this.queue[0]!.at ?? 0) + lingerMs - Date.now() : 0;
       if (waitMs > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, waitMs);
@@ -313,7 +349,10 @@ export class ConsumerRunner {
     const live = batch.filter((q) => q.msg.info.redeliveryCount <= this.maxAttempts);
     await Promise.all(
       poisoned.map((q) =>
-        this.deadLetter(q, { code: 'NO_OUTCOME', message: `no outcome after ${this.maxAttempts} deliveries: the handler crashed the process or timed out` }),
+        this.deadLetter(q, {
+          code: 'NO_OUTCOME',
+          message: `no outcome after ${this.maxAttempts} deliveries: the handler crashed the process or timed out`,
+        }),
       ),
     );
     if (live.length === 0) return;
@@ -326,12 +365,19 @@ export class ConsumerRunner {
         {
           kind: SpanKind.CONSUMER,
           // One message continues its producer's trace; a batch links to every producer instead.
-          ...(deliveries.length === 1 ? { parent: extractTrace(deliveries[0]!.headers) } : { links: linksOf(deliveries.map((d) => d.headers)) }),
-          attributes: { 'messaging.system': 'nats', 'messaging.batch.message_count': deliveries.length, 'messaging.consumer.group.name': this.name },
+          ...(deliveries.length === 1
+            ? { parent: extractTrace(deliveries[0]!.headers) }
+            : { links: linksOf(deliveries.map((d) => d.headers)) }),
+          attributes: {
+            'messaging.system': 'nats',
+            'messaging.batch.message_count': deliveries.length,
+            'messaging.consumer.group.name': this.name,
+          },
         },
         () => this.options.handle(deliveries),
       );
-      if (outcomes.length !== deliveries.length) throw new Error(`handler returned ${outcomes.length} outcomes for ${deliveries.length} messages`);
+      if (outcomes.length !== deliveries.length)
+        throw new Error(`handler returned ${outcomes.length} outcomes for ${deliveries.length} messages`);
     } catch (error) {
       outcomes = deliveries.map(() => Outcomes.retry(error));
     } finally {
@@ -356,7 +402,17 @@ export class ConsumerRunner {
           return;
         }
         const delay = outcome.delayMs ?? this.backoffMs[Math.min(attempt - 1, this.backoffMs.length - 1)] ?? 1_000;
-        this.log.warn({ consumer: this.name, subject: msg.subject, seq: msg.seq, attempt, delayMs: delay, error: describeError(outcome.error) }, 'handler failed; will retry');
+        this.log.warn(
+          {
+            consumer: this.name,
+            subject: msg.subject,
+            seq: msg.seq,
+            attempt,
+            delayMs: delay,
+            error: describeError(outcome.error),
+          },
+          'handler failed; will retry',
+        );
         msg.nak(delay);
         this.stats.retried++;
         return;
@@ -388,34 +444,49 @@ export class ConsumerRunner {
         msgId: deadLetterMsgId(this.name, msg.info.stream, msg.seq),
       });
     } catch (publishError) {
-      this.log.error({ consumer: this.name, seq: msg.seq, err: publishError }, 'could not dead-letter a message; it will be redelivered');
+      this.log.error(
+        { consumer: this.name, seq: msg.seq, err: publishError },
+        'could not dead-letter a message; it will be redelivered',
+      );
       msg.nak(this.backoffMs[0] ?? 1_000);
       return;
     }
-    this.log.warn({ consumer: this.name, subject: delivery.subject, position: delivery.position, error }, 'message dead-lettered');
+    this.log.warn(
+      { consumer: this.name, subject: delivery.subject, position: delivery.position, error },
+      'message dead-lettered',
+    );
     msg.term(error.message.slice(0, 200));
     this.stats.deadLettered++;
   }
 
   /** The server gave up redelivering (the process kept dying): fetch the message and dead-letter it. */
-  private async onMaxDeliveries(advisory: { stream: string; consumer: string; stream_seq: number; deliveries: number }, redrive: boolean): Promise<void> {
+  private async onMaxDeliveries(
+    advisory: { stream: string; consumer: string; stream_seq: number; deliveries: number },
+    redrive: boolean,
+  ): Promise<void> {
     try {
       const stored = await this.options.bus.jsm.streams.getMessage(advisory.stream, { seq: advisory.stream_seq });
       const h = stored.header;
       await publishDeadLetter(this.options.bus, {
         consumer: this.name,
-        subject: redrive ? (h.get(Headers.OriginalSubject) || stored.subject) : stored.subject,
-        stream: redrive ? (h.get(Headers.OriginalStream) || advisory.stream) : advisory.stream,
+        subject: redrive ? h.get(Headers.OriginalSubject) || stored.subject : stored.subject,
+        stream: redrive ? h.get(Headers.OriginalStream) || advisory.stream : advisory.stream,
         position: redrive ? Number(h.get(Headers.OriginalSequence) || stored.seq) : stored.seq,
         data: stored.data,
         headers: h,
         deliveries: advisory.deliveries,
-        error: { code: 'MAX_DELIVERIES', message: `the server stopped redelivering after ${advisory.deliveries} deliveries without an outcome` },
+        error: {
+          code: 'MAX_DELIVERIES',
+          message: `the server stopped redelivering after ${advisory.deliveries} deliveries without an outcome`,
+        },
         msgId: deadLetterMsgId(this.name, advisory.stream, advisory.stream_seq),
       });
       this.stats.deadLettered++;
     } catch (error) {
-      this.log.error({ consumer: this.name, seq: advisory.stream_seq, err: error }, 'could not dead-letter a message from a max-deliveries advisory');
+      this.log.error(
+        { consumer: this.name, seq: advisory.stream_seq, err: error },
+        'could not dead-letter a message from a max-deliveries advisory',
+      );
     }
   }
 }
@@ -465,7 +536,11 @@ export function copyHeaders(h: MsgHdrs | undefined): Record<string, string> {
 }
 
 /** Creates the durable consumer, or updates it when its configuration changed. */
-export async function ensureConsumer(bus: Bus, stream: string, config: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+export async function ensureConsumer(
+  bus: Bus,
+  stream: string,
+  config: Partial<ConsumerConfig> & { durable_name: string },
+): Promise<void> {
   let current: ConsumerConfig | undefined;
   try {
     current = (await bus.jsm.consumers.info(stream, config.durable_name)).config;
@@ -476,7 +551,8 @@ export async function ensureConsumer(bus: Bus, stream: string, config: Partial<C
     await bus.jsm.consumers.add(stream, config);
     return;
   }
-  const changed = (Object.keys(config) as (keyof ConsumerConfig)[]).some((key) => JSON.stringify(current[key]) !== JSON.stringify(config[key]));
+  const changed = (Object.keys(config) as (keyof ConsumerConfig)[]).some(
+    (key) => JSON.stringify(current[key]) !== JSON.stringify(config[key]),
+  );
   if (changed) await bus.jsm.consumers.update(stream, config.durable_name, config);
 }
-

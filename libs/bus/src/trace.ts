@@ -30,8 +30,16 @@ export function linksOf(headers: (MsgHdrs | undefined)[]): Link[] {
 }
 
 /** Runs `fn` in a span; a single message continues its producer's trace as the span's parent. */
-export async function withSpan<T>(name: string, options: { kind: SpanKind; parent?: Context; links?: Link[]; attributes?: Record<string, string | number> }, fn: (span: Span) => Promise<T>): Promise<T> {
-  const span = tracer.startSpan(name, { kind: options.kind, links: options.links, attributes: options.attributes }, options.parent ?? context.active());
+export async function withSpan<T>(
+  name: string,
+  options: { kind: SpanKind; parent?: Context; links?: Link[]; attributes?: Record<string, string | number> },
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const span = tracer.startSpan(
+    name,
+    { kind: options.kind, links: options.links, attributes: options.attributes },
+    options.parent ?? context.active(),
+  );
   try {
     return await context.with(trace.setSpan(options.parent ?? context.active(), span), () => fn(span));
   } catch (error) {

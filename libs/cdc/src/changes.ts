@@ -34,7 +34,11 @@ export interface CdcSource {
   stop(): Promise<void>;
 }
 
-const EVENT_TYPE = { created: 'glyms.row.created.v1', updated: 'glyms.row.updated.v1', deleted: 'glyms.row.deleted.v1' } as const;
+const EVENT_TYPE = {
+  created: 'glyms.row.created.v1',
+  updated: 'glyms.row.updated.v1',
+  deleted: 'glyms.row.deleted.v1',
+} as const;
 
 /** A JSON-safe copy of a column value: dates as ISO strings, bigints and numerics as strings, bytes as base64. */
 export function jsonValue(value: unknown): unknown {
@@ -46,7 +50,8 @@ export function jsonValue(value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (Buffer.isBuffer(value)) return value.toString('base64');
   if (Array.isArray(value)) return value.map(jsonValue);
-  if (typeof value === 'object') return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, jsonValue(v)]));
+  if (typeof value === 'object')
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, jsonValue(v)]));
   return value;
 }
 
@@ -62,7 +67,10 @@ export function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
 
 /** The key as one stable string (columns sorted): part of message ids and link keys. */
 export function keyString(key: Record<string, unknown>): string {
-  return Object.keys(key).sort().map((column) => `${column}=${String(jsonValue(key[column]))}`).join(',');
+  return Object.keys(key)
+    .sort()
+    .map((column) => `${column}=${String(jsonValue(key[column]))}`)
+    .join(',');
 }
 
 /**
@@ -70,12 +78,21 @@ export function keyString(key: Record<string, unknown>): string {
  * a Debezium LSN), the table and the key. The same change read twice (a relay restarted before it
  * confirmed its source) is one message in the stream's duplicate window.
  */
-export function changeMsgId(mode: CdcMode, changePosition: string, change: Pick<RowChange, 'schema' | 'table' | 'key'>): string {
+export function changeMsgId(
+  mode: CdcMode,
+  changePosition: string,
+  change: Pick<RowChange, 'schema' | 'table' | 'key'>,
+): string {
   return `glyms:${mode}:${changePosition}:${change.schema}.${change.table}:${keyString(change.key)}`;
 }
 
 /** The domain event of a change (`glyms.row.<op>.v1`) and its message id. */
-export function changeMessage(mode: CdcMode, change: RowChange, changePosition: string, source = 'urn:puente:bitrix-sync:cdc'): ChangeMessage {
+export function changeMessage(
+  mode: CdcMode,
+  change: RowChange,
+  changePosition: string,
+  source = 'urn:puente:bitrix-sync:cdc',
+): ChangeMessage {
   const data: GlymsRowChangedV1 = {
     schema: change.schema,
     table: change.table,
@@ -90,5 +107,12 @@ export function changeMessage(mode: CdcMode, change: RowChange, changePosition: 
   const msgId = changeMsgId(mode, changePosition, change);
   // The event id follows from the message id, so a change read twice is the same event even outside the duplicate window.
   const id = hash('sha256', msgId, 'hex').slice(0, 32);
-  return { event: createEvent(EVENT_TYPE[change.op], data, { source, id, ...(change.commitTime ? { time: change.commitTime } : {}) }), msgId };
+  return {
+    event: createEvent(EVENT_TYPE[change.op], data, {
+      source,
+      id,
+      ...(change.commitTime ? { time: change.commitTime } : {}),
+    }),
+    msgId,
+  };
 }

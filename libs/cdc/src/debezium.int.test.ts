@@ -21,7 +21,8 @@ let admin: Admin;
 let producer: Producer;
 
 before(async () => {
-  if (brokers.length === 0) throw new Error('KAFKA_BROKERS is not set: run tests through `npm test`, which starts Kafka');
+  if (brokers.length === 0)
+    throw new Error('KAFKA_BROKERS is not set: run tests through `npm test`, which starts Kafka');
   bus = await connectTestBus();
   kafka = new Kafka({ clientId: 'debezium-int-test', brokers, logLevel: logLevel.NOTHING });
   admin = kafka.admin();
@@ -43,9 +44,16 @@ async function clienteTopic(): Promise<{ prefix: string; topic: string }> {
   return { prefix, topic };
 }
 
-const keySchema = { type: 'struct', name: 'glyms.public.cliente.Key', optional: false, fields: [{ type: 'int32', optional: false, field: 'id_cliente' }] };
+const keySchema = {
+  type: 'struct',
+  name: 'glyms.public.cliente.Key',
+  optional: false,
+  fields: [{ type: 'int32', optional: false, field: 'id_cliente' }],
+};
 const valueSchema = {
-  type: 'struct', optional: true, name: 'glyms.public.cliente.Value',
+  type: 'struct',
+  optional: true,
+  name: 'glyms.public.cliente.Value',
   fields: [
     { type: 'int32', optional: false, field: 'id_cliente' },
     { type: 'string', optional: false, field: 'razon_social' },
@@ -54,11 +62,20 @@ const valueSchema = {
   ],
 };
 const envelopeSchema = {
-  type: 'struct', optional: false, name: 'glyms.public.cliente.Envelope', version: 2,
+  type: 'struct',
+  optional: false,
+  name: 'glyms.public.cliente.Envelope',
+  version: 2,
   fields: [
     { ...valueSchema, field: 'before' },
     { ...valueSchema, field: 'after' },
-    { type: 'struct', optional: false, name: 'io.debezium.connector.postgresql.Source', field: 'source', fields: [{ type: 'int64', optional: true, field: 'lsn' }] },
+    {
+      type: 'struct',
+      optional: false,
+      name: 'io.debezium.connector.postgresql.Source',
+      field: 'source',
+      fields: [{ type: 'int64', optional: true, field: 'lsn' }],
+    },
     { type: 'string', optional: false, field: 'op' },
     { type: 'int64', optional: true, field: 'ts_ms' },
   ],
@@ -75,22 +92,48 @@ interface Change {
  * Debezium's records for a change, as its PostgreSQL connector writes them with the JSON converter
  * (schemas enabled, or bare): the change event, and for a delete the tombstone after it.
  */
-function debeziumRecords(change: Change, lsn: number, options: { schemas: boolean }): { key: string; value: string | null }[] {
-  const row = { id_cliente: change.id, razon_social: change.razonSocial ?? `Cliente ${change.id}`, email: change.email ?? null, updated_at: '2024-03-01T10:15:30.123456Z' };
+function debeziumRecords(
+  change: Change,
+  lsn: number,
+  options: { schemas: boolean },
+): { key: string; value: string | null }[] {
+  const row = {
+    id_cliente: change.id,
+    razon_social: change.razonSocial ?? `Cliente ${change.id}`,
+    email: change.email ?? null,
+    updated_at: '2024-03-01T10:15:30.123456Z',
+  };
   const payload = {
     before: change.op === 'd' ? { id_cliente: change.id, razon_social: null, email: null, updated_at: null } : null,
     after: change.op === 'd' ? null : row,
     source: {
-      version: '3.0.8.Final', connector: 'postgresql', name: 'glyms', ts_ms: Date.now(), snapshot: 'false', db: 'glyms',
-      sequence: `["${lsn - 100}","${lsn}"]`, schema: 'public', table: 'cliente', txId: 1000 + lsn, lsn, xmin: null,
+      version: '3.0.8.Final',
+      connector: 'postgresql',
+      name: 'glyms',
+      ts_ms: Date.now(),
+      snapshot: 'false',
+      db: 'glyms',
+      sequence: `["${lsn - 100}","${lsn}"]`,
+      schema: 'public',
+      table: 'cliente',
+      txId: 1000 + lsn,
+      lsn,
+      xmin: null,
     },
     op: change.op,
     ts_ms: Date.now(),
     transaction: null,
   };
-  const key = options.schemas ? JSON.stringify({ schema: keySchema, payload: { id_cliente: change.id } }) : JSON.stringify({ id_cliente: change.id });
+  const key = options.schemas
+    ? JSON.stringify({ schema: keySchema, payload: { id_cliente: change.id } })
+    : JSON.stringify({ id_cliente: change.id });
   const value = options.schemas ? JSON.stringify({ schema: envelopeSchema, payload }) : JSON.stringify(payload);
-  return change.op === 'd' ? [{ key, value }, { key, value: null }] : [{ key, value }];
+  return change.op === 'd'
+    ? [
+        { key, value },
+        { key, value: null },
+      ]
+    : [{ key, value }];
 }
 
 /** LSNs of this test run, far apart from any other test's. */
@@ -113,7 +156,9 @@ const data = (e: StoredEvent) => e.event.data as GlymsRowChangedV1;
 /** This test's Debezium events in `EVENTS`, read back by subject. */
 async function eventsOf(rows: number[]): Promise<StoredEvent[]> {
   const wanted = new Set(rows);
-  return (await readEvents(bus, 'evt.glyms.cliente.>')).filter((e) => data(e).cdc === 'debezium' && wanted.has(data(e).key.id_cliente as number));
+  return (await readEvents(bus, 'evt.glyms.cliente.>')).filter(
+    (e) => data(e).cdc === 'debezium' && wanted.has(data(e).key.id_cliente as number),
+  );
 }
 
 /** Committed offsets of the group, per partition (-1: none). */
@@ -132,11 +177,22 @@ async function endOffsets(topic: string): Promise<Record<number, string>> {
  */
 async function committedUpTo(groupId: string, topic: string, end: Record<number, string>): Promise<boolean> {
   const offsets = await committed(groupId, topic);
-  return Object.entries(end).every(([partition, high]) => offsets[Number(partition)] === high || (high === '0' && offsets[Number(partition)] === '-1'));
+  return Object.entries(end).every(
+    ([partition, high]) => offsets[Number(partition)] === high || (high === '0' && offsets[Number(partition)] === '-1'),
+  );
 }
 
 function relay(prefix: string, groupId: string, extra: Partial<DebeziumSourceOptions> = {}): DebeziumSource {
-  return new DebeziumSource({ bus, brokers, topicPrefix: prefix, tables: ['public.cliente'], groupId, logger, retryDelayMs: 100, ...extra });
+  return new DebeziumSource({
+    bus,
+    brokers,
+    topicPrefix: prefix,
+    tables: ['public.cliente'],
+    groupId,
+    logger,
+    retryDelayMs: 100,
+    ...extra,
+  });
 }
 
 describe('bitrix-sync Debezium CDC relay', () => {
@@ -150,18 +206,31 @@ describe('bitrix-sync Debezium CDC relay', () => {
       { op: 'd', id: b },
     ]);
     // A record no Debezium connector would write, on the partition of row `c`, before its insert: it must not hold the partition back.
-    await producer.send({ topic, messages: [{ key: JSON.stringify({ id_cliente: c }), value: '{"not":"a change event"}' }] });
+    await producer.send({
+      topic,
+      messages: [{ key: JSON.stringify({ id_cliente: c }), value: '{"not":"a change event"}' }],
+    });
     await produce(topic, [{ op: 'c', id: c, razonSocial: 'Minera Quispe SA' }]);
     const groupId = uniqueName('bitrix-sync-');
     const source = relay(prefix, groupId);
     await source.start();
     try {
-      const events = await eventually(async () => {
-        const list = await eventsOf([a, b, c]);
-        return list.length >= 5 && source.stats.records >= 7 ? list : undefined;
-      }, 30_000, 'five change events');
-      const summary = (id: number) => events.filter((e) => data(e).key.id_cliente === id).map((e) => `${e.subject}:${data(e).row?.email ?? data(e).row?.razon_social ?? '-'}`);
-      assert.deepEqual(summary(a), ['evt.glyms.cliente.created:Ferretería Andina SAC', 'evt.glyms.cliente.updated:compras@andina.example']);
+      const events = await eventually(
+        async () => {
+          const list = await eventsOf([a, b, c]);
+          return list.length >= 5 && source.stats.records >= 7 ? list : undefined;
+        },
+        30_000,
+        'five change events',
+      );
+      const summary = (id: number) =>
+        events
+          .filter((e) => data(e).key.id_cliente === id)
+          .map((e) => `${e.subject}:${data(e).row?.email ?? data(e).row?.razon_social ?? '-'}`);
+      assert.deepEqual(summary(a), [
+        'evt.glyms.cliente.created:Ferretería Andina SAC',
+        'evt.glyms.cliente.updated:compras@andina.example',
+      ]);
       assert.deepEqual(summary(b), ['evt.glyms.cliente.created:Textiles del Sur EIRL', 'evt.glyms.cliente.deleted:-']);
       assert.deepEqual(summary(c), ['evt.glyms.cliente.created:Minera Quispe SA']);
       const deleted = events.find((e) => e.subject.endsWith('.deleted'))!;
@@ -172,10 +241,18 @@ describe('bitrix-sync Debezium CDC relay', () => {
       assert.equal(events[0]!.event.type, 'glyms.row.created.v1');
       assert.equal(new Set(events.map((e) => e.msgId)).size, 5);
       assert.ok(events.every((e) => e.msgId?.startsWith('glyms:debezium:')));
-      assert.deepEqual({ unparseable: source.stats.unparseable, skipped: source.stats.skipped }, { unparseable: 1, skipped: 1 }, 'one unreadable record, one tombstone');
+      assert.deepEqual(
+        { unparseable: source.stats.unparseable, skipped: source.stats.skipped },
+        { unparseable: 1, skipped: 1 },
+        'one unreadable record, one tombstone',
+      );
       // Every record is committed, the unreadable one included.
       const end = await endOffsets(topic);
-      await eventually(async () => ((await committedUpTo(groupId, topic, end)) ? true : undefined), 30_000, 'offsets committed up to the end');
+      await eventually(
+        async () => ((await committedUpTo(groupId, topic, end)) ? true : undefined),
+        30_000,
+        'offsets committed up to the end',
+      );
       assert.equal((await eventsOf([a, b, c])).length, 5);
     } finally {
       await source.stop();
@@ -186,7 +263,10 @@ describe('bitrix-sync Debezium CDC relay', () => {
     const { prefix, topic } = await clienteTopic();
     const [row] = ids(1) as [number];
     // One row, so one partition: its insert and three updates in one batch.
-    await produce(topic, [{ op: 'c', id: row, razonSocial: 'v0' }, ...[1, 2, 3].map((v): Change => ({ op: 'u', id: row, razonSocial: `v${v}` }))]);
+    await produce(topic, [
+      { op: 'c', id: row, razonSocial: 'v0' },
+      ...[1, 2, 3].map((v): Change => ({ op: 'u', id: row, razonSocial: `v${v}` })),
+    ]);
     let refused = 0;
     // The first batch: every change but the first is stored, then the publish fails (JetStream away for the first).
     const failing = new Proxy(bus, {
@@ -205,12 +285,20 @@ describe('bitrix-sync Debezium CDC relay', () => {
     await source.start();
     try {
       const end = await endOffsets(topic);
-      await eventually(async () => ((await committedUpTo(groupId, topic, end)) ? true : undefined), 30_000, 'offsets committed after the retry');
+      await eventually(
+        async () => ((await committedUpTo(groupId, topic, end)) ? true : undefined),
+        30_000,
+        'offsets committed after the retry',
+      );
     } finally {
       await source.stop();
     }
     const names = (await eventsOf([row])).map((e) => data(e).row?.razon_social);
-    assert.deepEqual(names, ['v1', 'v2', 'v3', 'v0', 'v1', 'v2', 'v3'], 'the batch stored again after the failed change: its last copies in order');
+    assert.deepEqual(
+      names,
+      ['v1', 'v2', 'v3', 'v0', 'v1', 'v2', 'v3'],
+      'the batch stored again after the failed change: its last copies in order',
+    );
   });
 
   test('a relay that dies after JetStream acknowledged a batch but before committing its offsets re-reads it on restart, and EVENTS keeps each change once', async () => {
@@ -235,19 +323,30 @@ describe('bitrix-sync Debezium CDC relay', () => {
     });
     await first.start();
     try {
-      await eventually(async () => ((await eventsOf(rows)).length >= changes.length && crashes >= 2 ? true : undefined), 30_000, 'every change published and a crash before each commit');
+      await eventually(
+        async () => ((await eventsOf(rows)).length >= changes.length && crashes >= 2 ? true : undefined),
+        30_000,
+        'every change published and a crash before each commit',
+      );
     } finally {
       await first.stop();
     }
     assert.ok(first.stats.retries >= 2);
-    assert.ok(Object.values(await committed(groupId, topic)).every((offset) => offset === '-1'), 'nothing was committed');
+    assert.ok(
+      Object.values(await committed(groupId, topic)).every((offset) => offset === '-1'),
+      'nothing was committed',
+    );
 
     // The restarted relay reads everything again; the message ids make the second publication a no-op.
     const second = relay(prefix, groupId);
     await second.start();
     try {
       const end = await endOffsets(topic);
-      await eventually(async () => ((await committedUpTo(groupId, topic, end)) ? true : undefined), 30_000, 'offsets committed after the restart');
+      await eventually(
+        async () => ((await committedUpTo(groupId, topic, end)) ? true : undefined),
+        30_000,
+        'offsets committed after the restart',
+      );
       assert.equal(second.stats.records, records, 'every record was read again');
       assert.equal(second.stats.published, changes.length);
     } finally {
@@ -262,7 +361,11 @@ describe('bitrix-sync Debezium CDC relay', () => {
     await third.start();
     try {
       await produce(topic, [{ op: 'u', id: rows[0]!, razonSocial: 'Cambiado' }], { schemas: false });
-      const last = await eventually(async () => (await eventsOf(rows)).find((e) => data(e).row?.razon_social === 'Cambiado'), 30_000, 'the change after the restart');
+      const last = await eventually(
+        async () => (await eventsOf(rows)).find((e) => data(e).row?.razon_social === 'Cambiado'),
+        30_000,
+        'the change after the restart',
+      );
       assert.equal(last.subject, 'evt.glyms.cliente.updated');
       assert.equal(third.stats.records, 1);
     } finally {
@@ -279,12 +382,26 @@ describe('bitrix-sync Debezium CDC relay with a real Debezium PostgreSQL connect
     const prefix = uniqueName('glyms');
     const [old, fresh] = ids(2) as [number, number];
     const codigo = uniqueName('SRV-');
-    await db.sql(`insert into public.cliente (id_cliente, razon_social, email) values ($1, 'Antes del snapshot SAC', 'antes@x.example')`, [old]);
-    await db.sql(`insert into public.servicio (codigo, nombre, precio) values ($1, 'Nota de crédito', -12.5)`, [codigo]);
+    await db.sql(
+      `insert into public.cliente (id_cliente, razon_social, email) values ($1, 'Antes del snapshot SAC', 'antes@x.example')`,
+      [old],
+    );
+    await db.sql(`insert into public.servicio (codigo, nombre, precio) values ($1, 'Nota de crédito', -12.5)`, [
+      codigo,
+    ]);
     const dir = mkdtempSync(join(process.env.PUENTE_TEST_DIR ?? tmpdir(), 'connect-'));
     const connect = await startDebeziumConnect({
-      dir, brokers: brokers.join(','), restPort: await freePort(), log: (line) => logger.info(line),
-      connector: { name: prefix, databaseUrl: db.url, topicPrefix: prefix, slotName: slot, tables: ['public.cliente', 'public.servicio'] },
+      dir,
+      brokers: brokers.join(','),
+      restPort: await freePort(),
+      log: (line) => logger.info(line),
+      connector: {
+        name: prefix,
+        databaseUrl: db.url,
+        topicPrefix: prefix,
+        slotName: slot,
+        tables: ['public.cliente', 'public.servicio'],
+      },
     });
     const source = relay(prefix, uniqueName('bitrix-sync-'), { tables: ['public.cliente', 'public.servicio'] });
     try {
@@ -292,11 +409,16 @@ describe('bitrix-sync Debezium CDC relay with a real Debezium PostgreSQL connect
       await db.sql(`insert into public.cliente (id_cliente, razon_social) values ($1, 'Nuevo Cliente EIRL')`, [fresh]);
       await db.sql(`update public.cliente set email = 'nuevo@x.example' where id_cliente = $1`, [fresh]);
       await db.sql(`delete from public.cliente where id_cliente = $1`, [old]);
-      const events = await eventually(async () => {
-        const list = await eventsOf([old, fresh]);
-        return list.length >= 4 ? list : undefined;
-      }, 60_000, 'four cliente events from Debezium');
-      const summary = (id: number) => events.filter((e) => data(e).key.id_cliente === id).map((e) => e.subject.split('.').pop());
+      const events = await eventually(
+        async () => {
+          const list = await eventsOf([old, fresh]);
+          return list.length >= 4 ? list : undefined;
+        },
+        60_000,
+        'four cliente events from Debezium',
+      );
+      const summary = (id: number) =>
+        events.filter((e) => data(e).key.id_cliente === id).map((e) => e.subject.split('.').pop());
       assert.deepEqual(summary(old), ['created', 'deleted']);
       assert.deepEqual(summary(fresh), ['created', 'updated']);
       const updated = events.find((e) => e.subject.endsWith('.updated'))!;
@@ -304,8 +426,16 @@ describe('bitrix-sync Debezium CDC relay with a real Debezium PostgreSQL connect
       assert.match(String(data(updated).row?.updated_at), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
       assert.equal(JSON.stringify(events).includes('__debezium_unavailable_value'), false);
       assert.equal(new Set(events.map((e) => e.msgId)).size, events.length);
-      const servicio = await eventually(async () => (await readEvents(bus, 'evt.glyms.servicio.>')).find((e) => data(e).row?.codigo === codigo), 30_000, 'the servicio snapshot row');
-      assert.equal(data(servicio).row?.precio, '-12.50', 'numeric(12,2) in decimal.handling.mode=precise decodes exactly');
+      const servicio = await eventually(
+        async () => (await readEvents(bus, 'evt.glyms.servicio.>')).find((e) => data(e).row?.codigo === codigo),
+        30_000,
+        'the servicio snapshot row',
+      );
+      assert.equal(
+        data(servicio).row?.precio,
+        '-12.50',
+        'numeric(12,2) in decimal.handling.mode=precise decodes exactly',
+      );
       assert.equal(source.stats.unparseable, 0);
     } finally {
       await source.stop();

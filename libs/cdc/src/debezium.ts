@@ -156,7 +156,8 @@ export function formatDecimal(unscaled: bigint, scale: number): string {
 
 /** A `decimal.handling.mode=precise` value: base64 of the unscaled bytes, scale from the schema. */
 export function decodeConnectDecimal(base64: string, scale: number): string {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) throw new DebeziumRecordError(`a Decimal value is not base64: ${base64.slice(0, 40)}`);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64))
+    throw new DebeziumRecordError(`a Decimal value is not base64: ${base64.slice(0, 40)}`);
   return formatDecimal(twosComplement(Buffer.from(base64, 'base64')), scale);
 }
 
@@ -254,8 +255,10 @@ export function decodeConnectValue(value: unknown, schema: ConnectSchema | undef
       // ZonedTimestamp, ZonedTime and the Iso* types are ISO strings already; the rest pass through.
       break;
   }
-  if (schema.type === 'array' && Array.isArray(value)) return value.map((item) => decodeConnectValue(item, schema.items));
-  if (schema.type === 'struct' && typeof value === 'object' && !Array.isArray(value)) return decodeRow(value as Record<string, unknown>, fieldSchemas(schema), undefined);
+  if (schema.type === 'array' && Array.isArray(value))
+    return value.map((item) => decodeConnectValue(item, schema.items));
+  if (schema.type === 'struct' && typeof value === 'object' && !Array.isArray(value))
+    return decodeRow(value as Record<string, unknown>, fieldSchemas(schema), undefined);
   return value;
 }
 
@@ -267,7 +270,11 @@ function isUnavailable(value: unknown, placeholder: string): boolean {
 }
 
 /** A row with every column decoded; columns holding the TOAST placeholder are left out, never forwarded. */
-function decodeRow(row: Record<string, unknown>, columns: Map<string, ConnectSchema>, placeholder: string | undefined): Record<string, unknown> {
+function decodeRow(
+  row: Record<string, unknown>,
+  columns: Map<string, ConnectSchema>,
+  placeholder: string | undefined,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [column, value] of Object.entries(row)) {
     if (placeholder !== undefined && isUnavailable(value, placeholder)) continue;
@@ -299,18 +306,28 @@ export function parseDebeziumRecord(record: { key: Bytes; value: Bytes }, option
   const head = AnyEnvelope.safeParse(value.payload);
   if (!head.success) throw new DebeziumRecordError('the value is not a Debezium envelope (no op)');
   if (head.data.op === 't' || head.data.op === 'm') {
-    const source = z.looseObject({ schema: z.string(), table: z.string() }).safeParse((value.payload as { source?: unknown }).source);
-    return { kind: 'skipped', reason: head.data.op === 't' ? 'truncate' : 'message', ...(source.success ? { table: `${source.data.schema}.${source.data.table}` } : {}) };
+    const source = z
+      .looseObject({ schema: z.string(), table: z.string() })
+      .safeParse((value.payload as { source?: unknown }).source);
+    return {
+      kind: 'skipped',
+      reason: head.data.op === 't' ? 'truncate' : 'message',
+      ...(source.success ? { table: `${source.data.schema}.${source.data.table}` } : {}),
+    };
   }
   const parsed = RowEnvelope.safeParse(value.payload);
-  if (!parsed.success) throw new DebeziumRecordError(`the value is not a Debezium row change: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'envelope'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new DebeziumRecordError(
+      `the value is not a Debezium row change: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'envelope'}: ${i.message}`).join('; ')}`,
+    );
   const envelope = parsed.data;
   const placeholder = options.unavailableValue ?? DEBEZIUM_UNAVAILABLE_VALUE;
   const columns = rowSchema(value.schema);
   const after = envelope.after ? decodeRow(envelope.after, columns, placeholder) : undefined;
   const before = envelope.before ? decodeRow(envelope.before, columns, placeholder) : undefined;
   const op = OPS[envelope.op];
-  if (op === 'deleted' ? !before : !after) throw new DebeziumRecordError(`a ${envelope.op} event without ${op === 'deleted' ? 'before' : 'after'}`);
+  if (op === 'deleted' ? !before : !after)
+    throw new DebeziumRecordError(`a ${envelope.op} event without ${op === 'deleted' ? 'before' : 'after'}`);
   const { schema, table } = envelope.source;
   const key = keyOf(record.key, `${schema}.${table}`, (op === 'deleted' ? before : after)!, options);
   const position = lsnText(envelope.source.lsn);
@@ -331,7 +348,12 @@ export function parseDebeziumRecord(record: { key: Bytes; value: Bytes }, option
   return { kind: 'change', change, changePosition: `${position}:${txId}:${envelope.op}` };
 }
 
-function keyOf(keyBytes: Bytes, table: string, row: Record<string, unknown>, options: ParseOptions): Record<string, unknown> {
+function keyOf(
+  keyBytes: Bytes,
+  table: string,
+  row: Record<string, unknown>,
+  options: ParseOptions,
+): Record<string, unknown> {
   const keyText = text(keyBytes);
   if (keyText !== undefined) {
     const key = unwrapConnectJson(parseJson(keyText, 'key'));
@@ -340,7 +362,10 @@ function keyOf(keyBytes: Bytes, table: string, row: Record<string, unknown>, opt
     return decodeRow(parsed.data, fieldSchemas(key.schema), undefined);
   }
   const columns = options.keyColumns?.[table];
-  if (!columns?.length) throw new DebeziumRecordError(`a change of ${table} without a Kafka key (a table without primary key?): configure its key columns`);
+  if (!columns?.length)
+    throw new DebeziumRecordError(
+      `a change of ${table} without a Kafka key (a table without primary key?): configure its key columns`,
+    );
   const key: Record<string, unknown> = {};
   for (const column of columns) {
     if (!(column in row)) throw new DebeziumRecordError(`key column ${column} of ${table} is not in the row`);
@@ -355,8 +380,12 @@ export function debeziumTopic(prefix: string, table: TableName): string {
 }
 
 const meter = metrics.getMeter('puente-bitrix-sync');
-const relayedCounter = meter.createCounter('puente_cdc_changes_relayed', { description: 'Row changes the CDC relay published to EVENTS' });
-const unparseableCounter = meter.createCounter('puente_cdc_debezium_unparseable', { description: 'Kafka records of Debezium topics that could not be read as change events and were skipped' });
+const relayedCounter = meter.createCounter('puente_cdc_changes_relayed', {
+  description: 'Row changes the CDC relay published to EVENTS',
+});
+const unparseableCounter = meter.createCounter('puente_cdc_debezium_unparseable', {
+  description: 'Kafka records of Debezium topics that could not be read as change events and were skipped',
+});
 
 export interface DebeziumSourceOptions {
   bus: Bus;
@@ -470,7 +499,10 @@ export class DebeziumSource implements CdcSource {
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.relayBatch(consumer, payload),
     });
-    this.options.logger.info({ topics: [...this.topics.keys()], groupId: this.options.groupId }, 'relaying Debezium change events');
+    this.options.logger.info(
+      { topics: [...this.topics.keys()], groupId: this.options.groupId },
+      'relaying Debezium change events',
+    );
   }
 
   /**
@@ -486,9 +518,14 @@ export class DebeziumSource implements CdcSource {
       const missing = [...this.topics.keys()].filter((topic) => !existing.has(topic));
       if (missing.length === 0) return;
       this.options.logger.info({ topics: missing }, 'creating the topics Debezium has not written yet');
-      await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true }).catch((error: Error) => {
-        throw new Error(`the Debezium topics ${missing.join(', ')} do not exist and could not be created (${error.message}): create them, or let the connector write a first change`, { cause: error });
-      });
+      await admin
+        .createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true })
+        .catch((error: Error) => {
+          throw new Error(
+            `the Debezium topics ${missing.join(', ')} do not exist and could not be created (${error.message}): create them, or let the connector write a first change`,
+            { cause: error },
+          );
+        });
     } finally {
       await admin.disconnect();
     }
@@ -503,7 +540,10 @@ export class DebeziumSource implements CdcSource {
     await consumer?.disconnect();
   }
 
-  private async relayBatch(consumer: Consumer, { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+  private async relayBatch(
+    consumer: Consumer,
+    { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload,
+  ): Promise<void> {
     const { topic, partition } = batch;
     const where = `${topic}:${partition}`;
     const messages: ChangeMessage[] = [];
@@ -513,7 +553,14 @@ export class DebeziumSource implements CdcSource {
       this.counts.records += 1;
       last = message;
       const record = this.parse(topic, partition, message);
-      if (record?.kind === 'change') messages.push(changeMessage('debezium', record.change, resendPosition(record.changePosition, this.publisher.resendRound(where, message.offset))));
+      if (record?.kind === 'change')
+        messages.push(
+          changeMessage(
+            'debezium',
+            record.change,
+            resendPosition(record.changePosition, this.publisher.resendRound(where, message.offset)),
+          ),
+        );
     }
     if (!last) return;
     try {
@@ -524,12 +571,17 @@ export class DebeziumSource implements CdcSource {
       await this.options.faults?.beforeCommit?.({ topic, partition, lastOffset: last.offset });
       resolveOffset(last.offset);
       // The committed offset is the next one to read.
-      await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(last.offset) + 1n).toString() }] }] });
+      await commitOffsetsIfNecessary({
+        topics: [{ topic, partitions: [{ partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
+      });
       await heartbeat();
     } catch (error) {
       if (this.stopping) return;
       this.counts.retries += 1;
-      this.options.logger.warn({ err: (error as Error).message, topic, partition, offset: batch.firstOffset() }, 'could not relay a batch of Debezium events; reading it again');
+      this.options.logger.warn(
+        { err: (error as Error).message, topic, partition, offset: batch.firstOffset() },
+        'could not relay a batch of Debezium events; reading it again',
+      );
       // Without a commit, the next fetch must still start at the batch: rewind this partition explicitly.
       const first = batch.firstOffset();
       if (first !== null) consumer.seek({ topic, partition, offset: first });
@@ -541,23 +593,36 @@ export class DebeziumSource implements CdcSource {
   private parse(topic: string, partition: number, message: KafkaMessage): DebeziumRecord | undefined {
     const where = { topic, partition, offset: message.offset };
     try {
-      const record = parseDebeziumRecord(message, { keyColumns: this.options.keyColumns, unavailableValue: this.options.unavailableValue });
+      const record = parseDebeziumRecord(message, {
+        keyColumns: this.options.keyColumns,
+        unavailableValue: this.options.unavailableValue,
+      });
       if (record.kind === 'skipped') {
         this.counts.skipped += 1;
-        if (record.reason === 'truncate') this.options.logger.warn({ ...where, table: record.table }, 'TRUNCATE is not relayed: its rows were not deleted one by one; run `npx puente bitrix sync companies` if Bitrix24 must follow');
-        else if (record.reason === 'message') this.options.logger.info(where, 'skipping a logical decoding message: not a row change');
+        if (record.reason === 'truncate')
+          this.options.logger.warn(
+            { ...where, table: record.table },
+            'TRUNCATE is not relayed: its rows were not deleted one by one; run `npx puente bitrix sync companies` if Bitrix24 must follow',
+          );
+        else if (record.reason === 'message')
+          this.options.logger.info(where, 'skipping a logical decoding message: not a row change');
         return record;
       }
       const expected = this.topics.get(topic);
       if (expected && (expected.schema !== record.change.schema || expected.table !== record.change.table)) {
-        throw new DebeziumRecordError(`a change of ${record.change.schema}.${record.change.table} on the topic of ${expected.schema}.${expected.table}`);
+        throw new DebeziumRecordError(
+          `a change of ${record.change.schema}.${record.change.table} on the topic of ${expected.schema}.${expected.table}`,
+        );
       }
       return record;
     } catch (error) {
       this.counts.unparseable += 1;
       unparseableCounter.add(1, { topic });
       // The record's content may hold personal data: the log names where it is, and why, not what it says.
-      this.options.logger.error({ ...where, err: (error as Error).message }, 'skipping a Kafka record that is not a Debezium change event');
+      this.options.logger.error(
+        { ...where, err: (error as Error).message },
+        'skipping a Kafka record that is not a Debezium change event',
+      );
       return undefined;
     }
   }

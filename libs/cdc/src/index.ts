@@ -3,7 +3,18 @@
  * `logtable`, `debezium`), each a `CdcSource`; the change events they publish (`glyms.row.<op>.v1`) and
  * their message ids; and the lease that keeps one replica of a relay's host active.
  */
-export { CdcModes, changeMessage, changeMsgId, jsonRow, jsonValue, keyString, type CdcMode, type CdcSource, type ChangeMessage, type RowChange } from './changes.js';
+export {
+  CdcModes,
+  changeMessage,
+  changeMsgId,
+  jsonRow,
+  jsonValue,
+  keyString,
+  type CdcMode,
+  type CdcSource,
+  type ChangeMessage,
+  type RowChange,
+} from './changes.js';
 export { CdcSetupError } from './cdcSetupError.js';
 export { parseTableName, type TableName } from './tableName.js';
 export { LogicalSource, type LogicalSourceOptions } from './logical.js';
@@ -19,5 +30,11 @@ export {
   type DebeziumSourceStats,
 } from './debezium.js';
 export { lsnToBigInt, maxLsn, normalizeLsn } from './lsn.js';
-export { RelayPublisher, resendPosition, type RelayPublisherHooks, type RelayPublisherOptions, type RelayUnit } from './relayPublisher.js';
+export {
+  RelayPublisher,
+  resendPosition,
+  type RelayPublisherHooks,
+  type RelayPublisherOptions,
+  type RelayUnit,
+} from './relayPublisher.js';
 export { Lease, type LeaseOptions } from './lease.js';

@@ -52,7 +52,9 @@ export class Lease {
     try {
       const entry = await kv.get(key);
       if (!entry || entry.operation !== 'PUT' || entry.value.length === 0) {
-        this.revision = entry ? await kv.update(key, JSON.stringify(record), entry.revision) : await kv.create(key, JSON.stringify(record));
+        this.revision = entry
+          ? await kv.update(key, JSON.stringify(record), entry.revision)
+          : await kv.create(key, JSON.stringify(record));
       } else {
         const current = entry.json<LeaseRecord>();
         if (current.owner !== this.owner && current.until > Date.now()) return false;
@@ -73,14 +75,20 @@ export class Lease {
     let logged = false;
     while (!signal?.aborted) {
       if (await this.tryAcquire()) {
-        this.options.logger.info({ lease: this.options.key, owner: this.owner }, 'lease acquired: this replica is active');
+        this.options.logger.info(
+          { lease: this.options.key, owner: this.owner },
+          'lease acquired: this replica is active',
+        );
         return true;
       }
       if (!logged) {
         this.options.logger.info({ lease: this.options.key }, 'another replica holds the lease: standing by');
         logged = true;
       }
-      await sleep(Math.max(100, Math.floor(this.ttlMs / 3)), undefined, { ref: false, ...(signal ? { signal } : {}) }).catch(() => undefined);
+      await sleep(Math.max(100, Math.floor(this.ttlMs / 3)), undefined, {
+        ref: false,
+        ...(signal ? { signal } : {}),
+      }).catch(() => undefined);
     }
     return false;
   }
@@ -91,7 +99,10 @@ export class Lease {
     try {
       this.revision = await this.options.kv.update(this.options.key, JSON.stringify(record), this.revision);
     } catch (error) {
-      this.options.logger.warn({ lease: this.options.key, err: (error as Error).message }, 'lease lost: stopping the active work');
+      this.options.logger.warn(
+        { lease: this.options.key, err: (error as Error).message },
+        'lease lost: stopping the active work',
+      );
       this.lose();
     }
   }
@@ -109,6 +120,8 @@ export class Lease {
     this.timer = undefined;
     if (!this.held) return;
     this.held = false;
-    await this.options.kv.update(this.options.key, JSON.stringify({ owner: '', until: 0 } satisfies LeaseRecord), this.revision).catch(() => undefined);
+    await this.options.kv
+      .update(this.options.key, JSON.stringify({ owner: '', until: 0 } satisfies LeaseRecord), this.revision)
+      .catch(() => undefined);
   }
 }

@@ -67,9 +67,17 @@ interface RelayedTransaction extends RelayUnit {
 const tracer = trace.getTracer('puente-bitrix-sync');
 
 const meter = metrics.getMeter('puente-bitrix-sync');
-const relayedCounter = meter.createCounter('puente_cdc_changes_relayed', { description: 'Row changes the CDC relay published to EVENTS' });
-const commitLag = meter.createHistogram('puente_cdc_commit_to_ack_ms', { description: 'From a transaction\'s commit in PostgreSQL to JetStream\'s ack of its last change', unit: 'ms' });
-const slotLagGauge = meter.createObservableGauge('puente_cdc_slot_lag_bytes', { description: 'WAL the replication slot holds back (current LSN minus confirmed flush LSN)', unit: 'By' });
+const relayedCounter = meter.createCounter('puente_cdc_changes_relayed', {
+  description: 'Row changes the CDC relay published to EVENTS',
+});
+const commitLag = meter.createHistogram('puente_cdc_commit_to_ack_ms', {
+  description: "From a transaction's commit in PostgreSQL to JetStream's ack of its last change",
+  unit: 'ms',
+});
+const slotLagGauge = meter.createObservableGauge('puente_cdc_slot_lag_bytes', {
+  description: 'WAL the replication slot holds back (current LSN minus confirmed flush LSN)',
+  unit: 'By',
+});
 
 /**
  * `GLYMS_CDC_MODE=logical`: PostgreSQL logical replication with `pgoutput`, through a publication and a
@@ -110,10 +118,20 @@ export class LogicalSource implements CdcSource {
   };
 
   constructor(private readonly options: LogicalSourceOptions) {
-    if (!SLOT_NAME.test(options.slot)) throw new CdcSetupError(`GLYMS_CDC_SLOT ${options.slot} is not a valid slot name (lower-case letters, digits and _ only)`);
-    if (!SLOT_NAME.test(options.publication)) throw new CdcSetupError(`GLYMS_CDC_PUBLICATION ${options.publication} is not a valid name (lower-case letters, digits and _ only)`);
+    if (!SLOT_NAME.test(options.slot))
+      throw new CdcSetupError(
+        `GLYMS_CDC_SLOT ${options.slot} is not a valid slot name (lower-case letters, digits and _ only)`,
+      );
+    if (!SLOT_NAME.test(options.publication))
+      throw new CdcSetupError(
+        `GLYMS_CDC_PUBLICATION ${options.publication} is not a valid name (lower-case letters, digits and _ only)`,
+      );
     if (options.tables.length === 0) throw new CdcSetupError('no table to relay: set GLYMS_CDC_TABLES');
-    this.publisher = new RelayPublisher({ bus: options.bus, window: options.window ?? 1_024, positionOf: (tx) => lsnToBigInt(tx.commitLsn) });
+    this.publisher = new RelayPublisher({
+      bus: options.bus,
+      window: options.window ?? 1_024,
+      positionOf: (tx) => lsnToBigInt(tx.commitLsn),
+    });
   }
 
   /** Prepares the database (publication, slot, initial load when the slot is new) and starts streaming in the background. */
@@ -175,9 +193,16 @@ export class LogicalSource implements CdcSource {
         [t.schema, t.table],
       );
       const row = rows[0];
-      if (!row) throw new CdcSetupError(`table ${t.schema}.${t.table} does not exist in the ERP database (GLYMS_CDC_TABLES)`);
-      if (row.identity === 'n') throw new CdcSetupError(`table ${t.schema}.${t.table} has REPLICA IDENTITY NOTHING: its updates and deletes cannot be published; run ALTER TABLE ${t.schema}.${t.table} REPLICA IDENTITY DEFAULT (with a primary key) or FULL`);
-      if (row.identity === 'd' && !row.keys?.length) throw new CdcSetupError(`table ${t.schema}.${t.table} has no primary key: once published, UPDATE and DELETE on it would fail; add a primary key or run ALTER TABLE ${t.schema}.${t.table} REPLICA IDENTITY FULL`);
+      if (!row)
+        throw new CdcSetupError(`table ${t.schema}.${t.table} does not exist in the ERP database (GLYMS_CDC_TABLES)`);
+      if (row.identity === 'n')
+        throw new CdcSetupError(
+          `table ${t.schema}.${t.table} has REPLICA IDENTITY NOTHING: its updates and deletes cannot be published; run ALTER TABLE ${t.schema}.${t.table} REPLICA IDENTITY DEFAULT (with a primary key) or FULL`,
+        );
+      if (row.identity === 'd' && !row.keys?.length)
+        throw new CdcSetupError(
+          `table ${t.schema}.${t.table} has no primary key: once published, UPDATE and DELETE on it would fail; add a primary key or run ALTER TABLE ${t.schema}.${t.table} REPLICA IDENTITY FULL`,
+        );
       this.keyColumns.set(`${t.schema}.${t.table}`, row.keys ?? []);
     }
   }
@@ -186,15 +211,28 @@ export class LogicalSource implements CdcSource {
     const { publication, tables } = this.options;
     const existing = await client.query('select 1 from pg_publication where pubname = $1', [publication]);
     if (existing.rowCount === 0) {
-      await client.query(`create publication ${publication} for table ${tables.map((t) => this.qualified(t)).join(', ')}`);
-      this.options.logger.info({ publication, tables: tables.map((t) => `${t.schema}.${t.table}`) }, 'created publication');
+      await client.query(
+        `create publication ${publication} for table ${tables.map((t) => this.qualified(t)).join(', ')}`,
+      );
+      this.options.logger.info(
+        { publication, tables: tables.map((t) => `${t.schema}.${t.table}`) },
+        'created publication',
+      );
       return;
     }
-    const { rows } = await client.query<{ schemaname: string; tablename: string }>('select schemaname, tablename from pg_publication_tables where pubname = $1', [publication]);
+    const { rows } = await client.query<{ schemaname: string; tablename: string }>(
+      'select schemaname, tablename from pg_publication_tables where pubname = $1',
+      [publication],
+    );
     const missing = tables.filter((t) => !rows.some((r) => r.schemaname === t.schema && r.tablename === t.table));
     if (missing.length > 0) {
-      await client.query(`alter publication ${publication} add table ${missing.map((t) => this.qualified(t)).join(', ')}`);
-      this.options.logger.info({ publication, added: missing.map((t) => `${t.schema}.${t.table}`) }, 'added tables to the publication');
+      await client.query(
+        `alter publication ${publication} add table ${missing.map((t) => this.qualified(t)).join(', ')}`,
+      );
+      this.options.logger.info(
+        { publication, added: missing.map((t) => `${t.schema}.${t.table}`) },
+        'added tables to the publication',
+      );
     }
   }
 
@@ -211,20 +249,33 @@ export class LogicalSource implements CdcSource {
     const { slot, kv, logger } = this.options;
     const database = (await client.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
     const key = this.stateKey(database);
-    const { rows } = await client.query<{ database: string; wal_status: string | null; active_pid: number | null; confirmed_flush_lsn: string | null }>(
-      'select database, wal_status, active_pid, confirmed_flush_lsn from pg_replication_slots where slot_name = $1',
-      [slot],
-    );
+    const { rows } = await client.query<{
+      database: string;
+      wal_status: string | null;
+      active_pid: number | null;
+      confirmed_flush_lsn: string | null;
+    }>('select database, wal_status, active_pid, confirmed_flush_lsn from pg_replication_slots where slot_name = $1', [
+      slot,
+    ]);
     const existing = rows[0];
-    if (existing && existing.database !== database) throw new CdcSetupError(`replication slot ${slot} belongs to database ${existing.database}; choose another GLYMS_CDC_SLOT`);
+    if (existing && existing.database !== database)
+      throw new CdcSetupError(
+        `replication slot ${slot} belongs to database ${existing.database}; choose another GLYMS_CDC_SLOT`,
+      );
     const entry = await kv.get(key);
-    const state = entry?.value.length ? (entry.json<SlotState>()) : undefined;
+    const state = entry?.value.length ? entry.json<SlotState>() : undefined;
     if (existing && existing.wal_status !== 'lost' && state) {
       this.confirmed = existing.confirmed_flush_lsn ?? undefined;
-      logger.info({ slot, confirmedFlushLsn: existing.confirmed_flush_lsn, loadedAt: state.loadedAt }, 'resuming from the replication slot');
+      logger.info(
+        { slot, confirmedFlushLsn: existing.confirmed_flush_lsn, loadedAt: state.loadedAt },
+        'resuming from the replication slot',
+      );
       return;
     }
-    if (existing && existing.active_pid !== null) throw new CdcSetupError(`replication slot ${slot} is in use by process ${existing.active_pid}; is another relay running?`);
+    if (existing && existing.active_pid !== null)
+      throw new CdcSetupError(
+        `replication slot ${slot} is in use by process ${existing.active_pid}; is another relay running?`,
+      );
     let loaded: SlotState;
     if (existing && existing.wal_status !== 'lost' && existing.confirmed_flush_lsn) {
       // The first load was cut short. The slot has confirmed nothing yet, so it still stands at its
@@ -233,11 +284,19 @@ export class LogicalSource implements CdcSource {
       // it, so the rows are read as they are now, labelled with that point: a row the first attempt
       // published has the same message id and is not stored twice. The stream then starts at the point,
       // so every change since follows in order, each newer (by LSN) than the loaded rows.
-      logger.warn({ slot, confirmedFlushLsn: existing.confirmed_flush_lsn }, 'the slot\'s initial load never completed: loading it again, then streaming from the slot');
+      logger.warn(
+        { slot, confirmedFlushLsn: existing.confirmed_flush_lsn },
+        "the slot's initial load never completed: loading it again, then streaming from the slot",
+      );
       loaded = await this.load(database, normalizeLsn(existing.confirmed_flush_lsn));
     } else {
       if (existing) {
-        logger.warn({ slot, walStatus: existing.wal_status }, existing.wal_status === 'lost' ? 'the replication slot was invalidated (WAL removed): recreating it and loading every row again' : 'the replication slot has no confirmed position: recreating it and loading every row again');
+        logger.warn(
+          { slot, walStatus: existing.wal_status },
+          existing.wal_status === 'lost'
+            ? 'the replication slot was invalidated (WAL removed): recreating it and loading every row again'
+            : 'the replication slot has no confirmed position: recreating it and loading every row again',
+        );
         await client.query('select pg_drop_replication_slot($1)', [slot]);
       }
       await kv.delete(key).catch(() => undefined);
@@ -254,9 +313,14 @@ export class LogicalSource implements CdcSource {
     replication.on('error', () => undefined);
     await replication.connect();
     try {
-      const created = (await replication.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput (SNAPSHOT 'export')`)).rows[0]!;
+      const created = (
+        await replication.query<{ consistent_point: string; snapshot_name: string }>(
+          `CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput (SNAPSHOT 'export')`,
+        )
+      ).rows[0]!;
       const consistentPoint = normalizeLsn(created.consistent_point);
-      if (!/^[0-9A-F-]+$/i.test(created.snapshot_name)) throw new Error(`unexpected snapshot name ${created.snapshot_name}`);
+      if (!/^[0-9A-F-]+$/i.test(created.snapshot_name))
+        throw new Error(`unexpected snapshot name ${created.snapshot_name}`);
       logger.info({ slot, consistentPoint }, 'created replication slot; loading existing rows from its snapshot');
       // The snapshot is valid while the replication connection stays idle, which it does until the load ends.
       return await this.load(database, consistentPoint, created.snapshot_name);
@@ -281,9 +345,20 @@ export class LogicalSource implements CdcSource {
         for (;;) {
           const page = await reader.query<Record<string, unknown>>('fetch 1000 from initial_load');
           if (page.rows.length === 0) break;
-          const messages = page.rows.map((row) => changeMessage('logical', {
-            schema: t.schema, table: t.table, op: 'created', key: pick(row, keys), row, position,
-          }, `snapshot@${position}`));
+          const messages = page.rows.map((row) =>
+            changeMessage(
+              'logical',
+              {
+                schema: t.schema,
+                table: t.table,
+                op: 'created',
+                key: pick(row, keys),
+                row,
+                position,
+              },
+              `snapshot@${position}`,
+            ),
+          );
           await bus.publishEvents(messages);
           rows += messages.length;
           relayedCounter.add(messages.length, { mode: 'logical', phase: 'load' });
@@ -313,22 +388,39 @@ export class LogicalSource implements CdcSource {
       this.abandon(this.publisher.restart(() => service === this.service && !service.isStop(), this.hooks(service)));
       this.reported = this.confirmed;
       service.on('data', (lsn: string, message: Pgoutput.Message) => this.onData(service, lsn, message));
-      service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => void this.onKeepalive(service, lsn, shouldRespond));
-      service.on('error', (error: Error) => this.options.logger.warn({ err: error.message, slot: this.options.slot }, 'replication stream error'));
+      service.on(
+        'heartbeat',
+        (lsn: string, _time: number, shouldRespond: boolean) => void this.onKeepalive(service, lsn, shouldRespond),
+      );
+      service.on('error', (error: Error) =>
+        this.options.logger.warn({ err: error.message, slot: this.options.slot }, 'replication stream error'),
+      );
       service.on('start', () => {
         backoffMs = 500;
-        this.options.logger.info({ slot: this.options.slot, from: this.confirmed }, 'streaming from the replication slot');
+        this.options.logger.info(
+          { slot: this.options.slot, from: this.confirmed },
+          'streaming from the replication slot',
+        );
       });
       try {
         const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication] });
-        const subscribing = this.confirmed ? service.subscribe(plugin, this.options.slot, this.confirmed) : service.subscribe(plugin, this.options.slot);
+        const subscribing = this.confirmed
+          ? service.subscribe(plugin, this.options.slot, this.confirmed)
+          : service.subscribe(plugin, this.options.slot);
         this.settling = new Promise<void>((resolve) => {
           service.once('start', () => resolve());
-          subscribing.then(() => resolve(), () => resolve());
+          subscribing.then(
+            () => resolve(),
+            () => resolve(),
+          );
         });
         await Promise.race([subscribing, this.gaveUp]);
       } catch (error) {
-        if (!this.stopping) this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'replication stream ended; reconnecting');
+        if (!this.stopping)
+          this.options.logger.warn(
+            { err: (error as Error).message, slot: this.options.slot },
+            'replication stream ended; reconnecting',
+          );
       } finally {
         await service.destroy().catch(() => undefined);
       }
@@ -355,7 +447,8 @@ export class LogicalSource implements CdcSource {
   private async hold(service: LogicalReplicationService, waiting: Promise<void>): Promise<void> {
     const held: { lsn: string; message: Pgoutput.Message }[] = [];
     this.held = held;
-    const socket = (service as unknown as { _connection?: { stream?: { pause?: () => void; resume?: () => void } } })._connection?.stream;
+    const socket = (service as unknown as { _connection?: { stream?: { pause?: () => void; resume?: () => void } } })
+      ._connection?.stream;
     socket?.pause?.();
     try {
       await waiting;
@@ -373,7 +466,11 @@ export class LogicalSource implements CdcSource {
    * holds the stream until there is room. Per row that saves the promise chain of an async handler, which
    * at tens of thousands of rows a second is a good part of the relay's CPU.
    */
-  private onMessage(service: LogicalReplicationService, lsn: string, message: Pgoutput.Message): Promise<void> | undefined {
+  private onMessage(
+    service: LogicalReplicationService,
+    lsn: string,
+    message: Pgoutput.Message,
+  ): Promise<void> | undefined {
     if (service !== this.service || service.isStop()) return undefined;
     try {
       // The service writes XLogData positions unpadded and upper case already: the canonical form.
@@ -391,8 +488,12 @@ export class LogicalSource implements CdcSource {
    */
   private async fail(service: LogicalReplicationService, error: unknown, gap = false): Promise<void> {
     if (service !== this.service || service.isStop()) return;
-    this.options.logger.warn({ err: (error as Error).message, slot: this.options.slot }, 'could not relay a transaction; restarting the stream from the last confirmed LSN');
-    for (const tx of this.publisher.unconfirmed) tx.span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    this.options.logger.warn(
+      { err: (error as Error).message, slot: this.options.slot },
+      'could not relay a transaction; restarting the stream from the last confirmed LSN',
+    );
+    for (const tx of this.publisher.unconfirmed)
+      tx.span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
     this.abandon(this.publisher.abandon(gap));
     await service.stop().catch(() => undefined);
   }
@@ -410,9 +511,21 @@ export class LogicalSource implements CdcSource {
   private apply(service: LogicalReplicationService, lsn: string, message: Pgoutput.Message): Promise<void> | undefined {
     switch (message.tag) {
       case 'begin': {
-        const span = tracer.startSpan('glyms.cdc transaction', { kind: SpanKind.PRODUCER, attributes: { 'puente.cdc.mode': 'logical', 'messaging.system': 'nats' } });
+        const span = tracer.startSpan('glyms.cdc transaction', {
+          kind: SpanKind.PRODUCER,
+          attributes: { 'puente.cdc.mode': 'logical', 'messaging.system': 'nats' },
+        });
         const commitLsn = normalizeLsn(message.commitLsn ?? lsn);
-        this.publisher.begin({ commitLsn, commitTime: microsToIso(message.commitTime), span, context: trace.setSpan(context.active(), span), changes: 0, unacked: 0, complete: false, resend: undefined });
+        this.publisher.begin({
+          commitLsn,
+          commitTime: microsToIso(message.commitTime),
+          span,
+          context: trace.setSpan(context.active(), span),
+          changes: 0,
+          unacked: 0,
+          complete: false,
+          resend: undefined,
+        });
         return undefined;
       }
       case 'insert':
@@ -421,7 +534,10 @@ export class LogicalSource implements CdcSource {
         const tx = this.publisher.open;
         if (!tx) throw new Error(`a ${message.tag} outside a transaction at ${lsn}`);
         // Waits only for room in the window (backpressure pauses the stream); the ack is counted at confirm time.
-        return this.publisher.publish(tx, changeMessage('logical', this.changeOf(message, tx), resendPosition(lsn, tx.resend)));
+        return this.publisher.publish(
+          tx,
+          changeMessage('logical', this.changeOf(message, tx), resendPosition(lsn, tx.resend)),
+        );
       }
       case 'commit': {
         const tx = this.publisher.open;
@@ -432,7 +548,10 @@ export class LogicalSource implements CdcSource {
         return undefined;
       }
       case 'truncate':
-        this.options.logger.warn({ tables: message.relations.map((r) => `${r.schema}.${r.name}`) }, 'TRUNCATE is not relayed: its rows were not deleted one by one; run `npx puente bitrix sync companies` if Bitrix24 must follow');
+        this.options.logger.warn(
+          { tables: message.relations.map((r) => `${r.schema}.${r.name}`) },
+          'TRUNCATE is not relayed: its rows were not deleted one by one; run `npx puente bitrix sync companies` if Bitrix24 must follow',
+        );
         return undefined;
       case 'relation':
       case 'type':
@@ -479,9 +598,14 @@ export class LogicalSource implements CdcSource {
     this.held = undefined;
   }
 
-  private changeOf(message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete, tx: RelayedTransaction): RowChange {
+  private changeOf(
+    message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete,
+    tx: RelayedTransaction,
+  ): RowChange {
     const { relation } = message;
-    const keys = this.keyColumns.get(`${relation.schema}.${relation.name}`)?.length ? this.keyColumns.get(`${relation.schema}.${relation.name}`)! : relation.keyColumns;
+    const keys = this.keyColumns.get(`${relation.schema}.${relation.name}`)?.length
+      ? this.keyColumns.get(`${relation.schema}.${relation.name}`)!
+      : relation.keyColumns;
     const base = { schema: relation.schema, table: relation.name, position: tx.commitLsn, commitTime: tx.commitTime };
     if (message.tag === 'insert') return { ...base, op: 'created', key: pick(message.new, keys), row: message.new };
     if (message.tag === 'update') {
@@ -521,7 +645,8 @@ export class LogicalSource implements CdcSource {
   private async check(): Promise<void> {
     const { slot, logger, databaseUrl } = this.options;
     const service = this.service;
-    if (service && !service.isStop() && this.confirmed && this.idle(service)) await flushTo(service, this.confirmed, true).catch(() => undefined);
+    if (service && !service.isStop() && this.confirmed && this.idle(service))
+      await flushTo(service, this.confirmed, true).catch(() => undefined);
     const client = new pg.Client({ connectionString: databaseUrl });
     client.on('error', () => undefined);
     try {
@@ -532,14 +657,20 @@ export class LogicalSource implements CdcSource {
       );
       const row = rows[0];
       if (!row) {
-        logger.error({ slot }, 'the replication slot is gone; restart bitrix-sync to recreate it and load every row again');
+        logger.error(
+          { slot },
+          'the replication slot is gone; restart bitrix-sync to recreate it and load every row again',
+        );
         return;
       }
       this.lagBytes = row.lag === null ? undefined : Number(row.lag);
       const limit = this.options.lagWarnBytes ?? 256 * 1024 * 1024;
       if (this.lagBytes !== undefined && this.lagBytes > limit && Date.now() - this.lagWarnedAt > 300_000) {
         this.lagWarnedAt = Date.now();
-        logger.warn({ slot, lagBytes: this.lagBytes, walStatus: row.wal_status }, 'the replication slot holds back more WAL than GLYMS_SLOT_LAG_WARN_BYTES: PostgreSQL keeps it until the relay catches up');
+        logger.warn(
+          { slot, lagBytes: this.lagBytes, walStatus: row.wal_status },
+          'the replication slot holds back more WAL than GLYMS_SLOT_LAG_WARN_BYTES: PostgreSQL keeps it until the relay catches up',
+        );
       }
     } catch (error) {
       logger.debug({ err: (error as Error).message }, 'slot lag check failed');

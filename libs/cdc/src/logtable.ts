@@ -65,8 +65,14 @@ export class LogTableSource implements CdcSource {
 
   async start(): Promise<void> {
     for (const t of [this.logTable, this.customerTable]) {
-      const { rowCount } = await this.pool.query('select 1 from information_schema.tables where table_schema = $1 and table_name = $2', [t.schema, t.table]);
-      if (!rowCount) throw new CdcSetupError(`table ${t.schema}.${t.table} does not exist in the ERP database; logtable mode needs the change-log table of the trigger-based setup (docs/bitrix.md)`);
+      const { rowCount } = await this.pool.query(
+        'select 1 from information_schema.tables where table_schema = $1 and table_name = $2',
+        [t.schema, t.table],
+      );
+      if (!rowCount)
+        throw new CdcSetupError(
+          `table ${t.schema}.${t.table} does not exist in the ERP database; logtable mode needs the change-log table of the trigger-based setup (docs/bitrix.md)`,
+        );
     }
     this.loop = this.run();
   }
@@ -124,17 +130,37 @@ export class LogTableSource implements CdcSource {
         await client.query('commit');
         return 0;
       }
-      const messages = rows.map((r) => changeMessage('logtable', {
-        schema: this.customerTable.schema,
-        table: this.customerTable.table,
-        op: opOf(r.operation_type, r.row !== null),
-        key: { id_cliente: r.id_cliente },
-        ...(r.row ? { row: r.row } : {}),
-        position: String(r.log_id),
-        ...(r.change_timestamp ? { commitTime: r.change_timestamp.toISOString() } : {}),
-      }, `log${r.log_id}`));
-      await withSpan('glyms.cdc publish', { kind: SpanKind.PRODUCER, attributes: { 'puente.cdc.mode': 'logtable', 'messaging.system': 'nats', 'messaging.batch.message_count': messages.length } }, () => this.options.bus.publishEvents(messages));
-      await client.query(`update ${qualified(this.logTable)} set sync_status = 'QUEUED' where log_id = any($1::int[])`, [rows.map((r) => r.log_id)]);
+      const messages = rows.map((r) =>
+        changeMessage(
+          'logtable',
+          {
+            schema: this.customerTable.schema,
+            table: this.customerTable.table,
+            op: opOf(r.operation_type, r.row !== null),
+            key: { id_cliente: r.id_cliente },
+            ...(r.row ? { row: r.row } : {}),
+            position: String(r.log_id),
+            ...(r.change_timestamp ? { commitTime: r.change_timestamp.toISOString() } : {}),
+          },
+          `log${r.log_id}`,
+        ),
+      );
+      await withSpan(
+        'glyms.cdc publish',
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            'puente.cdc.mode': 'logtable',
+            'messaging.system': 'nats',
+            'messaging.batch.message_count': messages.length,
+          },
+        },
+        () => this.options.bus.publishEvents(messages),
+      );
+      await client.query(
+        `update ${qualified(this.logTable)} set sync_status = 'QUEUED' where log_id = any($1::int[])`,
+        [rows.map((r) => r.log_id)],
+      );
       await client.query('commit');
       return rows.length;
     } catch (error) {
@@ -155,7 +181,10 @@ export class LogTableSource implements CdcSource {
     const ids = (event.data.sourcePositions ?? []).map(Number).filter((n) => Number.isInteger(n));
     if (ids.length === 0) return;
     if (event.type === 'bitrix.entity.failed.v1' && event.data.retryable) return;
-    const [status, message] = event.type === 'bitrix.entity.synced.v1' ? ['SUCCESS', null] : ['ERROR', `${event.data.error.code}: ${event.data.error.message}`];
+    const [status, message] =
+      event.type === 'bitrix.entity.synced.v1'
+        ? ['SUCCESS', null]
+        : ['ERROR', `${event.data.error.code}: ${event.data.error.message}`];
     await this.pool.query(
       `update ${qualified(this.logTable)} set sync_status = $1, processed_timestamp = $2, error_message = $3 where log_id = any($4::int[]) and sync_status in ('QUEUED', 'ERROR')`,
       [status, new Date(event.data.at), message, ids],

@@ -10,7 +10,8 @@ describe('LSNs', () => {
     assert.equal(normalizeLsn('00000000/00000000'), '0/0');
     assert.equal(normalizeLsn('00000000/000000a0'), '0/A0');
     assert.equal(normalizeLsn('FFFFFFFF/10000000'), 'FFFFFFFF/10000000');
-    for (const lsn of ['00000001/00000000', '0000ABCD/0000EF01', '00000000/FFFFFFFF']) assert.equal(lsnToBigInt(normalizeLsn(lsn)), lsnToBigInt(lsn));
+    for (const lsn of ['00000001/00000000', '0000ABCD/0000EF01', '00000000/FFFFFFFF'])
+      assert.equal(lsnToBigInt(normalizeLsn(lsn)), lsnToBigInt(lsn));
     assert.equal(lsnToBigInt('1/0'), 2n ** 32n);
   });
   test('the later of two LSNs is chosen by value, not by text', () => {

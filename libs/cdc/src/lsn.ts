@@ -1,7 +1,8 @@
 /** A PostgreSQL LSN (`16/B374D848`) as a number of bytes, for comparisons and lag. */
 export function lsnToBigInt(lsn: string): bigint {
   const [high, low] = lsn.split('/');
-  if (high === undefined || low === undefined || !/^[0-9a-f]+$/i.test(high) || !/^[0-9a-f]+$/i.test(low)) throw new Error(`not an LSN: ${lsn}`);
+  if (high === undefined || low === undefined || !/^[0-9a-f]+$/i.test(high) || !/^[0-9a-f]+$/i.test(low))
+    throw new Error(`not an LSN: ${lsn}`);
   return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
 }
 
@@ -11,7 +12,8 @@ const CANONICAL = /^[1-9A-F][0-9A-F]{0,7}\/(0|[1-9A-F][0-9A-F]{0,7})$|^0\/(0|[1-
 export function normalizeLsn(lsn: string): string {
   if (CANONICAL.test(lsn)) return lsn;
   // The replication protocol's form (`0000001A/0B3C4D5E`, two 32-bit halves, padded): trimmed as text, on every transaction.
-  if (PADDED.test(lsn)) return `${lsn.slice(0, 8).replace(LEADING_ZEROS, '')}/${lsn.slice(9).replace(LEADING_ZEROS, '')}`.toUpperCase();
+  if (PADDED.test(lsn))
+    return `${lsn.slice(0, 8).replace(LEADING_ZEROS, '')}/${lsn.slice(9).replace(LEADING_ZEROS, '')}`.toUpperCase();
   return formatLsn(lsnToBigInt(lsn));
 }
 

@@ -135,12 +135,16 @@ export class RelayPublisher<U extends RelayUnit> {
     const subject = subjectOf(event);
     const options = { msgId, headers: { [Headers.EventType]: event.type } };
     const pipeline = this.pipeline!;
-    const started = unit.context ? context.with(unit.context, () => pipeline.tryPublish(subject, event, options)) : pipeline.tryPublish(subject, event, options);
+    const started = unit.context
+      ? context.with(unit.context, () => pipeline.tryPublish(subject, event, options))
+      : pipeline.tryPublish(subject, event, options);
     if (started) {
       this.track(unit, started);
       return undefined;
     }
-    const waiting = unit.context ? context.with(unit.context, () => pipeline.publish(subject, event, options)) : pipeline.publish(subject, event, options);
+    const waiting = unit.context
+      ? context.with(unit.context, () => pipeline.publish(subject, event, options))
+      : pipeline.publish(subject, event, options);
     return waiting.then(({ ack }) => this.track(unit, ack));
   }
 
@@ -163,7 +167,8 @@ export class RelayPublisher<U extends RelayUnit> {
   abandon(resend: boolean, scope = ''): U[] {
     const first = this.units[0] ?? this.current;
     const last = this.current ?? this.units.at(-1);
-    if (resend && first && last && this.options.positionOf) this.widen(scope, this.options.positionOf(first), this.options.positionOf(last));
+    if (resend && first && last && this.options.positionOf)
+      this.widen(scope, this.options.positionOf(first), this.options.positionOf(last));
     const dropped = [...(this.current ? [this.current] : []), ...this.units];
     this.current = undefined;
     this.units = [];
@@ -207,7 +212,11 @@ export class RelayPublisher<U extends RelayUnit> {
   /** A failed publish's range, widened by the range of an earlier failure not yet read through. */
   private widen(scope: string, from: bigint, upTo: bigint): void {
     const before = this.ranges.get(scope);
-    this.ranges.set(scope, { from: before && before.from < from ? before.from : from, upTo: before && before.upTo > upTo ? before.upTo : upTo, round: ++this.failures });
+    this.ranges.set(scope, {
+      from: before && before.from < from ? before.from : from,
+      upTo: before && before.upTo > upTo ? before.upTo : upTo,
+      round: ++this.failures,
+    });
   }
 
   private track(unit: U, ack: Promise<PublishResult>): void {

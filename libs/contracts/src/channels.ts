@@ -48,13 +48,16 @@ export const ChannelField = /^<([A-Za-z_][A-Za-z0-9_]*)>$/;
 
 /** The channel of a route for these field values (each encoded as a subject token). */
 export function channelOf(route: ChannelRouteDescriptor, fields: Readonly<Record<string, string>>): string {
-  return route.channel.split('.').map((token) => {
-    const field = ChannelField.exec(token)?.[1];
-    if (field === undefined) return token;
-    const value = fields[field];
-    if (value === undefined) throw new Error(`channel ${route.channel}: no value for <${field}>`);
-    return t(value);
-  }).join('.');
+  return route.channel
+    .split('.')
+    .map((token) => {
+      const field = ChannelField.exec(token)?.[1];
+      if (field === undefined) return token;
+      const value = fields[field];
+      if (value === undefined) throw new Error(`channel ${route.channel}: no value for <${field}>`);
+      return t(value);
+    })
+    .join('.');
 }
 
 /** WebSocket / HTTP channels; ids inside are encoded as subject tokens. */

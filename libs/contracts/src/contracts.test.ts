@@ -6,9 +6,27 @@ import fc from 'fast-check';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import {
-  allJsonSchemas, changeSubject, channelAllowed, Channels, ClientMessage, createEvent, decodeEvent, decodeToken,
-  encodeToken, EventTypes, InvalidEventError, InvalidTokenError, jsonSchemaOf, parseEvent, StreamDefinitions,
-  subjectFiltersFor, subjectOf, subjectPatternOf, UnknownEventTypeError, type DomainEvent, type Upcaster,
+  allJsonSchemas,
+  changeSubject,
+  channelAllowed,
+  Channels,
+  ClientMessage,
+  createEvent,
+  decodeEvent,
+  decodeToken,
+  encodeToken,
+  EventTypes,
+  InvalidEventError,
+  InvalidTokenError,
+  jsonSchemaOf,
+  parseEvent,
+  StreamDefinitions,
+  subjectFiltersFor,
+  subjectOf,
+  subjectPatternOf,
+  UnknownEventTypeError,
+  type DomainEvent,
+  type Upcaster,
 } from './index.js';
 import { EventExamples } from './testing/index.js';
 
@@ -32,7 +50,8 @@ describe('contracts - subject tokens', () => {
   });
 
   test('non-canonical or malformed tokens are rejected', () => {
-    for (const bad of ['a.b', 'a b', '~2e', '~4', 'a~ZZ', '', '~41']) assert.throws(() => decodeToken(bad), InvalidTokenError, bad);
+    for (const bad of ['a.b', 'a b', '~2e', '~4', 'a~ZZ', '', '~41'])
+      assert.throws(() => decodeToken(bad), InvalidTokenError, bad);
     assert.throws(() => encodeToken(''), InvalidTokenError);
   });
 });
@@ -47,7 +66,14 @@ describe('contracts - events', () => {
       const decoded = decodeEvent(new TextEncoder().encode(JSON.stringify(event)));
       assert.deepEqual(decoded, JSON.parse(JSON.stringify(event)));
       const subject = subjectOf(event);
-      assert.ok(subject.startsWith(event.type.startsWith('whatsapp.send_message') || event.type.startsWith('whatsapp.mark_read') ? 'cmd.' : 'evt.'), subject);
+      assert.ok(
+        subject.startsWith(
+          event.type.startsWith('whatsapp.send_message') || event.type.startsWith('whatsapp.mark_read')
+            ? 'cmd.'
+            : 'evt.',
+        ),
+        subject,
+      );
       for (const token of subject.split('.')) assert.match(token, NATS_TOKEN);
       const validate = ajv.compile(jsonSchemaOf(type));
       assert.ok(validate(JSON.parse(JSON.stringify(event))), JSON.stringify(validate.errors));
@@ -55,9 +81,14 @@ describe('contracts - events', () => {
   }
 
   test('a contract violation names the field; an unknown type is its own error', () => {
-    const event = createEvent('whatsapp.message.received.v1', EventExamples['whatsapp.message.received.v1'], { source: 'test' });
+    const event = createEvent('whatsapp.message.received.v1', EventExamples['whatsapp.message.received.v1'], {
+      source: 'test',
+    });
     const broken = { ...event, data: { ...event.data, chatId: 42 } };
-    assert.throws(() => parseEvent(broken), (error: unknown) => error instanceof InvalidEventError && /chatId/.test(error.message));
+    assert.throws(
+      () => parseEvent(broken),
+      (error: unknown) => error instanceof InvalidEventError && /chatId/.test(error.message),
+    );
     assert.throws(() => parseEvent({ ...event, type: 'whatsapp.message.teleported.v1' }), UnknownEventTypeError);
     assert.throws(() => parseEvent({ ...event, specversion: '0.3' }), InvalidEventError);
   });
@@ -68,10 +99,23 @@ describe('contracts - events', () => {
       to: 'kissflow.record.upserted.v1',
       upcast: (data) => {
         const old = data as { dataset: string; id: string; values: Record<string, unknown>; modified?: string };
-        return { dataset: old.dataset, rowId: old.id, fields: old.values, modifiedAt: old.modified ?? null, origin: 'webhook' };
+        return {
+          dataset: old.dataset,
+          rowId: old.id,
+          fields: old.values,
+          modifiedAt: old.modified ?? null,
+          origin: 'webhook',
+        };
       },
     };
-    const stored = { specversion: '1.0', id: 'e1', source: 'urn:old', type: 'kissflow.record.upserted.v0', time: '2024-01-01T00:00:00Z', data: { dataset: 'DS', id: 'r1', values: { A: 1 } } };
+    const stored = {
+      specversion: '1.0',
+      id: 'e1',
+      source: 'urn:old',
+      type: 'kissflow.record.upserted.v0',
+      time: '2024-01-01T00:00:00Z',
+      data: { dataset: 'DS', id: 'r1', values: { A: 1 } },
+    };
     const event = parseEvent(stored, [v0]) as DomainEvent;
     assert.equal(event.type, 'kissflow.record.upserted.v1');
     assert.deepEqual(event.data, { dataset: 'DS', rowId: 'r1', fields: { A: 1 }, modifiedAt: null, origin: 'webhook' });
@@ -81,7 +125,9 @@ describe('contracts - events', () => {
 
 describe('contracts - streams, channels, protocol', () => {
   test('streams capture disjoint subject spaces', () => {
-    const prefixes = Object.values(StreamDefinitions).flatMap((s) => s.subjects.map((subject) => subject.split('.')[0]));
+    const prefixes = Object.values(StreamDefinitions).flatMap((s) =>
+      s.subjects.map((subject) => subject.split('.')[0]),
+    );
     assert.equal(new Set(prefixes).size, prefixes.length);
   });
 
@@ -89,12 +135,22 @@ describe('contracts - streams, channels, protocol', () => {
     assert.equal(subjectPatternOf('whatsapp.message.received.v1'), 'evt.whatsapp.message.received.*');
     assert.equal(subjectPatternOf('glyms.row.created.v1'), 'evt.glyms.*.*');
     assert.equal(subjectPatternOf('bitrix.entity.synced.v1'), 'evt.bitrix.*.synced');
-    const whatsappEvents = EventTypes.filter((type) => type.startsWith('whatsapp.') && subjectPatternOf(type).startsWith('evt.'));
+    const whatsappEvents = EventTypes.filter(
+      (type) => type.startsWith('whatsapp.') && subjectPatternOf(type).startsWith('evt.'),
+    );
     assert.deepEqual(subjectFiltersFor(whatsappEvents), ['evt.whatsapp.>']);
-    assert.deepEqual(subjectFiltersFor(['kissflow.record.upserted.v1', 'kissflow.record.deleted.v1']), ['evt.kissflow.>']);
+    assert.deepEqual(subjectFiltersFor(['kissflow.record.upserted.v1', 'kissflow.record.deleted.v1']), [
+      'evt.kissflow.>',
+    ]);
     assert.deepEqual(subjectFiltersFor(['kissflow.record.upserted.v1']), ['evt.kissflow.record.upserted.*']);
-    assert.deepEqual(subjectFiltersFor(['whatsapp.session.status.v1', 'whatsapp.session.qr.v1', 'whatsapp.session.sync.v1']), ['evt.whatsapp.session.>']);
-    assert.deepEqual(subjectFiltersFor(['whatsapp.session.status.v1', 'whatsapp.send_message.v1']), ['evt.whatsapp.session.status.*', 'cmd.whatsapp.send_message.*']);
+    assert.deepEqual(
+      subjectFiltersFor(['whatsapp.session.status.v1', 'whatsapp.session.qr.v1', 'whatsapp.session.sync.v1']),
+      ['evt.whatsapp.session.>'],
+    );
+    assert.deepEqual(subjectFiltersFor(['whatsapp.session.status.v1', 'whatsapp.send_message.v1']), [
+      'evt.whatsapp.session.status.*',
+      'cmd.whatsapp.send_message.*',
+    ]);
   });
 
   test('channel patterns match like NATS subjects', () => {
@@ -108,11 +164,17 @@ describe('contracts - streams, channels, protocol', () => {
     assert.ok(!channelAllowed('whatsapp.messages.ventas.*.*', messages));
     assert.ok(channelAllowed('kissflow.*', Channels.kissflow('DS_Documentos_Cliente')));
     assert.ok(!channelAllowed('>', ''));
-    assert.equal(changeSubject(messages, 'ventas:3EB0'), 'chg.whatsapp.messages.ventas.34612345678@s~2Ewhatsapp~2Enet.ventas:3EB0');
+    assert.equal(
+      changeSubject(messages, 'ventas:3EB0'),
+      'chg.whatsapp.messages.ventas.34612345678@s~2Ewhatsapp~2Enet.ventas:3EB0',
+    );
   });
 
   test('WebSocket client frames are validated', () => {
-    assert.ok(ClientMessage.safeParse({ op: 'subscribe', channel: 'whatsapp.sessions', since: { epoch: 'e', position: 4 } }).success);
+    assert.ok(
+      ClientMessage.safeParse({ op: 'subscribe', channel: 'whatsapp.sessions', since: { epoch: 'e', position: 4 } })
+        .success,
+    );
     assert.ok(!ClientMessage.safeParse({ op: 'subscribe' }).success);
     assert.ok(!ClientMessage.safeParse({ op: 'drop_tables' }).success);
   });
@@ -123,5 +185,6 @@ test('contracts - docs/schemas is up to date (npm run contracts:schema)', () => 
   const expected = allJsonSchemas();
   const present = readdirSync(dir).sort();
   assert.deepEqual(present, [...expected.keys()].sort(), 'the set of schema files');
-  for (const [file, text] of expected) assert.equal(readFileSync(`${dir}${file}`, 'utf8'), text, `${file} is stale: run npm run contracts:schema`);
+  for (const [file, text] of expected)
+    assert.equal(readFileSync(`${dir}${file}`, 'utf8'), text, `${file} is stale: run npm run contracts:schema`);
 });

@@ -6,11 +6,12 @@ export const CloudEventSchema = z.object({
   id: z.string().min(1),
   source: z.string().min(1),
   /** Versioned, e.g. `whatsapp.message.received.v1`. */
-  type: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v\d+$/, 'a versioned type such as whatsapp.message.received.v1'),
+  type: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v\d+$/, 'a versioned type such as whatsapp.message.received.v1'),
   subject: z.string().min(1).optional(),
   time: z.iso.datetime({ offset: true }),
   datacontenttype: z.literal('application/json').default('application/json'),
   data: z.unknown(),
 });
 export type CloudEvent<T = unknown> = Omit<z.infer<typeof CloudEventSchema>, 'data'> & { data: T };
-

@@ -27,7 +27,8 @@ export function normalizeJid(raw: string): string {
   let server = value.slice(at + 1).toLowerCase();
   if (server === 'c.us') server = 's.whatsapp.net';
   const colon = user.indexOf(':');
-  if (colon >= 0 && (server === 's.whatsapp.net' || server === 'lid' || server === 'hosted' || server === 'hosted.lid')) user = user.slice(0, colon);
+  if (colon >= 0 && (server === 's.whatsapp.net' || server === 'lid' || server === 'hosted' || server === 'hosted.lid'))
+    user = user.slice(0, colon);
   return `${user}@${server}`;
 }
 

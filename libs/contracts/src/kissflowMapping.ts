@@ -46,11 +46,15 @@ export function encodeFieldName(name: string): string {
   // `__proto__` as a key is a trap in JavaScript (and for BSON decoders): stored as `%5F_proto__`.
   if (name === '__proto__') return '%5F_proto__';
   UNSTORABLE_NAME.lastIndex = 0;
-  return UNSTORABLE_NAME.test(name) ? name.replace(UNSTORABLE_NAME, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`) : name;
+  return UNSTORABLE_NAME.test(name)
+    ? name.replace(UNSTORABLE_NAME, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`)
+    : name;
 }
 
 export function decodeFieldName(name: string): string {
-  return name.includes('%') ? name.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : name;
+  return name.includes('%')
+    ? name.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+    : name;
 }
 
 /** A JSON value (or one with dates) in a form both servers store. */
@@ -59,9 +63,13 @@ export function toStorable(value: unknown, depth = 0): unknown {
   if (typeof value === 'number' && !Number.isFinite(value)) return { '%num': String(value) };
   if (value === null || typeof value !== 'object' || value instanceof Date) return value;
   if (depth >= MAX_STORED_DEPTH) return { '%json': JSON.stringify(value) };
-  if (Array.isArray(value)) return value.map((item) => (Array.isArray(item) ? { '%arr': toStorable(item, depth + 1) } : toStorable(item, depth + 1)));
+  if (Array.isArray(value))
+    return value.map((item) =>
+      Array.isArray(item) ? { '%arr': toStorable(item, depth + 1) } : toStorable(item, depth + 1),
+    );
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) if (item !== undefined) setOwn(out, encodeFieldName(key), toStorable(item, depth + 1));
+  for (const [key, item] of Object.entries(value))
+    if (item !== undefined) setOwn(out, encodeFieldName(key), toStorable(item, depth + 1));
   return out;
 }
 
@@ -71,7 +79,8 @@ export function fromStorable(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(fromStorable);
   const record = value as Record<string, unknown>;
   const keys = Object.keys(record);
-  if (keys.length === 1 && keys[0] === '%json' && typeof record['%json'] === 'string') return JSON.parse(record['%json']) as unknown;
+  if (keys.length === 1 && keys[0] === '%json' && typeof record['%json'] === 'string')
+    return JSON.parse(record['%json']) as unknown;
   if (keys.length === 1 && keys[0] === '%arr' && Array.isArray(record['%arr'])) return fromStorable(record['%arr']);
   if (keys.length === 1 && keys[0] === '%num' && typeof record['%num'] === 'string') return Number(record['%num']);
   return Object.fromEntries(keys.map((key) => [decodeFieldName(key), fromStorable(record[key])]));

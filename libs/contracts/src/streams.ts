@@ -66,7 +66,8 @@ export const StreamDefinitions: Record<StreamName, StreamDefinition> = {
   DLQ: {
     name: 'DLQ',
     subjects: ['dlq.>', 'redrive.>'],
-    description: 'Dead letters (dlq.<consumer>.<original subject>) and their redrives (redrive.<consumer>.<original subject>).',
+    description:
+      'Dead letters (dlq.<consumer>.<original subject>) and their redrives (redrive.<consumer>.<original subject>).',
     retention: 'limits',
     maxAgeMs: 30 * DAY,
     maxBytes: -1,

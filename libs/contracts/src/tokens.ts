@@ -22,9 +22,10 @@ export function encodeToken(id: string): string {
 }
 
 export function decodeToken(token: string): string {
-  if (!/^(?:[A-Za-z0-9_\-@:+=]|~[0-9A-F]{2})+$/.test(token)) throw new InvalidTokenError(`not an encoded token: ${JSON.stringify(token)}`);
+  if (!/^(?:[A-Za-z0-9_\-@:+=]|~[0-9A-F]{2})+$/.test(token))
+    throw new InvalidTokenError(`not an encoded token: ${JSON.stringify(token)}`);
   const bytes: number[] = [];
-  for (let i = 0; i < token.length; ) {
+  for (let i = 0; i < token.length;) {
     if (token[i] === '~') {
       bytes.push(parseInt(token.slice(i + 1, i + 3), 16));
       i += 3;
@@ -34,6 +35,7 @@ export function decodeToken(token: string): string {
     }
   }
   const decoded = new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(bytes));
-  if (encodeToken(decoded) !== token) throw new InvalidTokenError(`not a canonical encoded token: ${JSON.stringify(token)}`);
+  if (encodeToken(decoded) !== token)
+    throw new InvalidTokenError(`not a canonical encoded token: ${JSON.stringify(token)}`);
   return decoded;
 }

@@ -21,13 +21,21 @@ export class UnknownEventTypeError extends Error {
 
 export class InvalidEventError extends Error {
   readonly code = 'INVALID_EVENT';
-  constructor(message: string, readonly issues: z.core.$ZodIssue[], options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly issues: z.core.$ZodIssue[],
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
 
 /** Applies upcasters until the type has none left; a cycle is a programming error. */
-export function upcast(type: string, data: unknown, upcasters: readonly Upcaster[] = Upcasters): { type: string; data: unknown } {
+export function upcast(
+  type: string,
+  data: unknown,
+  upcasters: readonly Upcaster[] = Upcasters,
+): { type: string; data: unknown } {
   const byFrom = new Map(upcasters.map((u) => [u.from, u]));
   const seen = new Set<string>();
   let current = { type, data };
@@ -42,11 +50,16 @@ export function upcast(type: string, data: unknown, upcasters: readonly Upcaster
 /** Validates an envelope from the log or the wire, upcasts it, and validates its data by type. */
 export function parseEvent(raw: unknown, upcasters: readonly Upcaster[] = Upcasters): DomainEvent {
   const envelope = CloudEventSchema.safeParse(raw);
-  if (!envelope.success) throw new InvalidEventError(`invalid CloudEvents envelope: ${z.prettifyError(envelope.error)}`, envelope.error.issues);
+  if (!envelope.success)
+    throw new InvalidEventError(
+      `invalid CloudEvents envelope: ${z.prettifyError(envelope.error)}`,
+      envelope.error.issues,
+    );
   const current = upcast(envelope.data.type, envelope.data.data, upcasters);
   if (!isEventType(current.type)) throw new UnknownEventTypeError(`unknown event type ${current.type}`);
   const data = EventDefinitions[current.type].data.safeParse(current.data);
-  if (!data.success) throw new InvalidEventError(`invalid ${current.type} data: ${z.prettifyError(data.error)}`, data.error.issues);
+  if (!data.success)
+    throw new InvalidEventError(`invalid ${current.type} data: ${z.prettifyError(data.error)}`, data.error.issues);
   return { ...envelope.data, type: current.type, data: data.data } as DomainEvent;
 }
 

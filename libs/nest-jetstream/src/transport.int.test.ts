@@ -5,7 +5,13 @@ import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { createEvent, encodeToken, type DomainEvent } from '@puente/contracts';
 import { listDeadLetters, Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
-import { createJetStreamMicroservice, JetStreamContext, JetStreamTransport, OnJetStream, startJetStreamService } from './transport.js';
+import {
+  createJetStreamMicroservice,
+  JetStreamContext,
+  JetStreamTransport,
+  OnJetStream,
+  startJetStreamService,
+} from './transport.js';
 
 let bus: Bus;
 before(async () => {
@@ -28,7 +34,10 @@ class RowsController {
   // Constructor injection only works when decorator metadata survived compilation.
   constructor(private readonly sink: Sink) {}
 
-  @OnJetStream({ durable, stream: 'EVENTS', filterSubjects: [`evt.kissflow.record.upserted.${encodeToken(dataset)}`] }, { runner: { maxAttempts: 2, backoffMs: [20] } })
+  @OnJetStream(
+    { durable, stream: 'EVENTS', filterSubjects: [`evt.kissflow.record.upserted.${encodeToken(dataset)}`] },
+    { runner: { maxAttempts: 2, backoffMs: [20] } },
+  )
   async onRow(@Payload() event: DomainEvent, @Ctx() context: JetStreamContext): Promise<void> {
     if (event.type !== 'kissflow.record.upserted.v1') return;
     if (event.data.rowId === 'explodes') throw new Error('handler failed on purpose');
@@ -50,24 +59,38 @@ test('nest transport - @EventPattern handlers consume JetStream; a throwing hand
   await app.listen();
   try {
     const row = (rowId: string) =>
-      createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: { Name: rowId }, modifiedAt: '2025-10-15T10:30:00Z', origin: 'webhook' }, { source: 'test' });
+      createEvent(
+        'kissflow.record.upserted.v1',
+        { dataset, rowId, fields: { Name: rowId }, modifiedAt: '2025-10-15T10:30:00Z', origin: 'webhook' },
+        { source: 'test' },
+      );
     const first = await bus.publishEvent(row('r1'));
     await bus.publishEvent(row('explodes'));
     await bus.publishEvent(row('r2'));
     const sink = app.get(Sink);
     await eventually(() => (sink.rows.length === 2 ? true : undefined), 10_000, 'two rows');
-    assert.deepEqual(sink.rows.map((r) => r.rowId), ['r1', 'r2']);
+    assert.deepEqual(
+      sink.rows.map((r) => r.rowId),
+      ['r1', 'r2'],
+    );
     assert.equal(sink.rows[0]!.position, first.seq);
-    const [letter] = await eventually(async () => {
-      const letters = await listDeadLetters(bus, { consumer: durable });
-      return letters.length ? letters : undefined;
-    }, 10_000, 'the dead letter');
+    const [letter] = await eventually(
+      async () => {
+        const letters = await listDeadLetters(bus, { consumer: durable });
+        return letters.length ? letters : undefined;
+      },
+      10_000,
+      'the dead letter',
+    );
     assert.match(letter!.error, /handler failed on purpose/);
     assert.equal(letter!.deliveries, 2);
     const stats = transport.stats.find((s) => s.consumer === durable)!;
     assert.equal(stats.acked, 2);
     assert.equal(stats.deadLettered, 1);
-    assert.ok(transport.stats.some((s) => s.consumer.startsWith('probe-evt_test_')), 'a bare pattern gets a derived durable name');
+    assert.ok(
+      transport.stats.some((s) => s.consumer.startsWith('probe-evt_test_')),
+      'a bare pattern gets a derived durable name',
+    );
   } finally {
     await app.close();
   }
@@ -94,16 +117,37 @@ class BoundModule {}
 
 test('nest transport - a handler declared by name runs on the consumer bound at start, with the runner options bound with it', async () => {
   const boundDataset = uniqueName('ds');
-  const consumer = { durable: uniqueName('nest-bound-'), stream: 'EVENTS' as const, filterSubjects: [`evt.kissflow.record.upserted.${encodeToken(boundDataset)}`] };
+  const consumer = {
+    durable: uniqueName('nest-bound-'),
+    stream: 'EVENTS' as const,
+    filterSubjects: [`evt.kissflow.record.upserted.${encodeToken(boundDataset)}`],
+  };
   const seen: string[] = [];
-  const module = { module: BoundModule, controllers: [BoundRowsController], providers: [{ provide: SEEN, useValue: seen }] };
+  const module = {
+    module: BoundModule,
+    controllers: [BoundRowsController],
+    providers: [{ provide: SEEN, useValue: seen }],
+  };
   await assert.rejects(startJetStreamService(module, { bus, service: 'probe' }), /no consumer bound to 'rows'/);
-  const { stop, transport } = await startJetStreamService(module, { bus, service: 'probe', consumers: { rows: { consumer, runner: { batchSize: 7 } } } });
+  const { stop, transport } = await startJetStreamService(module, {
+    bus,
+    service: 'probe',
+    consumers: { rows: { consumer, runner: { batchSize: 7 } } },
+  });
   try {
-    await bus.publishEvent(createEvent('kissflow.record.upserted.v1', { dataset: boundDataset, rowId: 'b1', fields: {}, modifiedAt: '2025-10-15T10:30:00Z', origin: 'webhook' }, { source: 'test' }));
+    await bus.publishEvent(
+      createEvent(
+        'kissflow.record.upserted.v1',
+        { dataset: boundDataset, rowId: 'b1', fields: {}, modifiedAt: '2025-10-15T10:30:00Z', origin: 'webhook' },
+        { source: 'test' },
+      ),
+    );
     await eventually(() => (seen.length === 1 ? true : undefined), 10_000, 'the bound row');
     assert.deepEqual(seen, [`evt.kissflow.record.upserted.${encodeToken(boundDataset)}`]);
-    assert.deepEqual(transport.stats.map((s) => s.consumer), [consumer.durable]);
+    assert.deepEqual(
+      transport.stats.map((s) => s.consumer),
+      [consumer.durable],
+    );
   } finally {
     await stop();
   }

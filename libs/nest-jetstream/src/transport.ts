@@ -1,12 +1,28 @@
 import 'reflect-metadata';
-import { Catch, type ArgumentsHost, type DynamicModule, type INestMicroservice, type RpcExceptionFilter, type Type } from '@nestjs/common';
+import {
+  Catch,
+  type ArgumentsHost,
+  type DynamicModule,
+  type INestMicroservice,
+  type RpcExceptionFilter,
+  type Type,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, type MicroserviceOptions } from '@nestjs/microservices';
 import { throwError, type Observable } from 'rxjs';
 import { BaseRpcContext, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import { decodeEvent, type ConsumerDefinition, type StreamName } from '@puente/contracts';
-import { ConsumerRunner, perMessage, type BatchHandler, type Bus, type ConsumerRunnerOptions, type Delivery, type LoggerLike, type Outcome } from '@puente/bus';
+import {
+  ConsumerRunner,
+  perMessage,
+  type BatchHandler,
+  type Bus,
+  type ConsumerRunnerOptions,
+  type Delivery,
+  type LoggerLike,
+  type Outcome,
+} from '@puente/bus';
 
 /** Options a handler passes as `@EventPattern` extras. */
 export interface JetStreamHandlerOptions {
@@ -18,7 +34,10 @@ export interface JetStreamHandlerOptions {
   batch?: boolean;
   /** For one-at-a-time handlers: hand over the `Delivery` undecoded instead of a validated domain event. */
   raw?: boolean;
-  runner?: Pick<ConsumerRunnerOptions, 'maxAttempts' | 'backoffMs' | 'ackWaitMs' | 'batchSize' | 'maxAckPending' | 'lingerMs'>;
+  runner?: Pick<
+    ConsumerRunnerOptions,
+    'maxAttempts' | 'backoffMs' | 'ackWaitMs' | 'batchSize' | 'maxAckPending' | 'lingerMs'
+  >;
 }
 
 /** The context a handler can inject with `@Ctx()`: the delivery behind the event. */
@@ -44,9 +63,13 @@ export interface ConsumerBinding {
  * for a consumer bound when the service starts (`startJetStreamService(module, { consumers: { records } })`),
  * or, for a bare subject, `@EventPattern('evt.kissflow.>')`.
  */
-export function OnJetStream(consumer: ConsumerDefinition | string, options: Omit<JetStreamHandlerOptions, 'consumer' | 'slot'> = {}): MethodDecorator {
+export function OnJetStream(
+  consumer: ConsumerDefinition | string,
+  options: Omit<JetStreamHandlerOptions, 'consumer' | 'slot'> = {},
+): MethodDecorator {
   // Nest types an event handler's extra arguments as `unknown`; a handler here takes `@Ctx() JetStreamContext`.
-  if (typeof consumer === 'string') return EventPattern(`slot:${consumer}`, { ...options, slot: consumer }) as MethodDecorator;
+  if (typeof consumer === 'string')
+    return EventPattern(`slot:${consumer}`, { ...options, slot: consumer }) as MethodDecorator;
   return EventPattern(consumer.filterSubjects.join(','), { ...options, consumer }) as MethodDecorator;
 }
 
@@ -76,15 +99,18 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       for (const [pattern, handler] of this.messageHandlers) {
-        if (!handler.isEventHandler) throw new Error(`${pattern}: JetStream handlers are events (@EventPattern), not request-response`);
+        if (!handler.isEventHandler)
+          throw new Error(`${pattern}: JetStream handlers are events (@EventPattern), not request-response`);
         const extras = (handler.extras ?? {}) as JetStreamHandlerOptions;
         const binding = extras.slot === undefined ? undefined : this.options.consumers?.[extras.slot];
-        if (extras.slot !== undefined && !binding) throw new Error(`${pattern}: no consumer bound to '${extras.slot}' (JetStreamTransportOptions.consumers)`);
-        const consumer = binding?.consumer ?? extras.consumer ?? {
-          durable: `${this.options.service}-${pattern.replace(/[^A-Za-z0-9_-]+/g, '_')}`,
-          stream: 'EVENTS' as StreamName,
-          filterSubjects: pattern.split(','),
-        };
+        if (extras.slot !== undefined && !binding)
+          throw new Error(`${pattern}: no consumer bound to '${extras.slot}' (JetStreamTransportOptions.consumers)`);
+        const consumer = binding?.consumer ??
+          extras.consumer ?? {
+            durable: `${this.options.service}-${pattern.replace(/[^A-Za-z0-9_-]+/g, '_')}`,
+            stream: 'EVENTS' as StreamName,
+            filterSubjects: pattern.split(','),
+          };
         const runner = new ConsumerRunner({
           bus: this.options.bus,
           consumer,
@@ -150,8 +176,15 @@ export class PassErrorsToTransport implements RpcExceptionFilter<unknown> {
 }
 
 /** A Nest microservice on the JetStream transport, with errors passed through to it. */
-export async function createJetStreamMicroservice(module: Type<unknown> | DynamicModule, transport: JetStreamTransport, options: { logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal')[] } = {}): Promise<INestMicroservice> {
-  const app = await NestFactory.createMicroservice<MicroserviceOptions>(module, { strategy: transport, logger: options.logger ?? ['error', 'warn'] });
+export async function createJetStreamMicroservice(
+  module: Type<unknown> | DynamicModule,
+  transport: JetStreamTransport,
+  options: { logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal')[] } = {},
+): Promise<INestMicroservice> {
+  const app = await NestFactory.createMicroservice<MicroserviceOptions>(module, {
+    strategy: transport,
+    logger: options.logger ?? ['error', 'warn'],
+  });
   app.useGlobalFilters(new PassErrorsToTransport());
   return app;
 }
@@ -160,7 +193,10 @@ export async function createJetStreamMicroservice(module: Type<unknown> | Dynami
  * Starts a module as a JetStream microservice for a service; `stop` drains every consumer. A dynamic
  * module carries the providers its composition root built (`useValue`) to its top-level controllers.
  */
-export async function startJetStreamService(module: Type<unknown> | DynamicModule, options: JetStreamTransportOptions): Promise<{ stop: () => Promise<void>; transport: JetStreamTransport }> {
+export async function startJetStreamService(
+  module: Type<unknown> | DynamicModule,
+  options: JetStreamTransportOptions,
+): Promise<{ stop: () => Promise<void>; transport: JetStreamTransport }> {
   const transport = new JetStreamTransport(options);
   const app = await createJetStreamMicroservice(module, transport);
   await app.listen();

@@ -51,14 +51,19 @@ export class ProjectionGroupStore {
   private readonly leadNames: string[];
 
   constructor(db: Db, bus: Bus, group: ProjectionGroup, options: ProjectionGroupStoreOptions = {}) {
-    const upstream: Upstream = { doc: <D extends ProjectedDoc>(projection: Projection<D>, key: string) => (this.latest.get(projection.name)?.get(key) ?? undefined) as D | undefined };
-    const store = (projection: Projection) => new ProjectionStore({
-      db, bus,
-      writers: options.writers ?? 'shared',
-      notify: options.staging === undefined,
-      ...(options.cacheSize === undefined ? {} : { cacheSize: options.cacheSize }),
-      projection: options.staging ? renamed(projection, options.staging) : projection,
-    });
+    const upstream: Upstream = {
+      doc: <D extends ProjectedDoc>(projection: Projection<D>, key: string) =>
+        (this.latest.get(projection.name)?.get(key) ?? undefined) as D | undefined,
+    };
+    const store = (projection: Projection) =>
+      new ProjectionStore({
+        db,
+        bus,
+        writers: options.writers ?? 'shared',
+        notify: options.staging === undefined,
+        ...(options.cacheSize === undefined ? {} : { cacheSize: options.cacheSize }),
+        projection: options.staging ? renamed(projection, options.staging) : projection,
+      });
     this.lead = group.lead.map(store);
     this.followers = (group.follow?.(upstream) ?? []).map(store);
     this.leadNames = group.lead.map((p) => p.name);
@@ -100,13 +105,21 @@ export type GroupState = Map<string, Map<string, ProjectedDoc>>;
  * The group without a database, event by event in order (positions `firstPosition`, +1, ...): what the
  * stores compute, for given/when/then tests and for checking that every order ends in one state.
  */
-export function evolveGroup(group: ProjectionGroup, events: readonly DomainEvent[], state: GroupState = new Map(), firstPosition = 1): GroupState {
+export function evolveGroup(
+  group: ProjectionGroup,
+  events: readonly DomainEvent[],
+  state: GroupState = new Map(),
+  firstPosition = 1,
+): GroupState {
   const docsOf = (projection: Projection) => {
     let docs = state.get(projection.name);
     if (!docs) state.set(projection.name, (docs = new Map()));
     return docs;
   };
-  const upstream: Upstream = { doc: <D extends ProjectedDoc>(projection: Projection<D>, key: string) => state.get(projection.name)?.get(key) as D | undefined };
+  const upstream: Upstream = {
+    doc: <D extends ProjectedDoc>(projection: Projection<D>, key: string) =>
+      state.get(projection.name)?.get(key) as D | undefined,
+  };
   const projections = [...group.lead, ...(group.follow?.(upstream) ?? [])];
   events.forEach((event, i) => {
     const position = firstPosition + i;

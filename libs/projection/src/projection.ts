@@ -52,12 +52,18 @@ export interface Projection<D extends ProjectedDoc = ProjectedDoc, E extends Dom
 }
 
 /** Whether a projection applies an event (its type is one it `handles`). */
-export function handlesEvent<D extends ProjectedDoc, E extends DomainEvent>(projection: Projection<D, E>, event: DomainEvent): event is E {
+export function handlesEvent<D extends ProjectedDoc, E extends DomainEvent>(
+  projection: Projection<D, E>,
+  event: DomainEvent,
+): event is E {
   return (projection.handles as readonly EventType[]).includes(event.type);
 }
 
 /** The documents an event touches in a projection, each once; none for an event it does not handle. */
-export function keysOf<D extends ProjectedDoc, E extends DomainEvent>(projection: Projection<D, E>, event: DomainEvent): string[] {
+export function keysOf<D extends ProjectedDoc, E extends DomainEvent>(
+  projection: Projection<D, E>,
+  event: DomainEvent,
+): string[] {
   return handlesEvent(projection, event) ? [...new Set(projection.keys(event))] : [];
 }
 
@@ -65,7 +71,12 @@ export function keysOf<D extends ProjectedDoc, E extends DomainEvent>(projection
  * One document's next state, as the store computes it: `initial` stands in for a document that does
  * not exist yet, then `evolve`. An event the projection does not handle changes nothing.
  */
-export function evolveDoc<D extends ProjectedDoc, E extends DomainEvent>(projection: Projection<D, E>, doc: D | null, event: DomainEvent, context: { key: string; position: number }): D | null {
+export function evolveDoc<D extends ProjectedDoc, E extends DomainEvent>(
+  projection: Projection<D, E>,
+  doc: D | null,
+  event: DomainEvent,
+  context: { key: string; position: number },
+): D | null {
   if (!handlesEvent(projection, event)) return doc;
   return projection.evolve(doc ?? projection.initial?.(context.key, event) ?? null, event, context);
 }
@@ -80,6 +91,14 @@ export function unhandled(event: never): never {
 }
 
 /** The same read model under other names (`<name><suffix>`, `<collection><suffix>`): where a rebuild writes before it swaps in. */
-export function renamed<D extends ProjectedDoc, E extends DomainEvent>(projection: Projection<D, E>, suffix: string): Projection<D, E> {
-  return { ...projection, name: `${projection.name}${suffix}`, collection: `${projection.collection}${suffix}`, indexes: projection.indexes?.map((i) => ({ ...i })) };
+export function renamed<D extends ProjectedDoc, E extends DomainEvent>(
+  projection: Projection<D, E>,
+  suffix: string,
+): Projection<D, E> {
+  return {
+    ...projection,
+    name: `${projection.name}${suffix}`,
+    collection: `${projection.collection}${suffix}`,
+    indexes: projection.indexes?.map((i) => ({ ...i })),
+  };
 }

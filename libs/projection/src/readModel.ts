@@ -30,7 +30,10 @@ export function rebuildTarget(readModel: ReadModel, deps: { db: Db; bus: Bus }):
       return { collection: p.collection, checkpoint: p.name, ...(scope ? { scope } : {}) };
     }),
     staging: (suffix) => {
-      const stores = new ProjectionGroupStore(deps.db, deps.bus, readModel.group, { writers: 'exclusive', staging: suffix });
+      const stores = new ProjectionGroupStore(deps.db, deps.bus, readModel.group, {
+        writers: 'exclusive',
+        staging: suffix,
+      });
       return { init: () => stores.init(), apply: (events) => stores.apply(events) };
     },
   };

@@ -66,7 +66,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  *    re-applies what the staging already had, which changes nothing: projections ignore events not
  *    newer than a document's version), drops the staging collections and releases the lock.
  */
-export async function rebuild(options: { bus: Bus; db: Db; target: RebuildTarget; from?: number; batchSize?: number; onProgress?: (progress: RebuildProgress) => void; pauseMs?: number }): Promise<RebuildResult> {
+export async function rebuild(options: {
+  bus: Bus;
+  db: Db;
+  target: RebuildTarget;
+  from?: number;
+  batchSize?: number;
+  onProgress?: (progress: RebuildProgress) => void;
+  pauseMs?: number;
+}): Promise<RebuildResult> {
   const { bus, db, target } = options;
   const kv = await bus.kv(REBUILD_BUCKET, { history: 1 });
   const key = target.name.replace(/[^-/_=.a-zA-Z0-9]/g, '_');
@@ -85,12 +93,23 @@ export async function rebuild(options: { bus: Bus; db: Db; target: RebuildTarget
       throw new RebuildBusyError(`a rebuild of ${target.name} has just started elsewhere`);
     }
   }
-  const heartbeat = setInterval(() => void kv.update(key, lock(), revision).then((r) => (revision = r)).catch(() => undefined), 5_000);
+  const heartbeat = setInterval(
+    () =>
+      void kv
+        .update(key, lock(), revision)
+        .then((r) => (revision = r))
+        .catch(() => undefined),
+    5_000,
+  );
   const started = performance.now();
   let paused = false;
   const live = target.consumer;
   try {
-    for (const { collection } of target.collections) await db.collection(`${collection}${SUFFIX}`).drop().catch(() => undefined);
+    for (const { collection } of target.collections)
+      await db
+        .collection(`${collection}${SUFFIX}`)
+        .drop()
+        .catch(() => undefined);
     const staging = target.staging(SUFFIX);
     await staging.init();
     let position = (options.from ?? 1) - 1;
@@ -99,13 +118,24 @@ export async function rebuild(options: { bus: Bus; db: Db; target: RebuildTarget
     const report = (phase: RebuildProgress['phase'], end: number) => {
       const seconds = (performance.now() - started) / 1000;
       const rate = events / Math.max(0.001, seconds);
-      options.onProgress?.({ phase, position, end, events, eventsPerSecond: rate, etaSeconds: rate > 0 ? Math.max(0, (end - position) / rate) : undefined });
+      options.onProgress?.({
+        phase,
+        position,
+        end,
+        events,
+        eventsPerSecond: rate,
+        etaSeconds: rate > 0 ? Math.max(0, (end - position) / rate) : undefined,
+      });
     };
     /** Applies everything after `position` up to the stream's end for the consumer's subjects. */
     const replay = async (phase: RebuildProgress['phase']) => {
       const end = (await bus.jsm.streams.info(live.stream)).state.last_seq;
       if (position >= end) return;
-      const consumer = await bus.js.consumers.get(live.stream, { filterSubjects: [...live.filterSubjects], deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: position + 1 });
+      const consumer = await bus.js.consumers.get(live.stream, {
+        filterSubjects: [...live.filterSubjects],
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: position + 1,
+      });
       try {
         for (;;) {
           const batch: PositionedEvent[] = [];
@@ -135,7 +165,10 @@ export async function rebuild(options: { bus: Bus; db: Db; target: RebuildTarget
     await replay('replaying');
 
     // Swap: stop the live projector between batches (bounded pause), then finish the replay.
-    const liveExists = await bus.jsm.consumers.info(live.stream, live.durable).then(() => true, () => false);
+    const liveExists = await bus.jsm.consumers.info(live.stream, live.durable).then(
+      () => true,
+      () => false,
+    );
     if (liveExists) {
       await bus.jsm.consumers.pause(live.stream, live.durable, new Date(Date.now() + (options.pauseMs ?? 10 * 60_000)));
       paused = true;
@@ -156,10 +189,22 @@ export async function rebuild(options: { bus: Bus; db: Db; target: RebuildTarget
       counts.removed += copied.removed;
     }
     const checkpoints = db.collection<{ _id: string; position: number; updatedAt: Date }>(Collections.checkpoints);
-    for (const { checkpoint } of target.collections) await checkpoints.updateOne({ _id: checkpoint }, { $max: { position }, $set: { updatedAt: new Date() } }, { upsert: true });
-    bus.nc.publish(RealtimeSubjects.resync, JSON.stringify({ collections: target.collections.map((c) => c.collection) }));
+    for (const { checkpoint } of target.collections)
+      await checkpoints.updateOne(
+        { _id: checkpoint },
+        { $max: { position }, $set: { updatedAt: new Date() } },
+        { upsert: true },
+      );
+    bus.nc.publish(
+      RealtimeSubjects.resync,
+      JSON.stringify({ collections: target.collections.map((c) => c.collection) }),
+    );
     await bus.nc.flush();
-    for (const { collection } of target.collections) await db.collection(`${collection}${SUFFIX}`).drop().catch(() => undefined);
+    for (const { collection } of target.collections)
+      await db
+        .collection(`${collection}${SUFFIX}`)
+        .drop()
+        .catch(() => undefined);
     report('done', position);
     return { events, seconds: (performance.now() - started) / 1000, position, failed, ...counts };
   } finally {
@@ -170,7 +215,12 @@ export async function rebuild(options: { bus: Bus; db: Db; target: RebuildTarget
 }
 
 /** Brings `live` to the state of `staging`, document by document (see `rebuild`). */
-async function swapIn(db: Db, stagingName: string, liveName: string, scope: Record<string, unknown>): Promise<{ inserted: number; replaced: number; unchanged: number; removed: number }> {
+async function swapIn(
+  db: Db,
+  stagingName: string,
+  liveName: string,
+  scope: Record<string, unknown>,
+): Promise<{ inserted: number; replaced: number; unchanged: number; removed: number }> {
   type Doc = { _id: string; _rev?: number; [field: string]: unknown };
   const staging = db.collection<Doc>(stagingName);
   const live = db.collection<Doc>(liveName);
@@ -214,7 +264,9 @@ async function swapIn(db: Db, stagingName: string, liveName: string, scope: Reco
   }
   if (batch.length > 0) await flush();
   const gone: string[] = [];
-  for await (const doc of live.find(scope as never, { projection: { _id: 1 } })) if (!seen.has(doc._id)) gone.push(doc._id);
-  for (let i = 0; i < gone.length; i += 500) counts.removed += (await live.deleteMany({ _id: { $in: gone.slice(i, i + 500) } })).deletedCount;
+  for await (const doc of live.find(scope as never, { projection: { _id: 1 } }))
+    if (!seen.has(doc._id)) gone.push(doc._id);
+  for (let i = 0; i < gone.length; i += 500)
+    counts.removed += (await live.deleteMany({ _id: { $in: gone.slice(i, i + 500) } })).deletedCount;
   return counts;
 }

@@ -22,7 +22,9 @@ after(async () => {
 
 function permutations<T>(items: readonly T[]): T[][] {
   if (items.length <= 1) return [items.slice()];
-  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+  return items.flatMap((item, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
+  );
 }
 
 function comparable(doc: Record<string, unknown> | null): Record<string, unknown> {
@@ -38,13 +40,24 @@ async function noticeCount(subject: string): Promise<number> {
 
 describe('projection store', () => {
   test('a batch of 1,200 replaces, applied by two stores at once, completes (FerretDB v1 deadlocks for good past ~400 update statements in flight)', async () => {
-    const stores = [0, 1].map(() => new ProjectionStore({ db, bus, projection: messageFixtureProjection(uniqueName('wide_')), writers: 'exclusive', notify: false }));
+    const stores = [0, 1].map(
+      () =>
+        new ProjectionStore({
+          db,
+          bus,
+          projection: messageFixtureProjection(uniqueName('wide_')),
+          writers: 'exclusive',
+          notify: false,
+        }),
+    );
     for (const store of stores) await store.init();
     const session = uniqueName('s');
     const events = Array.from({ length: 1_200 }, (_, i) => messageEvents(session, `m${i}`, ['sent']));
     await Promise.all(stores.map((store) => store.apply(events.map((e, i) => ({ event: e[0]!, position: i + 1 })))));
     const started = Date.now();
-    await Promise.all(stores.map((store) => store.apply(events.map((e, i) => ({ event: e[1]!, position: 2_000 + i })))));
+    await Promise.all(
+      stores.map((store) => store.apply(events.map((e, i) => ({ event: e[1]!, position: 2_000 + i })))),
+    );
     for (const store of stores) assert.equal(await store.collection.countDocuments({ status: 'sent' }), 1_200);
     assert.ok(Date.now() - started < 120_000);
   });
@@ -55,19 +68,41 @@ describe('projection store', () => {
     await store.init();
     const session = uniqueName('s');
     const [content, sent, delivered, read] = messageEvents(session, 'm1', ['sent', 'delivered', 'read']);
-    await store.apply([{ event: content!, position: 1 }, { event: sent!, position: 2 }]);
+    await store.apply([
+      { event: content!, position: 1 },
+      { event: sent!, position: 2 },
+    ]);
     // Another writer moves the document on behind the store's back (a second instance by mistake).
     const key = `${session}:m1`;
     const stored = (await store.collection.findOne({ _id: key }))!;
-    await store.collection.replaceOne({ _id: key }, { ...stored, status: 'delivered', _position: 3, _rev: (stored._rev as number) + 1, _v: { ...(stored._v as object), status: [2, 3] } });
+    await store.collection.replaceOne(
+      { _id: key },
+      {
+        ...stored,
+        status: 'delivered',
+        _position: 3,
+        _rev: (stored._rev as number) + 1,
+        _v: { ...(stored._v as object), status: [2, 3] },
+      },
+    );
     const result = await store.apply([{ event: read!, position: 4 }]);
     assert.equal(result.conflicts, 1, 'the cached version lost the compare-and-swap and was read again');
     const doc = await store.collection.findOne({ _id: key });
     assert.deepEqual([doc?.status, doc?._position], ['read', 4]);
     // A key the store believes new but someone else created: the insert loses, the retry merges.
     const other = messageEvents(session, 'm2', ['delivered']);
-    await store.collection.insertOne({ _id: `${session}:m2`, status: 'delivered', contentChanges: 0, _position: 10, _rev: 1, _v: { status: [2, 10] } });
-    const merged = await store.apply([{ event: other[0]!, position: 11 }, { event: delivered!, position: 12 }]);
+    await store.collection.insertOne({
+      _id: `${session}:m2`,
+      status: 'delivered',
+      contentChanges: 0,
+      _position: 10,
+      _rev: 1,
+      _v: { status: [2, 10] },
+    });
+    const merged = await store.apply([
+      { event: other[0]!, position: 11 },
+      { event: delivered!, position: 12 },
+    ]);
     assert.equal(merged.conflicts, 1);
     const m2 = await store.collection.findOne({ _id: `${session}:m2` });
     assert.deepEqual([m2?.status, m2?.contentChanges, m2?._rev], ['delivered', 1, 2]);
@@ -100,7 +135,11 @@ describe('projection store', () => {
     assert.equal(expected.text, 'Hola, ¿cómo estás? 👋');
     assert.equal(expected.contentChanges, 1);
     for (let n = 0; n < orders.length; n++) {
-      assert.deepEqual(comparable(await store.collection.findOne({ _id: `${session}:m${n}` })), expected, `order ${orders[n]!.join(',')}`);
+      assert.deepEqual(
+        comparable(await store.collection.findOne({ _id: `${session}:m${n}` })),
+        expected,
+        `order ${orders[n]!.join(',')}`,
+      );
     }
   });
 
@@ -134,8 +173,17 @@ describe('projection store', () => {
       const bWrote = new Promise<void>((resolve) => (release = resolve));
       let paused = false;
       const a = new ProjectionStore({
-        db, bus, projection,
-        hooks: { afterRead: async () => { if (!paused) { paused = true; await bWrote; } } },
+        db,
+        bus,
+        projection,
+        hooks: {
+          afterRead: async () => {
+            if (!paused) {
+              paused = true;
+              await bWrote;
+            }
+          },
+        },
       });
       const b = new ProjectionStore({ db: other.db(db.databaseName), bus, projection });
       const aResult = a.apply([{ event: content!, position: 1 }]);
@@ -155,7 +203,10 @@ describe('projection store', () => {
         await Promise.all(
           writers.map((w, i) => {
             const event = messageEvents(session, `many${round}`, [], `v${i}`)[0]!;
-            const withTime = { ...event, data: { ...event.data, timestamp: `2025-10-15T10:40:${String(i).padStart(2, '0')}.000Z` } } as DomainEvent;
+            const withTime = {
+              ...event,
+              data: { ...event.data, timestamp: `2025-10-15T10:40:${String(i).padStart(2, '0')}.000Z` },
+            } as DomainEvent;
             return w.apply([{ event: withTime, position: 100 + i }]);
           }),
         );
@@ -176,8 +227,14 @@ describe('projection store', () => {
     const [content] = messageEvents(session, 'crash', []);
     const subject = changeSubject(`fixture.${collection}.${session}`, `${session}:crash`);
     const crashing = new ProjectionStore({
-      db, bus, projection,
-      hooks: { beforeNotify: async () => { throw new Error('process died'); } },
+      db,
+      bus,
+      projection,
+      hooks: {
+        beforeNotify: async () => {
+          throw new Error('process died');
+        },
+      },
     });
     await assert.rejects(crashing.apply([{ event: content!, position: 7 }]), /process died/);
     assert.equal((await crashing.collection.findOne({ _id: `${session}:crash` }))?._rev, 1);
@@ -197,15 +254,28 @@ describe('projection store', () => {
 
   test('no batch waits for the checkpoint: it is written on its own schedule, and close() writes the last one', async () => {
     const projection = messageFixtureProjection(uniqueName('ckpt_'));
-    const store = new ProjectionStore({ db, bus, projection, writers: 'exclusive', notify: false, checkpointEveryMs: 60_000 });
+    const store = new ProjectionStore({
+      db,
+      bus,
+      projection,
+      writers: 'exclusive',
+      notify: false,
+      checkpointEveryMs: 60_000,
+    });
     await store.init();
     const session = uniqueName('s');
-    const stored = async () => (await db.collection<{ _id: string; position: number }>('projection_checkpoints').findOne({ _id: projection.name }))?.position;
+    const stored = async () =>
+      (
+        await db
+          .collection<{ _id: string; position: number }>('projection_checkpoints')
+          .findOne({ _id: projection.name })
+      )?.position;
     // given a first batch, whose checkpoint goes out at once (nothing written yet)
     await store.apply(messageEvents(session, 'm0', ['sent']).map((event, i) => ({ event, position: i + 1 })));
     await eventually(async () => ((await stored()) === 2 ? true : undefined), 5_000, 'the first checkpoint');
     // when more batches follow within the interval
-    for (let m = 1; m <= 5; m++) await store.apply(messageEvents(session, `m${m}`, ['sent']).map((event, i) => ({ event, position: 10 * m + i })));
+    for (let m = 1; m <= 5; m++)
+      await store.apply(messageEvents(session, `m${m}`, ['sent']).map((event, i) => ({ event, position: 10 * m + i })));
     // then the checkpoint waits for the interval, and close() writes the newest position
     assert.equal(await stored(), 2);
     await store.close();
@@ -228,17 +298,32 @@ describe('projection store', () => {
     await runner.start();
     let last = 0;
     for (let m = 0; m < 20; m++) {
-      for (const event of messageEvents(session, `e${m}`, ['sent', 'delivered'])) last = (await bus.publishEvent(event)).seq;
+      for (const event of messageEvents(session, `e${m}`, ['sent', 'delivered']))
+        last = (await bus.publishEvent(event)).seq;
     }
     await bus.publish(`evt.whatsapp.message.status.${encodeToken(session)}`, { not: 'an event' });
-    await eventually(async () => ((await store.collection.countDocuments({ status: 'delivered', text: { $exists: true } })) === 20 ? true : undefined), 15_000, 'twenty documents');
-    await eventually(async () => ((await listDeadLetters(bus, { consumer: durable })).length === 1 ? true : undefined), 10_000, 'the bad event in the DLQ');
+    await eventually(
+      async () =>
+        (await store.collection.countDocuments({ status: 'delivered', text: { $exists: true } })) === 20
+          ? true
+          : undefined,
+      15_000,
+      'twenty documents',
+    );
+    await eventually(
+      async () => ((await listDeadLetters(bus, { consumer: durable })).length === 1 ? true : undefined),
+      10_000,
+      'the bad event in the DLQ',
+    );
     await runner.stop();
     assert.ok((await store.checkpoint()) >= last);
     const subject = changeSubject(`fixture.${collection}.${session}`, `${session}:e0`);
     const notices = await noticeCount(subject);
     assert.ok(notices >= 1 && notices <= 3, `one notice per write of e0 (its three events batched or not): ${notices}`);
-    const lastNotice = (await bus.jsm.streams.getMessage(StreamNames.CHANGES, { last_by_subj: subject })).json<{ rev: number; doc: { status: string } }>();
+    const lastNotice = (await bus.jsm.streams.getMessage(StreamNames.CHANGES, { last_by_subj: subject })).json<{
+      rev: number;
+      doc: { status: string };
+    }>();
     assert.equal(lastNotice.rev, notices);
     assert.equal(lastNotice.doc.status, 'delivered');
   });

@@ -140,16 +140,32 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
 
   /** Creates the projection's indexes (idempotent) and learns whether the server needs revision claims. */
   async init(): Promise<void> {
-    if (this.options.writers === 'exclusive' && (await this.collection.findOne({}, { projection: { _id: 1 } })) === null) this.written = new Set();
-    const info = await this.options.db.admin().command({ buildInfo: 1 }).catch(() => undefined);
+    if (
+      this.options.writers === 'exclusive' &&
+      (await this.collection.findOne({}, { projection: { _id: 1 } })) === null
+    )
+      this.written = new Set();
+    const info = await this.options.db
+      .admin()
+      .command({ buildInfo: 1 })
+      .catch(() => undefined);
     const ferretdb = info !== undefined && 'ferretdbVersion' in info;
     this.readOneByOne = ferretdb;
     if (this.claimsNeeded) this.claimsNeeded = info === undefined || ferretdb;
     // Only the missing ones: FerretDB drops the connection when asked to create an index that exists.
-    const existing = new Set((await this.collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string));
+    const existing = new Set(
+      (
+        await this.collection
+          .listIndexes()
+          .toArray()
+          .catch(() => [])
+      ).map((index) => index.name as string),
+    );
     const indexes = (this.projection.indexes ?? []).filter((index) => !existing.has(index.name));
     if (indexes.length > 0) {
-      await this.collection.createIndexes(indexes.map((i) => ({ key: i.key, name: i.name, ...(i.unique ? { unique: true } : {}) })));
+      await this.collection.createIndexes(
+        indexes.map((i) => ({ key: i.key, name: i.name, ...(i.unique ? { unique: true } : {}) })),
+      );
     }
   }
 
@@ -162,11 +178,18 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
   /** Applies a batch in order; one outcome per event (an event `evolve` throws on is dead-lettered, the rest apply). */
   apply(events: readonly PositionedEvent[]): Promise<ApplyResult<D>> {
     // A span per batch and read model: its MongoDB reads and writes, and the change notices it publishes.
-    return withSpan(`project ${this.projection.collection}`, { kind: SpanKind.INTERNAL, attributes: { 'db.collection.name': this.projection.collection, 'puente.events': events.length } }, async (span) => {
-      const result = await this.applyBatch(events);
-      span.setAttribute('puente.written', result.written);
-      return result;
-    });
+    return withSpan(
+      `project ${this.projection.collection}`,
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: { 'db.collection.name': this.projection.collection, 'puente.events': events.length },
+      },
+      async (span) => {
+        const result = await this.applyBatch(events);
+        span.setAttribute('puente.written', result.written);
+        return result;
+      },
+    );
   }
 
   private async applyBatch(events: readonly PositionedEvent[]): Promise<ApplyResult<D>> {
@@ -187,7 +210,10 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
     const maxRounds = this.options.maxConflictRetries ?? 10;
     const notices: ChangeNotice[] = [];
     for (let round = 0; pending.length > 0; round++) {
-      if (round > maxRounds) throw new Error(`${this.projection.name}: compare-and-swap still conflicting after ${maxRounds} retries on ${pending.length} documents`);
+      if (round > maxRounds)
+        throw new Error(
+          `${this.projection.name}: compare-and-swap still conflicting after ${maxRounds} retries on ${pending.length} documents`,
+        );
       const states = await this.load(pending);
       await this.options.hooks?.afterRead?.(pending);
       const pendingSet = new Set(pending);
@@ -196,7 +222,8 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
         for (const key of touched[i]!) {
           if (!pendingSet.has(key)) continue;
           const state = states.get(key)!;
-          if (state.base && state.base._position === e.position && state.current === (state.base as D)) state.republish = true;
+          if (state.base && state.base._position === e.position && state.current === (state.base as D))
+            state.republish = true;
           let next: D | null;
           try {
             next = evolveDoc(this.projection, state.current, e.event, { key, position: e.position });
@@ -206,7 +233,11 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
           }
           if (next !== state.current) {
             if (next === null) {
-              outcomes[i] = Outcomes.dead(new Error(`${this.projection.name}: evolve returned null for existing document ${key}; deletes are tombstones`));
+              outcomes[i] = Outcomes.dead(
+                new Error(
+                  `${this.projection.name}: evolve returned null for existing document ${key}; deletes are tombstones`,
+                ),
+              );
               continue;
             }
             state.current = next;
@@ -261,7 +292,9 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
     this.checkpointTimer = setTimeout(() => {
       this.checkpointTimer = undefined;
       // A failure leaves `writtenCheckpoint` behind, so the next schedule tries again.
-      this.writeCheckpoint().catch(() => undefined).finally(() => this.scheduleCheckpoint());
+      this.writeCheckpoint()
+        .catch(() => undefined)
+        .finally(() => this.scheduleCheckpoint());
     }, wait);
     this.checkpointTimer.unref();
   }
@@ -307,7 +340,9 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
       else if (!this.written || this.written.has(key)) missing.push(key);
     }
     if (missing.length > 0) {
-      const found = this.readOneByOne ? await this.readEach(missing) : await this.collection.find({ _id: { $in: missing } }).toArray();
+      const found = this.readOneByOne
+        ? await this.readEach(missing)
+        : await this.collection.find({ _id: { $in: missing } }).toArray();
       for (const doc of found) {
         byId.set(doc._id, doc as unknown as StoredDoc<D>);
         this.remember(doc._id, doc as unknown as StoredDoc<D>);
@@ -352,11 +387,19 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
    * next revision with an insert into `projection_claims` (`<collection>:<key>#<rev>`), atomic on both
    * servers, so only one concurrent writer per revision proceeds. Claims are released after the write.
    */
-  private async write(states: Map<string, KeyState<D>>, notices: ChangeNotice[]): Promise<{ written: number; lost: string[] }> {
+  private async write(
+    states: Map<string, KeyState<D>>,
+    notices: ChangeNotice[],
+  ): Promise<{ written: number; lost: string[] }> {
     const wanted = new Map<string, { doc: StoredDoc<D>; basePosition: number | undefined }>();
     for (const [key, state] of states) {
       if (state.position === undefined || state.current === null) continue;
-      const doc = { ...withoutSystem(state.current), _id: key, _position: state.position, _rev: (state.base?._rev ?? 0) + 1 } as StoredDoc<D>;
+      const doc = {
+        ...withoutSystem(state.current),
+        _id: key,
+        _position: state.position,
+        _rev: (state.base?._rev ?? 0) + 1,
+      } as StoredDoc<D>;
       wanted.set(key, { doc, basePosition: state.base?._position });
     }
     if (wanted.size === 0) return { written: 0, lost: [] };
@@ -368,7 +411,10 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
     const ops: AnyBulkWriteOperation<RawDoc>[] = [];
     for (const [key, { doc, basePosition }] of wanted) {
       if (basePosition === undefined) ops.push({ insertOne: { document: doc as unknown as RawDoc } });
-      else if (claim.won.has(key)) ops.push({ replaceOne: { filter: { _id: key, _position: basePosition }, replacement: doc as unknown as RawDoc } });
+      else if (claim.won.has(key))
+        ops.push({
+          replaceOne: { filter: { _id: key, _position: basePosition }, replacement: doc as unknown as RawDoc },
+        });
     }
     let clean = true;
     try {
@@ -387,9 +433,12 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
       // A large batch goes as a few bulk writes at once: the server works on them side by side.
       const chunk = Math.max(WRITE_CHUNK, Math.ceil(free.length / WRITE_PARALLELISM));
       await Promise.all([
-        ...Array.from({ length: Math.ceil(free.length / chunk) }, (_, i) => send(free.slice(i * chunk, (i + 1) * chunk))),
+        ...Array.from({ length: Math.ceil(free.length / chunk) }, (_, i) =>
+          send(free.slice(i * chunk, (i + 1) * chunk)),
+        ),
         ...Array.from({ length: Math.ceil(budgeted.length / FERRETDB_UPDATE_CHUNK) }, (_, i) =>
-          ferretdbUpdates.run(() => send(budgeted.slice(i * FERRETDB_UPDATE_CHUNK, (i + 1) * FERRETDB_UPDATE_CHUNK)))),
+          ferretdbUpdates.run(() => send(budgeted.slice(i * FERRETDB_UPDATE_CHUNK, (i + 1) * FERRETDB_UPDATE_CHUNK))),
+        ),
       ]);
     } finally {
       await claim.release();
@@ -397,7 +446,10 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
     const attempted = [...wanted.keys()].filter((key) => !lost.includes(key));
     if (!clean && attempted.length > 0) {
       // Which writes won? Those whose stored `_rev` and `_position` are what this batch wrote.
-      const stored = await this.collection.find({ _id: { $in: attempted } }).project({ _position: 1, _rev: 1 }).toArray();
+      const stored = await this.collection
+        .find({ _id: { $in: attempted } })
+        .project({ _position: 1, _rev: 1 })
+        .toArray();
       const byId = new Map(stored.map((d) => [d._id as string, d]));
       for (const key of attempted) {
         const s = byId.get(key);
@@ -411,8 +463,7 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
         // Someone else wrote it: read it again next round.
         this.cache.delete(key);
         this.written?.add(key);
-      }
-      else {
+      } else {
         notices.push(this.notice(key, doc));
         this.remember(key, doc);
       }
@@ -425,13 +476,18 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
    * writer, unless it is older than CLAIM_TTL_MS (its writer died), in which case it is removed so the
    * next round can take it. Which claims are ours is read back by owner, whatever the error format.
    */
-  private async claimRevisions(wants: { key: string; rev: number }[]): Promise<{ won: Set<string>; release: () => Promise<void> }> {
+  private async claimRevisions(
+    wants: { key: string; rev: number }[],
+  ): Promise<{ won: Set<string>; release: () => Promise<void> }> {
     if (wants.length === 0) return { won: new Set(), release: async () => undefined };
     const owner = randomUUID();
     const idOf = (w: { key: string; rev: number }) => `${this.projection.collection}:${w.key}#${w.rev}`;
     const ids = wants.map(idOf);
     try {
-      await this.claims.insertMany(wants.map((w) => ({ _id: idOf(w), owner, at: new Date() })), { ordered: false });
+      await this.claims.insertMany(
+        wants.map((w) => ({ _id: idOf(w), owner, at: new Date() })),
+        { ordered: false },
+      );
     } catch (error) {
       rethrowUnlessDuplicateKeys(error);
     }
@@ -445,7 +501,10 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
     }
     for (const a of abandoned) await this.claims.deleteOne(a);
     const mine = ids.filter((_, i) => won.has(wants[i]!.key));
-    return { won, release: async () => void (mine.length > 0 && (await this.claims.deleteMany({ _id: { $in: mine }, owner }))) };
+    return {
+      won,
+      release: async () => void (mine.length > 0 && (await this.claims.deleteMany({ _id: { $in: mine }, owner }))),
+    };
   }
 
   private notice(key: string, doc: StoredDoc<D>): ChangeNotice {

@@ -36,6 +36,11 @@ export function isLaterSource(current: AspectVersion | undefined, source: string
  * `doc` with `fields` set and the aspect's version moved to `version`: the one way a projection
  * records that it changed an aspect (a new object; `doc` is not touched).
  */
-export function setAspect<D extends { _v: object }>(doc: D, aspect: keyof D['_v'] & string, fields: Partial<Omit<D, '_v'>>, version: AspectVersion): D {
+export function setAspect<D extends { _v: object }>(
+  doc: D,
+  aspect: keyof D['_v'] & string,
+  fields: Partial<Omit<D, '_v'>>,
+  version: AspectVersion,
+): D {
   return { ...doc, ...fields, _v: { ...doc._v, [aspect]: version } };
 }

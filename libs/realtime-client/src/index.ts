@@ -80,7 +80,14 @@ export class RealtimeClient {
 
   /** Subscribes to a channel; the callback receives its snapshot pages, then every change. */
   subscribe(channel: string, callback: (event: ChannelEvent) => void): Subscription {
-    const state: ChannelState = { channel, callback, resume: undefined, revs: new Map(), awaitingSnapshot: true, next: undefined };
+    const state: ChannelState = {
+      channel,
+      callback,
+      resume: undefined,
+      revs: new Map(),
+      awaitingSnapshot: true,
+      next: undefined,
+    };
     this.channels.set(channel, state);
     if (this.authenticated) this.sendSubscribe(state);
     else this.connect();
@@ -170,7 +177,8 @@ export class RealtimeClient {
         for (const doc of frame.items as Doc[]) this.remember(state, doc);
         state.next = frame.next;
         state.callback({ kind: 'snapshot', items: frame.items as Doc[], reset, complete: !frame.next });
-        if (frame.next && (this.options.allPages ?? true)) this.send({ op: 'more', channel: frame.channel, cursor: frame.next });
+        if (frame.next && (this.options.allPages ?? true))
+          this.send({ op: 'more', channel: frame.channel, cursor: frame.next });
         return;
       }
       case 'update': {
@@ -220,7 +228,8 @@ export class RealtimeClient {
   }
 
   private advance(state: ChannelState, epoch: string, position: number, force = false): void {
-    if (force || !state.resume || state.resume.epoch !== epoch || position > state.resume.position) state.resume = { epoch, position };
+    if (force || !state.resume || state.resume.epoch !== epoch || position > state.resume.position)
+      state.resume = { epoch, position };
   }
 
   private resnapshot(state: ChannelState): void {
@@ -278,7 +287,8 @@ export function encodeToken(id: string): string {
   let out = '';
   for (const char of id) {
     if (/^[A-Za-z0-9_\-@:+=]$/.test(char)) out += char;
-    else for (const byte of new TextEncoder().encode(char)) out += `~${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    else
+      for (const byte of new TextEncoder().encode(char)) out += `~${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
 }

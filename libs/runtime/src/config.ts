@@ -3,7 +3,10 @@ import { z } from 'zod';
 /** A configuration variable was missing or malformed; the message names it (never a secret's value). */
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
-  constructor(readonly variables: string[], message: string) {
+  constructor(
+    readonly variables: string[],
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -12,9 +15,20 @@ export class ConfigError extends Error {
 const SECRET_NAME = /SECRET|TOKEN|PASSWORD|KEY|CREDS|WEBHOOK_URL|DATABASE_URL|MONGO_URL/i;
 
 /** A TCP port. */
-export const port = () => z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(1, 'must be a port number from 1 to 65535').max(65535, 'must be a port number from 1 to 65535');
+export const port = () =>
+  z.coerce
+    .number({ error: 'must be a port number' })
+    .int('must be a port number')
+    .min(1, 'must be a port number from 1 to 65535')
+    .max(65535, 'must be a port number from 1 to 65535');
 /** Comma-separated list; blanks dropped. */
-export const list = () => z.string().transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean));
+export const list = () =>
+  z.string().transform((value) =>
+    value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 /** A duration in milliseconds, or with a unit: `500ms`, `30s`, `10m`, `24h`, `7d`. `0` means none. */
 export const duration = () =>
   z.string().transform((value, ctx) => {
@@ -40,13 +54,16 @@ export const bytes = () =>
     return Number(match[1]) * factor;
   });
 export const url = (protocols: string[]) =>
-  z.string().refine((value) => {
-    try {
-      return protocols.includes(new URL(value).protocol.replace(':', ''));
-    } catch {
-      return false;
-    }
-  }, `must be a ${protocols.join(' or ')} URL`);
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol.replace(':', ''));
+      } catch {
+        return false;
+      }
+    },
+    `must be a ${protocols.join(' or ')} URL`,
+  );
 
 /**
  * Validates the environment against a schema whose keys are variable names. A bad value throws a
@@ -97,18 +114,31 @@ export type SecretName = keyof typeof DevSecrets;
  * variable. `secrets` names them (development values from `DevSecrets`) or maps each to its development
  * value (a service that owns its secrets, as the gateway's providers do).
  */
-export function resolveSecrets<K extends string>(secrets: readonly (K & SecretName)[] | Readonly<Record<K, string>>, env: NodeJS.ProcessEnv): Record<K, string[]> {
-  const dev: Readonly<Record<K, string>> = isNameList(secrets) ? (Object.fromEntries(secrets.map((name) => [name, DevSecrets[name]])) as Record<K, string>) : secrets;
+export function resolveSecrets<K extends string>(
+  secrets: readonly (K & SecretName)[] | Readonly<Record<K, string>>,
+  env: NodeJS.ProcessEnv,
+): Record<K, string[]> {
+  const dev: Readonly<Record<K, string>> = isNameList(secrets)
+    ? (Object.fromEntries(secrets.map((name) => [name, DevSecrets[name]])) as Record<K, string>)
+    : secrets;
   const production = env.NODE_ENV === 'production';
   const out = {} as Record<K, string[]>;
   const bad: string[] = [];
   for (const name of Object.keys(dev) as K[]) {
-    const values = (env[name] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const values = (env[name] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (production && values.length === 0) bad.push(`${name}: required in production`);
-    else if (production && values.includes(dev[name])) bad.push(`${name}: the development value is refused in production`);
+    else if (production && values.includes(dev[name]))
+      bad.push(`${name}: the development value is refused in production`);
     out[name] = values.length > 0 ? values : [dev[name]];
   }
-  if (bad.length > 0) fail(bad.map((line) => line.split(':')[0]!), `invalid configuration: ${bad.join('; ')}`);
+  if (bad.length > 0)
+    fail(
+      bad.map((line) => line.split(':')[0]!),
+      `invalid configuration: ${bad.join('; ')}`,
+    );
   return out;
 }
 
@@ -120,7 +150,9 @@ function isNameList<K extends string>(secrets: readonly K[] | Readonly<Record<K,
 export const CommonConfig = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  NATS_URL: list().pipe(z.array(url(['nats', 'tls', 'ws', 'wss'])).min(1, 'must list at least one NATS URL')).default(['nats://127.0.0.1:4222']),
+  NATS_URL: list()
+    .pipe(z.array(url(['nats', 'tls', 'ws', 'wss'])).min(1, 'must list at least one NATS URL'))
+    .default(['nats://127.0.0.1:4222']),
   NATS_TOKEN: z.string().optional(),
   NATS_CREDS: z.string().optional(),
   /** Copies of each stream and key-value bucket: 3 on a three-node JetStream cluster (deploy/k8s prod). */

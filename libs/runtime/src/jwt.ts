@@ -8,7 +8,9 @@ import { TokenClaims } from '@puente/contracts';
  * decoded bytes); any other secret is its UTF-8 bytes.
  */
 export function secretBytes(secret: string): Buffer {
-  return secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.from(secret, 'utf8');
+  return secret.startsWith('whsec_')
+    ? Buffer.from(secret.slice('whsec_'.length), 'base64')
+    : Buffer.from(secret, 'utf8');
 }
 
 export interface JwtKeyOptions {
@@ -51,7 +53,8 @@ function verifyKey(secret: string, standardWebhooks: boolean): Promise<HmacKey> 
   return key;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * Verifies an HS256 JWT with `jose` against any of the secrets: the header must say HS256 (`none` and
@@ -59,16 +62,22 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
  * given, and `exp` and `nbf`, where present as numbers, must hold within the clock skew. The schema
  * decides which claims are required (realtime's requires `exp`; the gateway's Evolution JWT does not).
  */
-export async function verifyJwt<Claims extends z.ZodType>(token: string, options: JwtVerifyOptions<Claims>): Promise<JwtVerified<z.output<Claims>>> {
+export async function verifyJwt<Claims extends z.ZodType>(
+  token: string,
+  options: JwtVerifyOptions<Claims>,
+): Promise<JwtVerified<z.output<Claims>>> {
   if (!COMPACT.test(token)) return { ok: false, reason: 'not a JWT' };
   let payload: Uint8Array | undefined;
   for (const secret of options.secrets) {
     try {
-      payload = (await compactVerify(token, await verifyKey(secret, options.standardWebhooksSecrets === true), HS256_ONLY)).payload;
+      payload = (
+        await compactVerify(token, await verifyKey(secret, options.standardWebhooksSecrets === true), HS256_ONLY)
+      ).payload;
       break;
     } catch (error) {
       if (error instanceof errors.JWSSignatureVerificationFailed) continue;
-      if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return { ok: false, reason: 'only HS256 tokens are accepted' };
+      if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported)
+        return { ok: false, reason: 'only HS256 tokens are accepted' };
       return { ok: false, reason: 'not a JWT' };
     }
   }
@@ -88,7 +97,8 @@ export async function verifyJwt<Claims extends z.ZodType>(token: string, options
   const skew = options.clockSkewSeconds ?? 0;
   const times = isObject(raw) ? raw : {};
   if (typeof times.exp === 'number' && now >= (times.exp + skew) * 1000) return { ok: false, reason: 'token expired' };
-  if (typeof times.nbf === 'number' && now < (times.nbf - skew) * 1000) return { ok: false, reason: 'token not yet valid' };
+  if (typeof times.nbf === 'number' && now < (times.nbf - skew) * 1000)
+    return { ok: false, reason: 'token not yet valid' };
   return { ok: true, claims: claims.data };
 }
 
@@ -110,7 +120,17 @@ export type TokenGrant = Pick<TokenClaims, 'sub' | 'channels'> & Partial<Pick<To
 /** Mints an access token ({@link TokenClaims}): `sub`, `channels` (patterns), `send` and `roles` when given, `exp` = now + ttl. */
 export function signToken(claims: TokenGrant, secret: string, ttlSeconds = 3600, now = Date.now()): string {
   const issuedAt = Math.floor(now / 1000);
-  return signJwt({ sub: claims.sub, channels: [...claims.channels], ...(claims.send ? { send: [...claims.send] } : {}), ...(claims.roles ? { roles: [...claims.roles] } : {}), iat: issuedAt, exp: issuedAt + ttlSeconds }, secret);
+  return signJwt(
+    {
+      sub: claims.sub,
+      channels: [...claims.channels],
+      ...(claims.send ? { send: [...claims.send] } : {}),
+      ...(claims.roles ? { roles: [...claims.roles] } : {}),
+      iat: issuedAt,
+      exp: issuedAt + ttlSeconds,
+    },
+    secret,
+  );
 }
 
 export type Verified = JwtVerified<TokenClaims>;

@@ -37,8 +37,17 @@ export function startMetrics(service: string, env: NodeJS.ProcessEnv): { shutdow
   prometheus = new PrometheusExporter({ preventServerStart: true });
   const readers: MetricReader[] = [prometheus];
   const url = otlpMetricsUrl(env);
-  if (url) readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url }), exportIntervalMillis: Number(env.OTEL_METRIC_EXPORT_INTERVAL ?? 15_000) }));
-  const provider = new MeterProvider({ resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME ?? `puente-${service}` }), readers });
+  if (url)
+    readers.push(
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({ url }),
+        exportIntervalMillis: Number(env.OTEL_METRIC_EXPORT_INTERVAL ?? 15_000),
+      }),
+    );
+  const provider = new MeterProvider({
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME ?? `puente-${service}` }),
+    readers,
+  });
   metrics.setGlobalMeterProvider(provider);
   return {
     shutdown: async () => {

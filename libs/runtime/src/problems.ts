@@ -74,7 +74,15 @@ export type ProblemOutcome = 'unauthorized' | 'too_large' | 'unavailable' | 'inv
 export function problemOutcome(error: unknown): ProblemOutcome {
   if (!(error instanceof HttpError)) return 'error';
   const status = error.status;
-  return status === 401 ? 'unauthorized' : status === 413 ? 'too_large' : status === 503 ? 'unavailable' : status < 500 ? 'invalid' : 'error';
+  return status === 401
+    ? 'unauthorized'
+    : status === 413
+      ? 'too_large'
+      : status === 503
+        ? 'unavailable'
+        : status < 500
+          ? 'invalid'
+          : 'error';
 }
 
 /** The problem-details body of an error answer (RFC 9457), with the request id. */
@@ -92,8 +100,18 @@ export function problemBody(error: HttpError, requestId: string): Record<string,
 }
 
 /** Answers an error as `application/problem+json` with its status and headers (and `headers`, e.g. `cache-control`). */
-export function sendProblem(res: ServerResponse, error: HttpError, requestId: string, headers: Record<string, string> = {}): void {
+export function sendProblem(
+  res: ServerResponse,
+  error: HttpError,
+  requestId: string,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(problemBody(error, requestId));
-  res.writeHead(error.status, { 'content-type': 'application/problem+json', 'content-length': String(Buffer.byteLength(text)), ...headers, ...error.headers });
+  res.writeHead(error.status, {
+    'content-type': 'application/problem+json',
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+    ...error.headers,
+  });
   res.end(text);
 }

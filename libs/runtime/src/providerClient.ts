@@ -42,18 +42,30 @@ export interface JsonResponse {
 }
 
 /** One request; never throws for an HTTP status (the caller classifies), only for a transport failure (as `unknown`). */
-export async function requestJson(url: string, init: { method: string; headers?: Record<string, string>; body?: unknown }, timeoutMs: number): Promise<JsonResponse> {
+export async function requestJson(
+  url: string,
+  init: { method: string; headers?: Record<string, string>; body?: unknown },
+  timeoutMs: number,
+): Promise<JsonResponse> {
   let response: Response;
   try {
     response = await fetch(url, {
       method: init.method,
-      headers: { accept: 'application/json', ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+      headers: {
+        accept: 'application/json',
+        ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...init.headers,
+      },
       ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
     const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
-    throw new ProviderError('unknown', timedOut ? 'TIMEOUT' : 'NETWORK', timedOut ? `no answer within ${timeoutMs} ms` : `request failed: ${(error as Error).message}`);
+    throw new ProviderError(
+      'unknown',
+      timedOut ? 'TIMEOUT' : 'NETWORK',
+      timedOut ? `no answer within ${timeoutMs} ms` : `request failed: ${(error as Error).message}`,
+    );
   }
   const text = await response.text().catch(() => '');
   let body: unknown = undefined;

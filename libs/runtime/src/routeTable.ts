@@ -86,7 +86,8 @@ function decodeParam(value: string): string {
 }
 
 /** The result of a lookup: a handler with its parameters, or the methods the path allows. */
-export type RouteMatch = { handler: RouteHandler; params: Record<string, string> } | { handler?: undefined; allow: readonly string[] };
+export type RouteMatch =
+  { handler: RouteHandler; params: Record<string, string> } | { handler?: undefined; allow: readonly string[] };
 
 /**
  * A declarative route table: paths compiled once, literal paths found in a map, parametrized ones
@@ -97,7 +98,10 @@ export class RouteTable {
   private readonly literal = new Map<string, PathEntry>();
   private readonly patterns: PathEntry[] = [];
 
-  constructor(routes: readonly RouteSpec[], private readonly options: RouteTableOptions = {}) {
+  constructor(
+    routes: readonly RouteSpec[],
+    private readonly options: RouteTableOptions = {},
+  ) {
     const byPath = new Map<string, PathEntry>();
     for (const route of routes) {
       let entry = byPath.get(route.path);
@@ -113,7 +117,9 @@ export class RouteTable {
       entry.allow.push(method);
     }
     if (options.headForGet) {
-      for (const entry of byPath.values()) if (entry.methods.has('GET') && !entry.methods.has('HEAD')) entry.allow.splice(entry.allow.indexOf('GET') + 1, 0, 'HEAD');
+      for (const entry of byPath.values())
+        if (entry.methods.has('GET') && !entry.methods.has('HEAD'))
+          entry.allow.splice(entry.allow.indexOf('GET') + 1, 0, 'HEAD');
     }
   }
 
@@ -135,7 +141,9 @@ export class RouteTable {
       }
       if (!entry) return undefined;
     }
-    const handler = entry.methods.get(method) ?? (method === 'HEAD' && this.options.headForGet ? entry.methods.get('GET') : undefined);
+    const handler =
+      entry.methods.get(method) ??
+      (method === 'HEAD' && this.options.headForGet ? entry.methods.get('GET') : undefined);
     return handler ? { handler, params } : { allow: entry.allow };
   }
 

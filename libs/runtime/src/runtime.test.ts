@@ -3,20 +3,42 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { context, trace } from '@opentelemetry/api';
 import { z } from 'zod';
-import { ConfigError, CommonConfig, createLogger, duration, bytes, loadConfig, port, readiness, resolveSecrets, startTelemetry, mongoDatabaseName } from './index.js';
+import {
+  ConfigError,
+  CommonConfig,
+  createLogger,
+  duration,
+  bytes,
+  loadConfig,
+  port,
+  readiness,
+  resolveSecrets,
+  startTelemetry,
+  mongoDatabaseName,
+} from './index.js';
 
 describe('runtime - configuration', () => {
-  const Schema = CommonConfig.extend({ GATEWAY_PORT: port().default(8080), TIMEOUT: duration().default(1_000), LIMIT: bytes().default(1024), API_SECRET: z.string().min(32, 'must be at least 32 characters') });
+  const Schema = CommonConfig.extend({
+    GATEWAY_PORT: port().default(8080),
+    TIMEOUT: duration().default(1_000),
+    LIMIT: bytes().default(1024),
+    API_SECRET: z.string().min(32, 'must be at least 32 characters'),
+  });
 
   test('defaults and units are applied', () => {
-    const config = loadConfig(Schema, { TIMEOUT: '30s', LIMIT: '4MB', API_SECRET: 'x'.repeat(32), NATS_URL: 'nats://a:4222, nats://b:4222' });
+    const config = loadConfig(Schema, {
+      TIMEOUT: '30s',
+      LIMIT: '4MB',
+      API_SECRET: 'x'.repeat(32),
+      NATS_URL: 'nats://a:4222, nats://b:4222',
+    });
     assert.equal(config.GATEWAY_PORT, 8080);
     assert.equal(config.TIMEOUT, 30_000);
     assert.equal(config.LIMIT, 4 * 1024 * 1024);
     assert.deepEqual(config.NATS_URL, ['nats://a:4222', 'nats://b:4222']);
   });
 
-  test('a bad value names the variable, and a secret\'s value is never echoed', () => {
+  test("a bad value names the variable, and a secret's value is never echoed", () => {
     assert.throws(
       () => loadConfig(Schema, { GATEWAY_PORT: 'eighty', API_SECRET: 'hunter2-is-short' }),
       (error: unknown) => {
@@ -28,17 +50,34 @@ describe('runtime - configuration', () => {
         return true;
       },
     );
-    assert.throws(() => loadConfig(Schema, { TIMEOUT: 'soon', API_SECRET: 'x'.repeat(32) }), /TIMEOUT: must be a duration/);
-    assert.throws(() => loadConfig(Schema, { MONGO_URL: 'http://db', API_SECRET: 'x'.repeat(32) }), /MONGO_URL: must be a mongodb or mongodb\+srv URL/);
+    assert.throws(
+      () => loadConfig(Schema, { TIMEOUT: 'soon', API_SECRET: 'x'.repeat(32) }),
+      /TIMEOUT: must be a duration/,
+    );
+    assert.throws(
+      () => loadConfig(Schema, { MONGO_URL: 'http://db', API_SECRET: 'x'.repeat(32) }),
+      /MONGO_URL: must be a mongodb or mongodb\+srv URL/,
+    );
   });
 
   test('production refuses a missing secret or a development one; development falls back to the dev value', () => {
-    assert.deepEqual(resolveSecrets(['KISSFLOW_WEBHOOK_SECRET'], {}).KISSFLOW_WEBHOOK_SECRET, ['dev-kissflow-webhook-secret']);
-    assert.deepEqual(resolveSecrets(['API_TOKENS'], { API_TOKENS: 'new-token, old-token' }).API_TOKENS, ['new-token', 'old-token']);
-    assert.throws(() => resolveSecrets(['KISSFLOW_WEBHOOK_SECRET'], { NODE_ENV: 'production' }), /KISSFLOW_WEBHOOK_SECRET: required in production/);
+    assert.deepEqual(resolveSecrets(['KISSFLOW_WEBHOOK_SECRET'], {}).KISSFLOW_WEBHOOK_SECRET, [
+      'dev-kissflow-webhook-secret',
+    ]);
+    assert.deepEqual(resolveSecrets(['API_TOKENS'], { API_TOKENS: 'new-token, old-token' }).API_TOKENS, [
+      'new-token',
+      'old-token',
+    ]);
+    assert.throws(
+      () => resolveSecrets(['KISSFLOW_WEBHOOK_SECRET'], { NODE_ENV: 'production' }),
+      /KISSFLOW_WEBHOOK_SECRET: required in production/,
+    );
     assert.throws(
       () => resolveSecrets(['API_TOKENS'], { NODE_ENV: 'production', API_TOKENS: 'real-token,dev-api-token' }),
-      (error: unknown) => error instanceof ConfigError && /API_TOKENS: the development value is refused/.test(error.message) && !/real-token/.test(error.message),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /API_TOKENS: the development value is refused/.test(error.message) &&
+        !/real-token/.test(error.message),
     );
   });
 
@@ -51,7 +90,12 @@ describe('runtime - configuration', () => {
 describe('runtime - logs', () => {
   test('lines are JSON, secrets are redacted, and the active trace id is attached', async () => {
     const lines: Record<string, unknown>[] = [];
-    const destination = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
     const telemetry = startTelemetry('test', {});
     try {
       const logger = createLogger({ service: 'test', level: 'info', destination });
@@ -73,7 +117,19 @@ describe('runtime - logs', () => {
 });
 
 test('runtime - readiness fails when a check fails, throws or hangs', async () => {
-  assert.deepEqual(await readiness({ a: () => true, b: async () => true }), { status: 'ok', checks: { a: 'ok', b: 'ok' } });
-  const report = await readiness({ a: () => true, b: () => { throw new Error('down'); }, c: () => new Promise<boolean>(() => undefined) }, 100);
+  assert.deepEqual(await readiness({ a: () => true, b: async () => true }), {
+    status: 'ok',
+    checks: { a: 'ok', b: 'ok' },
+  });
+  const report = await readiness(
+    {
+      a: () => true,
+      b: () => {
+        throw new Error('down');
+      },
+      c: () => new Promise<boolean>(() => undefined),
+    },
+    100,
+  );
   assert.deepEqual(report, { status: 'unavailable', checks: { a: 'ok', b: 'failing', c: 'failing' } });
 });

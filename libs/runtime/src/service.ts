@@ -60,9 +60,21 @@ export interface RunningService {
  * its name), logs, telemetry, the bus with its streams, MongoDB, health endpoints and a bounded
  * graceful shutdown on SIGTERM and SIGINT.
  */
-export async function runService<S extends z.ZodObject, K extends string = never>(definition: ServiceDefinition<S, K>, env: NodeJS.ProcessEnv): Promise<RunningService> {
+export async function runService<S extends z.ZodObject, K extends string = never>(
+  definition: ServiceDefinition<S, K>,
+  env: NodeJS.ProcessEnv,
+): Promise<RunningService> {
   const schema = CommonConfig.extend(definition.config.shape).extend(
-    definition.healthPort ? { [definition.healthPort.variable]: z.coerce.number().int().min(0).max(65535).default(definition.healthPort.default) } : {},
+    definition.healthPort
+      ? {
+          [definition.healthPort.variable]: z.coerce
+            .number()
+            .int()
+            .min(0)
+            .max(65535)
+            .default(definition.healthPort.default),
+        }
+      : {},
   );
   let config: z.infer<S> & CommonConfig;
   let secrets: Record<K, string[]>;
@@ -71,7 +83,9 @@ export async function runService<S extends z.ZodObject, K extends string = never
     secrets = resolveSecrets<K>(definition.secrets ?? [], env);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${JSON.stringify({ level: 'fatal', service: definition.name, code: error.code, variables: error.variables, msg: error.message })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ level: 'fatal', service: definition.name, code: error.code, variables: error.variables, msg: error.message })}\n`,
+      );
       process.exit(78);
     }
     throw error;
@@ -79,7 +93,10 @@ export async function runService<S extends z.ZodObject, K extends string = never
   const logger = createLogger({ service: definition.name, level: config.LOG_LEVEL });
   const telemetry: Telemetry = startTelemetry(definition.name, env);
   const meters = startMetrics(definition.name, env);
-  const closers: { name: string; close: () => Promise<void> }[] = [{ name: 'telemetry', close: () => telemetry.shutdown() }, { name: 'metrics', close: () => meters.shutdown() }];
+  const closers: { name: string; close: () => Promise<void> }[] = [
+    { name: 'telemetry', close: () => telemetry.shutdown() },
+    { name: 'metrics', close: () => meters.shutdown() },
+  ];
   let shuttingDown: Promise<void> | undefined;
   let draining = false;
 
@@ -123,7 +140,10 @@ export async function runService<S extends z.ZodObject, K extends string = never
 
     let db: Db | undefined;
     if (definition.mongo) {
-      const client = new MongoClient(config.MONGO_URL, { maxPoolSize: config.MONGO_POOL_SIZE, serverSelectionTimeoutMS: 5_000 });
+      const client = new MongoClient(config.MONGO_URL, {
+        maxPoolSize: config.MONGO_POOL_SIZE,
+        serverSelectionTimeoutMS: 5_000,
+      });
       await client.connect();
       closers.push({ name: 'mongo', close: () => client.close() });
       db = client.db(mongoDatabaseName(config.MONGO_URL));
@@ -134,7 +154,10 @@ export async function runService<S extends z.ZodObject, K extends string = never
     const started = await definition.start({ name: definition.name, config, secrets, env, logger, bus, db, checks });
     const urls: Record<string, string> = { ...started.urls };
     if (definition.healthPort) {
-      const health = await startHealthServer({ port: (config as Record<string, number>)[definition.healthPort.variable]!, checks });
+      const health = await startHealthServer({
+        port: (config as Record<string, number>)[definition.healthPort.variable]!,
+        checks,
+      });
       closers.push({ name: 'health', close: () => health.close() });
       urls.health = `http://127.0.0.1:${health.port}/readyz`;
     }

@@ -7,7 +7,7 @@ import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { startTelemetry } from './telemetry.js';
 import { listen } from './httpServer.js';
 
-test('telemetry - trace context crosses NATS: the consumer continues the publisher\'s trace, and spans are exported over OTLP', async () => {
+test("telemetry - trace context crosses NATS: the consumer continues the publisher's trace, and spans are exported over OTLP", async () => {
   const received: { path: string; bytes: number }[] = [];
   const collector = await listen(
     createServer((req, res) => {
@@ -21,7 +21,10 @@ test('telemetry - trace context crosses NATS: the consumer continues the publish
     0,
     '127.0.0.1',
   );
-  const telemetry = startTelemetry('test', { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.port}`, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  const telemetry = startTelemetry('test', {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.port}`,
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+  });
   const bus = await connectTestBus();
   try {
     assert.equal(telemetry.mode, 'otlp');
@@ -44,10 +47,13 @@ test('telemetry - trace context crosses NATS: the consumer continues the publish
     await runner.stop();
     const header = seen[0]!.delivery.headers?.get('traceparent') ?? '';
     assert.match(header, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
-    assert.equal(header.split('-')[1], traceId, 'the message carries the publisher\'s trace');
+    assert.equal(header.split('-')[1], traceId, "the message carries the publisher's trace");
     assert.equal(seen[0]!.activeTraceId, traceId, 'the handler runs in a span of the same trace');
     await telemetry.shutdown();
-    assert.ok(received.some((r) => r.path === '/v1/traces' && r.bytes > 0), `spans were exported: ${JSON.stringify(received)}`);
+    assert.ok(
+      received.some((r) => r.path === '/v1/traces' && r.bytes > 0),
+      `spans were exported: ${JSON.stringify(received)}`,
+    );
   } finally {
     await bus.close();
     await collector.close();

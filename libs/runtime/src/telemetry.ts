@@ -23,7 +23,8 @@ export function exportRequested(env: NodeJS.ProcessEnv): boolean {
 /** The traces endpoint from the given environment (the exporter would otherwise read process.env). */
 function otlpTracesUrl(env: NodeJS.ProcessEnv): { url: string } | undefined {
   if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return { url: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT };
-  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return { url: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces` };
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT)
+    return { url: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces` };
   return undefined;
 }
 

@@ -1,4 +1,14 @@
-import { accessSync, constants, cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { run, StackError } from './processes.js';
@@ -41,7 +51,10 @@ export function findBinary(name: string): string | undefined {
 
 function requireGo(what: string): string {
   const go = findBinary('go') ?? (executable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
-  if (!go) throw new StackError(`${what} is missing and Go is not installed to build it: install Go (https://go.dev/dl) or put ${what} on PATH`);
+  if (!go)
+    throw new StackError(
+      `${what} is missing and Go is not installed to build it: install Go (https://go.dev/dl) or put ${what} on PATH`,
+    );
   return go;
 }
 
@@ -56,7 +69,9 @@ export async function ensureNatsServer(log: (line: string) => void): Promise<str
       env: { ...process.env, GOBIN: cacheBin(), GOFLAGS: '-buildvcs=false' },
     });
   } catch (error) {
-    throw new StackError(`could not install nats-server with go install (${(error as Error).message.split('\n')[0]}); check access to the Go module proxy or put nats-server on PATH`);
+    throw new StackError(
+      `could not install nats-server with go install (${(error as Error).message.split('\n')[0]}); check access to the Go module proxy or put nats-server on PATH`,
+    );
   }
   return join(cacheBin(), 'nats-server');
 }
@@ -72,7 +87,9 @@ export async function ensureFerretDB(log: (line: string) => void): Promise<strin
   if (found) return found;
   const go = requireGo('ferretdb');
   const module = `github.com/FerretDB/FerretDB@${Versions.ferretdb}`;
-  log(`building FerretDB ${Versions.ferretdb} from the Go module proxy (once, about a minute; cached in ${cacheBin()})`);
+  log(
+    `building FerretDB ${Versions.ferretdb} from the Go module proxy (once, about a minute; cached in ${cacheBin()})`,
+  );
   try {
     const info = JSON.parse(await run(go, ['mod', 'download', '-json', module])) as { Dir?: string; Error?: string };
     if (!info.Dir) throw new Error(info.Error ?? 'no module directory');
@@ -87,7 +104,9 @@ export async function ensureFerretDB(log: (line: string) => void): Promise<strin
       env: { ...process.env, GOFLAGS: '-buildvcs=false' },
     });
   } catch (error) {
-    throw new StackError(`could not build FerretDB ${Versions.ferretdb} (${(error as Error).message.split('\n')[0]}); check access to the Go module proxy or put ferretdb on PATH`);
+    throw new StackError(
+      `could not build FerretDB ${Versions.ferretdb} (${(error as Error).message.split('\n')[0]}); check access to the Go module proxy or put ferretdb on PATH`,
+    );
   }
   return join(cacheBin(), 'ferretdb');
 }
@@ -106,12 +125,15 @@ export async function ensurePostgres(log: (line: string) => void): Promise<strin
   const located = locatePostgres();
   if (located) return located;
   if (process.getuid?.() !== 0) {
-    throw new StackError('PostgreSQL server binaries not found: install them (Debian: sudo apt-get install -y postgresql) or set GLYMS_DATABASE_URL');
+    throw new StackError(
+      'PostgreSQL server binaries not found: install them (Debian: sudo apt-get install -y postgresql) or set GLYMS_DATABASE_URL',
+    );
   }
   log('installing PostgreSQL with apt-get (once)');
   await aptInstall('postgresql', 'install postgresql by hand or set GLYMS_DATABASE_URL');
   const installed = locatePostgres();
-  if (!installed) throw new StackError('apt-get installed postgresql but no postgres binary was found under /usr/lib/postgresql');
+  if (!installed)
+    throw new StackError('apt-get installed postgresql but no postgres binary was found under /usr/lib/postgresql');
   return installed;
 }
 
@@ -140,7 +162,10 @@ export function locatePostgres(): string | undefined {
 export async function ensureChromium(log: (line: string) => void): Promise<string> {
   const wanted = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (existsSync(wanted)) return wanted;
-  if (process.getuid?.() !== 0) throw new StackError(`Chromium not found at ${wanted}: install it (Debian: sudo apt-get install -y chromium) or set CHROMIUM_PATH`);
+  if (process.getuid?.() !== 0)
+    throw new StackError(
+      `Chromium not found at ${wanted}: install it (Debian: sudo apt-get install -y chromium) or set CHROMIUM_PATH`,
+    );
   log('installing Chromium with apt-get (once)');
   await aptInstall('chromium', 'install chromium by hand or set CHROMIUM_PATH');
   if (!existsSync(wanted)) throw new StackError(`apt-get installed chromium but ${wanted} does not exist`);
@@ -154,6 +179,8 @@ export async function aptInstall(pkg: string, instead: string): Promise<void> {
     await run('apt-get', ['update'], { env });
     await run('apt-get', ['install', '-y', '--no-install-recommends', pkg], { env });
   } catch (error) {
-    throw new StackError(`could not install ${pkg} with apt-get (${(error as Error).message.split('\n')[0]}); ${instead}`);
+    throw new StackError(
+      `could not install ${pkg} with apt-get (${(error as Error).message.split('\n')[0]}); ${instead}`,
+    );
   }
 }

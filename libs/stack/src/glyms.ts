@@ -45,7 +45,8 @@ const SEED_SERVICIOS: (string | number)[][] = [
   ['SRV-004', 'Mantenimiento preventivo', '350.00', 3],
 ];
 
-const literal = (value: string | number) => (typeof value === 'number' ? String(value) : `'${value.replaceAll("'", "''")}'`);
+const literal = (value: string | number) =>
+  typeof value === 'number' ? String(value) : `'${value.replaceAll("'", "''")}'`;
 const rows = (list: (string | number)[][]) => list.map((row) => `  (${row.map(literal).join(', ')})`).join(',\n');
 
 /**
@@ -77,7 +78,8 @@ export async function ensureGlymsDemo(url: string): Promise<{ clientes: number; 
   await client.connect();
   try {
     await client.query(glymsDemoSql());
-    const count = async (table: string) => Number((await client.query(`select count(*)::int as n from ${table}`)).rows[0].n);
+    const count = async (table: string) =>
+      Number((await client.query(`select count(*)::int as n from ${table}`)).rows[0].n);
     return { clientes: await count('public.cliente'), servicios: await count('public.servicio') };
   } finally {
     await client.end();

@@ -7,7 +7,21 @@ export { startMongoWire, startNats, startPostgres, type NatsClusterOptions, type
 export { ensureGlymsDemo, glymsDemoSql, GLYMS_SCHEMA } from './glyms.js';
 export * from './manifests.js';
 export {
-  ensureKafka, ensureMavenRuntime, kafkaAnswers, kafkaClusterId, startKafka, KafkaVersions, KAFKA_ARTIFACTS, KAFKA_JVM_OPTIONS, KAFKA_LOG4J,
-  ensureDebeziumConnect, startDebeziumConnect, debeziumConnectorProperties, DebeziumVersions, DEBEZIUM_CONNECT_ARTIFACTS,
-  type JavaRuntime, type MavenCoordinate, type DebeziumConnectorOptions,
+  ensureKafka,
+  ensureMavenRuntime,
+  kafkaAnswers,
+  kafkaClusterId,
+  startKafka,
+  KafkaVersions,
+  KAFKA_ARTIFACTS,
+  KAFKA_JVM_OPTIONS,
+  KAFKA_LOG4J,
+  ensureDebeziumConnect,
+  startDebeziumConnect,
+  debeziumConnectorProperties,
+  DebeziumVersions,
+  DEBEZIUM_CONNECT_ARTIFACTS,
+  type JavaRuntime,
+  type MavenCoordinate,
+  type DebeziumConnectorOptions,
 } from './kafka.js';

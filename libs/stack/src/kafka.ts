@@ -42,7 +42,10 @@ const resolving = new Map<string, Promise<JavaRuntime>>();
 async function ensureJava(log: Log): Promise<string> {
   const found = findBinary('java');
   if (found) return found;
-  if (process.getuid?.() !== 0) throw new StackError('java is not installed: install a Java 17+ runtime (Debian: sudo apt-get install -y default-jre-headless) or set KAFKA_BROKERS');
+  if (process.getuid?.() !== 0)
+    throw new StackError(
+      'java is not installed: install a Java 17+ runtime (Debian: sudo apt-get install -y default-jre-headless) or set KAFKA_BROKERS',
+    );
   log('installing a Java runtime with apt-get (once)');
   await aptInstall('default-jre-headless', 'install Java 17+ by hand or set KAFKA_BROKERS');
   const installed = findBinary('java');
@@ -54,7 +57,10 @@ async function ensureJava(log: Log): Promise<string> {
 async function ensureMaven(log: Log): Promise<string> {
   const found = findBinary('mvn');
   if (found) return found;
-  if (process.getuid?.() !== 0) throw new StackError('mvn is not installed: install Maven (Debian: sudo apt-get install -y maven) or set KAFKA_BROKERS');
+  if (process.getuid?.() !== 0)
+    throw new StackError(
+      'mvn is not installed: install Maven (Debian: sudo apt-get install -y maven) or set KAFKA_BROKERS',
+    );
   log('installing Maven with apt-get (once)');
   await aptInstall('maven', 'install Maven by hand or set KAFKA_BROKERS');
   const installed = findBinary('mvn');
@@ -90,7 +96,11 @@ function pom(artifacts: readonly MavenCoordinate[]): string {
  * The jars land in a scratch folder that is renamed into place when complete, so an interrupted
  * download is never mistaken for a runtime.
  */
-export function ensureMavenRuntime(name: string, artifacts: readonly MavenCoordinate[], log: Log): Promise<JavaRuntime> {
+export function ensureMavenRuntime(
+  name: string,
+  artifacts: readonly MavenCoordinate[],
+  log: Log,
+): Promise<JavaRuntime> {
   let pending = resolving.get(name);
   if (!pending) {
     pending = resolveRuntime(name, artifacts, log);
@@ -115,7 +125,10 @@ async function resolveRuntime(name: string, artifacts: readonly MavenCoordinate[
   writeFileSync(pomFile, pom(artifacts));
   try {
     await run(mvn, [
-      '-B', '-q', '-f', pomFile,
+      '-B',
+      '-q',
+      '-f',
+      pomFile,
       `org.apache.maven.plugins:maven-dependency-plugin:${KafkaVersions.mavenDependencyPlugin}:copy-dependencies`,
       `-DoutputDirectory=${scratch}`,
       '-DincludeScope=runtime',
@@ -131,7 +144,9 @@ async function resolveRuntime(name: string, artifacts: readonly MavenCoordinate[
     }
   } catch (error) {
     rmSync(scratch, { recursive: true, force: true });
-    throw new StackError(`could not resolve ${name} from Maven Central (${(error as Error).message.split('\n')[0]}); check access to Maven Central or set KAFKA_BROKERS`);
+    throw new StackError(
+      `could not resolve ${name} from Maven Central (${(error as Error).message.split('\n')[0]}); check access to Maven Central or set KAFKA_BROKERS`,
+    );
   } finally {
     rmSync(pomFile, { force: true });
   }
@@ -174,7 +189,13 @@ export const KAFKA_JVM_OPTIONS = ['-Xms64m', '-Xmx512m', '-XX:+UseSerialGC', '-D
 
 /** True once a Kafka admin client can list the topics of `brokers`. */
 export async function kafkaAnswers(brokers: string[]): Promise<boolean> {
-  const admin = new Kafka({ clientId: 'puente-stack', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1_000, retry: { retries: 0 } }).admin();
+  const admin = new Kafka({
+    clientId: 'puente-stack',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1_000,
+    retry: { retries: 0 },
+  }).admin();
   try {
     await admin.connect();
     await admin.listTopics();
@@ -193,7 +214,12 @@ export async function kafkaAnswers(brokers: string[]): Promise<boolean> {
  * process runs under the stack's guard, so it never outlives the tool that started it. `url` is the
  * bootstrap address (`host:port`, what `KAFKA_BROKERS` holds).
  */
-export async function startKafka(options: { dir: string; port: number; controllerPort: number; log: Log }): Promise<RunningServer> {
+export async function startKafka(options: {
+  dir: string;
+  port: number;
+  controllerPort: number;
+  log: Log;
+}): Promise<RunningServer> {
   const runtime = await ensureKafka(options.log);
   const dataDir = join(options.dir, 'data');
   mkdirSync(dataDir, { recursive: true });
@@ -227,7 +253,16 @@ export async function startKafka(options: { dir: string; port: number; controlle
   writeFileSync(log4jFile, KAFKA_LOG4J);
   const jvm = [...KAFKA_JVM_OPTIONS, `-Dlog4j.configuration=file:${log4jFile}`, '-cp', runtime.classpath];
   if (!existsSync(join(dataDir, 'meta.properties'))) {
-    await run(runtime.java, [...jvm, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', kafkaClusterId(), '-c', propertiesFile]).catch((error: Error) => {
+    await run(runtime.java, [
+      ...jvm,
+      'kafka.tools.StorageTool',
+      'format',
+      '--ignore-formatted',
+      '-t',
+      kafkaClusterId(),
+      '-c',
+      propertiesFile,
+    ]).catch((error: Error) => {
       throw new StackError(`formatting Kafka's storage in ${dataDir} failed (${error.message.split('\n')[0]})`);
     });
   }
@@ -259,7 +294,11 @@ export const DEBEZIUM_CONNECT_ARTIFACTS: readonly MavenCoordinate[] = [
 
 /** Kafka Connect with Debezium's PostgreSQL connector from Maven Central, cached after the first call. */
 export function ensureDebeziumConnect(log: Log): Promise<JavaRuntime> {
-  return ensureMavenRuntime(`debezium-connect-${DebeziumVersions.connectorPostgres}-kafka-${KafkaVersions.kafka}`, DEBEZIUM_CONNECT_ARTIFACTS, log);
+  return ensureMavenRuntime(
+    `debezium-connect-${DebeziumVersions.connectorPostgres}-kafka-${KafkaVersions.kafka}`,
+    DEBEZIUM_CONNECT_ARTIFACTS,
+    log,
+  );
 }
 
 /** One Debezium PostgreSQL connector: the database it reads and how it names what it writes. */
@@ -305,8 +344,14 @@ export function debeziumConnectorProperties(options: DebeziumConnectorOptions): 
 
 /** Java properties text (values escaped as `java.util.Properties` reads them). */
 function propertiesText(properties: Record<string, string>): string {
-  const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/^\s/, (c) => `\\${c}`);
-  return `${Object.entries(properties).map(([key, value]) => `${key}=${escape(value)}`).join('\n')}\n`;
+  const escape = (value: string) =>
+    value
+      .replace(/\\/g, '\\\\')
+      .replace(/\n/g, '\\n')
+      .replace(/^\s/, (c) => `\\${c}`);
+  return `${Object.entries(properties)
+    .map(([key, value]) => `${key}=${escape(value)}`)
+    .join('\n')}\n`;
 }
 
 interface ConnectorStatus {
@@ -321,7 +366,13 @@ interface ConnectorStatus {
  * that FAILED stops the process and fails the call with Connect's trace. Guarded like every server of
  * the stack. The replication slot it creates stays behind: drop it (or the database) when done.
  */
-export async function startDebeziumConnect(options: { dir: string; brokers: string; restPort: number; connector: DebeziumConnectorOptions; log: Log }): Promise<RunningServer> {
+export async function startDebeziumConnect(options: {
+  dir: string;
+  brokers: string;
+  restPort: number;
+  connector: DebeziumConnectorOptions;
+  log: Log;
+}): Promise<RunningServer> {
   const runtime = await ensureDebeziumConnect(options.log);
   mkdirSync(options.dir, { recursive: true });
   const workerFile = join(options.dir, 'worker.properties');
@@ -341,13 +392,29 @@ export async function startDebeziumConnect(options: { dir: string; brokers: stri
     }),
   );
   writeFileSync(connectorFile, propertiesText(debeziumConnectorProperties(options.connector)));
-  writeFileSync(log4jFile, [...KAFKA_LOG4J.split('\n').filter((line) => line && !line.startsWith('log4j.logger.kafka.server')), 'log4j.logger.io.debezium=INFO', 'log4j.logger.org.reflections=ERROR', ''].join('\n'));
+  writeFileSync(
+    log4jFile,
+    [
+      ...KAFKA_LOG4J.split('\n').filter((line) => line && !line.startsWith('log4j.logger.kafka.server')),
+      'log4j.logger.io.debezium=INFO',
+      'log4j.logger.org.reflections=ERROR',
+      '',
+    ].join('\n'),
+  );
   const url = `http://127.0.0.1:${options.restPort}`;
   let failure: string | undefined;
   const process_ = await spawnServer({
     name: 'kafka-connect',
     command: runtime.java,
-    args: [...KAFKA_JVM_OPTIONS, `-Dlog4j.configuration=file:${log4jFile}`, '-cp', runtime.classpath, 'org.apache.kafka.connect.cli.ConnectStandalone', workerFile, connectorFile],
+    args: [
+      ...KAFKA_JVM_OPTIONS,
+      `-Dlog4j.configuration=file:${log4jFile}`,
+      '-cp',
+      runtime.classpath,
+      'org.apache.kafka.connect.cli.ConnectStandalone',
+      workerFile,
+      connectorFile,
+    ],
     logFile: join(options.dir, 'connect.log'),
     readyTimeoutMs: 120_000,
     ready: async () => {
@@ -359,12 +426,18 @@ export async function startDebeziumConnect(options: { dir: string; brokers: stri
         failure = failed?.trace?.split('\n').slice(0, 3).join(' ') ?? 'the connector FAILED';
         return true;
       }
-      return status.connector?.state === 'RUNNING' && (status.tasks?.length ?? 0) > 0 && status.tasks!.every((task) => task.state === 'RUNNING');
+      return (
+        status.connector?.state === 'RUNNING' &&
+        (status.tasks?.length ?? 0) > 0 &&
+        status.tasks!.every((task) => task.state === 'RUNNING')
+      );
     },
   });
   if (failure) {
     await process_.stop();
-    throw new StackError(`the Debezium connector ${options.connector.name} failed: ${failure}; see ${process_.logFile}`);
+    throw new StackError(
+      `the Debezium connector ${options.connector.name} failed: ${failure}; see ${process_.logFile}`,
+    );
   }
   return { url, process: process_ };
 }

@@ -39,7 +39,9 @@ export async function ensureKustomize(log: (line: string) => void): Promise<stri
       env: { ...process.env, GOBIN: cacheBin(), GOFLAGS: '-buildvcs=false' },
     });
   } catch (error) {
-    throw new StackError(`could not install kustomize with go install (${(error as Error).message.split('\n')[0]}); check access to the Go module proxy or put kustomize on PATH`);
+    throw new StackError(
+      `could not install kustomize with go install (${(error as Error).message.split('\n')[0]}); check access to the Go module proxy or put kustomize on PATH`,
+    );
   }
   return join(cacheBin(), 'kustomize');
 }
@@ -47,17 +49,25 @@ export async function ensureKustomize(log: (line: string) => void): Promise<stri
 /** A file of a Go module at a version, downloaded through the module proxy into the module cache. */
 async function moduleFile(module: string, version: string, path: string): Promise<string> {
   try {
-    const { stdout } = await execFileAsync(go(), ['mod', 'download', '-json', `${module}@${version}`], { maxBuffer: 1 << 20, env: { ...process.env, GOFLAGS: '-mod=mod' } });
+    const { stdout } = await execFileAsync(go(), ['mod', 'download', '-json', `${module}@${version}`], {
+      maxBuffer: 1 << 20,
+      env: { ...process.env, GOFLAGS: '-mod=mod' },
+    });
     const info = JSON.parse(stdout) as { Dir?: string; Error?: string };
     if (!info.Dir) throw new Error(info.Error ?? 'no module directory');
     return join(info.Dir, path);
   } catch (error) {
-    throw new StackError(`could not download ${module}@${version} from the Go module proxy (${(error as Error).message.split('\n')[0]})`);
+    throw new StackError(
+      `could not download ${module}@${version} from the Go module proxy (${(error as Error).message.split('\n')[0]})`,
+    );
   }
 }
 
 /** `kustomize build <dir>`: the rendered objects. */
-export async function kustomizeBuild(dir: string, log: (line: string) => void = () => undefined): Promise<KubeObject[]> {
+export async function kustomizeBuild(
+  dir: string,
+  log: (line: string) => void = () => undefined,
+): Promise<KubeObject[]> {
   const kustomize = await ensureKustomize(log);
   let stdout: string;
   try {
@@ -66,7 +76,9 @@ export async function kustomizeBuild(dir: string, log: (line: string) => void = 
     const stderr = (error as { stderr?: string }).stderr ?? (error as Error).message;
     throw new StackError(`kustomize build ${dir} failed: ${stderr.trim()}`);
   }
-  return parseAllDocuments(stdout).map((doc) => doc.toJSON() as KubeObject).filter(Boolean);
+  return parseAllDocuments(stdout)
+    .map((doc) => doc.toJSON() as KubeObject)
+    .filter(Boolean);
 }
 
 export interface KubeObject {
@@ -76,7 +88,11 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
-type Schema = Record<string, unknown> & { properties?: Record<string, unknown>; additionalProperties?: unknown; 'x-kubernetes-group-version-kind'?: { group: string; version: string; kind: string }[] };
+type Schema = Record<string, unknown> & {
+  properties?: Record<string, unknown>;
+  additionalProperties?: unknown;
+  'x-kubernetes-group-version-kind'?: { group: string; version: string; kind: string }[];
+};
 
 /**
  * Validates Kubernetes objects against the OpenAPI (swagger 2) definitions of one release, strictly:
@@ -96,7 +112,9 @@ export class KubernetesSchema {
       if (schema.properties && schema.additionalProperties === undefined) schema.additionalProperties = false;
     }
     // Types the swagger file declares as strings that YAML writes as numbers too.
-    definitions['io.k8s.apimachinery.pkg.util.intstr.IntOrString'] = { oneOf: [{ type: 'string' }, { type: 'integer' }] };
+    definitions['io.k8s.apimachinery.pkg.util.intstr.IntOrString'] = {
+      oneOf: [{ type: 'string' }, { type: 'integer' }],
+    };
     definitions['io.k8s.apimachinery.pkg.api.resource.Quantity'] = { oneOf: [{ type: 'string' }, { type: 'number' }] };
     this.ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
     this.ajv.addSchema({ $id: 'k8s', definitions }, 'k8s');
@@ -113,14 +131,18 @@ export class KubernetesSchema {
   validate(object: KubeObject): string[] {
     const id = `${object?.kind ?? '?'}/${object?.metadata?.name ?? '?'}`;
     const definition = this.byKind.get(`${object?.apiVersion}/${object?.kind}`);
-    if (!definition) return [`${id}: no ${object?.apiVersion} ${object?.kind} in Kubernetes ${ManifestTools.kubernetes}`];
+    if (!definition)
+      return [`${id}: no ${object?.apiVersion} ${object?.kind} in Kubernetes ${ManifestTools.kubernetes}`];
     let validate = this.compiled.get(definition);
     if (!validate) {
       validate = this.ajv.compile({ $ref: `k8s#/definitions/${definition}` });
       this.compiled.set(definition, validate);
     }
     if (validate(object)) return [];
-    return (validate.errors ?? []).map((e) => `${id}: ${e.instancePath || '/'} ${e.message ?? 'invalid'}${e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : ''}`);
+    return (validate.errors ?? []).map(
+      (e) =>
+        `${id}: ${e.instancePath || '/'} ${e.message ?? 'invalid'}${e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : ''}`,
+    );
   }
 }
 
@@ -142,7 +164,11 @@ export class ComposeSchema {
   private constructor(private readonly check: ValidateFunction) {}
 
   static async load(): Promise<ComposeSchema> {
-    const file = await moduleFile('github.com/compose-spec/compose-go/v2', ManifestTools.composeGo, 'schema/compose-spec.json');
+    const file = await moduleFile(
+      'github.com/compose-spec/compose-go/v2',
+      ManifestTools.composeGo,
+      'schema/compose-spec.json',
+    );
     const schema = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     delete schema.$schema;
     stripDraft4Ids(schema);
@@ -152,6 +178,9 @@ export class ComposeSchema {
 
   validate(compose: unknown): string[] {
     if (this.check(compose)) return [];
-    return (this.check.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'invalid'}${e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : ''}`);
+    return (this.check.errors ?? []).map(
+      (e) =>
+        `${e.instancePath || '/'} ${e.message ?? 'invalid'}${e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : ''}`,
+    );
   }
 }

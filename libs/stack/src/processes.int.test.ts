@@ -16,8 +16,13 @@ test('a server outlives neither an exit without stop() nor a SIGKILL of the proc
     await startNats({ dir: mkdtempSync(join(tmpdir(), 'puente-guard-')), port, monitorPort: await freePort(), log: () => {} });
     console.log(port);
     ${end}`;
-  for (const [name, end] of [['process.exit', 'process.exit(1);'], ['SIGKILL', 'process.kill(process.pid, "SIGKILL");']] as const) {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script(end)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  for (const [name, end] of [
+    ['process.exit', 'process.exit(1);'],
+    ['SIGKILL', 'process.kill(process.pid, "SIGKILL");'],
+  ] as const) {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script(end)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     await new Promise((resolve) => child.once('exit', resolve));

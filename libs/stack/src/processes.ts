@@ -69,7 +69,11 @@ export async function spawnServer(options: SpawnOptions): Promise<ManagedProcess
   // The server runs under a small guard that stops it when this process is gone, however it ended
   // (SIGKILL included), so no server outlives the tool that started it. Signals are forwarded.
   const child = spawn('/bin/sh', ['-c', GUARD, 'puente-guard', options.command, ...options.args], {
-    env: { ...(options.env ?? process.env), PUENTE_PARENT_PID: String(process.pid), PUENTE_STOP_SIGNAL: (options.stopSignal ?? 'SIGTERM').replace('SIG', '') },
+    env: {
+      ...(options.env ?? process.env),
+      PUENTE_PARENT_PID: String(process.pid),
+      PUENTE_STOP_SIGNAL: (options.stopSignal ?? 'SIGTERM').replace('SIG', ''),
+    },
     cwd: options.cwd,
     uid: options.uid,
     gid: options.gid,
@@ -114,7 +118,9 @@ export async function spawnServer(options: SpawnOptions): Promise<ManagedProcess
     if (await options.ready().catch(() => false)) break;
     if (Date.now() > deadline) {
       await stop(2_000);
-      throw new StackError(`${options.name} was not ready within ${options.readyTimeoutMs ?? 60_000} ms; see ${options.logFile}:\n${tail(options.logFile)}`);
+      throw new StackError(
+        `${options.name} was not ready within ${options.readyTimeoutMs ?? 60_000} ms; see ${options.logFile}:\n${tail(options.logFile)}`,
+      );
     }
     await sleep(100);
   }
@@ -131,7 +137,11 @@ function tail(file: string): string {
 }
 
 /** Runs a command to completion; rejects with its output when it fails. */
-export function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; uid?: number; gid?: number } = {}): Promise<string> {
+export function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; uid?: number; gid?: number } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -140,7 +150,12 @@ export function run(command: string, args: string[], options: { env?: NodeJS.Pro
     child.once('error', reject);
     child.once('exit', (code) => {
       if (code === 0) resolve(output);
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${output.trim().split('\n').slice(-10).join('\n')}`));
+      else
+        reject(
+          new Error(
+            `${command} ${args.join(' ')} exited with ${code}: ${output.trim().split('\n').slice(-10).join('\n')}`,
+          ),
+        );
     });
   });
 }
@@ -152,7 +167,9 @@ export function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

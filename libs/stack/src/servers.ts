@@ -26,7 +26,13 @@ export interface NatsClusterOptions {
   routes: number[];
 }
 
-export async function startNats(options: { dir: string; port: number; monitorPort: number; log: Log; cluster?: NatsClusterOptions }): Promise<RunningServer> {
+export async function startNats(options: {
+  dir: string;
+  port: number;
+  monitorPort: number;
+  log: Log;
+  cluster?: NatsClusterOptions;
+}): Promise<RunningServer> {
   const binary = await ensureNatsServer(options.log);
   const storeDir = join(options.dir, 'jetstream');
   mkdirSync(storeDir, { recursive: true });
@@ -61,7 +67,9 @@ export async function startNats(options: { dir: string; port: number; monitorPor
     logFile: join(options.dir, 'nats.log'),
     ready: async () => {
       // A cluster member is up once it serves its monitor; JetStream there needs a quorum of members first.
-      const response = await fetch(`http://127.0.0.1:${options.monitorPort}/${options.cluster ? 'varz' : 'healthz?js-enabled-only=true'}`);
+      const response = await fetch(
+        `http://127.0.0.1:${options.monitorPort}/${options.cluster ? 'varz' : 'healthz?js-enabled-only=true'}`,
+      );
       return response.ok;
     },
   });
@@ -75,12 +83,24 @@ function postgresAccount(): { uid: number; gid: number } | undefined {
   try {
     return { uid: lookup('-u'), gid: lookup('-g') };
   } catch {
-    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+    execFileSync('useradd', [
+      '--system',
+      '--user-group',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      'postgres',
+    ]);
     return { uid: lookup('-u'), gid: lookup('-g') };
   }
 }
 
-export async function startPostgres(options: { dir: string; port: number; log: Log; durable: boolean }): Promise<RunningServer> {
+export async function startPostgres(options: {
+  dir: string;
+  port: number;
+  log: Log;
+  durable: boolean;
+}): Promise<RunningServer> {
   const bin = await ensurePostgres(options.log);
   const account = postgresAccount();
   const dataDir = join(options.dir, 'pgdata');
@@ -94,8 +114,14 @@ export async function startPostgres(options: { dir: string; port: number; log: L
   const ids = account ? { uid: account.uid, gid: account.gid } : {};
   const env = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-    await run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], { ...ids, env }).catch((error: Error) => {
-      throw new StackError(`initdb failed (${error.message.split('\n')[0]}); is ${options.dir} writable by the postgres user?`);
+    await run(
+      join(bin, 'initdb'),
+      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'],
+      { ...ids, env },
+    ).catch((error: Error) => {
+      throw new StackError(
+        `initdb failed (${error.message.split('\n')[0]}); is ${options.dir} writable by the postgres user?`,
+      );
     });
   }
   const settings = [
@@ -207,7 +233,9 @@ export async function indexFerretDbIds(databaseUrl: string, log: Log): Promise<v
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    await client.query(`alter database ${pg.escapeIdentifier(client.database ?? 'ferretdb')} set plan_cache_mode = force_custom_plan`);
+    await client.query(
+      `alter database ${pg.escapeIdentifier(client.database ?? 'ferretdb')} set plan_cache_mode = force_custom_plan`,
+    );
     await client.query(FERRETDB_ID_INDEX_SQL);
   } catch (error) {
     // Needs a superuser (event triggers); on a server where Puente is not one, FerretDB still works, slower.
@@ -221,7 +249,13 @@ export async function indexFerretDbIds(databaseUrl: string, log: Log): Promise<v
  * A MongoDB wire server: `mongod` when one is on PATH, else FerretDB v1 on the PostgreSQL backend
  * (its SQLite backend scans the whole table for any filter but a bare `_id`).
  */
-export async function startMongoWire(options: { dir: string; port: number; postgresUrl: string; log: Log; database?: string }): Promise<RunningServer> {
+export async function startMongoWire(options: {
+  dir: string;
+  port: number;
+  postgresUrl: string;
+  log: Log;
+  database?: string;
+}): Promise<RunningServer> {
   const url = `mongodb://127.0.0.1:${options.port}/`;
   const ready = async (): Promise<boolean> => {
     if (!(await portOpen(options.port))) return false;

@@ -13,10 +13,19 @@ export interface RunningServiceProcess {
 }
 
 /** Starts a service from its compiled `main.js`, prefixing each of its log lines with its name. */
-export function spawnService(root: string, name: string, port: number, env: NodeJS.ProcessEnv, out: NodeJS.WritableStream): RunningServiceProcess {
+export function spawnService(
+  root: string,
+  name: string,
+  port: number,
+  env: NodeJS.ProcessEnv,
+  out: NodeJS.WritableStream,
+): RunningServiceProcess {
   // NODE_FLAGS: V8 flags that NODE_OPTIONS does not allow, passed on the command line as the image's entrypoint does.
   const flags = (env.NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...flags, join(root, 'services', name, 'dist', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...flags, join(root, 'services', name, 'dist', 'main.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream! }).on('line', (line) => out.write(`${name.padEnd(13)} | ${line}\n`));
   }
@@ -30,7 +39,10 @@ export async function waitReady(service: RunningServiceProcess, timeoutMs = 60_0
   let exited = false;
   void service.exited.then(() => (exited = true));
   for (;;) {
-    if (exited) throw new Error(`${service.name} exited with code ${service.child.exitCode} before it was ready (see its log lines above)`);
+    if (exited)
+      throw new Error(
+        `${service.name} exited with code ${service.child.exitCode} before it was ready (see its log lines above)`,
+      );
     try {
       const response = await fetch(`http://127.0.0.1:${service.port}/readyz`);
       if (response.ok) return;

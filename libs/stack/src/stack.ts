@@ -45,7 +45,14 @@ interface StateEntry {
 }
 type State = Partial<Record<ServerName, StateEntry>>;
 
-const STANDARD_PORTS = { nats: 4222, natsMonitor: 8222, mongo: 27017, postgres: 5432, kafka: 9092, kafkaController: 9093 } as const;
+const STANDARD_PORTS = {
+  nats: 4222,
+  natsMonitor: 8222,
+  mongo: 27017,
+  postgres: 5432,
+  kafka: 9092,
+  kafkaController: 9093,
+} as const;
 
 function readState(file: string): State {
   try {
@@ -66,7 +73,9 @@ async function reusable(entry: StateEntry | undefined): Promise<StateEntry | und
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const env = options.env ?? process.env;
-  const needs = new Set<ServerName>(options.needs ?? (options.mode === 'test' ? ['nats', 'mongo', 'postgres', 'kafka'] : ['nats', 'mongo', 'postgres']));
+  const needs = new Set<ServerName>(
+    options.needs ?? (options.mode === 'test' ? ['nats', 'mongo', 'postgres', 'kafka'] : ['nats', 'mongo', 'postgres']),
+  );
   const log = options.log ?? ((line: string) => process.stderr.write(`[stack] ${line}\n`));
   mkdirSync(options.dir, { recursive: true });
   const stateFile = join(options.dir, 'stack.json');
@@ -97,7 +106,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let glymsUrl: string | undefined;
 
     /** The environment's URL, else a server this tool already runs, else a new one. */
-    const resolveServer = async (name: ServerName, envUrl: string | undefined, start: () => Promise<{ server: RunningServer; port: number }>): Promise<string> => {
+    const resolveServer = async (
+      name: ServerName,
+      envUrl: string | undefined,
+      start: () => Promise<{ server: RunningServer; port: number }>,
+    ): Promise<string> => {
       if (envUrl) {
         origin[name] = 'env';
         return envUrl;
@@ -116,7 +129,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       kafka = resolveServer('kafka', env.KAFKA_BROKERS, async () => {
         const kafkaPort = await port(STANDARD_PORTS.kafka);
         const controllerPort = await port(STANDARD_PORTS.kafkaController);
-        return { server: await startKafka({ dir: join(options.dir, 'kafka'), port: kafkaPort, controllerPort, log }), port: kafkaPort };
+        return {
+          server: await startKafka({ dir: join(options.dir, 'kafka'), port: kafkaPort, controllerPort, log }),
+          port: kafkaPort,
+        };
       });
       // Awaited below; until then a failure must not surface as an unhandled rejection.
       kafka.catch(() => undefined);
@@ -125,21 +141,45 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     if (needs.has('nats')) {
       natsUrl = await resolveServer('nats', env.NATS_URL, async () => {
         const natsPort = await port(STANDARD_PORTS.nats);
-        return { server: await startNats({ dir: join(options.dir, 'nats'), port: natsPort, monitorPort: await port(STANDARD_PORTS.natsMonitor), log }), port: natsPort };
+        return {
+          server: await startNats({
+            dir: join(options.dir, 'nats'),
+            port: natsPort,
+            monitorPort: await port(STANDARD_PORTS.natsMonitor),
+            log,
+          }),
+          port: natsPort,
+        };
       });
     }
     // PostgreSQL backs the Glyms demo database and FerretDB; it is not needed when both come from the environment.
     if ((needs.has('mongo') && !env.MONGO_URL) || (needs.has('postgres') && !env.GLYMS_DATABASE_URL)) {
       postgresUrl = await resolveServer('postgres', undefined, async () => {
         const pgPort = await port(STANDARD_PORTS.postgres);
-        return { server: await startPostgres({ dir: join(options.dir, 'postgres'), port: pgPort, log, durable: options.mode === 'dev' }), port: pgPort };
+        return {
+          server: await startPostgres({
+            dir: join(options.dir, 'postgres'),
+            port: pgPort,
+            log,
+            durable: options.mode === 'dev',
+          }),
+          port: pgPort,
+        };
       });
     }
     if (needs.has('postgres')) glymsUrl = env.GLYMS_DATABASE_URL ?? (await ensureDatabase(postgresUrl!, 'glyms'));
     if (needs.has('mongo')) {
       mongoUrl = await resolveServer('mongo', env.MONGO_URL, async () => {
         const mongoPort = await port(STANDARD_PORTS.mongo);
-        return { server: await startMongoWire({ dir: join(options.dir, 'mongo'), port: mongoPort, postgresUrl: postgresUrl!, log }), port: mongoPort };
+        return {
+          server: await startMongoWire({
+            dir: join(options.dir, 'mongo'),
+            port: mongoPort,
+            postgresUrl: postgresUrl!,
+            log,
+          }),
+          port: mongoPort,
+        };
       });
     }
     const kafkaBrokers = kafka ? await kafka : undefined;
@@ -167,7 +207,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     throw error;
   }
 }
-
 
 /**
  * The URL of a server a running stack in `dir` started (`npm start`, `npm run stack -- up`), if it is

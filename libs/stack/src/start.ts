@@ -16,7 +16,11 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
   say('puente: starting the local stack (first run installs NATS, FerretDB and PostgreSQL; later runs take seconds)');
-  const stack = await startStack({ dir: join(root, '.data'), mode: 'dev', log: (line) => say(`stack         | ${line}`) });
+  const stack = await startStack({
+    dir: join(root, '.data'),
+    mode: 'dev',
+    log: (line) => say(`stack         | ${line}`),
+  });
   const services: RunningServiceProcess[] = [];
   let stopping: Promise<void> | undefined;
   const stop = (code: number) => {
@@ -40,10 +44,25 @@ async function main(): Promise<void> {
       say(`stack         | demo Glyms database ready: ${seeded.clientes} clientes, ${seeded.servicios} servicios`);
     }
     const secrets = Object.fromEntries(Object.entries(DevSecrets).filter(([name]) => process.env[name] === undefined));
-    const base: NodeJS.ProcessEnv = { ...process.env, ...secrets, ...stack.env(), NODE_ENV: process.env.NODE_ENV ?? 'development' };
+    const base: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...secrets,
+      ...stack.env(),
+      NODE_ENV: process.env.NODE_ENV ?? 'development',
+    };
     for (const service of SERVICES) {
-      const port = await preferredPort(Number(process.env[service.portVariable === 'HEALTH_PORT' ? `${service.name.toUpperCase().replace('-', '_')}_HEALTH_PORT` : service.portVariable] ?? service.port));
-      services.push(spawnService(root, service.name, port, { ...base, [service.portVariable]: String(port) }, process.stdout));
+      const port = await preferredPort(
+        Number(
+          process.env[
+            service.portVariable === 'HEALTH_PORT'
+              ? `${service.name.toUpperCase().replace('-', '_')}_HEALTH_PORT`
+              : service.portVariable
+          ] ?? service.port,
+        ),
+      );
+      services.push(
+        spawnService(root, service.name, port, { ...base, [service.portVariable]: String(port) }, process.stdout),
+      );
     }
     await Promise.all(services.map((s) => waitReady(s)));
     for (const s of services) {
@@ -56,15 +75,24 @@ async function main(): Promise<void> {
     }
     const port = (name: string) => services.find((s) => s.name === name)!.port;
     // Where each service listens, for `puente status` and the other CLI commands.
-    writeFileSync(join(root, '.data', 'services.json'), `${JSON.stringify(Object.fromEntries(services.map((s) => [s.name, { port: s.port, pid: s.child.pid }])), null, 2)}\n`);
+    writeFileSync(
+      join(root, '.data', 'services.json'),
+      `${JSON.stringify(Object.fromEntries(services.map((s) => [s.name, { port: s.port, pid: s.child.pid }])), null, 2)}\n`,
+    );
     const realtimeSecret = base.REALTIME_JWT_SECRET?.split(',')[0]?.trim();
-    const dashboardToken = realtimeSecret === DevSecrets.REALTIME_JWT_SECRET ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'] }, realtimeSecret, 12 * 3600)}` : '';
+    const dashboardToken =
+      realtimeSecret === DevSecrets.REALTIME_JWT_SECRET
+        ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'] }, realtimeSecret, 12 * 3600)}`
+        : '';
     say('');
     say('Puente is running. Ctrl-C stops everything.');
     say(`  gateway     http://127.0.0.1:${port('gateway')}/webhooks/<provider>   (health: /healthz, /readyz)`);
     say(`  realtime    http://127.0.0.1:${port('realtime')}/${dashboardToken}`);
-    say(`              (the live dashboard${dashboardToken ? ', with a 12-hour development token' : ''}) and ws://127.0.0.1:${port('realtime')}/ws`);
-    for (const name of ['kissflow-sync', 'whatsapp', 'bitrix-sync']) say(`  ${name.padEnd(11)} http://127.0.0.1:${port(name)}/readyz`);
+    say(
+      `              (the live dashboard${dashboardToken ? ', with a 12-hour development token' : ''}) and ws://127.0.0.1:${port('realtime')}/ws`,
+    );
+    for (const name of ['kissflow-sync', 'whatsapp', 'bitrix-sync'])
+      say(`  ${name.padEnd(11)} http://127.0.0.1:${port(name)}/readyz`);
     say(`  NATS        ${stack.natsUrl}   MongoDB ${stack.mongoUrl}   Glyms ${stack.glymsUrl}`);
     say('');
     say('Development secrets (refused when NODE_ENV=production):');

@@ -16,13 +16,24 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'puente-test-'));
   const started = Date.now();
   const stack = await startStack({ dir, mode: 'test' });
-  process.stderr.write(`[stack] ready in ${Date.now() - started} ms: ${Object.entries(stack.origin).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+  process.stderr.write(
+    `[stack] ready in ${Date.now() - started} ms: ${Object.entries(stack.origin)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}\n`,
+  );
   const args = process.argv.slice(2);
   const globs = args.filter((a) => !a.startsWith('--'));
   const flags = args.filter((a) => a.startsWith('--'));
   const child = spawn(
     process.execPath,
-    ['--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, '--test-timeout=180000', ...flags, ...(globs.length ? globs : DEFAULT_GLOBS)],
+    [
+      '--test',
+      '--test-reporter=spec',
+      `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+      '--test-timeout=180000',
+      ...flags,
+      ...(globs.length ? globs : DEFAULT_GLOBS),
+    ],
     { stdio: 'inherit', env: { ...process.env, ...stack.env(), PUENTE_TEST_DIR: dir } },
   );
   const forward = (signal: NodeJS.Signals) => child.kill(signal);

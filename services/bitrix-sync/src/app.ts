@@ -37,8 +37,18 @@ export class BitrixSyncApp {
 
   constructor(private readonly deps: { bus: Bus; db: Db; logger: Logger; config: BitrixSyncConfig }) {
     this.mapping = loadCompanyMapping(deps.config.BITRIX_COMPANY_MAPPING);
-    this.links = new ProjectionStore({ db: deps.db, bus: deps.bus, writers: 'exclusive', projection: linksProjection() });
-    this.catalogLinks = new ProjectionStore({ db: deps.db, bus: deps.bus, writers: 'exclusive', projection: { ...linksProjection(), name: 'bitrix-links-catalog' } });
+    this.links = new ProjectionStore({
+      db: deps.db,
+      bus: deps.bus,
+      writers: 'exclusive',
+      projection: linksProjection(),
+    });
+    this.catalogLinks = new ProjectionStore({
+      db: deps.db,
+      bus: deps.bus,
+      writers: 'exclusive',
+      projection: { ...linksProjection(), name: 'bitrix-links-catalog' },
+    });
   }
 
   async start(): Promise<void> {
@@ -57,20 +67,33 @@ export class BitrixSyncApp {
       this.pusher = new CompanyPusher({ api: this.client, bus, links: this.links, mapping: this.mapping, logger });
     }
     if (this.client && config.BITRIX_CATALOG_INTERVAL_MS > 0) {
-      const sync = new CatalogSync({ client: this.client, bus, databaseUrl: config.GLYMS_DATABASE_URL, query: config.BITRIX_CATALOG_QUERY, mapping: loadCatalogMapping(config.BITRIX_CATALOG_MAPPING), logger });
+      const sync = new CatalogSync({
+        client: this.client,
+        bus,
+        databaseUrl: config.GLYMS_DATABASE_URL,
+        query: config.BITRIX_CATALOG_QUERY,
+        mapping: loadCatalogMapping(config.BITRIX_CATALOG_MAPPING),
+        logger,
+      });
       const schedule = scheduleCatalogSync({ sync, intervalMs: config.BITRIX_CATALOG_INTERVAL_MS, logger });
       this.stops.push(async () => schedule.stop());
     }
     const source = await cdcSourceFrom({ ...this.deps, mapping: this.mapping });
     this.source = source;
-    const { stop } = await startJetStreamService(this.module(source), { bus, service: 'bitrix-sync', logger, consumers: this.consumers() });
+    const { stop } = await startJetStreamService(this.module(source), {
+      bus,
+      service: 'bitrix-sync',
+      logger,
+      consumers: this.consumers(),
+    });
     this.stops.push(stop);
     await source.start();
     this.stops.push(() => source.stop());
   }
 
   async stop(): Promise<void> {
-    for (const stop of this.stops.splice(0).reverse()) await stop().catch((error: Error) => this.deps.logger.warn({ err: error.message }, 'stopping bitrix-sync'));
+    for (const stop of this.stops.splice(0).reverse())
+      await stop().catch((error: Error) => this.deps.logger.warn({ err: error.message }, 'stopping bitrix-sync'));
   }
 
   /** The Nest module of the consumers this replica runs, their controllers given what they use through providers. */
@@ -90,7 +113,12 @@ export class BitrixSyncApp {
 
   /** The consumers bound by name: the companies consumer follows the mapping's table, its linger the configuration. */
   consumers(): Record<string, ConsumerBinding> {
-    return { companies: { consumer: companiesConsumer(this.mapping), runner: { lingerMs: this.deps.config.BITRIX_COALESCE_MS } } };
+    return {
+      companies: {
+        consumer: companiesConsumer(this.mapping),
+        runner: { lingerMs: this.deps.config.BITRIX_COALESCE_MS },
+      },
+    };
   }
 }
 
@@ -154,12 +182,24 @@ class BitrixSyncModule {}
  * Runs the service: waits for the lease, then starts the active part; gives it up and waits again if the
  * lease is lost. Returns a stop function (the service's, and tests').
  */
-export async function startBitrixSync(deps: { bus: Bus; db: Db; logger: Logger; config: BitrixSyncConfig }): Promise<{ stop: () => Promise<void>; active: () => BitrixSyncApp | undefined }> {
+export async function startBitrixSync(deps: {
+  bus: Bus;
+  db: Db;
+  logger: Logger;
+  config: BitrixSyncConfig;
+}): Promise<{ stop: () => Promise<void>; active: () => BitrixSyncApp | undefined }> {
   // One active replica per slot: two deployments on one bus (other slots) do not wait for each other.
-  const lease = new Lease({ kv: await deps.bus.kv(LEASE_BUCKET, { history: 1 }), key: `active.${deps.config.GLYMS_CDC_SLOT}`, logger: deps.logger, ttlMs: deps.config.BITRIX_LEASE_TTL_MS });
+  const lease = new Lease({
+    kv: await deps.bus.kv(LEASE_BUCKET, { history: 1 }),
+    key: `active.${deps.config.GLYMS_CDC_SLOT}`,
+    logger: deps.logger,
+    ttlMs: deps.config.BITRIX_LEASE_TTL_MS,
+  });
   const abort = new AbortController();
   // Made before anything can abort, so a stop that comes while the active part is starting is not missed.
-  const aborted = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+  const aborted = new Promise<void>((resolve) =>
+    abort.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
   let app: BitrixSyncApp | undefined;
   let running: Promise<void> = Promise.resolve();
   const cycle = async (): Promise<void> => {

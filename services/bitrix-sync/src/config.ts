@@ -13,7 +13,11 @@ export const Config = BitrixSettings.extend(CatalogSettings.shape).extend({
   GLYMS_CDC_PUBLICATION: z.string().default('puente_glyms'),
   GLYMS_CDC_SLOT: z.string().default('puente_glyms'),
   /** Warn when the slot holds back more WAL than this many bytes. */
-  GLYMS_SLOT_LAG_WARN_BYTES: z.coerce.number().int().min(1).default(256 * 1024 * 1024),
+  GLYMS_SLOT_LAG_WARN_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(256 * 1024 * 1024),
   /** `logtable` mode: the wait between polls of an empty change log. */
   GLYMS_LOGTABLE_POLL_MS: duration().default(1_000),
   KAFKA_BROKERS: list().optional(),

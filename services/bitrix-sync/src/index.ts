@@ -16,4 +16,10 @@ export { linksProjection, type BitrixLinkDoc } from './companies/links.js';
 export { CompanyMapping, loadCompanyMapping } from './companies/mapping.js';
 export { CompanyPusher, type BitrixBatchApi } from './companies/pusher.js';
 export { publishCompanyResync } from './companies/resync.js';
-export { CatalogSettings, CatalogSync, describeChange, loadCatalogMapping, type CatalogCounts } from './catalog/index.js';
+export {
+  CatalogSettings,
+  CatalogSync,
+  describeChange,
+  loadCatalogMapping,
+  type CatalogCounts,
+} from './catalog/index.js';

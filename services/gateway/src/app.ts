@@ -31,12 +31,18 @@ export function build(options: GatewayOptions): Server {
   const missing = Object.keys(known).filter((name) => options.secrets[name] === undefined);
   if (missing.length > 0) throw new Error(`the gateway needs the values of ${missing.join(', ')}`);
   const secret = (name: string) => options.secrets[name] ?? [];
-  const receiver = createWebhookReceiver({ bus: options.bus, logger: options.logger, providers: list, secret, settings: options.settings ?? {}, devValues: new Set(Object.values(known)), maxBodyBytes: options.maxBodyBytes, now });
+  const receiver = createWebhookReceiver({
+    bus: options.bus,
+    logger: options.logger,
+    providers: list,
+    secret,
+    settings: options.settings ?? {},
+    devValues: new Set(Object.values(known)),
+    maxBodyBytes: options.maxBodyBytes,
+    now,
+  });
 
-  const routes = new RouteTable([
-    ...receiver.routes,
-    ...commandRoutes({ bus: options.bus, secret, now }),
-  ], {
+  const routes = new RouteTable([...receiver.routes, ...commandRoutes({ bus: options.bus, secret, now })], {
     onProblem: (error, { requestId, path }) => {
       if (error.status >= 500) options.logger.warn({ requestId, code: error.code, err: error.cause }, error.message);
       else options.logger.info({ requestId, code: error.code, path }, error.message);
@@ -58,7 +64,17 @@ export const service: ServiceDefinition<typeof Config, GatewaySecretName> = {
   secrets: GatewaySecrets,
   mongo: false,
   async start({ config, logger, checks, bus, secrets }) {
-    const http = await listen(build({ bus, logger, checks, secrets, maxBodyBytes: config.WEBHOOK_MAX_BYTES, settings: providerSettings(config) }), config.GATEWAY_PORT);
+    const http = await listen(
+      build({
+        bus,
+        logger,
+        checks,
+        secrets,
+        maxBodyBytes: config.WEBHOOK_MAX_BYTES,
+        settings: providerSettings(config),
+      }),
+      config.GATEWAY_PORT,
+    );
     return { urls: { webhooks: `http://127.0.0.1:${http.port}/webhooks/` }, stop: http.close };
   },
 };

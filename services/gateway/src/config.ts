@@ -4,7 +4,10 @@ import type { AnyProvider } from './webhooks/provider.js';
 import { providers, type ProviderSecretName } from './webhooks/providers.js';
 
 /** The providers' own variables (Inbox Hub's signature scheme, say); the gateway reads them only through `providerSettings`. */
-const providerVariables = Object.assign({}, ...providers.map((provider: AnyProvider) => provider.settings?.variables ?? {})) as Record<never, z.ZodType>;
+const providerVariables = Object.assign(
+  {},
+  ...providers.map((provider: AnyProvider) => provider.settings?.variables ?? {}),
+) as Record<never, z.ZodType>;
 
 /** The gateway's variables, and each provider's. */
 export const Config = z.object({
@@ -15,8 +18,13 @@ export const Config = z.object({
 export type GatewayConfig = z.infer<typeof Config>;
 
 /** Each provider's settings from the validated configuration. */
-export function providerSettings(config: Readonly<Record<string, unknown>>, list: readonly AnyProvider[] = providers): Record<string, unknown> {
-  return Object.fromEntries(list.flatMap((provider) => (provider.settings ? [[provider.name, provider.settings.read(config)]] : [])));
+export function providerSettings(
+  config: Readonly<Record<string, unknown>>,
+  list: readonly AnyProvider[] = providers,
+): Record<string, unknown> {
+  return Object.fromEntries(
+    list.flatMap((provider) => (provider.settings ? [[provider.name, provider.settings.read(config)]] : [])),
+  );
 }
 
 /** The command API's bearer tokens: the gateway's one secret that belongs to no provider. */
@@ -24,7 +32,10 @@ const API_TOKENS_DEV = 'dev-api-token';
 
 /** Every secret a gateway with these providers verifies with, each with its development value. */
 export function gatewaySecrets(list: readonly AnyProvider[] = providers): Record<string, string> {
-  return { ...Object.fromEntries(list.flatMap((provider) => provider.secrets.map((secret) => [secret.variable, secret.dev]))), API_TOKENS: API_TOKENS_DEV };
+  return {
+    ...Object.fromEntries(list.flatMap((provider) => provider.secrets.map((secret) => [secret.variable, secret.dev]))),
+    API_TOKENS: API_TOKENS_DEV,
+  };
 }
 
 /** The built-in gateway's secrets and their development values (several values each during a rotation). */

@@ -32,10 +32,18 @@ test('gateway - NATS stopped mid-run: 503 with Retry-After and readiness false; 
     assert.equal(during.status, 503);
     assert.ok(Number(during.headers.get('retry-after')) > 0);
     assert.equal(((await during.json()) as { code: string }).code, 'bus_unavailable');
-    await eventually(async () => ((await fetch(`${gateway.url}/readyz`)).status === 503 ? true : undefined), 5_000, 'readiness to fail');
+    await eventually(
+      async () => ((await fetch(`${gateway.url}/readyz`)).status === 503 ? true : undefined),
+      5_000,
+      'readiness to fail',
+    );
 
     nats = await startNats({ dir, ...ports, log: () => undefined });
-    await eventually(async () => ((await fetch(`${gateway.url}/readyz`)).status === 200 ? true : undefined), 15_000, 'readiness to return');
+    await eventually(
+      async () => ((await fetch(`${gateway.url}/readyz`)).status === 200 ? true : undefined),
+      15_000,
+      'readiness to return',
+    );
     const retried = await post('during');
     assert.equal(retried.status, 200);
     assert.equal((await post('during')).status, 200);

@@ -18,7 +18,9 @@ import { sampleBody, signSample, type SampleSecrets } from './samples.js';
  */
 const TOTAL = Number(process.env.FUZZ_CASES ?? 100_000);
 const PER_PROVIDER = Math.floor(TOTAL / providers.length);
-const SECRETS: SampleSecrets = Object.fromEntries(providers.map((provider) => [provider.name, `fuzz-${provider.name}-secret`]));
+const SECRETS: SampleSecrets = Object.fromEntries(
+  providers.map((provider) => [provider.name, `fuzz-${provider.name}-secret`]),
+);
 const OTHER: SampleSecrets = Object.fromEntries(providers.map((provider) => [provider.name, 'x-other']));
 
 const now = new Date();
@@ -26,7 +28,10 @@ const now = new Date();
 /** The provider's verification with the fuzz value of its signing secret (its other secrets keep their test values). */
 const verify = (provider: AnyProvider, r: WebhookRequest): unknown => {
   const context: VerifyContext<unknown> = {
-    secret: (variable) => (variable === provider.secrets[0].variable ? [SECRETS[provider.name]!] : provider.secrets.find((s) => s.variable === variable)?.test ?? []),
+    secret: (variable) =>
+      variable === provider.secrets[0].variable
+        ? [SECRETS[provider.name]!]
+        : (provider.secrets.find((s) => s.variable === variable)?.test ?? []),
     settings: provider.settings?.defaults,
     now,
   };
@@ -34,7 +39,16 @@ const verify = (provider: AnyProvider, r: WebhookRequest): unknown => {
 };
 
 /** The path parameters of a signed sample's path, as the gateway's route table reads them (Kissflow's dataset). */
-const routeTables = new Map<string, RouteTable>(providers.map((provider) => [provider.name, new RouteTable(provider.routes.filter((route) => route.method === 'POST').map((route) => ({ method: 'POST', path: route.path, handler: () => undefined })))]));
+const routeTables = new Map<string, RouteTable>(
+  providers.map((provider) => [
+    provider.name,
+    new RouteTable(
+      provider.routes
+        .filter((route) => route.method === 'POST')
+        .map((route) => ({ method: 'POST', path: route.path, handler: () => undefined })),
+    ),
+  ]),
+);
 const paramsOf = (provider: AnyProvider, path: string): Record<string, string> => {
   const found = routeTables.get(provider.name)!.match('POST', path);
   assert.ok(found?.handler, `${provider.name}: its sample path ${path} is one of its routes`);
@@ -42,7 +56,11 @@ const paramsOf = (provider: AnyProvider, path: string): Record<string, string> =
 };
 
 const request = (provider: AnyProvider, sample: SignedRequest, body: Buffer): WebhookRequest => ({
-  provider: provider.name, params: paramsOf(provider, sample.path), headers: sample.headers, body, receivedAt: now,
+  provider: provider.name,
+  params: paramsOf(provider, sample.path),
+  headers: sample.headers,
+  body,
+  receivedAt: now,
 });
 
 /** A verified body: events that validate against the contracts, or a clear 4xx; never another failure. */
@@ -54,7 +72,9 @@ async function parse(provider: AnyProvider, r: WebhookRequest): Promise<'events'
   } catch (error) {
     if (error instanceof HttpError && error.status >= 400 && error.status < 500) return 'rejected';
     if (error instanceof z.ZodError) return 'rejected';
-    throw new Error(`${provider.name}: the parser failed with ${(error as Error).name}: ${(error as Error).message} for ${r.body.toString('utf8').slice(0, 300)}`);
+    throw new Error(
+      `${provider.name}: the parser failed with ${(error as Error).name}: ${(error as Error).message} for ${r.body.toString('utf8').slice(0, 300)}`,
+    );
   }
   for (const { event, msgId } of normalized.events) {
     assert.ok(msgId.length > 0 && msgId.length <= 256, `${provider.name}: a usable message id`);
@@ -71,27 +91,50 @@ describe(`gateway verifiers and parsers: ${TOTAL.toLocaleString('en')} generated
       const allPaths = paths(base);
       const outcomes = { events: 0, rejected: 0, forged: 0 };
       // 70%: a valid delivery with one value replaced by any JSON value, correctly signed.
-      await fc.assert(fc.asyncProperty(fc.nat(), fc.jsonValue({ maxDepth: 3 }), async (at, value) => {
-        const mutated = replaceAt(base, allPaths[at % allPaths.length]!, value);
-        const sample = signSample(name, mutated, SECRETS, { now });
-        outcomes[await parse(provider, request(provider, sample, Buffer.from(sample.body, 'utf8')))]++;
-      }), { numRuns: Math.floor(PER_PROVIDER * 0.7) });
+      await fc.assert(
+        fc.asyncProperty(fc.nat(), fc.jsonValue({ maxDepth: 3 }), async (at, value) => {
+          const mutated = replaceAt(base, allPaths[at % allPaths.length]!, value);
+          const sample = signSample(name, mutated, SECRETS, { now });
+          outcomes[await parse(provider, request(provider, sample, Buffer.from(sample.body, 'utf8')))]++;
+        }),
+        { numRuns: Math.floor(PER_PROVIDER * 0.7) },
+      );
       // 15%: any bytes, signed as the provider signs exact bytes (a provider that cannot sign bodies sends its credential).
-      await fc.assert(fc.asyncProperty(fc.oneof(fc.string({ unit: 'binary' }), fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b).toString('latin1'))), async (text) => {
-        const body = Buffer.from(text, 'latin1');
-        const signed = provider.sample.sign(body, SECRETS[name]!, { now, params: {} });
-        outcomes[await parse(provider, request(provider, signed, body))]++;
-      }), { numRuns: Math.floor(PER_PROVIDER * 0.15) });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            fc.string({ unit: 'binary' }),
+            fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b).toString('latin1')),
+          ),
+          async (text) => {
+            const body = Buffer.from(text, 'latin1');
+            const signed = provider.sample.sign(body, SECRETS[name]!, { now, params: {} });
+            outcomes[await parse(provider, request(provider, signed, body))]++;
+          },
+        ),
+        { numRuns: Math.floor(PER_PROVIDER * 0.15) },
+      );
       // 15%: a byte changed after signing, or another secret: never accepted (a provider that cannot sign
       // bodies, as Kissflow and Evolution, gets only the wrong secret as a forgery).
-      await fc.assert(fc.asyncProperty(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean(), async (position, delta, otherSecret) => {
-        const sample = signSample(name, sampleBody(name, position, now), otherSecret ? OTHER : SECRETS, { now });
-        const bytes = Buffer.from(sample.body, 'utf8');
-        if (!otherSecret) bytes[position % bytes.length] = (bytes[position % bytes.length]! + delta) % 256;
-        if (!otherSecret && !provider.sample.signsBody) return;
-        await assert.rejects(async () => verify(provider, request(provider, sample, bytes)), (error: unknown) => error instanceof HttpError && error.status === 401);
-        outcomes.forged++;
-      }), { numRuns: Math.floor(PER_PROVIDER * 0.15) });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.nat(),
+          fc.integer({ min: 1, max: 255 }),
+          fc.boolean(),
+          async (position, delta, otherSecret) => {
+            const sample = signSample(name, sampleBody(name, position, now), otherSecret ? OTHER : SECRETS, { now });
+            const bytes = Buffer.from(sample.body, 'utf8');
+            if (!otherSecret) bytes[position % bytes.length] = (bytes[position % bytes.length]! + delta) % 256;
+            if (!otherSecret && !provider.sample.signsBody) return;
+            await assert.rejects(
+              async () => verify(provider, request(provider, sample, bytes)),
+              (error: unknown) => error instanceof HttpError && error.status === 401,
+            );
+            outcomes.forged++;
+          },
+        ),
+        { numRuns: Math.floor(PER_PROVIDER * 0.15) },
+      );
       assert.ok(outcomes.events > 0 && outcomes.rejected > 0, `both outcomes reached: ${JSON.stringify(outcomes)}`);
     });
   }

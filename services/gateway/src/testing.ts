@@ -16,14 +16,21 @@ const API_TOKENS = ['test-api-token'];
 
 /** The test values of every secret of these providers (the second value of some proves rotation), and `API_TOKENS`. */
 export function testSecrets(list: readonly AnyProvider[] = providers): Record<string, string[]> {
-  return { ...Object.fromEntries(list.flatMap((provider) => provider.secrets.map((secret) => [secret.variable, [...secret.test]]))), API_TOKENS };
+  return {
+    ...Object.fromEntries(
+      list.flatMap((provider) => provider.secrets.map((secret) => [secret.variable, [...secret.test]])),
+    ),
+    API_TOKENS,
+  };
 }
 
 /** Obviously fake secrets for tests, from the provider descriptors; the second value of some proves rotation. */
 export const TEST_SECRETS = testSecrets() as Record<GatewaySecretName, string[]>;
 
 /** Each built-in provider's first test secret, by provider name, for `signSample`. */
-export const TEST_SAMPLE_SECRETS = sampleSecrets((variable) => TEST_SECRETS[variable as GatewaySecretName]?.[0]) as Record<ProviderName, string>;
+export const TEST_SAMPLE_SECRETS = sampleSecrets(
+  (variable) => TEST_SECRETS[variable as GatewaySecretName]?.[0],
+) as Record<ProviderName, string>;
 
 export interface TestGatewayOptions {
   maxBodyBytes?: number;
@@ -34,19 +41,28 @@ export interface TestGatewayOptions {
 }
 
 /** A gateway on a free loopback port against the given bus. */
-export async function startTestGateway(bus: Bus, options: TestGatewayOptions = {}): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startTestGateway(
+  bus: Bus,
+  options: TestGatewayOptions = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
   const server = build({
-    bus, logger: pino({ level: 'silent' }), checks: { nats: () => bus.connected }, secrets: testSecrets(options.providers), maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
-    ...(options.settings ? { settings: options.settings } : {}), ...(options.providers ? { providers: options.providers } : {}),
+    bus,
+    logger: pino({ level: 'silent' }),
+    checks: { nats: () => bus.connected },
+    secrets: testSecrets(options.providers),
+    maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
+    ...(options.settings ? { settings: options.settings } : {}),
+    ...(options.providers ? { providers: options.providers } : {}),
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

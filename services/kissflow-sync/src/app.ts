@@ -46,8 +46,23 @@ export class KissflowSyncApp {
   private reconciling: Promise<void> | undefined;
   private stopping = false;
 
-  constructor(private readonly deps: { bus: Bus; db: Db; logger: Logger; config: KissflowConfig; mappings: KissflowMappings; kv: KV }) {
-    this.records = new ProjectionStore({ db: deps.db, bus: deps.bus, writers: deps.config.PROJECTION_WRITERS, cacheSize: deps.config.PROJECTION_CACHE_SIZE, projection: recordsProjection(deps.mappings) });
+  constructor(
+    private readonly deps: {
+      bus: Bus;
+      db: Db;
+      logger: Logger;
+      config: KissflowConfig;
+      mappings: KissflowMappings;
+      kv: KV;
+    },
+  ) {
+    this.records = new ProjectionStore({
+      db: deps.db,
+      bus: deps.bus,
+      writers: deps.config.PROJECTION_WRITERS,
+      cacheSize: deps.config.PROJECTION_CACHE_SIZE,
+      projection: recordsProjection(deps.mappings),
+    });
   }
 
   /** Reconciles every configured dataset once, one after the other (a run already going elsewhere is skipped). */
@@ -61,7 +76,11 @@ export class KissflowSyncApp {
         logger.info({ dataset, runId: state.runId, ...state.counts }, 'kissflow reconciliation completed');
       } catch (error) {
         if (error instanceof BackfillBusyError) logger.info({ dataset }, error.message);
-        else logger.error({ dataset, err: (error as Error).message }, 'kissflow reconciliation failed; it resumes on the next run');
+        else
+          logger.error(
+            { dataset, err: (error as Error).message },
+            'kissflow reconciliation failed; it resumes on the next run',
+          );
       }
     }
   }
@@ -88,18 +107,33 @@ export class KissflowSyncApp {
 
   /** The Nest module of the service's consumer, its controller given the records' store. */
   module(): DynamicModule {
-    return { module: KissflowSyncModule, controllers: [KissflowRecordsController], providers: [{ provide: RECORDS, useValue: this.records }] };
+    return {
+      module: KissflowSyncModule,
+      controllers: [KissflowRecordsController],
+      providers: [{ provide: RECORDS, useValue: this.records }],
+    };
   }
 }
 
 /** Builds and starts the service on a bus and database (the service's `start`, and tests). */
-export async function startKissflowSync(deps: { bus: Bus; db: Db; logger: Logger; config: KissflowConfig; consumer?: ConsumerDefinition }): Promise<{ app: KissflowSyncApp; stop: () => Promise<void> }> {
+export async function startKissflowSync(deps: {
+  bus: Bus;
+  db: Db;
+  logger: Logger;
+  config: KissflowConfig;
+  consumer?: ConsumerDefinition;
+}): Promise<{ app: KissflowSyncApp; stop: () => Promise<void> }> {
   const mappings = loadMappings(deps.config.KISSFLOW_MAPPINGS);
   const kv = await openBackfillBucket(deps.bus);
   const app = new KissflowSyncApp({ ...deps, mappings, kv });
   await app.records.init();
   const consumers = { records: { consumer: deps.consumer ?? consumerFor(deps.config.KISSFLOW_DATASETS) } };
-  const { stop } = await startJetStreamService(app.module(), { bus: deps.bus, service: 'kissflow-sync', logger: deps.logger, consumers });
+  const { stop } = await startJetStreamService(app.module(), {
+    bus: deps.bus,
+    service: 'kissflow-sync',
+    logger: deps.logger,
+    consumers,
+  });
   app.startSchedule();
   return {
     app,
@@ -107,7 +141,9 @@ export async function startKissflowSync(deps: { bus: Bus; db: Db; logger: Logger
       await app.stop();
       await stop();
       // The checkpoint trails the batches by up to a quarter second: write the last one.
-      await app.records.close().catch((error: Error) => deps.logger.warn({ err: error.message }, 'could not write the last checkpoint'));
+      await app.records
+        .close()
+        .catch((error: Error) => deps.logger.warn({ err: error.message }, 'could not write the last checkpoint'));
     },
   };
 }

@@ -19,7 +19,16 @@ export function openBackfillBucket(bus: Bus): Promise<KV> {
 export function backfillFrom(deps: { bus: Bus; kv: KV; db?: Db; logger: Logger; config: KissflowConfig }): Backfill {
   const client = kissflowFrom(deps.config);
   if (typeof client === 'string') throw new Error(client);
-  return new Backfill({ bus: deps.bus, kv: deps.kv, client, logger: deps.logger, ...(deps.db ? { db: deps.db } : {}), pageSize: deps.config.KISSFLOW_PAGE_SIZE, concurrency: deps.config.KISSFLOW_CONCURRENCY, staleAfterMs: deps.config.KISSFLOW_BACKFILL_STALE_MS });
+  return new Backfill({
+    bus: deps.bus,
+    kv: deps.kv,
+    client,
+    logger: deps.logger,
+    ...(deps.db ? { db: deps.db } : {}),
+    pageSize: deps.config.KISSFLOW_PAGE_SIZE,
+    concurrency: deps.config.KISSFLOW_CONCURRENCY,
+    staleAfterMs: deps.config.KISSFLOW_BACKFILL_STALE_MS,
+  });
 }
 
 export interface BackfillOptions {
@@ -74,8 +83,16 @@ const SOURCE = 'urn:puente:kissflow-sync:backfill';
  * canonical JSON, exactly as the gateway computes it for a webhook, so the same row from either is
  * one delivery inside the stream's duplicate window.
  */
-export function rowMessageId(dataset: string, rowId: string, modifiedAt: string | null, row: Record<string, unknown>): string {
-  return `kissflow:${createHash('sha256').update(`${dataset}\n${rowId}\n${modifiedAt ?? ''}\n${canonicalJson(row)}`).digest('hex').slice(0, 40)}`;
+export function rowMessageId(
+  dataset: string,
+  rowId: string,
+  modifiedAt: string | null,
+  row: Record<string, unknown>,
+): string {
+  return `kissflow:${createHash('sha256')
+    .update(`${dataset}\n${rowId}\n${modifiedAt ?? ''}\n${canonicalJson(row)}`)
+    .digest('hex')
+    .slice(0, 40)}`;
 }
 
 /** `_modified_at` as an ISO time, or null when absent or unreadable. */
@@ -97,7 +114,18 @@ export function modifiedAtOf(row: KissflowRow): string | null {
 export class Backfill {
   private readonly owner = randomUUID();
 
-  constructor(private readonly deps: { bus: Bus; kv: KV; client: KissflowClient; logger: Logger; db?: Db; pageSize: number; concurrency?: number; staleAfterMs?: number }) {}
+  constructor(
+    private readonly deps: {
+      bus: Bus;
+      kv: KV;
+      client: KissflowClient;
+      logger: Logger;
+      db?: Db;
+      pageSize: number;
+      concurrency?: number;
+      staleAfterMs?: number;
+    },
+  ) {}
 
   get staleAfterMs(): number {
     return this.deps.staleAfterMs ?? 60_000;
@@ -109,8 +137,10 @@ export class Backfill {
 
   /** Runs (or resumes) a backfill to the end; `onProgress` after every page. */
   async run(options: BackfillOptions, onProgress?: (state: BackfillState) => void): Promise<BackfillState> {
-    if (options.reconcile && options.view) throw new Error('reconciliation lists the whole dataset: run it without --view');
-    if (options.reconcile && !this.deps.db) throw new Error('reconciliation needs the read model: no MongoDB configured');
+    if (options.reconcile && options.view)
+      throw new Error('reconciliation lists the whole dataset: run it without --view');
+    if (options.reconcile && !this.deps.db)
+      throw new Error('reconciliation needs the read model: no MongoDB configured');
     const job = await this.acquire(options, onProgress);
     let state = job.state;
     const save = async (next: BackfillState) => {
@@ -134,30 +164,49 @@ export class Backfill {
       let { counts, total } = state;
       while (base.stage === 'list') {
         const page = await (prefetched?.page === pageNo ? prefetched : fetchPage(pageNo)).list;
-        const more = page.received === base.pageSize && (page.total === undefined || pageNo * base.pageSize < page.total);
+        const more =
+          page.received === base.pageSize && (page.total === undefined || pageNo * base.pageSize < page.total);
         prefetched = more ? fetchPage(pageNo + 1) : undefined;
         const { rows, details } = await this.complete(base.dataset, page.rows);
         await Promise.all([
           this.publish(rows.map((row) => this.upsert(base.dataset, row, 'backfill'))),
-          base.reconcile ? this.deps.kv.put(seenKey(base.runId, pageNo), encodeJson(page.rows.map((row) => String(row._id)))) : undefined,
+          base.reconcile
+            ? this.deps.kv.put(seenKey(base.runId, pageNo), encodeJson(page.rows.map((row) => String(row._id))))
+            : undefined,
         ]);
-        counts = { ...counts, pages: counts.pages + 1, rows: counts.rows + rows.length, details: counts.details + details, invalid: counts.invalid + page.invalid };
+        counts = {
+          ...counts,
+          pages: counts.pages + 1,
+          rows: counts.rows + rows.length,
+          details: counts.details + details,
+          invalid: counts.invalid + page.invalid,
+        };
         total = page.total ?? total;
-        const next: BackfillState = { ...base, ...(total !== undefined ? { total } : {}), page: more ? pageNo + 1 : pageNo, stage: more ? 'list' : base.reconcile ? 'confirm' : 'done', counts };
+        const next: BackfillState = {
+          ...base,
+          ...(total !== undefined ? { total } : {}),
+          page: more ? pageNo + 1 : pageNo,
+          stage: more ? 'list' : base.reconcile ? 'confirm' : 'done',
+          counts,
+        };
         await saving;
         saving = save(next);
         if (!more) break;
         pageNo++;
       }
       await saving;
-      if (state.stage === 'confirm') await save({ ...state, stage: 'done', counts: { ...state.counts, ...(await this.confirmDeletes(state)) } });
+      if (state.stage === 'confirm')
+        await save({ ...state, stage: 'done', counts: { ...state.counts, ...(await this.confirmDeletes(state)) } });
       if (state.reconcile) await this.forgetSeen(state);
       await save({ ...state, phase: 'completed', finishedAt: new Date().toISOString() });
       return state;
     } catch (error) {
       const message = (error as Error).message;
       await saving?.catch(() => undefined);
-      this.deps.logger.error({ dataset: state.dataset, view: state.view, runId: state.runId, page: state.page, err: message }, 'kissflow backfill failed');
+      this.deps.logger.error(
+        { dataset: state.dataset, view: state.view, runId: state.runId, page: state.page, err: message },
+        'kissflow backfill failed',
+      );
       await save({ ...state, phase: 'failed', error: message }).catch(() => undefined);
       throw error;
     }
@@ -175,21 +224,31 @@ export class Backfill {
   }
 
   /** Every row the read model has that the listing did not return: gone (404) or missed. */
-  private async confirmDeletes(state: BackfillState): Promise<Pick<BackfillCounts, 'candidates' | 'deleted' | 'missed'>> {
+  private async confirmDeletes(
+    state: BackfillState,
+  ): Promise<Pick<BackfillCounts, 'candidates' | 'deleted' | 'missed'>> {
     const seen = new Set<string>();
     for (let page = 1; page <= state.page; page++) {
       const entry = await this.deps.kv.get(seenKey(state.runId, page));
-      if (entry && entry.length > 0) for (const id of JSON.parse(new TextDecoder().decode(entry.value)) as string[]) seen.add(id);
+      if (entry && entry.length > 0)
+        for (const id of JSON.parse(new TextDecoder().decode(entry.value)) as string[]) seen.add(id);
     }
-    const stored = await this.deps.db!.collection<{ _id: string; rowId: string }>(Collections.kissflowRecords)
-      .find({ dataset: state.dataset, _deleted: { $ne: true } }, { projection: { rowId: 1 } }).toArray();
+    const stored = await this.deps
+      .db!.collection<{ _id: string; rowId: string }>(Collections.kissflowRecords)
+      .find({ dataset: state.dataset, _deleted: { $ne: true } }, { projection: { rowId: 1 } })
+      .toArray();
     const candidates = stored.map((doc) => doc.rowId).filter((id) => !seen.has(id));
     if (candidates.length === 0) return { candidates: 0, deleted: 0, missed: 0 };
-    if (seen.size === 0) throw new Error(`reconciliation of ${state.dataset}: the listing returned no rows but the read model has ${stored.length}; refusing to delete them all (check the dataset id and the key's permissions)`);
+    if (seen.size === 0)
+      throw new Error(
+        `reconciliation of ${state.dataset}: the listing returned no rows but the read model has ${stored.length}; refusing to delete them all (check the dataset id and the key's permissions)`,
+      );
     // The row endpoint must find a row the listing just returned, or its 404s prove nothing.
     const probe = [...seen][0]!;
     if ((await this.deps.client.row(state.dataset, probe)) === null) {
-      throw new Error(`reconciliation of ${state.dataset}: the row endpoint answers 404 for row ${probe}, which the listing returned; cannot confirm deletions`);
+      throw new Error(
+        `reconciliation of ${state.dataset}: the row endpoint answers 404 for row ${probe}, which the listing returned; cannot confirm deletions`,
+      );
     }
     let deleted = 0;
     let missed = 0;
@@ -203,62 +262,102 @@ export class Backfill {
       }
       deleted++;
       const msgId = `kissflow:deleted:${createHash('sha256').update(`${state.dataset}\n${rowId}`).digest('hex').slice(0, 40)}`;
-      items.push({ event: createEvent('kissflow.record.deleted.v1', { dataset: state.dataset, rowId, detectedAt: new Date().toISOString() }, { source: SOURCE, id: eventIdFor(msgId) }) as DomainEvent, msgId });
+      items.push({
+        event: createEvent(
+          'kissflow.record.deleted.v1',
+          { dataset: state.dataset, rowId, detectedAt: new Date().toISOString() },
+          { source: SOURCE, id: eventIdFor(msgId) },
+        ) as DomainEvent,
+        msgId,
+      });
     });
     await this.publish(items);
     if (deleted > 0) this.deps.logger.info({ dataset: state.dataset, deleted, missed }, 'kissflow rows found deleted');
     return { candidates: candidates.length, deleted, missed };
   }
 
-  private upsert(dataset: string, row: KissflowRow, origin: 'backfill' | 'reconcile'): { event: DomainEvent; msgId: string } {
+  private upsert(
+    dataset: string,
+    row: KissflowRow,
+    origin: 'backfill' | 'reconcile',
+  ): { event: DomainEvent; msgId: string } {
     const rowId = String(row._id);
     const modifiedAt = modifiedAtOf(row);
     const msgId = rowMessageId(dataset, rowId, modifiedAt, row);
-    return { event: createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: row, modifiedAt, origin }, { source: SOURCE, id: eventIdFor(msgId) }) as DomainEvent, msgId };
+    return {
+      event: createEvent(
+        'kissflow.record.upserted.v1',
+        { dataset, rowId, fields: row, modifiedAt, origin },
+        { source: SOURCE, id: eventIdFor(msgId) },
+      ) as DomainEvent,
+      msgId,
+    };
   }
 
   private async publish(items: { event: DomainEvent; msgId: string }[]): Promise<void> {
     await this.deps.bus.publishEvents(items);
   }
 
-
   private async each<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
     await eachConcurrently(items, this.deps.concurrency ?? 8, work);
   }
 
   private async forgetSeen(state: BackfillState): Promise<void> {
-    for (let page = 1; page <= state.page; page++) await this.deps.kv.purge(seenKey(state.runId, page)).catch(() => undefined);
+    for (let page = 1; page <= state.page; page++)
+      await this.deps.kv.purge(seenKey(state.runId, page)).catch(() => undefined);
   }
 
   /** Takes the run: a new one, the resumption of one that crashed or failed (same options), or BackfillBusyError. */
-  private acquire(options: BackfillOptions, onProgress?: (state: BackfillState) => void): Promise<ResumableJob<BackfillState>> {
+  private acquire(
+    options: BackfillOptions,
+    onProgress?: (state: BackfillState) => void,
+  ): Promise<ResumableJob<BackfillState>> {
     const what = `${options.dataset}${options.view ? ` (view ${options.view})` : ''}`;
     return ResumableJob.claim<BackfillState>({
-      kv: this.deps.kv, key: runKey(options), owner: this.owner, staleAfterMs: this.staleAfterMs,
+      kv: this.deps.kv,
+      key: runKey(options),
+      owner: this.owner,
+      staleAfterMs: this.staleAfterMs,
       ...(onProgress ? { onProgress } : {}),
       fresh: () => ({
-        runId: randomUUID(), dataset: options.dataset, ...(options.view ? { view: options.view } : {}), reconcile: options.reconcile === true,
-        owner: this.owner, heartbeatAt: Date.now(), startedAt: new Date().toISOString(), phase: 'running', stage: 'list', page: 1, pageSize: this.deps.pageSize,
+        runId: randomUUID(),
+        dataset: options.dataset,
+        ...(options.view ? { view: options.view } : {}),
+        reconcile: options.reconcile === true,
+        owner: this.owner,
+        heartbeatAt: Date.now(),
+        startedAt: new Date().toISOString(),
+        phase: 'running',
+        stage: 'list',
+        page: 1,
+        pageSize: this.deps.pageSize,
         counts: { pages: 0, rows: 0, details: 0, invalid: 0, candidates: 0, deleted: 0, missed: 0 },
       }),
       resume: (current) => {
         if (current.phase === 'completed' || current.reconcile !== (options.reconcile === true)) return undefined;
-        this.deps.logger.info({ dataset: current.dataset, view: current.view, runId: current.runId, page: current.page }, 'resuming a kissflow backfill that stopped');
+        this.deps.logger.info(
+          { dataset: current.dataset, view: current.view, runId: current.runId, page: current.page },
+          'resuming a kissflow backfill that stopped',
+        );
         return current;
       },
       discard: async (current) => {
         if (current.reconcile && current.phase !== 'completed') await this.forgetSeen(current);
       },
-      busy: (reason) => new BackfillBusyError(
-        reason.kind === 'started-elsewhere' ? `a backfill of ${what} has just started elsewhere`
-          : reason.kind === 'running' ? `a backfill of ${what} is running (page ${reason.current.page}, ${reason.current.counts.rows} rows so far)`
-            : `another worker took the backfill of ${what}`,
-      ),
+      busy: (reason) =>
+        new BackfillBusyError(
+          reason.kind === 'started-elsewhere'
+            ? `a backfill of ${what} has just started elsewhere`
+            : reason.kind === 'running'
+              ? `a backfill of ${what} is running (page ${reason.current.page}, ${reason.current.counts.rows} rows so far)`
+              : `another worker took the backfill of ${what}`,
+        ),
     });
   }
 }
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`: dataset and view go in base64url. */
-const runKey = (options: BackfillOptions) => `run.${Buffer.from(`${options.dataset}\n${options.view ?? ''}`).toString('base64url')}`;
+const runKey = (options: BackfillOptions) =>
+  `run.${Buffer.from(`${options.dataset}\n${options.view ?? ''}`).toString('base64url')}`;
 const seenKey = (runId: string, page: number) => `seen.${runId}.${page}`;
 const encodeJson = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));

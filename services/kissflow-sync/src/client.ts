@@ -18,7 +18,9 @@ export interface KissflowClientConfig {
 }
 
 /** A dataset row as the API returns it: at least its `_id`; `_modified_at` when the endpoint includes it. */
-export const KissflowRow = z.object({ _id: z.union([z.string().min(1), z.number()]), _modified_at: z.string().nullish() }).loose();
+export const KissflowRow = z
+  .object({ _id: z.union([z.string().min(1), z.number()]), _modified_at: z.string().nullish() })
+  .loose();
 export type KissflowRow = z.infer<typeof KissflowRow>;
 
 /** Rows are in `Data` (some clients also see `data`, or a bare array). */
@@ -54,8 +56,15 @@ export class KissflowClient {
   constructor(private readonly config: KissflowClientConfig) {}
 
   /** Says which variables are missing, or undefined when the client can be built. */
-  static missing(env: { KISSFLOW_BASE_URL?: string | undefined; KISSFLOW_ACCOUNT_ID?: string | undefined; KISSFLOW_ACCESS_KEY_ID?: string | undefined; KISSFLOW_ACCESS_KEY_SECRET?: string | undefined }): string | undefined {
-    const names = (['KISSFLOW_BASE_URL', 'KISSFLOW_ACCOUNT_ID', 'KISSFLOW_ACCESS_KEY_ID', 'KISSFLOW_ACCESS_KEY_SECRET'] as const).filter((name) => !env[name]);
+  static missing(env: {
+    KISSFLOW_BASE_URL?: string | undefined;
+    KISSFLOW_ACCOUNT_ID?: string | undefined;
+    KISSFLOW_ACCESS_KEY_ID?: string | undefined;
+    KISSFLOW_ACCESS_KEY_SECRET?: string | undefined;
+  }): string | undefined {
+    const names = (
+      ['KISSFLOW_BASE_URL', 'KISSFLOW_ACCOUNT_ID', 'KISSFLOW_ACCESS_KEY_ID', 'KISSFLOW_ACCESS_KEY_SECRET'] as const
+    ).filter((name) => !env[name]);
     return names.length > 0 ? `Kissflow API not configured: set ${names.join(', ')}` : undefined;
   }
 
@@ -66,7 +75,13 @@ export class KissflowClient {
     const what = view ? `view ${view} of dataset ${dataset}` : `dataset ${dataset}`;
     const response = await this.get(path, what);
     const parsed = ListBody.safeParse(response.body);
-    if (!parsed.success) throw new ProviderError('unknown', 'BAD_RESPONSE', `Kissflow answered the list of ${what} without rows (expected {"Data": [...]})`, response.status);
+    if (!parsed.success)
+      throw new ProviderError(
+        'unknown',
+        'BAD_RESPONSE',
+        `Kissflow answered the list of ${what} without rows (expected {"Data": [...]})`,
+        response.status,
+      );
     const body = parsed.data as unknown[] | { Data?: unknown[]; data?: unknown[] };
     const items: unknown[] = Array.isArray(body) ? body : (body.Data ?? body.data ?? []);
     const rows: KissflowRow[] = [];
@@ -75,7 +90,12 @@ export class KissflowClient {
       if (row.success) rows.push(row.data);
     }
     const total = Array.isArray(body) ? undefined : (body as { TotalCount?: unknown }).TotalCount;
-    return { rows, invalid: items.length - rows.length, received: items.length, ...(typeof total === 'number' && total >= 0 ? { total } : {}) };
+    return {
+      rows,
+      invalid: items.length - rows.length,
+      received: items.length,
+      ...(typeof total === 'number' && total >= 0 ? { total } : {}),
+    };
   }
 
   /** One row by id; null when Kissflow says it does not exist (404). */
@@ -84,7 +104,13 @@ export class KissflowClient {
     const response = await this.get(path, `row ${rowId} of dataset ${dataset}`, true);
     if (response.status === 404) return null;
     const row = KissflowRow.safeParse(response.body);
-    if (!row.success) throw new ProviderError('unknown', 'BAD_RESPONSE', `Kissflow answered row ${rowId} of dataset ${dataset} without its _id`, response.status);
+    if (!row.success)
+      throw new ProviderError(
+        'unknown',
+        'BAD_RESPONSE',
+        `Kissflow answered row ${rowId} of dataset ${dataset} without its _id`,
+        response.status,
+      );
     return row.data;
   }
 
@@ -99,10 +125,14 @@ export class KissflowClient {
       if (wait > 0) await sleep(wait);
       let response: JsonResponse;
       try {
-        response = await requestJson(`${this.config.baseUrl.replace(/\/$/, '')}${path}`, {
-          method: 'GET',
-          headers: { 'x-access-key-id': this.config.accessKeyId, 'x-access-key-secret': this.config.accessKeySecret },
-        }, timeoutMs);
+        response = await requestJson(
+          `${this.config.baseUrl.replace(/\/$/, '')}${path}`,
+          {
+            method: 'GET',
+            headers: { 'x-access-key-id': this.config.accessKeyId, 'x-access-key-secret': this.config.accessKeySecret },
+          },
+          timeoutMs,
+        );
       } catch (error) {
         if (++failures > retries) throw error;
         await sleep(delay);
@@ -115,21 +145,57 @@ export class KissflowClient {
       const after = retryAfterMs(response.headers.get('retry-after'));
       if (status === 429 || (status === 503 && after !== undefined)) {
         this.rateLimited++;
-        if (++limited > rateLimitRetries) throw new ProviderError('rate_limited', 'RATE_LIMITED', `Kissflow kept answering ${status} (rate limited) for ${what} after ${rateLimitRetries} waits`, status, after);
+        if (++limited > rateLimitRetries)
+          throw new ProviderError(
+            'rate_limited',
+            'RATE_LIMITED',
+            `Kissflow kept answering ${status} (rate limited) for ${what} after ${rateLimitRetries} waits`,
+            status,
+            after,
+          );
         this.pausedUntil = Math.max(this.pausedUntil, Date.now() + (after ?? delay));
         if (after === undefined) delay *= 2;
         continue;
       }
-      if (status === 401) throw new ProviderError('auth', 'UNAUTHORIZED', 'Kissflow refused the access key (401): check KISSFLOW_ACCESS_KEY_ID and KISSFLOW_ACCESS_KEY_SECRET, and that the key is switched on', status);
-      if (status === 403) throw new ProviderError('auth', 'FORBIDDEN', `Kissflow denied access to ${what} (403): the access key's owner needs permission to read it`, status);
-      if (status === 404) throw new ProviderError('rejected', 'NOT_FOUND', `Kissflow has no ${what} in account ${this.config.accountId} (404): check the id and KISSFLOW_ACCOUNT_ID`, status);
+      if (status === 401)
+        throw new ProviderError(
+          'auth',
+          'UNAUTHORIZED',
+          'Kissflow refused the access key (401): check KISSFLOW_ACCESS_KEY_ID and KISSFLOW_ACCESS_KEY_SECRET, and that the key is switched on',
+          status,
+        );
+      if (status === 403)
+        throw new ProviderError(
+          'auth',
+          'FORBIDDEN',
+          `Kissflow denied access to ${what} (403): the access key's owner needs permission to read it`,
+          status,
+        );
+      if (status === 404)
+        throw new ProviderError(
+          'rejected',
+          'NOT_FOUND',
+          `Kissflow has no ${what} in account ${this.config.accountId} (404): check the id and KISSFLOW_ACCOUNT_ID`,
+          status,
+        );
       if (status >= 500 || status === 408) {
-        if (++failures > retries) throw new ProviderError('unknown', `HTTP_${status}`, `Kissflow answered ${status} for ${what} after ${retries + 1} attempts`, status);
+        if (++failures > retries)
+          throw new ProviderError(
+            'unknown',
+            `HTTP_${status}`,
+            `Kissflow answered ${status} for ${what} after ${retries + 1} attempts`,
+            status,
+          );
         await sleep(after ?? delay);
         delay *= 2;
         continue;
       }
-      throw new ProviderError('rejected', `HTTP_${status}`, `Kissflow answered ${status} for ${what}: ${describeBody(response.body)}`, status);
+      throw new ProviderError(
+        'rejected',
+        `HTTP_${status}`,
+        `Kissflow answered ${status} for ${what}: ${describeBody(response.body)}`,
+        status,
+      );
     }
   }
 }
@@ -150,5 +216,12 @@ function describeBody(body: unknown): string {
 export function kissflowFrom(config: KissflowConfig): KissflowClient | string {
   const missing = KissflowClient.missing(config);
   if (missing) return missing;
-  return new KissflowClient({ baseUrl: config.KISSFLOW_BASE_URL!, accountId: config.KISSFLOW_ACCOUNT_ID!, accessKeyId: config.KISSFLOW_ACCESS_KEY_ID!, accessKeySecret: config.KISSFLOW_ACCESS_KEY_SECRET!, timeoutMs: config.KISSFLOW_TIMEOUT_MS, retries: config.KISSFLOW_RETRIES });
+  return new KissflowClient({
+    baseUrl: config.KISSFLOW_BASE_URL!,
+    accountId: config.KISSFLOW_ACCOUNT_ID!,
+    accessKeyId: config.KISSFLOW_ACCESS_KEY_ID!,
+    accessKeySecret: config.KISSFLOW_ACCESS_KEY_SECRET!,
+    timeoutMs: config.KISSFLOW_TIMEOUT_MS,
+    retries: config.KISSFLOW_RETRIES,
+  });
 }

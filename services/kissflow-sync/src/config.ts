@@ -17,15 +17,37 @@ export const Config = z.object({
   /** Path of a JSON mapping file (docs/kissflow.md); unset: rows are kept as sent. */
   KISSFLOW_MAPPINGS: z.string().optional(),
   /** Comma-separated datasets this service reconciles on a schedule (unset: none). */
-  KISSFLOW_RECONCILE_DATASETS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean) ?? []),
-  KISSFLOW_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1_000).max(7 * 86_400_000).default(6 * 3_600_000),
+  KISSFLOW_RECONCILE_DATASETS: z
+    .string()
+    .optional()
+    .transform(
+      (v) =>
+        v
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean) ?? [],
+    ),
+  KISSFLOW_RECONCILE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(7 * 86_400_000)
+    .default(6 * 3_600_000),
   /** A running backfill whose worker has not saved its page for this long is resumed by the next run. */
   KISSFLOW_BACKFILL_STALE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   /**
    * Comma-separated datasets this instance projects (default: all). Its consumer then reads only those
    * datasets' subjects under a durable name of its own: a way to split datasets across instances.
    */
-  KISSFLOW_DATASETS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean)),
+  KISSFLOW_DATASETS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
   /** `exclusive` (default): one instance applies the projection; `shared`: replicas pull one consumer (see docs/kissflow.md). */
   PROJECTION_WRITERS: z.enum(['exclusive', 'shared']).default('exclusive'),
   /** Documents an exclusive writer keeps in memory per read model (its memory is bounded by this). */

@@ -6,6 +6,16 @@
 export { service, startKissflowSync, KissflowSyncApp } from './app.js';
 export { Config, type KissflowConfig } from './config.js';
 export { consumerFor, replayable } from './readModel.js';
-export { BACKFILL_BUCKET, Backfill, BackfillBusyError, backfillFrom, modifiedAtOf, openBackfillBucket, type BackfillCounts, type BackfillOptions, type BackfillState } from './backfill.js';
+export {
+  BACKFILL_BUCKET,
+  Backfill,
+  BackfillBusyError,
+  backfillFrom,
+  modifiedAtOf,
+  openBackfillBucket,
+  type BackfillCounts,
+  type BackfillOptions,
+  type BackfillState,
+} from './backfill.js';
 export { KissflowClient, kissflowFrom, type KissflowRow } from './client.js';
 export { recordKey, recordsProjection, type KissflowRecordDoc } from './records.js';

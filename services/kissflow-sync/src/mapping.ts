@@ -18,7 +18,9 @@ export function loadMappings(path: string | undefined): KissflowMappings {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`KISSFLOW_MAPPINGS: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new Error(
+      `KISSFLOW_MAPPINGS: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   let json: unknown;
   try {
@@ -54,7 +56,9 @@ export function applyMapping(row: Record<string, unknown>, mapping: KissflowData
       errors.push({ field: name, message: `${from}: ${result.error}` });
     } else setOwn(fields, name, result.value);
   }
-  if (mapping.unmapped === 'keep') for (const [key, value] of Object.entries(row)) if (!used.has(key) && !Object.hasOwn(fields, key)) setOwn(fields, key, value);
+  if (mapping.unmapped === 'keep')
+    for (const [key, value] of Object.entries(row))
+      if (!used.has(key) && !Object.hasOwn(fields, key)) setOwn(fields, key, value);
   return { fields, errors };
 }
 
@@ -63,7 +67,8 @@ type Coerced = { value: unknown } | { error: string };
 const show = (value: unknown) => JSON.stringify(value)?.slice(0, 60) ?? String(value);
 
 export function coerce(value: unknown, as: KissflowCoercion): Coerced {
-  if (value === null || value === undefined || value === '') return { value: as === 'raw' || as === 'string' ? (value ?? null) : null };
+  if (value === null || value === undefined || value === '')
+    return { value: as === 'raw' || as === 'string' ? (value ?? null) : null };
   switch (as) {
     case 'raw':
       return { value };
@@ -85,9 +90,13 @@ export function coerce(value: unknown, as: KissflowCoercion): Coerced {
     case 'lookup':
       if (Array.isArray(value)) {
         const ids = value.map(lookupId);
-        return ids.every((id) => id !== undefined) ? { value: ids } : { error: `expected lookup objects with an _id, got ${show(value)}` };
+        return ids.every((id) => id !== undefined)
+          ? { value: ids }
+          : { error: `expected lookup objects with an _id, got ${show(value)}` };
       }
-      return lookupId(value) !== undefined ? { value: lookupId(value) } : { error: `expected a lookup object with an _id, got ${show(value)}` };
+      return lookupId(value) !== undefined
+        ? { value: lookupId(value) }
+        : { error: `expected a lookup object with an _id, got ${show(value)}` };
   }
 }
 
@@ -113,7 +122,8 @@ function toNumber(value: unknown): Coerced {
     const n = plain === '' ? Number.NaN : Number(plain);
     return Number.isFinite(n) ? { value: n } : { error: `expected a number, got ${show(value)}` };
   }
-  if (typeof value === 'object' && value !== null && 'value' in value) return toNumber((value as { value: unknown }).value);
+  if (typeof value === 'object' && value !== null && 'value' in value)
+    return toNumber((value as { value: unknown }).value);
   return { error: `expected a number, got ${show(value)}` };
 }
 

@@ -10,8 +10,15 @@ import { recordsProjection } from './records.js';
 export function consumerFor(datasets: readonly string[] | undefined): ConsumerDefinition {
   const base = Consumers.kissflowRecords;
   if (!datasets || datasets.length === 0) return base;
-  const suffix = createHash('sha256').update([...datasets].sort().join('\n')).digest('hex').slice(0, 10);
-  return { durable: `${base.durable}-${suffix}`, stream: base.stream, filterSubjects: datasets.map((dataset) => `evt.kissflow.record.*.${encodeToken(dataset)}`) };
+  const suffix = createHash('sha256')
+    .update([...datasets].sort().join('\n'))
+    .digest('hex')
+    .slice(0, 10);
+  return {
+    durable: `${base.durable}-${suffix}`,
+    stream: base.stream,
+    filterSubjects: datasets.map((dataset) => `evt.kissflow.record.*.${encodeToken(dataset)}`),
+  };
 }
 
 /** The records read model as `puente replay kissflow-records` rebuilds it: this configuration's consumer, datasets and mapping. */
@@ -22,9 +29,12 @@ export function recordsReadModel(config: Pick<KissflowConfig, 'KISSFLOW_DATASETS
     group: { lead: [recordsProjection(loadMappings(config.KISSFLOW_MAPPINGS))] },
     consumer: consumerFor(datasets),
     routes: [ChannelRoutes.kissflowRecords],
-    scope: (collection) => (datasets && collection === Collections.kissflowRecords ? { dataset: { $in: datasets } } : undefined),
+    scope: (collection) =>
+      datasets && collection === Collections.kissflowRecords ? { dataset: { $in: datasets } } : undefined,
   };
 }
 
 /** The read models this service owns that `puente replay` can rebuild. */
-export const replayable: readonly Replayable[] = [{ name: 'kissflow-records', readModel: (env) => recordsReadModel(loadConfig(Config, env)) }];
+export const replayable: readonly Replayable[] = [
+  { name: 'kissflow-records', readModel: (env) => recordsReadModel(loadConfig(Config, env)) },
+];

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, Channels, Collections, toStorable, type DomainEventOf, type KissflowMappings } from '@puente/contracts';
+import {
+  canonicalJson,
+  Channels,
+  Collections,
+  toStorable,
+  type DomainEventOf,
+  type KissflowMappings,
+} from '@puente/contracts';
 import { sourceOrder, unhandled, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
 import { applyMapping, type MappingError } from './mapping.js';
 
@@ -31,7 +38,8 @@ const DIGESTS = 8;
 export const recordKey = (dataset: string, rowId: string): string => `${dataset}:${rowId}`;
 
 /** Digest of a row's content (canonical JSON: key order does not matter). */
-export const rowDigest = (fields: Record<string, unknown>): string => createHash('sha1').update(canonicalJson(fields)).digest('base64url').slice(0, 16);
+export const rowDigest = (fields: Record<string, unknown>): string =>
+  createHash('sha1').update(canonicalJson(fields)).digest('base64url').slice(0, 16);
 
 /**
  * `kissflow_records`: one document per dataset row. A row moves forward in modification time only;
@@ -41,7 +49,9 @@ export const rowDigest = (fields: Record<string, unknown>): string => createHash
  * modified at or before T). A delete leaves a tombstone versioned at the time it was detected: only a
  * version modified later (a known `_modified_at`, or a backfill that saw the row afterwards) revives it.
  */
-export function recordsProjection(mappings: KissflowMappings = { datasets: {} }): Projection<KissflowRecordDoc, RecordEvent> {
+export function recordsProjection(
+  mappings: KissflowMappings = { datasets: {} },
+): Projection<KissflowRecordDoc, RecordEvent> {
   return {
     name: 'kissflow-records',
     collection: Collections.kissflowRecords,
@@ -63,13 +73,24 @@ export function recordsProjection(mappings: KissflowMappings = { datasets: {} })
 }
 
 /** A delete leaves a tombstone, unless the row was modified after the delete was detected. */
-function deleted(doc: KissflowRecordDoc | null, event: DomainEventOf<'kissflow.record.deleted.v1'>, position: number): KissflowRecordDoc {
+function deleted(
+  doc: KissflowRecordDoc | null,
+  event: DomainEventOf<'kissflow.record.deleted.v1'>,
+  position: number,
+): KissflowRecordDoc {
   const at = sourceOrder(event.data.detectedAt);
   if (doc?._deleted) return doc;
   // Modified after the delete was detected: the row exists (a listing missed it).
   if (doc && doc._v.row[0] > at) return doc;
   return {
-    ...(doc ?? { dataset: event.data.dataset, rowId: event.data.rowId, fields: {}, modifiedAt: null, origin: 'reconcile' as const, digests: [] }),
+    ...(doc ?? {
+      dataset: event.data.dataset,
+      rowId: event.data.rowId,
+      fields: {},
+      modifiedAt: null,
+      origin: 'reconcile' as const,
+      digests: [],
+    }),
     _deleted: true,
     deletedAt: new Date(at).toISOString(),
     digests: [],
@@ -78,7 +99,12 @@ function deleted(doc: KissflowRecordDoc | null, event: DomainEventOf<'kissflow.r
 }
 
 /** An upsert moves the row forward in modification time (see `recordsProjection`). */
-function upserted(doc: KissflowRecordDoc | null, event: DomainEventOf<'kissflow.record.upserted.v1'>, position: number, mappings: KissflowMappings): KissflowRecordDoc | null {
+function upserted(
+  doc: KissflowRecordDoc | null,
+  event: DomainEventOf<'kissflow.record.upserted.v1'>,
+  position: number,
+  mappings: KissflowMappings,
+): KissflowRecordDoc | null {
   const { dataset, rowId, fields, modifiedAt, origin } = event.data;
   const known = modifiedAt !== null;
   const at = sourceOrder(modifiedAt ?? event.time);

@@ -5,9 +5,27 @@ import { createRequire } from 'node:module';
 import type { Db } from 'mongodb';
 import type { Subscription as NatsSubscription } from 'nats';
 import { WebSocketServer } from 'ws';
-import { channelAllowed, ErrorCodes, RealtimeSubjects, ResyncNotice, type ChannelRouteDescriptor } from '@puente/contracts';
+import {
+  channelAllowed,
+  ErrorCodes,
+  RealtimeSubjects,
+  ResyncNotice,
+  type ChannelRouteDescriptor,
+} from '@puente/contracts';
 import type { Bus } from '@puente/bus';
-import { createHttpServer, DevSecrets, HttpError, listen, RouteTable, signToken, verifyToken, type Check, type Logger, type RouteHandler, type ServiceDefinition } from '@puente/runtime';
+import {
+  createHttpServer,
+  DevSecrets,
+  HttpError,
+  listen,
+  RouteTable,
+  signToken,
+  verifyToken,
+  type Check,
+  type Logger,
+  type RouteHandler,
+  type ServiceDefinition,
+} from '@puente/runtime';
 import { Config, type RealtimeConfig } from './config.js';
 import { Connection, type ConnectionLimits, type ServerContext } from './connection.js';
 import { dashboardHtml } from './dashboard.js';
@@ -61,7 +79,11 @@ function json(res: ServerResponse, status: number, body: unknown): void {
  * A refused HTTP API request: problem-details JSON that also keeps the members realtime's clients
  * read (`code`, `message`, and `channel` where there is one), as the WebSocket's error frames have them.
  */
-function refused(code: 'unauthorized' | 'forbidden' | 'unknown_channel' | 'bad_request', message: string, channel?: string): HttpError {
+function refused(
+  code: 'unauthorized' | 'forbidden' | 'unknown_channel' | 'bad_request',
+  message: string,
+  channel?: string,
+): HttpError {
   return new HttpError(code, message, { fields: { message, ...(channel === undefined ? {} : { channel }) } });
 }
 
@@ -73,52 +95,91 @@ function refused(code: 'unauthorized' | 'forbidden' | 'unknown_channel' | 'bad_r
 export function build(options: RealtimeOptions): RealtimeServer {
   const { bus, db, logger, config } = options;
   const feed = new ChangeFeed(bus, logger);
-  const limits: ConnectionLimits = { maxSubscriptions: config.REALTIME_MAX_SUBSCRIPTIONS, maxBufferedBytes: config.REALTIME_MAX_BUFFERED_BYTES, pageSize: config.REALTIME_PAGE_SIZE, maxPending: 50_000 };
+  const limits: ConnectionLimits = {
+    maxSubscriptions: config.REALTIME_MAX_SUBSCRIPTIONS,
+    maxBufferedBytes: config.REALTIME_MAX_BUFFERED_BYTES,
+    pageSize: config.REALTIME_PAGE_SIZE,
+    maxPending: 50_000,
+  };
   const stats = { connections: 0, subscriptions: 0, slowClosed: 0 };
   const routeOf = router(options.readModels);
   const context: ServerContext = { db, feed, logger, secrets: options.secrets, limits, stats, routeOf };
   const connections = new Set<Connection>();
 
-  const page = (html: string | (() => string), contentType: string): RouteHandler => (_req, res) => {
-    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
-    res.end(typeof html === 'string' ? html : html());
-  };
+  const page =
+    (html: string | (() => string), contentType: string): RouteHandler =>
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
+      res.end(typeof html === 'string' ? html : html());
+    };
   const dashboard = page(dashboardHtml, 'text/html; charset=utf-8');
-  const routes = new RouteTable([
-    { method: 'GET', path: '/', handler: dashboard },
-    { method: 'GET', path: '/index.html', handler: dashboard },
-    { method: 'GET', path: '/client.js', handler: page(clientFile, 'text/javascript; charset=utf-8') },
-    {
-      method: 'GET',
-      path: '/stats',
-      handler: (_req, res) => {
-        const memory = process.memoryUsage();
-        json(res, 200, { memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external, arrayBuffers: memory.arrayBuffers }, connections: stats.connections, subscriptions: stats.subscriptions, slowClosed: stats.slowClosed, channels: [...feed.channels].length, notices: feed.stats.notices, epoch: feed.epoch, position: feed.lastSeq });
+  const routes = new RouteTable(
+    [
+      { method: 'GET', path: '/', handler: dashboard },
+      { method: 'GET', path: '/index.html', handler: dashboard },
+      { method: 'GET', path: '/client.js', handler: page(clientFile, 'text/javascript; charset=utf-8') },
+      {
+        method: 'GET',
+        path: '/stats',
+        handler: (_req, res) => {
+          const memory = process.memoryUsage();
+          json(res, 200, {
+            memory: {
+              rss: memory.rss,
+              heapUsed: memory.heapUsed,
+              heapTotal: memory.heapTotal,
+              external: memory.external,
+              arrayBuffers: memory.arrayBuffers,
+            },
+            connections: stats.connections,
+            subscriptions: stats.subscriptions,
+            slowClosed: stats.slowClosed,
+            channels: [...feed.channels].length,
+            notices: feed.stats.notices,
+            epoch: feed.epoch,
+            position: feed.lastSeq,
+          });
+        },
       },
-    },
-    {
-      method: 'GET',
-      path: '/api/*channel',
-      handler: async (req, res, { params }) => {
-        const channel = params.channel!;
-        const url = new URL(req.url ?? '/', 'http://realtime');
-        const token = tokenOf(req, url);
-        const verified = token ? await verifyToken(token, options.secrets) : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
-        if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
-        if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel))) throw refused(ErrorCodes.forbidden, 'the token does not allow this channel', channel);
-        const route = routeOf(channel);
-        if (!route) throw refused(ErrorCodes.unknownChannel, 'no such channel', channel);
-        try {
-          const position = feed.lastSeq;
-          const found = await readPage(db, route, url.searchParams.get('cursor') ?? undefined, config.REALTIME_PAGE_SIZE);
-          json(res, 200, { channel, items: found.items, epoch: feed.epoch, position, ...(found.next ? { next: found.next } : {}) });
-        } catch (error) {
-          if (!(error instanceof BadCursorError)) throw error;
-          throw refused(ErrorCodes.badRequest, error.message);
-        }
+      {
+        method: 'GET',
+        path: '/api/*channel',
+        handler: async (req, res, { params }) => {
+          const channel = params.channel!;
+          const url = new URL(req.url ?? '/', 'http://realtime');
+          const token = tokenOf(req, url);
+          const verified = token
+            ? await verifyToken(token, options.secrets)
+            : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
+          if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
+          if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel)))
+            throw refused(ErrorCodes.forbidden, 'the token does not allow this channel', channel);
+          const route = routeOf(channel);
+          if (!route) throw refused(ErrorCodes.unknownChannel, 'no such channel', channel);
+          try {
+            const position = feed.lastSeq;
+            const found = await readPage(
+              db,
+              route,
+              url.searchParams.get('cursor') ?? undefined,
+              config.REALTIME_PAGE_SIZE,
+            );
+            json(res, 200, {
+              channel,
+              items: found.items,
+              epoch: feed.epoch,
+              position,
+              ...(found.next ? { next: found.next } : {}),
+            });
+          } catch (error) {
+            if (!(error instanceof BadCursorError)) throw error;
+            throw refused(ErrorCodes.badRequest, error.message);
+          }
+        },
       },
-    },
-  ], { headForGet: true, problemHeaders: NO_STORE });
+    ],
+    { headForGet: true, problemHeaders: NO_STORE },
+  );
 
   const http = createHttpServer({
     checks: options.checks,
@@ -126,7 +187,12 @@ export function build(options: RealtimeOptions): RealtimeServer {
     route: routes.route,
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.REALTIME_MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.REALTIME_MAX_FRAME_BYTES,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
   http.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://realtime');
     if (url.pathname !== '/ws') {
@@ -153,9 +219,19 @@ export function build(options: RealtimeOptions): RealtimeServer {
       await feed.start();
       // OpenTelemetry instruments: exported by whatever meter provider the process configures.
       const meter = metrics.getMeter('puente-realtime');
-      meter.createObservableGauge('puente.realtime.connections', { description: 'open WebSocket connections' }).addCallback((r) => r.observe(stats.connections));
-      meter.createObservableGauge('puente.realtime.subscriptions', { description: 'channel subscriptions across connections' }).addCallback((r) => r.observe(stats.subscriptions));
-      meter.createObservableCounter('puente.realtime.slow_consumers_closed', { description: 'connections closed because their send buffer was full' }).addCallback((r) => r.observe(stats.slowClosed));
+      meter
+        .createObservableGauge('puente.realtime.connections', { description: 'open WebSocket connections' })
+        .addCallback((r) => r.observe(stats.connections));
+      meter
+        .createObservableGauge('puente.realtime.subscriptions', {
+          description: 'channel subscriptions across connections',
+        })
+        .addCallback((r) => r.observe(stats.subscriptions));
+      meter
+        .createObservableCounter('puente.realtime.slow_consumers_closed', {
+          description: 'connections closed because their send buffer was full',
+        })
+        .addCallback((r) => r.observe(stats.slowClosed));
       resyncs = bus.nc.subscribe(RealtimeSubjects.resync, {
         callback: (error, msg) => {
           if (error) return;
@@ -167,7 +243,9 @@ export function build(options: RealtimeOptions): RealtimeServer {
           }
           for (const hub of feed.channels) {
             const collection = routeOf(hub.channel)?.collection;
-            const wanted = (collection !== undefined && notice.collections?.includes(collection)) || notice.channels?.some((pattern) => channelAllowed(pattern, hub.channel));
+            const wanted =
+              (collection !== undefined && notice.collections?.includes(collection)) ||
+              notice.channels?.some((pattern) => channelAllowed(pattern, hub.channel));
             if (!wanted) continue;
             hub.revs.clear();
             for (const connection of connections) connection.resync(hub.channel);
@@ -212,8 +290,11 @@ export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = 
     await server.start();
     const http = await listen(server.http, config.REALTIME_PORT);
     // With the development secret, the dashboard link carries a development token (12 h, every channel).
-    const dev = config.NODE_ENV !== 'production' && secrets.REALTIME_JWT_SECRET.includes(DevSecrets.REALTIME_JWT_SECRET);
-    const fragment = dev ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'] }, DevSecrets.REALTIME_JWT_SECRET, 12 * 3600)}` : '';
+    const dev =
+      config.NODE_ENV !== 'production' && secrets.REALTIME_JWT_SECRET.includes(DevSecrets.REALTIME_JWT_SECRET);
+    const fragment = dev
+      ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'] }, DevSecrets.REALTIME_JWT_SECRET, 12 * 3600)}`
+      : '';
     return {
       urls: { dashboard: `http://127.0.0.1:${http.port}/${fragment}`, websocket: `ws://127.0.0.1:${http.port}/ws` },
       stop: async () => {
@@ -223,4 +304,3 @@ export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = 
     };
   },
 };
-

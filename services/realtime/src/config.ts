@@ -7,9 +7,19 @@ export const Config = z.object({
   /** Subscriptions one connection may hold. */
   REALTIME_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(10_000).default(100),
   /** Largest frame a client may send (bytes); larger closes the connection with 1009. */
-  REALTIME_MAX_FRAME_BYTES: z.coerce.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024),
+  REALTIME_MAX_FRAME_BYTES: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
   /** Bytes waiting to be sent to one client before it is closed as a slow consumer (1013). */
-  REALTIME_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024),
+  REALTIME_MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(1024 * 1024),
   /** Documents per snapshot or HTTP page. */
   REALTIME_PAGE_SIZE: z.coerce.number().int().min(1).max(5_000).default(200),
   /** A connection that has not authenticated within this time is closed. */

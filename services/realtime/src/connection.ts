@@ -44,7 +44,11 @@ class Subscription implements Subscriber {
   readonly floors = new Map<string, number>();
   overflowed = false;
 
-  constructor(readonly channel: string, readonly hub: ChannelHub, private readonly connection: Connection) {}
+  constructor(
+    readonly channel: string,
+    readonly hub: ChannelHub,
+    private readonly connection: Connection,
+  ) {}
 
   offer(offer: Offer): void {
     if (this.pending) {
@@ -92,7 +96,11 @@ export class Connection {
   /** Last time anything arrived (frames or pongs): a silent connection is dropped. */
   alive = true;
 
-  constructor(readonly socket: WebSocket, readonly context: ServerContext, readonly openedAt = Date.now()) {
+  constructor(
+    readonly socket: WebSocket,
+    readonly context: ServerContext,
+    readonly openedAt = Date.now(),
+  ) {
     context.stats.connections++;
     socket.on('message', (data, isBinary) => void this.onFrame(data as Buffer, isBinary));
     socket.on('pong', () => (this.alive = true));
@@ -196,7 +204,8 @@ export class Connection {
       else if (frame.op === 'unsubscribe') this.unsubscribe(frame.channel, true);
       else if (frame.op === 'more') await this.more(frame.channel, frame.cursor);
     } catch (error) {
-      if (error instanceof BadCursorError) return this.error(ErrorCodes.badRequest, error.message, 'channel' in frame ? frame.channel : undefined);
+      if (error instanceof BadCursorError)
+        return this.error(ErrorCodes.badRequest, error.message, 'channel' in frame ? frame.channel : undefined);
       this.context.logger.error({ err: (error as Error).message, op: frame.op }, 'realtime request failed');
       this.error(ErrorCodes.internal, 'the request failed; try again', 'channel' in frame ? frame.channel : undefined);
     }
@@ -207,11 +216,16 @@ export class Connection {
   }
 
   private async subscribe(channel: string, since: ResumePoint | undefined): Promise<void> {
-    if (!this.allowed(channel)) return this.error(ErrorCodes.forbidden, 'the token does not allow this channel', channel);
+    if (!this.allowed(channel))
+      return this.error(ErrorCodes.forbidden, 'the token does not allow this channel', channel);
     const route = this.context.routeOf(channel);
     if (!route) return this.error(ErrorCodes.unknownChannel, 'no such channel', channel);
     if (!this.subscriptions.has(channel) && this.subscriptions.size >= this.context.limits.maxSubscriptions) {
-      return this.error(ErrorCodes.tooManySubscriptions, `at most ${this.context.limits.maxSubscriptions} subscriptions per connection`, channel);
+      return this.error(
+        ErrorCodes.tooManySubscriptions,
+        `at most ${this.context.limits.maxSubscriptions} subscriptions per connection`,
+        channel,
+      );
     }
     this.unsubscribe(channel, false);
     const { feed } = this.context;
@@ -225,16 +239,31 @@ export class Connection {
     const epoch = feed.epoch;
     if (since) {
       const bounds = await feed.bounds();
-      if (since.epoch !== bounds.epoch || since.epoch !== epoch || since.position < bounds.firstSeq - 1 || since.position > bounds.lastSeq) {
+      if (
+        since.epoch !== bounds.epoch ||
+        since.epoch !== epoch ||
+        since.position < bounds.firstSeq - 1 ||
+        since.position > bounds.lastSeq
+      ) {
         this.unsubscribe(channel, false);
-        return this.error(ErrorCodes.positionExpired, since.epoch !== bounds.epoch ? 'another epoch: take a new snapshot' : 'that position is no longer retained: take a new snapshot', channel);
+        return this.error(
+          ErrorCodes.positionExpired,
+          since.epoch !== bounds.epoch
+            ? 'another epoch: take a new snapshot'
+            : 'that position is no longer retained: take a new snapshot',
+          channel,
+        );
       }
       const sent = new Map<string, number>();
       await feed.history(channel, since.position, position, (seq, data) => {
         const notice = parseNotice(data);
         if (!notice || (sent.get(notice.key) ?? 0) >= notice.rev) return;
         sent.set(notice.key, notice.rev);
-        this.send(notice.deleted ? { op: 'remove', channel, key: notice.key, epoch, position: seq } : { op: 'update', channel, doc: notice.doc, epoch, position: seq });
+        this.send(
+          notice.deleted
+            ? { op: 'remove', channel, key: notice.key, epoch, position: seq }
+            : { op: 'update', channel, doc: notice.doc, epoch, position: seq },
+        );
       });
       if (this.subscriptions.get(channel) !== subscription) return;
       for (const [key, rev] of sent) subscription.hold(key, rev);
@@ -242,11 +271,22 @@ export class Connection {
       const page = await readPage(this.context.db, route, undefined, this.context.limits.pageSize);
       if (this.subscriptions.get(channel) !== subscription) return;
       for (const doc of page.items) subscription.hold(doc._id, doc._rev);
-      this.send({ op: 'snapshot', channel, items: page.items, epoch, position, ...(page.next ? { next: page.next } : {}) });
+      this.send({
+        op: 'snapshot',
+        channel,
+        items: page.items,
+        epoch,
+        position,
+        ...(page.next ? { next: page.next } : {}),
+      });
     }
     if (subscription.overflowed) {
       this.unsubscribe(channel, false);
-      return this.error(ErrorCodes.slowConsumer, 'too many changes arrived while the snapshot was read; subscribe again', channel);
+      return this.error(
+        ErrorCodes.slowConsumer,
+        'too many changes arrived while the snapshot was read; subscribe again',
+        channel,
+      );
     }
     subscription.goLive();
   }
@@ -256,7 +296,14 @@ export class Connection {
     if (!subscription) return this.error(ErrorCodes.notSubscribed, 'subscribe before asking for more', channel);
     const page = await readPage(this.context.db, this.context.routeOf(channel)!, cursor, this.context.limits.pageSize);
     for (const doc of page.items) subscription.hold(doc._id, doc._rev);
-    this.send({ op: 'snapshot', channel, items: page.items, epoch: this.context.feed.epoch, position: this.context.feed.lastSeq, ...(page.next ? { next: page.next } : {}) });
+    this.send({
+      op: 'snapshot',
+      channel,
+      items: page.items,
+      epoch: this.context.feed.epoch,
+      position: this.context.feed.lastSeq,
+      ...(page.next ? { next: page.next } : {}),
+    });
   }
 
   unsubscribe(channel: string, explicit: boolean): void {

@@ -31,7 +31,10 @@ export class ChannelHub {
   readonly revs = new Map<string, number>();
   readonly subscribers = new Set<Subscriber>();
 
-  constructor(readonly channel: string, private readonly feed: ChangeFeed) {}
+  constructor(
+    readonly channel: string,
+    private readonly feed: ChangeFeed,
+  ) {}
 
   handle(position: number, data: Uint8Array): void {
     const notice = parseNotice(data);
@@ -69,7 +72,10 @@ export class ChangeFeed {
   private watcher: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly bus: Bus, private readonly logger: Logger) {}
+  constructor(
+    private readonly bus: Bus,
+    private readonly logger: Logger,
+  ) {}
 
   async start(): Promise<void> {
     const info = await this.bus.jsm.streams.info(StreamNames.CHANGES);
@@ -116,9 +122,18 @@ export class ChangeFeed {
    * The notices of one channel after `from` up to `to` (inclusive), read from the stream with an ordered
    * consumer of its own: what a client that resumes with `since` missed.
    */
-  async history(channel: string, from: number, to: number, each: (position: number, data: Uint8Array) => void): Promise<void> {
+  async history(
+    channel: string,
+    from: number,
+    to: number,
+    each: (position: number, data: Uint8Array) => void,
+  ): Promise<void> {
     if (to <= from) return;
-    const consumer = await this.bus.js.consumers.get(StreamNames.CHANGES, { filterSubjects: [channelFilter(channel)], deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 });
+    const consumer = await this.bus.js.consumers.get(StreamNames.CHANGES, {
+      filterSubjects: [channelFilter(channel)],
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from + 1,
+    });
     try {
       for (;;) {
         const batch = await consumer.fetch({ max_messages: 512, expires: 2_000 });
@@ -137,7 +152,11 @@ export class ChangeFeed {
   }
 
   private async consume(fromSeq: number): Promise<void> {
-    const consumer = await this.bus.js.consumers.get(StreamNames.CHANGES, { filterSubjects: ['chg.>'], deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) });
+    const consumer = await this.bus.js.consumers.get(StreamNames.CHANGES, {
+      filterSubjects: ['chg.>'],
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(1, fromSeq),
+    });
     const messages = await consumer.consume({ max_messages: 1_024 });
     this.messages = messages;
     this.loop = (async () => {
@@ -150,7 +169,18 @@ export class ChangeFeed {
           if (hub) {
             this.stats.routed++;
             // The push continues the trace of the write the notice announces (the webhook's, end to end).
-            const span = pushTracer.startSpan('realtime push', { kind: SpanKind.PRODUCER, attributes: { 'puente.channel': channel, 'puente.subscribers': hub.subscribers.size, 'messaging.message.id': String(msg.seq) } }, extractTrace(msg.headers));
+            const span = pushTracer.startSpan(
+              'realtime push',
+              {
+                kind: SpanKind.PRODUCER,
+                attributes: {
+                  'puente.channel': channel,
+                  'puente.subscribers': hub.subscribers.size,
+                  'messaging.message.id': String(msg.seq),
+                },
+              },
+              extractTrace(msg.headers),
+            );
             hub.handle(msg.seq, msg.data);
             span.end();
           }
@@ -165,7 +195,10 @@ export class ChangeFeed {
     try {
       const info = await this.bus.jsm.streams.info(StreamNames.CHANGES);
       if (info.created === this.epoch || this.stopped) return;
-      this.logger.warn({ from: this.epoch, to: info.created }, 'the CHANGES stream was recreated: following the new one from its start');
+      this.logger.warn(
+        { from: this.epoch, to: info.created },
+        'the CHANGES stream was recreated: following the new one from its start',
+      );
       this.messages?.stop();
       await this.loop;
       this.epoch = info.created;
@@ -179,11 +212,29 @@ export class ChangeFeed {
 }
 
 /** A `CHANGES` notice's fields the realtime server uses, or undefined for a body that is not one. */
-export function parseNotice(data: Uint8Array): { key: string; rev: number; deleted: boolean; doc: Record<string, unknown> } | undefined {
+export function parseNotice(
+  data: Uint8Array,
+): { key: string; rev: number; deleted: boolean; doc: Record<string, unknown> } | undefined {
   try {
-    const notice = JSON.parse(new TextDecoder().decode(data)) as { key?: unknown; rev?: unknown; deleted?: unknown; doc?: unknown };
-    if (typeof notice.key !== 'string' || typeof notice.rev !== 'number' || typeof notice.doc !== 'object' || notice.doc === null) return undefined;
-    return { key: notice.key, rev: notice.rev, deleted: notice.deleted === true, doc: notice.doc as Record<string, unknown> };
+    const notice = JSON.parse(new TextDecoder().decode(data)) as {
+      key?: unknown;
+      rev?: unknown;
+      deleted?: unknown;
+      doc?: unknown;
+    };
+    if (
+      typeof notice.key !== 'string' ||
+      typeof notice.rev !== 'number' ||
+      typeof notice.doc !== 'object' ||
+      notice.doc === null
+    )
+      return undefined;
+    return {
+      key: notice.key,
+      rev: notice.rev,
+      deleted: notice.deleted === true,
+      doc: notice.doc as Record<string, unknown>,
+    };
   } catch {
     return undefined;
   }

@@ -26,31 +26,42 @@ const validFrames = [
 
 /** A frame: a valid one with one value replaced, any JSON value, or any text. */
 const frames = fc.oneof(
-  fc.tuple(fc.constantFrom(...validFrames), fc.constantFrom('op', 'channel', 'since', 'cursor', 'token', 'position', 'epoch'), fc.jsonValue({ maxDepth: 3 })).map(([frame, key, value]) => {
-    const copy = structuredClone(frame) as Record<string, unknown>;
-    if (key === 'position' || key === 'epoch') copy.since = { ...(copy.since as object ?? {}), [key]: value };
-    else copy[key] = value;
-    return JSON.stringify(copy);
-  }),
+  fc
+    .tuple(
+      fc.constantFrom(...validFrames),
+      fc.constantFrom('op', 'channel', 'since', 'cursor', 'token', 'position', 'epoch'),
+      fc.jsonValue({ maxDepth: 3 }),
+    )
+    .map(([frame, key, value]) => {
+      const copy = structuredClone(frame) as Record<string, unknown>;
+      if (key === 'position' || key === 'epoch') copy.since = { ...((copy.since as object) ?? {}), [key]: value };
+      else copy[key] = value;
+      return JSON.stringify(copy);
+    }),
   fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
   fc.string({ unit: 'binary', maxLength: 300 }),
 );
 
 describe('realtime frames - property-based', () => {
   test(`${IN_PROCESS.toLocaleString('en')} generated frames: the parser accepts only well-formed requests and never throws`, () => {
-    fc.assert(fc.property(frames, (text) => {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        return;
-      }
-      const result = ClientMessage.safeParse(parsed);
-      if (!result.success) return;
-      const frame = result.data;
-      if (frame.op === 'subscribe' || frame.op === 'unsubscribe' || frame.op === 'more') assert.ok(typeof frame.channel === 'string' && frame.channel.length > 0);
-      if (frame.op === 'subscribe' && frame.since) assert.ok(Number.isInteger(frame.since.position) && frame.since.position >= 0);
-    }), { numRuns: IN_PROCESS });
+    fc.assert(
+      fc.property(frames, (text) => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          return;
+        }
+        const result = ClientMessage.safeParse(parsed);
+        if (!result.success) return;
+        const frame = result.data;
+        if (frame.op === 'subscribe' || frame.op === 'unsubscribe' || frame.op === 'more')
+          assert.ok(typeof frame.channel === 'string' && frame.channel.length > 0);
+        if (frame.op === 'subscribe' && frame.since)
+          assert.ok(Number.isInteger(frame.since.position) && frame.since.position >= 0);
+      }),
+      { numRuns: IN_PROCESS },
+    );
   });
 
   let bus: Bus;
@@ -70,30 +81,43 @@ describe('realtime frames - property-based', () => {
   test(`${OVER_SOCKET.toLocaleString('en')} generated frames over one connection: every answer is a valid server frame, none is an internal error, the connection stays open`, async () => {
     const socket = await TestSocket.open(`${realtime.wsUrl}?token=${realtime.token(['kissflow.>'])}`);
     try {
-      const sent = fc.sample(frames, { numRuns: OVER_SOCKET, seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) });
+      const sent = fc.sample(frames, {
+        numRuns: OVER_SOCKET,
+        seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31),
+      });
       for (const [i, text] of sent.entries()) {
         socket.send(text);
         // Keep the server's send buffer small: a pause now and then lets the answers drain.
         if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 5));
       }
       socket.send({ op: 'ping' });
-      const pongs = sent.filter((t) => {
-        try {
-          return ClientMessage.safeParse(JSON.parse(t)).data?.op === 'ping';
-        } catch {
-          return false;
-        }
-      }).length + 1;
+      const pongs =
+        sent.filter((t) => {
+          try {
+            return ClientMessage.safeParse(JSON.parse(t)).data?.op === 'ping';
+          } catch {
+            return false;
+          }
+        }).length + 1;
       const deadline = Date.now() + 30_000;
       while (socket.frames.filter((f) => f.op === 'pong').length < pongs) {
-        assert.ok(Date.now() < deadline, `${pongs} pongs expected, ${socket.frames.filter((f) => f.op === 'pong').length} received`);
+        assert.ok(
+          Date.now() < deadline,
+          `${pongs} pongs expected, ${socket.frames.filter((f) => f.op === 'pong').length} received`,
+        );
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       for (const frame of socket.frames) {
-        assert.ok(ServerMessage.safeParse(frame).success, `a valid server frame: ${JSON.stringify(frame).slice(0, 300)}`);
+        assert.ok(
+          ServerMessage.safeParse(frame).success,
+          `a valid server frame: ${JSON.stringify(frame).slice(0, 300)}`,
+        );
         assert.notEqual((frame as { code?: string }).code, 'internal', JSON.stringify(frame));
       }
-      const closed = await Promise.race([socket.closed, new Promise((resolve) => setTimeout(() => resolve('open'), 100))]);
+      const closed = await Promise.race([
+        socket.closed,
+        new Promise((resolve) => setTimeout(() => resolve('open'), 100)),
+      ]);
       assert.equal(closed, 'open', 'the connection stays open');
     } finally {
       socket.close();

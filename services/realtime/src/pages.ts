@@ -25,10 +25,20 @@ export function decodeCursor(cursor: string): string {
 }
 
 /** One page of a channel's live documents (tombstones left out), in `_id` order. */
-export async function readPage(db: Db, route: ChannelRoute, cursor: string | undefined, pageSize: number): Promise<Page> {
+export async function readPage(
+  db: Db,
+  route: ChannelRoute,
+  cursor: string | undefined,
+  pageSize: number,
+): Promise<Page> {
   const filter: Record<string, unknown> = { ...route.filter, _deleted: { $ne: true } };
   if (cursor !== undefined) filter._id = { $gt: decodeCursor(cursor) };
-  const docs = await db.collection<{ _id: string; _rev: number }>(route.collection).find(filter as never).sort({ _id: 1 }).limit(pageSize + 1).toArray();
+  const docs = await db
+    .collection<{ _id: string; _rev: number }>(route.collection)
+    .find(filter as never)
+    .sort({ _id: 1 })
+    .limit(pageSize + 1)
+    .toArray();
   const items = docs.slice(0, pageSize) as Page['items'];
   return docs.length > pageSize ? { items, next: encodeCursor(items.at(-1)!._id) } : { items };
 }

@@ -4,7 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Db } from 'mongodb';
-import { Channels, Collections, createEvent, RealtimeSubjects, type DomainEvent, type DomainEventOf } from '@puente/contracts';
+import {
+  Channels,
+  Collections,
+  createEvent,
+  RealtimeSubjects,
+  type DomainEvent,
+  type DomainEventOf,
+} from '@puente/contracts';
 import { Bus } from '@puente/bus';
 import { connectTestBus, uniqueName } from '@puente/bus/testing';
 import { ProjectionStore, unhandled, type ProjectedDoc, type Projection } from '@puente/projection';
@@ -21,7 +28,10 @@ interface RowDoc extends ProjectedDoc {
 }
 
 /** A minimal projector onto `kissflow_records` (the real one lives in kissflow-sync, which this service may not import). */
-const rowsProjection: Projection<RowDoc, DomainEventOf<'kissflow.record.upserted.v1' | 'kissflow.record.deleted.v1'>> = {
+const rowsProjection: Projection<
+  RowDoc,
+  DomainEventOf<'kissflow.record.upserted.v1' | 'kissflow.record.deleted.v1'>
+> = {
   name: 'realtime-test-rows',
   collection: Collections.kissflowRecords,
   handles: ['kissflow.record.upserted.v1', 'kissflow.record.deleted.v1'],
@@ -30,7 +40,10 @@ const rowsProjection: Projection<RowDoc, DomainEventOf<'kissflow.record.upserted
   evolve: (doc, event) => {
     switch (event.type) {
       case 'kissflow.record.deleted.v1':
-        return { ...(doc ?? { dataset: event.data.dataset, rowId: event.data.rowId, fields: {}, _v: {} }), _deleted: true };
+        return {
+          ...(doc ?? { dataset: event.data.dataset, rowId: event.data.rowId, fields: {}, _v: {} }),
+          _deleted: true,
+        };
       case 'kissflow.record.upserted.v1':
         return { dataset: event.data.dataset, rowId: event.data.rowId, fields: event.data.fields, _v: {} };
       default:
@@ -49,7 +62,12 @@ before(async () => {
   bus = await connectTestBus();
   database = await testDatabase();
   db = database.db;
-  rt = await startTestRealtime(bus, db, { REALTIME_PAGE_SIZE: '3', REALTIME_MAX_SUBSCRIPTIONS: '3', REALTIME_MAX_FRAME_BYTES: '2048', REALTIME_AUTH_TIMEOUT_MS: '500' });
+  rt = await startTestRealtime(bus, db, {
+    REALTIME_PAGE_SIZE: '3',
+    REALTIME_MAX_SUBSCRIPTIONS: '3',
+    REALTIME_MAX_FRAME_BYTES: '2048',
+    REALTIME_AUTH_TIMEOUT_MS: '500',
+  });
 });
 after(async () => {
   await rt.close();
@@ -61,9 +79,27 @@ function writer(targetBus = bus, targetDb = db) {
   const store = new ProjectionStore({ db: targetDb, bus: targetBus, projection: rowsProjection, writers: 'shared' });
   return {
     upsert: (dataset: string, rowId: string, fields: Record<string, unknown>) =>
-      store.apply([{ event: createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields, modifiedAt: null, origin: 'webhook' }, { source: 'urn:test' }) as DomainEvent, position: position++ }]),
+      store.apply([
+        {
+          event: createEvent(
+            'kissflow.record.upserted.v1',
+            { dataset, rowId, fields, modifiedAt: null, origin: 'webhook' },
+            { source: 'urn:test' },
+          ) as DomainEvent,
+          position: position++,
+        },
+      ]),
     remove: (dataset: string, rowId: string) =>
-      store.apply([{ event: createEvent('kissflow.record.deleted.v1', { dataset, rowId, detectedAt: new Date().toISOString() }, { source: 'urn:test' }) as DomainEvent, position: position++ }]),
+      store.apply([
+        {
+          event: createEvent(
+            'kissflow.record.deleted.v1',
+            { dataset, rowId, detectedAt: new Date().toISOString() },
+            { source: 'urn:test' },
+          ) as DomainEvent,
+          position: position++,
+        },
+      ]),
   };
 }
 
@@ -121,7 +157,10 @@ describe('realtime - protocol', () => {
     const forbidden = await socket.next((f) => f.op === 'error' && f.channel === 'kissflow.DS_B');
     assert.equal(forbidden.code, 'forbidden');
     socket.send({ op: 'subscribe', channel: 'whatsapp.nothing' });
-    assert.equal((await socket.next((f) => f.op === 'error' && f.channel === 'whatsapp.nothing')).code, 'unknown_channel');
+    assert.equal(
+      (await socket.next((f) => f.op === 'error' && f.channel === 'whatsapp.nothing')).code,
+      'unknown_channel',
+    );
     socket.send({ op: 'ping' });
     await socket.next((f) => f.op === 'pong');
     assert.ok(!socket.frames.some((f) => f.op === 'snapshot'));
@@ -130,10 +169,24 @@ describe('realtime - protocol', () => {
 
   test('malformed frames get bad_request and the connection keeps working; an oversized frame closes it with 1009', async () => {
     const socket = await authed();
-    for (const frame of ['{not json', JSON.stringify({ op: 'launch' }), JSON.stringify({ op: 'subscribe' }), JSON.stringify([1])]) socket.send(frame);
-    await socket.next(() => socket.frames.filter((f) => f.code === 'bad_request').length === 4, 5_000, 'four bad_request errors');
+    for (const frame of [
+      '{not json',
+      JSON.stringify({ op: 'launch' }),
+      JSON.stringify({ op: 'subscribe' }),
+      JSON.stringify([1]),
+    ])
+      socket.send(frame);
+    await socket.next(
+      () => socket.frames.filter((f) => f.code === 'bad_request').length === 4,
+      5_000,
+      'four bad_request errors',
+    );
     socket.ws.send(Buffer.from([1, 2, 3]));
-    await socket.next(() => socket.frames.filter((f) => f.code === 'bad_request').length === 5, 5_000, 'binary refused');
+    await socket.next(
+      () => socket.frames.filter((f) => f.code === 'bad_request').length === 5,
+      5_000,
+      'binary refused',
+    );
     socket.send({ op: 'ping' });
     await socket.next((f) => f.op === 'pong');
     socket.send({ op: 'subscribe', channel: 'x'.repeat(4096) });
@@ -173,11 +226,18 @@ describe('realtime - read models', () => {
     const socket = await authed([`kissflow.${channel.split('.')[1]}`]);
     socket.send({ op: 'subscribe', channel });
     const first = await socket.next((f) => f.op === 'snapshot');
-    assert.deepEqual(first.items.map((d: Doc) => d._id), [`${dataset}:r1`, `${dataset}:r2`, `${dataset}:r3`]);
+    assert.deepEqual(
+      first.items.map((d: Doc) => d._id),
+      [`${dataset}:r1`, `${dataset}:r2`, `${dataset}:r3`],
+    );
     assert.ok(first.next && first.epoch && typeof first.position === 'number');
     socket.send({ op: 'more', channel, cursor: first.next });
     const second = await socket.next((f) => f.op === 'snapshot' && f !== first);
-    assert.deepEqual(second.items.map((d: Doc) => d._id), [`${dataset}:r4`], 'the tombstone is left out');
+    assert.deepEqual(
+      second.items.map((d: Doc) => d._id),
+      [`${dataset}:r4`],
+      'the tombstone is left out',
+    );
     assert.equal(second.next, undefined);
     await w.upsert(dataset, 'r2', { n: 20 });
     const update = await socket.next((f) => f.op === 'update');
@@ -195,11 +255,23 @@ describe('realtime - read models', () => {
     assert.equal(socket.frames.length, count, 'nothing after unsubscribe');
     socket.close();
     const token = rt.token([channel]);
-    const page = (await (await fetch(`${rt.url}/api/${channel}?token=${token}`)).json()) as { items: Doc[]; next: string };
-    assert.deepEqual(page.items.map((d) => d._id), [`${dataset}:r2`, `${dataset}:r3`, `${dataset}:r4`]);
+    const page = (await (await fetch(`${rt.url}/api/${channel}?token=${token}`)).json()) as {
+      items: Doc[];
+      next: string;
+    };
+    assert.deepEqual(
+      page.items.map((d) => d._id),
+      [`${dataset}:r2`, `${dataset}:r3`, `${dataset}:r4`],
+    );
     assert.equal(page.next, undefined);
-    assert.equal((await fetch(`${rt.url}/api/kissflow.Other`, { headers: { authorization: `Bearer ${token}` } })).status, 403);
-    assert.equal((await fetch(`${rt.url}/api/${channel}?cursor=zzz`, { headers: { authorization: `Bearer ${token}` } })).status, 400);
+    assert.equal(
+      (await fetch(`${rt.url}/api/kissflow.Other`, { headers: { authorization: `Bearer ${token}` } })).status,
+      403,
+    );
+    assert.equal(
+      (await fetch(`${rt.url}/api/${channel}?cursor=zzz`, { headers: { authorization: `Bearer ${token}` } })).status,
+      400,
+    );
   });
 
   test('no gap, no backwards: clients subscribing while two writers change documents end with the read model exactly', async () => {
@@ -227,21 +299,28 @@ describe('realtime - read models', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     running = false;
     await Promise.all(work);
-    const final = await db.collection<Doc & { _deleted?: boolean }>(Collections.kissflowRecords).find({ dataset }).toArray();
+    const final = await db
+      .collection<Doc & { _deleted?: boolean }>(Collections.kissflowRecords)
+      .find({ dataset })
+      .toArray();
     const live = new Map(final.filter((d) => !d._deleted).map((d) => [d._id, d._rev]));
     for (const [i, socket] of sockets.entries()) {
       // Settle: the last notices reach every client.
-      await socket.next(() => {
-        const { docs } = follow(socket.frames, channel);
-        return docs.size === live.size && [...live].every(([id, rev]) => docs.get(id)?._rev === rev);
-      }, 10_000, `client ${i} to match the read model`);
+      await socket.next(
+        () => {
+          const { docs } = follow(socket.frames, channel);
+          return docs.size === live.size && [...live].every(([id, rev]) => docs.get(id)?._rev === rev);
+        },
+        10_000,
+        `client ${i} to match the read model`,
+      );
       const { backwards } = follow(socket.frames, channel);
       assert.deepEqual(backwards, [], `client ${i} never steps back`);
       socket.close();
     }
   });
 
-  test('a resync notice tells the channel\'s subscribers to take a new snapshot', async () => {
+  test("a resync notice tells the channel's subscribers to take a new snapshot", async () => {
     const dataset = uniqueName('DS_');
     const channel = Channels.kissflow(dataset);
     await writer().upsert(dataset, 'a', { n: 1 });
@@ -276,7 +355,10 @@ describe('realtime - read models', () => {
     await until(() => events.filter((e) => e.kind === 'update').length >= 101, 'the 100 missed changes');
     const after = events.slice(before);
     assert.equal(after.filter((e) => e.kind === 'snapshot').length, 0, 'resumed, not re-snapshotted');
-    assert.deepEqual(after.filter((e) => e.kind === 'update').map((e) => (e as { doc: Doc }).doc._id), Array.from({ length: 100 }, (_, i) => `${dataset}:m${i}`));
+    assert.deepEqual(
+      after.filter((e) => e.kind === 'update').map((e) => (e as { doc: Doc }).doc._id),
+      Array.from({ length: 100 }, (_, i) => `${dataset}:m${i}`),
+    );
     assert.ok(client.position(channel)!.position > resumeFrom.position);
     client.close();
   });
@@ -299,13 +381,18 @@ describe('realtime - slow consumers', () => {
       fast.send({ op: 'subscribe', channel });
       await fast.next((f) => f.op === 'snapshot');
       const big = 'x'.repeat(16 * 1024);
-      for (let i = 0; i < 600 && small.server.stats.slowClosed === 0; i++) await w.upsert(dataset, `r${i % 50}`, { n: i, big });
+      for (let i = 0; i < 600 && small.server.stats.slowClosed === 0; i++)
+        await w.upsert(dataset, `r${i % 50}`, { n: i, big });
       assert.equal(small.server.stats.slowClosed, 1, 'the slow client was closed');
       assert.equal(small.server.stats.connections, 1, 'only the reading client is left');
       (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
       assert.ok([1013, 1006].includes((await slow.closed).code));
       // The reading client kept receiving.
-      await fast.next(() => fast.frames.filter((f) => f.op === 'update').length > 100, 10_000, 'updates on the fast client');
+      await fast.next(
+        () => fast.frames.filter((f) => f.op === 'update').length > 100,
+        10_000,
+        'updates on the fast client',
+      );
       fast.close();
     } finally {
       await small.close();
@@ -317,7 +404,8 @@ describe('realtime - slow consumers', () => {
 async function dropConnections(): Promise<void> {
   const before = rt.server.stats.connections;
   rt.server.dropAll();
-  for (let i = 0; i < 100 && rt.server.stats.connections >= before && before > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let i = 0; i < 100 && rt.server.stats.connections >= before && before > 0; i++)
+    await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 describe('realtime - retention and epochs (own NATS server)', () => {
@@ -354,19 +442,24 @@ describe('realtime - retention and epochs (own NATS server)', () => {
     late.send({ op: 'subscribe', channel, since: { epoch: snapshot.epoch, position: snapshot.position } });
     assert.equal((await late.next((f) => f.op === 'error')).code, 'position_expired');
     late.send({ op: 'subscribe', channel, since: { epoch: 'another', position: 1 } });
-    assert.equal((await late.next((f) => f.op === 'error' && late.frames.filter((x) => x.op === 'error').length === 2)).code, 'position_expired');
+    assert.equal(
+      (await late.next((f) => f.op === 'error' && late.frames.filter((x) => x.op === 'error').length === 2)).code,
+      'position_expired',
+    );
     late.close();
     // The stream recreated: a new epoch; the client package re-snapshots by itself.
     const events: ChannelEvent[] = [];
     const client = new RealtimeClient({ url: privateRt.wsUrl, token: privateRt.token(['>']), backoffMs: 50 });
     client.subscribe(channel, (event) => events.push(event));
-    for (let i = 0; i < 200 && !events.some((e) => e.kind === 'snapshot'); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    for (let i = 0; i < 200 && !events.some((e) => e.kind === 'snapshot'); i++)
+      await new Promise((resolve) => setTimeout(resolve, 25));
     const epoch = client.position(channel)!.epoch;
     await privateBus.jsm.streams.delete('CHANGES');
     await privateBus.ensureStreams();
     await new Promise((resolve) => setTimeout(resolve, 2_500)); // the server notices the new epoch
     privateRt.server.dropAll();
-    for (let i = 0; i < 200 && events.filter((e) => e.kind === 'snapshot').length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    for (let i = 0; i < 200 && events.filter((e) => e.kind === 'snapshot').length < 2; i++)
+      await new Promise((resolve) => setTimeout(resolve, 25));
     const snapshots = events.filter((e) => e.kind === 'snapshot') as Extract<ChannelEvent, { kind: 'snapshot' }>[];
     assert.equal(snapshots.length, 2, 'a new snapshot after position_expired');
     assert.equal(snapshots[1]!.reset, true);

@@ -12,7 +12,10 @@ export interface ChannelRoute {
  * for a channel no route serves, or one whose tokens do not decode. `routes` defaults to every read
  * model's (`ReadModelRoutes` in libs/contracts).
  */
-export function routeOf(channel: string, routes: readonly ChannelRouteDescriptor[] = ReadModelRoutes): ChannelRoute | undefined {
+export function routeOf(
+  channel: string,
+  routes: readonly ChannelRouteDescriptor[] = ReadModelRoutes,
+): ChannelRoute | undefined {
   const have = channel.split('.');
   for (const route of routes) {
     const want = route.channel.split('.');
@@ -36,6 +39,8 @@ export function routeOf(channel: string, routes: readonly ChannelRouteDescriptor
 }
 
 /** A channel router over a list of read-model routes. */
-export function router(routes: readonly ChannelRouteDescriptor[] = ReadModelRoutes): (channel: string) => ChannelRoute | undefined {
+export function router(
+  routes: readonly ChannelRouteDescriptor[] = ReadModelRoutes,
+): (channel: string) => ChannelRoute | undefined {
   return (channel) => routeOf(channel, routes);
 }

@@ -9,7 +9,12 @@ import { Config } from './config.js';
 export const TEST_REALTIME_SECRET = 'test-realtime-secret-not-real';
 
 /** A realtime server on a free loopback port, for tests; `token()` mints tokens it accepts. */
-export async function startTestRealtime(bus: Bus, db: Db, overrides: Record<string, string> = {}, readModels?: RealtimeOptions['readModels']): Promise<{
+export async function startTestRealtime(
+  bus: Bus,
+  db: Db,
+  overrides: Record<string, string> = {},
+  readModels?: RealtimeOptions['readModels'],
+): Promise<{
   url: string;
   wsUrl: string;
   server: RealtimeServer;
@@ -17,7 +22,15 @@ export async function startTestRealtime(bus: Bus, db: Db, overrides: Record<stri
   close: () => Promise<void>;
 }> {
   const config = Config.parse(overrides);
-  const server = build({ bus, db, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), checks: {}, secrets: [TEST_REALTIME_SECRET], config, ...(readModels ? { readModels } : {}) });
+  const server = build({
+    bus,
+    db,
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    checks: {},
+    secrets: [TEST_REALTIME_SECRET],
+    config,
+    ...(readModels ? { readModels } : {}),
+  });
   await server.start();
   const http = await listen(server.http, 0, '127.0.0.1');
   return {
@@ -51,7 +64,9 @@ export class TestSocket {
         return false;
       });
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   static async open(url: string): Promise<TestSocket> {
@@ -73,7 +88,10 @@ export class TestSocket {
     const found = this.frames.find(predicate);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms; got ${JSON.stringify(this.frames).slice(0, 500)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no ${what} within ${timeoutMs} ms; got ${JSON.stringify(this.frames).slice(0, 500)}`)),
+        timeoutMs,
+      );
       this.waiters.push({ predicate, resolve: (frame) => (clearTimeout(timer), resolve(frame)) });
     });
   }

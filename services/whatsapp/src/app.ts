@@ -28,18 +28,60 @@ export class WhatsAppApp {
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
 
-  constructor(private readonly deps: { bus: Bus; db: Db; logger: Logger; config: WhatsAppConfig; buckets: { sync: KV; attempts: KV } }) {
+  constructor(
+    private readonly deps: {
+      bus: Bus;
+      db: Db;
+      logger: Logger;
+      config: WhatsAppConfig;
+      buckets: { sync: KV; attempts: KV };
+    },
+  ) {
     const { bus, db, logger, config } = deps;
-    this.projections = new WhatsAppProjections(db, bus, { writers: config.PROJECTION_WRITERS, cacheSize: config.PROJECTION_CACHE_SIZE });
-    const inboxHub = inboxHubFrom(config);
-    const cloud = config.WHATSAPP_ACCESS_TOKEN ? new CloudApiClient({ graphUrl: config.WHATSAPP_GRAPH_URL, accessToken: config.WHATSAPP_ACCESS_TOKEN, timeoutMs: config.WHATSAPP_TIMEOUT_MS }) : undefined;
-    this.commands = new CommandHandler({
-      bus, db, logger, attempts: deps.buckets.attempts, limiter: new SessionRateLimiter(config.WHATSAPP_SEND_RATE, config.WHATSAPP_SEND_QUEUE),
-      inboxHub: typeof inboxHub === 'string' ? undefined : inboxHub, cloud,
-      unavailable: { ...(typeof inboxHub === 'string' ? { inboxhub: inboxHub } : {}), ...(cloud ? {} : { 'cloud-api': 'Cloud API sending not configured: set WHATSAPP_ACCESS_TOKEN' }), evolution: 'sending through Evolution API is not supported yet', waha: 'sending through WAHA is not supported yet' },
+    this.projections = new WhatsAppProjections(db, bus, {
+      writers: config.PROJECTION_WRITERS,
+      cacheSize: config.PROJECTION_CACHE_SIZE,
     });
-    this.sync = typeof inboxHub === 'string' ? undefined : new FullSync({ bus, kv: deps.buckets.sync, client: inboxHub, logger, limits: { chats: config.INBOXHUB_SYNC_CHATS, messagesPerChat: config.INBOXHUB_SYNC_MESSAGES, pageSize: config.INBOXHUB_SYNC_PAGE_SIZE }, staleAfterMs: config.INBOXHUB_SYNC_STALE_MS });
-    if (typeof inboxHub === 'string') logger.info({ reason: inboxHub }, 'full sync and sending through Inbox Hub are off');
+    const inboxHub = inboxHubFrom(config);
+    const cloud = config.WHATSAPP_ACCESS_TOKEN
+      ? new CloudApiClient({
+          graphUrl: config.WHATSAPP_GRAPH_URL,
+          accessToken: config.WHATSAPP_ACCESS_TOKEN,
+          timeoutMs: config.WHATSAPP_TIMEOUT_MS,
+        })
+      : undefined;
+    this.commands = new CommandHandler({
+      bus,
+      db,
+      logger,
+      attempts: deps.buckets.attempts,
+      limiter: new SessionRateLimiter(config.WHATSAPP_SEND_RATE, config.WHATSAPP_SEND_QUEUE),
+      inboxHub: typeof inboxHub === 'string' ? undefined : inboxHub,
+      cloud,
+      unavailable: {
+        ...(typeof inboxHub === 'string' ? { inboxhub: inboxHub } : {}),
+        ...(cloud ? {} : { 'cloud-api': 'Cloud API sending not configured: set WHATSAPP_ACCESS_TOKEN' }),
+        evolution: 'sending through Evolution API is not supported yet',
+        waha: 'sending through WAHA is not supported yet',
+      },
+    });
+    this.sync =
+      typeof inboxHub === 'string'
+        ? undefined
+        : new FullSync({
+            bus,
+            kv: deps.buckets.sync,
+            client: inboxHub,
+            logger,
+            limits: {
+              chats: config.INBOXHUB_SYNC_CHATS,
+              messagesPerChat: config.INBOXHUB_SYNC_MESSAGES,
+              pageSize: config.INBOXHUB_SYNC_PAGE_SIZE,
+            },
+            staleAfterMs: config.INBOXHUB_SYNC_STALE_MS,
+          });
+    if (typeof inboxHub === 'string')
+      logger.info({ reason: inboxHub }, 'full sync and sending through Inbox Hub are off');
   }
 
   /** Commands of a batch: one session's in order, sessions side by side. */
@@ -55,22 +97,29 @@ export class WhatsAppApp {
         outcomes[i] = Outcomes.dead(error);
       }
     });
-    await Promise.all([...bySession.values()].map(async (indexes) => {
-      for (const i of indexes) {
-        try {
-          outcomes[i] = await this.commands.handle(decodeEvent(deliveries[i]!.data));
-        } catch (error) {
-          outcomes[i] = Outcomes.fromError(error);
+    await Promise.all(
+      [...bySession.values()].map(async (indexes) => {
+        for (const i of indexes) {
+          try {
+            outcomes[i] = await this.commands.handle(decodeEvent(deliveries[i]!.data));
+          } catch (error) {
+            outcomes[i] = Outcomes.fromError(error);
+          }
         }
-      }
-    }));
+      }),
+    );
     return outcomes;
   }
 
   /** A session that connects gets a full sync (Inbox Hub sessions, when the API is configured; not for old events). */
   async onSessionStatus(delivery: Delivery): Promise<void> {
     const event = decodeEvent(delivery.data);
-    if (event.type !== 'whatsapp.session.status.v1' || event.data.status !== 'connected' || event.data.provider !== 'inboxhub') return;
+    if (
+      event.type !== 'whatsapp.session.status.v1' ||
+      event.data.status !== 'connected' ||
+      event.data.provider !== 'inboxhub'
+    )
+      return;
     if (Date.now() - Date.parse(event.data.timestamp) > SYNC_STALE_MS * 60) return;
     // In the background: startSync logs its own failure.
     void this.startSync(event.data.session);
@@ -81,7 +130,8 @@ export class WhatsAppApp {
     if (!this.sync || this.stopping) return undefined;
     const current = this.running.get(session);
     if (current) return current;
-    const run = this.sync.run(session)
+    const run = this.sync
+      .run(session)
       .catch((error: unknown) => {
         if (error instanceof SyncBusyError) this.deps.logger.info({ session }, error.message);
         else this.deps.logger.error({ session, err: (error as Error).message }, 'full sync stopped');
@@ -102,7 +152,8 @@ export class WhatsAppApp {
       if (!entry || entry.length === 0) continue;
       const state = JSON.parse(new TextDecoder().decode(entry.value)) as SyncState;
       const mine = !this.deps.config.WHATSAPP_SESSIONS || this.deps.config.WHATSAPP_SESSIONS.includes(state.session);
-      if (mine && state.phase === 'running' && Date.now() - state.heartbeatAt >= this.sync.staleAfterMs) void this.startSync(state.session);
+      if (mine && state.phase === 'running' && Date.now() - state.heartbeatAt >= this.sync.staleAfterMs)
+        void this.startSync(state.session);
     }
   }
 
@@ -111,8 +162,14 @@ export class WhatsAppApp {
     const { db, bus, config, logger } = this.deps;
     this.sweeper = setInterval(() => {
       this.sweeping ??= sweepUnknownSends(db, bus, config.WHATSAPP_SESSIONS)
-        .then((proven) => proven > 0 && logger.info({ proven }, 'sends whose result was lost are proven sent by the provider\'s reports'))
-        .catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'reconciling lost sends failed; retrying on the next sweep'))
+        .then(
+          (proven) =>
+            proven > 0 &&
+            logger.info({ proven }, "sends whose result was lost are proven sent by the provider's reports"),
+        )
+        .catch((error: unknown) =>
+          logger.warn({ err: (error as Error).message }, 'reconciling lost sends failed; retrying on the next sweep'),
+        )
         .finally(() => (this.sweeping = undefined));
     }, config.WHATSAPP_RECONCILE_INTERVAL_MS).unref();
   }
@@ -121,7 +178,10 @@ export class WhatsAppApp {
     this.stopping = true;
     clearInterval(this.sweeper);
     await this.sweeping;
-    await Promise.race([Promise.all(this.running.values()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+    await Promise.race([
+      Promise.all(this.running.values()),
+      new Promise((resolve) => setTimeout(resolve, 5_000).unref()),
+    ]);
   }
 
   /** Settles a provider's report of an outgoing message against the send it answers. */
@@ -131,7 +191,11 @@ export class WhatsAppApp {
 
   /** The Nest module whose controller is the service's JetStream consumers, given this app through a provider. */
   module(): DynamicModule {
-    return { module: WhatsAppModule, controllers: [WhatsAppConsumersController], providers: [{ provide: WhatsAppApp, useValue: this }] };
+    return {
+      module: WhatsAppModule,
+      controllers: [WhatsAppConsumersController],
+      providers: [{ provide: WhatsAppApp, useValue: this }],
+    };
   }
 }
 
@@ -148,7 +212,10 @@ class WhatsAppConsumersController {
     return this.app.projections.handler()(deliveries) as Promise<Outcome[]>;
   }
 
-  @OnJetStream('commands', { batch: true, runner: { batchSize: 32, maxAttempts: 20, backoffMs: [1_000, 5_000, 30_000] } })
+  @OnJetStream('commands', {
+    batch: true,
+    runner: { batchSize: 32, maxAttempts: 20, backoffMs: [1_000, 5_000, 30_000] },
+  })
   command(deliveries: Delivery[]): Promise<Outcome[]> {
     return this.app.handleCommands(deliveries);
   }
@@ -168,7 +235,10 @@ class WhatsAppConsumersController {
 class WhatsAppModule {}
 
 /** The consumers bound to the controller's handlers, with the run-time options that come from configuration. */
-function bindConsumers(consumers: WhatsAppConsumers, config: WhatsAppConfig): Record<keyof WhatsAppConsumers, ConsumerBinding> {
+function bindConsumers(
+  consumers: WhatsAppConsumers,
+  config: WhatsAppConfig,
+): Record<keyof WhatsAppConsumers, ConsumerBinding> {
   return {
     projections: { consumer: consumers.projections },
     // A short ack wait: a handler keeps its messages alive while it works, so only a dead instance's commands wait this long.
@@ -179,12 +249,24 @@ function bindConsumers(consumers: WhatsAppConsumers, config: WhatsAppConfig): Re
 }
 
 /** Builds and starts the service's consumers on a bus and database (the service's `start`, and tests); `WHATSAPP_SESSIONS` scopes them. */
-export async function startWhatsApp(deps: { bus: Bus; db: Db; logger: Logger; config: WhatsAppConfig; consumers?: WhatsAppConsumers }): Promise<{ app: WhatsAppApp; stop: () => Promise<void> }> {
+export async function startWhatsApp(deps: {
+  bus: Bus;
+  db: Db;
+  logger: Logger;
+  config: WhatsAppConfig;
+  consumers?: WhatsAppConsumers;
+}): Promise<{ app: WhatsAppApp; stop: () => Promise<void> }> {
   const buckets = await openBuckets(deps.bus);
   const app = new WhatsAppApp({ ...deps, buckets });
   await app.projections.init();
   const consumers = bindConsumers(deps.consumers ?? consumersFor(deps.config.WHATSAPP_SESSIONS), deps.config);
-  const { stop } = await startJetStreamService(app.module(), { bus: deps.bus, service: 'whatsapp', logger: deps.logger, runner: { ackWaitMs: deps.config.WHATSAPP_ACK_WAIT_MS }, consumers });
+  const { stop } = await startJetStreamService(app.module(), {
+    bus: deps.bus,
+    service: 'whatsapp',
+    logger: deps.logger,
+    runner: { ackWaitMs: deps.config.WHATSAPP_ACK_WAIT_MS },
+    consumers,
+  });
   await app.resumeStaleSyncs();
   app.startReconciling();
   return {
@@ -193,7 +275,9 @@ export async function startWhatsApp(deps: { bus: Bus; db: Db; logger: Logger; co
       await app.stop();
       await stop();
       // The checkpoint trails the batches by up to a quarter second: write the last one.
-      await app.projections.close().catch((error: Error) => deps.logger.warn({ err: error.message }, 'could not write the last checkpoint'));
+      await app.projections
+        .close()
+        .catch((error: Error) => deps.logger.warn({ err: error.message }, 'could not write the last checkpoint'));
     },
   };
 }

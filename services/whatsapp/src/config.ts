@@ -40,6 +40,14 @@ export const Config = z.object({
   PROJECTION_WRITERS: z.enum(['exclusive', 'shared']).default('exclusive'),
   /** Documents an exclusive writer keeps in memory per read model (its memory is bounded by this). */
   PROJECTION_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(50_000),
-  WHATSAPP_SESSIONS: z.string().optional().transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean)),
+  WHATSAPP_SESSIONS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
 });
 export type WhatsAppConfig = z.infer<typeof Config>;

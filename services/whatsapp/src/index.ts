@@ -7,7 +7,14 @@ export { service, startWhatsApp, WhatsAppApp } from './app.js';
 export { Config, type WhatsAppConfig } from './config.js';
 export { Buckets, openBuckets } from './buckets.js';
 export { replayable } from './replay.js';
-export { WhatsAppProjections, commandsProjection, contactsProjection, conversationsProjection, messagesProjection, sessionsProjection } from './readModels.js';
+export {
+  WhatsAppProjections,
+  commandsProjection,
+  contactsProjection,
+  conversationsProjection,
+  messagesProjection,
+  sessionsProjection,
+} from './readModels.js';
 export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc } from './readModels.js';
 export { InboxHubClient, inboxHubFrom } from './providers/inboxhub.js';
 export { MetaAppClient, type MetaSubscription } from './providers/metaApp.js';

@@ -1,7 +1,13 @@
 import type { Db } from 'mongodb';
 import { ChannelRoutes, type DomainEvent } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
-import { evolveGroup, ProjectionGroupStore, type GroupState, type ProjectionGroup, type ProjectionGroupStoreOptions } from '@puente/projection';
+import {
+  evolveGroup,
+  ProjectionGroupStore,
+  type GroupState,
+  type ProjectionGroup,
+  type ProjectionGroupStoreOptions,
+} from '@puente/projection';
 import { commandsProjection, type CommandDoc } from './commands/commandsProjection.js';
 import { contactsProjection, type ContactDoc } from './contacts/contactsProjection.js';
 import { conversationsProjection, type ConversationDoc } from './conversations/conversationsProjection.js';
@@ -28,7 +34,13 @@ export const whatsappGroup: ProjectionGroup = {
 };
 
 /** The channels the WhatsApp read models are served on. */
-export const whatsappRoutes = [ChannelRoutes.waMessages, ChannelRoutes.waConversations, ChannelRoutes.waSessions, ChannelRoutes.waContacts, ChannelRoutes.commands];
+export const whatsappRoutes = [
+  ChannelRoutes.waMessages,
+  ChannelRoutes.waConversations,
+  ChannelRoutes.waSessions,
+  ChannelRoutes.waContacts,
+  ChannelRoutes.commands,
+];
 
 /** The WhatsApp read models on their stores (see `ProjectionGroupStore`). */
 export class WhatsAppProjections extends ProjectionGroupStore {
@@ -49,15 +61,32 @@ export interface InMemoryState {
   commands: Map<string, CommandDoc>;
 }
 
-const NAMES = { messages: 'whatsapp-messages', conversations: 'whatsapp-conversations', sessions: 'whatsapp-sessions', contacts: 'whatsapp-contacts', commands: 'whatsapp-commands' } as const;
+const NAMES = {
+  messages: 'whatsapp-messages',
+  conversations: 'whatsapp-conversations',
+  sessions: 'whatsapp-sessions',
+  contacts: 'whatsapp-contacts',
+  commands: 'whatsapp-commands',
+} as const;
 
 /**
  * The same projections without a database, event by event in order (positions 1, 2, ...): what the
  * store computes, for given/when/then tests and for checking that every order ends in one state.
  */
 export function evolveAll(events: readonly DomainEvent[], state?: InMemoryState, firstPosition = 1): InMemoryState {
-  const s: InMemoryState = state ?? { messages: new Map(), conversations: new Map(), sessions: new Map(), contacts: new Map(), commands: new Map() };
-  const group: GroupState = new Map(Object.entries(NAMES).map(([field, name]) => [name, s[field as keyof InMemoryState] as GroupState extends Map<string, infer M> ? M : never]));
+  const s: InMemoryState = state ?? {
+    messages: new Map(),
+    conversations: new Map(),
+    sessions: new Map(),
+    contacts: new Map(),
+    commands: new Map(),
+  };
+  const group: GroupState = new Map(
+    Object.entries(NAMES).map(([field, name]) => [
+      name,
+      s[field as keyof InMemoryState] as GroupState extends Map<string, infer M> ? M : never,
+    ]),
+  );
   evolveGroup(whatsappGroup, events, group, firstPosition);
   return s;
 }

@@ -14,9 +14,12 @@ export function whatsappReadModel(config: Pick<WhatsAppConfig, 'WHATSAPP_SESSION
     consumer: consumersFor(sessions).projections,
     routes: whatsappRoutes,
     // Sessions are `_id` in wa_sessions, a `session` field elsewhere.
-    scope: (collection) => (sessions ? { [collection === Collections.waSessions ? '_id' : 'session']: { $in: sessions } } : undefined),
+    scope: (collection) =>
+      sessions ? { [collection === Collections.waSessions ? '_id' : 'session']: { $in: sessions } } : undefined,
   };
 }
 
 /** The read models this service owns that `puente replay` can rebuild. */
-export const replayable: readonly Replayable[] = [{ name: 'whatsapp', readModel: (env) => whatsappReadModel(loadConfig(Config, env)) }];
+export const replayable: readonly Replayable[] = [
+  { name: 'whatsapp', readModel: (env) => whatsappReadModel(loadConfig(Config, env)) },
+];

@@ -35,18 +35,32 @@ after(async () => {
 
 function config(extra: Record<string, string> = {}) {
   return Config.parse({
-    INBOXHUB_API_URL: inboxHub.url, INBOXHUB_API_KEY: inboxHub.apiKey, INBOXHUB_EMAIL: inboxHub.email, INBOXHUB_PASSWORD: inboxHub.password,
-    INBOXHUB_RETRIES: '2', INBOXHUB_TIMEOUT_MS: '2000', INBOXHUB_SYNC_PAGE_SIZE: '8', INBOXHUB_SYNC_CHATS: '20', INBOXHUB_SYNC_MESSAGES: '20',
-    WHATSAPP_ACCESS_TOKEN: graph.accessToken, WHATSAPP_GRAPH_URL: graph.url, WHATSAPP_SEND_RATE: '50', ...extra,
+    INBOXHUB_API_URL: inboxHub.url,
+    INBOXHUB_API_KEY: inboxHub.apiKey,
+    INBOXHUB_EMAIL: inboxHub.email,
+    INBOXHUB_PASSWORD: inboxHub.password,
+    INBOXHUB_RETRIES: '2',
+    INBOXHUB_TIMEOUT_MS: '2000',
+    INBOXHUB_SYNC_PAGE_SIZE: '8',
+    INBOXHUB_SYNC_CHATS: '20',
+    INBOXHUB_SYNC_MESSAGES: '20',
+    WHATSAPP_ACCESS_TOKEN: graph.accessToken,
+    WHATSAPP_GRAPH_URL: graph.url,
+    WHATSAPP_SEND_RATE: '50',
+    ...extra,
   });
 }
 
 /** The service's consumers for the given sessions, in this process. */
-async function start(sessions: string[], extra: Record<string, string> = {}): Promise<{ app: WhatsAppApp; stop: () => Promise<void> }> {
+async function start(
+  sessions: string[],
+  extra: Record<string, string> = {},
+): Promise<{ app: WhatsAppApp; stop: () => Promise<void> }> {
   return startWhatsApp({ bus, db, logger, config: config({ WHATSAPP_SESSIONS: sessions.join(','), ...extra }) });
 }
 
-const event = <T extends EventType>(type: T, data: EventData<T>) => createEvent(type, data, { source: 'urn:test' }) as DomainEvent;
+const event = <T extends EventType>(type: T, data: EventData<T>) =>
+  createEvent(type, data, { source: 'urn:test' }) as DomainEvent;
 const publish = (e: DomainEvent) => bus.publishEvent(e);
 const docs = <T>(name: string) => db.collection<T & { _id: string }>(name);
 /** Every session the tests below used, for the replay test at the end. */
@@ -57,23 +71,57 @@ describe('whatsapp service', () => {
     const session = uniqueName('ih-');
     used.push(session);
     inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
-    await publish(event('whatsapp.session.status.v1', { session, provider: 'inboxhub', status: 'disconnected', timestamp: new Date(Date.now() - 60_000).toISOString() }));
+    await publish(
+      event('whatsapp.session.status.v1', {
+        session,
+        provider: 'inboxhub',
+        status: 'disconnected',
+        timestamp: new Date(Date.now() - 60_000).toISOString(),
+      }),
+    );
     const running = await start([session]);
     try {
       const commandId = uniqueName('cmd-');
-      await publish(event('whatsapp.send_message.v1', { commandId, session, to: '+34 612 345 678'.replace(/ /g, ''), text: 'Su pedido está listo ✅', requestedAt: new Date().toISOString() }));
-      const command = await eventually(async () => {
-        const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
-        return doc?.status === 'sent' ? doc : undefined;
-      }, 15_000, 'the command to be sent');
+      await publish(
+        event('whatsapp.send_message.v1', {
+          commandId,
+          session,
+          to: '+34 612 345 678'.replace(/ /g, ''),
+          text: 'Su pedido está listo ✅',
+          requestedAt: new Date().toISOString(),
+        }),
+      );
+      const command = await eventually(
+        async () => {
+          const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
+          return doc?.status === 'sent' ? doc : undefined;
+        },
+        15_000,
+        'the command to be sent',
+      );
       assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1);
       const wamid = command.providerMessageId!;
-      await publish(event('whatsapp.message.status.v1', { session, provider: 'inboxhub', messageId: wamid, status: 'delivered', timestamp: new Date().toISOString() }));
-      const message = await eventually(async () => {
-        const doc = await docs<MessageDoc>(Collections.waMessages).findOne({ _id: `${session}:${wamid}` });
-        return doc?.status === 'delivered' ? doc : undefined;
-      }, 10_000, 'the message to be delivered');
-      assert.deepEqual([message.text, message.commandId, message.chatId], ['Su pedido está listo ✅', commandId, '34612345678@s.whatsapp.net']);
+      await publish(
+        event('whatsapp.message.status.v1', {
+          session,
+          provider: 'inboxhub',
+          messageId: wamid,
+          status: 'delivered',
+          timestamp: new Date().toISOString(),
+        }),
+      );
+      const message = await eventually(
+        async () => {
+          const doc = await docs<MessageDoc>(Collections.waMessages).findOne({ _id: `${session}:${wamid}` });
+          return doc?.status === 'delivered' ? doc : undefined;
+        },
+        10_000,
+        'the message to be delivered',
+      );
+      assert.deepEqual(
+        [message.text, message.commandId, message.chatId],
+        ['Su pedido está listo ✅', commandId, '34612345678@s.whatsapp.net'],
+      );
       const pending = await docs<MessageDoc>(Collections.waMessages).findOne({ _id: `${session}:${commandId}` });
       assert.deepEqual([pending?._deleted, pending?.aliasOf], [true, `${session}:${wamid}`]);
     } finally {
@@ -81,10 +129,17 @@ describe('whatsapp service', () => {
     }
   });
 
-  test('Cloud API: text, template and media sends stay within the number\'s throughput; refusals for now are retried, none sent twice', async () => {
+  test("Cloud API: text, template and media sends stay within the number's throughput; refusals for now are retried, none sent twice", async () => {
     const session = CLOUD_NUMBER;
     used.push(session);
-    await publish(event('whatsapp.session.status.v1', { session, provider: 'cloud-api', status: 'connected', timestamp: new Date(Date.now() - 60_000).toISOString() }));
+    await publish(
+      event('whatsapp.session.status.v1', {
+        session,
+        provider: 'cloud-api',
+        status: 'connected',
+        timestamp: new Date(Date.now() - 60_000).toISOString(),
+      }),
+    );
     const before = graph.sends.length;
     const refusedBefore = graph.rateLimited;
     const running = await start([session], { WHATSAPP_SEND_RATE: '20' }); // faster than the fake's 3/s: Meta's 130429 answers must be retried
@@ -93,14 +148,36 @@ describe('whatsapp service', () => {
       // Whether the sender's pace alone crosses the fake's 3/s depends on the machine's load (sends paced
       // slower than 3/s are never refused): the first two sends are refused for throughput whatever the pace.
       graph.refuseForThroughput(2);
-      await Promise.all(ids.map((commandId, i) => {
-        const kind = i % 3;
-        return publish(event('whatsapp.send_message.v1', {
-          commandId, session, to: '34612345678', requestedAt: new Date().toISOString(),
-          ...(kind === 0 ? { text: `hola ${i} 👋` } : kind === 1 ? { template: { name: 'order_ready', language: 'es' } } : { text: 'factura', media: { type: 'document' as const, url: 'https://files.example.test/f.pdf', fileName: 'f.pdf' } }),
-        }));
-      }));
-      await eventually(async () => ((await docs<CommandDoc>(Collections.commands).countDocuments({ _id: { $in: ids }, status: 'sent' })) === ids.length ? true : undefined), 30_000, 'every send to be sent');
+      await Promise.all(
+        ids.map((commandId, i) => {
+          const kind = i % 3;
+          return publish(
+            event('whatsapp.send_message.v1', {
+              commandId,
+              session,
+              to: '34612345678',
+              requestedAt: new Date().toISOString(),
+              ...(kind === 0
+                ? { text: `hola ${i} 👋` }
+                : kind === 1
+                  ? { template: { name: 'order_ready', language: 'es' } }
+                  : {
+                      text: 'factura',
+                      media: { type: 'document' as const, url: 'https://files.example.test/f.pdf', fileName: 'f.pdf' },
+                    }),
+            }),
+          );
+        }),
+      );
+      await eventually(
+        async () =>
+          (await docs<CommandDoc>(Collections.commands).countDocuments({ _id: { $in: ids }, status: 'sent' })) ===
+          ids.length
+            ? true
+            : undefined,
+        30_000,
+        'every send to be sent',
+      );
       const sent = graph.sends.slice(before);
       assert.equal(sent.length, 9, 'each command sent exactly once');
       assert.ok(graph.rateLimited - refusedBefore >= 2, 'the fake refused some sends for throughput');
@@ -117,27 +194,68 @@ describe('whatsapp service', () => {
     const session = uniqueName('lost-');
     used.push(session);
     inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
-    await publish(event('whatsapp.session.status.v1', { session, provider: 'inboxhub', status: 'connected', timestamp: new Date(Date.now() - 3_600_000 * 2).toISOString() }));
+    await publish(
+      event('whatsapp.session.status.v1', {
+        session,
+        provider: 'inboxhub',
+        status: 'connected',
+        timestamp: new Date(Date.now() - 3_600_000 * 2).toISOString(),
+      }),
+    );
     inboxHub.holdSendAnswers = true;
     let running = await start([session], { INBOXHUB_TIMEOUT_MS: '800' });
     const commandId = uniqueName('cmd-');
     try {
-      await publish(event('whatsapp.send_message.v1', { commandId, session, to: '34612345678@s.whatsapp.net', text: 'solo una vez', requestedAt: new Date().toISOString() }));
-      await eventually(async () => ((await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId }))?.status === 'unknown' ? true : undefined), 15_000, 'the command to be unknown');
+      await publish(
+        event('whatsapp.send_message.v1', {
+          commandId,
+          session,
+          to: '34612345678@s.whatsapp.net',
+          text: 'solo una vez',
+          requestedAt: new Date().toISOString(),
+        }),
+      );
+      await eventually(
+        async () =>
+          (await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId }))?.status === 'unknown'
+            ? true
+            : undefined,
+        15_000,
+        'the command to be unknown',
+      );
       assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1);
       // The provider's own report of the message arrives (its webhook, through the gateway in production).
       const sent = inboxHub.sends.find((s) => s.session === session)!;
-      await publish(event('whatsapp.message.sent.v1', { session, provider: 'inboxhub', messageId: sent.messageId, chatId: '34612345678@s.whatsapp.net', fromMe: true, type: 'text', text: 'solo una vez', timestamp: new Date().toISOString() }));
-      const command = await eventually(async () => {
-        const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
-        return doc?.status === 'sent' ? doc : undefined;
-      }, 15_000, 'the command to be reconciled');
+      await publish(
+        event('whatsapp.message.sent.v1', {
+          session,
+          provider: 'inboxhub',
+          messageId: sent.messageId,
+          chatId: '34612345678@s.whatsapp.net',
+          fromMe: true,
+          type: 'text',
+          text: 'solo una vez',
+          timestamp: new Date().toISOString(),
+        }),
+      );
+      const command = await eventually(
+        async () => {
+          const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
+          return doc?.status === 'sent' ? doc : undefined;
+        },
+        15_000,
+        'the command to be reconciled',
+      );
       assert.equal(command.providerMessageId, sent.messageId);
       // A redelivery of the command (a new instance) still does not send it again.
       await running.stop();
       running = await start([session]);
       const stored = await bus.jsm.streams.info('COMMANDS', { subjects_filter: `cmd.whatsapp.*.${session}` });
-      assert.equal(Object.values(stored.state.subjects ?? {}).reduce((a, b) => a + b, 0), 0, 'the command left the work queue');
+      assert.equal(
+        Object.values(stored.state.subjects ?? {}).reduce((a, b) => a + b, 0),
+        0,
+        'the command left the work queue',
+      );
       assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1);
     } finally {
       inboxHub.holdSendAnswers = false;
@@ -145,7 +263,7 @@ describe('whatsapp service', () => {
     }
   });
 
-  test('mark read: the provider is told and the conversation\'s unread count resets', async () => {
+  test("mark read: the provider is told and the conversation's unread count resets", async () => {
     const session = uniqueName('read-');
     used.push(session);
     inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
@@ -153,11 +271,50 @@ describe('whatsapp service', () => {
     const running = await start([session]);
     try {
       const old = new Date(Date.now() - 60_000).toISOString();
-      for (const id of ['R1', 'R2']) await publish(event('whatsapp.message.received.v1', { session, provider: 'inboxhub', messageId: id, chatId: chat, from: chat, fromMe: false, type: 'text', text: id, timestamp: old }));
-      await eventually(async () => ((await docs<ConversationDoc>(Collections.waConversations).findOne({ _id: `${session}:${chat}` }))?.unreadCount === 2 ? true : undefined), 10_000, 'two unread');
-      await publish(event('whatsapp.mark_read.v1', { commandId: uniqueName('cmd-'), session, chatId: chat, requestedAt: new Date().toISOString() }));
-      await eventually(async () => ((await docs<ConversationDoc>(Collections.waConversations).findOne({ _id: `${session}:${chat}` }))?.unreadCount === 0 ? true : undefined), 10_000, 'none unread');
-      assert.deepEqual(inboxHub.reads.filter((r) => r.session === session), [{ session, chatId: chat }]);
+      for (const id of ['R1', 'R2'])
+        await publish(
+          event('whatsapp.message.received.v1', {
+            session,
+            provider: 'inboxhub',
+            messageId: id,
+            chatId: chat,
+            from: chat,
+            fromMe: false,
+            type: 'text',
+            text: id,
+            timestamp: old,
+          }),
+        );
+      await eventually(
+        async () =>
+          (await docs<ConversationDoc>(Collections.waConversations).findOne({ _id: `${session}:${chat}` }))
+            ?.unreadCount === 2
+            ? true
+            : undefined,
+        10_000,
+        'two unread',
+      );
+      await publish(
+        event('whatsapp.mark_read.v1', {
+          commandId: uniqueName('cmd-'),
+          session,
+          chatId: chat,
+          requestedAt: new Date().toISOString(),
+        }),
+      );
+      await eventually(
+        async () =>
+          (await docs<ConversationDoc>(Collections.waConversations).findOne({ _id: `${session}:${chat}` }))
+            ?.unreadCount === 0
+            ? true
+            : undefined,
+        10_000,
+        'none unread',
+      );
+      assert.deepEqual(
+        inboxHub.reads.filter((r) => r.session === session),
+        [{ session, chatId: chat }],
+      );
     } finally {
       await running.stop();
     }
@@ -169,20 +326,47 @@ describe('whatsapp service', () => {
     const seeded = inboxHub.seed(session, { contacts: 20, chats: 20, messagesPerChat: 20 }); // page size 8: 3 pages each
     const running = await start([session]);
     try {
-      await publish(event('whatsapp.session.status.v1', { session, provider: 'inboxhub', status: 'connected', timestamp: new Date().toISOString() }));
-      await eventually(async () => {
-        const doc = await docs<{ sync?: { phase: string } }>(Collections.waSessions).findOne({ _id: session });
-        return doc?.sync?.phase === 'completed' ? true : undefined;
-      }, 60_000, 'the sync to complete');
-      await eventually(async () => ((await docs<MessageDoc>(Collections.waMessages).countDocuments({ session })) === 400 ? true : undefined), 20_000, '400 messages');
+      await publish(
+        event('whatsapp.session.status.v1', {
+          session,
+          provider: 'inboxhub',
+          status: 'connected',
+          timestamp: new Date().toISOString(),
+        }),
+      );
+      await eventually(
+        async () => {
+          const doc = await docs<{ sync?: { phase: string } }>(Collections.waSessions).findOne({ _id: session });
+          return doc?.sync?.phase === 'completed' ? true : undefined;
+        },
+        60_000,
+        'the sync to complete',
+      );
+      await eventually(
+        async () =>
+          (await docs<MessageDoc>(Collections.waMessages).countDocuments({ session })) === 400 ? true : undefined,
+        20_000,
+        '400 messages',
+      );
       assert.equal(await docs(Collections.waContacts).countDocuments({ session, name: { $exists: true } }), 20);
       assert.equal(await docs(Collections.waConversations).countDocuments({ session }), 20);
-      const chat = await docs<ConversationDoc>(Collections.waConversations).findOne({ _id: `${session}:${seeded.chats[1]!.id}` });
-      assert.deepEqual([chat?.name, chat?.unreadCount], ['Chat 1', 1], 'the provider\'s unread count, not the imported messages');
-      const session_ = await docs<{ sync: { counts: Record<string, number> }; lastSyncAt?: string }>(Collections.waSessions).findOne({ _id: session });
+      const chat = await docs<ConversationDoc>(Collections.waConversations).findOne({
+        _id: `${session}:${seeded.chats[1]!.id}`,
+      });
+      assert.deepEqual(
+        [chat?.name, chat?.unreadCount],
+        ['Chat 1', 1],
+        "the provider's unread count, not the imported messages",
+      );
+      const session_ = await docs<{ sync: { counts: Record<string, number> }; lastSyncAt?: string }>(
+        Collections.waSessions,
+      ).findOne({ _id: session });
       assert.deepEqual(session_?.sync.counts, { contacts: 20, chats: 20, messages: 400 });
       assert.ok(session_?.lastSyncAt);
-      assert.ok(inboxHub.calls.filter((c) => c === 'GET /contacts').length === 3 && inboxHub.calls.filter((c) => c === 'GET /chats').length === 3);
+      assert.ok(
+        inboxHub.calls.filter((c) => c === 'GET /contacts').length === 3 &&
+          inboxHub.calls.filter((c) => c === 'GET /chats').length === 3,
+      );
     } finally {
       await running.stop();
     }
@@ -193,17 +377,47 @@ describe('whatsapp service', () => {
     const projections = new WhatsAppProjections(replayDb, bus);
     await projections.init();
     const consumer = consumersFor(used).projections;
-    const runner = new ConsumerRunner({ bus, consumer: { ...consumer, durable: uniqueName('replay-') }, handle: projections.handler() });
+    const runner = new ConsumerRunner({
+      bus,
+      consumer: { ...consumer, durable: uniqueName('replay-') },
+      handle: projections.handler(),
+    });
     await runner.start();
     try {
       const live = await db.collection(Collections.waMessages).countDocuments({ session: { $in: used } });
-      await eventually(async () => ((await replayDb.collection(Collections.waMessages).countDocuments({ session: { $in: used } })) === live ? true : undefined), 30_000, 'the replay to catch up');
+      await eventually(
+        async () =>
+          (await replayDb.collection(Collections.waMessages).countDocuments({ session: { $in: used } })) === live
+            ? true
+            : undefined,
+        30_000,
+        'the replay to catch up',
+      );
       await new Promise((resolve) => setTimeout(resolve, 500));
-      for (const name of [Collections.waMessages, Collections.waConversations, Collections.waContacts, Collections.commands]) {
-        const read = async (target: Db) => (await target.collection(name).find({ session: { $in: used } }).sort({ _id: 1 }).toArray()).map(({ _rev, ...doc }) => (void _rev, doc));
+      for (const name of [
+        Collections.waMessages,
+        Collections.waConversations,
+        Collections.waContacts,
+        Collections.commands,
+      ]) {
+        const read = async (target: Db) =>
+          (
+            await target
+              .collection(name)
+              .find({ session: { $in: used } })
+              .sort({ _id: 1 })
+              .toArray()
+          ).map(({ _rev, ...doc }) => (void _rev, doc));
         assert.deepEqual(await read(replayDb), await read(db), name);
       }
-      const sessions = async (target: Db) => (await target.collection(Collections.waSessions).find({ _id: { $in: used as never[] } }).sort({ _id: 1 }).toArray()).map(({ _rev, ...doc }) => (void _rev, doc));
+      const sessions = async (target: Db) =>
+        (
+          await target
+            .collection(Collections.waSessions)
+            .find({ _id: { $in: used as never[] } })
+            .sort({ _id: 1 })
+            .toArray()
+        ).map(({ _rev, ...doc }) => (void _rev, doc));
       assert.deepEqual(await sessions(replayDb), await sessions(db));
     } finally {
       await runner.stop();

@@ -6,7 +6,17 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Bus } from '@puente/bus';
 import { StreamNames } from '@puente/contracts';
-import { ensureDatabase, freePort, GLYMS_SCHEMA, spawnService, startPostgres, stopService, waitReady, type RunningServer, type RunningServiceProcess } from '@puente/stack';
+import {
+  ensureDatabase,
+  freePort,
+  GLYMS_SCHEMA,
+  spawnService,
+  startPostgres,
+  stopService,
+  waitReady,
+  type RunningServer,
+  type RunningServiceProcess,
+} from '@puente/stack';
 import { FakeBitrix24 } from '@puente/bitrix-sync/testing';
 import { readEvents } from '@puente/cdc/testing';
 import { runCli } from './cli.js';
@@ -34,7 +44,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * in Bitrix24 holds its customer's last committed state, no company or phone entry exists twice, and
  * nothing reached the companies consumer's DLQ.
  */
-export async function runCdcFault(env: { natsUrl: string; mongoUrl: string; log: (line: string) => void }, fault: CdcFault, changes: number): Promise<CdcFaultRow> {
+export async function runCdcFault(
+  env: { natsUrl: string; mongoUrl: string; log: (line: string) => void },
+  fault: CdcFault,
+  changes: number,
+): Promise<CdcFaultRow> {
   const dir = mkdtempSync(join(tmpdir(), 'puente-cdc-faults-'));
   const port = await freePort();
   const startServer = () => startPostgres({ dir: join(dir, 'postgres'), port, log: env.log, durable: true });
@@ -56,25 +70,47 @@ export async function runCdcFault(env: { natsUrl: string; mongoUrl: string; log:
   // A customer table of this fault's own: its subjects, and so its companies consumer, are its own.
   const table = `cliente_${tag}`.toLowerCase();
   await sql(`create table public.${table} (like public.cliente including all)`);
-  await sql(`insert into public.${table} (razon_social, telefono) select '${tag} C' || g || ' v0', '+51 1 555 ' || lpad(g::text, 4, '0') from generate_series(1, ${CUSTOMERS}) g`);
+  await sql(
+    `insert into public.${table} (razon_social, telefono) select '${tag} C' || g || ' v0', '+51 1 555 ' || lpad(g::text, 4, '0') from generate_series(1, ${CUSTOMERS}) g`,
+  );
   const fake = await new FakeBitrix24({ bucket: { burst: 50, drainPerSecond: 20 } }).start();
   const mappingFile = join(dir, 'companies.json');
   writeFileSync(mappingFile, JSON.stringify({ table: `public.${table}`, originatorId: tag }));
   const serviceEnv: NodeJS.ProcessEnv = {
-    ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'warn', NATS_URL: env.natsUrl, MONGO_URL: env.mongoUrl.replace(/\/[^/]*$/, `/cdc_${tag}`), GLYMS_DATABASE_URL: databaseUrl, ...fake.env('oauth'),
-    BITRIX_TOKEN_BUCKET: `tokens_${tag}`, BITRIX_COMPANY_MAPPING: mappingFile, GLYMS_CDC_SLOT: `slot_${tag}`, GLYMS_CDC_PUBLICATION: `pub_${tag}`, GLYMS_CDC_TABLES: `public.${table}`,
-    BITRIX_CATALOG_INTERVAL_MS: '0', BITRIX_COALESCE_MS: '100', BITRIX_LEASE_TTL_MS: '3000', OTEL_SDK_DISABLED: 'true',
+    ...process.env,
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'warn',
+    NATS_URL: env.natsUrl,
+    MONGO_URL: env.mongoUrl.replace(/\/[^/]*$/, `/cdc_${tag}`),
+    GLYMS_DATABASE_URL: databaseUrl,
+    ...fake.env('oauth'),
+    BITRIX_TOKEN_BUCKET: `tokens_${tag}`,
+    BITRIX_COMPANY_MAPPING: mappingFile,
+    GLYMS_CDC_SLOT: `slot_${tag}`,
+    GLYMS_CDC_PUBLICATION: `pub_${tag}`,
+    GLYMS_CDC_TABLES: `public.${table}`,
+    BITRIX_CATALOG_INTERVAL_MS: '0',
+    BITRIX_COALESCE_MS: '100',
+    BITRIX_LEASE_TTL_MS: '3000',
+    OTEL_SDK_DISABLED: 'true',
   };
   const auth = await runCli(['bitrix', 'auth', '--code', fake.issueCode()], serviceEnv);
   if (auth.code !== 0) throw new Error(`bitrix auth failed: ${auth.output}`);
   const healthPort = await freePort();
   const sink = new Writable({ write: (_c, _e, done) => done() });
-  const service: RunningServiceProcess = spawnService(root, 'bitrix-sync', healthPort, { ...serviceEnv, HEALTH_PORT: String(healthPort) }, process.env.FAULTS_LOG ? process.stderr : sink);
+  const service: RunningServiceProcess = spawnService(
+    root,
+    'bitrix-sync',
+    healthPort,
+    { ...serviceEnv, HEALTH_PORT: String(healthPort) },
+    process.env.FAULTS_LOG ? process.stderr : sink,
+  );
   const bus = await Bus.connect({ servers: env.natsUrl, name: 'cdc-faults-check' });
   const companies = () => [...fake.companies.values()].filter((c) => c.ORIGINATOR_ID === tag);
   try {
     await waitReady(service, 60_000);
-    for (const deadline = Date.now() + 60_000; companies().length < CUSTOMERS; await sleep(200)) if (Date.now() > deadline) throw new Error('the customers never reached Bitrix24');
+    for (const deadline = Date.now() + 60_000; companies().length < CUSTOMERS; await sleep(200))
+      if (Date.now() > deadline) throw new Error('the customers never reached Bitrix24');
     // The load: each writer owns the customers id ≡ w (mod WORKERS), so each customer's updates commit in order.
     const lastAcked = new Map<number, number>();
     const acknowledged = new Set<number>();
@@ -93,13 +129,23 @@ export async function runCdcFault(env: { natsUrl: string; mongoUrl: string; log:
             if (fault === 'postgres-restart') {
               await server.process.stop();
               // The guard returns when its shell ends; the postmaster may still be shutting down (it waits for its WAL senders).
-              for (const end = Date.now() + 60_000; existsSync(join(dir, 'postgres', 'pgdata', 'postmaster.pid')) && Date.now() < end;) await sleep(100);
+              for (
+                const end = Date.now() + 60_000;
+                existsSync(join(dir, 'postgres', 'pgdata', 'postmaster.pid')) && Date.now() < end;
+              )
+                await sleep(100);
               await sleep(2_000);
               server = await startServer();
             } else {
               for (const end = Date.now() + 10_000; Date.now() < end; await sleep(250)) {
                 if (Math.random() < 0.5) fake.expireAccessTokens();
-                else fake.inject({ status: 503, error: 'INTERNAL_SERVER_ERROR', description: 'injected by the fault suite', times: 1 + Math.floor(Math.random() * 3) });
+                else
+                  fake.inject({
+                    status: 503,
+                    error: 'INTERNAL_SERVER_ERROR',
+                    description: 'injected by the fault suite',
+                    times: 1 + Math.floor(Math.random() * 3),
+                  });
               }
             }
             strikeEnded = Date.now();
@@ -108,7 +154,11 @@ export async function runCdcFault(env: { natsUrl: string; mongoUrl: string; log:
         const started = Date.now();
         for (const giveUp = Date.now() + GIVE_UP_MS; Date.now() < giveUp; await sleep(200)) {
           try {
-            await sql(`update public.${table} set razon_social = $2, telefono = $3 where id_cliente = $1`, [id, `${tag} C${id} v${version}`, `+51 1 600 ${String(version).padStart(4, '0')}`]);
+            await sql(`update public.${table} set razon_social = $2, telefono = $3 where id_cliente = $1`, [
+              id,
+              `${tag} C${id} v${version}`,
+              `+51 1 600 ${String(version).padStart(4, '0')}`,
+            ]);
             acknowledged.add(version);
             lastAcked.set(id, version);
             if (struck && started >= struck && !firstAckAfter) firstAckAfter = Date.now();
@@ -130,7 +180,9 @@ export async function runCdcFault(env: { natsUrl: string; mongoUrl: string; log:
       if (done || Date.now() > settled) break;
       await sleep(500);
     }
-    const events = (await readEvents(bus, `evt.glyms.${table}.>`)).filter((e) => String((e.event.data as { row?: { razon_social?: string } }).row?.razon_social ?? '').startsWith(`${tag} `));
+    const events = (await readEvents(bus, `evt.glyms.${table}.>`)).filter((e) =>
+      String((e.event.data as { row?: { razon_social?: string } }).row?.razon_social ?? '').startsWith(`${tag} `),
+    );
     const versionsInEvents = new Map<number, number>();
     for (const e of events) {
       const match = /v(\d+)$/.exec(String((e.event.data as { row?: { razon_social?: string } }).row?.razon_social));
@@ -140,16 +192,33 @@ export async function runCdcFault(env: { natsUrl: string; mongoUrl: string; log:
     const byOrigin = new Map<string, number>();
     for (const c of companies()) byOrigin.set(String(c.ORIGIN_ID), (byOrigin.get(String(c.ORIGIN_ID)) ?? 0) + 1);
     const duplicateCompanies = [...byOrigin.values()].reduce((sum, n) => sum + n - 1, 0);
-    const duplicateEntries = companies().reduce((sum, c) => sum + Math.max(0, ((c.PHONE as unknown[] | undefined)?.length ?? 0) - 1), 0);
+    const duplicateEntries = companies().reduce(
+      (sum, c) => sum + Math.max(0, ((c.PHONE as unknown[] | undefined)?.length ?? 0) - 1),
+      0,
+    );
     const duplicateMsgIds = events.length - new Set(events.map((e) => e.msgId)).size;
-    const stale = [...Array(CUSTOMERS).keys()].filter((i) => companies().find((c) => String(c.ORIGIN_ID) === String(i + 1))?.TITLE !== title(i + 1));
-    const dlq = await bus.jsm.streams.info(StreamNames.DLQ, { subjects_filter: `dlq.bitrix-companies-public_${table}.>` });
+    const stale = [...Array(CUSTOMERS).keys()].filter(
+      (i) => companies().find((c) => String(c.ORIGIN_ID) === String(i + 1))?.TITLE !== title(i + 1),
+    );
+    const dlq = await bus.jsm.streams.info(StreamNames.DLQ, {
+      subjects_filter: `dlq.bitrix-companies-public_${table}.>`,
+    });
     const deadLetters = Object.values(dlq.state.subjects ?? {}).reduce((a, b) => a + b, 0);
     const lost = acknowledged.size - inEvents + stale.length;
     return {
-      fault, sent: changes, acknowledged: acknowledged.size, inReadModel: inEvents, duplicates: duplicateCompanies + duplicateEntries + duplicateMsgIds, lost,
-      recoverSeconds: firstAckAfter ? (Math.max(firstAckAfter, strikeEnded) - struck) / 1000 : Number.NaN, deadLetters,
-      ...(lost > 0 || duplicateCompanies + duplicateEntries + duplicateMsgIds > 0 ? { details: `stale customers ${stale.map((i) => i + 1).join(',')}; duplicate companies ${duplicateCompanies}, entries ${duplicateEntries}, message ids ${duplicateMsgIds}` } : {}),
+      fault,
+      sent: changes,
+      acknowledged: acknowledged.size,
+      inReadModel: inEvents,
+      duplicates: duplicateCompanies + duplicateEntries + duplicateMsgIds,
+      lost,
+      recoverSeconds: firstAckAfter ? (Math.max(firstAckAfter, strikeEnded) - struck) / 1000 : Number.NaN,
+      deadLetters,
+      ...(lost > 0 || duplicateCompanies + duplicateEntries + duplicateMsgIds > 0
+        ? {
+            details: `stale customers ${stale.map((i) => i + 1).join(',')}; duplicate companies ${duplicateCompanies}, entries ${duplicateEntries}, message ids ${duplicateMsgIds}`,
+          }
+        : {}),
     };
   } finally {
     await stopService(service).catch(() => undefined);

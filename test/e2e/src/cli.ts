@@ -4,7 +4,16 @@ import { fileURLToPath } from 'node:url';
 const puente = fileURLToPath(new URL('../../../cli/bin/puente.js', import.meta.url));
 
 /** The `puente` CLI as a process: what it printed so far (`output`: stdout and stderr as they came), and its exit. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; output: () => string; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): {
+  child: ChildProcess;
+  output: () => string;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+} {
   const child = spawn(process.execPath, [puente, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let stdout = '';
@@ -17,11 +26,20 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): 
     output += c.toString();
     stderr += c.toString();
   });
-  return { child, output: () => output, stdout: () => stdout, stderr: () => stderr, exited: new Promise((resolve) => child.once('exit', resolve)) };
+  return {
+    child,
+    output: () => output,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited: new Promise((resolve) => child.once('exit', resolve)),
+  };
 }
 
 /** Runs the `puente` CLI to its end. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; output: string; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; output: string; stdout: string; stderr: string }> {
   const cli = startCli(args, env);
   const code = await cli.exited;
   return { code, output: cli.output(), stdout: cli.stdout(), stderr: cli.stderr() };

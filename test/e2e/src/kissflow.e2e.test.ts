@@ -36,10 +36,15 @@ after(async () => {
 
 type Doc = KissflowRecordDoc & { _id: string; _rev: number };
 const records = () => db.collection<Doc>(Collections.kissflowRecords);
-const start = (dataset: string) => startKissflowSync({ bus, db, logger, config: Config.parse({ ...fake.env(), KISSFLOW_DATASETS: dataset }) });
+const start = (dataset: string) =>
+  startKissflowSync({ bus, db, logger, config: Config.parse({ ...fake.env(), KISSFLOW_DATASETS: dataset }) });
 
 async function webhook(dataset: string, body: unknown): Promise<void> {
-  const response = await fetch(`${gateway.url}/webhooks/kissflow/${encodeURIComponent(dataset)}`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(`${gateway.url}/webhooks/kissflow/${encodeURIComponent(dataset)}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   assert.equal(response.status, 200, await response.text());
 }
 
@@ -50,13 +55,29 @@ describe('kissflow end to end', () => {
     const dataset = uniqueName('DS_Documentos_');
     const running = await start(dataset);
     try {
-      const row = { _id: 'Pk8dLs9_2Xq', Name: 'Contrato marco', _modified_at: '2025-10-15T10:30:01Z', 'Cliente.RUC': '20512345678', Monto: 1250.5 };
+      const row = {
+        _id: 'Pk8dLs9_2Xq',
+        Name: 'Contrato marco',
+        _modified_at: '2025-10-15T10:30:01Z',
+        'Cliente.RUC': '20512345678',
+        Monto: 1250.5,
+      };
       await webhook(dataset, row);
       await webhook(dataset, row);
       const { _id, _modified_at, ...fields } = row;
       await webhook(dataset, { event: 'dataset.row.updated', dataset_id: dataset, _id, _modified_at, row: fields });
-      const doc = await eventually(() => records().findOne({ _id: `${dataset}:Pk8dLs9_2Xq` }).then((d) => d ?? undefined), 10_000, 'the record');
-      assert.deepEqual([doc.dataset, doc.rowId, doc.modifiedAt, doc.origin], [dataset, 'Pk8dLs9_2Xq', '2025-10-15T10:30:01.000Z', 'webhook']);
+      const doc = await eventually(
+        () =>
+          records()
+            .findOne({ _id: `${dataset}:Pk8dLs9_2Xq` })
+            .then((d) => d ?? undefined),
+        10_000,
+        'the record',
+      );
+      assert.deepEqual(
+        [doc.dataset, doc.rowId, doc.modifiedAt, doc.origin],
+        [dataset, 'Pk8dLs9_2Xq', '2025-10-15T10:30:01.000Z', 'webhook'],
+      );
       assert.equal(doc.fields['Cliente%2ERUC'], '20512345678', 'the dotted column is stored under its encoded name');
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal((await records().findOne({ _id: `${dataset}:Pk8dLs9_2Xq` }))!._rev, 1, 'written once');
@@ -72,18 +93,45 @@ describe('kissflow end to end', () => {
       // The backfill reads the older version after the webhook brought the newer one.
       fake.put(dataset, { _id: 'A', Estado: 'Pendiente', _modified_at: '2025-10-15T10:00:00Z' });
       await webhook(dataset, { _id: 'A', Estado: 'Aprobado', _modified_at: '2025-10-15T11:00:00Z' });
-      await eventually(() => records().findOne({ _id: `${dataset}:A` }).then((d) => d ?? undefined), 10_000, 'A from the webhook');
+      await eventually(
+        () =>
+          records()
+            .findOne({ _id: `${dataset}:A` })
+            .then((d) => d ?? undefined),
+        10_000,
+        'A from the webhook',
+      );
       // The backfill brings the newer version; a late webhook carries the older one.
       fake.put(dataset, { _id: 'B', Estado: 'Aprobado', _modified_at: '2025-10-15T11:00:00Z' });
       const run = cli(['kissflow', 'backfill', '--dataset', dataset], { ...process.env, ...fake.env() });
       assert.equal(await run.exited, 0, run.output());
-      await eventually(() => records().findOne({ _id: `${dataset}:B` }).then((d) => d ?? undefined), 10_000, 'B from the backfill');
+      await eventually(
+        () =>
+          records()
+            .findOne({ _id: `${dataset}:B` })
+            .then((d) => d ?? undefined),
+        10_000,
+        'B from the backfill',
+      );
       await webhook(dataset, { _id: 'B', Estado: 'Pendiente', _modified_at: '2025-10-15T10:00:00Z' });
       await webhook(dataset, { _id: 'C', Estado: 'Marca' });
-      await eventually(() => records().findOne({ _id: `${dataset}:C` }).then((d) => d ?? undefined), 10_000, 'a later event applied');
+      await eventually(
+        () =>
+          records()
+            .findOne({ _id: `${dataset}:C` })
+            .then((d) => d ?? undefined),
+        10_000,
+        'a later event applied',
+      );
       const [a, b] = await Promise.all(['A', 'B'].map((id) => records().findOne({ _id: `${dataset}:${id}` })));
-      assert.deepEqual([a!.fields.Estado, a!.origin, a!.modifiedAt], ['Aprobado', 'webhook', '2025-10-15T11:00:00.000Z']);
-      assert.deepEqual([b!.fields.Estado, b!.origin, b!.modifiedAt], ['Aprobado', 'backfill', '2025-10-15T11:00:00.000Z']);
+      assert.deepEqual(
+        [a!.fields.Estado, a!.origin, a!.modifiedAt],
+        ['Aprobado', 'webhook', '2025-10-15T11:00:00.000Z'],
+      );
+      assert.deepEqual(
+        [b!.fields.Estado, b!.origin, b!.modifiedAt],
+        ['Aprobado', 'backfill', '2025-10-15T11:00:00.000Z'],
+      );
     } finally {
       await running.stop();
     }
@@ -98,7 +146,11 @@ describe('kissflow end to end', () => {
     try {
       fake.latencyMs = 40;
       const first = cli(['kissflow', 'backfill', '--dataset', dataset], env);
-      await eventually(() => (fake.calls.slice(before).filter((c) => c.startsWith('200 list')).length >= 25 ? true : undefined), 30_000, 'the backfill to be half way');
+      await eventually(
+        () => (fake.calls.slice(before).filter((c) => c.startsWith('200 list')).length >= 25 ? true : undefined),
+        30_000,
+        'the backfill to be half way',
+      );
       first.child.kill('SIGKILL');
       await first.exited;
       fake.latencyMs = 0;
@@ -111,7 +163,11 @@ describe('kissflow end to end', () => {
       const second = cli(['kissflow', 'backfill', '--dataset', dataset], { ...env, KISSFLOW_BACKFILL_STALE_MS: '100' });
       assert.equal(await second.exited, 0, second.output());
       assert.match(second.output(), /completed .*: 2500 rows in 50 pages/);
-      await eventually(async () => ((await records().countDocuments({ dataset })) === 2_500 ? true : undefined), 30_000, '2,500 records');
+      await eventually(
+        async () => ((await records().countDocuments({ dataset })) === 2_500 ? true : undefined),
+        30_000,
+        '2,500 records',
+      );
       const pages = fake.calls.slice(before).filter((c) => c.startsWith('200 list')).length;
       // The killed run may have read two pages past its last save: the one it was publishing and the next (prefetched).
       assert.ok(pages <= 53, `resumed from the saved page, not from the start (${pages} list calls for 50 pages)`);
@@ -123,10 +179,23 @@ describe('kissflow end to end', () => {
   });
 
   test('the CLI says in one line what is wrong: missing configuration, refused key, unknown dataset', async () => {
-    const unset = cli(['kissflow', 'backfill', '--dataset', 'DS_X'], { ...process.env, KISSFLOW_BASE_URL: '', KISSFLOW_ACCOUNT_ID: '', KISSFLOW_ACCESS_KEY_ID: '', KISSFLOW_ACCESS_KEY_SECRET: '' });
+    const unset = cli(['kissflow', 'backfill', '--dataset', 'DS_X'], {
+      ...process.env,
+      KISSFLOW_BASE_URL: '',
+      KISSFLOW_ACCOUNT_ID: '',
+      KISSFLOW_ACCESS_KEY_ID: '',
+      KISSFLOW_ACCESS_KEY_SECRET: '',
+    });
     assert.equal(await unset.exited, 1);
-    assert.match(unset.output(), /^puente: Kissflow API not configured: set KISSFLOW_BASE_URL, KISSFLOW_ACCOUNT_ID, KISSFLOW_ACCESS_KEY_ID, KISSFLOW_ACCESS_KEY_SECRET\n$/);
-    const refused = cli(['kissflow', 'backfill', '--dataset', 'DS_X'], { ...process.env, ...fake.env(), KISSFLOW_ACCESS_KEY_SECRET: 'not-the-secret' });
+    assert.match(
+      unset.output(),
+      /^puente: Kissflow API not configured: set KISSFLOW_BASE_URL, KISSFLOW_ACCOUNT_ID, KISSFLOW_ACCESS_KEY_ID, KISSFLOW_ACCESS_KEY_SECRET\n$/,
+    );
+    const refused = cli(['kissflow', 'backfill', '--dataset', 'DS_X'], {
+      ...process.env,
+      ...fake.env(),
+      KISSFLOW_ACCESS_KEY_SECRET: 'not-the-secret',
+    });
     assert.equal(await refused.exited, 1);
     assert.match(refused.output(), /(^|\n)puente: Kissflow refused the access key \(401\)[^\n]*\n$/);
     const unknown = cli(['kissflow', 'backfill', '--dataset', 'DS_Unknown'], { ...process.env, ...fake.env() });

@@ -28,13 +28,30 @@ describe('metrics', () => {
   test('every service serves Prometheus metrics on its HTTP port: webhooks by provider and outcome, consumer lag and DLQ depth', async () => {
     const sink = new Writable({ write: (_c, _e, done) => done() });
     const gatewayPort = await freePort();
-    const gw = spawnService(root, 'gateway', gatewayPort, { ...process.env, GATEWAY_PORT: String(gatewayPort), LOG_LEVEL: 'warn' }, sink);
+    const gw = spawnService(
+      root,
+      'gateway',
+      gatewayPort,
+      { ...process.env, GATEWAY_PORT: String(gatewayPort), LOG_LEVEL: 'warn' },
+      sink,
+    );
     const dataset = uniqueName('DS_Metrics_');
     const healthPort = await freePort();
-    const kf = spawnService(root, 'kissflow-sync', healthPort, { ...process.env, HEALTH_PORT: String(healthPort), LOG_LEVEL: 'warn', KISSFLOW_DATASETS: dataset }, sink);
+    const kf = spawnService(
+      root,
+      'kissflow-sync',
+      healthPort,
+      { ...process.env, HEALTH_PORT: String(healthPort), LOG_LEVEL: 'warn', KISSFLOW_DATASETS: dataset },
+      sink,
+    );
     try {
       await Promise.all([waitReady(gw, 30_000), waitReady(kf, 30_000)]);
-      const post = (secret: string) => fetch(`http://127.0.0.1:${gatewayPort}/webhooks/kissflow/${dataset}`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: JSON.stringify({ _id: 'm1', _modified_at: '2025-10-15T10:00:00Z' }) });
+      const post = (secret: string) =>
+        fetch(`http://127.0.0.1:${gatewayPort}/webhooks/kissflow/${dataset}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ _id: 'm1', _modified_at: '2025-10-15T10:00:00Z' }),
+        });
       assert.equal((await post('dev-kissflow-webhook-secret')).status, 200);
       assert.equal((await post('dev-kissflow-webhook-secret')).status, 200);
       assert.equal((await post('wrong')).status, 401);
@@ -43,10 +60,14 @@ describe('metrics', () => {
       assert.match(gatewayMetrics, /puente_webhooks_total\{[^}]*provider="kissflow"[^}]*outcome="accepted"[^}]*\} 1/);
       assert.match(gatewayMetrics, /puente_webhooks_total\{[^}]*outcome="duplicate"[^}]*\} 1/);
       assert.match(gatewayMetrics, /puente_webhooks_total\{[^}]*outcome="unauthorized"[^}]*\} 1/);
-      const kfMetrics = await eventually(async () => {
-        const text = await scrape(healthPort);
-        return /puente_consumer_messages_total\{[^}]*outcome="ack"/.test(text) ? text : undefined;
-      }, 20_000, 'the projector to count its acks');
+      const kfMetrics = await eventually(
+        async () => {
+          const text = await scrape(healthPort);
+          return /puente_consumer_messages_total\{[^}]*outcome="ack"/.test(text) ? text : undefined;
+        },
+        20_000,
+        'the projector to count its acks',
+      );
       assert.match(kfMetrics, /puente_consumer_lag\{[^}]*consumer="kissflow-records-/);
       assert.match(kfMetrics, /puente_dlq_depth\{[^}]*consumer="kissflow-records-[^"]*"[^}]*\} 0/);
     } finally {
@@ -59,25 +80,44 @@ describe('graceful rollout', () => {
   test('SIGTERM to the gateway: /readyz answers 503 at once, webhooks are still answered for DRAIN_DELAY, then a clean exit', async () => {
     const sink = new Writable({ write: (_c, _e, done) => done() });
     const port = await freePort();
-    const gw = spawnService(root, 'gateway', port, { ...process.env, GATEWAY_PORT: String(port), LOG_LEVEL: 'warn', DRAIN_DELAY: '2s', SHUTDOWN_TIMEOUT: '10s' }, sink);
+    const gw = spawnService(
+      root,
+      'gateway',
+      port,
+      { ...process.env, GATEWAY_PORT: String(port), LOG_LEVEL: 'warn', DRAIN_DELAY: '2s', SHUTDOWN_TIMEOUT: '10s' },
+      sink,
+    );
     try {
       await waitReady(gw, 30_000);
       const dataset = uniqueName('DS_Drain_');
-      const post = (rowId: string) => fetch(`http://127.0.0.1:${port}/webhooks/kissflow/${dataset}`, { method: 'POST', headers: { authorization: 'Bearer dev-kissflow-webhook-secret', 'content-type': 'application/json' }, body: JSON.stringify({ _id: rowId, _modified_at: '2025-10-15T10:00:00Z' }) });
+      const post = (rowId: string) =>
+        fetch(`http://127.0.0.1:${port}/webhooks/kissflow/${dataset}`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer dev-kissflow-webhook-secret', 'content-type': 'application/json' },
+          body: JSON.stringify({ _id: rowId, _modified_at: '2025-10-15T10:00:00Z' }),
+        });
       assert.equal((await post('before')).status, 200);
       const stoppedAt = Date.now();
       gw.child.kill('SIGTERM');
-      const ready = await eventually(async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-        return res.status === 503 ? ((await res.json()) as { checks: Record<string, string> }) : undefined;
-      }, 1_500, '/readyz to answer 503');
+      const ready = await eventually(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+          return res.status === 503 ? ((await res.json()) as { checks: Record<string, string> }) : undefined;
+        },
+        1_500,
+        '/readyz to answer 503',
+      );
       assert.equal(ready.checks.accepting, 'failing');
       assert.ok(Date.now() - stoppedAt < 1_500, 'not ready at once');
       assert.equal((await post('during')).status, 200, 'a webhook routed here while it drains is still accepted');
       assert.equal(await gw.exited, 0, 'a clean exit');
       assert.ok(Date.now() - stoppedAt >= 2_000, 'served for the whole DRAIN_DELAY');
       const subject = `evt.kissflow.record.upserted.${encodeToken(dataset)}`;
-      assert.equal((await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject })).state.subjects?.[subject], 2, 'both webhooks are events');
+      assert.equal(
+        (await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject })).state.subjects?.[subject],
+        2,
+        'both webhooks are events',
+      );
     } finally {
       await stopService(gw);
     }
@@ -89,7 +129,20 @@ describe('graceful rollout', () => {
     const mongoUrl = `${process.env.MONGO_URL}${uniqueName('t_rollout_')}`;
     const start = async () => {
       const port = await freePort();
-      const service = spawnService(root, 'kissflow-sync', port, { ...process.env, MONGO_URL: mongoUrl, HEALTH_PORT: String(port), LOG_LEVEL: 'warn', KISSFLOW_DATASETS: dataset, SHUTDOWN_TIMEOUT: '10s' }, sink);
+      const service = spawnService(
+        root,
+        'kissflow-sync',
+        port,
+        {
+          ...process.env,
+          MONGO_URL: mongoUrl,
+          HEALTH_PORT: String(port),
+          LOG_LEVEL: 'warn',
+          KISSFLOW_DATASETS: dataset,
+          SHUTDOWN_TIMEOUT: '10s',
+        },
+        sink,
+      );
       await waitReady(service, 30_000);
       return service;
     };
@@ -101,10 +154,26 @@ describe('graceful rollout', () => {
       const total = 1_500;
       const publishing = (async () => {
         for (let i = 0; i < total; i++) {
-          await bus.publishEvent(createEvent('kissflow.record.upserted.v1', { dataset, rowId: `r${i}`, fields: { _id: `r${i}`, i }, modifiedAt: '2025-10-15T10:00:00Z', origin: 'webhook' }, { source: 'urn:test' }) as DomainEvent);
+          await bus.publishEvent(
+            createEvent(
+              'kissflow.record.upserted.v1',
+              {
+                dataset,
+                rowId: `r${i}`,
+                fields: { _id: `r${i}`, i },
+                modifiedAt: '2025-10-15T10:00:00Z',
+                origin: 'webhook',
+              },
+              { source: 'urn:test' },
+            ) as DomainEvent,
+          );
         }
       })();
-      await eventually(async () => ((await records.countDocuments({ dataset })) > 100 ? true : undefined), 30_000, 'the projector to be busy');
+      await eventually(
+        async () => ((await records.countDocuments({ dataset })) > 100 ? true : undefined),
+        30_000,
+        'the projector to be busy',
+      );
       const stoppedAt = Date.now();
       first.child.kill('SIGTERM');
       const code = await first.exited;
@@ -114,33 +183,60 @@ describe('graceful rollout', () => {
       await publishing;
       const second = await start();
       try {
-        await eventually(async () => ((await records.countDocuments({ dataset })) === total ? true : undefined), 60_000, 'every event applied');
+        await eventually(
+          async () => ((await records.countDocuments({ dataset })) === total ? true : undefined),
+          60_000,
+          'every event applied',
+        );
         assert.equal(await records.countDocuments({ dataset, _rev: { $ne: 1 } }), 0, 'none applied twice');
       } finally {
         await stopService(second);
       }
     } finally {
       await stopService(first);
-      await mongo.db().dropDatabase().catch(() => undefined);
+      await mongo
+        .db()
+        .dropDatabase()
+        .catch(() => undefined);
       await mongo.close();
     }
   });
 });
 
 describe('operator CLI: status', () => {
-  test('status shows each service\'s readiness, consumer lags, dead letters, CDC slots and the last delivery per source', async () => {
+  test("status shows each service's readiness, consumer lags, dead letters, CDC slots and the last delivery per source", async () => {
     const sink = new Writable({ write: (_c, _e, done) => done() });
     const gatewayPort = await freePort();
-    const gw = spawnService(root, 'gateway', gatewayPort, { ...process.env, GATEWAY_PORT: String(gatewayPort), LOG_LEVEL: 'warn' }, sink);
+    const gw = spawnService(
+      root,
+      'gateway',
+      gatewayPort,
+      { ...process.env, GATEWAY_PORT: String(gatewayPort), LOG_LEVEL: 'warn' },
+      sink,
+    );
     const durable = uniqueName('ops-status-');
-    await bus.jsm.consumers.add('EVENTS', { durable_name: durable, ack_policy: 'explicit' as never, filter_subject: `evt.kissflow.record.upserted.${uniqueName('DS_')}` });
+    await bus.jsm.consumers.add('EVENTS', {
+      durable_name: durable,
+      ack_policy: 'explicit' as never,
+      filter_subject: `evt.kissflow.record.upserted.${uniqueName('DS_')}`,
+    });
     try {
       await waitReady(gw, 30_000);
-      const { code, output } = await runCli(['status'], { ...process.env, GATEWAY_PORT: String(gatewayPort), REALTIME_PORT: String(await freePort()) });
+      const { code, output } = await runCli(['status'], {
+        ...process.env,
+        GATEWAY_PORT: String(gatewayPort),
+        REALTIME_PORT: String(await freePort()),
+      });
       assert.equal(code, 1, 'some services are not running here');
-      assert.match(output, new RegExp(`gateway +ready +http://127\\.0\\.0\\.1:${gatewayPort}/readyz +\\(nats ok, accepting ok\\)`));
+      assert.match(
+        output,
+        new RegExp(`gateway +ready +http://127\\.0\\.0\\.1:${gatewayPort}/readyz +\\(nats ok, accepting ok\\)`),
+      );
       assert.match(output, /realtime +down /);
-      assert.match(output, new RegExp(`EVENTS +${durable} +pending +\\d+ +in flight +0 +redelivered +0 +nothing delivered yet`));
+      assert.match(
+        output,
+        new RegExp(`EVENTS +${durable} +pending +\\d+ +in flight +0 +redelivered +0 +nothing delivered yet`),
+      );
       assert.match(output, /^dead letters: \d+/m);
       assert.match(output, /^CDC\n {2}\S/m);
       assert.match(output, /kissflow +last webhook /);
@@ -158,23 +254,42 @@ describe('operator CLI: dead letters and raw deliveries', () => {
     let broken = true;
     const handled: string[] = [];
     const runner = new ConsumerRunner({
-      bus, batchSize: 8,
+      bus,
+      batchSize: 8,
       consumer: { durable, stream: 'EVENTS', filterSubjects: [`evt.kissflow.record.upserted.${encodeToken(dataset)}`] },
-      handle: async (deliveries) => deliveries.map((d) => {
-        const event = decodeEvent(d.data);
-        if (broken) return Outcomes.dead(new Error(`cannot apply ${event.id}: schema v2 expected`));
-        handled.push(event.id);
-        return Outcomes.ack;
-      }),
+      handle: async (deliveries) =>
+        deliveries.map((d) => {
+          const event = decodeEvent(d.data);
+          if (broken) return Outcomes.dead(new Error(`cannot apply ${event.id}: schema v2 expected`));
+          handled.push(event.id);
+          return Outcomes.ack;
+        }),
     });
     await runner.start();
     try {
-      const events = ['a', 'b'].map((rowId) => createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: { _id: rowId }, modifiedAt: null, origin: 'webhook' }, { source: 'urn:test' }) as DomainEvent);
+      const events = ['a', 'b'].map(
+        (rowId) =>
+          createEvent(
+            'kissflow.record.upserted.v1',
+            { dataset, rowId, fields: { _id: rowId }, modifiedAt: null, origin: 'webhook' },
+            { source: 'urn:test' },
+          ) as DomainEvent,
+      );
       for (const event of events) await bus.publishEvent(event);
-      await eventually(async () => ((await run(['dlq', 'list', '--consumer', durable])).output.includes('2 dead letters') ? true : undefined), 15_000, 'two dead letters');
+      await eventually(
+        async () =>
+          (await run(['dlq', 'list', '--consumer', durable])).output.includes('2 dead letters') ? true : undefined,
+        15_000,
+        'two dead letters',
+      );
       const list = await run(['dlq', 'list', '--consumer', durable, '--since', '10m']);
       assert.equal(list.code, 0);
-      assert.match(list.output, new RegExp(`${durable}  evt\\.kissflow\\.record\\.upserted\\.${dataset}#\\d+  1 deliveries  .*schema v2 expected`));
+      assert.match(
+        list.output,
+        new RegExp(
+          `${durable}  evt\\.kissflow\\.record\\.upserted\\.${dataset}#\\d+  1 deliveries  .*schema v2 expected`,
+        ),
+      );
       const ids = [...list.output.matchAll(/^\s*(\d+)\s{2}/gm)].map((m) => m[1]!);
       assert.equal(ids.length, 2);
       const show = await run(['dlq', 'show', ids[0]!]);
@@ -185,7 +300,11 @@ describe('operator CLI: dead letters and raw deliveries', () => {
       const retried = await run(['dlq', 'retry', '--id', ids[0]!]);
       assert.equal(retried.code, 0, retried.output);
       assert.match(retried.output, new RegExp(`sent back to ${durable}`));
-      await eventually(() => (handled.length === 1 ? true : undefined), 15_000, 'the consumer to handle the redriven event');
+      await eventually(
+        () => (handled.length === 1 ? true : undefined),
+        15_000,
+        'the consumer to handle the redriven event',
+      );
       assert.match((await run(['dlq', 'list', '--consumer', durable])).output, /1 dead letter\b/);
       const purged = await run(['dlq', 'purge', '--consumer', durable]);
       assert.match(purged.output, new RegExp(`1 dead letter removed of ${durable}`));
@@ -199,7 +318,15 @@ describe('operator CLI: dead letters and raw deliveries', () => {
 
   test('webhooks list and show what a provider sent (no secret header); redeliver normalizes again, idempotently, and names what it cannot read', async () => {
     const dataset = uniqueName('DS_Raw_');
-    const post = (body: unknown) => fetch(`${gateway.url}/webhooks/kissflow/${dataset}`, { method: 'POST', headers: { authorization: `Bearer ${TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      fetch(`${gateway.url}/webhooks/kissflow/${dataset}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TEST_SECRETS.KISSFLOW_WEBHOOK_SECRET[0]}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(body),
+      });
     assert.equal((await post({ _id: 'r1', Name: 'uno', _modified_at: '2025-10-15T10:00:00Z' })).status, 200);
     assert.equal((await post({ _id: 'r2', Name: 'dos', _modified_at: '2025-10-15T10:00:01Z' })).status, 200);
     assert.equal((await post({ Name: 'sin id' })).status, 400, 'verified but unreadable: kept anyway');
@@ -213,15 +340,32 @@ describe('operator CLI: dead letters and raw deliveries', () => {
     assert.match(show.output, /"_id":"r1"/);
     assert.doesNotMatch(show.output, /authorization/i);
     const subject = `evt.kissflow.record.upserted.${encodeToken(dataset)}`;
-    const stored = async () => (await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+    const stored = async () =>
+      (await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
     assert.equal(await stored(), 2);
-    const again = await run(['webhooks', 'redeliver', '--provider', 'kissflow', '--dataset', dataset, '--since', '10m']);
+    const again = await run([
+      'webhooks',
+      'redeliver',
+      '--provider',
+      'kissflow',
+      '--dataset',
+      dataset,
+      '--since',
+      '10m',
+    ]);
     assert.equal(again.code, 1, 'one delivery could not be read');
     assert.match(again.output, /: the row needs its _id/);
-    assert.match(again.output, /^3 deliveries normalized again: 2 events \(0 new, 2 already in EVENTS\), 1 could not be read$/m, 'only this dataset\'s deliveries');
+    assert.match(
+      again.output,
+      /^3 deliveries normalized again: 2 events \(0 new, 2 already in EVENTS\), 1 could not be read$/m,
+      "only this dataset's deliveries",
+    );
     assert.equal(await stored(), 2, 'nothing published twice');
     const one = await run(['webhooks', 'redeliver', '--seq', seq]);
     assert.equal(one.code, 0);
-    assert.match(one.output, /1 deliveries normalized again: 1 events \(0 new, 1 already in EVENTS\), 0 could not be read/);
+    assert.match(
+      one.output,
+      /1 deliveries normalized again: 1 events \(0 new, 1 already in EVENTS\), 0 could not be read/,
+    );
   });
 });

@@ -39,7 +39,11 @@ const notesProjection: Projection<NoteDoc, NoteEvent> = {
 const notes: ReadModel = {
   name: 'fixture-notes',
   group: { lead: [notesProjection] },
-  consumer: { durable: uniqueName('fixture-notes-'), stream: 'EVENTS', filterSubjects: subjectFiltersFor(notesProjection.handles) },
+  consumer: {
+    durable: uniqueName('fixture-notes-'),
+    stream: 'EVENTS',
+    filterSubjects: subjectFiltersFor(notesProjection.handles),
+  },
   routes: [route],
 };
 
@@ -55,13 +59,29 @@ after(async () => {
 });
 
 test('a read model defined in one file is replayable through its derived target and routed by realtime', async () => {
-  for (const [rowId, title] of [['n1', 'primera'], ['n2', 'segunda'], ['n1', 'primera, corregida']] as const) {
-    await bus.publishEvent(createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: { _id: rowId, Title: title }, modifiedAt: null, origin: 'webhook' }, { source: 'urn:test' }));
+  for (const [rowId, title] of [
+    ['n1', 'primera'],
+    ['n2', 'segunda'],
+    ['n1', 'primera, corregida'],
+  ] as const) {
+    await bus.publishEvent(
+      createEvent(
+        'kissflow.record.upserted.v1',
+        { dataset, rowId, fields: { _id: rowId, Title: title }, modifiedAt: null, origin: 'webhook' },
+        { source: 'urn:test' },
+      ),
+    );
   }
   const result = await rebuild({ bus, db: database.db, target: rebuildTarget(notes, { db: database.db, bus }) });
   assert.equal(result.inserted, 2);
   const docs = await database.db.collection(collection).find({}).sort({ _id: 1 }).toArray();
-  assert.deepEqual(docs.map((d) => [d._id, d.title]), [['n1', 'primera, corregida'], ['n2', 'segunda']]);
+  assert.deepEqual(
+    docs.map((d) => [d._id, d.title]),
+    [
+      ['n1', 'primera, corregida'],
+      ['n2', 'segunda'],
+    ],
+  );
 
   const channel = `fixture.notes.${encodeToken(dataset)}`;
   const realtime = await startTestRealtime(bus, database.db, {}, [...ReadModelRoutes, ...notes.routes]);
@@ -69,7 +89,7 @@ test('a read model defined in one file is replayable through its derived target 
     const token = realtime.token(['fixture.>']);
     const page = await fetch(`${realtime.url}/api/${channel}`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(page.status, 200);
-    const body = await page.json() as { items: NoteDoc[] };
+    const body = (await page.json()) as { items: NoteDoc[] };
     assert.deepEqual(body.items.map((d) => d.title).sort(), ['primera, corregida', 'segunda']);
     const socket = await TestSocket.open(`${realtime.wsUrl}?token=${token}`);
     try {
@@ -85,7 +105,9 @@ test('a read model defined in one file is replayable through its derived target 
   // The default server does not know the fixture: realtime's routes are exactly what it is given.
   const plain = await startTestRealtime(bus, database.db);
   try {
-    const response = await fetch(`${plain.url}/api/${channel}`, { headers: { authorization: `Bearer ${plain.token(['fixture.>'])}` } });
+    const response = await fetch(`${plain.url}/api/${channel}`, {
+      headers: { authorization: `Bearer ${plain.token(['fixture.>'])}` },
+    });
     assert.equal(response.status, 404);
   } finally {
     await plain.close();

@@ -10,7 +10,14 @@ import { Channels, Collections, createEvent, type DomainEvent } from '@puente/co
 import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
-import { ensureChromium, freePort, spawnService, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
+import {
+  ensureChromium,
+  freePort,
+  spawnService,
+  stopService,
+  waitReady,
+  type RunningServiceProcess,
+} from '@puente/stack';
 import { sampleBody, signSample } from '@puente/gateway';
 import { startTestGateway, TEST_SAMPLE_SECRETS } from '@puente/gateway/testing';
 import { Config as WhatsAppConfig, startWhatsApp } from '@puente/whatsapp';
@@ -59,7 +66,12 @@ describe('realtime end to end', () => {
   test('browser: the dashboard shows a message posted to the gateway within 2 s (headless Chromium)', async () => {
     const session = uniqueName('live-');
     const gateway = await startTestGateway(bus);
-    const whatsapp = await startWhatsApp({ bus, db, logger, config: WhatsAppConfig.parse({ WHATSAPP_SESSIONS: session }) });
+    const whatsapp = await startWhatsApp({
+      bus,
+      db,
+      logger,
+      config: WhatsAppConfig.parse({ WHATSAPP_SESSIONS: session }),
+    });
     let browser: Browser | undefined;
     try {
       const post = async (n: number, text: string) => {
@@ -67,12 +79,27 @@ describe('realtime end to end', () => {
         body.sessionId = session;
         body.data.content = text;
         const sample = signSample('inboxhub', body, secrets);
-        const response = await fetch(`${gateway.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body });
+        const response = await fetch(`${gateway.url}${sample.path}`, {
+          method: 'POST',
+          headers: sample.headers,
+          body: sample.body,
+        });
         assert.equal(response.status, 200);
       };
       await post(1, 'primer mensaje');
-      await eventually(() => db.collection(Collections.waConversations).findOne({ session }).then((d) => d ?? undefined), 10_000, 'the conversation');
-      browser = await chromium.launch({ executablePath: await ensureChromium(() => undefined), args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+      await eventually(
+        () =>
+          db
+            .collection(Collections.waConversations)
+            .findOne({ session })
+            .then((d) => d ?? undefined),
+        10_000,
+        'the conversation',
+      );
+      browser = await chromium.launch({
+        executablePath: await ensureChromium(() => undefined),
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on('pageerror', (error) => errors.push(error.message));
@@ -102,8 +129,17 @@ describe('realtime end to end', () => {
     const projectors: RunningServiceProcess[] = [];
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
-      const env = { ...process.env, MONGO_URL: `${process.env.MONGO_URL}${db.databaseName}`, LOG_LEVEL: 'warn', HEALTH_PORT: String(port), KISSFLOW_DATASETS: dataset, PROJECTION_WRITERS: 'shared' };
-      projectors.push(spawnService(root, 'kissflow-sync', port, env, new Writable({ write: (_c, _e, done) => done() })));
+      const env = {
+        ...process.env,
+        MONGO_URL: `${process.env.MONGO_URL}${db.databaseName}`,
+        LOG_LEVEL: 'warn',
+        HEALTH_PORT: String(port),
+        KISSFLOW_DATASETS: dataset,
+        PROJECTION_WRITERS: 'shared',
+      };
+      projectors.push(
+        spawnService(root, 'kissflow-sync', port, env, new Writable({ write: (_c, _e, done) => done() })),
+      );
     }
     const sockets: TestSocket[] = [];
     try {
@@ -115,7 +151,17 @@ describe('realtime end to end', () => {
       const publisher = (async () => {
         for (let i = 0; running; i++) {
           const rowId = keys[i % keys.length]!;
-          const event = createEvent('kissflow.record.upserted.v1', { dataset, rowId, fields: { _id: rowId, n: i }, modifiedAt: new Date(base + i * 1000).toISOString(), origin: 'webhook' }, { source: 'urn:test' }) as DomainEvent;
+          const event = createEvent(
+            'kissflow.record.upserted.v1',
+            {
+              dataset,
+              rowId,
+              fields: { _id: rowId, n: i },
+              modifiedAt: new Date(base + i * 1000).toISOString(),
+              origin: 'webhook',
+            },
+            { source: 'urn:test' },
+          ) as DomainEvent;
           await bus.publishEvent(event);
           published++;
           if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -131,17 +177,37 @@ describe('realtime end to end', () => {
       running = false;
       await publisher;
       // Every event applied: each row at its last version.
-      const last = new Map(keys.map((k, i) => [k, Math.max(...Array.from({ length: published }, (_, j) => j).filter((j) => j % keys.length === i))]));
-      await eventually(async () => {
-        const docs = await db.collection<{ rowId: string; fields: { n: number } }>(Collections.kissflowRecords).find({ dataset }).toArray();
-        return docs.length === keys.length && docs.every((d) => d.fields.n === last.get(d.rowId)) ? true : undefined;
-      }, 30_000, 'the read model to apply every event');
-      const final = new Map((await db.collection<{ _id: string; _rev: number }>(Collections.kissflowRecords).find({ dataset }).toArray()).map((d) => [d._id, d._rev]));
+      const last = new Map(
+        keys.map((k, i) => [
+          k,
+          Math.max(...Array.from({ length: published }, (_, j) => j).filter((j) => j % keys.length === i)),
+        ]),
+      );
+      await eventually(
+        async () => {
+          const docs = await db
+            .collection<{ rowId: string; fields: { n: number } }>(Collections.kissflowRecords)
+            .find({ dataset })
+            .toArray();
+          return docs.length === keys.length && docs.every((d) => d.fields.n === last.get(d.rowId)) ? true : undefined;
+        },
+        30_000,
+        'the read model to apply every event',
+      );
+      const final = new Map(
+        (
+          await db.collection<{ _id: string; _rev: number }>(Collections.kissflowRecords).find({ dataset }).toArray()
+        ).map((d) => [d._id, d._rev]),
+      );
       for (const [i, socket] of sockets.entries()) {
-        await socket.next(() => {
-          const held = state(socket.frames, channel);
-          return held.docs.size === final.size && [...final].every(([id, rev]) => held.docs.get(id) === rev);
-        }, 15_000, `client ${i} to hold the read model`);
+        await socket.next(
+          () => {
+            const held = state(socket.frames, channel);
+            return held.docs.size === final.size && [...final].every(([id, rev]) => held.docs.get(id) === rev);
+          },
+          15_000,
+          `client ${i} to hold the read model`,
+        );
         assert.deepEqual(state(socket.frames, channel).backwards, [], `client ${i} never steps back`);
       }
     } finally {

@@ -14,10 +14,16 @@ const dir = mkdtempSync(join(tmpdir(), 'puente-soak-stack-'));
 const stack = await startStack({ dir, mode: 'test', needs: ['postgres'] });
 let failed = true;
 try {
-  const result = await runSoak({ minutes, postgresUrl: postgresServerUrl(stack.env()), log: (line) => process.stdout.write(`${line}\n`) });
+  const result = await runSoak({
+    minutes,
+    postgresUrl: postgresServerUrl(stack.env()),
+    log: (line) => process.stdout.write(`${line}\n`),
+  });
   process.stdout.write(`\n${soakReport(result)}\n\n`);
   failed = result.failures.length > 0;
-  process.stdout.write(failed ? `FAILED:\n${result.failures.map((f) => `  ${f}`).join('\n')}\n` : 'no growth, nothing lost\n');
+  process.stdout.write(
+    failed ? `FAILED:\n${result.failures.map((f) => `  ${f}`).join('\n')}\n` : 'no growth, nothing lost\n',
+  );
 } finally {
   await stack.stop();
   rmSync(dir, { recursive: true, force: true });

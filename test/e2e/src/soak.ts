@@ -56,7 +56,9 @@ const warmupMinutes = (minutes: number): number => Math.max(minutes / 3, Math.mi
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
   return Number(line?.split(/\s+/)[1] ?? 0) / 1024;
 }
 
@@ -73,7 +75,11 @@ function slope(points: [number, number][]): number {
   return den === 0 ? 0 : num / den;
 }
 
-export async function runSoak(options: { minutes: number; postgresUrl: string; log?: (line: string) => void }): Promise<SoakResult> {
+export async function runSoak(options: {
+  minutes: number;
+  postgresUrl: string;
+  log?: (line: string) => void;
+}): Promise<SoakResult> {
   const log = options.log ?? (() => undefined);
   // The projectors' caches are bounded low so they fill within the warm-up; a growing cache is not a leak.
   const stack = await Stack.start(options.postgresUrl, log, { realtime: true, env: { PROJECTION_CACHE_SIZE: '2000' } });
@@ -86,27 +92,42 @@ export async function runSoak(options: { minutes: number; postgresUrl: string; l
   let wsUpdates = 0;
   const acked: { kind: 'row' | 'message'; key: string; version: number }[] = [];
   try {
-    const services = () => ({ gateway: stack.gateway, whatsapp: stack.whatsapp, 'kissflow-sync': stack.kissflow, realtime: stack.realtime! });
+    const services = () => ({
+      gateway: stack.gateway,
+      whatsapp: stack.whatsapp,
+      'kissflow-sync': stack.kissflow,
+      realtime: stack.realtime!,
+    });
     // WebSocket clients: each subscribed to the dataset's channel, receiving every change.
-    const token = signToken({ sub: 'soak', channels: ['kissflow.>', 'whatsapp.>'] }, DevSecrets.REALTIME_JWT_SECRET, 24 * 3600);
-    const sockets = await Promise.all(Array.from({ length: 20 }, async () => {
-      const ws = new WebSocket(`${stack.realtimeUrl}?token=${token}`);
-      await new Promise((resolve, reject) => {
-        ws.addEventListener('open', resolve, { once: true });
-        ws.addEventListener('error', reject, { once: true });
-      });
-      ws.addEventListener('message', (m) => {
-        if (String(m.data).includes('"op":"update"')) wsUpdates++;
-      });
-      ws.send(JSON.stringify({ op: 'subscribe', channel: `kissflow.${dataset}` }));
-      return ws;
-    }));
+    const token = signToken(
+      { sub: 'soak', channels: ['kissflow.>', 'whatsapp.>'] },
+      DevSecrets.REALTIME_JWT_SECRET,
+      24 * 3600,
+    );
+    const sockets = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const ws = new WebSocket(`${stack.realtimeUrl}?token=${token}`);
+        await new Promise((resolve, reject) => {
+          ws.addEventListener('open', resolve, { once: true });
+          ws.addEventListener('error', reject, { once: true });
+        });
+        ws.addEventListener('message', (m) => {
+          if (String(m.data).includes('"op":"update"')) wsUpdates++;
+        });
+        ws.send(JSON.stringify({ op: 'subscribe', channel: `kissflow.${dataset}` }));
+        return ws;
+      }),
+    );
     const started = Date.now();
     const end = started + options.minutes * 60_000;
     const sampler = setInterval(() => {
       const at = (Date.now() - started) / 60_000;
       const entries = Object.entries(services()).map(([name, s]) => [name, s.child.pid!] as const);
-      samples.push({ at, rss: Object.fromEntries(entries.map(([n, pid]) => [n, rssMb(pid)])), fds: Object.fromEntries(entries.map(([n, pid]) => [n, fdCount(pid)])) });
+      samples.push({
+        at,
+        rss: Object.fromEntries(entries.map(([n, pid]) => [n, rssMb(pid)])),
+        fds: Object.fromEntries(entries.map(([n, pid]) => [n, fdCount(pid)])),
+      });
     }, 5_000);
     const versions = new Map<string, number>();
     const inflight = new Set<Promise<void>>();
@@ -121,7 +142,17 @@ export async function runSoak(options: { minutes: number; postgresUrl: string; l
           const row = `R${i % 200}`;
           const version = (versions.get(row) ?? 0) + 1;
           versions.set(row, version);
-          request = signSample('kissflow', { _id: row, Name: `fila ${row}`, version, _modified_at: new Date(Date.UTC(2026, 0, 1) + version * 1000).toISOString() }, FAULT_SECRETS, { params: { dataset } });
+          request = signSample(
+            'kissflow',
+            {
+              _id: row,
+              Name: `fila ${row}`,
+              version,
+              _modified_at: new Date(Date.UTC(2026, 0, 1) + version * 1000).toISOString(),
+            },
+            FAULT_SECRETS,
+            { params: { dataset } },
+          );
           record = { kind: 'row', key: row, version };
         } else {
           const body = sampleBody('inboxhub', i) as { sessionId: string; data: { messageId: string } };
@@ -143,7 +174,15 @@ export async function runSoak(options: { minutes: number; postgresUrl: string; l
       if (Date.now() - lastLog > 30_000) {
         lastLog = Date.now();
         const last = samples.at(-1);
-        log(`  ${((Date.now() - started) / 60_000).toFixed(1)} min: ${sent} sent, ${acknowledged} acknowledged, ${wsUpdates} WebSocket updates; RSS MB ${last ? Object.entries(last.rss).map(([n, v]) => `${n} ${v.toFixed(0)}`).join(', ') : '…'}`);
+        log(
+          `  ${((Date.now() - started) / 60_000).toFixed(1)} min: ${sent} sent, ${acknowledged} acknowledged, ${wsUpdates} WebSocket updates; RSS MB ${
+            last
+              ? Object.entries(last.rss)
+                  .map(([n, v]) => `${n} ${v.toFixed(0)}`)
+                  .join(', ')
+              : '…'
+          }`,
+        );
       }
       await sleep(Math.max(0, 100 - (Date.now() - tick)));
     }
@@ -158,16 +197,31 @@ export async function runSoak(options: { minutes: number; postgresUrl: string; l
       const db = mongo.db();
       const deadline = Date.now() + 60_000;
       for (;;) {
-        const messages = new Set((await db.collection('wa_messages').find({ session }, { projection: { messageId: 1 } }).toArray()).map((d) => d.messageId as string));
-        const rows = new Map((await db.collection('kissflow_records').find({ dataset }).toArray()).map((r) => [r.rowId as string, (r.fields as { version?: number }).version ?? 0]));
-        inReadModel = acked.filter((a) => (a.kind === 'message' ? messages.has(a.key) : (rows.get(a.key) ?? 0) >= a.version)).length;
+        const messages = new Set(
+          (
+            await db
+              .collection('wa_messages')
+              .find({ session }, { projection: { messageId: 1 } })
+              .toArray()
+          ).map((d) => d.messageId as string),
+        );
+        const rows = new Map(
+          (await db.collection('kissflow_records').find({ dataset }).toArray()).map((r) => [
+            r.rowId as string,
+            (r.fields as { version?: number }).version ?? 0,
+          ]),
+        );
+        inReadModel = acked.filter((a) =>
+          a.kind === 'message' ? messages.has(a.key) : (rows.get(a.key) ?? 0) >= a.version,
+        ).length;
         if (inReadModel === acked.length || Date.now() > deadline) break;
         await sleep(500);
       }
     } finally {
       await mongo.close();
     }
-    if (inReadModel < acked.length) failures.push(`${acked.length - inReadModel} acknowledged deliveries are not in the read model`);
+    if (inReadModel < acked.length)
+      failures.push(`${acked.length - inReadModel} acknowledged deliveries are not in the read model`);
     if (acknowledged < sent) failures.push(`${sent - acknowledged} deliveries were never acknowledged`);
 
     const growth: SoakResult['growth'] = {};
@@ -180,10 +234,21 @@ export async function runSoak(options: { minutes: number; postgresUrl: string; l
       const mid = (part: SoakSample[]) => (part[0]!.at + part.at(-1)!.at) / 2;
       const [t1, t2] = [trough(first), trough(second)];
       const rate = (t2 - t1) / Math.max(mid(second) - mid(first), 1 / 60);
-      growth[name] = { rssMbPerMin: rate, fdsPerMin: slope(fds), rssMb: [t1, t2], fds: [fds[0]?.[1] ?? 0, fds.at(-1)?.[1] ?? 0] };
-      if (rate > MAX_RSS_MB_PER_MIN && t2 - t1 > MIN_RSS_GROWTH_MB) failures.push(`${name}: the RSS floor rose ${(t2 - t1).toFixed(0)} MB, ${rate.toFixed(2)} MB/min after warm-up (bound ${MAX_RSS_MB_PER_MIN})`);
+      growth[name] = {
+        rssMbPerMin: rate,
+        fdsPerMin: slope(fds),
+        rssMb: [t1, t2],
+        fds: [fds[0]?.[1] ?? 0, fds.at(-1)?.[1] ?? 0],
+      };
+      if (rate > MAX_RSS_MB_PER_MIN && t2 - t1 > MIN_RSS_GROWTH_MB)
+        failures.push(
+          `${name}: the RSS floor rose ${(t2 - t1).toFixed(0)} MB, ${rate.toFixed(2)} MB/min after warm-up (bound ${MAX_RSS_MB_PER_MIN})`,
+        );
       const [fdsFrom, fdsTo] = growth[name].fds;
-      if (growth[name].fdsPerMin > MAX_FDS_PER_MIN && fdsTo - fdsFrom >= MIN_FD_GROWTH) failures.push(`${name}: open descriptors grew from ${fdsFrom} to ${fdsTo}, ${growth[name].fdsPerMin.toFixed(2)}/min after warm-up (bound ${MAX_FDS_PER_MIN})`);
+      if (growth[name].fdsPerMin > MAX_FDS_PER_MIN && fdsTo - fdsFrom >= MIN_FD_GROWTH)
+        failures.push(
+          `${name}: open descriptors grew from ${fdsFrom} to ${fdsTo}, ${growth[name].fdsPerMin.toFixed(2)}/min after warm-up (bound ${MAX_FDS_PER_MIN})`,
+        );
     }
     return { minutes: options.minutes, sent, acknowledged, inReadModel, wsUpdates, growth, failures };
   } finally {
@@ -196,7 +261,10 @@ export function soakReport(result: SoakResult): string {
     `${result.minutes} min at ${RATE_PER_SECOND} webhooks/s: ${result.sent} sent, ${result.acknowledged} acknowledged, ${result.inReadModel} in the read model; ${result.wsUpdates} WebSocket updates to 20 clients`,
     '| service | RSS floor, first → second half after warm-up (MB) | floor growth (MB/min) | open fds | fd slope (/min) |',
     '|---|---|---|---|---|',
-    ...Object.entries(result.growth).map(([name, g]) => `| ${name} | ${g.rssMb[0].toFixed(0)} → ${g.rssMb[1].toFixed(0)} | ${g.rssMbPerMin.toFixed(2)} | ${g.fds[0]} → ${g.fds[1]} | ${g.fdsPerMin.toFixed(2)} |`),
+    ...Object.entries(result.growth).map(
+      ([name, g]) =>
+        `| ${name} | ${g.rssMb[0].toFixed(0)} → ${g.rssMb[1].toFixed(0)} | ${g.rssMbPerMin.toFixed(2)} | ${g.fds[0]} → ${g.fds[1]} | ${g.fdsPerMin.toFixed(2)} |`,
+    ),
   ];
   return lines.join('\n');
 }

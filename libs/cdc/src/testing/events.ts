@@ -21,7 +21,12 @@ export async function readEvents(bus: Bus, filter: string): Promise<StoredEvent[
       if (isNotFound(error)) return out;
       throw error;
     }
-    out.push({ seq: stored.seq, subject: stored.subject, msgId: stored.header.get('Nats-Msg-Id') || undefined, event: decodeEvent(stored.data) });
+    out.push({
+      seq: stored.seq,
+      subject: stored.subject,
+      msgId: stored.header.get('Nats-Msg-Id') || undefined,
+      event: decodeEvent(stored.data),
+    });
     seq = stored.seq + 1;
   }
 }

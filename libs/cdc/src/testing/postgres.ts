@@ -41,8 +41,13 @@ export async function createTestGlymsDatabase(prefix = 'glyms_'): Promise<TestGl
       const client = new pg.Client({ connectionString: `${server}/postgres` });
       await client.connect();
       try {
-        await client.query('select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null', [name]);
-        await client.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1', [name]);
+        await client.query(
+          'select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null',
+          [name],
+        );
+        await client.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1', [
+          name,
+        ]);
         await client.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
       } finally {
         await client.end();

@@ -12,8 +12,22 @@ const SessionScoped = z.object({
 });
 
 export const MessageType = z.enum([
-  'text', 'image', 'video', 'audio', 'voice', 'document', 'sticker', 'location', 'contacts',
-  'reaction', 'interactive', 'button', 'template', 'order', 'system', 'unsupported',
+  'text',
+  'image',
+  'video',
+  'audio',
+  'voice',
+  'document',
+  'sticker',
+  'location',
+  'contacts',
+  'reaction',
+  'interactive',
+  'button',
+  'template',
+  'order',
+  'system',
+  'unsupported',
 ]);
 export type MessageType = z.infer<typeof MessageType>;
 
@@ -40,7 +54,14 @@ export const MessageContent = SessionScoped.extend({
   type: MessageType,
   text: z.string().optional(),
   media: MediaDescriptor.optional(),
-  location: z.object({ latitude: z.number(), longitude: z.number(), name: z.string().optional(), address: z.string().optional() }).optional(),
+  location: z
+    .object({
+      latitude: z.number(),
+      longitude: z.number(),
+      name: z.string().optional(),
+      address: z.string().optional(),
+    })
+    .optional(),
   reaction: z.object({ messageId: z.string(), emoji: z.string() }).optional(),
   quotedMessageId: z.string().optional(),
   timestamp: Timestamp,
@@ -74,7 +95,9 @@ export const MessageSendRequestedV1 = SessionScoped.extend({
   type: MessageType,
   text: z.string().optional(),
   media: MediaDescriptor.optional(),
-  template: z.object({ name: z.string(), language: z.string(), components: z.array(z.unknown()).optional() }).optional(),
+  template: z
+    .object({ name: z.string(), language: z.string(), components: z.array(z.unknown()).optional() })
+    .optional(),
   requestedAt: Timestamp,
 });
 export type MessageSendRequestedV1 = z.infer<typeof MessageSendRequestedV1>;
@@ -127,7 +150,11 @@ export type ChatImportedV1 = z.infer<typeof ChatImportedV1>;
 export const SessionSyncV1 = SessionScoped.extend({
   syncId: z.string().min(1),
   phase: z.enum(['started', 'progress', 'completed', 'failed']),
-  counts: z.object({ contacts: z.number().int().nonnegative(), chats: z.number().int().nonnegative(), messages: z.number().int().nonnegative() }),
+  counts: z.object({
+    contacts: z.number().int().nonnegative(),
+    chats: z.number().int().nonnegative(),
+    messages: z.number().int().nonnegative(),
+  }),
   error: z.string().optional(),
   timestamp: Timestamp,
 });
@@ -144,7 +171,14 @@ export const CommandOutcomeV1 = z.object({
   /** The chat the command was about (the recipient of a send, the chat marked read). */
   chatId: z.string().optional(),
   /** What a send put on the wire, so the provider's message document has its content whichever event comes first. */
-  message: z.object({ type: MessageType, text: z.string().optional(), media: MediaDescriptor.optional(), requestedAt: Timestamp }).optional(),
+  message: z
+    .object({
+      type: MessageType,
+      text: z.string().optional(),
+      media: MediaDescriptor.optional(),
+      requestedAt: Timestamp,
+    })
+    .optional(),
   /** Set when the outcome was learned later (the provider's webhook matched a send whose result was lost). */
   reconciled: z.boolean().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
@@ -161,13 +195,24 @@ export const SendMessageV1 = z
     /** The text, or a media item's caption. */
     text: z.string().min(1).max(4096).optional(),
     /** Media by URL (the provider downloads it). */
-    media: z.object({ type: z.enum(['image', 'video', 'audio', 'document', 'sticker']), url: z.url(), fileName: z.string().optional() }).optional(),
+    media: z
+      .object({
+        type: z.enum(['image', 'video', 'audio', 'document', 'sticker']),
+        url: z.url(),
+        fileName: z.string().optional(),
+      })
+      .optional(),
     /** A Cloud API message template (outside the 24-hour window only templates may be sent). */
-    template: z.object({ name: z.string().min(1), language: z.string().min(1), components: z.array(z.unknown()).optional() }).optional(),
+    template: z
+      .object({ name: z.string().min(1), language: z.string().min(1), components: z.array(z.unknown()).optional() })
+      .optional(),
     idempotencyKey: z.string().min(1).max(200).optional(),
     requestedAt: Timestamp,
   })
-  .refine((c) => c.text !== undefined || c.media !== undefined || c.template !== undefined, { message: 'a message needs text, media or a template', path: ['text'] });
+  .refine((c) => c.text !== undefined || c.media !== undefined || c.template !== undefined, {
+    message: 'a message needs text, media or a template',
+    path: ['text'],
+  });
 export type SendMessageV1 = z.infer<typeof SendMessageV1>;
 
 /** Command (stream COMMANDS): mark a chat as read. */

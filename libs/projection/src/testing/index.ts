@@ -36,7 +36,12 @@ const RANK: Record<string, number> = { sent: 1, delivered: 2, read: 3, failed: 4
  * A small two-aspect read model (content and status of a message) that exercises the store the way
  * the real projections do; it is a test fixture, not the WhatsApp projection.
  */
-export function messageFixtureProjection(collection: string): Projection<FixtureMessage, DomainEventOf<'whatsapp.message.received.v1' | 'whatsapp.message.sent.v1' | 'whatsapp.message.status.v1'>> {
+export function messageFixtureProjection(
+  collection: string,
+): Projection<
+  FixtureMessage,
+  DomainEventOf<'whatsapp.message.received.v1' | 'whatsapp.message.sent.v1' | 'whatsapp.message.status.v1'>
+> {
   return {
     name: `fixture-${collection}`,
     collection,
@@ -50,7 +55,17 @@ export function messageFixtureProjection(collection: string): Projection<Fixture
         case 'whatsapp.message.sent.v1': {
           const version = aspectVersion(event.data.timestamp, position);
           if (!isNewer(base._v.content, version)) return base;
-          return setAspect(base, 'content', { chatId: event.data.chatId, text: event.data.text, direction: event.data.fromMe ? 'out' : 'in', contentChanges: base.contentChanges + 1 }, version);
+          return setAspect(
+            base,
+            'content',
+            {
+              chatId: event.data.chatId,
+              text: event.data.text,
+              direction: event.data.fromMe ? 'out' : 'in',
+              contentChanges: base.contentChanges + 1,
+            },
+            version,
+          );
         }
         case 'whatsapp.message.status.v1': {
           const version = aspectVersion(RANK[event.data.status] ?? 0, position);
@@ -67,14 +82,32 @@ export function messageFixtureProjection(collection: string): Projection<Fixture
 }
 
 /** Events about one message: its content and the given statuses, in that order. */
-export function messageEvents(session: string, messageId: string, statuses: ('sent' | 'delivered' | 'read' | 'failed')[], text = 'Hola, ¿cómo estás? 👋'): DomainEvent[] {
+export function messageEvents(
+  session: string,
+  messageId: string,
+  statuses: ('sent' | 'delivered' | 'read' | 'failed')[],
+  text = 'Hola, ¿cómo estás? 👋',
+): DomainEvent[] {
   const content = createEvent(
     'whatsapp.message.sent.v1',
-    { session, provider: 'inboxhub', messageId, chatId: '34612345678@s.whatsapp.net', fromMe: true, type: 'text', text, timestamp: '2025-10-15T10:30:00.000Z' },
+    {
+      session,
+      provider: 'inboxhub',
+      messageId,
+      chatId: '34612345678@s.whatsapp.net',
+      fromMe: true,
+      type: 'text',
+      text,
+      timestamp: '2025-10-15T10:30:00.000Z',
+    },
     { source: 'test' },
   );
   const statusEvents = statuses.map((status, i) =>
-    createEvent('whatsapp.message.status.v1', { session, provider: 'inboxhub', messageId, status, timestamp: `2025-10-15T10:3${i + 1}:00.000Z` }, { source: 'test' }),
+    createEvent(
+      'whatsapp.message.status.v1',
+      { session, provider: 'inboxhub', messageId, status, timestamp: `2025-10-15T10:3${i + 1}:00.000Z` },
+      { source: 'test' },
+    ),
   );
   return [content, ...statusEvents];
 }

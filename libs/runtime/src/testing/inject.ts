@@ -1,4 +1,10 @@
-import { IncomingMessage, ServerResponse, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import {
+  IncomingMessage,
+  ServerResponse,
+  type IncomingHttpHeaders,
+  type RequestListener,
+  type Server,
+} from 'node:http';
 import { Socket } from 'node:net';
 import { Writable } from 'node:stream';
 
@@ -57,7 +63,8 @@ function parseAnswer(raw: Buffer, method: string): InjectResponse {
     else headers[name] = previous === undefined ? value : `${String(previous)}, ${value}`;
   }
   const rest = raw.subarray(end + 4);
-  const body = method === 'HEAD' ? Buffer.alloc(0) : headers['transfer-encoding'] === 'chunked' ? decodeChunked(rest) : rest;
+  const body =
+    method === 'HEAD' ? Buffer.alloc(0) : headers['transfer-encoding'] === 'chunked' ? decodeChunked(rest) : rest;
   const text = body.toString('utf8');
   return { status: Number(statusLine!.split(' ')[1]), headers, body: text, json: () => JSON.parse(text) as unknown };
 }
@@ -76,7 +83,10 @@ export function inject(target: Server | RequestListener, request: InjectRequest)
   req.httpVersion = '1.1';
   req.httpVersionMajor = 1;
   req.httpVersionMinor = 1;
-  const headers: Record<string, string> = { host: 'inject.local', ...(body ? { 'content-length': String(body.length) } : {}) };
+  const headers: Record<string, string> = {
+    host: 'inject.local',
+    ...(body ? { 'content-length': String(body.length) } : {}),
+  };
   for (const [name, value] of Object.entries(request.headers ?? {})) headers[name.toLowerCase()] = value;
   req.headers = headers;
   req.rawHeaders = Object.entries(headers).flat();
@@ -87,7 +97,11 @@ export function inject(target: Server | RequestListener, request: InjectRequest)
   const capture = new Capture();
   res.assignSocket(capture as unknown as Socket);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`inject: ${method} ${request.url} was not answered within ${request.timeoutMs ?? 5_000} ms`)), request.timeoutMs ?? 5_000);
+    const timer = setTimeout(
+      () =>
+        reject(new Error(`inject: ${method} ${request.url} was not answered within ${request.timeoutMs ?? 5_000} ms`)),
+      request.timeoutMs ?? 5_000,
+    );
     res.once('finish', () => {
       clearTimeout(timer);
       // The last write reaches the capture in the same tick as `finish`; read it on the next one.
@@ -96,7 +110,11 @@ export function inject(target: Server | RequestListener, request: InjectRequest)
     const listener: RequestListener = typeof target === 'function' ? target : (q, s) => target.emit('request', q, s);
     try {
       const returned = listener(req, res) as unknown;
-      if (returned instanceof Promise) returned.catch((error: unknown) => { clearTimeout(timer); reject(error as Error); });
+      if (returned instanceof Promise)
+        returned.catch((error: unknown) => {
+          clearTimeout(timer);
+          reject(error as Error);
+        });
     } catch (error) {
       clearTimeout(timer);
       reject(error as Error);

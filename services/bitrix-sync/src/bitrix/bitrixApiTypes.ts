@@ -6,32 +6,38 @@
 import { z } from 'zod';
 
 /** `time` in every answer; `operating_reset_at` is when the method's time budget frees up again (unix seconds). */
-export const BitrixTime = z.object({
-  start: z.number().optional(),
-  finish: z.number().optional(),
-  duration: z.number().optional(),
-  processing: z.number().optional(),
-  date_start: z.string().optional(),
-  date_finish: z.string().optional(),
-  operating: z.number().optional(),
-  operating_reset_at: z.number().optional(),
-}).loose();
+export const BitrixTime = z
+  .object({
+    start: z.number().optional(),
+    finish: z.number().optional(),
+    duration: z.number().optional(),
+    processing: z.number().optional(),
+    date_start: z.string().optional(),
+    date_finish: z.string().optional(),
+    operating: z.number().optional(),
+    operating_reset_at: z.number().optional(),
+  })
+  .loose();
 export type BitrixTime = z.infer<typeof BitrixTime>;
 
 /** A successful answer: `result`, plus `total`/`next` on list methods. */
-export const BitrixEnvelope = z.object({
-  result: z.unknown(),
-  total: z.number().optional(),
-  next: z.number().optional(),
-  time: BitrixTime.optional(),
-}).loose();
+export const BitrixEnvelope = z
+  .object({
+    result: z.unknown(),
+    total: z.number().optional(),
+    next: z.number().optional(),
+    time: BitrixTime.optional(),
+  })
+  .loose();
 export type BitrixEnvelope = z.infer<typeof BitrixEnvelope>;
 
 /** An error answer (any 4xx/5xx, and sub-call errors of a batch). */
-export const BitrixErrorBody = z.object({
-  error: z.union([z.string(), z.number()]).transform(String),
-  error_description: z.string().optional().default(''),
-}).loose();
+export const BitrixErrorBody = z
+  .object({
+    error: z.union([z.string(), z.number()]).transform(String),
+    error_description: z.string().optional().default(''),
+  })
+  .loose();
 export type BitrixErrorBody = z.infer<typeof BitrixErrorBody>;
 
 /** A sub-call's error in a batch answer. */
@@ -44,28 +50,32 @@ export interface BitrixSubError {
  * `result` of `batch`: per command key. PHP sends an empty map as `[]`, so every part may be an array.
  */
 const keyed = <T extends z.ZodType>(value: T) => z.union([z.record(z.string(), value), z.array(value)]).optional();
-export const BatchResultWire = z.object({
-  result: keyed(z.unknown()),
-  result_error: keyed(BitrixErrorBody),
-  result_total: keyed(z.unknown()),
-  result_next: keyed(z.unknown()),
-  result_time: keyed(BitrixTime),
-}).loose();
+export const BatchResultWire = z
+  .object({
+    result: keyed(z.unknown()),
+    result_error: keyed(BitrixErrorBody),
+    result_total: keyed(z.unknown()),
+    result_next: keyed(z.unknown()),
+    result_time: keyed(BitrixTime),
+  })
+  .loose();
 
 /** Answer of `oauth.bitrix.info/oauth/token/` for both grants. */
-export const OAuthTokenResponse = z.object({
-  access_token: z.string().min(1),
-  refresh_token: z.string().min(1),
-  expires_in: z.coerce.number().optional(),
-  expires: z.coerce.number().optional(),
-  client_endpoint: z.string().optional(),
-  server_endpoint: z.string().optional(),
-  domain: z.string().optional(),
-  member_id: z.string().optional(),
-  scope: z.string().optional(),
-  status: z.string().optional(),
-  user_id: z.coerce.number().optional(),
-}).loose();
+export const OAuthTokenResponse = z
+  .object({
+    access_token: z.string().min(1),
+    refresh_token: z.string().min(1),
+    expires_in: z.coerce.number().optional(),
+    expires: z.coerce.number().optional(),
+    client_endpoint: z.string().optional(),
+    server_endpoint: z.string().optional(),
+    domain: z.string().optional(),
+    member_id: z.string().optional(),
+    scope: z.string().optional(),
+    status: z.string().optional(),
+    user_id: z.coerce.number().optional(),
+  })
+  .loose();
 export type OAuthTokenResponse = z.infer<typeof OAuthTokenResponse>;
 
 /** The multi-value field kinds of CRM entities. */

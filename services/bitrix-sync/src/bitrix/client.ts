@@ -67,9 +67,13 @@ export const PAGE_SIZE = 50;
 
 const meter = metrics.getMeter('puente-bitrix-sync');
 /** Every HTTP request sent to Bitrix24, by method and outcome (`ok` or the error code). */
-const requestCounter = meter.createCounter('puente_bitrix_requests', { description: 'HTTP requests sent to Bitrix24, by method and outcome' });
+const requestCounter = meter.createCounter('puente_bitrix_requests', {
+  description: 'HTTP requests sent to Bitrix24, by method and outcome',
+});
 /** Waits after QUERY_LIMIT_EXCEEDED or OPERATION_TIME_LIMIT. */
-const backoffCounter = meter.createCounter('puente_bitrix_limit_backoffs', { description: 'Backoffs after QUERY_LIMIT_EXCEEDED or OPERATION_TIME_LIMIT, by code' });
+const backoffCounter = meter.createCounter('puente_bitrix_limit_backoffs', {
+  description: 'Backoffs after QUERY_LIMIT_EXCEEDED or OPERATION_TIME_LIMIT, by code',
+});
 
 /** Codes that a later attempt cannot fix even though they come with a 5xx. */
 const PERMANENT_5XX = new Set(['OVERLOAD_LIMIT', 'PORTAL_DELETED']);
@@ -100,7 +104,10 @@ export class BitrixClient {
 
   constructor(private readonly options: BitrixClientOptions) {
     this.clock = options.clock ?? systemClock;
-    this.bucket = options.bucket instanceof LeakyBucket ? options.bucket : new LeakyBucket({ burst: 50, drainPerSecond: 2, clock: this.clock, ...options.bucket });
+    this.bucket =
+      options.bucket instanceof LeakyBucket
+        ? options.bucket
+        : new LeakyBucket({ burst: 50, drainPerSecond: 2, clock: this.clock, ...options.bucket });
     this.tokens = options.auth.kind === 'oauth' ? options.auth.tokens : undefined;
     if (options.auth.kind === 'webhook') {
       this.webhookBase = options.auth.url.replace(/\/*$/, '/');
@@ -115,7 +122,13 @@ export class BitrixClient {
 
   /** Calls `method` and returns the whole answer (`result`, `total`, `next`, `time`). */
   async callEnvelope(method: string, params: Record<string, unknown> = {}): Promise<BitrixEnvelope> {
-    if (!/^[A-Za-z0-9_.]+$/.test(method)) throw new BitrixApiError({ code: 'ERROR_METHOD_NOT_FOUND', description: 'a method name has only letters, digits, dots and underscores', method: method.slice(0, 60), retryable: false });
+    if (!/^[A-Za-z0-9_.]+$/.test(method))
+      throw new BitrixApiError({
+        code: 'ERROR_METHOD_NOT_FOUND',
+        description: 'a method name has only letters, digits, dots and underscores',
+        method: method.slice(0, 60),
+        retryable: false,
+      });
     return this.request(method, params);
   }
 
@@ -126,24 +139,47 @@ export class BitrixClient {
    */
   async batch(commands: Record<string, BatchCommand>, options: { halt?: boolean } = {}): Promise<BatchResult> {
     const keys = Object.keys(commands);
-    if (keys.length > MAX_BATCH) throw new BitrixApiError({ code: 'ERROR_BATCH_LENGTH_EXCEEDED', description: `${keys.length} commands in one batch; Bitrix24 takes at most ${MAX_BATCH}`, method: 'batch', retryable: false });
+    if (keys.length > MAX_BATCH)
+      throw new BitrixApiError({
+        code: 'ERROR_BATCH_LENGTH_EXCEEDED',
+        description: `${keys.length} commands in one batch; Bitrix24 takes at most ${MAX_BATCH}`,
+        method: 'batch',
+        retryable: false,
+      });
     if (keys.length === 0) return { result: {}, errors: {}, total: {}, next: {} };
     const cmd: Record<string, string> = {};
     for (const key of keys) {
       const { method, params } = commands[key]!;
-      if (!/^[A-Za-z0-9_.]+$/.test(method)) throw new BitrixApiError({ code: 'ERROR_METHOD_NOT_FOUND', description: `command ${key}: a method name has only letters, digits, dots and underscores`, method: 'batch', retryable: false });
+      if (!/^[A-Za-z0-9_.]+$/.test(method))
+        throw new BitrixApiError({
+          code: 'ERROR_METHOD_NOT_FOUND',
+          description: `command ${key}: a method name has only letters, digits, dots and underscores`,
+          method: 'batch',
+          retryable: false,
+        });
       const query = params ? encodeQuery(params) : '';
       cmd[key] = query ? `${method}?${query}` : method;
     }
     const envelope = await this.request('batch', { halt: options.halt ? 1 : 0, cmd });
     const parsed = BatchResultWire.safeParse(envelope.result);
-    if (!parsed.success) throw new BitrixApiError({ code: 'BAD_RESPONSE', description: 'batch answered without result.result', method: 'batch', retryable: false });
+    if (!parsed.success)
+      throw new BitrixApiError({
+        code: 'BAD_RESPONSE',
+        description: 'batch answered without result.result',
+        method: 'batch',
+        retryable: false,
+      });
     const errors: Record<string, BitrixSubError> = {};
     for (const [key, value] of Object.entries(keyed(parsed.data.result_error))) {
       errors[key] = { error: value.error, error_description: this.scrub(value.error_description) };
     }
     this.pauseFromSubCalls(commands, errors, keyed(parsed.data.result_time));
-    return { result: keyed(parsed.data.result), errors, total: keyed(parsed.data.result_total), next: keyed(parsed.data.result_next) };
+    return {
+      result: keyed(parsed.data.result),
+      errors,
+      total: keyed(parsed.data.result_total),
+      next: keyed(parsed.data.result_next),
+    };
   }
 
   /**
@@ -151,7 +187,11 @@ export class BitrixClient {
    * `pick` finds them in `result` (`(r) => r as Row[]` for CRM, `(r) => r.products` for the catalog).
    * With `start: -1` (no count, for keyset paging by `>ID`) Bitrix sends no `next`: one page is yielded.
    */
-  async *list<T>(method: string, params: Record<string, unknown>, pick: (result: unknown) => T[]): AsyncGenerator<T[], void, undefined> {
+  async *list<T>(
+    method: string,
+    params: Record<string, unknown>,
+    pick: (result: unknown) => T[],
+  ): AsyncGenerator<T[], void, undefined> {
     let start = typeof params.start === 'number' ? params.start : 0;
     for (;;) {
       const envelope = await this.callEnvelope(method, { ...params, start });
@@ -189,7 +229,15 @@ export class BitrixClient {
       } catch (error) {
         requestCounter.add(1, { method, outcome: error instanceof BitrixApiError ? error.code : 'TRANSPORT' });
         if (!(error instanceof BitrixApiError) || !error.retryable) throw error;
-        if (++failures > retries) throw this.error(method, error.code, error.status, `${error.description} (after ${retries + 1} attempts)`, true, error);
+        if (++failures > retries)
+          throw this.error(
+            method,
+            error.code,
+            error.status,
+            `${error.description} (after ${retries + 1} attempts)`,
+            true,
+            error,
+          );
         this.stats.transportRetries++;
         await this.clock.sleep(backoff(baseDelay, failures));
         continue;
@@ -206,7 +254,11 @@ export class BitrixClient {
       }
       const parsed = BitrixErrorBody.safeParse(answer.body);
       const code = parsed.success ? parsed.data.error : `HTTP_${status}`;
-      const description = parsed.success ? parsed.data.error_description : typeof answer.body === 'string' ? answer.body.slice(0, 200) : '';
+      const description = parsed.success
+        ? parsed.data.error_description
+        : typeof answer.body === 'string'
+          ? answer.body.slice(0, 200)
+          : '';
       requestCounter.add(1, { method, outcome: code });
       if (code === 'QUERY_LIMIT_EXCEEDED' || code === 'OPERATION_TIME_LIMIT') backoffCounter.add(1, { method, code });
       if (code === 'QUERY_LIMIT_EXCEEDED') {
@@ -214,7 +266,8 @@ export class BitrixClient {
         this.bucket.markFull();
         this.stats.limitExceeded++;
         const limitRetries = this.options.limitRetries ?? 8;
-        if (++limited > limitRetries) throw this.error(method, code, status, `${description} (still limited after ${limitRetries} backoffs)`, true);
+        if (++limited > limitRetries)
+          throw this.error(method, code, status, `${description} (still limited after ${limitRetries} backoffs)`, true);
         const wait = Math.min(this.options.maxBackoffMs ?? 30_000, backoff(Math.max(baseDelay, 1_000), limited));
         this.options.logger?.warn({ method, waitMs: wait }, 'bitrix: QUERY_LIMIT_EXCEEDED, backing off');
         await this.clock.sleep(wait);
@@ -222,21 +275,27 @@ export class BitrixClient {
       }
       if (code === 'OPERATION_TIME_LIMIT') {
         this.stats.operatingPauses++;
-        if (++operating > (this.options.operatingRetries ?? 3)) throw this.error(method, code, status, description, true);
+        if (++operating > (this.options.operatingRetries ?? 3))
+          throw this.error(method, code, status, description, true);
         const resetAt = operatingResetAt(answer.body);
         this.pause(method, resetAt);
-        this.options.logger?.warn({ method, untilMs: this.pausedUntil.get(method) }, 'bitrix: OPERATION_TIME_LIMIT, pausing the method');
+        this.options.logger?.warn(
+          { method, untilMs: this.pausedUntil.get(method) },
+          'bitrix: OPERATION_TIME_LIMIT, pausing the method',
+        );
         continue;
       }
       if ((code === 'expired_token' || code === 'invalid_token') && this.tokens && target.accessToken) {
-        if (refreshedAfter === attempt - 1) throw this.error(method, code, status, `${description} (again right after a token refresh)`, false);
+        if (refreshedAfter === attempt - 1)
+          throw this.error(method, code, status, `${description} (again right after a token refresh)`, false);
         refreshedAfter = attempt;
         this.stats.tokenRefreshes++;
         await this.tokens.refresh(target.accessToken);
         continue;
       }
       if ((status >= 500 && !PERMANENT_5XX.has(code)) || status === 408) {
-        if (++failures > retries) throw this.error(method, code, status, `${description} (after ${retries + 1} attempts)`, true);
+        if (++failures > retries)
+          throw this.error(method, code, status, `${description} (after ${retries + 1} attempts)`, true);
         this.stats.transportRetries++;
         await this.clock.sleep(backoff(baseDelay, failures));
         continue;
@@ -249,8 +308,16 @@ export class BitrixClient {
   private async target(method: string): Promise<{ url: string; accessToken?: string }> {
     if (this.options.auth.kind === 'webhook') return { url: `${this.webhookBase!}${method}.json` };
     const tokens = await this.options.auth.tokens.current();
-    const base = tokens.clientEndpoint ?? (this.options.auth.portalUrl ? `${this.options.auth.portalUrl.replace(/\/+$/, '')}/rest/` : undefined);
-    if (!base) throw new BitrixApiError({ code: 'NOT_CONFIGURED', description: 'no REST endpoint: the stored tokens have no client_endpoint and BITRIX_PORTAL_URL is not set', method, retryable: false });
+    const base =
+      tokens.clientEndpoint ??
+      (this.options.auth.portalUrl ? `${this.options.auth.portalUrl.replace(/\/+$/, '')}/rest/` : undefined);
+    if (!base)
+      throw new BitrixApiError({
+        code: 'NOT_CONFIGURED',
+        description: 'no REST endpoint: the stored tokens have no client_endpoint and BITRIX_PORTAL_URL is not set',
+        method,
+        retryable: false,
+      });
     return { url: `${base.replace(/\/*$/, '/')}${method}.json`, accessToken: tokens.accessToken };
   }
 
@@ -269,7 +336,15 @@ export class BitrixClient {
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
       // The transport's own message may name the URL, which holds the webhook code: describe it ourselves.
-      throw new BitrixApiError({ code: timedOut ? 'TIMEOUT' : 'NETWORK', description: timedOut ? `no answer within ${timeoutMs} ms` : `cannot reach ${new URL(url).host}`, method: '', retryable: true }, { cause: timedOut ? undefined : scrubbedCause(error, this.secrets()) });
+      throw new BitrixApiError(
+        {
+          code: timedOut ? 'TIMEOUT' : 'NETWORK',
+          description: timedOut ? `no answer within ${timeoutMs} ms` : `cannot reach ${new URL(url).host}`,
+          method: '',
+          retryable: true,
+        },
+        { cause: timedOut ? undefined : scrubbedCause(error, this.secrets()) },
+      );
     }
     let parsed: unknown = undefined;
     try {
@@ -283,12 +358,17 @@ export class BitrixClient {
   private pause(method: string, resetAtMs: number | undefined): void {
     const now = this.clock.now();
     const max = this.options.maxOperatingPauseMs ?? 600_000;
-    const wanted = resetAtMs !== undefined && resetAtMs > now ? resetAtMs - now : (this.options.operatingFallbackMs ?? 60_000);
+    const wanted =
+      resetAtMs !== undefined && resetAtMs > now ? resetAtMs - now : (this.options.operatingFallbackMs ?? 60_000);
     this.pausedUntil.set(method, now + Math.min(max, Math.max(1_000, wanted)));
   }
 
   /** A sub-call over its method's time budget pauses that method for later calls (not the whole batch). */
-  private pauseFromSubCalls(commands: Record<string, BatchCommand>, errors: Record<string, BitrixSubError>, times: Record<string, { operating_reset_at?: number | undefined }>): void {
+  private pauseFromSubCalls(
+    commands: Record<string, BatchCommand>,
+    errors: Record<string, BitrixSubError>,
+    times: Record<string, { operating_reset_at?: number | undefined }>,
+  ): void {
     for (const [key, error] of Object.entries(errors)) {
       const method = commands[key]?.method;
       if (error.error !== 'OPERATION_TIME_LIMIT' || !method) continue;
@@ -308,8 +388,18 @@ export class BitrixClient {
     return scrub(text, this.secrets());
   }
 
-  private error(method: string, code: string, status: number | undefined, description: string, retryable: boolean, cause?: unknown): BitrixApiError {
-    return new BitrixApiError({ code, status, description: this.scrub(description), method, retryable }, cause === undefined ? undefined : { cause });
+  private error(
+    method: string,
+    code: string,
+    status: number | undefined,
+    description: string,
+    retryable: boolean,
+    cause?: unknown,
+  ): BitrixApiError {
+    return new BitrixApiError(
+      { code, status, description: this.scrub(description), method, retryable },
+      cause === undefined ? undefined : { cause },
+    );
   }
 }
 

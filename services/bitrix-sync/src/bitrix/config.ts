@@ -9,7 +9,10 @@ import { BitrixTokenStore, TOKEN_BUCKET } from './tokens.js';
 
 /** `https://<portal>/rest/<user id>/<code>/` (the `.json` method suffix is added per call). */
 const webhookUrl = () =>
-  url(['https', 'http']).refine((value) => /\/rest\/\d+\/[^/]+\/?$/.test(new URL(value).pathname), 'must be an inbound webhook URL such as https://<portal>/rest/<user id>/<code>/');
+  url(['https', 'http']).refine(
+    (value) => /\/rest\/\d+\/[^/]+\/?$/.test(new URL(value).pathname),
+    'must be an inbound webhook URL such as https://<portal>/rest/<user id>/<code>/',
+  );
 
 /**
  * The Bitrix24 settings (environment variables), to merge into the service's config schema. Either
@@ -32,7 +35,10 @@ export const BitrixSettings = z.object({
   /** Extra attempts after a timeout, lost connection or 5xx. */
   BITRIX_RETRIES: z.coerce.number().int().min(0).max(20).default(3),
   /** The NATS key-value bucket holding the OAuth tokens (tests use their own, so they never touch a real install's). */
-  BITRIX_TOKEN_BUCKET: z.string().regex(/^[-\w]+$/, 'must be a bucket name (letters, digits, - and _)').default(TOKEN_BUCKET),
+  BITRIX_TOKEN_BUCKET: z
+    .string()
+    .regex(/^[-\w]+$/, 'must be a bucket name (letters, digits, - and _)')
+    .default(TOKEN_BUCKET),
   /** An idle install refreshes its refresh token when it is older than this. */
   BITRIX_REFRESH_TOKEN_MAX_AGE_DAYS: z.coerce.number().positive().max(365).default(25),
 });
@@ -41,7 +47,9 @@ export type BitrixSettings = z.infer<typeof BitrixSettings>;
 /** Says in one line what is missing to talk to Bitrix24, or undefined when the config is complete. */
 export function bitrixMissing(config: Partial<BitrixSettings>): string | undefined {
   if (config.BITRIX_WEBHOOK_URL) return undefined;
-  const missing = (['BITRIX_PORTAL_URL', 'BITRIX_CLIENT_ID', 'BITRIX_CLIENT_SECRET'] as const).filter((name) => !config[name]);
+  const missing = (['BITRIX_PORTAL_URL', 'BITRIX_CLIENT_ID', 'BITRIX_CLIENT_SECRET'] as const).filter(
+    (name) => !config[name],
+  );
   if (missing.length === 0) return undefined;
   return `Bitrix24 not configured: set BITRIX_WEBHOOK_URL, or BITRIX_PORTAL_URL, BITRIX_CLIENT_ID and BITRIX_CLIENT_SECRET (missing ${missing.join(', ')})`;
 }
@@ -55,9 +63,17 @@ export interface BitrixDeps {
 }
 
 /** The shared OAuth token store for this config (throws `BitrixNotConfiguredError` without an OAuth app). */
-export async function bitrixTokenStoreFrom({ config, bus, logger, tokenBucket }: BitrixDeps): Promise<BitrixTokenStore> {
-  const missing = (['BITRIX_PORTAL_URL', 'BITRIX_CLIENT_ID', 'BITRIX_CLIENT_SECRET'] as const).filter((name) => !config[name]);
-  if (missing.length > 0) throw new BitrixNotConfiguredError(`Bitrix24 OAuth app not configured: set ${missing.join(', ')}`);
+export async function bitrixTokenStoreFrom({
+  config,
+  bus,
+  logger,
+  tokenBucket,
+}: BitrixDeps): Promise<BitrixTokenStore> {
+  const missing = (['BITRIX_PORTAL_URL', 'BITRIX_CLIENT_ID', 'BITRIX_CLIENT_SECRET'] as const).filter(
+    (name) => !config[name],
+  );
+  if (missing.length > 0)
+    throw new BitrixNotConfiguredError(`Bitrix24 OAuth app not configured: set ${missing.join(', ')}`);
   return new BitrixTokenStore({
     kv: await bus.kv(tokenBucket ?? config.BITRIX_TOKEN_BUCKET, { history: 1 }),
     portalUrl: config.BITRIX_PORTAL_URL,
@@ -79,8 +95,19 @@ export async function bitrixClientFrom({ config, bus, logger, tokenBucket }: Bit
   const missing = bitrixMissing(config);
   if (missing) throw new BitrixNotConfiguredError(missing);
   const bucket = new LeakyBucket({ burst: config.BITRIX_RATE_BURST, drainPerSecond: config.BITRIX_RATE_PER_SECOND });
-  const common = { bucket, timeoutMs: config.BITRIX_TIMEOUT_MS, retries: config.BITRIX_RETRIES, ...(logger ? { logger } : {}) };
-  if (config.BITRIX_WEBHOOK_URL) return new BitrixClient({ ...common, auth: { kind: 'webhook', url: config.BITRIX_WEBHOOK_URL } });
-  const tokens = await bitrixTokenStoreFrom({ config, bus, ...(logger ? { logger } : {}), ...(tokenBucket ? { tokenBucket } : {}) });
+  const common = {
+    bucket,
+    timeoutMs: config.BITRIX_TIMEOUT_MS,
+    retries: config.BITRIX_RETRIES,
+    ...(logger ? { logger } : {}),
+  };
+  if (config.BITRIX_WEBHOOK_URL)
+    return new BitrixClient({ ...common, auth: { kind: 'webhook', url: config.BITRIX_WEBHOOK_URL } });
+  const tokens = await bitrixTokenStoreFrom({
+    config,
+    bus,
+    ...(logger ? { logger } : {}),
+    ...(tokenBucket ? { tokenBucket } : {}),
+  });
   return new BitrixClient({ ...common, auth: { kind: 'oauth', tokens, portalUrl: config.BITRIX_PORTAL_URL } });
 }

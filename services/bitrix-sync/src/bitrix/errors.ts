@@ -27,7 +27,13 @@ export class BitrixApiError extends Error {
 
   constructor(details: BitrixApiErrorDetails, options?: { cause?: unknown; message?: string }) {
     const status = details.status === undefined ? '' : ` (HTTP ${details.status})`;
-    super(oneLine(options?.message ?? `Bitrix24 ${details.method} failed${status}: ${details.code || 'error'}${details.description ? `: ${details.description}` : ''}`), options?.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      oneLine(
+        options?.message ??
+          `Bitrix24 ${details.method} failed${status}: ${details.code || 'error'}${details.description ? `: ${details.description}` : ''}`,
+      ),
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'BitrixApiError';
     this.code = details.code;
     this.status = details.status;
@@ -45,7 +51,10 @@ export class BitrixReauthRequiredError extends BitrixApiError {
   constructor(description: string, options?: { cause?: unknown }) {
     super(
       { code: 'invalid_grant', status: undefined, description, method: 'oauth/token', retryable: false },
-      { ...options, message: `Bitrix24 refused the stored refresh token (invalid_grant${description ? `: ${description}` : ''}): authorize again with \`npx puente bitrix auth-url\`, then \`npx puente bitrix auth --code <code>\`` },
+      {
+        ...options,
+        message: `Bitrix24 refused the stored refresh token (invalid_grant${description ? `: ${description}` : ''}): authorize again with \`npx puente bitrix auth-url\`, then \`npx puente bitrix auth --code <code>\``,
+      },
     );
     this.name = 'BitrixReauthRequiredError';
   }
@@ -55,8 +64,17 @@ export class BitrixReauthRequiredError extends BitrixApiError {
 export class BitrixNotAuthorizedError extends BitrixApiError {
   constructor() {
     super(
-      { code: 'NOT_AUTHORIZED', status: undefined, description: 'no tokens stored', method: 'oauth/token', retryable: false },
-      { message: 'Bitrix24 is not authorized yet: run `npx puente bitrix auth-url`, open the URL as a portal administrator, then `npx puente bitrix auth --code <code>` within 30 s' },
+      {
+        code: 'NOT_AUTHORIZED',
+        status: undefined,
+        description: 'no tokens stored',
+        method: 'oauth/token',
+        retryable: false,
+      },
+      {
+        message:
+          'Bitrix24 is not authorized yet: run `npx puente bitrix auth-url`, open the URL as a portal administrator, then `npx puente bitrix auth --code <code>` within 30 s',
+      },
     );
     this.name = 'BitrixNotAuthorizedError';
   }
@@ -73,7 +91,9 @@ export class BitrixNotConfiguredError extends Error {
 
 /** True for Bitrix's "Not found" answer (`crm.company.update/get` of a deleted id: empty code, 400). */
 export function isBitrixNotFound(error: unknown): boolean {
-  return error instanceof BitrixApiError && /not found/i.test(error.description) && error.code !== 'ERROR_METHOD_NOT_FOUND';
+  return (
+    error instanceof BitrixApiError && /not found/i.test(error.description) && error.code !== 'ERROR_METHOD_NOT_FOUND'
+  );
 }
 
 /** Replaces every secret (longer than 3 characters) that occurs in `text` with `***`. */

@@ -37,7 +37,10 @@ test('limiter - the level the limiter assumes is never below what a portal count
       if (level + 1 > 50) refused++;
       else portal = level + 1;
       portalAt = clock.t;
-      assert.ok(bucket.levelAt(clock.t) + 1e-9 >= level, `limiter level ${bucket.levelAt(clock.t)} below the portal's ${level}`);
+      assert.ok(
+        bucket.levelAt(clock.t) + 1e-9 >= level,
+        `limiter level ${bucket.levelAt(clock.t)} below the portal's ${level}`,
+      );
       clock.t += 150;
     });
   }
@@ -68,23 +71,33 @@ test('limiter - callers sharing a bucket run one at a time, in the order they as
   let inFlight = 0;
   let most = 0;
   const order: number[] = [];
-  await Promise.all(Array.from({ length: 20 }, (_, i) => bucket.schedule(async () => {
-    inFlight++;
-    most = Math.max(most, inFlight);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-    order.push(i);
-    inFlight--;
-  })));
+  await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      bucket.schedule(async () => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        order.push(i);
+        inFlight--;
+      }),
+    ),
+  );
   assert.equal(most, 1);
-  assert.deepEqual(order, Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    order,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
 });
 
 test('limiter - a failed request still counts and does not block the queue', async () => {
   const clock = manualClock();
   const bucket = new LeakyBucket({ burst: 3, drainPerSecond: 1, clock });
-  await assert.rejects(bucket.schedule(async () => {
-    throw new Error('boom');
-  }), /boom/);
+  await assert.rejects(
+    bucket.schedule(async () => {
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
   assert.equal(bucket.levelAt(), 1);
   assert.equal(await bucket.schedule(async () => 'next'), 'next');
 });

@@ -48,7 +48,8 @@ export class LeakyBucket {
   readonly stats = { requests: 0, waitedMs: 0, markedFull: 0 };
 
   constructor(options: LeakyBucketOptions) {
-    if (!(options.burst >= 1) || !(options.drainPerSecond > 0)) throw new RangeError('a leaky bucket needs burst >= 1 and drainPerSecond > 0');
+    if (!(options.burst >= 1) || !(options.drainPerSecond > 0))
+      throw new RangeError('a leaky bucket needs burst >= 1 and drainPerSecond > 0');
     this.burst = options.burst;
     this.drainPerSecond = options.drainPerSecond;
     this.capacity = Math.max(1, options.burst - Math.max(0, options.headroom ?? 1));

@@ -34,7 +34,8 @@ function append(parts: string[], key: string, value: unknown): void {
     return;
   }
   if (typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) append(parts, `${key}[${encodeURIComponent(k)}]`, v);
+    for (const [k, v] of Object.entries(value as Record<string, unknown>))
+      append(parts, `${key}[${encodeURIComponent(k)}]`, v);
     return;
   }
   if (typeof value === 'boolean') {

@@ -78,7 +78,8 @@ export class BitrixTokenStore {
   private set cached(tokens: StoredTokens | undefined) {
     this.cachedTokens = tokens;
     if (!tokens) return;
-    for (const token of [tokens.accessToken, tokens.refreshToken]) if (!this.seen.includes(token)) this.seen.push(token);
+    for (const token of [tokens.accessToken, tokens.refreshToken])
+      if (!this.seen.includes(token)) this.seen.push(token);
     this.seen.splice(0, Math.max(0, this.seen.length - 12));
   }
 
@@ -108,7 +109,13 @@ export class BitrixTokenStore {
 
   /** `authorizeUrl` for this store's portal and app. */
   authorizeUrl(state: string): string {
-    if (!this.options.portalUrl) throw new BitrixApiError({ code: 'NOT_CONFIGURED', description: 'BITRIX_PORTAL_URL is not set', method: 'oauth/authorize', retryable: false });
+    if (!this.options.portalUrl)
+      throw new BitrixApiError({
+        code: 'NOT_CONFIGURED',
+        description: 'BITRIX_PORTAL_URL is not set',
+        method: 'oauth/authorize',
+        retryable: false,
+      });
     return BitrixTokenStore.authorizeUrl(this.options.portalUrl, this.options.clientId, state);
   }
 
@@ -156,7 +163,13 @@ export class BitrixTokenStore {
     const claimTtl = this.options.claimTtlMs ?? 30_000;
     const deadline = this.clock.now() + claimTtl * 3;
     for (;;) {
-      if (this.clock.now() > deadline) throw new BitrixApiError({ code: 'REFRESH_TIMEOUT', description: 'another process holds the token refresh and did not finish', method: 'oauth/token', retryable: true });
+      if (this.clock.now() > deadline)
+        throw new BitrixApiError({
+          code: 'REFRESH_TIMEOUT',
+          description: 'another process holds the token refresh and did not finish',
+          method: 'oauth/token',
+          retryable: true,
+        });
       const entry = await this.read();
       if (!entry) throw new BitrixNotAuthorizedError();
       const { tokens, revision } = entry;
@@ -171,7 +184,11 @@ export class BitrixTokenStore {
       }
       let claimRevision: number;
       try {
-        claimRevision = await this.options.kv.update(this.key, encode({ ...tokens, refreshing: { owner: this.owner, until: now + claimTtl } }), revision);
+        claimRevision = await this.options.kv.update(
+          this.key,
+          encode({ ...tokens, refreshing: { owner: this.owner, until: now + claimTtl } }),
+          revision,
+        );
       } catch (error) {
         if (isWrongRevision(error)) continue;
         throw error;
@@ -190,7 +207,10 @@ export class BitrixTokenStore {
     if (!tokens) return false;
     const maxAge = this.options.refreshTokenMaxAgeMs ?? 25 * 86_400_000;
     if (this.clock.now() - tokens.obtainedAt < maxAge) return false;
-    this.options.logger?.info({ ageDays: Math.floor((this.clock.now() - tokens.obtainedAt) / 86_400_000) }, 'bitrix: refreshing an old refresh token of an idle install');
+    this.options.logger?.info(
+      { ageDays: Math.floor((this.clock.now() - tokens.obtainedAt) / 86_400_000) },
+      'bitrix: refreshing an old refresh token of an idle install',
+    );
     await this.refresh(tokens.accessToken);
     return true;
   }
@@ -223,7 +243,8 @@ export class BitrixTokenStore {
         // ours are the only live tokens, unless an operator authorized anew meanwhile.
         const entry = await this.read();
         if (!entry) throw error;
-        if (entry.tokens.refreshToken !== old.refreshToken && !entry.tokens.refreshing) return (this.cached = entry.tokens);
+        if (entry.tokens.refreshToken !== old.refreshToken && !entry.tokens.refreshing)
+          return (this.cached = entry.tokens);
         revision = entry.revision;
       }
     }
@@ -236,7 +257,13 @@ export class BitrixTokenStore {
     const entry: KvEntry | null = await this.options.kv.get(this.key);
     if (!entry || entry.operation !== 'PUT' || entry.value.length === 0) return undefined;
     const parsed = StoredTokens.safeParse(entry.json());
-    if (!parsed.success) throw new BitrixApiError({ code: 'BAD_TOKEN_ENTRY', description: `the entry ${this.key} of bucket ${TOKEN_BUCKET} is not a token entry; authorize again`, method: 'oauth/token', retryable: false });
+    if (!parsed.success)
+      throw new BitrixApiError({
+        code: 'BAD_TOKEN_ENTRY',
+        description: `the entry ${this.key} of bucket ${TOKEN_BUCKET} is not a token entry; authorize again`,
+        method: 'oauth/token',
+        retryable: false,
+      });
     return { tokens: parsed.data, revision: entry.revision };
   }
 
@@ -265,16 +292,26 @@ export class BitrixTokenStore {
   private async tokenRequest(grant: Record<string, string>): Promise<OAuthTokenResponse> {
     const { oauthUrl, clientId, clientSecret } = this.options;
     const url = new URL('/oauth/token/', oauthUrl.replace(/\/+$/, '') + '/');
-    for (const [k, v] of Object.entries({ ...grant, client_id: clientId, client_secret: clientSecret })) url.searchParams.set(k, v);
+    for (const [k, v] of Object.entries({ ...grant, client_id: clientId, client_secret: clientSecret }))
+      url.searchParams.set(k, v);
     const secrets = [clientSecret, ...Object.values(grant)];
     const fail = (code: string, description: string, status?: number, retryable = false) =>
       new BitrixApiError({ code, status, description: scrub(description, secrets), method: 'oauth/token', retryable });
     let response: Response;
     try {
-      response = await fetch(url, { method: 'GET', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000) });
+      response = await fetch(url, {
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
+      });
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
-      throw fail(timedOut ? 'TIMEOUT' : 'NETWORK', timedOut ? 'the token server did not answer in time' : `cannot reach the token server ${url.origin}`, undefined, true);
+      throw fail(
+        timedOut ? 'TIMEOUT' : 'NETWORK',
+        timedOut ? 'the token server did not answer in time' : `cannot reach the token server ${url.origin}`,
+        undefined,
+        true,
+      );
     }
     const text = await response.text().catch(() => '');
     let body: unknown;
@@ -287,15 +324,32 @@ export class BitrixTokenStore {
     if (error.success) {
       const description = scrub(error.data.error_description ?? '', secrets);
       if (error.data.error === 'invalid_grant') {
-        if (grant.grant_type === 'authorization_code') throw fail('invalid_grant', `the authorization code was refused (it is valid for 30 s and only once): run \`npx puente bitrix auth-url\` again${description ? ` (${description})` : ''}`, response.status);
+        if (grant.grant_type === 'authorization_code')
+          throw fail(
+            'invalid_grant',
+            `the authorization code was refused (it is valid for 30 s and only once): run \`npx puente bitrix auth-url\` again${description ? ` (${description})` : ''}`,
+            response.status,
+          );
         throw new BitrixReauthRequiredError(description);
       }
-      if (error.data.error === 'invalid_client') throw fail('invalid_client', `the token server refused the app (check BITRIX_CLIENT_ID and BITRIX_CLIENT_SECRET, and that the app is installed in the portal)${description ? `: ${description}` : ''}`, response.status);
+      if (error.data.error === 'invalid_client')
+        throw fail(
+          'invalid_client',
+          `the token server refused the app (check BITRIX_CLIENT_ID and BITRIX_CLIENT_SECRET, and that the app is installed in the portal)${description ? `: ${description}` : ''}`,
+          response.status,
+        );
       throw fail(error.data.error, description, response.status, response.status >= 500);
     }
-    if (!response.ok) throw fail(`HTTP_${response.status}`, `the token server answered ${response.status}`, response.status, response.status >= 500);
+    if (!response.ok)
+      throw fail(
+        `HTTP_${response.status}`,
+        `the token server answered ${response.status}`,
+        response.status,
+        response.status >= 500,
+      );
     const parsed = OAuthTokenResponse.safeParse(body);
-    if (!parsed.success) throw fail('BAD_RESPONSE', 'the token server answered without access_token and refresh_token', response.status);
+    if (!parsed.success)
+      throw fail('BAD_RESPONSE', 'the token server answered without access_token and refresh_token', response.status);
     return parsed.data;
   }
 }
@@ -304,10 +358,23 @@ export class BitrixTokenStore {
  * For an idle install: checks the refresh token's age every `everyMs` (default 6 h) and refreshes it
  * before it dies. Returns a stop function.
  */
-export function keepRefreshTokenAlive(store: BitrixTokenStore, options: { everyMs?: number; logger?: Logger } = {}): () => void {
-  const timer = setInterval(() => {
-    store.refreshIfStale().catch((error: unknown) => options.logger?.warn({ err: { message: (error as Error).message } }, 'bitrix: could not refresh an old refresh token'));
-  }, options.everyMs ?? 6 * 3_600_000);
+export function keepRefreshTokenAlive(
+  store: BitrixTokenStore,
+  options: { everyMs?: number; logger?: Logger } = {},
+): () => void {
+  const timer = setInterval(
+    () => {
+      store
+        .refreshIfStale()
+        .catch((error: unknown) =>
+          options.logger?.warn(
+            { err: { message: (error as Error).message } },
+            'bitrix: could not refresh an old refresh token',
+          ),
+        );
+    },
+    options.everyMs ?? 6 * 3_600_000,
+  );
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -141,24 +141,44 @@ export function diffCatalog(input: CatalogDiffInput): CatalogPlan {
   input.rows.forEach((row, index) => {
     const key = text(row[mapping.key]);
     if (key === null) {
-      invalid.push({ row: index, key: null, code: 'MISSING_KEY', message: `column ${mapping.key} (the external id) is empty` });
+      invalid.push({
+        row: index,
+        key: null,
+        code: 'MISSING_KEY',
+        message: `column ${mapping.key} (the external id) is empty`,
+      });
       return;
     }
     if (desired.has(key) || untouchable.has(key)) {
-      invalid.push({ row: index, key, code: 'DUPLICATE_KEY', message: `external id ${key} appears in more than one row` });
+      invalid.push({
+        row: index,
+        key,
+        code: 'DUPLICATE_KEY',
+        message: `external id ${key} appears in more than one row`,
+      });
       desired.delete(key);
       untouchable.add(key);
       return;
     }
     const name = text(row[mapping.name]);
     if (name === null) {
-      invalid.push({ row: index, key, code: 'MISSING_NAME', message: `column ${mapping.name} (the product name) is empty` });
+      invalid.push({
+        row: index,
+        key,
+        code: 'MISSING_NAME',
+        message: `column ${mapping.name} (the product name) is empty`,
+      });
       untouchable.add(key);
       return;
     }
     const cents = centsOf(row[mapping.price]);
     if (cents === undefined) {
-      invalid.push({ row: index, key, code: 'INVALID_PRICE', message: `column ${mapping.price} holds no price (${String(row[mapping.price]).slice(0, 40)})` });
+      invalid.push({
+        row: index,
+        key,
+        code: 'INVALID_PRICE',
+        message: `column ${mapping.price} holds no price (${String(row[mapping.price]).slice(0, 40)})`,
+      });
       untouchable.add(key);
       return;
     }
@@ -168,7 +188,8 @@ export function diffCatalog(input: CatalogDiffInput): CatalogPlan {
     if (target?.kind === 'id') section = { kind: 'id', id: target.id };
     else if (target?.kind === 'named') {
       const existing = input.sectionsByXmlId.get(target.xmlId);
-      section = existing !== undefined ? { kind: 'id', id: existing } : { kind: 'new', xmlId: target.xmlId, name: target.name };
+      section =
+        existing !== undefined ? { kind: 'id', id: existing } : { kind: 'new', xmlId: target.xmlId, name: target.name };
     }
     desired.set(key, {
       key,
@@ -201,19 +222,22 @@ export function diffCatalog(input: CatalogDiffInput): CatalogPlan {
     const xmlId = `${mapping.prefix}${key}`;
     if (!product) {
       if (want?.active) {
-        if (want.section?.kind === 'new') newSections.set(want.section.xmlId, { xmlId: want.section.xmlId, name: want.section.name });
+        if (want.section?.kind === 'new')
+          newSections.set(want.section.xmlId, { xmlId: want.section.xmlId, name: want.section.name });
         changes.push({ kind: 'create', key, xmlId, name: want.name, section: want.section ?? null, price: want.price });
       }
       continue;
     }
     if (!want || !want.active) {
-      if (deactivating && product.active) changes.push({ kind: 'deactivate', key, xmlId, productId: product.id, reason: want ? 'inactive' : 'gone' });
+      if (deactivating && product.active)
+        changes.push({ kind: 'deactivate', key, xmlId, productId: product.id, reason: want ? 'inactive' : 'gone' });
       else unchanged.push(key);
     } else {
       const fields: FieldChange[] = [];
       if (product.name.trim() !== want.name) fields.push({ field: 'name', from: product.name, to: want.name });
       if (want.section && !(want.section.kind === 'id' && want.section.id === product.sectionId)) {
-        if (want.section.kind === 'new') newSections.set(want.section.xmlId, { xmlId: want.section.xmlId, name: want.section.name });
+        if (want.section.kind === 'new')
+          newSections.set(want.section.xmlId, { xmlId: want.section.xmlId, name: want.section.name });
         fields.push({ field: 'section', from: product.sectionId, to: want.section });
       }
       if (!product.active) fields.push({ field: 'active', from: false, to: true });
@@ -223,11 +247,14 @@ export function diffCatalog(input: CatalogDiffInput): CatalogPlan {
         : price.money.cents !== want.price.cents || price.money.currency !== want.price.currency
           ? { priceId: price.id, from: price.money, to: want.price }
           : null;
-      if (fields.length > 0 || priceChange) changes.push({ kind: 'update', key, xmlId, productId: product.id, fields, price: priceChange });
+      if (fields.length > 0 || priceChange)
+        changes.push({ kind: 'update', key, xmlId, productId: product.id, fields, price: priceChange });
       else unchanged.push(key);
     }
     if (deactivating) {
-      for (const duplicate of duplicates) if (duplicate.active) changes.push({ kind: 'deactivate', key, xmlId, productId: duplicate.id, reason: 'duplicate' });
+      for (const duplicate of duplicates)
+        if (duplicate.active)
+          changes.push({ kind: 'deactivate', key, xmlId, productId: duplicate.id, reason: 'duplicate' });
     }
   }
   return { sections: [...newSections.values()], changes, unchanged, invalid };
@@ -239,7 +266,14 @@ function compareKeys(a: string, b: string): number {
 }
 
 /** How many of each change a plan holds (what a dry run reports). */
-export function planCounts(plan: CatalogPlan): { created: number; updated: number; priced: number; deactivated: number; unchanged: number; failed: number } {
+export function planCounts(plan: CatalogPlan): {
+  created: number;
+  updated: number;
+  priced: number;
+  deactivated: number;
+  unchanged: number;
+  failed: number;
+} {
   let created = 0;
   let updated = 0;
   let priced = 0;
@@ -265,13 +299,15 @@ export function describeChange(change: CatalogChange): string {
       const parts: string[] = [];
       for (const field of change.fields) {
         if (field.field === 'name') parts.push(`name ${JSON.stringify(field.from)} → ${JSON.stringify(field.to)}`);
-        else if (field.field === 'section') parts.push(`section ${field.from ?? '(none)'} → ${describeSection(field.to)}`);
+        else if (field.field === 'section')
+          parts.push(`section ${field.from ?? '(none)'} → ${describeSection(field.to)}`);
         else parts.push('activate');
       }
       if (change.price) {
         const { from, to } = change.price;
         if (!from) parts.push(`price (none) → ${formatCents(to.cents)} ${to.currency}`);
-        else if (from.currency !== to.currency) parts.push(`price ${formatCents(from.cents)} ${from.currency} → ${formatCents(to.cents)} ${to.currency}`);
+        else if (from.currency !== to.currency)
+          parts.push(`price ${formatCents(from.cents)} ${from.currency} → ${formatCents(to.cents)} ${to.currency}`);
         else parts.push(`price ${formatCents(from.cents)} → ${formatCents(to.cents)}`);
       }
       return `~ ${change.xmlId} ${parts.join(', ')}`;

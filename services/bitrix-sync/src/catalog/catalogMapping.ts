@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { duration } from '@puente/runtime';
 
 /** The default `BITRIX_CATALOG_QUERY`: every service of the demo schema, active or not (inactive ones are deactivated). */
-export const DEFAULT_CATALOG_QUERY = 'select id_servicio, codigo, nombre, precio, id_seccion, activo from public.servicio';
+export const DEFAULT_CATALOG_QUERY =
+  'select id_servicio, codigo, nombre, precio, id_seccion, activo from public.servicio';
 
 /**
  * The service-catalog settings (environment variables), to merge into the service's config schema
@@ -41,7 +42,12 @@ export const CatalogMapping = z.strictObject({
    * Products this sync owns have `xmlId` = prefix + external id. Only those are ever changed or
    * deactivated, so products created by hand in Bitrix24 (no `xmlId`, or another prefix) are left alone.
    */
-  prefix: z.string().min(1).max(64).regex(/^[^\s%]+$/, 'no spaces or %').default('glyms:'),
+  prefix: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[^\s%]+$/, 'no spaces or %')
+    .default('glyms:'),
   /** Column of the external id (unique per service). */
   key: Column.default('codigo'),
   /** Column of the product name. */
@@ -52,7 +58,10 @@ export const CatalogMapping = z.strictObject({
    * ISO currency of the prices. Default `PEN` (the demo ERP is Peruvian: soles); the portal must have it
    * (`crm.currency.list`), or every price write fails with Bitrix's error.
    */
-  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as PEN, USD or EUR').default('PEN'),
+  currency: z
+    .string()
+    .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as PEN, USD or EUR')
+    .default('PEN'),
   /** The price type written: its id, its `xmlId`, or `base` (the type with `base: 'Y'`); list them with `npx puente bitrix price-types`. */
   priceType: z.union([z.number().int().positive(), z.string().trim().min(1)]).default('base'),
   /** Column saying whether a service is active (`null`: every row is active). */

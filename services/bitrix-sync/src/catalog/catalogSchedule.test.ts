@@ -30,7 +30,8 @@ describe('catalog schedule', () => {
     await schedule.stop();
     const count = starts.length;
     assert.ok(count >= 3, `ran ${count} times`);
-    for (let i = 1; i < starts.length; i++) assert.ok(starts[i]! - starts[i - 1]! >= 45, 'the interval counts from the end of the previous run');
+    for (let i = 1; i < starts.length; i++)
+      assert.ok(starts[i]! - starts[i - 1]! >= 45, 'the interval counts from the end of the previous run');
     await sleep(80);
     assert.equal(starts.length, count, 'nothing runs after stop');
   });

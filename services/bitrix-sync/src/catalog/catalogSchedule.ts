@@ -51,7 +51,10 @@ export function scheduleCatalogSync(options: CatalogScheduleOptions): CatalogSch
       });
   };
   if (intervalMs > 0) timer = setTimeout(tick, options.firstDelayMs ?? 0);
-  else logger.info('bitrix catalog sync is not scheduled (BITRIX_CATALOG_INTERVAL_MS=0); run it with npx puente bitrix sync services');
+  else
+    logger.info(
+      'bitrix catalog sync is not scheduled (BITRIX_CATALOG_INTERVAL_MS=0); run it with npx puente bitrix sync services',
+    );
 
   return {
     runNow,

@@ -7,14 +7,28 @@ import type { Bus } from '@puente/bus';
 import { MAX_BATCH, PAGE_SIZE, type BatchCommand, type BatchResult, type BitrixClient } from '../bitrix/client.js';
 import type { BitrixSubError } from '../bitrix/bitrixApiTypes.js';
 import { DEFAULT_CATALOG_QUERY, type CatalogMapping } from './catalogMapping.js';
-import { centsOf, diffCatalog, formatCents, planCounts, type CatalogChange, type CatalogPlan, type ExistingPrice, type ExistingProduct, type SectionRef } from './catalogDiff.js';
+import {
+  centsOf,
+  diffCatalog,
+  formatCents,
+  planCounts,
+  type CatalogChange,
+  type CatalogPlan,
+  type ExistingPrice,
+  type ExistingProduct,
+  type SectionRef,
+} from './catalogDiff.js';
 
 /** What the sync needs from a Bitrix24 client (`BitrixClient`, or a stand-in in tests). */
 export type CatalogApi = Pick<BitrixClient, 'call' | 'callEnvelope' | 'batch'>;
 
 /** The catalog sync cannot start: the query, the catalog or the price type is not what the mapping says. */
 export class CatalogSyncError extends Error {
-  constructor(readonly code: 'QUERY_FAILED' | 'MISSING_COLUMN' | 'NO_CATALOG' | 'NO_PRICE_TYPE' | 'READ_FAILED', message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: 'QUERY_FAILED' | 'MISSING_COLUMN' | 'NO_CATALOG' | 'NO_PRICE_TYPE' | 'READ_FAILED',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message.replace(/\s*[\r\n]+\s*/g, ' '), options);
     this.name = 'CatalogSyncError';
   }
@@ -90,24 +104,66 @@ export interface CatalogSyncOptions {
 // ---------------------------------------------------------------- wire shapes (Bitrix's camelCase)
 
 const id = z.coerce.number().int().positive();
-const CatalogListWire = z.object({ catalogs: z.array(z.object({ iblockId: id, iblockTypeId: z.string().nullish(), productIblockId: z.coerce.number().nullish(), name: z.string().nullish() }).loose()) }).loose();
-const PriceTypeListWire = z.object({ priceTypes: z.array(z.object({ id, name: z.string().nullish(), base: z.string().nullish(), xmlId: z.string().nullish() }).loose()) }).loose();
-const ProductWire = z.object({
-  id,
-  name: z.string().nullish(),
-  xmlId: z.coerce.string().nullish(),
-  active: z.union([z.string(), z.boolean()]).nullish(),
-  iblockSectionId: z.coerce.number().nullish(),
-}).loose();
+const CatalogListWire = z
+  .object({
+    catalogs: z.array(
+      z
+        .object({
+          iblockId: id,
+          iblockTypeId: z.string().nullish(),
+          productIblockId: z.coerce.number().nullish(),
+          name: z.string().nullish(),
+        })
+        .loose(),
+    ),
+  })
+  .loose();
+const PriceTypeListWire = z
+  .object({
+    priceTypes: z.array(
+      z.object({ id, name: z.string().nullish(), base: z.string().nullish(), xmlId: z.string().nullish() }).loose(),
+    ),
+  })
+  .loose();
+const ProductWire = z
+  .object({
+    id,
+    name: z.string().nullish(),
+    xmlId: z.coerce.string().nullish(),
+    active: z.union([z.string(), z.boolean()]).nullish(),
+    iblockSectionId: z.coerce.number().nullish(),
+  })
+  .loose();
 const ProductListWire = z.object({ products: z.array(ProductWire) }).loose();
-const PriceWire = z.object({ id, productId: id, catalogGroupId: id, price: z.union([z.number(), z.string()]), currency: z.string(), quantityFrom: z.union([z.number(), z.string()]).nullish() }).loose();
+const PriceWire = z
+  .object({
+    id,
+    productId: id,
+    catalogGroupId: id,
+    price: z.union([z.number(), z.string()]),
+    currency: z.string(),
+    quantityFrom: z.union([z.number(), z.string()]).nullish(),
+  })
+  .loose();
 const PriceListWire = z.object({ prices: z.array(PriceWire) }).loose();
-const SectionListWire = z.object({ sections: z.array(z.object({ id, xmlId: z.coerce.string().nullish() }).loose()) }).loose();
+const SectionListWire = z
+  .object({ sections: z.array(z.object({ id, xmlId: z.coerce.string().nullish() }).loose()) })
+  .loose();
 const ElementWire = z.object({ element: z.object({ id }).loose() }).loose();
 const SectionWire = z.object({ section: z.object({ id }).loose() }).loose();
 
 /** Sub-call error codes that the next run will meet again unless someone changes the data or the portal. */
-const PERMANENT = new Set(['ERROR_ARGUMENT', 'ERROR_CORE', 'ERROR_NOT_FOUND', 'INVALID_CREDENTIALS', 'ACCESS_DENIED', 'insufficient_scope', 'user_access_error', 'ERROR_METHOD_NOT_FOUND', '']);
+const PERMANENT = new Set([
+  'ERROR_ARGUMENT',
+  'ERROR_CORE',
+  'ERROR_NOT_FOUND',
+  'INVALID_CREDENTIALS',
+  'ACCESS_DENIED',
+  'insufficient_scope',
+  'user_access_error',
+  'ERROR_METHOD_NOT_FOUND',
+  '',
+]);
 
 /** One unit of batched work: its sub-calls always travel in the same request. */
 interface WorkItem {
@@ -151,8 +207,17 @@ export class CatalogSync {
     const rows = await this.readServices();
     const context = await this.resolveContext();
     const products = await this.readProducts(context.iblockId);
-    const prices = await this.readPrices(products.map((p) => p.id), context.priceTypeId);
-    const named = [...new Set(Object.entries(mapping.sections).flatMap(([erp, target]) => (typeof target === 'number' ? [] : [target.xmlId ?? `${mapping.prefix}section:${erp}`])))];
+    const prices = await this.readPrices(
+      products.map((p) => p.id),
+      context.priceTypeId,
+    );
+    const named = [
+      ...new Set(
+        Object.entries(mapping.sections).flatMap(([erp, target]) =>
+          typeof target === 'number' ? [] : [target.xmlId ?? `${mapping.prefix}section:${erp}`],
+        ),
+      ),
+    ];
     const sectionsByXmlId = await this.readSections(context.iblockId, named);
     const plan = diffCatalog({ rows, products, prices, sectionsByXmlId, mapping });
     return { ...plan, context, services: rows.length, products: products.length };
@@ -168,7 +233,14 @@ export class CatalogSync {
     const startedAt = this.now();
     const states = await this.write(plan);
     const errors = [...plan.invalid.map((row) => this.invalidError(row)), ...states.flatMap((s) => s.errors)];
-    const counts: CatalogCounts = { created: 0, updated: 0, priced: 0, deactivated: 0, unchanged: plan.unchanged.length, failed: plan.invalid.length };
+    const counts: CatalogCounts = {
+      created: 0,
+      updated: 0,
+      priced: 0,
+      deactivated: 0,
+      unchanged: plan.unchanged.length,
+      failed: plan.invalid.length,
+    };
     for (const state of states) {
       if (state.errors.length > 0) counts.failed++;
       if (state.priceWritten) counts.priced++;
@@ -203,41 +275,73 @@ export class CatalogSync {
       await client.connect();
       result = await client.query<Record<string, unknown>>(query);
     } catch (error) {
-      throw new CatalogSyncError('QUERY_FAILED', `BITRIX_CATALOG_QUERY failed: ${(error as Error).message}`, { cause: error });
+      throw new CatalogSyncError('QUERY_FAILED', `BITRIX_CATALOG_QUERY failed: ${(error as Error).message}`, {
+        cause: error,
+      });
     } finally {
       await client.end().catch(() => undefined);
     }
     const columns = new Set(result.fields.map((f) => f.name));
-    const needed: [string, string][] = [[mapping.key, 'key'], [mapping.name, 'name'], [mapping.price, 'price']];
+    const needed: [string, string][] = [
+      [mapping.key, 'key'],
+      [mapping.name, 'name'],
+      [mapping.price, 'price'],
+    ];
     if (mapping.active !== null) needed.push([mapping.active, 'active']);
     if (Object.keys(mapping.sections).length > 0) needed.push([mapping.section, 'section']);
     for (const [column, role] of needed) {
-      if (!columns.has(column)) throw new CatalogSyncError('MISSING_COLUMN', `BITRIX_CATALOG_QUERY returns no column ${column} (the mapping's ${role} column); it returns ${[...columns].join(', ') || 'no columns'}`);
+      if (!columns.has(column))
+        throw new CatalogSyncError(
+          'MISSING_COLUMN',
+          `BITRIX_CATALOG_QUERY returns no column ${column} (the mapping's ${role} column); it returns ${[...columns].join(', ') || 'no columns'}`,
+        );
     }
     return result.rows;
   }
 
   private async resolveContext(): Promise<CatalogContext> {
     const { client, mapping } = this.options;
-    const catalogs = parse(CatalogListWire, await client.call('catalog.catalog.list', {}), 'catalog.catalog.list').catalogs;
+    const catalogs = parse(
+      CatalogListWire,
+      await client.call('catalog.catalog.list', {}),
+      'catalog.catalog.list',
+    ).catalogs;
     let iblockId: number | undefined;
     if (mapping.iblockId !== undefined) {
-      if (!catalogs.some((c) => c.iblockId === mapping.iblockId)) throw new CatalogSyncError('NO_CATALOG', `the mapping's iblockId ${mapping.iblockId} is not a product catalog of this portal (catalogs: ${catalogs.map((c) => c.iblockId).join(', ') || 'none'})`);
+      if (!catalogs.some((c) => c.iblockId === mapping.iblockId))
+        throw new CatalogSyncError(
+          'NO_CATALOG',
+          `the mapping's iblockId ${mapping.iblockId} is not a product catalog of this portal (catalogs: ${catalogs.map((c) => c.iblockId).join(', ') || 'none'})`,
+        );
       iblockId = mapping.iblockId;
     } else {
       // The product catalog, not its SKU (offers) catalog, which names its parent in productIblockId.
       const products = catalogs.filter((c) => !c.productIblockId);
       iblockId = (products.find((c) => c.iblockTypeId === 'CRM_PRODUCT_CATALOG') ?? products[0])?.iblockId;
-      if (iblockId === undefined) throw new CatalogSyncError('NO_CATALOG', 'Bitrix24 has no product catalog (catalog.catalog.list answered none); enable the CRM catalog or set iblockId in the mapping');
+      if (iblockId === undefined)
+        throw new CatalogSyncError(
+          'NO_CATALOG',
+          'Bitrix24 has no product catalog (catalog.catalog.list answered none); enable the CRM catalog or set iblockId in the mapping',
+        );
     }
-    const types = parse(PriceTypeListWire, await client.call('catalog.priceType.list', {}), 'catalog.priceType.list').priceTypes;
+    const types = parse(
+      PriceTypeListWire,
+      await client.call('catalog.priceType.list', {}),
+      'catalog.priceType.list',
+    ).priceTypes;
     const wanted = mapping.priceType;
-    const found = wanted === 'base'
-      ? types.find((t) => t.base === 'Y')
-      : typeof wanted === 'number' || /^\d+$/.test(wanted) ? types.find((t) => t.id === Number(wanted)) : types.find((t) => t.xmlId === wanted);
+    const found =
+      wanted === 'base'
+        ? types.find((t) => t.base === 'Y')
+        : typeof wanted === 'number' || /^\d+$/.test(wanted)
+          ? types.find((t) => t.id === Number(wanted))
+          : types.find((t) => t.xmlId === wanted);
     if (!found) {
       const known = types.map((t) => `${t.id} ${t.xmlId ?? t.name ?? ''}${t.base === 'Y' ? ' (base)' : ''}`).join(', ');
-      throw new CatalogSyncError('NO_PRICE_TYPE', `Bitrix24 has no price type ${JSON.stringify(wanted)} (the mapping's priceType: an id, an xmlId or "base"); it has ${known || 'none'}`);
+      throw new CatalogSyncError(
+        'NO_PRICE_TYPE',
+        `Bitrix24 has no price type ${JSON.stringify(wanted)} (the mapping's priceType: an id, an xmlId or "base"); it has ${known || 'none'}`,
+      );
     }
     return { iblockId, priceTypeId: found.id };
   }
@@ -248,17 +352,27 @@ export class CatalogSync {
     const out: ExistingProduct[] = [];
     let last = 0;
     for (;;) {
-      const page = parse(ProductListWire, await client.call('catalog.product.list', {
-        select: ['id', 'iblockId', 'name', 'xmlId', 'active', 'iblockSectionId'],
-        // `%` is a substring match: the exact prefix test is below.
-        filter: { iblockId, '%xmlId': mapping.prefix, '>id': last },
-        order: { id: 'ASC' },
-        start: -1,
-      }), 'catalog.product.list').products;
+      const page = parse(
+        ProductListWire,
+        await client.call('catalog.product.list', {
+          select: ['id', 'iblockId', 'name', 'xmlId', 'active', 'iblockSectionId'],
+          // `%` is a substring match: the exact prefix test is below.
+          filter: { iblockId, '%xmlId': mapping.prefix, '>id': last },
+          order: { id: 'ASC' },
+          start: -1,
+        }),
+        'catalog.product.list',
+      ).products;
       for (const p of page) {
         const xmlId = p.xmlId ?? '';
         if (!xmlId.startsWith(mapping.prefix)) continue;
-        out.push({ id: p.id, xmlId, name: p.name ?? '', active: p.active !== 'N' && p.active !== false, sectionId: p.iblockSectionId ? p.iblockSectionId : null });
+        out.push({
+          id: p.id,
+          xmlId,
+          name: p.name ?? '',
+          active: p.active !== 'N' && p.active !== false,
+          sectionId: p.iblockSectionId ? p.iblockSectionId : null,
+        });
       }
       if (page.length < PAGE_SIZE) break;
       last = page[page.length - 1]!.id;
@@ -271,16 +385,28 @@ export class CatalogSync {
   private async readPrices(productIds: number[], priceTypeId: number): Promise<Map<number, ExistingPrice>> {
     const { client } = this.options;
     const rows: z.infer<typeof PriceWire>[] = [];
-    const params = (ids: number[]) => ({ select: ['id', 'productId', 'catalogGroupId', 'price', 'currency', 'quantityFrom'], filter: { catalogGroupId: priceTypeId, '@productId': ids }, order: { id: 'ASC' } });
+    const params = (ids: number[]) => ({
+      select: ['id', 'productId', 'catalogGroupId', 'price', 'currency', 'quantityFrom'],
+      filter: { catalogGroupId: priceTypeId, '@productId': ids },
+      order: { id: 'ASC' },
+    });
     const perRequest = PAGE_SIZE * MAX_BATCH;
     for (let from = 0; from < productIds.length; from += perRequest) {
       const slice = productIds.slice(from, from + perRequest);
       const commands: Record<string, BatchCommand> = {};
-      for (let i = 0; i * PAGE_SIZE < slice.length; i++) commands[`l${i}`] = { method: 'catalog.price.list', params: params(slice.slice(i * PAGE_SIZE, (i + 1) * PAGE_SIZE)) };
+      for (let i = 0; i * PAGE_SIZE < slice.length; i++)
+        commands[`l${i}`] = {
+          method: 'catalog.price.list',
+          params: params(slice.slice(i * PAGE_SIZE, (i + 1) * PAGE_SIZE)),
+        };
       const answer = await client.batch(commands);
       for (const key of Object.keys(commands)) {
         const error = answer.errors[key];
-        if (error) throw new CatalogSyncError('READ_FAILED', `catalog.price.list failed: ${error.error || 'error'}: ${error.error_description}`);
+        if (error)
+          throw new CatalogSyncError(
+            'READ_FAILED',
+            `catalog.price.list failed: ${error.error || 'error'}: ${error.error_description}`,
+          );
         rows.push(...parse(PriceListWire, answer.result[key], 'catalog.price.list').prices);
         // A product with prices by quantity range has several rows: follow the sub-call's further pages.
         let next = answer.next[key];
@@ -298,7 +424,14 @@ export class CatalogSync {
       const current = found.get(row.productId);
       // The row without a quantity range is the product's price; a ranged one only when there is no other.
       if (current && (ranged || !current.ranged)) continue;
-      found.set(row.productId, { price: { id: row.id, productId: row.productId, money: { cents: centsOf(row.price) ?? 0, currency: row.currency.toUpperCase() } }, ranged });
+      found.set(row.productId, {
+        price: {
+          id: row.id,
+          productId: row.productId,
+          money: { cents: centsOf(row.price) ?? 0, currency: row.currency.toUpperCase() },
+        },
+        ranged,
+      });
     }
     const prices = new Map<number, ExistingPrice>();
     for (const [productId, { price }] of found) prices.set(productId, price);
@@ -309,7 +442,11 @@ export class CatalogSync {
     const out = new Map<string, number>();
     if (xmlIds.length === 0) return out;
     for (let from = 0; from < xmlIds.length; from += PAGE_SIZE) {
-      const envelope = await this.options.client.callEnvelope('catalog.section.list', { select: ['id', 'xmlId', 'name'], filter: { iblockId, '@xmlId': xmlIds.slice(from, from + PAGE_SIZE) }, order: { id: 'ASC' } });
+      const envelope = await this.options.client.callEnvelope('catalog.section.list', {
+        select: ['id', 'xmlId', 'name'],
+        filter: { iblockId, '@xmlId': xmlIds.slice(from, from + PAGE_SIZE) },
+        order: { id: 'ASC' },
+      });
       for (const section of parse(SectionListWire, envelope.result, 'catalog.section.list').sections) {
         if (section.xmlId && !out.has(section.xmlId)) out.set(section.xmlId, section.id);
       }
@@ -324,28 +461,62 @@ export class CatalogSync {
     const sectionIds = new Map<string, number>();
     const sectionErrors = new Map<string, BitrixSubError>();
     const sectionItems: WorkItem[] = plan.sections.map((section, n) => ({
-      commands: { [`s${n}`]: { method: 'catalog.section.add', params: { fields: { iblockId, name: section.name, xmlId: section.xmlId, active: 'Y' } } } },
+      commands: {
+        [`s${n}`]: {
+          method: 'catalog.section.add',
+          params: { fields: { iblockId, name: section.name, xmlId: section.xmlId, active: 'Y' } },
+        },
+      },
       finish: (result, errors) => {
         const error = errors[`s${n}`];
         const created = error ? undefined : parsedOrUndefined(SectionWire, result[`s${n}`])?.section.id;
         if (created !== undefined) sectionIds.set(section.xmlId, created);
-        else sectionErrors.set(section.xmlId, error ?? { error: 'BAD_RESPONSE', error_description: 'catalog.section.add answered without section.id' });
+        else
+          sectionErrors.set(
+            section.xmlId,
+            error ?? { error: 'BAD_RESPONSE', error_description: 'catalog.section.add answered without section.id' },
+          );
       },
     }));
     await this.send(sectionItems, 'sections');
 
-    const states: ItemState[] = plan.changes.map((change) => ({ change, productId: change.kind === 'create' ? null : change.productId, productWritten: false, priceWritten: false, errors: [] }));
+    const states: ItemState[] = plan.changes.map((change) => ({
+      change,
+      productId: change.kind === 'create' ? null : change.productId,
+      productWritten: false,
+      priceWritten: false,
+      errors: [],
+    }));
     const fail = (state: ItemState, step: CatalogItemError['step'], method: string, error: BitrixSubError) => {
-      state.errors.push({ key: state.change.key, xmlId: state.change.xmlId, step, method, code: error.error, message: error.error_description.slice(0, 500) });
+      state.errors.push({
+        key: state.change.key,
+        xmlId: state.change.xmlId,
+        step,
+        method,
+        code: error.error,
+        message: error.error_description.slice(0, 500),
+      });
     };
     /** A section id for the product, or undefined (and the error recorded) when its new section could not be created. */
     const sectionOf = (state: ItemState, ref: SectionRef): number | undefined => {
       if (ref.kind === 'id') return ref.id;
       const created = sectionIds.get(ref.xmlId);
-      if (created === undefined) fail(state, 'section', 'catalog.section.add', sectionErrors.get(ref.xmlId) ?? { error: 'NOT_CREATED', error_description: `section ${ref.xmlId} was not created` });
+      if (created === undefined)
+        fail(
+          state,
+          'section',
+          'catalog.section.add',
+          sectionErrors.get(ref.xmlId) ?? {
+            error: 'NOT_CREATED',
+            error_description: `section ${ref.xmlId} was not created`,
+          },
+        );
       return created;
     };
-    const price = (money: { cents: number; currency: string }) => ({ price: formatCents(money.cents), currency: money.currency });
+    const price = (money: { cents: number; currency: string }) => ({
+      price: formatCents(money.cents),
+      currency: money.currency,
+    });
 
     const productItems: WorkItem[] = [];
     states.forEach((state, n) => {
@@ -356,9 +527,23 @@ export class CatalogSync {
       if (change.kind === 'create') {
         const section = change.section ? sectionOf(state, change.section) : null;
         if (section === undefined) return;
-        commands[write] = { method: 'catalog.product.add', params: { fields: { iblockId, name: change.name, xmlId: change.xmlId, active: 'Y', ...(section !== null ? { iblockSectionId: section } : {}) } } };
+        commands[write] = {
+          method: 'catalog.product.add',
+          params: {
+            fields: {
+              iblockId,
+              name: change.name,
+              xmlId: change.xmlId,
+              active: 'Y',
+              ...(section !== null ? { iblockSectionId: section } : {}),
+            },
+          },
+        };
       } else if (change.kind === 'deactivate') {
-        commands[write] = { method: 'catalog.product.update', params: { id: change.productId, fields: { active: 'N' } } };
+        commands[write] = {
+          method: 'catalog.product.update',
+          params: { id: change.productId, fields: { active: 'N' } },
+        };
       } else {
         const fields: Record<string, unknown> = {};
         for (const field of change.fields) {
@@ -369,11 +554,18 @@ export class CatalogSync {
             if (section !== undefined) fields.iblockSectionId = section;
           }
         }
-        if (Object.keys(fields).length > 0) commands[write] = { method: 'catalog.product.update', params: { id: change.productId, fields } };
+        if (Object.keys(fields).length > 0)
+          commands[write] = { method: 'catalog.product.update', params: { id: change.productId, fields } };
         if (change.price) {
-          commands[priceKey] = change.price.priceId !== null
-            ? { method: 'catalog.price.update', params: { id: change.price.priceId, fields: price(change.price.to) } }
-            : { method: 'catalog.price.add', params: { fields: { productId: change.productId, catalogGroupId: priceTypeId, ...price(change.price.to) } } };
+          commands[priceKey] =
+            change.price.priceId !== null
+              ? { method: 'catalog.price.update', params: { id: change.price.priceId, fields: price(change.price.to) } }
+              : {
+                  method: 'catalog.price.add',
+                  params: {
+                    fields: { productId: change.productId, catalogGroupId: priceTypeId, ...price(change.price.to) },
+                  },
+                };
         }
       }
       if (Object.keys(commands).length === 0) return;
@@ -385,7 +577,11 @@ export class CatalogSync {
             if (error) fail(state, 'product', commands[write].method, error);
             else if (change.kind === 'create') {
               const created = parsedOrUndefined(ElementWire, result[write])?.element.id;
-              if (created === undefined) fail(state, 'product', 'catalog.product.add', { error: 'BAD_RESPONSE', error_description: 'catalog.product.add answered without element.id' });
+              if (created === undefined)
+                fail(state, 'product', 'catalog.product.add', {
+                  error: 'BAD_RESPONSE',
+                  error_description: 'catalog.product.add answered without element.id',
+                });
               else {
                 state.productId = created;
                 state.productWritten = true;
@@ -406,7 +602,10 @@ export class CatalogSync {
     states.forEach((state, n) => {
       if (state.change.kind !== 'create' || state.productId === null) return;
       const key = `c${n}`;
-      const command: BatchCommand = { method: 'catalog.price.add', params: { fields: { productId: state.productId, catalogGroupId: priceTypeId, ...price(state.change.price) } } };
+      const command: BatchCommand = {
+        method: 'catalog.price.add',
+        params: { fields: { productId: state.productId, catalogGroupId: priceTypeId, ...price(state.change.price) } },
+      };
       priceItems.push({
         commands: { [key]: command },
         finish: (_result, errors) => {
@@ -444,13 +643,20 @@ export class CatalogSync {
     for (const [index, batch] of batches.entries()) {
       const commands: Record<string, BatchCommand> = Object.assign({}, ...batch.map((item) => item.commands));
       let answer: Pick<BatchResult, 'result' | 'errors'>;
-      if (abort) answer = { result: {}, errors: everyKey(commands, { error: abort.error, error_description: `not sent: ${abort.error_description}` }) };
+      if (abort)
+        answer = {
+          result: {},
+          errors: everyKey(commands, { error: abort.error, error_description: `not sent: ${abort.error_description}` }),
+        };
       else {
         try {
           answer = await this.options.client.batch(commands);
         } catch (error) {
           const code = (error as { code?: unknown }).code;
-          abort = { error: typeof code === 'string' ? code : 'BATCH_FAILED', error_description: (error as Error).message };
+          abort = {
+            error: typeof code === 'string' ? code : 'BATCH_FAILED',
+            error_description: (error as Error).message,
+          };
           answer = { result: {}, errors: everyKey(commands, abort) };
         }
       }
@@ -463,7 +669,14 @@ export class CatalogSync {
 
   private invalidError(row: CatalogPlan['invalid'][number]): CatalogItemError {
     const key = row.key ?? `(row ${row.row + 1})`;
-    return { key, xmlId: row.key === null ? key : `${this.options.mapping.prefix}${row.key}`, step: 'row', method: 'BITRIX_CATALOG_QUERY', code: row.code, message: row.message };
+    return {
+      key,
+      xmlId: row.key === null ? key : `${this.options.mapping.prefix}${row.key}`,
+      step: 'row',
+      method: 'BITRIX_CATALOG_QUERY',
+      code: row.code,
+      message: row.message,
+    };
   }
 
   /**
@@ -487,12 +700,35 @@ export class CatalogSync {
       const bitrixId = state.productId !== null ? { bitrixId: String(state.productId) } : {};
       const error = state.errors[0];
       if (error) {
-        event(change.key, `failed:${error.code || 'error'}`, (id) => createEvent('bitrix.entity.failed.v1', {
-          entity: 'product', sourceKey: change.key, ...bitrixId, error: { code: error.code || 'ERROR', message: `${error.step}: ${error.message}`.slice(0, 500) }, retryable: !PERMANENT.has(error.code), at,
-        }, fields(id)) as DomainEvent);
+        event(
+          change.key,
+          `failed:${error.code || 'error'}`,
+          (id) =>
+            createEvent(
+              'bitrix.entity.failed.v1',
+              {
+                entity: 'product',
+                sourceKey: change.key,
+                ...bitrixId,
+                error: { code: error.code || 'ERROR', message: `${error.step}: ${error.message}`.slice(0, 500) },
+                retryable: !PERMANENT.has(error.code),
+                at,
+              },
+              fields(id),
+            ) as DomainEvent,
+        );
       } else {
         const action = change.kind === 'create' ? 'created' : 'updated';
-        event(change.key, action, (id) => createEvent('bitrix.entity.synced.v1', { entity: 'product', sourceKey: change.key, ...bitrixId, action, at }, fields(id)) as DomainEvent);
+        event(
+          change.key,
+          action,
+          (id) =>
+            createEvent(
+              'bitrix.entity.synced.v1',
+              { entity: 'product', sourceKey: change.key, ...bitrixId, action, at },
+              fields(id),
+            ) as DomainEvent,
+        );
       }
     }
     const invalidKeys = new Set<string>();
@@ -500,7 +736,22 @@ export class CatalogSync {
       if (row.key === null || invalidKeys.has(row.key)) continue;
       invalidKeys.add(row.key);
       const key = row.key;
-      event(key, `failed:${row.code}`, (id) => createEvent('bitrix.entity.failed.v1', { entity: 'product', sourceKey: key, error: { code: row.code, message: row.message }, retryable: false, at }, fields(id)) as DomainEvent);
+      event(
+        key,
+        `failed:${row.code}`,
+        (id) =>
+          createEvent(
+            'bitrix.entity.failed.v1',
+            {
+              entity: 'product',
+              sourceKey: key,
+              error: { code: row.code, message: row.message },
+              retryable: false,
+              at,
+            },
+            fields(id),
+          ) as DomainEvent,
+      );
     }
     await this.options.bus.publishEvents(items);
     return items.length;
@@ -515,7 +766,10 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, method: string): 
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new CatalogSyncError('READ_FAILED', `${method} answered an unexpected shape: ${issue.path.join('.') || '(result)'}: ${issue.message}`);
+    throw new CatalogSyncError(
+      'READ_FAILED',
+      `${method} answered an unexpected shape: ${issue.path.join('.') || '(result)'}: ${issue.message}`,
+    );
   }
   return parsed.data;
 }

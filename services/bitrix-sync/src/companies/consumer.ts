@@ -9,5 +9,9 @@ import type { CompanyMapping } from './mapping.js';
 export function companiesConsumer(mapping: CompanyMapping): ConsumerDefinition {
   const { schema, table } = parseTableName(mapping.table);
   if (schema === 'public' && table === 'cliente') return Consumers.bitrixCompanies;
-  return { ...Consumers.bitrixCompanies, durable: `${Consumers.bitrixCompanies.durable}-${schema}_${table}`.replace(/[^A-Za-z0-9_-]/g, '_'), filterSubjects: [glymsTableSubjects(schema, table)] };
+  return {
+    ...Consumers.bitrixCompanies,
+    durable: `${Consumers.bitrixCompanies.durable}-${schema}_${table}`.replace(/[^A-Za-z0-9_-]/g, '_'),
+    filterSubjects: [glymsTableSubjects(schema, table)],
+  };
 }

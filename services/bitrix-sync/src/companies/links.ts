@@ -1,5 +1,13 @@
 import { Channels, Collections, type DomainEventOf } from '@puente/contracts';
-import { aspectVersion, isNewer, setAspect, unhandled, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
+import {
+  aspectVersion,
+  isNewer,
+  setAspect,
+  unhandled,
+  type AspectVersion,
+  type ProjectedDoc,
+  type Projection,
+} from '@puente/projection';
 
 /** One multi-value entry (phone, e-mail) that bitrix-sync wrote: its Bitrix24 id and the value it held. */
 export interface MultiValueEntry {
@@ -30,7 +38,10 @@ export interface BitrixLinkDoc extends ProjectedDoc {
 export const linkKey = (entity: string, sourceKey: string): string => `${entity}:${sourceKey}`;
 
 /** `bitrix_links`: the outcome events of bitrix-sync, one document per entity; replaying them rebuilds it. */
-export function linksProjection(): Projection<BitrixLinkDoc, DomainEventOf<'bitrix.entity.synced.v1' | 'bitrix.entity.failed.v1'>> {
+export function linksProjection(): Projection<
+  BitrixLinkDoc,
+  DomainEventOf<'bitrix.entity.synced.v1' | 'bitrix.entity.failed.v1'>
+> {
   return {
     name: 'bitrix-links',
     collection: Collections.bitrixLinks,
@@ -42,32 +53,73 @@ export function linksProjection(): Projection<BitrixLinkDoc, DomainEventOf<'bitr
       const version = aspectVersion(event.data.at, position);
       if (doc && !isNewer(doc._v.sync, version)) return doc;
       const base: BitrixLinkDoc = doc ?? {
-        entity: event.data.entity, sourceKey: event.data.sourceKey, bitrixId: null, status: 'synced', lastSyncedAt: null, lastError: null, multiValueIds: {}, multiValues: {}, digest: null, _v: { sync: version },
+        entity: event.data.entity,
+        sourceKey: event.data.sourceKey,
+        bitrixId: null,
+        status: 'synced',
+        lastSyncedAt: null,
+        lastError: null,
+        multiValueIds: {},
+        multiValues: {},
+        digest: null,
+        _v: { sync: version },
       };
       switch (event.type) {
         case 'bitrix.entity.failed.v1': {
           // NOT_FOUND: the company was deleted in Bitrix24; the next push creates it again.
           const bitrixId = event.data.error.code === 'NOT_FOUND' ? null : (event.data.bitrixId ?? base.bitrixId);
-          return setAspect(base, 'sync', { bitrixId, status: 'failed', lastError: { ...event.data.error, at: event.data.at } }, version);
+          return setAspect(
+            base,
+            'sync',
+            { bitrixId, status: 'failed', lastError: { ...event.data.error, at: event.data.at } },
+            version,
+          );
         }
         case 'bitrix.entity.synced.v1': {
           const { action, bitrixId, multiValues, digest, at } = event.data;
           const sourceSequence = Math.max(event.data.sourceSequence ?? 0, base.sourceSequence ?? 0) || undefined;
-          if (action === 'unchanged' && doc && doc.status === 'synced' && (doc.sourceSequence ?? 0) >= (event.data.sourceSequence ?? 0)) return doc;
+          if (
+            action === 'unchanged' &&
+            doc &&
+            doc.status === 'synced' &&
+            (doc.sourceSequence ?? 0) >= (event.data.sourceSequence ?? 0)
+          )
+            return doc;
           if (action === 'deleted') {
-            return setAspect(base, 'sync', { bitrixId: bitrixId ?? base.bitrixId, status: 'deleted', lastSyncedAt: at, lastError: null, multiValueIds: {}, multiValues: {}, digest: null, ...(sourceSequence ? { sourceSequence } : {}) }, version);
+            return setAspect(
+              base,
+              'sync',
+              {
+                bitrixId: bitrixId ?? base.bitrixId,
+                status: 'deleted',
+                lastSyncedAt: at,
+                lastError: null,
+                multiValueIds: {},
+                multiValues: {},
+                digest: null,
+                ...(sourceSequence ? { sourceSequence } : {}),
+              },
+              version,
+            );
           }
           const entries = multiValues ?? base.multiValues;
-          return setAspect(base, 'sync', {
-            bitrixId: bitrixId ?? base.bitrixId,
-            status: 'synced',
-            lastSyncedAt: at,
-            lastError: null,
-            multiValues: entries,
-            multiValueIds: Object.fromEntries(Object.entries(entries).map(([field, list]) => [field, list.map((e) => e.id)])),
-            digest: digest ?? base.digest,
-            ...(sourceSequence ? { sourceSequence } : {}),
-          }, version);
+          return setAspect(
+            base,
+            'sync',
+            {
+              bitrixId: bitrixId ?? base.bitrixId,
+              status: 'synced',
+              lastSyncedAt: at,
+              lastError: null,
+              multiValues: entries,
+              multiValueIds: Object.fromEntries(
+                Object.entries(entries).map(([field, list]) => [field, list.map((e) => e.id)]),
+              ),
+              digest: digest ?? base.digest,
+              ...(sourceSequence ? { sourceSequence } : {}),
+            },
+            version,
+          );
         }
         default:
           return unhandled(event);

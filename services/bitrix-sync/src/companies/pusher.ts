@@ -1,7 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createEvent, decodeEvent, type DomainEvent, type DomainEventOf } from '@puente/contracts';
-import { eachConcurrently, Outcomes, PermanentError, SpanKind, withSpan, type Bus, type Delivery, type Outcome } from '@puente/bus';
+import {
+  eachConcurrently,
+  Outcomes,
+  PermanentError,
+  SpanKind,
+  withSpan,
+  type Bus,
+  type Delivery,
+  type Outcome,
+} from '@puente/bus';
 import type { ProjectionStore } from '@puente/projection';
 import { linkKey, type BitrixLinkDoc, type MultiValueEntry } from './links.js';
 import { mapCompany, originIdOf, type CompanyMapping, type DesiredCompany } from './mapping.js';
@@ -15,13 +24,17 @@ export interface BitrixCommand {
 
 /** What the pusher needs from a Bitrix24 client: `batch`, whose sub-calls fail one by one (HTTP 200 with `result_error`). */
 export interface BitrixBatchApi {
-  batch(commands: Record<string, BitrixCommand>, options?: { halt?: boolean }): Promise<{ result: Record<string, unknown>; errors: Record<string, { error: string; error_description: string }> }>;
+  batch(
+    commands: Record<string, BitrixCommand>,
+    options?: { halt?: boolean },
+  ): Promise<{ result: Record<string, unknown>; errors: Record<string, { error: string; error_description: string }> }>;
 }
 
 /** Most sub-calls Bitrix24 runs in one `batch`. */
 export const BATCH_LIMIT = 50;
 
-type GlymsEvent = DomainEventOf<'glyms.row.created.v1'> | DomainEventOf<'glyms.row.updated.v1'> | DomainEventOf<'glyms.row.deleted.v1'>;
+type GlymsEvent =
+  DomainEventOf<'glyms.row.created.v1'> | DomainEventOf<'glyms.row.updated.v1'> | DomainEventOf<'glyms.row.deleted.v1'>;
 
 /** The changes of one customer in a batch: only the newest state is pushed. */
 interface Group {
@@ -55,17 +68,36 @@ type Plan =
 
 /** How one company ended in this flush. */
 type Result =
-  | { kind: 'synced'; action: 'created' | 'updated' | 'deleted' | 'unchanged'; bitrixId: string | null; multiValues?: Record<string, MultiValueEntry[]>; digest?: string }
+  | {
+      kind: 'synced';
+      action: 'created' | 'updated' | 'deleted' | 'unchanged';
+      bitrixId: string | null;
+      multiValues?: Record<string, MultiValueEntry[]>;
+      digest?: string;
+    }
   | { kind: 'failed'; code: string; message: string; retryable: boolean; bitrixId: string | null };
 
 /** Per-command error codes that will not succeed on a retry: the change is reported and dead-lettered. */
-const PERMANENT_ERRORS = new Set(['ERROR_CORE', 'ERROR_ARGUMENT', 'INVALID_CREDENTIALS', 'ACCESS_DENIED', 'insufficient_scope', 'user_access_error', 'ERROR_METHOD_NOT_FOUND', '']);
-const NOT_FOUND = (error: { error: string; error_description: string }) => error.error === 'NOT_FOUND' || /not found/i.test(error.error_description);
+const PERMANENT_ERRORS = new Set([
+  'ERROR_CORE',
+  'ERROR_ARGUMENT',
+  'INVALID_CREDENTIALS',
+  'ACCESS_DENIED',
+  'insufficient_scope',
+  'user_access_error',
+  'ERROR_METHOD_NOT_FOUND',
+  '',
+]);
+const NOT_FOUND = (error: { error: string; error_description: string }) =>
+  error.error === 'NOT_FOUND' || /not found/i.test(error.error_description);
 
 const short = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 32);
 
 /** Multi-value update entries that make `current` hold exactly `desired`, by position: change, add, delete by `ID`. */
-export function diffMultiValue(desired: readonly { value: string; valueType: string }[], current: readonly MultiValueEntry[]): { ops: Record<string, string>[]; kept: MultiValueEntry[]; added: string[] } {
+export function diffMultiValue(
+  desired: readonly { value: string; valueType: string }[],
+  current: readonly MultiValueEntry[],
+): { ops: Record<string, string>[]; kept: MultiValueEntry[]; added: string[] } {
   const ops: Record<string, string>[] = [];
   const kept: MultiValueEntry[] = [];
   const added: string[] = [];
@@ -89,7 +121,9 @@ export function diffMultiValue(desired: readonly { value: string; valueType: str
 function entriesOf(company: unknown, field: string): MultiValueEntry[] {
   const list = (company as Record<string, unknown> | null)?.[field];
   if (!Array.isArray(list)) return [];
-  return list.filter((e): e is { ID: unknown; VALUE: unknown } => typeof e === 'object' && e !== null).map((e) => ({ id: String(e.ID), value: String(e.VALUE ?? '') }));
+  return list
+    .filter((e): e is { ID: unknown; VALUE: unknown } => typeof e === 'object' && e !== null)
+    .map((e) => ({ id: String(e.ID), value: String(e.VALUE ?? '') }));
 }
 
 export interface CompanyPusherOptions {
@@ -134,11 +168,25 @@ export class CompanyPusher {
         outcomes[i] = Outcomes.dead(error);
         return;
       }
-      if (event.type !== 'glyms.row.created.v1' && event.type !== 'glyms.row.updated.v1' && event.type !== 'glyms.row.deleted.v1') return;
-      const [schema, table] = this.options.mapping.table.includes('.') ? this.options.mapping.table.split('.') : ['public', this.options.mapping.table];
+      if (
+        event.type !== 'glyms.row.created.v1' &&
+        event.type !== 'glyms.row.updated.v1' &&
+        event.type !== 'glyms.row.deleted.v1'
+      )
+        return;
+      const [schema, table] = this.options.mapping.table.includes('.')
+        ? this.options.mapping.table.split('.')
+        : ['public', this.options.mapping.table];
       if (event.data.schema !== schema || event.data.table !== table) return;
       const sourceKey = originIdOf(event.data.key, this.options.mapping);
-      const group = groups.get(sourceKey) ?? { sourceKey, indexes: [], last: event, positions: [], sequence: 0, redelivered: false };
+      const group = groups.get(sourceKey) ?? {
+        sourceKey,
+        indexes: [],
+        last: event,
+        positions: [],
+        sequence: 0,
+        redelivered: false,
+      };
       group.sequence = Math.max(group.sequence, delivery.position);
       group.indexes.push(i);
       group.last = event;
@@ -150,14 +198,19 @@ export class CompanyPusher {
     if (groups.size === 0) return outcomes;
     const started = Date.now();
     const results = await this.push([...groups.values()]);
-    this.options.logger.debug({ changes: deliveries.length, companies: groups.size, ms: Date.now() - started }, 'pushed customer changes to Bitrix24');
+    this.options.logger.debug(
+      { changes: deliveries.length, companies: groups.size, ms: Date.now() - started },
+      'pushed customer changes to Bitrix24',
+    );
     const events: { event: DomainEvent; msgId: string }[] = [];
     for (const group of groups.values()) {
       const result = results.get(group.sourceKey)!;
       events.push(this.outcomeEvent(group, result));
       const last = group.indexes[group.indexes.length - 1]!;
       if (result.kind === 'failed') {
-        const error = result.retryable ? new Error(`${result.code}: ${result.message}`) : new PermanentError(result.code, `${result.code}: ${result.message}`);
+        const error = result.retryable
+          ? new Error(`${result.code}: ${result.message}`)
+          : new PermanentError(result.code, `${result.code}: ${result.message}`);
         // The newest change carries the failure (to the DLQ when it is final); the older ones are superseded by it.
         outcomes[last] = result.retryable ? Outcomes.retry(error) : Outcomes.dead(error);
       }
@@ -180,11 +233,25 @@ export class CompanyPusher {
     const sourceSequence = Math.max(previous?.sourceSequence ?? 0, result.kind === 'synced' ? group.sequence : 0);
     let next: LinkState;
     if (result.kind === 'synced') {
-      if (result.action === 'deleted') next = { bitrixId: result.bitrixId, status: 'deleted', multiValues: {}, digest: null, sourceSequence };
+      if (result.action === 'deleted')
+        next = { bitrixId: result.bitrixId, status: 'deleted', multiValues: {}, digest: null, sourceSequence };
       else if (result.action === 'unchanged' && previous) next = { ...previous, sourceSequence };
-      else next = { bitrixId: result.bitrixId, status: 'synced', multiValues: result.multiValues ?? previous?.multiValues ?? {}, digest: result.digest ?? previous?.digest ?? null, sourceSequence };
+      else
+        next = {
+          bitrixId: result.bitrixId,
+          status: 'synced',
+          multiValues: result.multiValues ?? previous?.multiValues ?? {},
+          digest: result.digest ?? previous?.digest ?? null,
+          sourceSequence,
+        };
     } else {
-      next = { bitrixId: result.bitrixId, status: 'failed', multiValues: previous?.multiValues ?? {}, digest: null, sourceSequence };
+      next = {
+        bitrixId: result.bitrixId,
+        status: 'failed',
+        multiValues: previous?.multiValues ?? {},
+        digest: null,
+        sourceSequence,
+      };
     }
     this.cache.delete(sourceKey);
     this.cache.set(sourceKey, next);
@@ -200,8 +267,20 @@ export class CompanyPusher {
       return !cached;
     });
     await eachConcurrently(missing, 16, async (key) => {
-      const doc = (await this.options.links.collection.findOne({ _id: linkKey('company', key) })) as (BitrixLinkDoc & { _id: string }) | null;
-      out.set(key, doc ? { bitrixId: doc.bitrixId, status: doc.status, multiValues: doc.multiValues ?? {}, digest: doc.digest, sourceSequence: doc.sourceSequence ?? 0 } : undefined);
+      const doc = (await this.options.links.collection.findOne({ _id: linkKey('company', key) })) as
+        (BitrixLinkDoc & { _id: string }) | null;
+      out.set(
+        key,
+        doc
+          ? {
+              bitrixId: doc.bitrixId,
+              status: doc.status,
+              multiValues: doc.multiValues ?? {},
+              digest: doc.digest,
+              sourceSequence: doc.sourceSequence ?? 0,
+            }
+          : undefined,
+      );
     });
     return out;
   }
@@ -220,15 +299,31 @@ export class CompanyPusher {
         continue;
       }
       const mapped = mapCompany(group.last.type === 'glyms.row.deleted.v1' ? undefined : group.last.data.row, mapping);
-      if (mapped.kind === 'invalid') plans.set(group.sourceKey, { kind: 'invalid', code: mapped.code, message: mapped.message, bitrixId });
-      else if (mapped.kind === 'delete') plans.set(group.sourceKey, bitrixId ? { kind: 'delete', bitrixId } : { kind: 'gone' });
-      else if (bitrixId && link?.status === 'synced' && link.digest === mapped.company.digest && !group.redelivered) plans.set(group.sourceKey, { kind: 'unchanged', bitrixId });
-      else if (bitrixId) plans.set(group.sourceKey, { kind: 'update', bitrixId, company: mapped.company, current: link?.multiValues ?? {} });
+      if (mapped.kind === 'invalid')
+        plans.set(group.sourceKey, { kind: 'invalid', code: mapped.code, message: mapped.message, bitrixId });
+      else if (mapped.kind === 'delete')
+        plans.set(group.sourceKey, bitrixId ? { kind: 'delete', bitrixId } : { kind: 'gone' });
+      else if (bitrixId && link?.status === 'synced' && link.digest === mapped.company.digest && !group.redelivered)
+        plans.set(group.sourceKey, { kind: 'unchanged', bitrixId });
+      else if (bitrixId)
+        plans.set(group.sourceKey, {
+          kind: 'update',
+          bitrixId,
+          company: mapped.company,
+          current: link?.multiValues ?? {},
+        });
       else plans.set(group.sourceKey, { kind: 'create', company: mapped.company });
     }
     const results = new Map<string, Result>();
     await this.adoptExisting(plans, results);
-    const pending: { key: string; commands: Record<string, BitrixCommand>; finish: (result: Record<string, unknown>, errors: Record<string, { error: string; error_description: string }>) => Result }[] = [];
+    const pending: {
+      key: string;
+      commands: Record<string, BitrixCommand>;
+      finish: (
+        result: Record<string, unknown>,
+        errors: Record<string, { error: string; error_description: string }>,
+      ) => Result;
+    }[] = [];
     let n = 0;
     for (const [key, plan] of plans) {
       if (results.has(key)) continue;
@@ -240,16 +335,26 @@ export class CompanyPusher {
           results.set(key, { kind: 'synced', action: 'deleted', bitrixId: null });
           break;
         case 'invalid':
-          results.set(key, { kind: 'failed', code: plan.code, message: plan.message, retryable: false, bitrixId: plan.bitrixId });
+          results.set(key, {
+            kind: 'failed',
+            code: plan.code,
+            message: plan.message,
+            retryable: false,
+            bitrixId: plan.bitrixId,
+          });
           break;
         case 'delete': {
           const id = `d${n++}`;
-          pending.push({ key, commands: { [id]: { method: 'crm.company.delete', params: { id: plan.bitrixId } } }, finish: (_r, errors) => {
-            const error = errors[id];
-            // Already gone in Bitrix24 is what a delete wants.
-            if (!error || NOT_FOUND(error)) return { kind: 'synced', action: 'deleted', bitrixId: plan.bitrixId };
-            return failure(error, plan.bitrixId);
-          } });
+          pending.push({
+            key,
+            commands: { [id]: { method: 'crm.company.delete', params: { id: plan.bitrixId } } },
+            finish: (_r, errors) => {
+              const error = errors[id];
+              // Already gone in Bitrix24 is what a delete wants.
+              if (!error || NOT_FOUND(error)) return { kind: 'synced', action: 'deleted', bitrixId: plan.bitrixId };
+              return failure(error, plan.bitrixId);
+            },
+          });
           break;
         }
         case 'update':
@@ -271,7 +376,11 @@ export class CompanyPusher {
       this.stats.requests++;
       this.stats.commands += size;
       const companies = batch.length;
-      const { result, errors } = await withSpan('bitrix batch', { kind: SpanKind.CLIENT, attributes: { 'puente.bitrix.commands': size, 'puente.bitrix.companies': companies } }, () => this.options.api.batch(commands));
+      const { result, errors } = await withSpan(
+        'bitrix batch',
+        { kind: SpanKind.CLIENT, attributes: { 'puente.bitrix.commands': size, 'puente.bitrix.companies': companies } },
+        () => this.options.api.batch(commands),
+      );
       for (const p of batch) results.set(p.key, p.finish(result, errors));
       batch = [];
       size = 0;
@@ -299,11 +408,29 @@ export class CompanyPusher {
       const slice = unknown.slice(start, start + BATCH_LIMIT * BATCH_LIMIT);
       const commands: Record<string, BitrixCommand> = {};
       for (let i = 0; i * BATCH_LIMIT < slice.length; i++) {
-        commands[`f${i}`] = { method: 'crm.company.list', params: { filter: { ORIGINATOR_ID: mapping.originatorId, '@ORIGIN_ID': slice.slice(i * BATCH_LIMIT, (i + 1) * BATCH_LIMIT) }, select: ['ID', 'ORIGIN_ID', 'PHONE', 'EMAIL'], order: { ID: 'ASC' }, start: -1 } };
+        commands[`f${i}`] = {
+          method: 'crm.company.list',
+          params: {
+            filter: {
+              ORIGINATOR_ID: mapping.originatorId,
+              '@ORIGIN_ID': slice.slice(i * BATCH_LIMIT, (i + 1) * BATCH_LIMIT),
+            },
+            select: ['ID', 'ORIGIN_ID', 'PHONE', 'EMAIL'],
+            order: { ID: 'ASC' },
+            start: -1,
+          },
+        };
       }
       this.stats.requests++;
       this.stats.commands += Object.keys(commands).length;
-      const { result, errors } = await withSpan('bitrix batch', { kind: SpanKind.CLIENT, attributes: { 'puente.bitrix.commands': Object.keys(commands).length, 'puente.bitrix.lookup': 1 } }, () => api.batch(commands));
+      const { result, errors } = await withSpan(
+        'bitrix batch',
+        {
+          kind: SpanKind.CLIENT,
+          attributes: { 'puente.bitrix.commands': Object.keys(commands).length, 'puente.bitrix.lookup': 1 },
+        },
+        () => api.batch(commands),
+      );
       const failed = Object.values(errors)[0];
       if (failed) {
         for (const key of slice) results.set(key, failure(failed, null, true));
@@ -320,13 +447,29 @@ export class CompanyPusher {
         const company = found.get(key);
         const plan = plans.get(key);
         if (!company || plan?.kind !== 'create') continue;
-        plans.set(key, { kind: 'update', bitrixId: String(company.ID), company: plan.company, current: { PHONE: entriesOf(company, 'PHONE'), EMAIL: entriesOf(company, 'EMAIL') } });
+        plans.set(key, {
+          kind: 'update',
+          bitrixId: String(company.ID),
+          company: plan.company,
+          current: { PHONE: entriesOf(company, 'PHONE'), EMAIL: entriesOf(company, 'EMAIL') },
+        });
       }
     }
   }
 
   /** The sub-calls that create or update one company, and how to read their results. */
-  private writeCommands(key: string, plan: Extract<Plan, { kind: 'update' | 'create' }>, n: number): { key: string; commands: Record<string, BitrixCommand>; finish: (result: Record<string, unknown>, errors: Record<string, { error: string; error_description: string }>) => Result } {
+  private writeCommands(
+    key: string,
+    plan: Extract<Plan, { kind: 'update' | 'create' }>,
+    n: number,
+  ): {
+    key: string;
+    commands: Record<string, BitrixCommand>;
+    finish: (
+      result: Record<string, unknown>,
+      errors: Record<string, { error: string; error_description: string }>,
+    ) => Result;
+  } {
     const { mapping } = this.options;
     const fields: Record<string, unknown> = { ...plan.company.fields };
     const kept: Record<string, MultiValueEntry[]> = {};
@@ -340,10 +483,28 @@ export class CompanyPusher {
     const needsRead = Object.values(added).some((list) => list.length > 0);
     const write = plan.kind === 'create' ? `a${n}` : `u${n}`;
     const read = `g${n}`;
-    const commands: Record<string, BitrixCommand> = plan.kind === 'create'
-      ? { [write]: { method: 'crm.company.add', params: { fields: { ...fields, ORIGINATOR_ID: mapping.originatorId, ORIGIN_ID: key }, params: { REGISTER_SONET_EVENT: 'N' } } } }
-      : { [write]: { method: 'crm.company.update', params: { id: plan.bitrixId, fields, params: { REGISTER_SONET_EVENT: 'N' } } } };
-    if (needsRead) commands[read] = { method: 'crm.company.get', params: { id: plan.kind === 'create' ? `$result[${write}]` : plan.bitrixId } };
+    const commands: Record<string, BitrixCommand> =
+      plan.kind === 'create'
+        ? {
+            [write]: {
+              method: 'crm.company.add',
+              params: {
+                fields: { ...fields, ORIGINATOR_ID: mapping.originatorId, ORIGIN_ID: key },
+                params: { REGISTER_SONET_EVENT: 'N' },
+              },
+            },
+          }
+        : {
+            [write]: {
+              method: 'crm.company.update',
+              params: { id: plan.bitrixId, fields, params: { REGISTER_SONET_EVENT: 'N' } },
+            },
+          };
+    if (needsRead)
+      commands[read] = {
+        method: 'crm.company.get',
+        params: { id: plan.kind === 'create' ? `$result[${write}]` : plan.bitrixId },
+      };
     return {
       key,
       commands,
@@ -352,7 +513,14 @@ export class CompanyPusher {
         const writeError = errors[write];
         if (writeError) {
           // A company deleted in Bitrix24 by hand: forget the link; the retry looks it up and creates it again.
-          if (plan.kind === 'update' && NOT_FOUND(writeError)) return { kind: 'failed', code: 'NOT_FOUND', message: `company ${plan.bitrixId} no longer exists in Bitrix24; it will be created again`, retryable: true, bitrixId: null };
+          if (plan.kind === 'update' && NOT_FOUND(writeError))
+            return {
+              kind: 'failed',
+              code: 'NOT_FOUND',
+              message: `company ${plan.bitrixId} no longer exists in Bitrix24; it will be created again`,
+              retryable: true,
+              bitrixId: null,
+            };
           return failure(writeError, knownId);
         }
         const bitrixId = plan.kind === 'create' ? String(result[write]) : plan.bitrixId;
@@ -360,7 +528,14 @@ export class CompanyPusher {
         for (const [field, entries] of Object.entries(kept)) multiValues[field] = [...entries];
         if (needsRead) {
           const company = result[read];
-          if (errors[read] || !company) return { kind: 'failed', code: 'READ_BACK_FAILED', message: `could not read company ${bitrixId} back to learn its new entry ids`, retryable: true, bitrixId };
+          if (errors[read] || !company)
+            return {
+              kind: 'failed',
+              code: 'READ_BACK_FAILED',
+              message: `could not read company ${bitrixId} back to learn its new entry ids`,
+              retryable: true,
+              bitrixId,
+            };
           for (const [field, values] of Object.entries(added)) {
             const taken = new Set(multiValues[field]!.map((e) => e.id));
             for (const value of values) {
@@ -372,35 +547,75 @@ export class CompanyPusher {
             }
           }
         }
-        return { kind: 'synced', action: plan.kind === 'create' ? 'created' : 'updated', bitrixId, multiValues, digest: plan.company.digest };
+        return {
+          kind: 'synced',
+          action: plan.kind === 'create' ? 'created' : 'updated',
+          bitrixId,
+          multiValues,
+          digest: plan.company.digest,
+        };
       },
     };
   }
 
   private outcomeEvent(group: Group, result: Result): { event: DomainEvent; msgId: string } {
     const at = this.now().toISOString();
-    const common = { entity: 'company' as const, sourceKey: group.sourceKey, sourceEventId: group.last.id, sourcePositions: group.positions, sourceSequence: group.sequence, cdc: group.last.data.cdc, at };
+    const common = {
+      entity: 'company' as const,
+      sourceKey: group.sourceKey,
+      sourceEventId: group.last.id,
+      sourcePositions: group.positions,
+      sourceSequence: group.sequence,
+      cdc: group.last.data.cdc,
+      at,
+    };
     const msgId = `bitrix:company:${group.sourceKey}:${group.last.id}:${result.kind === 'synced' ? result.action : `failed:${result.code}`}`;
     if (result.kind === 'synced') {
-      const multiValueIds = result.multiValues ? Object.fromEntries(Object.entries(result.multiValues).map(([f, list]) => [f, list.map((e) => e.id)])) : undefined;
+      const multiValueIds = result.multiValues
+        ? Object.fromEntries(Object.entries(result.multiValues).map(([f, list]) => [f, list.map((e) => e.id)]))
+        : undefined;
       return {
-        event: createEvent('bitrix.entity.synced.v1', {
-          ...common, action: result.action, ...(result.bitrixId ? { bitrixId: result.bitrixId } : {}),
-          ...(result.multiValues ? { multiValues: result.multiValues, multiValueIds } : {}), ...(result.digest ? { digest: result.digest } : {}),
-        }, { source: 'urn:puente:bitrix-sync', id: short(msgId), time: at }) as DomainEvent,
+        event: createEvent(
+          'bitrix.entity.synced.v1',
+          {
+            ...common,
+            action: result.action,
+            ...(result.bitrixId ? { bitrixId: result.bitrixId } : {}),
+            ...(result.multiValues ? { multiValues: result.multiValues, multiValueIds } : {}),
+            ...(result.digest ? { digest: result.digest } : {}),
+          },
+          { source: 'urn:puente:bitrix-sync', id: short(msgId), time: at },
+        ) as DomainEvent,
         msgId,
       };
     }
     return {
-      event: createEvent('bitrix.entity.failed.v1', {
-        ...common, ...(result.bitrixId ? { bitrixId: result.bitrixId } : {}), error: { code: result.code, message: result.message }, retryable: result.retryable,
-      }, { source: 'urn:puente:bitrix-sync', id: short(msgId), time: at }) as DomainEvent,
+      event: createEvent(
+        'bitrix.entity.failed.v1',
+        {
+          ...common,
+          ...(result.bitrixId ? { bitrixId: result.bitrixId } : {}),
+          error: { code: result.code, message: result.message },
+          retryable: result.retryable,
+        },
+        { source: 'urn:puente:bitrix-sync', id: short(msgId), time: at },
+      ) as DomainEvent,
       msgId,
     };
   }
 }
 
-function failure(error: { error: string; error_description: string }, bitrixId: string | null, forceRetry = false): Result {
+function failure(
+  error: { error: string; error_description: string },
+  bitrixId: string | null,
+  forceRetry = false,
+): Result {
   const code = error.error || 'ACCESS_DENIED';
-  return { kind: 'failed', code, message: error.error_description.slice(0, 500), retryable: forceRetry || !PERMANENT_ERRORS.has(error.error), bitrixId };
+  return {
+    kind: 'failed',
+    code,
+    message: error.error_description.slice(0, 500),
+    retryable: forceRetry || !PERMANENT_ERRORS.has(error.error),
+    bitrixId,
+  };
 }

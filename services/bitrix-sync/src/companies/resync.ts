@@ -13,7 +13,14 @@ export const isResync = (position: string): boolean => position.startsWith(RESYN
  * `updated` change whose position marks it a resync, so the active bitrix-sync writes every company
  * again (Bitrix24 edited by hand, a mapping changed, a TRUNCATE, a restored backup). Returns the count.
  */
-export async function publishCompanyResync(options: { bus: Bus; databaseUrl: string; mapping: CompanyMapping; mode: CdcMode; onProgress?: (rows: number) => void; now?: Date }): Promise<number> {
+export async function publishCompanyResync(options: {
+  bus: Bus;
+  databaseUrl: string;
+  mapping: CompanyMapping;
+  mode: CdcMode;
+  onProgress?: (rows: number) => void;
+  now?: Date;
+}): Promise<number> {
   const { schema, table } = parseTableName(options.mapping.table);
   const position = `${RESYNC_PREFIX}${(options.now ?? new Date()).toISOString()}`;
   const client = new pg.Client({ connectionString: options.databaseUrl });
@@ -22,13 +29,28 @@ export async function publishCompanyResync(options: { bus: Bus; databaseUrl: str
   let rows = 0;
   try {
     await client.query('begin isolation level repeatable read read only');
-    await client.query(`declare resync no scroll cursor for select * from ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`);
+    await client.query(
+      `declare resync no scroll cursor for select * from ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`,
+    );
     for (;;) {
       const page = await client.query<Record<string, unknown>>('fetch 500 from resync');
       if (page.rows.length === 0) break;
-      await options.bus.publishEvents(page.rows.map((row) => changeMessage(options.mode, {
-        schema, table, op: 'updated', key: Object.fromEntries(options.mapping.key.map((column) => [column, row[column]])), row, position,
-      }, position)));
+      await options.bus.publishEvents(
+        page.rows.map((row) =>
+          changeMessage(
+            options.mode,
+            {
+              schema,
+              table,
+              op: 'updated',
+              key: Object.fromEntries(options.mapping.key.map((column) => [column, row[column]])),
+              row,
+              position,
+            },
+            position,
+          ),
+        ),
+      );
       rows += page.rows.length;
       options.onProgress?.(rows);
     }

@@ -63,16 +63,40 @@ type Row = Record<string, unknown>;
 type MultiEntry = { ID: string; VALUE_TYPE: string; VALUE: string; TYPE_ID: string };
 
 class FakeError extends Error {
-  constructor(readonly status: number, readonly code: string, readonly description: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly description: string,
+  ) {
     super(description);
   }
 }
 
 const MULTI = ['PHONE', 'EMAIL', 'WEB', 'IM'] as const;
 const COMPANY_FIELDS = new Set([
-  'TITLE', 'COMPANY_TYPE', 'INDUSTRY', 'EMPLOYEES', 'CURRENCY_ID', 'REVENUE', 'OPENED', 'ASSIGNED_BY_ID', 'COMMENTS',
-  'IS_MY_COMPANY', 'ORIGINATOR_ID', 'ORIGIN_ID', 'ORIGIN_VERSION', 'ADDRESS', 'BANKING_DETAILS', 'CREATED_BY_ID', 'MODIFY_BY_ID',
-  'UTM_SOURCE', 'UTM_MEDIUM', 'UTM_CAMPAIGN', 'UTM_CONTENT', 'UTM_TERM', 'CONTACT_ID',
+  'TITLE',
+  'COMPANY_TYPE',
+  'INDUSTRY',
+  'EMPLOYEES',
+  'CURRENCY_ID',
+  'REVENUE',
+  'OPENED',
+  'ASSIGNED_BY_ID',
+  'COMMENTS',
+  'IS_MY_COMPANY',
+  'ORIGINATOR_ID',
+  'ORIGIN_ID',
+  'ORIGIN_VERSION',
+  'ADDRESS',
+  'BANKING_DETAILS',
+  'CREATED_BY_ID',
+  'MODIFY_BY_ID',
+  'UTM_SOURCE',
+  'UTM_MEDIUM',
+  'UTM_CAMPAIGN',
+  'UTM_CONTENT',
+  'UTM_TERM',
+  'CONTACT_ID',
 ]);
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PAGE = 50;
@@ -95,8 +119,28 @@ export class FakeBitrix24 {
     { id: 2, name: 'WHOLESALE', base: 'N', sort: 200, xmlId: 'WHOLESALE' },
   ];
   readonly catalogs: Row[] = [
-    { id: CATALOG_IBLOCK, iblockId: CATALOG_IBLOCK, iblockTypeId: 'CRM_PRODUCT_CATALOG', name: 'CRM product catalog', productIblockId: null, skuPropertyId: null, subscription: 'N', vatId: null, yandexExport: 'N' },
-    { id: OFFERS_IBLOCK, iblockId: OFFERS_IBLOCK, iblockTypeId: 'CRM_PRODUCT_CATALOG', name: 'CRM product catalog (offers)', productIblockId: CATALOG_IBLOCK, skuPropertyId: 99, subscription: 'N', vatId: null, yandexExport: 'N' },
+    {
+      id: CATALOG_IBLOCK,
+      iblockId: CATALOG_IBLOCK,
+      iblockTypeId: 'CRM_PRODUCT_CATALOG',
+      name: 'CRM product catalog',
+      productIblockId: null,
+      skuPropertyId: null,
+      subscription: 'N',
+      vatId: null,
+      yandexExport: 'N',
+    },
+    {
+      id: OFFERS_IBLOCK,
+      iblockId: OFFERS_IBLOCK,
+      iblockTypeId: 'CRM_PRODUCT_CATALOG',
+      name: 'CRM product catalog (offers)',
+      productIblockId: CATALOG_IBLOCK,
+      skuPropertyId: 99,
+      subscription: 'N',
+      vatId: null,
+      yandexExport: 'N',
+    },
   ];
   /** Every REST request answered (OAuth token requests are not REST requests). */
   readonly requests: FakeRequest[] = [];
@@ -121,7 +165,10 @@ export class FakeBitrix24 {
     this.clientId = options.clientId ?? 'local.fake0000000000.00000000';
     this.clientSecret = options.clientSecret ?? 'fake-client-secret-not-real-0000000000';
     this.memberId = options.memberId ?? 'fakememberid0000000000000000000000';
-    this.webhook = { userId: String(options.webhook?.userId ?? 1), code: options.webhook?.code ?? 'fakewebhookcode00000' };
+    this.webhook = {
+      userId: String(options.webhook?.userId ?? 1),
+      code: options.webhook?.code ?? 'fakewebhookcode00000',
+    };
     this.bucket = options.bucket ?? { burst: 50, drainPerSecond: 2 };
     this.seedStatuses();
   }
@@ -140,7 +187,12 @@ export class FakeBitrix24 {
   /** The variables that point Puente at this fake: an OAuth app (default) or the inbound webhook. */
   env(mode: 'oauth' | 'webhook' = 'oauth'): Record<string, string> {
     if (mode === 'webhook') return { BITRIX_WEBHOOK_URL: this.webhookUrl() };
-    return { BITRIX_PORTAL_URL: this.url, BITRIX_CLIENT_ID: this.clientId, BITRIX_CLIENT_SECRET: this.clientSecret, BITRIX_OAUTH_URL: this.url };
+    return {
+      BITRIX_PORTAL_URL: this.url,
+      BITRIX_CLIENT_ID: this.clientId,
+      BITRIX_CLIENT_SECRET: this.clientSecret,
+      BITRIX_OAUTH_URL: this.url,
+    };
   }
 
   webhookUrl(): string {
@@ -206,11 +258,17 @@ export class FakeBitrix24 {
     });
     const send = (status: number, body: unknown) => {
       const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      res.writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+      });
       res.end(text);
     };
     if (url.pathname === '/oauth/token' || url.pathname === '/oauth/token/') {
-      const params = { ...Object.fromEntries(url.searchParams), ...(raw && !raw.trimStart().startsWith('{') ? (decodeQuery(raw) as Record<string, string>) : {}) };
+      const params = {
+        ...Object.fromEntries(url.searchParams),
+        ...(raw && !raw.trimStart().startsWith('{') ? (decodeQuery(raw) as Record<string, string>) : {}),
+      };
       const [status, body] = this.token(params);
       return send(status, body);
     }
@@ -238,12 +296,14 @@ export class FakeBitrix24 {
       this.counters.codeExchanges++;
       const code = this.codes.get(params.code ?? '');
       this.codes.delete(params.code ?? '');
-      if (!code || code.expiresAt < this.now()) return [400, { error: 'invalid_grant', error_description: 'Invalid authorization code' }];
+      if (!code || code.expiresAt < this.now())
+        return [400, { error: 'invalid_grant', error_description: 'Invalid authorization code' }];
       return [200, this.tokenAnswer(this.newTokens())];
     }
     if (params.grant_type === 'refresh_token') {
       this.counters.refreshCalls++;
-      if (!this.refreshTokens.delete(params.refresh_token ?? '')) return [400, { error: 'invalid_grant', error_description: 'Invalid refresh token' }];
+      if (!this.refreshTokens.delete(params.refresh_token ?? ''))
+        return [400, { error: 'invalid_grant', error_description: 'Invalid refresh token' }];
       return [200, this.tokenAnswer(this.newTokens())];
     }
     return [400, { error: 'invalid_request', error_description: 'Unsupported grant_type' }];
@@ -278,9 +338,22 @@ export class FakeBitrix24 {
     const methodPart = parts.at(-1) ?? '';
     const method = methodPart.replace(/\.json$/i, '').toLowerCase();
     const commands = method === 'batch' ? Object.keys((params.cmd as Row | undefined) ?? {}).length : 0;
-    const subCalls = method === 'batch' ? Object.values((params.cmd as Row | undefined) ?? {}).map((c) => String(c).split('?')[0]!.replace(/\.json$/i, '').toLowerCase()) : [];
-    const answer = (status: number, body: unknown, outcome: string): [number, unknown, FakeRequest] => [status, body, { at: started, method, commands, outcome, subCalls }];
-    const error = (status: number, code: string, description: string, extra: Row = {}) => answer(status, { error: code, error_description: description, ...extra }, code || 'error');
+    const subCalls =
+      method === 'batch'
+        ? Object.values((params.cmd as Row | undefined) ?? {}).map((c) =>
+            String(c)
+              .split('?')[0]!
+              .replace(/\.json$/i, '')
+              .toLowerCase(),
+          )
+        : [];
+    const answer = (status: number, body: unknown, outcome: string): [number, unknown, FakeRequest] => [
+      status,
+      body,
+      { at: started, method, commands, outcome, subCalls },
+    ];
+    const error = (status: number, code: string, description: string, extra: Row = {}) =>
+      answer(status, { error: code, error_description: description, ...extra }, code || 'error');
     this.counters.restRequests++;
 
     // The rate limit counts every request to the portal, whoever sends it.
@@ -293,7 +366,8 @@ export class FakeBitrix24 {
     this.bucketAt = this.now();
 
     if (parts.length === 4) {
-      if (parts[1] !== this.webhook.userId || parts[2] !== this.webhook.code) return error(401, 'NO_AUTH_FOUND', 'Wrong authorization data');
+      if (parts[1] !== this.webhook.userId || parts[2] !== this.webhook.code)
+        return error(401, 'NO_AUTH_FOUND', 'Wrong authorization data');
     } else if (parts.length === 2) {
       const auth = typeof params.auth === 'string' ? params.auth : undefined;
       const token = auth ? this.accessTokens.get(auth) : undefined;
@@ -307,14 +381,24 @@ export class FakeBitrix24 {
     const injected = this.injected.find((e) => !e.subCall && (!e.method || e.method.toLowerCase() === method));
     if (injected) {
       if (--injected.times! <= 0) this.injected.splice(this.injected.indexOf(injected), 1);
-      const time = injected.operatingResetInMs !== undefined ? { time: this.time(started, injected.operatingResetInMs) } : {};
+      const time =
+        injected.operatingResetInMs !== undefined ? { time: this.time(started, injected.operatingResetInMs) } : {};
       return error(injected.status, injected.error, injected.description ?? injected.error, time);
     }
 
     try {
       if (method === 'batch') return answer(200, { result: this.batch(params), time: this.time(started) }, 'ok');
       const reply = this.run(method, params);
-      return answer(200, { result: reply.result, ...(reply.total !== undefined ? { total: reply.total } : {}), ...(reply.next !== undefined ? { next: reply.next } : {}), time: this.time(started) }, 'ok');
+      return answer(
+        200,
+        {
+          result: reply.result,
+          ...(reply.total !== undefined ? { total: reply.total } : {}),
+          ...(reply.next !== undefined ? { next: reply.next } : {}),
+          time: this.time(started),
+        },
+        'ok',
+      );
     } catch (e) {
       if (e instanceof FakeError) return error(e.status, e.code, e.description);
       return error(500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
@@ -324,9 +408,14 @@ export class FakeBitrix24 {
   private time(started: number, operatingResetInMs = 0): Row {
     const finish = this.now();
     return {
-      start: started / 1000, finish: finish / 1000, duration: (finish - started) / 1000, processing: (finish - started) / 1000,
-      date_start: new Date(started).toISOString(), date_finish: new Date(finish).toISOString(),
-      operating: 0, operating_reset_at: Math.floor((finish + operatingResetInMs) / 1000) + (operatingResetInMs ? 0 : 600),
+      start: started / 1000,
+      finish: finish / 1000,
+      duration: (finish - started) / 1000,
+      processing: (finish - started) / 1000,
+      date_start: new Date(started).toISOString(),
+      date_finish: new Date(finish).toISOString(),
+      operating: 0,
+      operating_reset_at: Math.floor((finish + operatingResetInMs) / 1000) + (operatingResetInMs ? 0 : 600),
     };
   }
 
@@ -340,9 +429,14 @@ export class FakeBitrix24 {
     const parsed = entries.map(([key, value]) => {
       const text = String(value);
       const q = text.indexOf('?');
-      return { key, method: (q < 0 ? text : text.slice(0, q)).replace(/\.json$/i, '').toLowerCase(), query: q < 0 ? '' : text.slice(q + 1) };
+      return {
+        key,
+        method: (q < 0 ? text : text.slice(0, q)).replace(/\.json$/i, '').toLowerCase(),
+        query: q < 0 ? '' : text.slice(q + 1),
+      };
     });
-    if (parsed.some((c) => c.method === 'batch')) throw new FakeError(405, 'ERROR_BATCH_METHOD_NOT_ALLOWED', 'Method is not allowed for batch usage');
+    if (parsed.some((c) => c.method === 'batch'))
+      throw new FakeError(405, 'ERROR_BATCH_METHOD_NOT_ALLOWED', 'Method is not allowed for batch usage');
     const halt = ['1', 'true', 'Y'].includes(String(params.halt ?? '0'));
     const result: Row = {};
     const errors: Row = {};
@@ -353,7 +447,9 @@ export class FakeBitrix24 {
       const started = this.now();
       const subParams = this.substitute(decodeQuery(query), result) as Row;
       try {
-        const injected = this.injected.find((e) => e.subCall && (!e.method || e.method.toLowerCase() === method) && (!e.match || e.match(subParams)));
+        const injected = this.injected.find(
+          (e) => e.subCall && (!e.method || e.method.toLowerCase() === method) && (!e.match || e.match(subParams)),
+        );
         if (injected) {
           if (--injected.times! <= 0) this.injected.splice(this.injected.indexOf(injected), 1);
           throw new FakeError(injected.status, injected.error, injected.description ?? injected.error);
@@ -363,7 +459,10 @@ export class FakeBitrix24 {
         if (reply.total !== undefined) total[key] = reply.total;
         if (reply.next !== undefined) next[key] = reply.next;
       } catch (e) {
-        errors[key] = e instanceof FakeError ? { error: e.code, error_description: e.description } : { error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' };
+        errors[key] =
+          e instanceof FakeError
+            ? { error: e.code, error_description: e.description }
+            : { error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' };
         times[key] = this.time(started);
         if (halt) break;
         continue;
@@ -372,18 +471,26 @@ export class FakeBitrix24 {
     }
     // PHP serializes an empty array as [] rather than {}.
     const php = (value: Row) => (Object.keys(value).length === 0 ? [] : value);
-    return { result: php(result), result_error: php(errors), result_total: php(total), result_next: php(next), result_time: php(times) };
+    return {
+      result: php(result),
+      result_error: php(errors),
+      result_total: php(total),
+      result_next: php(next),
+      result_time: php(times),
+    };
   }
 
   /** Replaces `$result[key]` and `$result[key][FIELD]` in every string value with earlier results. */
   private substitute(value: unknown, results: Row): unknown {
     if (Array.isArray(value)) return value.map((v) => this.substitute(v, results));
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.substitute(v, results)]));
+    if (value && typeof value === 'object')
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.substitute(v, results)]));
     if (typeof value !== 'string' || !value.includes('$result')) return value;
     const pattern = /\$result((?:\[[^\]]+\])+)/g;
     const lookup = (path: string): unknown => {
       let node: unknown = results;
-      for (const m of path.matchAll(/\[([^\]]+)\]/g)) node = node && typeof node === 'object' ? (node as Row)[m[1]!] : undefined;
+      for (const m of path.matchAll(/\[([^\]]+)\]/g))
+        node = node && typeof node === 'object' ? (node as Row)[m[1]!] : undefined;
       return node;
     };
     const whole = /^\$result((?:\[[^\]]+\])+)$/.exec(value);
@@ -401,9 +508,12 @@ export class FakeBitrix24 {
 
   private run(method: string, params: Row): { result: unknown; total?: number; next?: number } {
     switch (method) {
-      case 'crm.company.add': return { result: this.companyAdd(fieldsOf(params)) };
-      case 'crm.company.update': return { result: this.companyUpdate(idOf(params), fieldsOf(params)) };
-      case 'crm.company.get': return { result: this.companyRead(this.company(idOf(params)), undefined) };
+      case 'crm.company.add':
+        return { result: this.companyAdd(fieldsOf(params)) };
+      case 'crm.company.update':
+        return { result: this.companyUpdate(idOf(params), fieldsOf(params)) };
+      case 'crm.company.get':
+        return { result: this.companyRead(this.company(idOf(params)), undefined) };
       case 'crm.company.delete': {
         const id = idOf(params);
         this.company(id);
@@ -414,7 +524,10 @@ export class FakeBitrix24 {
         const rows = filterRows([...this.companies.values()], objectOf(params.filter ?? params.FILTER), 'ID');
         const page = paginate(sortRows(rows, objectOf(params.order ?? params.ORDER), 'ID'), params.start);
         const select = listOf(params.select ?? params.SELECT);
-        return { ...page, result: page.result.map((row) => this.companyRead(row, select.length > 0 ? select : ['*', 'UF_*'])) };
+        return {
+          ...page,
+          result: page.result.map((row) => this.companyRead(row, select.length > 0 ? select : ['*', 'UF_*'])),
+        };
       }
       case 'crm.status.list': {
         const rows = filterRows(this.statuses, objectOf(params.filter ?? params.FILTER), 'ID');
@@ -424,37 +537,68 @@ export class FakeBitrix24 {
       }
       case 'crm.status.add': {
         const fields = fieldsOf(params);
-        for (const name of ['ENTITY_ID', 'STATUS_ID', 'NAME']) if (!fields[name]) throw new FakeError(400, 'ERROR_CORE', `Required field ${name} is empty`);
-        if (this.statuses.some((s) => s.ENTITY_ID === fields.ENTITY_ID && s.STATUS_ID === fields.STATUS_ID)) throw new FakeError(400, 'ERROR_CORE', 'The status with this STATUS_ID already exists');
+        for (const name of ['ENTITY_ID', 'STATUS_ID', 'NAME'])
+          if (!fields[name]) throw new FakeError(400, 'ERROR_CORE', `Required field ${name} is empty`);
+        if (this.statuses.some((s) => s.ENTITY_ID === fields.ENTITY_ID && s.STATUS_ID === fields.STATUS_ID))
+          throw new FakeError(400, 'ERROR_CORE', 'The status with this STATUS_ID already exists');
         const id = this.nextId.status++;
-        this.statuses.push({ ID: String(id), ENTITY_ID: String(fields.ENTITY_ID), STATUS_ID: String(fields.STATUS_ID), NAME: String(fields.NAME), NAME_INIT: '', SORT: String(fields.SORT ?? 500), SYSTEM: 'N', CATEGORY_ID: null, COLOR: fields.COLOR ?? null, SEMANTICS: fields.SEMANTICS ?? null, EXTRA: [] });
+        this.statuses.push({
+          ID: String(id),
+          ENTITY_ID: String(fields.ENTITY_ID),
+          STATUS_ID: String(fields.STATUS_ID),
+          NAME: String(fields.NAME),
+          NAME_INIT: '',
+          SORT: String(fields.SORT ?? 500),
+          SYSTEM: 'N',
+          CATEGORY_ID: null,
+          COLOR: fields.COLOR ?? null,
+          SEMANTICS: fields.SEMANTICS ?? null,
+          EXTRA: [],
+        });
         return { result: id };
       }
-      case 'catalog.catalog.list': return { result: { catalogs: this.catalogs }, total: this.catalogs.length };
-      case 'catalog.section.add': return { result: { section: this.sectionAdd(fieldsOf(params)) } };
+      case 'catalog.catalog.list':
+        return { result: { catalogs: this.catalogs }, total: this.catalogs.length };
+      case 'catalog.section.add':
+        return { result: { section: this.sectionAdd(fieldsOf(params)) } };
       case 'catalog.section.list': {
         const filter = objectOf(params.filter);
         this.requireIblock(filter.iblockId, 'filter');
-        const page = paginate(sortRows(filterRows([...this.sections.values()], filter, 'id'), objectOf(params.order), 'id'), params.start);
+        const page = paginate(
+          sortRows(filterRows([...this.sections.values()], filter, 'id'), objectOf(params.order), 'id'),
+          params.start,
+        );
         return { ...page, result: { sections: page.result.map((row) => pick(row, listOf(params.select))) } };
       }
-      case 'catalog.product.add': return { result: { element: this.productWrite(undefined, fieldsOf(params)) } };
-      case 'catalog.product.update': return { result: { element: this.productWrite(idOf(params), fieldsOf(params)) } };
-      case 'catalog.product.get': return { result: { product: this.product(idOf(params)) } };
+      case 'catalog.product.add':
+        return { result: { element: this.productWrite(undefined, fieldsOf(params)) } };
+      case 'catalog.product.update':
+        return { result: { element: this.productWrite(idOf(params), fieldsOf(params)) } };
+      case 'catalog.product.get':
+        return { result: { product: this.product(idOf(params)) } };
       case 'catalog.product.list': {
         const select = listOf(params.select);
-        if (!select.includes('id') || !select.includes('iblockId')) throw new FakeError(400, 'ERROR_ARGUMENT', 'Required select fields: id, iblockId');
+        if (!select.includes('id') || !select.includes('iblockId'))
+          throw new FakeError(400, 'ERROR_ARGUMENT', 'Required select fields: id, iblockId');
         const filter = objectOf(params.filter);
         this.requireIblock(filter.iblockId, 'filter');
-        const page = paginate(sortRows(filterRows([...this.products.values()], filter, 'id'), objectOf(params.order), 'id'), params.start);
+        const page = paginate(
+          sortRows(filterRows([...this.products.values()], filter, 'id'), objectOf(params.order), 'id'),
+          params.start,
+        );
         return { ...page, result: { products: page.result.map((row) => pick(row, select)) } };
       }
-      case 'catalog.pricetype.list': return { result: { priceTypes: this.priceTypes }, total: this.priceTypes.length };
+      case 'catalog.pricetype.list':
+        return { result: { priceTypes: this.priceTypes }, total: this.priceTypes.length };
       case 'catalog.price.list': {
-        const page = paginate(sortRows(filterRows([...this.prices.values()], objectOf(params.filter), 'id'), objectOf(params.order), 'id'), params.start);
+        const page = paginate(
+          sortRows(filterRows([...this.prices.values()], objectOf(params.filter), 'id'), objectOf(params.order), 'id'),
+          params.start,
+        );
         return { ...page, result: { prices: page.result.map((row) => pick(row, listOf(params.select))) } };
       }
-      case 'catalog.price.add': return { result: { price: this.priceAdd(fieldsOf(params)) } };
+      case 'catalog.price.add':
+        return { result: { price: this.priceAdd(fieldsOf(params)) } };
       case 'catalog.price.update': {
         const price = this.prices.get(idOf(params));
         if (!price) throw new FakeError(400, 'ERROR_NOT_FOUND', 'Price not found');
@@ -463,7 +607,8 @@ export class FakeBitrix24 {
         if (fields.currency !== undefined) price.currency = String(fields.currency);
         return { result: { price } };
       }
-      case 'catalog.price.modify': return { result: { prices: this.priceModify(fieldsOf(params)) } };
+      case 'catalog.price.modify':
+        return { result: { prices: this.priceModify(fieldsOf(params)) } };
       default:
         throw new FakeError(404, 'ERROR_METHOD_NOT_FOUND', 'Method not found!');
     }
@@ -476,11 +621,21 @@ export class FakeBitrix24 {
   }
 
   private companyAdd(fields: Row): number {
-    if (!fields.TITLE || String(fields.TITLE).trim() === '') throw new FakeError(400, 'ERROR_CORE', 'Required fields are not filled: Company name');
+    if (!fields.TITLE || String(fields.TITLE).trim() === '')
+      throw new FakeError(400, 'ERROR_CORE', 'Required fields are not filled: Company name');
     validateMulti(fields);
     const id = this.nextId.company++;
     const now = new Date(this.now()).toISOString();
-    const company: Row = { ID: String(id), COMPANY_TYPE: 'CUSTOMER', INDUSTRY: 'IT', EMPLOYEES: 'EMPLOYEES_1', OPENED: 'Y', CURRENCY_ID: 'USD', DATE_CREATE: now, DATE_MODIFY: now };
+    const company: Row = {
+      ID: String(id),
+      COMPANY_TYPE: 'CUSTOMER',
+      INDUSTRY: 'IT',
+      EMPLOYEES: 'EMPLOYEES_1',
+      OPENED: 'Y',
+      CURRENCY_ID: 'USD',
+      DATE_CREATE: now,
+      DATE_MODIFY: now,
+    };
     this.applyFields(company, fields);
     this.companies.set(id, company);
     return id;
@@ -488,7 +643,8 @@ export class FakeBitrix24 {
 
   private companyUpdate(id: number, fields: Row): boolean {
     const company = this.company(id);
-    if ('TITLE' in fields && String(fields.TITLE ?? '').trim() === '') throw new FakeError(400, 'ERROR_CORE', 'Required fields are not filled: Company name');
+    if ('TITLE' in fields && String(fields.TITLE ?? '').trim() === '')
+      throw new FakeError(400, 'ERROR_CORE', 'Required fields are not filled: Company name');
     validateMulti(fields);
     this.applyFields(company, fields);
     company.DATE_MODIFY = new Date(this.now()).toISOString();
@@ -508,9 +664,19 @@ export class FakeBitrix24 {
             const at = current.findIndex((e) => e.ID === id);
             if (at < 0) continue; // an ID of another entity: Bitrix ignores it
             if (item.DELETE === 'Y' || !('VALUE' in item) || String(item.VALUE ?? '') === '') current.splice(at, 1);
-            else current[at] = { ...current[at]!, VALUE: String(item.VALUE), ...(item.VALUE_TYPE ? { VALUE_TYPE: String(item.VALUE_TYPE) } : {}) };
+            else
+              current[at] = {
+                ...current[at]!,
+                VALUE: String(item.VALUE),
+                ...(item.VALUE_TYPE ? { VALUE_TYPE: String(item.VALUE_TYPE) } : {}),
+              };
           } else if (String(item.VALUE ?? '') !== '') {
-            current.push({ ID: String(this.nextId.multi++), VALUE_TYPE: String(item.VALUE_TYPE ?? 'WORK'), VALUE: String(item.VALUE), TYPE_ID: key });
+            current.push({
+              ID: String(this.nextId.multi++),
+              VALUE_TYPE: String(item.VALUE_TYPE ?? 'WORK'),
+              VALUE: String(item.VALUE),
+              TYPE_ID: key,
+            });
           }
         }
         if (current.length > 0) company[key] = current;
@@ -527,7 +693,12 @@ export class FakeBitrix24 {
     for (const [key, value] of Object.entries(company)) {
       const multi = (MULTI as readonly string[]).includes(key);
       const uf = key.startsWith('UF_');
-      const wanted = !select || key === 'ID' || select.includes(key) || (!multi && !uf && select.includes('*')) || (uf && select.includes('UF_*'));
+      const wanted =
+        !select ||
+        key === 'ID' ||
+        select.includes(key) ||
+        (!multi && !uf && select.includes('*')) ||
+        (uf && select.includes('UF_*'));
       if (wanted) out[key] = multi ? (value as MultiEntry[]).map((e) => ({ ...e })) : value;
     }
     if (!select) {
@@ -538,19 +709,36 @@ export class FakeBitrix24 {
   }
 
   private requireIblock(value: unknown, where: string): number {
-    if (value === undefined || value === '') throw new FakeError(400, 'ERROR_ARGUMENT', `Required ${where} field: iblockId`);
+    if (value === undefined || value === '')
+      throw new FakeError(400, 'ERROR_ARGUMENT', `Required ${where} field: iblockId`);
     const id = Number(value);
-    if (!this.catalogs.some((c) => c.iblockId === id)) throw new FakeError(400, 'ERROR_ARGUMENT', `iblockId ${String(value)} is not a product catalog`);
+    if (!this.catalogs.some((c) => c.iblockId === id))
+      throw new FakeError(400, 'ERROR_ARGUMENT', `iblockId ${String(value)} is not a product catalog`);
     return id;
   }
 
   private sectionAdd(fields: Row): Row {
     const iblockId = this.requireIblock(fields.iblockId, 'fields');
     if (!fields.name) throw new FakeError(400, 'ERROR_ARGUMENT', 'Required fields: name');
-    const parent = fields.iblockSectionId === undefined || fields.iblockSectionId === '' || fields.iblockSectionId === null ? null : Number(fields.iblockSectionId);
-    if (parent !== null && !this.sections.has(parent)) throw new FakeError(400, 'ERROR_ARGUMENT', `Section ${parent} not found`);
+    const parent =
+      fields.iblockSectionId === undefined || fields.iblockSectionId === '' || fields.iblockSectionId === null
+        ? null
+        : Number(fields.iblockSectionId);
+    if (parent !== null && !this.sections.has(parent))
+      throw new FakeError(400, 'ERROR_ARGUMENT', `Section ${parent} not found`);
     const id = this.nextId.section++;
-    const section: Row = { id, iblockId, iblockSectionId: parent, name: String(fields.name), xmlId: fields.xmlId === undefined ? String(id) : String(fields.xmlId), code: fields.code ?? null, sort: Number(fields.sort ?? 500), active: fields.active === 'N' ? 'N' : 'Y', description: fields.description ?? null, descriptionType: fields.descriptionType ?? 'text' };
+    const section: Row = {
+      id,
+      iblockId,
+      iblockSectionId: parent,
+      name: String(fields.name),
+      xmlId: fields.xmlId === undefined ? String(id) : String(fields.xmlId),
+      code: fields.code ?? null,
+      sort: Number(fields.sort ?? 500),
+      active: fields.active === 'N' ? 'N' : 'Y',
+      description: fields.description ?? null,
+      descriptionType: fields.descriptionType ?? 'text',
+    };
     this.sections.set(id, section);
     return section;
   }
@@ -567,7 +755,21 @@ export class FakeBitrix24 {
       const iblockId = this.requireIblock(fields.iblockId, 'fields');
       if (!fields.name) throw new FakeError(400, 'ERROR_ARGUMENT', 'Required fields: name');
       const newId = this.nextId.product++;
-      product = { id: newId, iblockId, name: '', active: 'Y', xmlId: String(newId), code: null, iblockSectionId: null, sort: 500, vatIncluded: 'N', purchasingPrice: null, purchasingCurrency: null, quantity: 0, type: 1 };
+      product = {
+        id: newId,
+        iblockId,
+        name: '',
+        active: 'Y',
+        xmlId: String(newId),
+        code: null,
+        iblockSectionId: null,
+        sort: 500,
+        vatIncluded: 'N',
+        purchasingPrice: null,
+        purchasingCurrency: null,
+        quantity: 0,
+        type: 1,
+      };
       this.products.set(newId, product);
     } else {
       product = this.product(id);
@@ -577,7 +779,8 @@ export class FakeBitrix24 {
       if (key === 'iblockId' || key === 'id') continue;
       if (key === 'iblockSectionId') {
         const section = value === null || value === '' ? null : Number(value);
-        if (section !== null && !this.sections.has(section)) throw new FakeError(400, 'ERROR_ARGUMENT', `Section ${String(value)} not found`);
+        if (section !== null && !this.sections.has(section))
+          throw new FakeError(400, 'ERROR_ARGUMENT', `Section ${String(value)} not found`);
         product.iblockSectionId = section;
       } else if (key === 'active') product.active = value === 'N' || value === false ? 'N' : 'Y';
       else product[key] = value;
@@ -586,16 +789,33 @@ export class FakeBitrix24 {
   }
 
   private priceAdd(fields: Row): Row {
-    for (const name of ['productId', 'catalogGroupId', 'price', 'currency']) if (fields[name] === undefined || fields[name] === '') throw new FakeError(400, 'ERROR_ARGUMENT', `Required fields: ${name}`);
+    for (const name of ['productId', 'catalogGroupId', 'price', 'currency'])
+      if (fields[name] === undefined || fields[name] === '')
+        throw new FakeError(400, 'ERROR_ARGUMENT', `Required fields: ${name}`);
     const productId = Number(fields.productId);
     const group = Number(fields.catalogGroupId);
     this.product(productId);
-    if (!this.priceTypes.some((t) => t.id === group)) throw new FakeError(400, 'ERROR_ARGUMENT', `Price type ${group} not found`);
-    if ([...this.prices.values()].some((p) => p.productId === productId && p.catalogGroupId === group && p.quantityFrom === null)) {
+    if (!this.priceTypes.some((t) => t.id === group))
+      throw new FakeError(400, 'ERROR_ARGUMENT', `Price type ${group} not found`);
+    if (
+      [...this.prices.values()].some(
+        (p) => p.productId === productId && p.catalogGroupId === group && p.quantityFrom === null,
+      )
+    ) {
       throw new FakeError(400, 'ERROR_ARGUMENT', 'A price of this type already exists for the product');
     }
     const id = this.nextId.price++;
-    const price: Row = { id, productId, catalogGroupId: group, price: money(fields.price), currency: String(fields.currency), quantityFrom: null, quantityTo: null, extraId: null, timestampX: new Date(this.now()).toISOString() };
+    const price: Row = {
+      id,
+      productId,
+      catalogGroupId: group,
+      price: money(fields.price),
+      currency: String(fields.currency),
+      quantityFrom: null,
+      quantityTo: null,
+      extraId: null,
+      timestampX: new Date(this.now()).toISOString(),
+    };
     this.prices.set(id, price);
     return price;
   }
@@ -610,12 +830,27 @@ export class FakeBitrix24 {
     for (const entry of wanted) {
       if (entry.id !== undefined && entry.id !== '') {
         const price = this.prices.get(Number(entry.id));
-        if (!price || price.productId !== productId) throw new FakeError(400, 'ERROR_NOT_FOUND', `Price ${String(entry.id)} not found`);
-        Object.assign(price, { catalogGroupId: Number(entry.catalogGroupId ?? price.catalogGroupId), price: money(entry.price), currency: String(entry.currency ?? price.currency) });
+        if (!price || price.productId !== productId)
+          throw new FakeError(400, 'ERROR_NOT_FOUND', `Price ${String(entry.id)} not found`);
+        Object.assign(price, {
+          catalogGroupId: Number(entry.catalogGroupId ?? price.catalogGroupId),
+          price: money(entry.price),
+          currency: String(entry.currency ?? price.currency),
+        });
         keep.add(price.id as number);
       } else {
         const id = this.nextId.price++;
-        this.prices.set(id, { id, productId, catalogGroupId: Number(entry.catalogGroupId), price: money(entry.price), currency: String(entry.currency), quantityFrom: null, quantityTo: null, extraId: null, timestampX: new Date(this.now()).toISOString() });
+        this.prices.set(id, {
+          id,
+          productId,
+          catalogGroupId: Number(entry.catalogGroupId),
+          price: money(entry.price),
+          currency: String(entry.currency),
+          quantityFrom: null,
+          quantityTo: null,
+          extraId: null,
+          timestampX: new Date(this.now()).toISOString(),
+        });
         keep.add(id);
       }
     }
@@ -626,12 +861,47 @@ export class FakeBitrix24 {
   private seedStatuses(): void {
     const add = (entity: string, items: [string, string][]) => {
       items.forEach(([statusId, name], index) => {
-        this.statuses.push({ ID: String(this.nextId.status++), ENTITY_ID: entity, STATUS_ID: statusId, NAME: name, NAME_INIT: name, SORT: String((index + 1) * 10), SYSTEM: 'Y', CATEGORY_ID: null, COLOR: null, SEMANTICS: null, EXTRA: [] });
+        this.statuses.push({
+          ID: String(this.nextId.status++),
+          ENTITY_ID: entity,
+          STATUS_ID: statusId,
+          NAME: name,
+          NAME_INIT: name,
+          SORT: String((index + 1) * 10),
+          SYSTEM: 'Y',
+          CATEGORY_ID: null,
+          COLOR: null,
+          SEMANTICS: null,
+          EXTRA: [],
+        });
       });
     };
-    add('COMPANY_TYPE', [['CUSTOMER', 'Client'], ['SUPPLIER', 'Supplier'], ['COMPETITOR', 'Competitor'], ['PARTNER', 'Partner'], ['OTHER', 'Other']]);
-    add('INDUSTRY', [['IT', 'Information Technology'], ['TELECOM', 'Telecommunication'], ['MANUFACTURING', 'Manufacturing'], ['BANKING', 'Banking Services'], ['CONSULTING', 'Consulting'], ['FINANCE', 'Finance'], ['GOVERNMENT', 'Government'], ['DELIVERY', 'Delivery'], ['ENTERTAINMENT', 'Entertainment'], ['NOTPROFIT', 'Non-profit'], ['OTHER', 'Other']]);
-    add('EMPLOYEES', [['EMPLOYEES_1', 'less than 50'], ['EMPLOYEES_2', '50-250'], ['EMPLOYEES_3', '250-500'], ['EMPLOYEES_4', 'over 500']]);
+    add('COMPANY_TYPE', [
+      ['CUSTOMER', 'Client'],
+      ['SUPPLIER', 'Supplier'],
+      ['COMPETITOR', 'Competitor'],
+      ['PARTNER', 'Partner'],
+      ['OTHER', 'Other'],
+    ]);
+    add('INDUSTRY', [
+      ['IT', 'Information Technology'],
+      ['TELECOM', 'Telecommunication'],
+      ['MANUFACTURING', 'Manufacturing'],
+      ['BANKING', 'Banking Services'],
+      ['CONSULTING', 'Consulting'],
+      ['FINANCE', 'Finance'],
+      ['GOVERNMENT', 'Government'],
+      ['DELIVERY', 'Delivery'],
+      ['ENTERTAINMENT', 'Entertainment'],
+      ['NOTPROFIT', 'Non-profit'],
+      ['OTHER', 'Other'],
+    ]);
+    add('EMPLOYEES', [
+      ['EMPLOYEES_1', 'less than 50'],
+      ['EMPLOYEES_2', '50-250'],
+      ['EMPLOYEES_3', '250-500'],
+      ['EMPLOYEES_4', 'over 500'],
+    ]);
   }
 }
 
@@ -670,7 +940,8 @@ function validateMulti(fields: Row): void {
   for (const item of entries as Row[]) {
     const value = item && typeof item === 'object' ? item.VALUE : undefined;
     if (value === undefined || value === '' || item.DELETE === 'Y') continue;
-    if (!EMAIL.test(String(value))) throw new FakeError(400, 'ERROR_CORE', `Invalid e-mail address: ${String(value).slice(0, 100)}`);
+    if (!EMAIL.test(String(value)))
+      throw new FakeError(400, 'ERROR_CORE', `Invalid e-mail address: ${String(value).slice(0, 100)}`);
   }
 }
 
@@ -697,21 +968,43 @@ function filterRows(rows: Row[], filter: Row, _idKey: string): Row[] {
     const m = /^(>=|<=|!@|!=|!%|@|>|<|=|!|%)?(.+)$/.exec(rawKey)!;
     const op = m[1] ?? '=';
     const field = m[2]!;
-    const set = () => (Array.isArray(want) ? want : want && typeof want === 'object' ? Object.values(want) : String(want).split(',')).map(String);
+    const set = () =>
+      (Array.isArray(want)
+        ? want
+        : want && typeof want === 'object'
+          ? Object.values(want)
+          : String(want).split(',')
+      ).map(String);
     return (row: Row): boolean => {
       const have = row[field];
       switch (op) {
-        case '=': return Array.isArray(want) ? set().some((w) => same(have, w)) : same(have, want);
-        case '!': case '!=': return !same(have, want);
-        case '@': return set().some((w) => same(have, w));
-        case '!@': return !set().some((w) => same(have, w));
-        case '>': return compare(have, want) > 0;
-        case '>=': return compare(have, want) >= 0;
-        case '<': return compare(have, want) < 0;
-        case '<=': return compare(have, want) <= 0;
-        case '%': return String(have ?? '').toLowerCase().includes(String(want).toLowerCase());
-        case '!%': return !String(have ?? '').toLowerCase().includes(String(want).toLowerCase());
-        default: return false;
+        case '=':
+          return Array.isArray(want) ? set().some((w) => same(have, w)) : same(have, want);
+        case '!':
+        case '!=':
+          return !same(have, want);
+        case '@':
+          return set().some((w) => same(have, w));
+        case '!@':
+          return !set().some((w) => same(have, w));
+        case '>':
+          return compare(have, want) > 0;
+        case '>=':
+          return compare(have, want) >= 0;
+        case '<':
+          return compare(have, want) < 0;
+        case '<=':
+          return compare(have, want) <= 0;
+        case '%':
+          return String(have ?? '')
+            .toLowerCase()
+            .includes(String(want).toLowerCase());
+        case '!%':
+          return !String(have ?? '')
+            .toLowerCase()
+            .includes(String(want).toLowerCase());
+        default:
+          return false;
       }
     };
   });

@@ -21,15 +21,33 @@ const COMMAND_MAX_BYTES = 64 * 1024;
  * publishes it to COMMANDS, waits for the ack and answers 202 with the command id.
  */
 export function commandRoutes(options: CommandRoutesOptions): RouteSpec[] {
-  const command = (make: (params: Record<string, string>, body: Buffer, at: Date) => { event: DomainEvent; msgId: string; commandId: string }): RouteHandler => async (req, res, { requestId, params }) => {
-    verifyApiToken(req.headers.authorization, options.secret('API_TOKENS'));
-    const body = await readBody(req, COMMAND_MAX_BYTES);
-    const { event, msgId, commandId } = make(params, body, options.now());
-    const ack = await acked(options.bus.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } }));
-    sendJson(res, 202, { commandId, duplicate: ack.duplicate, requestId });
-  };
+  const command =
+    (
+      make: (
+        params: Record<string, string>,
+        body: Buffer,
+        at: Date,
+      ) => { event: DomainEvent; msgId: string; commandId: string },
+    ): RouteHandler =>
+    async (req, res, { requestId, params }) => {
+      verifyApiToken(req.headers.authorization, options.secret('API_TOKENS'));
+      const body = await readBody(req, COMMAND_MAX_BYTES);
+      const { event, msgId, commandId } = make(params, body, options.now());
+      const ack = await acked(
+        options.bus.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } }),
+      );
+      sendJson(res, 202, { commandId, duplicate: ack.duplicate, requestId });
+    };
   return [
-    { method: 'POST', path: '/api/whatsapp/:session/messages', handler: command((p, body, at) => sendMessageCommand(p.session!, body, at)) },
-    { method: 'POST', path: '/api/whatsapp/:session/chats/:chat/read', handler: command((p, body, at) => markReadCommand(p.session!, p.chat!, body, at)) },
+    {
+      method: 'POST',
+      path: '/api/whatsapp/:session/messages',
+      handler: command((p, body, at) => sendMessageCommand(p.session!, body, at)),
+    },
+    {
+      method: 'POST',
+      path: '/api/whatsapp/:session/chats/:chat/read',
+      handler: command((p, body, at) => markReadCommand(p.session!, p.chat!, body, at)),
+    },
   ];
 }

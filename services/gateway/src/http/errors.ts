@@ -36,6 +36,9 @@ export class ContractViolationError extends HttpError {
 /** JetStream did not acknowledge: 503 with `Retry-After`; nothing was accepted. */
 export class BusUnavailableAnswer extends HttpError {
   constructor(cause: unknown, retryAfterSeconds = 5) {
-    super('bus_unavailable', 'the event bus did not acknowledge; retry later, nothing was accepted', { cause, headers: { 'retry-after': String(retryAfterSeconds) } });
+    super('bus_unavailable', 'the event bus did not acknowledge; retry later, nothing was accepted', {
+      cause,
+      headers: { 'retry-after': String(retryAfterSeconds) },
+    });
   }
 }

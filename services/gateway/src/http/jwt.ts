@@ -9,7 +9,15 @@ const AnyClaims = z.unknown();
  * `whsec_` secrets as Standard Webhooks keys, and `exp`/`nbf` (when present) within 60 s of skew.
  */
 export async function verifyHs256Jwt(token: string, secrets: readonly string[], now: Date): Promise<boolean> {
-  return (await verifyJwt(token, { secrets, claims: AnyClaims, clockSkewSeconds: 60, standardWebhooksSecrets: true, now: now.getTime() })).ok;
+  return (
+    await verifyJwt(token, {
+      secrets,
+      claims: AnyClaims,
+      clockSkewSeconds: 60,
+      standardWebhooksSecrets: true,
+      now: now.getTime(),
+    })
+  ).ok;
 }
 
 /** Signs an HS256 JWT (for `npx puente send-sample` and tests). */

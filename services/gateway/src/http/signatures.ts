@@ -22,7 +22,12 @@ export function hmac(algorithm: 'sha1' | 'sha256' | 'sha512', secret: string, bo
 }
 
 /** True when `given` (already decoded) equals the HMAC of `body` under any of the secrets; all are checked. */
-export function hmacMatchesAny(algorithm: 'sha1' | 'sha256' | 'sha512', secrets: readonly string[], body: Buffer | string, given: Buffer): boolean {
+export function hmacMatchesAny(
+  algorithm: 'sha1' | 'sha256' | 'sha512',
+  secrets: readonly string[],
+  body: Buffer | string,
+  given: Buffer,
+): boolean {
   let matched = false;
   for (const secret of secrets) matched = digestEqual(hmac(algorithm, secret, body), given) || matched;
   return matched;

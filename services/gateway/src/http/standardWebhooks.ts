@@ -18,7 +18,12 @@ export function hasStandardWebhookHeaders(headers: IncomingHttpHeaders): boolean
  * `v1,<base64>` entries, several during a rotation) over `${id}.${timestamp}.${raw body}` with
  * HMAC-SHA256. Returns the `webhook-id` (the delivery id, the same on every retry) or undefined.
  */
-export function verifyStandardWebhook(headers: IncomingHttpHeaders, body: Buffer, secrets: readonly string[], now: Date): string | undefined {
+export function verifyStandardWebhook(
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  secrets: readonly string[],
+  now: Date,
+): string | undefined {
   const id = one(headers['webhook-id']);
   const timestamp = one(headers['webhook-timestamp']);
   const signature = one(headers['webhook-signature']);

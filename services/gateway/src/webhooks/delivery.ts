@@ -27,7 +27,13 @@ export interface RawDelivery {
 
 /** A kept delivery as the request its normalizer saw (headers as kept: credentials are not among them). */
 export function rawRequest(raw: RawDelivery): WebhookRequest {
-  return { provider: raw.provider, params: raw.params, headers: raw.headers, body: raw.body, receivedAt: new Date(raw.receivedAt) };
+  return {
+    provider: raw.provider,
+    params: raw.params,
+    headers: raw.headers,
+    body: raw.body,
+    receivedAt: new Date(raw.receivedAt),
+  };
 }
 
 /** An event to publish, with the delivery identity the stream deduplicates on (its event id derives from it when published). */
@@ -61,7 +67,9 @@ export function parseJson(body: Buffer): unknown {
 
 /** A zod failure as a 400 that names every offending field. */
 export function contractViolation(what: string, error: z.ZodError): ContractViolationError {
-  const details = error.issues.map((issue) => ({ path: issue.path.map(String).join('.') || '(body)', message: issue.message }));
+  const details = error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.') || '(body)',
+    message: issue.message,
+  }));
   return new ContractViolationError(`${what}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
 }
-

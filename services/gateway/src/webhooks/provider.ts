@@ -65,7 +65,11 @@ export interface ProviderSample {
    * and headers to send them with (`params` fill the route's path parameters). The property tests sign
    * any bytes at all with it.
    */
-  sign(raw: string | Uint8Array, secret: string, options: { now: Date; params: Readonly<Record<string, string>> }): SignedRequest;
+  sign(
+    raw: string | Uint8Array,
+    secret: string,
+    options: { now: Date; params: Readonly<Record<string, string>> },
+  ): SignedRequest;
   /**
    * Whether the signature covers the body (an HMAC does). A bearer secret or a JWT (Kissflow, Evolution)
    * does not: a body changed in transit is then another delivery, not a forgery.

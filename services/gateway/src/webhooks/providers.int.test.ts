@@ -16,37 +16,70 @@ describe('gateway - a provider is one descriptor', () => {
   test('a fixture provider is routed, sampled, kept, replayable and listed', async () => {
     const board = uniqueName('board');
     // Sampled: the descriptor's sample, signed its way, is accepted; routed: its path reaches it.
-    const sample = signSample('echo', sampleBody('echo', 1, new Date(), list), secrets, { params: { board }, providers: list });
+    const sample = signSample('echo', sampleBody('echo', 1, new Date(), list), secrets, {
+      params: { board },
+      providers: list,
+    });
     assert.equal(sample.path, `/webhooks/echo/${board}`);
-    const response = await fetch(`${gw.url}${sample.path}`, { method: 'POST', headers: sample.headers, body: sample.body });
+    const response = await fetch(`${gw.url}${sample.path}`, {
+      method: 'POST',
+      headers: sample.headers,
+      body: sample.body,
+    });
     assert.equal(response.status, 200);
     const answer = (await response.json()) as { accepted: { id: string; duplicate: boolean }[]; requestId: string };
-    assert.deepEqual(answer.accepted.map((a) => a.duplicate), [false]);
-    const message = await gw.bus.jsm.streams.getMessage(StreamNames.EVENTS, { last_by_subj: `evt.kissflow.record.upserted.${encodeToken(`echo-${board}`)}` });
+    assert.deepEqual(
+      answer.accepted.map((a) => a.duplicate),
+      [false],
+    );
+    const message = await gw.bus.jsm.streams.getMessage(StreamNames.EVENTS, {
+      last_by_subj: `evt.kissflow.record.upserted.${encodeToken(`echo-${board}`)}`,
+    });
     const event = decodeEvent(message.data);
     assert.equal(event.id, answer.accepted[0]!.id);
     assert.equal(event.source, 'urn:puente:gateway:echo');
 
     // Verified: a body signed with another secret is refused.
-    const forged = signSample('echo', sampleBody('echo', 2, new Date(), list), { echo: 'not-the-secret' }, { params: { board }, providers: list });
-    assert.equal((await fetch(`${gw.url}${forged.path}`, { method: 'POST', headers: forged.headers, body: forged.body })).status, 401);
+    const forged = signSample(
+      'echo',
+      sampleBody('echo', 2, new Date(), list),
+      { echo: 'not-the-secret' },
+      { params: { board }, providers: list },
+    );
+    assert.equal(
+      (await fetch(`${gw.url}${forged.path}`, { method: 'POST', headers: forged.headers, body: forged.body })).status,
+      401,
+    );
 
     // Kept and replayable: its WEBHOOKS_RAW copy re-normalizes to the same delivery, and redelivering is a duplicate.
-    const [raw] = (await listRawDeliveries(gw.bus, { provider: 'echo', params: { board } })).filter((r) => r.requestId === answer.requestId);
+    const [raw] = (await listRawDeliveries(gw.bus, { provider: 'echo', params: { board } })).filter(
+      (r) => r.requestId === answer.requestId,
+    );
     assert.ok(raw, 'the delivery is kept under raw.echo');
     assert.equal(raw.body.toString('utf8'), sample.body);
     assert.throws(() => renormalize(raw), /no normalizer for provider echo/);
     assert.equal(renormalize(raw, list).events[0]!.event.type, 'kissflow.record.upserted.v1');
-    assert.deepEqual(await redeliver(gw.bus, raw, list), { accepted: [{ id: answer.accepted[0]!.id, duplicate: true }] });
+    assert.deepEqual(await redeliver(gw.bus, raw, list), {
+      accepted: [{ id: answer.accepted[0]!.id, duplicate: true }],
+    });
 
     // Listed: /readyz names it with its secret and last delivery, beside the built-in providers.
-    const ready = (await (await fetch(`${gw.url}/readyz`)).json()) as { providers: Record<string, { secret: string; lastDeliveryAt: string | null }> };
-    assert.deepEqual(Object.keys(ready.providers), ['kissflow', 'inboxhub', 'evolution', 'waha', 'whatsapp-cloud', 'echo']);
+    const ready = (await (await fetch(`${gw.url}/readyz`)).json()) as {
+      providers: Record<string, { secret: string; lastDeliveryAt: string | null }>;
+    };
+    assert.deepEqual(Object.keys(ready.providers), [
+      'kissflow',
+      'inboxhub',
+      'evolution',
+      'waha',
+      'whatsapp-cloud',
+      'echo',
+    ]);
     assert.equal(ready.providers.echo!.secret, 'configured');
     assert.ok(ready.providers.echo!.lastDeliveryAt);
   });
 
-  test('another method on a fixture provider\'s path answers 405 naming the one it accepts', async () => {
+  test("another method on a fixture provider's path answers 405 naming the one it accepts", async () => {
     const response = await fetch(`${gw.url}/webhooks/echo/x`, { method: 'GET' });
     assert.equal(response.status, 405);
     assert.equal(response.headers.get('allow'), 'POST');

@@ -10,7 +10,13 @@ import { whatsappCloudProvider } from './whatsapp-cloud/whatsappCloudProvider.js
  * labels, WEBHOOKS_RAW re-normalizing, `send-sample`, the test and development secrets and the CLI.
  * A new provider is a folder under `webhooks/` exporting one descriptor, plus one line here.
  */
-export const providers = [kissflowProvider, inboxHubProvider, evolutionProvider, wahaProvider, whatsappCloudProvider] as const satisfies readonly AnyProvider[];
+export const providers = [
+  kissflowProvider,
+  inboxHubProvider,
+  evolutionProvider,
+  wahaProvider,
+  whatsappCloudProvider,
+] as const satisfies readonly AnyProvider[];
 
 /** The name of a built-in provider (`raw.<name>` in WEBHOOKS_RAW). */
 export type ProviderName = (typeof providers)[number]['name'];

@@ -13,7 +13,12 @@ export interface Accepted {
  * every event and waits for every ack. Only then may the sender get its 200; a bus that cannot ack
  * becomes a 503 with Retry-After, so the provider retries and nothing accepted is lost.
  */
-export async function storeRaw(bus: Bus, request: WebhookRequest, headers: Record<string, string>, requestId: string): Promise<void> {
+export async function storeRaw(
+  bus: Bus,
+  request: WebhookRequest,
+  headers: Record<string, string>,
+  requestId: string,
+): Promise<void> {
   await acked(
     bus.publish(`raw.${request.provider}`, request.body, {
       msgId: `raw:${request.provider}:${sha256(request.body)}`,
@@ -33,7 +38,13 @@ export async function storeRaw(bus: Bus, request: WebhookRequest, headers: Recor
  */
 export async function publishNormalized(bus: Bus, normalized: Normalized): Promise<Accepted> {
   const events = normalized.events.map(({ event, msgId }) => ({ event: { ...event, id: eventIdFor(msgId) }, msgId }));
-  const results = await acked(Promise.all(events.map(({ event, msgId }) => bus.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } }))));
+  const results = await acked(
+    Promise.all(
+      events.map(({ event, msgId }) =>
+        bus.publish(subjectOf(event), event, { msgId, headers: { [Headers.EventType]: event.type } }),
+      ),
+    ),
+  );
   return {
     accepted: events.map(({ event }, i) => ({ id: event.id, duplicate: results[i]!.duplicate })),
     ...(normalized.ignored.length > 0 ? { ignored: [...normalized.ignored] } : {}),

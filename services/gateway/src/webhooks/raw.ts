@@ -5,7 +5,13 @@ import type { AnyProvider } from './provider.js';
 import { providerNamed, providers } from './providers.js';
 import { publishNormalized, type Accepted } from './publish.js';
 
-function toRaw(msg: { seq: number; subject: string; time: Date; data: Uint8Array; header: { get(name: string): string } }): RawDelivery {
+function toRaw(msg: {
+  seq: number;
+  subject: string;
+  time: Date;
+  data: Uint8Array;
+  header: { get(name: string): string };
+}): RawDelivery {
   const json = (name: string) => {
     try {
       return JSON.parse(msg.header.get(name) || '{}') as Record<string, string>;
@@ -14,8 +20,13 @@ function toRaw(msg: { seq: number; subject: string; time: Date; data: Uint8Array
     }
   };
   return {
-    seq: msg.seq, provider: msg.subject.slice('raw.'.length), receivedAt: msg.header.get('Puente-Received-At') || msg.time.toISOString(),
-    requestId: msg.header.get('Puente-Request-Id'), headers: json('Puente-Http-Headers'), params: json('Puente-Http-Params'), body: Buffer.from(msg.data),
+    seq: msg.seq,
+    provider: msg.subject.slice('raw.'.length),
+    receivedAt: msg.header.get('Puente-Received-At') || msg.time.toISOString(),
+    requestId: msg.header.get('Puente-Request-Id'),
+    headers: json('Puente-Http-Headers'),
+    params: json('Puente-Http-Params'),
+    body: Buffer.from(msg.data),
   };
 }
 
@@ -23,14 +34,22 @@ function toRaw(msg: { seq: number; subject: string; time: Date; data: Uint8Array
  * Raw deliveries, oldest first, of one provider or all, received within [since, until), optionally only
  * those whose path parameters match `params` (a Kissflow dataset, say).
  */
-export async function listRawDeliveries(bus: Bus, options: { provider?: string; since?: Date; until?: Date; params?: Record<string, string>; limit?: number } = {}): Promise<RawDelivery[]> {
+export async function listRawDeliveries(
+  bus: Bus,
+  options: { provider?: string; since?: Date; until?: Date; params?: Record<string, string>; limit?: number } = {},
+): Promise<RawDelivery[]> {
   const wanted = Object.entries(options.params ?? {});
   const filter = options.provider ? `raw.${options.provider}` : 'raw.>';
   const out: RawDelivery[] = [];
   let seq = 1;
   if (options.since) {
     try {
-      seq = (await bus.direct.getMessage(StreamNames.WEBHOOKS_RAW, { start_time: options.since, next_by_subj: filter } as never)).seq;
+      seq = (
+        await bus.direct.getMessage(StreamNames.WEBHOOKS_RAW, {
+          start_time: options.since,
+          next_by_subj: filter,
+        } as never)
+      ).seq;
     } catch (error) {
       if (isNotFound(error)) return out;
       throw error;
@@ -73,6 +92,10 @@ export function renormalize(raw: RawDelivery, list: readonly AnyProvider[] = pro
 }
 
 /** Re-normalizes a kept delivery (see `renormalize`) and publishes its events. */
-export async function redeliver(bus: Bus, raw: RawDelivery, list: readonly AnyProvider[] = providers): Promise<Accepted> {
+export async function redeliver(
+  bus: Bus,
+  raw: RawDelivery,
+  list: readonly AnyProvider[] = providers,
+): Promise<Accepted> {
   return publishNormalized(bus, renormalize(raw, list));
 }

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 
-const TEXTS = ['Hola, ¿cómo estás? 👋', 'Su pedido #8812 está listo ✅', 'Olá! Tudo bem? 😀', '¿Me envías la factura? 🧾', 'Gracias 🙏 nos vemos mañana', 'Confirmo la cita del jueves 🗓️'];
+const TEXTS = [
+  'Hola, ¿cómo estás? 👋',
+  'Su pedido #8812 está listo ✅',
+  'Olá! Tudo bem? 😀',
+  '¿Me envías la factura? 🧾',
+  'Gracias 🙏 nos vemos mañana',
+  'Confirmo la cita del jueves 🗓️',
+];
 
 /** The varying parts of a sample WhatsApp delivery: a phone, its JID, a message id and a text with non-ASCII and emoji. */
 export interface SampleFacts {

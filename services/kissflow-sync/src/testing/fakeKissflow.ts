@@ -66,7 +66,12 @@ export class FakeKissflow {
 
   /** The variables that point Puente at this fake. */
   env(): Record<string, string> {
-    return { KISSFLOW_BASE_URL: this.url, KISSFLOW_ACCOUNT_ID: this.accountId, KISSFLOW_ACCESS_KEY_ID: this.accessKeyId, KISSFLOW_ACCESS_KEY_SECRET: this.accessKeySecret };
+    return {
+      KISSFLOW_BASE_URL: this.url,
+      KISSFLOW_ACCOUNT_ID: this.accountId,
+      KISSFLOW_ACCESS_KEY_ID: this.accessKeyId,
+      KISSFLOW_ACCESS_KEY_SECRET: this.accessKeySecret,
+    };
   }
 
   /** Creates or edits a row; `_modified_at` is now (second resolution, as Kissflow's) unless given. */
@@ -74,7 +79,11 @@ export class FakeKissflow {
     const rows = this.datasets.get(dataset) ?? new Map<string, FakeRow>();
     this.datasets.set(dataset, rows);
     const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-    const stored: FakeRow = { _created_at: rows.get(row._id)?._created_at ?? now, ...row, _modified_at: (row._modified_at as string | undefined) ?? now };
+    const stored: FakeRow = {
+      _created_at: rows.get(row._id)?._created_at ?? now,
+      ...row,
+      _modified_at: (row._modified_at as string | undefined) ?? now,
+    };
     rows.set(row._id, stored);
     return stored;
   }
@@ -89,8 +98,13 @@ export class FakeKissflow {
     for (let i = 1; i <= count; i++) {
       const id = `${options.prefix ?? 'Row'}${String(i).padStart(5, '0')}`;
       this.put(dataset, {
-        _id: id, Name: `Documento ${i}`, _modified_at: modifiedAt, Cliente: { _id: `Cli${i % 97}`, Name: `Cliente ${i % 97}` },
-        Monto: (i * 37.5) % 10_000, Fecha_Emision: '2025-10-01', Estado: i % 3 === 0 ? 'Aprobado' : 'Pendiente',
+        _id: id,
+        Name: `Documento ${i}`,
+        _modified_at: modifiedAt,
+        Cliente: { _id: `Cli${i % 97}`, Name: `Cliente ${i % 97}` },
+        Monto: (i * 37.5) % 10_000,
+        Fecha_Emision: '2025-10-01',
+        Estado: i % 3 === 0 ? 'Aprobado' : 'Pendiente',
         _created_by: { _id: 'UsrFake01', Name: 'Ana Pérez', Kind: 'User' },
       });
     }
@@ -102,13 +116,22 @@ export class FakeKissflow {
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const kind = parts.at(-1) === 'list' ? (parts.includes('view') ? 'view' : 'list') : 'row';
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      this.calls.push(`${status} ${kind} ${kind === 'row' ? (parts.at(-1) ?? '') : (url.searchParams.get('page_number') ?? '')}`);
+      this.calls.push(
+        `${status} ${kind} ${kind === 'row' ? (parts.at(-1) ?? '') : (url.searchParams.get('page_number') ?? '')}`,
+      );
       const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        ...headers,
+      });
       res.end(text);
     };
     if (req.method !== 'GET') return answer(405, { message: 'method not allowed' }, { allow: 'GET' });
-    if (req.headers['x-access-key-id'] !== this.accessKeyId || req.headers['x-access-key-secret'] !== this.accessKeySecret) {
+    if (
+      req.headers['x-access-key-id'] !== this.accessKeyId ||
+      req.headers['x-access-key-secret'] !== this.accessKeySecret
+    ) {
       return answer(401, { message: 'Invalid or missing access key' });
     }
     const second = Math.floor(Date.now() / 1000);
@@ -117,7 +140,8 @@ export class FakeKissflow {
     else this.window.set(this.accessKeyId, { second, count: 1 });
     const limited = this.rateLimitNext > 0;
     if (limited) this.rateLimitNext--;
-    if (limited || (this.window.get(this.accessKeyId)?.count ?? 0) > (this.options.rateLimitPerSecond ?? 100)) return answer(429, { message: 'Too many requests' }, { 'retry-after': '1' });
+    if (limited || (this.window.get(this.accessKeyId)?.count ?? 0) > (this.options.rateLimitPerSecond ?? 100))
+      return answer(429, { message: 'Too many requests' }, { 'retry-after': '1' });
     if (this.failNext > 0) {
       this.failNext--;
       return answer(503, { message: 'Service unavailable' });
@@ -127,7 +151,8 @@ export class FakeKissflow {
     if (parts[0] !== 'dataset' || parts[1] !== '2' || parts.length < 4) return answer(404, { message: 'Not found' });
     if (parts[2] !== this.accountId) return answer(404, { message: 'Account not found' });
     const dataset = parts[3]!;
-    if (this.forbidden.has(dataset)) return answer(403, { message: 'You do not have permission to access this dataset' });
+    if (this.forbidden.has(dataset))
+      return answer(403, { message: 'You do not have permission to access this dataset' });
     const rows = this.datasets.get(dataset);
     if (!rows) return answer(404, { message: `Dataset ${dataset} not found` });
     if (kind === 'row') {
@@ -146,7 +171,8 @@ export class FakeKissflow {
     const size = Number(url.searchParams.get('page_size') ?? '10');
     const max = this.options.maxPageSize ?? 1000;
     if (!Number.isInteger(page) || page < 1) return answer(400, { message: 'page_number must be a positive integer' });
-    if (!Number.isInteger(size) || size < 1 || size > max) return answer(400, { message: `page_size must be between 1 and ${max}` });
+    if (!Number.isInteger(size) || size < 1 || size > max)
+      return answer(400, { message: `page_size must be between 1 and ${max}` });
     const data = all.slice((page - 1) * size, page * size).map((row) => {
       if (this.listIncludesModifiedAt) return row;
       const { _modified_at: _, ...rest } = row;

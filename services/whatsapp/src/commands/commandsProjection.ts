@@ -2,7 +2,12 @@ import { Channels, Collections, type DomainEventOf } from '@puente/contracts';
 import { unhandled, type ProjectedDoc, type Projection } from '@puente/projection';
 
 /** The events the commands read model applies. */
-export type CommandEvent = DomainEventOf<'whatsapp.message.send_requested.v1' | 'whatsapp.command.sent.v1' | 'whatsapp.command.failed.v1' | 'whatsapp.command.unknown.v1'>;
+export type CommandEvent = DomainEventOf<
+  | 'whatsapp.message.send_requested.v1'
+  | 'whatsapp.command.sent.v1'
+  | 'whatsapp.command.failed.v1'
+  | 'whatsapp.command.unknown.v1'
+>;
 
 export type CommandStatus = 'queued' | 'sent' | 'failed' | 'unknown';
 
@@ -25,17 +30,36 @@ export function commandsProjection(): Projection<CommandDoc, CommandEvent> {
   return {
     name: 'whatsapp-commands',
     collection: Collections.commands,
-    handles: ['whatsapp.message.send_requested.v1', 'whatsapp.command.sent.v1', 'whatsapp.command.failed.v1', 'whatsapp.command.unknown.v1'],
+    handles: [
+      'whatsapp.message.send_requested.v1',
+      'whatsapp.command.sent.v1',
+      'whatsapp.command.failed.v1',
+      'whatsapp.command.unknown.v1',
+    ],
     keys: (event) => [event.data.commandId],
     initial(_key, event) {
       switch (event.type) {
         case 'whatsapp.message.send_requested.v1':
-          return { session: event.data.session, kind: 'send_message', status: 'queued', chatId: event.data.chatId, requestedAt: event.data.requestedAt, updatedAt: event.data.requestedAt, _v: {} };
+          return {
+            session: event.data.session,
+            kind: 'send_message',
+            status: 'queued',
+            chatId: event.data.chatId,
+            requestedAt: event.data.requestedAt,
+            updatedAt: event.data.requestedAt,
+            _v: {},
+          };
         case 'whatsapp.command.sent.v1':
         case 'whatsapp.command.failed.v1':
         case 'whatsapp.command.unknown.v1':
           // An outcome of a command whose request this read model has not seen: queued until the outcome applies.
-          return { session: event.data.session, kind: event.data.kind, status: 'queued', updatedAt: event.data.at, _v: {} };
+          return {
+            session: event.data.session,
+            kind: event.data.kind,
+            status: 'queued',
+            updatedAt: event.data.at,
+            _v: {},
+          };
         default:
           return unhandled(event);
       }

@@ -1,7 +1,17 @@
 import type { Db } from 'mongodb';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
-import { Collections, createEvent, jidKind, normalizeJid, type DomainEvent, type DomainEventOf, type EventData, type EventType, type WhatsAppProvider } from '@puente/contracts';
+import {
+  Collections,
+  createEvent,
+  jidKind,
+  normalizeJid,
+  type DomainEvent,
+  type DomainEventOf,
+  type EventData,
+  type EventType,
+  type WhatsAppProvider,
+} from '@puente/contracts';
 import { eventIdFor, Outcomes, type Bus, type Outcome } from '@puente/bus';
 import { ProviderError } from '@puente/runtime';
 import type { CloudApiClient } from '../providers/cloudApi.js';
@@ -56,15 +66,35 @@ export class CommandHandler {
       requestedAt: c.requestedAt,
     };
     await this.publish('whatsapp.message.send_requested.v1', `send_requested:${c.commandId}`, {
-      session: c.session, provider: provider ?? 'inboxhub', commandId: c.commandId, chatId, type: message.type,
-      ...(c.text !== undefined ? { text: c.text } : {}), ...(message.media ? { media: message.media } : {}), ...(c.template ? { template: c.template } : {}),
+      session: c.session,
+      provider: provider ?? 'inboxhub',
+      commandId: c.commandId,
+      chatId,
+      type: message.type,
+      ...(c.text !== undefined ? { text: c.text } : {}),
+      ...(message.media ? { media: message.media } : {}),
+      ...(c.template ? { template: c.template } : {}),
       requestedAt: c.requestedAt,
     });
-    const fail = (code: string, text: string) => this.outcome('whatsapp.command.failed.v1', c.session, c.commandId, 'send_message', { chatId, error: { code, message: text } });
-    if (!provider) return fail('PROVIDER_UNKNOWN', `no provider is known for session ${c.session}: no event of it has been seen and no sending provider is configured`);
-    const client = provider === 'inboxhub' ? this.deps.inboxHub : provider === 'cloud-api' ? this.deps.cloud : undefined;
-    if (!client) return fail('PROVIDER_NOT_CONFIGURED', this.deps.unavailable[provider] ?? `sending through ${provider} is not supported`);
-    if (provider === 'cloud-api' && jidKind(chatId) === 'group') return fail('UNSUPPORTED_RECIPIENT', 'the Cloud API cannot send to groups');
+    const fail = (code: string, text: string) =>
+      this.outcome('whatsapp.command.failed.v1', c.session, c.commandId, 'send_message', {
+        chatId,
+        error: { code, message: text },
+      });
+    if (!provider)
+      return fail(
+        'PROVIDER_UNKNOWN',
+        `no provider is known for session ${c.session}: no event of it has been seen and no sending provider is configured`,
+      );
+    const client =
+      provider === 'inboxhub' ? this.deps.inboxHub : provider === 'cloud-api' ? this.deps.cloud : undefined;
+    if (!client)
+      return fail(
+        'PROVIDER_NOT_CONFIGURED',
+        this.deps.unavailable[provider] ?? `sending through ${provider} is not supported`,
+      );
+    if (provider === 'cloud-api' && jidKind(chatId) === 'group')
+      return fail('UNSUPPORTED_RECIPIENT', 'the Cloud API cannot send to groups');
 
     try {
       await this.deps.limiter.acquire(c.session);
@@ -73,20 +103,54 @@ export class CommandHandler {
       throw error;
     }
     try {
-      await this.deps.attempts.create(attemptKey(c.commandId), new TextEncoder().encode(JSON.stringify({ at: new Date().toISOString() })));
+      await this.deps.attempts.create(
+        attemptKey(c.commandId),
+        new TextEncoder().encode(JSON.stringify({ at: new Date().toISOString() })),
+      );
     } catch {
       // The key exists: an earlier attempt got this far and may have sent. Never again; but if the
       // provider already reported the message, that proves it went out.
-      const reported = await findReportedSend(this.deps.db, { session: c.session, chatId, text: c.text, requestedAt: c.requestedAt });
-      if (reported) return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', { chatId, providerMessageId: reported.messageId, message, reconciled: true });
-      this.deps.logger.warn({ commandId: c.commandId, session: c.session }, 'send command seen again after an attempt: its result is unknown, not sending twice');
-      return this.outcome('whatsapp.command.unknown.v1', c.session, c.commandId, 'send_message', { chatId, error: { code: 'RESULT_LOST', message: 'a previous attempt may have sent it; it is not sent again' } });
+      const reported = await findReportedSend(this.deps.db, {
+        session: c.session,
+        chatId,
+        text: c.text,
+        requestedAt: c.requestedAt,
+      });
+      if (reported)
+        return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', {
+          chatId,
+          providerMessageId: reported.messageId,
+          message,
+          reconciled: true,
+        });
+      this.deps.logger.warn(
+        { commandId: c.commandId, session: c.session },
+        'send command seen again after an attempt: its result is unknown, not sending twice',
+      );
+      return this.outcome('whatsapp.command.unknown.v1', c.session, c.commandId, 'send_message', {
+        chatId,
+        error: { code: 'RESULT_LOST', message: 'a previous attempt may have sent it; it is not sent again' },
+      });
     }
     try {
-      const providerMessageId = provider === 'inboxhub'
-        ? await this.deps.inboxHub!.send(c.session, { to: chatId, ...(c.text !== undefined ? { text: c.text } : {}), ...(c.media ? { media: c.media } : {}) })
-        : await this.deps.cloud!.send(c.session, { to: chatId.endsWith('@bsuid') ? chatId.slice(0, -'@bsuid'.length) : chatId, ...(c.text !== undefined ? { text: c.text } : {}), ...(c.media ? { media: c.media } : {}), ...(c.template ? { template: c.template } : {}) });
-      return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', { chatId, providerMessageId, message });
+      const providerMessageId =
+        provider === 'inboxhub'
+          ? await this.deps.inboxHub!.send(c.session, {
+              to: chatId,
+              ...(c.text !== undefined ? { text: c.text } : {}),
+              ...(c.media ? { media: c.media } : {}),
+            })
+          : await this.deps.cloud!.send(c.session, {
+              to: chatId.endsWith('@bsuid') ? chatId.slice(0, -'@bsuid'.length) : chatId,
+              ...(c.text !== undefined ? { text: c.text } : {}),
+              ...(c.media ? { media: c.media } : {}),
+              ...(c.template ? { template: c.template } : {}),
+            });
+      return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', {
+        chatId,
+        providerMessageId,
+        message,
+      });
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
       if (error.kind === 'rate_limited') {
@@ -94,9 +158,23 @@ export class CommandHandler {
         return Outcomes.retry(error, error.retryAfterMs ?? 1_000);
       }
       if (error.kind === 'unknown') {
-        const reported = await findReportedSend(this.deps.db, { session: c.session, chatId, text: c.text, requestedAt: c.requestedAt });
-        if (reported) return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', { chatId, providerMessageId: reported.messageId, message, reconciled: true });
-        return this.outcome('whatsapp.command.unknown.v1', c.session, c.commandId, 'send_message', { chatId, error: { code: error.code, message: error.message } });
+        const reported = await findReportedSend(this.deps.db, {
+          session: c.session,
+          chatId,
+          text: c.text,
+          requestedAt: c.requestedAt,
+        });
+        if (reported)
+          return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', {
+            chatId,
+            providerMessageId: reported.messageId,
+            message,
+            reconciled: true,
+          });
+        return this.outcome('whatsapp.command.unknown.v1', c.session, c.commandId, 'send_message', {
+          chatId,
+          error: { code: error.code, message: error.message },
+        });
       }
       return fail(error.code, error.message);
     }
@@ -106,14 +184,29 @@ export class CommandHandler {
     const c = command.data;
     const chatId = normalizeJid(c.chatId);
     const provider = await this.providerOf(c.session);
-    const fail = (code: string, text: string) => this.outcome('whatsapp.command.failed.v1', c.session, c.commandId, 'mark_read', { chatId, error: { code, message: text } });
+    const fail = (code: string, text: string) =>
+      this.outcome('whatsapp.command.failed.v1', c.session, c.commandId, 'mark_read', {
+        chatId,
+        error: { code, message: text },
+      });
     try {
       if (provider === 'inboxhub' && this.deps.inboxHub) await this.deps.inboxHub.markRead(c.session, chatId);
       else if (provider === 'cloud-api' && this.deps.cloud) {
         // The Cloud API marks read up to a message: the chat's newest inbound one.
-        const last = await this.deps.db.collection<MessageDoc & { _id: string }>(Collections.waMessages).find({ session: c.session, chatId, direction: 'in' }).sort({ timestamp: -1 }).limit(1).next();
+        const last = await this.deps.db
+          .collection<MessageDoc & { _id: string }>(Collections.waMessages)
+          .find({ session: c.session, chatId, direction: 'in' })
+          .sort({ timestamp: -1 })
+          .limit(1)
+          .next();
         if (last) await this.deps.cloud.markRead(c.session, last.messageId);
-      } else return fail(provider ? 'PROVIDER_NOT_CONFIGURED' : 'PROVIDER_UNKNOWN', provider ? (this.deps.unavailable[provider] ?? `mark-read through ${provider} is not supported`) : `no provider is known for session ${c.session}`);
+      } else
+        return fail(
+          provider ? 'PROVIDER_NOT_CONFIGURED' : 'PROVIDER_UNKNOWN',
+          provider
+            ? (this.deps.unavailable[provider] ?? `mark-read through ${provider} is not supported`)
+            : `no provider is known for session ${c.session}`,
+        );
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
       // Marking read is safe to repeat: anything but a refusal for good is retried.
@@ -125,15 +218,31 @@ export class CommandHandler {
 
   /** The session's provider from its read model; without one, the only sending provider configured, if just one is. */
   private async providerOf(session: string): Promise<WhatsAppProvider | undefined> {
-    const doc = await this.deps.db.collection<SessionDoc & { _id: string }>(Collections.waSessions).findOne({ _id: session }, { projection: { provider: 1 } });
+    const doc = await this.deps.db
+      .collection<SessionDoc & { _id: string }>(Collections.waSessions)
+      .findOne({ _id: session }, { projection: { provider: 1 } });
     if (doc?.provider) return doc.provider;
-    const configured = (['inboxhub', 'cloud-api'] as const).filter((p) => (p === 'inboxhub' ? this.deps.inboxHub : this.deps.cloud));
+    const configured = (['inboxhub', 'cloud-api'] as const).filter((p) =>
+      p === 'inboxhub' ? this.deps.inboxHub : this.deps.cloud,
+    );
     if (configured.length === 1) return configured[0];
     return /^\d{6,20}$/.test(session) && this.deps.cloud ? 'cloud-api' : this.deps.inboxHub ? 'inboxhub' : undefined;
   }
 
-  private async outcome(type: 'whatsapp.command.sent.v1' | 'whatsapp.command.failed.v1' | 'whatsapp.command.unknown.v1', session: string, commandId: string, kind: 'send_message' | 'mark_read', fields: Omit<EventData<'whatsapp.command.sent.v1'>, 'session' | 'commandId' | 'kind' | 'at'>): Promise<Outcome> {
-    await this.publish(type, `${type.split('.')[2]}:${commandId}`, { session, commandId, kind, ...fields, at: new Date().toISOString() });
+  private async outcome(
+    type: 'whatsapp.command.sent.v1' | 'whatsapp.command.failed.v1' | 'whatsapp.command.unknown.v1',
+    session: string,
+    commandId: string,
+    kind: 'send_message' | 'mark_read',
+    fields: Omit<EventData<'whatsapp.command.sent.v1'>, 'session' | 'commandId' | 'kind' | 'at'>,
+  ): Promise<Outcome> {
+    await this.publish(type, `${type.split('.')[2]}:${commandId}`, {
+      session,
+      commandId,
+      kind,
+      ...fields,
+      at: new Date().toISOString(),
+    });
     return Outcomes.ack;
   }
 

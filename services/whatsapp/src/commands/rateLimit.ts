@@ -11,7 +11,10 @@ export class SendQueueFullError extends Error {
 export class SessionRateLimiter {
   private readonly sessions = new Map<string, { next: number; waiting: number }>();
 
-  constructor(private readonly ratePerSecond: number, private readonly maxQueued: number) {}
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly maxQueued: number,
+  ) {}
 
   async acquire(session: string): Promise<void> {
     let state = this.sessions.get(session);
@@ -19,7 +22,10 @@ export class SessionRateLimiter {
       state = { next: 0, waiting: 0 };
       this.sessions.set(session, state);
     }
-    if (state.waiting >= this.maxQueued) throw new SendQueueFullError(`${state.waiting} sends of session ${session} are already waiting for the rate limit`);
+    if (state.waiting >= this.maxQueued)
+      throw new SendQueueFullError(
+        `${state.waiting} sends of session ${session} are already waiting for the rate limit`,
+      );
     const now = Date.now();
     const slot = Math.max(now, state.next);
     state.next = slot + 1000 / this.ratePerSecond;

@@ -1,9 +1,28 @@
-import { Channels, Collections, jidKind, normalizeJid, phoneOf, type DomainEventOf, type JidKind, type WhatsAppProvider } from '@puente/contracts';
-import { aspectVersion, isLaterSource, setAspect, unhandled, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
+import {
+  Channels,
+  Collections,
+  jidKind,
+  normalizeJid,
+  phoneOf,
+  type DomainEventOf,
+  type JidKind,
+  type WhatsAppProvider,
+} from '@puente/contracts';
+import {
+  aspectVersion,
+  isLaterSource,
+  setAspect,
+  unhandled,
+  type AspectVersion,
+  type ProjectedDoc,
+  type Projection,
+} from '@puente/projection';
 import { chatKey } from '../messages/facts.js';
 
 /** The events the contacts read model applies. */
-export type ContactEvent = DomainEventOf<'whatsapp.contact.updated.v1' | 'whatsapp.contact.imported.v1' | 'whatsapp.message.received.v1'>;
+export type ContactEvent = DomainEventOf<
+  'whatsapp.contact.updated.v1' | 'whatsapp.contact.imported.v1' | 'whatsapp.message.received.v1'
+>;
 
 export interface ContactDoc extends ProjectedDoc {
   session: string;
@@ -26,7 +45,10 @@ function fresh(session: string, raw: string, provider: WhatsAppProvider): Contac
   const kind = jidKind(jid);
   const phone = phoneOf(jid);
   return {
-    session, jid, kind, provider,
+    session,
+    jid,
+    kind,
+    provider,
     ...(phone ? { phone } : {}),
     ...(kind === 'lid' ? { lid: jid } : {}),
     ...(kind === 'bsuid' ? { userId: jid.slice(0, jid.lastIndexOf('@')) } : {}),
@@ -75,14 +97,22 @@ export function contactsProjection(): Projection<ContactDoc, ContactEvent> {
           if (!isLaterSource(base._v.profile, d.timestamp)) return base;
           const phone = d.phone?.replace(/^\+/, '');
           const lid = d.lid ? normalizeJid(d.lid) : undefined;
-          const changed = (d.name !== undefined && d.name !== base.name) || (phone !== undefined && phone !== base.phone) || (lid !== undefined && lid !== base.lid);
+          const changed =
+            (d.name !== undefined && d.name !== base.name) ||
+            (phone !== undefined && phone !== base.phone) ||
+            (lid !== undefined && lid !== base.lid);
           // A document `initial` just made has no aspect yet (every stored one has one): it takes the profile's version.
           if (!changed && Object.keys(base._v).length > 0) return base;
-          return setAspect(base, 'profile', {
-            ...(d.name !== undefined ? { name: d.name } : {}),
-            ...(phone !== undefined ? { phone } : {}),
-            ...(lid !== undefined ? { lid } : {}),
-          }, aspectVersion(d.timestamp, position));
+          return setAspect(
+            base,
+            'profile',
+            {
+              ...(d.name !== undefined ? { name: d.name } : {}),
+              ...(phone !== undefined ? { phone } : {}),
+              ...(lid !== undefined ? { lid } : {}),
+            },
+            aspectVersion(d.timestamp, position),
+          );
         }
         case 'whatsapp.message.received.v1': {
           const d = event.data;

@@ -3,13 +3,23 @@ import type { Upstream } from '@puente/projection';
 import type { MessageDoc } from './messagesProjection.js';
 
 /** Events that carry a message's content. */
-export type ContentEvent = DomainEventOf<'whatsapp.message.received.v1' | 'whatsapp.message.sent.v1' | 'whatsapp.message.imported.v1'>;
+export type ContentEvent = DomainEventOf<
+  'whatsapp.message.received.v1' | 'whatsapp.message.sent.v1' | 'whatsapp.message.imported.v1'
+>;
 
 /** The types of `ContentEvent`. */
-export const ContentEventTypes = ['whatsapp.message.received.v1', 'whatsapp.message.sent.v1', 'whatsapp.message.imported.v1'] as const satisfies readonly ContentEvent['type'][];
+export const ContentEventTypes = [
+  'whatsapp.message.received.v1',
+  'whatsapp.message.sent.v1',
+  'whatsapp.message.imported.v1',
+] as const satisfies readonly ContentEvent['type'][];
 
 export function isContentEvent(event: DomainEvent): event is ContentEvent {
-  return event.type === 'whatsapp.message.received.v1' || event.type === 'whatsapp.message.sent.v1' || event.type === 'whatsapp.message.imported.v1';
+  return (
+    event.type === 'whatsapp.message.received.v1' ||
+    event.type === 'whatsapp.message.sent.v1' ||
+    event.type === 'whatsapp.message.imported.v1'
+  );
 }
 
 /** `_id` of a message document: the session and the provider's message id (or the command id while pending). */

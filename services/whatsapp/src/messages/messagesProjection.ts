@@ -1,9 +1,33 @@
-import { Channels, Collections, normalizeJid, type DomainEventOf, type MessageContent, type MessageStatus, type WhatsAppProvider } from '@puente/contracts';
-import { aspectVersion, isLaterSource, setAspect, unhandled, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
+import {
+  Channels,
+  Collections,
+  normalizeJid,
+  type DomainEventOf,
+  type MessageContent,
+  type MessageStatus,
+  type WhatsAppProvider,
+} from '@puente/contracts';
+import {
+  aspectVersion,
+  isLaterSource,
+  setAspect,
+  unhandled,
+  type AspectVersion,
+  type ProjectedDoc,
+  type Projection,
+} from '@puente/projection';
 import { ContentEventTypes, defined, messageKey, STATUS_RANK, type ContentEvent } from './facts.js';
 
 /** The events the messages read model applies. */
-export type MessageEvent = ContentEvent | DomainEventOf<'whatsapp.message.status.v1' | 'whatsapp.message.send_requested.v1' | 'whatsapp.command.sent.v1' | 'whatsapp.command.failed.v1' | 'whatsapp.command.unknown.v1'>;
+export type MessageEvent =
+  | ContentEvent
+  | DomainEventOf<
+      | 'whatsapp.message.status.v1'
+      | 'whatsapp.message.send_requested.v1'
+      | 'whatsapp.command.sent.v1'
+      | 'whatsapp.command.failed.v1'
+      | 'whatsapp.command.unknown.v1'
+    >;
 
 export interface MessageDoc extends ProjectedDoc {
   session: string;
@@ -38,7 +62,13 @@ export interface MessageDoc extends ProjectedDoc {
   _v: { content?: AspectVersion; status?: AspectVersion };
 }
 
-function withStatus(doc: MessageDoc, status: MessageStatus, at: string, position: number, error?: { code?: string; message: string }): MessageDoc {
+function withStatus(
+  doc: MessageDoc,
+  status: MessageStatus,
+  at: string,
+  position: number,
+  error?: { code?: string; message: string },
+): MessageDoc {
   const rank = STATUS_RANK[status];
   if (doc.status !== undefined && STATUS_RANK[doc.status] >= rank) return doc;
   const next = setAspect(doc, 'status', { status, statusAt: at }, [rank, position]);
@@ -50,28 +80,35 @@ function withStatus(doc: MessageDoc, status: MessageStatus, at: string, position
 function withContent(base: MessageDoc, event: ContentEvent, position: number): MessageDoc {
   const d = event.data;
   if (!base.placeholder && !isLaterSource(base._v.content, d.timestamp)) return base;
-  const next = setAspect(base, 'content', {
-    ...defined({
-      provider: d.provider,
-      chatId: normalizeJid(d.chatId),
-      chatAlt: d.chatAlt ? normalizeJid(d.chatAlt) : base.chatAlt,
-      direction: d.fromMe ? ('out' as const) : ('in' as const),
-      from: d.from ? normalizeJid(d.from) : undefined,
-      pushName: d.pushName,
-      type: d.type,
-      text: d.text,
-      media: d.media,
-      location: d.location,
-      reaction: d.reaction,
-      quotedMessageId: d.quotedMessageId,
-      timestamp: d.timestamp,
-    }),
-    firstContentAt: base.firstContentAt ?? position,
-  }, aspectVersion(d.timestamp, position));
+  const next = setAspect(
+    base,
+    'content',
+    {
+      ...defined({
+        provider: d.provider,
+        chatId: normalizeJid(d.chatId),
+        chatAlt: d.chatAlt ? normalizeJid(d.chatAlt) : base.chatAlt,
+        direction: d.fromMe ? ('out' as const) : ('in' as const),
+        from: d.from ? normalizeJid(d.from) : undefined,
+        pushName: d.pushName,
+        type: d.type,
+        text: d.text,
+        media: d.media,
+        location: d.location,
+        reaction: d.reaction,
+        quotedMessageId: d.quotedMessageId,
+        timestamp: d.timestamp,
+      }),
+      firstContentAt: base.firstContentAt ?? position,
+    },
+    aspectVersion(d.timestamp, position),
+  );
   delete next.placeholder;
   if (event.type === 'whatsapp.message.imported.v1' && base.firstContentAt === undefined) next.imported = true;
   // A message the provider reports as ours has left the phone or the gateway: at least `sent`.
-  return d.fromMe && event.type !== 'whatsapp.message.imported.v1' ? withStatus(next, 'sent', d.timestamp, position) : next;
+  return d.fromMe && event.type !== 'whatsapp.message.imported.v1'
+    ? withStatus(next, 'sent', d.timestamp, position)
+    : next;
 }
 
 /**
@@ -86,7 +123,14 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
   return {
     name: 'whatsapp-messages',
     collection: Collections.waMessages,
-    handles: [...ContentEventTypes, 'whatsapp.message.status.v1', 'whatsapp.message.send_requested.v1', 'whatsapp.command.sent.v1', 'whatsapp.command.failed.v1', 'whatsapp.command.unknown.v1'],
+    handles: [
+      ...ContentEventTypes,
+      'whatsapp.message.status.v1',
+      'whatsapp.message.send_requested.v1',
+      'whatsapp.command.sent.v1',
+      'whatsapp.command.failed.v1',
+      'whatsapp.command.unknown.v1',
+    ],
     keys(event) {
       switch (event.type) {
         case 'whatsapp.message.received.v1':
@@ -118,11 +162,20 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
         case 'whatsapp.message.status.v1': {
           // A status before its message: only the status is known so far.
           const d = event.data;
-          return { session: d.session, messageId: d.messageId, provider: d.provider, direction: 'out', placeholder: true, _v: {}, ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}) };
+          return {
+            session: d.session,
+            messageId: d.messageId,
+            provider: d.provider,
+            direction: 'out',
+            placeholder: true,
+            _v: {},
+            ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}),
+          };
         }
         case 'whatsapp.command.sent.v1': {
           const d = event.data;
-          if (d.providerMessageId && key === messageKey(d.session, d.providerMessageId)) return { session: d.session, messageId: d.providerMessageId, direction: 'out', _v: {} };
+          if (d.providerMessageId && key === messageKey(d.session, d.providerMessageId))
+            return { session: d.session, messageId: d.providerMessageId, direction: 'out', _v: {} };
           return { session: d.session, messageId: d.commandId, commandId: d.commandId, _v: {} };
         }
         // A send request's document needs its position (below); outcomes of unknown sends create nothing.
@@ -149,7 +202,18 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
           if (doc) return doc;
           const d = event.data;
           return {
-            ...defined({ session: d.session, messageId: d.commandId, provider: d.provider, commandId: d.commandId, chatId: normalizeJid(d.chatId), direction: 'out' as const, type: d.type, text: d.text, media: d.media, timestamp: d.requestedAt }),
+            ...defined({
+              session: d.session,
+              messageId: d.commandId,
+              provider: d.provider,
+              commandId: d.commandId,
+              chatId: normalizeJid(d.chatId),
+              direction: 'out' as const,
+              type: d.type,
+              text: d.text,
+              media: d.media,
+              timestamp: d.requestedAt,
+            }),
             status: 'pending',
             statusAt: d.requestedAt,
             firstContentAt: position,
@@ -162,14 +226,32 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
           const providerKey = d.providerMessageId ? messageKey(d.session, d.providerMessageId) : undefined;
           if (key !== providerKey) {
             // The pending document: it became the provider's message.
-            return { ...base, _deleted: true, ...(providerKey ? { aliasOf: providerKey } : {}), status: 'sent', statusAt: d.at };
+            return {
+              ...base,
+              _deleted: true,
+              ...(providerKey ? { aliasOf: providerKey } : {}),
+              status: 'sent',
+              statusAt: d.at,
+            };
           }
           let next: MessageDoc = base.commandId === d.commandId ? base : { ...base, commandId: d.commandId };
           if (d.message && (next.placeholder || next._v.content === undefined)) {
-            next = setAspect(next, 'content', {
-              ...defined({ chatId: next.chatId ?? (d.chatId ? normalizeJid(d.chatId) : undefined), direction: 'out' as const, type: d.message.type, text: d.message.text, media: d.message.media, timestamp: d.message.requestedAt }),
-              firstContentAt: next.firstContentAt ?? position,
-            }, aspectVersion(d.message.requestedAt, position));
+            next = setAspect(
+              next,
+              'content',
+              {
+                ...defined({
+                  chatId: next.chatId ?? (d.chatId ? normalizeJid(d.chatId) : undefined),
+                  direction: 'out' as const,
+                  type: d.message.type,
+                  text: d.message.text,
+                  media: d.message.media,
+                  timestamp: d.message.requestedAt,
+                }),
+                firstContentAt: next.firstContentAt ?? position,
+              },
+              aspectVersion(d.message.requestedAt, position),
+            );
             delete next.placeholder;
           }
           return withStatus(next, 'sent', d.at, position);
@@ -178,7 +260,13 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
           return doc ? withStatus(doc, 'failed', event.data.at, position, event.data.error) : doc;
         case 'whatsapp.command.unknown.v1':
           if (!doc || doc.status !== 'pending' || doc.error) return doc;
-          return { ...doc, error: event.data.error ?? { code: 'RESULT_LOST', message: 'the provider may or may not have sent it; it is not sent again' } };
+          return {
+            ...doc,
+            error: event.data.error ?? {
+              code: 'RESULT_LOST',
+              message: 'the provider may or may not have sent it; it is not sent again',
+            },
+          };
         default:
           return unhandled(event);
       }

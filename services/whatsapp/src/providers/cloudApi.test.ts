@@ -4,11 +4,34 @@ import { CloudApiClient } from './cloudApi.js';
 import { retryAfterMs } from '@puente/runtime';
 
 test('cloud api - message bodies for text, media by URL, templates and username (BSUID) recipients', () => {
-  assert.deepEqual(CloudApiClient.body({ to: '34612345678@s.whatsapp.net', text: 'hola' }), { messaging_product: 'whatsapp', recipient_type: 'individual', to: '34612345678', type: 'text', text: { body: 'hola', preview_url: false } });
-  assert.deepEqual(CloudApiClient.body({ to: '+34612345678', text: 'factura', media: { type: 'document', url: 'https://files.example.test/f.pdf', fileName: 'f.pdf' } }), {
-    messaging_product: 'whatsapp', recipient_type: 'individual', to: '34612345678', type: 'document', document: { link: 'https://files.example.test/f.pdf', caption: 'factura', filename: 'f.pdf' },
+  assert.deepEqual(CloudApiClient.body({ to: '34612345678@s.whatsapp.net', text: 'hola' }), {
+    messaging_product: 'whatsapp',
+    recipient_type: 'individual',
+    to: '34612345678',
+    type: 'text',
+    text: { body: 'hola', preview_url: false },
   });
-  assert.deepEqual(CloudApiClient.body({ to: '34612345678', template: { name: 'order_ready', language: 'es' } }), { messaging_product: 'whatsapp', recipient_type: 'individual', to: '34612345678', type: 'template', template: { name: 'order_ready', language: { code: 'es' } } });
+  assert.deepEqual(
+    CloudApiClient.body({
+      to: '+34612345678',
+      text: 'factura',
+      media: { type: 'document', url: 'https://files.example.test/f.pdf', fileName: 'f.pdf' },
+    }),
+    {
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      to: '34612345678',
+      type: 'document',
+      document: { link: 'https://files.example.test/f.pdf', caption: 'factura', filename: 'f.pdf' },
+    },
+  );
+  assert.deepEqual(CloudApiClient.body({ to: '34612345678', template: { name: 'order_ready', language: 'es' } }), {
+    messaging_product: 'whatsapp',
+    recipient_type: 'individual',
+    to: '34612345678',
+    type: 'template',
+    template: { name: 'order_ready', language: { code: 'es' } },
+  });
   assert.equal(CloudApiClient.body({ to: 'US.13491208655302741918', text: 'hi' }).recipient, 'US.13491208655302741918');
   assert.equal(retryAfterMs('2'), 2000);
   assert.equal(retryAfterMs(null), undefined);

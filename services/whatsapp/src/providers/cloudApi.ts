@@ -20,7 +20,18 @@ export interface CloudSendInput {
 }
 
 const Sent = z.object({ messages: z.array(z.object({ id: z.string().min(1) }).loose()).min(1) }).loose();
-const GraphError = z.object({ error: z.object({ message: z.string().optional(), code: z.number().optional(), error_subcode: z.number().optional(), type: z.string().optional() }).loose() }).loose();
+const GraphError = z
+  .object({
+    error: z
+      .object({
+        message: z.string().optional(),
+        code: z.number().optional(),
+        error_subcode: z.number().optional(),
+        type: z.string().optional(),
+      })
+      .loose(),
+  })
+  .loose();
 
 /** Graph error codes that mean "not now" (throughput, spam rate, pair rate, app rate limits): not sent, retry later. */
 const RATE_LIMIT_CODES = new Set([4, 80007, 130429, 131048, 131056, 133016]);
@@ -30,9 +41,20 @@ export class CloudApiClient {
 
   /** The body Meta expects for one outgoing message. */
   static body(input: CloudSendInput): Record<string, unknown> {
-    const recipient = /^[A-Z]{2}\./.test(input.to) ? { recipient: input.to } : { to: input.to.replace(/^\+/, '').replace(/@.*$/, '') };
+    const recipient = /^[A-Z]{2}\./.test(input.to)
+      ? { recipient: input.to }
+      : { to: input.to.replace(/^\+/, '').replace(/@.*$/, '') };
     const base = { messaging_product: 'whatsapp', recipient_type: 'individual', ...recipient };
-    if (input.template) return { ...base, type: 'template', template: { name: input.template.name, language: { code: input.template.language }, ...(input.template.components ? { components: input.template.components } : {}) } };
+    if (input.template)
+      return {
+        ...base,
+        type: 'template',
+        template: {
+          name: input.template.name,
+          language: { code: input.template.language },
+          ...(input.template.components ? { components: input.template.components } : {}),
+        },
+      };
     if (input.media) {
       const media: Record<string, unknown> = { link: input.media.url };
       if (input.text && input.media.type !== 'audio' && input.media.type !== 'sticker') media.caption = input.text;
@@ -46,7 +68,13 @@ export class CloudApiClient {
   async send(phoneNumberId: string, input: CloudSendInput): Promise<string> {
     const response = await this.post(phoneNumberId, CloudApiClient.body(input));
     const parsed = Sent.safeParse(response.body);
-    if (!parsed.success) throw new ProviderError('unknown', 'BAD_RESPONSE', `the Cloud API answered ${response.status} without a message id`, response.status);
+    if (!parsed.success)
+      throw new ProviderError(
+        'unknown',
+        'BAD_RESPONSE',
+        `the Cloud API answered ${response.status} without a message id`,
+        response.status,
+      );
     return parsed.data.messages[0]!.id;
   }
 
@@ -56,14 +84,42 @@ export class CloudApiClient {
   }
 
   private async post(phoneNumberId: string, body: unknown): Promise<JsonResponse> {
-    const response = await requestJson(`${this.config.graphUrl.replace(/\/$/, '')}/${encodeURIComponent(phoneNumberId)}/messages`, { method: 'POST', headers: { authorization: `Bearer ${this.config.accessToken}` }, body }, this.config.timeoutMs);
+    const response = await requestJson(
+      `${this.config.graphUrl.replace(/\/$/, '')}/${encodeURIComponent(phoneNumberId)}/messages`,
+      { method: 'POST', headers: { authorization: `Bearer ${this.config.accessToken}` }, body },
+      this.config.timeoutMs,
+    );
     if (response.status >= 200 && response.status < 300) return response;
     const error = GraphError.safeParse(response.body);
     const code = error.success ? error.data.error.code : undefined;
     const message = error.success ? (error.data.error.message ?? 'error') : `HTTP ${response.status}`;
-    if (response.status === 429 || (code !== undefined && RATE_LIMIT_CODES.has(code))) throw new ProviderError('rate_limited', String(code ?? 429), `Cloud API rate limit: ${message}`, response.status, retryAfterMs(response.headers.get('retry-after')) ?? 1_000);
-    if (response.status === 401 || code === 190) throw new ProviderError('auth', String(code ?? 401), `Cloud API refused the access token: ${message}`, response.status);
-    if (response.status >= 500) throw new ProviderError('unknown', String(code ?? response.status), `Cloud API failed (${response.status}): ${message}`, response.status);
-    throw new ProviderError('rejected', String(code ?? response.status), `Cloud API rejected the message: ${message}`, response.status);
+    if (response.status === 429 || (code !== undefined && RATE_LIMIT_CODES.has(code)))
+      throw new ProviderError(
+        'rate_limited',
+        String(code ?? 429),
+        `Cloud API rate limit: ${message}`,
+        response.status,
+        retryAfterMs(response.headers.get('retry-after')) ?? 1_000,
+      );
+    if (response.status === 401 || code === 190)
+      throw new ProviderError(
+        'auth',
+        String(code ?? 401),
+        `Cloud API refused the access token: ${message}`,
+        response.status,
+      );
+    if (response.status >= 500)
+      throw new ProviderError(
+        'unknown',
+        String(code ?? response.status),
+        `Cloud API failed (${response.status}): ${message}`,
+        response.status,
+      );
+    throw new ProviderError(
+      'rejected',
+      String(code ?? response.status),
+      `Cloud API rejected the message: ${message}`,
+      response.status,
+    );
   }
 }

@@ -1,9 +1,24 @@
-import { Channels, Collections, type DomainEventOf, type SessionSyncV1, type WhatsAppProvider } from '@puente/contracts';
-import { aspectVersion, isLaterSource, setAspect, unhandled, type AspectVersion, type ProjectedDoc, type Projection } from '@puente/projection';
+import {
+  Channels,
+  Collections,
+  type DomainEventOf,
+  type SessionSyncV1,
+  type WhatsAppProvider,
+} from '@puente/contracts';
+import {
+  aspectVersion,
+  isLaterSource,
+  setAspect,
+  unhandled,
+  type AspectVersion,
+  type ProjectedDoc,
+  type Projection,
+} from '@puente/projection';
 import { ContentEventTypes, countOnce, messageKey, type ContentEvent, type MessageFacts } from '../messages/facts.js';
 
 /** The events the sessions read model applies. */
-export type SessionEvent = ContentEvent | DomainEventOf<'whatsapp.session.status.v1' | 'whatsapp.session.qr.v1' | 'whatsapp.session.sync.v1'>;
+export type SessionEvent =
+  ContentEvent | DomainEventOf<'whatsapp.session.status.v1' | 'whatsapp.session.qr.v1' | 'whatsapp.session.sync.v1'>;
 
 export interface SessionDoc extends ProjectedDoc {
   provider: WhatsAppProvider;
@@ -42,13 +57,20 @@ export function sessionsProjection(facts: MessageFacts): Projection<SessionDoc, 
           if (facts.firstContentAt(messageKey(d.session, d.messageId)) !== position) return base;
           const counted = countOnce(base._counted, position);
           if (!counted) return base;
-          const counters = d.fromMe ? { ...base.counters, messagesOut: base.counters.messagesOut + 1 } : { ...base.counters, messagesIn: base.counters.messagesIn + 1 };
+          const counters = d.fromMe
+            ? { ...base.counters, messagesOut: base.counters.messagesOut + 1 }
+            : { ...base.counters, messagesIn: base.counters.messagesIn + 1 };
           return { ...base, counters, _counted: counted };
         }
         case 'whatsapp.session.status.v1': {
           const d = event.data;
           if (!isLaterSource(base._v.status, d.timestamp)) return base;
-          const next = setAspect(base, 'status', { provider: d.provider, status: d.status }, aspectVersion(d.timestamp, position));
+          const next = setAspect(
+            base,
+            'status',
+            { provider: d.provider, status: d.status },
+            aspectVersion(d.timestamp, position),
+          );
           if (d.phone) next.phone = d.phone;
           if (d.reason) next.reason = d.reason;
           else delete next.reason;
@@ -61,15 +83,33 @@ export function sessionsProjection(facts: MessageFacts): Projection<SessionDoc, 
         case 'whatsapp.session.qr.v1': {
           const d = event.data;
           if (!isLaterSource(base._v.qr, d.timestamp)) return base;
-          const connectedSince = base.status === 'connected' && base._v.status && base._v.status[0] >= Date.parse(d.timestamp);
+          const connectedSince =
+            base.status === 'connected' && base._v.status && base._v.status[0] >= Date.parse(d.timestamp);
           // Connected since the code was shown: the code is old news, only its version moves.
           if (connectedSince) return setAspect(base, 'qr', {}, aspectVersion(d.timestamp, position));
           return setAspect(base, 'qr', { qr: d.qr, qrAt: d.timestamp }, aspectVersion(d.timestamp, position));
         }
         case 'whatsapp.session.sync.v1': {
           const d = event.data;
-          if (!isLaterSource(base._v.sync, d.timestamp) && !(base.sync?.syncId === d.syncId && d.phase === 'completed' && base.sync.phase !== 'completed')) return base;
-          const next = setAspect(base, 'sync', { sync: { syncId: d.syncId, phase: d.phase, counts: d.counts, ...(d.error ? { error: d.error } : {}), at: d.timestamp } }, aspectVersion(d.timestamp, position));
+          if (
+            !isLaterSource(base._v.sync, d.timestamp) &&
+            !(base.sync?.syncId === d.syncId && d.phase === 'completed' && base.sync.phase !== 'completed')
+          )
+            return base;
+          const next = setAspect(
+            base,
+            'sync',
+            {
+              sync: {
+                syncId: d.syncId,
+                phase: d.phase,
+                counts: d.counts,
+                ...(d.error ? { error: d.error } : {}),
+                at: d.timestamp,
+              },
+            },
+            aspectVersion(d.timestamp, position),
+          );
           if (d.phase === 'completed') next.lastSyncAt = d.timestamp;
           return next;
         }

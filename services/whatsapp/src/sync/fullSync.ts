@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
-import { baileysContent, createEvent, toIsoTime, type DomainEvent, type EventData, type EventType, type SessionSyncV1 } from '@puente/contracts';
+import {
+  baileysContent,
+  createEvent,
+  toIsoTime,
+  type DomainEvent,
+  type EventData,
+  type EventType,
+  type SessionSyncV1,
+} from '@puente/contracts';
 import { eventIdFor, readJobState, ResumableJob, type Bus, type JobState } from '@puente/bus';
 import type { InboxHubClient, InboxHubMessage } from '../providers/inboxhub.js';
 
@@ -53,7 +61,16 @@ const SOURCE = 'urn:puente:whatsapp:sync';
 export class FullSync {
   private readonly owner = randomUUID();
 
-  constructor(private readonly deps: { bus: Bus; kv: KV; client: InboxHubClient; logger: Logger; limits: SyncLimits; staleAfterMs?: number }) {}
+  constructor(
+    private readonly deps: {
+      bus: Bus;
+      kv: KV;
+      client: InboxHubClient;
+      logger: Logger;
+      limits: SyncLimits;
+      staleAfterMs?: number;
+    },
+  ) {}
 
   /** A running sync whose owner has not written for this long is taken over. */
   get staleAfterMs(): number {
@@ -68,32 +85,63 @@ export class FullSync {
       await job.save(next);
       state = next;
     };
-    if (state.page === 1 && state.stage === 'contacts' && state.counts.contacts === 0) await this.progress(state, 'started');
+    if (state.page === 1 && state.stage === 'contacts' && state.counts.contacts === 0)
+      await this.progress(state, 'started');
     onProgress?.(state);
     const { client, limits } = this.deps;
     try {
       while (state.stage === 'contacts') {
         const page = await client.contacts(session, state.page, limits.pageSize);
-        await this.publishAll(page.data.map((c) => this.item('whatsapp.contact.imported.v1', `${state.syncId}:contact:${c.id}`, {
-          session, provider: 'inboxhub', jid: c.id, ...(c.name ?? c.notify ?? c.verifiedName ? { name: (c.name ?? c.notify ?? c.verifiedName)! } : {}),
-          ...(c.phoneNumber ? { phone: c.phoneNumber.replace(/@.*$/, '') } : {}), ...(c.lid ? { lid: c.lid } : {}), timestamp: state.startedAt,
-        })));
+        await this.publishAll(
+          page.data.map((c) =>
+            this.item('whatsapp.contact.imported.v1', `${state.syncId}:contact:${c.id}`, {
+              session,
+              provider: 'inboxhub',
+              jid: c.id,
+              ...((c.name ?? c.notify ?? c.verifiedName) ? { name: (c.name ?? c.notify ?? c.verifiedName)! } : {}),
+              ...(c.phoneNumber ? { phone: c.phoneNumber.replace(/@.*$/, '') } : {}),
+              ...(c.lid ? { lid: c.lid } : {}),
+              timestamp: state.startedAt,
+            }),
+          ),
+        );
         const done = page.data.length < limits.pageSize || page.page * page.limit >= page.total;
-        await save({ ...state, page: done ? 1 : state.page + 1, stage: done ? 'chats' : 'contacts', counts: { ...state.counts, contacts: state.counts.contacts + page.data.length } });
+        await save({
+          ...state,
+          page: done ? 1 : state.page + 1,
+          stage: done ? 'chats' : 'contacts',
+          counts: { ...state.counts, contacts: state.counts.contacts + page.data.length },
+        });
         await this.progress(state, 'progress');
       }
       while (state.stage === 'chats') {
         const want = limits.chats - state.chatIds.length;
         const page = await client.chats(session, state.page, limits.pageSize);
         const chats = page.data.slice(0, Math.max(0, want));
-        await this.publishAll(chats.map((chat) => this.item('whatsapp.chat.imported.v1', `${state.syncId}:chat:${chat.id}`, {
-          session, provider: 'inboxhub', chatId: chat.id, ...(chat.name ? { name: chat.name } : {}), ...(chat.archived !== undefined ? { archived: chat.archived } : {}),
-          ...(chat.unreadCount !== undefined ? { unreadCount: chat.unreadCount } : {}),
-          ...(chat.conversationTimestamp ? { lastMessageAt: toIsoTime(chat.conversationTimestamp)! } : {}), timestamp: state.startedAt,
-        })));
+        await this.publishAll(
+          chats.map((chat) =>
+            this.item('whatsapp.chat.imported.v1', `${state.syncId}:chat:${chat.id}`, {
+              session,
+              provider: 'inboxhub',
+              chatId: chat.id,
+              ...(chat.name ? { name: chat.name } : {}),
+              ...(chat.archived !== undefined ? { archived: chat.archived } : {}),
+              ...(chat.unreadCount !== undefined ? { unreadCount: chat.unreadCount } : {}),
+              ...(chat.conversationTimestamp ? { lastMessageAt: toIsoTime(chat.conversationTimestamp)! } : {}),
+              timestamp: state.startedAt,
+            }),
+          ),
+        );
         const chatIds = [...state.chatIds, ...chats.map((c) => c.id)];
-        const done = chatIds.length >= limits.chats || page.data.length < limits.pageSize || page.page * page.limit >= page.total;
-        await save({ ...state, chatIds, page: done ? 1 : state.page + 1, stage: done ? 'messages' : 'chats', counts: { ...state.counts, chats: state.counts.chats + chats.length } });
+        const done =
+          chatIds.length >= limits.chats || page.data.length < limits.pageSize || page.page * page.limit >= page.total;
+        await save({
+          ...state,
+          chatIds,
+          page: done ? 1 : state.page + 1,
+          stage: done ? 'messages' : 'chats',
+          counts: { ...state.counts, chats: state.counts.chats + chats.length },
+        });
         await this.progress(state, 'progress');
       }
       while (state.stage === 'messages') {
@@ -103,11 +151,17 @@ export class FullSync {
           break;
         }
         const want = Math.min(limits.pageSize, limits.messagesPerChat - state.chatMessages);
-        const page = want > 0 ? await client.messages(session, chatId, want, state.cursor) : { data: [], nextCursor: null };
+        const page =
+          want > 0 ? await client.messages(session, chatId, want, state.cursor) : { data: [], nextCursor: null };
         await this.publishAll(page.data.flatMap((m) => this.message(session, state.syncId, m)));
         const chatMessages = state.chatMessages + page.data.length;
         const chatDone = !page.nextCursor || chatMessages >= limits.messagesPerChat || page.data.length === 0;
-        const next: SyncState = { ...state, chatIndex: chatDone ? state.chatIndex + 1 : state.chatIndex, chatMessages: chatDone ? 0 : chatMessages, counts: { ...state.counts, messages: state.counts.messages + page.data.length } };
+        const next: SyncState = {
+          ...state,
+          chatIndex: chatDone ? state.chatIndex + 1 : state.chatIndex,
+          chatMessages: chatDone ? 0 : chatMessages,
+          counts: { ...state.counts, messages: state.counts.messages + page.data.length },
+        };
         if (chatDone) delete next.cursor;
         else next.cursor = page.nextCursor!;
         await save(next);
@@ -133,23 +187,42 @@ export class FullSync {
   /** Takes the session's sync: a new one, the resumption of one whose worker died, or SyncBusyError. */
   private acquire(session: string, onProgress?: (state: SyncState) => void): Promise<ResumableJob<SyncState>> {
     return ResumableJob.claim<SyncState>({
-      kv: this.deps.kv, key: keyOf(session), owner: this.owner, staleAfterMs: this.staleAfterMs,
+      kv: this.deps.kv,
+      key: keyOf(session),
+      owner: this.owner,
+      staleAfterMs: this.staleAfterMs,
       ...(onProgress ? { onProgress } : {}),
       fresh: () => ({
-        syncId: randomUUID(), session, owner: this.owner, heartbeatAt: Date.now(), startedAt: new Date().toISOString(), phase: 'running', stage: 'contacts',
-        page: 1, chatIds: [], chatIndex: 0, chatMessages: 0, counts: { contacts: 0, chats: 0, messages: 0 },
+        syncId: randomUUID(),
+        session,
+        owner: this.owner,
+        heartbeatAt: Date.now(),
+        startedAt: new Date().toISOString(),
+        phase: 'running',
+        stage: 'contacts',
+        page: 1,
+        chatIds: [],
+        chatIndex: 0,
+        chatMessages: 0,
+        counts: { contacts: 0, chats: 0, messages: 0 },
       }),
       // A failed sync starts again; one whose worker died resumes from its last page.
       resume: (current) => {
         if (current.phase !== 'running') return undefined;
-        this.deps.logger.info({ session, syncId: current.syncId, stage: current.stage }, 'resuming a full sync whose worker stopped');
+        this.deps.logger.info(
+          { session, syncId: current.syncId, stage: current.stage },
+          'resuming a full sync whose worker stopped',
+        );
         return current;
       },
-      busy: (reason) => new SyncBusyError(
-        reason.kind === 'started-elsewhere' ? `a full sync of ${session} has just started elsewhere`
-          : reason.kind === 'running' ? `a full sync of ${session} is running (${reason.current.stage}, ${reason.current.counts.messages} messages so far)`
-            : `another worker took the full sync of ${session}`,
-      ),
+      busy: (reason) =>
+        new SyncBusyError(
+          reason.kind === 'started-elsewhere'
+            ? `a full sync of ${session} has just started elsewhere`
+            : reason.kind === 'running'
+              ? `a full sync of ${session} is running (${reason.current.stage}, ${reason.current.counts.messages} messages so far)`
+              : `another worker took the full sync of ${session}`,
+        ),
     });
   }
 
@@ -158,10 +231,20 @@ export class FullSync {
     if (!timestamp) return [];
     const fromMe = m.key.fromMe === true;
     const from = m.key.participant ?? (fromMe ? undefined : m.key.remoteJid);
-    return [this.item('whatsapp.message.imported.v1', `${syncId}:message:${m.key.remoteJid}:${m.key.id}`, {
-      session, provider: 'inboxhub', messageId: m.key.id, chatId: m.key.remoteJid, ...(m.key.remoteJidAlt ? { chatAlt: m.key.remoteJidAlt } : {}),
-      ...(from ? { from } : {}), fromMe, ...(m.pushName ? { pushName: m.pushName } : {}), ...baileysContent(m.message ?? null), timestamp,
-    })];
+    return [
+      this.item('whatsapp.message.imported.v1', `${syncId}:message:${m.key.remoteJid}:${m.key.id}`, {
+        session,
+        provider: 'inboxhub',
+        messageId: m.key.id,
+        chatId: m.key.remoteJid,
+        ...(m.key.remoteJidAlt ? { chatAlt: m.key.remoteJidAlt } : {}),
+        ...(from ? { from } : {}),
+        fromMe,
+        ...(m.pushName ? { pushName: m.pushName } : {}),
+        ...baileysContent(m.message ?? null),
+        timestamp,
+      }),
+    ];
   }
 
   private item<T extends EventType>(type: T, key: string, data: EventData<T>): { event: DomainEvent; msgId: string } {
@@ -173,12 +256,21 @@ export class FullSync {
     await this.deps.bus.publishEvents(items, 64);
   }
 
-
   private async progress(state: SyncState, phase: SessionSyncV1['phase']): Promise<void> {
     const msgId = `sync:${state.syncId}:${phase}:${state.counts.contacts}:${state.counts.chats}:${state.counts.messages}`;
-    const event = createEvent('whatsapp.session.sync.v1', {
-      session: state.session, provider: 'inboxhub', syncId: state.syncId, phase, counts: state.counts, ...(state.error ? { error: state.error } : {}), timestamp: new Date().toISOString(),
-    }, { source: SOURCE, id: eventIdFor(msgId) });
+    const event = createEvent(
+      'whatsapp.session.sync.v1',
+      {
+        session: state.session,
+        provider: 'inboxhub',
+        syncId: state.syncId,
+        phase,
+        counts: state.counts,
+        ...(state.error ? { error: state.error } : {}),
+        timestamp: new Date().toISOString(),
+      },
+      { source: SOURCE, id: eventIdFor(msgId) },
+    );
     await this.deps.bus.publishEvent(event, { msgId });
   }
 }

@@ -27,7 +27,19 @@ export interface GraphSend {
   at: number;
 }
 
-const TYPES = new Set(['text', 'image', 'video', 'audio', 'document', 'sticker', 'template', 'reaction', 'location', 'interactive', 'contacts']);
+const TYPES = new Set([
+  'text',
+  'image',
+  'video',
+  'audio',
+  'document',
+  'sticker',
+  'template',
+  'reaction',
+  'location',
+  'interactive',
+  'contacts',
+]);
 
 export class FakeGraph {
   readonly accessToken: string;
@@ -72,32 +84,63 @@ export class FakeGraph {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const fail = (status: number, code: number, message: string, extra: Record<string, unknown> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message, type: code === 190 ? 'OAuthException' : 'OAuthException', code, ...extra, fbtrace_id: randomBytes(8).toString('base64url') } }));
+      res.end(
+        JSON.stringify({
+          error: {
+            message,
+            type: code === 190 ? 'OAuthException' : 'OAuthException',
+            code,
+            ...extra,
+            fbtrace_id: randomBytes(8).toString('base64url'),
+          },
+        }),
+      );
     };
     const url = new URL(req.url ?? '/', 'http://fake');
     const subscriptions = /^\/v\d+\.\d+\/([^/]+)\/subscriptions$/.exec(url.pathname);
-    if (subscriptions) return this.subscriptions(req.method ?? 'GET', decodeURIComponent(subscriptions[1]!), url.searchParams, res, fail);
-    if (req.headers.authorization !== `Bearer ${this.accessToken}`) return fail(401, 190, 'Error validating access token: Invalid OAuth access token.');
+    if (subscriptions)
+      return this.subscriptions(
+        req.method ?? 'GET',
+        decodeURIComponent(subscriptions[1]!),
+        url.searchParams,
+        res,
+        fail,
+      );
+    if (req.headers.authorization !== `Bearer ${this.accessToken}`)
+      return fail(401, 190, 'Error validating access token: Invalid OAuth access token.');
     const apps = /^\/v\d+\.\d+\/([^/]+)\/subscribed_apps$/.exec(url.pathname);
     if (apps) {
-      if (decodeURIComponent(apps[1]!) !== this.wabaId) return fail(400, 100, `Unsupported request. Object with ID '${apps[1]}' does not exist`, { error_subcode: 33 });
+      if (decodeURIComponent(apps[1]!) !== this.wabaId)
+        return fail(400, 100, `Unsupported request. Object with ID '${apps[1]}' does not exist`, { error_subcode: 33 });
       if (req.method === 'POST') this.wabaApps.add(this.appId);
       if (req.method === 'DELETE') this.wabaApps.delete(this.appId);
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(req.method === 'GET' ? { data: [...this.wabaApps].map((id) => ({ whatsapp_business_api_data: { id, name: 'Puente test app' } })) } : { success: true }));
+      res.end(
+        JSON.stringify(
+          req.method === 'GET'
+            ? {
+                data: [...this.wabaApps].map((id) => ({ whatsapp_business_api_data: { id, name: 'Puente test app' } })),
+              }
+            : { success: true },
+        ),
+      );
       return;
     }
     const match = /^\/v\d+\.\d+\/([^/]+)\/messages$/.exec(new URL(req.url ?? '/', 'http://fake').pathname);
     if (req.method !== 'POST' || !match) return fail(400, 100, 'Unknown path components', { error_subcode: 2500 });
     const phoneNumberId = decodeURIComponent(match[1]!);
-    if (!this.numbers.has(phoneNumberId)) return fail(400, 100, `Unsupported post request. Object with ID '${phoneNumberId}' does not exist`, { error_subcode: 33 });
+    if (!this.numbers.has(phoneNumberId))
+      return fail(400, 100, `Unsupported post request. Object with ID '${phoneNumberId}' does not exist`, {
+        error_subcode: 33,
+      });
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
     } catch {
       return fail(400, 100, 'Invalid JSON payload');
     }
-    if (body.messaging_product !== 'whatsapp') return fail(400, 100, '(#100) The parameter messaging_product is required.');
+    if (body.messaging_product !== 'whatsapp')
+      return fail(400, 100, '(#100) The parameter messaging_product is required.');
     if (body.status === 'read') {
       if (typeof body.message_id !== 'string') return fail(400, 100, '(#100) The parameter message_id is required.');
       this.reads.push({ phoneNumberId, messageId: body.message_id });
@@ -105,13 +148,28 @@ export class FakeGraph {
       res.end(JSON.stringify({ success: true }));
       return;
     }
-    if (typeof body.to !== 'string' && typeof body.recipient !== 'string') return fail(400, 100, '(#100) The parameter to is required.');
+    if (typeof body.to !== 'string' && typeof body.recipient !== 'string')
+      return fail(400, 100, '(#100) The parameter to is required.');
     const type = typeof body.type === 'string' ? body.type : 'text';
     if (!TYPES.has(type)) return fail(400, 100, `(#100) Param type must be one of {${[...TYPES].join(', ')}}`);
     const content = body[type] as Record<string, unknown> | undefined;
-    if (type === 'text' && (typeof content?.body !== 'string' || content.body.length === 0 || content.body.length > 4096)) return fail(400, 100, '(#100) Param text[\'body\'] is required and must be at most 4096 characters');
-    if (['image', 'video', 'audio', 'document', 'sticker'].includes(type) && typeof content?.link !== 'string' && typeof content?.id !== 'string') return fail(400, 100, `(#100) Param ${type}['link'] or ${type}['id'] is required`);
-    if (type === 'template' && (typeof content?.name !== 'string' || typeof (content.language as { code?: unknown } | undefined)?.code !== 'string')) return fail(400, 100, '(#100) Param template[\'name\'] and template[\'language\'][\'code\'] are required');
+    if (
+      type === 'text' &&
+      (typeof content?.body !== 'string' || content.body.length === 0 || content.body.length > 4096)
+    )
+      return fail(400, 100, "(#100) Param text['body'] is required and must be at most 4096 characters");
+    if (
+      ['image', 'video', 'audio', 'document', 'sticker'].includes(type) &&
+      typeof content?.link !== 'string' &&
+      typeof content?.id !== 'string'
+    )
+      return fail(400, 100, `(#100) Param ${type}['link'] or ${type}['id'] is required`);
+    if (
+      type === 'template' &&
+      (typeof content?.name !== 'string' ||
+        typeof (content.language as { code?: unknown } | undefined)?.code !== 'string')
+    )
+      return fail(400, 100, "(#100) Param template['name'] and template['language']['code'] are required");
     // One reading of the clock for the throughput window and the send's `at`: read twice, a send admitted
     // at the end of one second could be recorded in the next, beside that second's own full quota.
     const now = Date.now();
@@ -119,12 +177,20 @@ export class FakeGraph {
     if (refused) this.refusals--;
     if (refused || !this.withinThroughput(phoneNumberId, now)) {
       this.rateLimited++;
-      return fail(400, 130429, '(#130429) Rate limit hit', { error_data: { messaging_product: 'whatsapp', details: 'Cloud API message throughput has been reached.' } });
+      return fail(400, 130429, '(#130429) Rate limit hit', {
+        error_data: { messaging_product: 'whatsapp', details: 'Cloud API message throughput has been reached.' },
+      });
     }
     const wamid = `wamid.${randomBytes(18).toString('base64url')}`;
     this.sends.push({ phoneNumberId, body, wamid, at: now });
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ messaging_product: 'whatsapp', contacts: [{ input: body.to ?? body.recipient, wa_id: body.to ?? body.recipient }], messages: [{ id: wamid }] }));
+    res.end(
+      JSON.stringify({
+        messaging_product: 'whatsapp',
+        contacts: [{ input: body.to ?? body.recipient, wa_id: body.to ?? body.recipient }],
+        messages: [{ id: wamid }],
+      }),
+    );
   }
 
   /**
@@ -132,15 +198,33 @@ export class FakeGraph {
    * POST makes Meta's verification request to the callback first (`hub.mode=subscribe`,
    * `hub.verify_token`, `hub.challenge`) and fails with (#2200) unless the challenge comes back.
    */
-  private async subscriptions(method: string, appId: string, params: URLSearchParams, res: ServerResponse, fail: (status: number, code: number, message: string) => void): Promise<void> {
-    if (params.get('access_token') !== `${this.appId}|${this.appSecret}`) return fail(400, 190, 'Invalid OAuth access token - Cannot parse access token');
+  private async subscriptions(
+    method: string,
+    appId: string,
+    params: URLSearchParams,
+    res: ServerResponse,
+    fail: (status: number, code: number, message: string) => void,
+  ): Promise<void> {
+    if (params.get('access_token') !== `${this.appId}|${this.appSecret}`)
+      return fail(400, 190, 'Invalid OAuth access token - Cannot parse access token');
     if (appId !== this.appId) return fail(400, 100, `Unsupported request. Object with ID '${appId}' does not exist`);
     const ok = (body: unknown) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
     if (method === 'GET') {
-      return ok({ data: this.subscription ? [{ object: 'whatsapp_business_account', callback_url: this.subscription.callbackUrl, active: true, fields: this.subscription.fields.map((name) => ({ name, version: 'v21.0' })) }] : [] });
+      return ok({
+        data: this.subscription
+          ? [
+              {
+                object: 'whatsapp_business_account',
+                callback_url: this.subscription.callbackUrl,
+                active: true,
+                fields: this.subscription.fields.map((name) => ({ name, version: 'v21.0' })),
+              },
+            ]
+          : [],
+      });
     }
     if (method === 'DELETE') {
       this.subscription = undefined;
@@ -150,19 +234,34 @@ export class FakeGraph {
     const callbackUrl = params.get('callback_url') ?? '';
     const verifyToken = params.get('verify_token') ?? '';
     const fields = (params.get('fields') ?? '').split(',').filter(Boolean);
-    if (params.get('object') !== 'whatsapp_business_account') return fail(400, 100, '(#100) Param object must be one of {user, page, permissions, payments, whatsapp_business_account, ...}');
-    if (!/^https?:\/\//.test(callbackUrl) || !verifyToken || fields.length === 0) return fail(400, 100, '(#100) callback_url, verify_token and fields are required');
+    if (params.get('object') !== 'whatsapp_business_account')
+      return fail(
+        400,
+        100,
+        '(#100) Param object must be one of {user, page, permissions, payments, whatsapp_business_account, ...}',
+      );
+    if (!/^https?:\/\//.test(callbackUrl) || !verifyToken || fields.length === 0)
+      return fail(400, 100, '(#100) callback_url, verify_token and fields are required');
     const challenge = randomBytes(6).toString('hex');
     let echoed = '';
     try {
       const verify = new URL(callbackUrl);
-      verify.search = new URLSearchParams({ 'hub.mode': 'subscribe', 'hub.verify_token': verifyToken, 'hub.challenge': challenge }).toString();
+      verify.search = new URLSearchParams({
+        'hub.mode': 'subscribe',
+        'hub.verify_token': verifyToken,
+        'hub.challenge': challenge,
+      }).toString();
       const answer = await fetch(verify, { signal: AbortSignal.timeout(5_000) });
       echoed = answer.ok ? (await answer.text()).trim() : '';
     } catch {
       echoed = '';
     }
-    if (echoed !== challenge) return fail(400, 2200, '(#2200) Callback verification failed with the following errors: HTTP Status Code = 403; HTTP Message = Forbidden');
+    if (echoed !== challenge)
+      return fail(
+        400,
+        2200,
+        '(#2200) Callback verification failed with the following errors: HTTP Status Code = 403; HTTP Message = Forbidden',
+      );
     this.subscription = { callbackUrl, verifyToken, fields };
     return ok({ success: true });
   }

@@ -72,16 +72,40 @@ export class FakeInboxHub {
   }
 
   /** Adds a session with generated contacts, chats and messages (message ids unique per chat). */
-  seed(session: string, counts: { contacts: number; chats: number; messagesPerChat: number }, connected = true): FakeSession {
+  seed(
+    session: string,
+    counts: { contacts: number; chats: number; messagesPerChat: number },
+    connected = true,
+  ): FakeSession {
     const base = Math.floor(Date.UTC(2026, 10, 1) / 1000);
-    const contacts = Array.from({ length: counts.contacts }, (_, i) => ({ id: `3460${String(1_000_000 + i)}@s.whatsapp.net`, name: `Contacto ${i} ✨`, notify: `C${i}` }));
-    const chats = Array.from({ length: counts.chats }, (_, i) => ({ id: i % 5 === 4 ? `1203630${String(10_000 + i)}@g.us` : `3460${String(1_000_000 + i)}@s.whatsapp.net`, name: `Chat ${i}`, unreadCount: i % 3, archived: i % 7 === 6, conversationTimestamp: base + counts.chats - i }));
-    const messages = new Map(chats.map((chat, c) => [chat.id, Array.from({ length: counts.messagesPerChat }, (_, m) => ({
-      key: { id: `3EB0${String(c).padStart(4, '0')}${String(counts.messagesPerChat - m).padStart(6, '0')}`, remoteJid: chat.id, fromMe: m % 4 === 0, ...(chat.id.endsWith('@g.us') ? { participant: '34699999999@s.whatsapp.net' } : {}) },
-      message: { conversation: `Mensaje ${counts.messagesPerChat - m} del chat ${c} 👋` },
-      messageTimestamp: base - c * 1000 - m,
-      pushName: 'Cliente',
-    }))]));
+    const contacts = Array.from({ length: counts.contacts }, (_, i) => ({
+      id: `3460${String(1_000_000 + i)}@s.whatsapp.net`,
+      name: `Contacto ${i} ✨`,
+      notify: `C${i}`,
+    }));
+    const chats = Array.from({ length: counts.chats }, (_, i) => ({
+      id: i % 5 === 4 ? `1203630${String(10_000 + i)}@g.us` : `3460${String(1_000_000 + i)}@s.whatsapp.net`,
+      name: `Chat ${i}`,
+      unreadCount: i % 3,
+      archived: i % 7 === 6,
+      conversationTimestamp: base + counts.chats - i,
+    }));
+    const messages = new Map(
+      chats.map((chat, c) => [
+        chat.id,
+        Array.from({ length: counts.messagesPerChat }, (_, m) => ({
+          key: {
+            id: `3EB0${String(c).padStart(4, '0')}${String(counts.messagesPerChat - m).padStart(6, '0')}`,
+            remoteJid: chat.id,
+            fromMe: m % 4 === 0,
+            ...(chat.id.endsWith('@g.us') ? { participant: '34699999999@s.whatsapp.net' } : {}),
+          },
+          message: { conversation: `Mensaje ${counts.messagesPerChat - m} del chat ${c} 👋` },
+          messageTimestamp: base - c * 1000 - m,
+          pushName: 'Cliente',
+        })),
+      ]),
+    );
     const state: FakeSession = { connected, contacts, chats, messages };
     this.sessions.set(session, state);
     return state;
@@ -116,30 +140,59 @@ export class FakeInboxHub {
     this.calls.push(`${req.method} ${rest.replace(/\/chats\/[^/]+\//, '/chats/:chat/')}`);
     const page = Number(url.searchParams.get('page') ?? 1);
     const limit = Number(url.searchParams.get('limit') ?? 20);
-    if (!Number.isInteger(page) || page < 1 || !Number.isInteger(limit) || limit < 1 || limit > (this.options.maxPageSize ?? 100)) return send(400, { error: `page must be >= 1 and limit between 1 and ${this.options.maxPageSize ?? 100}` });
-    const paged = <T>(items: T[]) => ({ data: items.slice((page - 1) * limit, page * limit), page, limit, total: items.length });
+    if (
+      !Number.isInteger(page) ||
+      page < 1 ||
+      !Number.isInteger(limit) ||
+      limit < 1 ||
+      limit > (this.options.maxPageSize ?? 100)
+    )
+      return send(400, { error: `page must be >= 1 and limit between 1 and ${this.options.maxPageSize ?? 100}` });
+    const paged = <T>(items: T[]) => ({
+      data: items.slice((page - 1) * limit, page * limit),
+      page,
+      limit,
+      total: items.length,
+    });
     if (req.method === 'GET' && rest === '/contacts') return send(200, paged(session.contacts));
     if (req.method === 'GET' && rest === '/chats') return send(200, paged(session.chats));
     const chatMessages = /^\/chats\/([^/]+)\/messages$/.exec(rest);
     if (req.method === 'GET' && chatMessages) {
       const all = session.messages.get(decodeURIComponent(chatMessages[1]!)) ?? [];
-      const offset = Number(url.searchParams.get('cursor') ? Buffer.from(url.searchParams.get('cursor')!, 'base64url').toString() : 0);
+      const offset = Number(
+        url.searchParams.get('cursor') ? Buffer.from(url.searchParams.get('cursor')!, 'base64url').toString() : 0,
+      );
       const data = all.slice(offset, offset + limit);
-      return send(200, { data, nextCursor: offset + limit < all.length ? Buffer.from(String(offset + limit)).toString('base64url') : null });
+      return send(200, {
+        data,
+        nextCursor: offset + limit < all.length ? Buffer.from(String(offset + limit)).toString('base64url') : null,
+      });
     }
     if (req.method === 'POST' && rest === '/messages') {
       if (!session.connected) return send(409, { error: 'session is not connected' });
       const input = (body ?? {}) as Record<string, unknown>;
-      if (typeof input.to !== 'string' || (typeof input.text !== 'string' && typeof input.media !== 'object')) return send(400, { error: 'to and text or media are required' });
+      if (typeof input.to !== 'string' || (typeof input.text !== 'string' && typeof input.media !== 'object'))
+        return send(400, { error: 'to and text or media are required' });
       const messageId = `3EB0${randomBytes(8).toString('hex').toUpperCase()}`;
       const jid = input.to.includes('@') ? input.to : `${input.to.replace(/^\+/, '')}@s.whatsapp.net`;
       this.sends.push({ session: sessionId, body: input, messageId, at: Date.now() });
-      void this.notify(sessionId, 'message.sent', { messageId, chatId: jid, fromMe: true, type: 'text', content: input.text, timestamp: new Date().toISOString() });
+      void this.notify(sessionId, 'message.sent', {
+        messageId,
+        chatId: jid,
+        fromMe: true,
+        type: 'text',
+        content: input.text,
+        timestamp: new Date().toISOString(),
+      });
       if (this.holdSendAnswers) {
         this.held.push(res);
         return;
       }
-      return send(201, { key: { id: messageId, remoteJid: jid, fromMe: true }, status: 'PENDING', messageTimestamp: Math.floor(Date.now() / 1000) });
+      return send(201, {
+        key: { id: messageId, remoteJid: jid, fromMe: true },
+        status: 'PENDING',
+        messageTimestamp: Math.floor(Date.now() / 1000),
+      });
     }
     const read = /^\/chats\/([^/]+)\/read$/.exec(rest);
     if (req.method === 'POST' && read) {
@@ -148,12 +201,21 @@ export class FakeInboxHub {
     }
     if (req.method === 'PUT' && rest === '/webhook') {
       const hook = (body ?? {}) as { url?: unknown; secret?: unknown; events?: unknown };
-      if (typeof hook.url !== 'string' || !/^https?:\/\//.test(hook.url) || typeof hook.secret !== 'string' || hook.secret.length < 8 || !Array.isArray(hook.events)) return send(400, { error: 'url (http or https), secret (8+ characters) and events are required' });
+      if (
+        typeof hook.url !== 'string' ||
+        !/^https?:\/\//.test(hook.url) ||
+        typeof hook.secret !== 'string' ||
+        hook.secret.length < 8 ||
+        !Array.isArray(hook.events)
+      )
+        return send(400, { error: 'url (http or https), secret (8+ characters) and events are required' });
       session.webhook = { url: hook.url, secret: hook.secret, events: hook.events.map(String) };
       return send(200, { url: hook.url, events: session.webhook.events });
     }
     if (req.method === 'GET' && rest === '/webhook') {
-      return session.webhook ? send(200, { url: session.webhook.url, events: session.webhook.events }) : send(404, { error: 'no webhook registered' });
+      return session.webhook
+        ? send(200, { url: session.webhook.url, events: session.webhook.events })
+        : send(404, { error: 'no webhook registered' });
     }
     if (req.method === 'DELETE' && rest === '/webhook') {
       delete session.webhook;
@@ -169,7 +231,16 @@ export class FakeInboxHub {
     const raw = JSON.stringify({ event, sessionId: session, timestamp: new Date().toISOString(), data });
     const signature = createHmac('sha256', hook.secret).update(raw).digest('hex');
     try {
-      const response = await fetch(hook.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-webhook-event': event, 'x-webhook-signature': `sha256=${signature}`, 'x-webhook-delivery-id': randomUUID() }, body: raw });
+      const response = await fetch(hook.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-webhook-event': event,
+          'x-webhook-signature': `sha256=${signature}`,
+          'x-webhook-delivery-id': randomUUID(),
+        },
+        body: raw,
+      });
       return response.status;
     } catch {
       return undefined;

@@ -35,10 +35,22 @@ export async function verifyEvolution(request: WebhookRequest, secrets: readonly
 const SOURCE = 'urn:puente:gateway:evolution';
 /** Evolution forwards Baileys' status names (and sometimes the numeric enum). */
 const STATUS: Record<string, 'sent' | 'delivered' | 'read' | 'failed'> = {
-  SERVER_ACK: 'sent', DELIVERY_ACK: 'delivered', READ: 'read', PLAYED: 'read', ERROR: 'failed',
-  '2': 'sent', '3': 'delivered', '4': 'read', '5': 'read', '0': 'failed',
+  SERVER_ACK: 'sent',
+  DELIVERY_ACK: 'delivered',
+  READ: 'read',
+  PLAYED: 'read',
+  ERROR: 'failed',
+  '2': 'sent',
+  '3': 'delivered',
+  '4': 'read',
+  '5': 'read',
+  '0': 'failed',
 };
-const STATE: Record<string, 'connecting' | 'connected' | 'disconnected'> = { open: 'connected', connecting: 'connecting', close: 'disconnected' };
+const STATE: Record<string, 'connecting' | 'connected' | 'disconnected'> = {
+  open: 'connected',
+  connecting: 'connecting',
+  close: 'disconnected',
+};
 
 /**
  * Evolution API v2 bodies (`{event, instance, data, date_time, ...}`, `data` in Baileys' shape) to the
@@ -47,23 +59,32 @@ const STATE: Record<string, 'connecting' | 'connected' | 'disconnected'> = { ope
  */
 export function normalizeEvolution(request: WebhookRequest): Normalized {
   const parsed = parseJson(request.body);
-  if (!isPlainObject(parsed)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  if (!isPlainObject(parsed))
+    throw new ContractViolationError('the body must be a JSON object', [
+      { path: '(body)', message: 'expected an object' },
+    ]);
   const body: Unchecked<EvolutionWebhook> = parsed;
   const suffix = request.params.event?.replace(/-/g, '.');
   const eventName = (nonEmptyString(body.event) ?? suffix)?.toLowerCase().replace(/_/g, '.');
   if (!eventName) throw new ContractViolationError('the event is missing', [{ path: 'event', message: 'required' }]);
-  const session = nonEmptyString(body.instance) ?? (isPlainObject(body.data) ? nonEmptyString(body.data.instance) : undefined);
-  if (!session) throw new ContractViolationError('the instance is missing', [{ path: 'instance', message: 'required' }]);
+  const session =
+    nonEmptyString(body.instance) ?? (isPlainObject(body.data) ? nonEmptyString(body.data.instance) : undefined);
+  if (!session)
+    throw new ContractViolationError('the instance is missing', [{ path: 'instance', message: 'required' }]);
   const at = toIsoTime(body.date_time) ?? request.receivedAt.toISOString();
   const time = request.receivedAt.toISOString();
   const base = { session, provider: 'evolution' as const };
   const events: NormalizedEvent[] = [];
   const add = (event: DomainEvent, msgId: string) => events.push({ event, msgId });
   const items = Array.isArray(body.data) ? body.data : [body.data];
-  const fallback = (i: number) => `evolution:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}:${i}`;
+  const fallback = (i: number) =>
+    `evolution:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}:${i}`;
 
   items.forEach((raw, i) => {
-    if (!isPlainObject(raw)) throw new ContractViolationError('data must be an object or a list of objects', [{ path: Array.isArray(body.data) ? `data.${i}` : 'data', message: 'expected an object' }]);
+    if (!isPlainObject(raw))
+      throw new ContractViolationError('data must be an object or a list of objects', [
+        { path: Array.isArray(body.data) ? `data.${i}` : 'data', message: 'expected an object' },
+      ]);
     const data: Unchecked<EvolutionEventData> = raw;
     switch (eventName) {
       case 'messages.upsert':
@@ -71,36 +92,86 @@ export function normalizeEvolution(request: WebhookRequest): Normalized {
         const message = data as BaileysMessage;
         const id = message.key?.id;
         const chatId = message.key?.remoteJid;
-        if (!id || !chatId) throw new ContractViolationError('a message needs data.key.id and data.key.remoteJid', [{ path: 'data.key', message: 'required: id and remoteJid' }]);
+        if (!id || !chatId)
+          throw new ContractViolationError('a message needs data.key.id and data.key.remoteJid', [
+            { path: 'data.key', message: 'required: id and remoteJid' },
+          ]);
         const fromMe = message.key?.fromMe === true || eventName === 'send.message';
         const from = message.key?.participant ?? (fromMe ? undefined : chatId);
         const type = fromMe ? 'whatsapp.message.sent.v1' : 'whatsapp.message.received.v1';
         add(
-          createEvent(type, {
-            ...base, messageId: id, chatId, ...(message.key?.remoteJidAlt ? { chatAlt: message.key.remoteJidAlt } : {}), ...(from ? { from } : {}), fromMe, ...(message.pushName ? { pushName: message.pushName } : {}),
-            ...baileysContent(message.message), timestamp: toIsoTime(message.messageTimestamp) ?? at,
-          }, { source: SOURCE, time }),
+          createEvent(
+            type,
+            {
+              ...base,
+              messageId: id,
+              chatId,
+              ...(message.key?.remoteJidAlt ? { chatAlt: message.key.remoteJidAlt } : {}),
+              ...(from ? { from } : {}),
+              fromMe,
+              ...(message.pushName ? { pushName: message.pushName } : {}),
+              ...baileysContent(message.message),
+              timestamp: toIsoTime(message.messageTimestamp) ?? at,
+            },
+            { source: SOURCE, time },
+          ),
           `evolution:${session}:${chatId}:${id}:${fromMe ? 'out' : 'in'}`,
         );
         return;
       }
       case 'messages.update': {
-        const id = nonEmptyString(data.keyId) ?? nonEmptyString(data.messageId) ?? (isPlainObject(data.key) ? nonEmptyString(data.key.id) : undefined);
+        const id =
+          nonEmptyString(data.keyId) ??
+          nonEmptyString(data.messageId) ??
+          (isPlainObject(data.key) ? nonEmptyString(data.key.id) : undefined);
         const status = STATUS[String(data.status ?? (isPlainObject(data.update) ? data.update.status : ''))];
         if (!id || !status) return;
-        const chatId = nonEmptyString(data.remoteJid) ?? (isPlainObject(data.key) ? nonEmptyString(data.key.remoteJid) : undefined);
-        add(createEvent('whatsapp.message.status.v1', { ...base, messageId: id, ...(chatId ? { chatId } : {}), status, timestamp: toIsoTime(data.dateTime) ?? at }, { source: SOURCE, time }), `evolution:${session}:${id}:${status}`);
+        const chatId =
+          nonEmptyString(data.remoteJid) ?? (isPlainObject(data.key) ? nonEmptyString(data.key.remoteJid) : undefined);
+        add(
+          createEvent(
+            'whatsapp.message.status.v1',
+            {
+              ...base,
+              messageId: id,
+              ...(chatId ? { chatId } : {}),
+              status,
+              timestamp: toIsoTime(data.dateTime) ?? at,
+            },
+            { source: SOURCE, time },
+          ),
+          `evolution:${session}:${id}:${status}`,
+        );
         return;
       }
       case 'connection.update': {
         const state = STATE[String(data.state)];
         if (!state) return;
-        add(createEvent('whatsapp.session.status.v1', { ...base, status: state, ...(data.statusReason !== undefined ? { reason: String(data.statusReason) } : {}), ...(nonEmptyString(data.wuid) ? { phone: nonEmptyString(data.wuid)!.split('@')[0]! } : {}), timestamp: at }, { source: SOURCE, time }), fallback(i));
+        add(
+          createEvent(
+            'whatsapp.session.status.v1',
+            {
+              ...base,
+              status: state,
+              ...(data.statusReason !== undefined ? { reason: String(data.statusReason) } : {}),
+              ...(nonEmptyString(data.wuid) ? { phone: nonEmptyString(data.wuid)!.split('@')[0]! } : {}),
+              timestamp: at,
+            },
+            { source: SOURCE, time },
+          ),
+          fallback(i),
+        );
         return;
       }
       case 'qrcode.updated': {
-        const qr = isPlainObject(data.qrcode) ? (nonEmptyString(data.qrcode.code) ?? nonEmptyString(data.qrcode.base64)) : undefined;
-        if (qr) add(createEvent('whatsapp.session.qr.v1', { ...base, qr, timestamp: at }, { source: SOURCE, time }), `evolution:${session}:qr:${sha256(qr).slice(0, 32)}`);
+        const qr = isPlainObject(data.qrcode)
+          ? (nonEmptyString(data.qrcode.code) ?? nonEmptyString(data.qrcode.base64))
+          : undefined;
+        if (qr)
+          add(
+            createEvent('whatsapp.session.qr.v1', { ...base, qr, timestamp: at }, { source: SOURCE, time }),
+            `evolution:${session}:qr:${sha256(qr).slice(0, 32)}`,
+          );
         return;
       }
       case 'contacts.upsert':
@@ -108,19 +179,36 @@ export function normalizeEvolution(request: WebhookRequest): Normalized {
         const jid = nonEmptyString(data.remoteJid) ?? nonEmptyString(data.id);
         if (!jid) return;
         const name = nonEmptyString(data.pushName) ?? nonEmptyString(data.name);
-        add(createEvent('whatsapp.contact.updated.v1', { ...base, jid, ...(name ? { name } : {}), timestamp: at }, { source: SOURCE, time }), fallback(i));
+        add(
+          createEvent(
+            'whatsapp.contact.updated.v1',
+            { ...base, jid, ...(name ? { name } : {}), timestamp: at },
+            { source: SOURCE, time },
+          ),
+          fallback(i),
+        );
         return;
       }
       case 'chats.update':
       case 'chats.upsert': {
         const chatId = nonEmptyString(data.remoteJid) ?? nonEmptyString(data.id);
         if (!chatId || typeof data.archived !== 'boolean') return;
-        add(createEvent(data.archived ? 'whatsapp.chat.archived.v1' : 'whatsapp.chat.unarchived.v1', { ...base, chatId, timestamp: at }, { source: SOURCE, time }), fallback(i));
+        add(
+          createEvent(
+            data.archived ? 'whatsapp.chat.archived.v1' : 'whatsapp.chat.unarchived.v1',
+            { ...base, chatId, timestamp: at },
+            { source: SOURCE, time },
+          ),
+          fallback(i),
+        );
         return;
       }
       default:
         return;
     }
   });
-  return { events, ignored: events.length === 0 ? [{ reason: 'event type not handled (kept in WEBHOOKS_RAW)', type: eventName }] : [] };
+  return {
+    events,
+    ignored: events.length === 0 ? [{ reason: 'event type not handled (kept in WEBHOOKS_RAW)', type: eventName }] : [],
+  };
 }

@@ -8,19 +8,40 @@ import { normalizeEvolution, verifyEvolution } from './evolution.js';
 export const evolutionProvider = {
   name: 'evolution',
   routes: [{ method: 'POST', path: '/webhooks/evolution/:event([a-z0-9-]+)?' }],
-  secrets: [{ variable: 'EVOLUTION_WEBHOOK_SECRET', dev: 'dev-evolution-webhook-secret', test: ['test-evolution-secret'] }],
+  secrets: [
+    { variable: 'EVOLUTION_WEBHOOK_SECRET', dev: 'dev-evolution-webhook-secret', test: ['test-evolution-secret'] },
+  ],
   verify: (request, context) => verifyEvolution(request, context.secret('EVOLUTION_WEBHOOK_SECRET'), context.now),
   normalize: (request) => normalizeEvolution(request),
   renormalize: (raw) => normalizeEvolution(rawRequest(raw)),
   sample: {
     body: (n, now) => {
       const { jid, id, text, iso, unix } = sampleFacts(n, now);
-      return { event: 'messages.upsert', instance: 'ventas', data: { key: { remoteJid: jid, fromMe: false, id }, pushName: 'João', message: { conversation: text }, messageType: 'conversation', messageTimestamp: unix }, date_time: iso, sender: '5511888888888@s.whatsapp.net', server_url: 'http://localhost:8080' };
+      return {
+        event: 'messages.upsert',
+        instance: 'ventas',
+        data: {
+          key: { remoteJid: jid, fromMe: false, id },
+          pushName: 'João',
+          message: { conversation: text },
+          messageType: 'conversation',
+          messageTimestamp: unix,
+        },
+        date_time: iso,
+        sender: '5511888888888@s.whatsapp.net',
+        server_url: 'http://localhost:8080',
+      };
     },
     // The JWT (or apikey) authenticates the sender, not the body.
     sign: (_raw, secret, { now }) => {
       const seconds = Math.floor(now.getTime() / 1000);
-      return { path: '/webhooks/evolution', headers: { ...JSON_CONTENT, authorization: `Bearer ${signHs256Jwt({ iat: seconds, exp: seconds + 600, app: 'evolution' }, secret)}` } };
+      return {
+        path: '/webhooks/evolution',
+        headers: {
+          ...JSON_CONTENT,
+          authorization: `Bearer ${signHs256Jwt({ iat: seconds, exp: seconds + 600, app: 'evolution' }, secret)}`,
+        },
+      };
     },
     signsBody: false,
   },

@@ -16,13 +16,23 @@ export interface HmacScheme {
   prefix: string;
 }
 
-export const DEFAULT_INBOXHUB_SCHEME: HmacScheme = { header: 'x-webhook-signature', algorithm: 'sha256', encoding: 'hex', prefix: 'sha256=' };
+export const DEFAULT_INBOXHUB_SCHEME: HmacScheme = {
+  header: 'x-webhook-signature',
+  algorithm: 'sha256',
+  encoding: 'hex',
+  prefix: 'sha256=',
+};
 
 /**
  * Standard Webhooks headers, when present, decide (rotation, ±5 min); otherwise the configured HMAC
  * header. Returns the provider's delivery id when it has one (`webhook-id`).
  */
-export function verifyInboxHub(request: WebhookRequest, secrets: readonly string[], scheme: HmacScheme, now: Date): { deliveryId?: string } {
+export function verifyInboxHub(
+  request: WebhookRequest,
+  secrets: readonly string[],
+  scheme: HmacScheme,
+  now: Date,
+): { deliveryId?: string } {
   if (hasStandardWebhookHeaders(request.headers)) {
     const id = verifyStandardWebhook(request.headers, request.body, secrets, now);
     if (!id) throw new UnauthorizedError('invalid Standard Webhooks signature, or a timestamp outside ±5 minutes');
@@ -32,19 +42,51 @@ export function verifyInboxHub(request: WebhookRequest, secrets: readonly string
   const value = Array.isArray(header) ? header[0] : header;
   if (!value || !value.startsWith(scheme.prefix)) throw new UnauthorizedError(`missing or invalid ${scheme.header}`);
   const encoded = value.slice(scheme.prefix.length).trim();
-  const given = scheme.encoding === 'hex' ? strictHex(encoded) : /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64') : undefined;
-  if (!given || !hmacMatchesAny(scheme.algorithm, secrets, request.body, given)) throw new UnauthorizedError(`missing or invalid ${scheme.header}`);
+  const given =
+    scheme.encoding === 'hex'
+      ? strictHex(encoded)
+      : /^[A-Za-z0-9+/]+={0,2}$/.test(encoded)
+        ? Buffer.from(encoded, 'base64')
+        : undefined;
+  if (!given || !hmacMatchesAny(scheme.algorithm, secrets, request.body, given))
+    throw new UnauthorizedError(`missing or invalid ${scheme.header}`);
   return {};
 }
 
 const SOURCE = 'urn:puente:gateway:inboxhub';
-const STATUS_EVENTS: Record<string, 'sent' | 'delivered' | 'read' | 'failed'> = { 'message.sent': 'sent', 'message.delivered': 'delivered', 'message.read': 'read', 'message.failed': 'failed' };
-const MESSAGE_EVENTS = new Set(['message.received', 'message', 'message.any', 'messages.upsert', 'message.upsert', 'message.new']);
+const STATUS_EVENTS: Record<string, 'sent' | 'delivered' | 'read' | 'failed'> = {
+  'message.sent': 'sent',
+  'message.delivered': 'delivered',
+  'message.read': 'read',
+  'message.failed': 'failed',
+};
+const MESSAGE_EVENTS = new Set([
+  'message.received',
+  'message',
+  'message.any',
+  'messages.upsert',
+  'message.upsert',
+  'message.new',
+]);
 const SESSION_STATES: Record<string, 'connecting' | 'connected' | 'disconnected' | 'logged_out' | 'failed'> = {
-  connected: 'connected', open: 'connected', working: 'connected', ready: 'connected', online: 'connected',
-  connecting: 'connecting', starting: 'connecting', scan_qr_code: 'connecting', qr: 'connecting',
-  disconnected: 'disconnected', close: 'disconnected', closed: 'disconnected', stopped: 'disconnected', offline: 'disconnected',
-  logged_out: 'logged_out', logout: 'logged_out', failed: 'failed', error: 'failed',
+  connected: 'connected',
+  open: 'connected',
+  working: 'connected',
+  ready: 'connected',
+  online: 'connected',
+  connecting: 'connecting',
+  starting: 'connecting',
+  scan_qr_code: 'connecting',
+  qr: 'connecting',
+  disconnected: 'disconnected',
+  close: 'disconnected',
+  closed: 'disconnected',
+  stopped: 'disconnected',
+  offline: 'disconnected',
+  logged_out: 'logged_out',
+  logout: 'logged_out',
+  failed: 'failed',
+  error: 'failed',
 };
 
 /**
@@ -55,89 +97,219 @@ const SESSION_STATES: Record<string, 'connecting' | 'connected' | 'disconnected'
  */
 export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | undefined): Normalized {
   const parsed = parseJson(request.body);
-  if (!isPlainObject(parsed)) throw new ContractViolationError('the body must be a JSON object', [{ path: '(body)', message: 'expected an object' }]);
+  if (!isPlainObject(parsed))
+    throw new ContractViolationError('the body must be a JSON object', [
+      { path: '(body)', message: 'expected an object' },
+    ]);
   const body: Unchecked<InboxHubWebhook> = parsed;
   const headerEvent = request.headers['x-webhook-event'];
-  const eventName = (nonEmptyStringOrNumber(Array.isArray(headerEvent) ? headerEvent[0] : headerEvent) ?? nonEmptyStringOrNumber(body.event) ?? nonEmptyStringOrNumber(body.type))?.toLowerCase();
-  if (!eventName) throw new ContractViolationError('the event name is missing (X-Webhook-Event or the body\'s event)', [{ path: 'event', message: 'required' }]);
-  const session = nonEmptyStringOrNumber(body.sessionId) ?? nonEmptyStringOrNumber(body.session_id) ?? nonEmptyStringOrNumber(body.session) ?? nonEmptyStringOrNumber(body.instance);
-  if (!session) throw new ContractViolationError('the session is missing', [{ path: 'sessionId', message: 'required (sessionId, session_id or session)' }]);
-  const data: Unchecked<InboxHubEventData> = isPlainObject(body.data) ? body.data : isPlainObject(body.payload) ? body.payload : {};
+  const eventName = (
+    nonEmptyStringOrNumber(Array.isArray(headerEvent) ? headerEvent[0] : headerEvent) ??
+    nonEmptyStringOrNumber(body.event) ??
+    nonEmptyStringOrNumber(body.type)
+  )?.toLowerCase();
+  if (!eventName)
+    throw new ContractViolationError("the event name is missing (X-Webhook-Event or the body's event)", [
+      { path: 'event', message: 'required' },
+    ]);
+  const session =
+    nonEmptyStringOrNumber(body.sessionId) ??
+    nonEmptyStringOrNumber(body.session_id) ??
+    nonEmptyStringOrNumber(body.session) ??
+    nonEmptyStringOrNumber(body.instance);
+  if (!session)
+    throw new ContractViolationError('the session is missing', [
+      { path: 'sessionId', message: 'required (sessionId, session_id or session)' },
+    ]);
+  const data: Unchecked<InboxHubEventData> = isPlainObject(body.data)
+    ? body.data
+    : isPlainObject(body.payload)
+      ? body.payload
+      : {};
   const at = toIsoTime(data.timestamp) ?? toIsoTime(body.timestamp) ?? request.receivedAt.toISOString();
   const time = request.receivedAt.toISOString();
-  const fallbackId = () => deliveryId ? `inboxhub:delivery:${deliveryId}` : `inboxhub:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
+  const fallbackId = () =>
+    deliveryId
+      ? `inboxhub:delivery:${deliveryId}`
+      : `inboxhub:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
   const base = { session, provider: 'inboxhub' as const };
 
   if (MESSAGE_EVENTS.has(eventName)) {
     const native = isPlainObject(data.key) ? (data as BaileysMessage) : undefined;
-    const messageId = nonEmptyStringOrNumber(data.messageId) ?? nonEmptyStringOrNumber(data.message_id) ?? native?.key?.id;
-    const chatId = nonEmptyStringOrNumber(data.chatId) ?? nonEmptyStringOrNumber(data.chat_id) ?? native?.key?.remoteJid;
+    const messageId =
+      nonEmptyStringOrNumber(data.messageId) ?? nonEmptyStringOrNumber(data.message_id) ?? native?.key?.id;
+    const chatId =
+      nonEmptyStringOrNumber(data.chatId) ?? nonEmptyStringOrNumber(data.chat_id) ?? native?.key?.remoteJid;
     const missing = [!messageId && 'data.messageId', !chatId && 'data.chatId'].filter(Boolean) as string[];
-    if (missing.length > 0) throw new ContractViolationError(`a message needs ${missing.join(' and ')}`, missing.map((path) => ({ path, message: 'required' })));
-    const fromMe = typeof data.fromMe === 'boolean' ? data.fromMe : data.from_me === true || native?.key?.fromMe === true;
+    if (missing.length > 0)
+      throw new ContractViolationError(
+        `a message needs ${missing.join(' and ')}`,
+        missing.map((path) => ({ path, message: 'required' })),
+      );
+    const fromMe =
+      typeof data.fromMe === 'boolean' ? data.fromMe : data.from_me === true || native?.key?.fromMe === true;
     const content = native
       ? baileysContent(native.message)
       : (() => {
           const type = MessageType.safeParse(nonEmptyStringOrNumber(data.type) ?? 'text');
-          const text = nonEmptyStringOrNumber(data.content) ?? nonEmptyStringOrNumber(data.text) ?? nonEmptyStringOrNumber(data.body) ?? nonEmptyStringOrNumber(data.caption);
+          const text =
+            nonEmptyStringOrNumber(data.content) ??
+            nonEmptyStringOrNumber(data.text) ??
+            nonEmptyStringOrNumber(data.body) ??
+            nonEmptyStringOrNumber(data.caption);
           const media = isPlainObject(data.media) ? data.media : undefined;
           return {
             type: type.success ? type.data : ('unsupported' as const),
             ...(text ? { text } : {}),
-            ...(media ? { media: { ...(nonEmptyStringOrNumber(media.url) ? { url: nonEmptyStringOrNumber(media.url) } : {}), ...(nonEmptyStringOrNumber(media.mimetype ?? media.mimeType) ? { mimeType: nonEmptyStringOrNumber(media.mimetype ?? media.mimeType) } : {}), ...(nonEmptyStringOrNumber(media.fileName ?? media.filename) ? { fileName: nonEmptyStringOrNumber(media.fileName ?? media.filename) } : {}) } } : {}),
+            ...(media
+              ? {
+                  media: {
+                    ...(nonEmptyStringOrNumber(media.url) ? { url: nonEmptyStringOrNumber(media.url) } : {}),
+                    ...(nonEmptyStringOrNumber(media.mimetype ?? media.mimeType)
+                      ? { mimeType: nonEmptyStringOrNumber(media.mimetype ?? media.mimeType) }
+                      : {}),
+                    ...(nonEmptyStringOrNumber(media.fileName ?? media.filename)
+                      ? { fileName: nonEmptyStringOrNumber(media.fileName ?? media.filename) }
+                      : {}),
+                  },
+                }
+              : {}),
           };
         })();
     const from = nonEmptyStringOrNumber(data.from) ?? native?.key?.participant ?? (fromMe ? undefined : chatId);
-    const pushName = nonEmptyStringOrNumber(data.pushName) ?? nonEmptyStringOrNumber(data.push_name) ?? native?.pushName;
-    const chatAlt = nonEmptyStringOrNumber(data.chatAlt) ?? nonEmptyStringOrNumber(data.chat_alt) ?? native?.key?.remoteJidAlt;
+    const pushName =
+      nonEmptyStringOrNumber(data.pushName) ?? nonEmptyStringOrNumber(data.push_name) ?? native?.pushName;
+    const chatAlt =
+      nonEmptyStringOrNumber(data.chatAlt) ?? nonEmptyStringOrNumber(data.chat_alt) ?? native?.key?.remoteJidAlt;
     const timestamp = toIsoTime(native?.messageTimestamp) ?? at;
     const type = fromMe ? 'whatsapp.message.sent.v1' : 'whatsapp.message.received.v1';
     return one(
-      createEvent(type, { ...base, messageId: messageId!, chatId: chatId!, ...(chatAlt ? { chatAlt } : {}), ...(from ? { from } : {}), fromMe, ...(pushName ? { pushName } : {}), ...content, timestamp }, { source: SOURCE, time }),
+      createEvent(
+        type,
+        {
+          ...base,
+          messageId: messageId!,
+          chatId: chatId!,
+          ...(chatAlt ? { chatAlt } : {}),
+          ...(from ? { from } : {}),
+          fromMe,
+          ...(pushName ? { pushName } : {}),
+          ...content,
+          timestamp,
+        },
+        { source: SOURCE, time },
+      ),
       `inboxhub:${session}:${chatId}:${messageId}:${fromMe ? 'out' : 'in'}`,
     );
   }
 
-  const status = STATUS_EVENTS[eventName] ?? (eventName === 'message.status' || eventName === 'message.ack' ? STATUS_EVENTS[`message.${String(data.status).toLowerCase()}`] : undefined);
+  const status =
+    STATUS_EVENTS[eventName] ??
+    (eventName === 'message.status' || eventName === 'message.ack'
+      ? STATUS_EVENTS[`message.${String(data.status).toLowerCase()}`]
+      : undefined);
   if (status) {
-    const messageId = nonEmptyStringOrNumber(data.messageId) ?? nonEmptyStringOrNumber(data.message_id) ?? (isPlainObject(data.key) ? nonEmptyStringOrNumber(data.key.id) : undefined);
-    if (!messageId) throw new ContractViolationError('a status needs data.messageId', [{ path: 'data.messageId', message: 'required' }]);
-    const chatId = nonEmptyStringOrNumber(data.chatId) ?? nonEmptyStringOrNumber(data.chat_id) ?? (isPlainObject(data.key) ? nonEmptyStringOrNumber(data.key.remoteJid) : undefined);
-    const error = isPlainObject(data.error) ? { ...(nonEmptyStringOrNumber(data.error.code) ? { code: nonEmptyStringOrNumber(data.error.code) } : {}), message: nonEmptyStringOrNumber(data.error.message) ?? 'failed' } : nonEmptyStringOrNumber(data.error) ? { message: nonEmptyStringOrNumber(data.error)! } : undefined;
+    const messageId =
+      nonEmptyStringOrNumber(data.messageId) ??
+      nonEmptyStringOrNumber(data.message_id) ??
+      (isPlainObject(data.key) ? nonEmptyStringOrNumber(data.key.id) : undefined);
+    if (!messageId)
+      throw new ContractViolationError('a status needs data.messageId', [
+        { path: 'data.messageId', message: 'required' },
+      ]);
+    const chatId =
+      nonEmptyStringOrNumber(data.chatId) ??
+      nonEmptyStringOrNumber(data.chat_id) ??
+      (isPlainObject(data.key) ? nonEmptyStringOrNumber(data.key.remoteJid) : undefined);
+    const error = isPlainObject(data.error)
+      ? {
+          ...(nonEmptyStringOrNumber(data.error.code) ? { code: nonEmptyStringOrNumber(data.error.code) } : {}),
+          message: nonEmptyStringOrNumber(data.error.message) ?? 'failed',
+        }
+      : nonEmptyStringOrNumber(data.error)
+        ? { message: nonEmptyStringOrNumber(data.error)! }
+        : undefined;
     return one(
-      createEvent('whatsapp.message.status.v1', { ...base, messageId, ...(chatId ? { chatId } : {}), status, timestamp: at, ...(error ? { error } : {}) }, { source: SOURCE, time }),
+      createEvent(
+        'whatsapp.message.status.v1',
+        { ...base, messageId, ...(chatId ? { chatId } : {}), status, timestamp: at, ...(error ? { error } : {}) },
+        { source: SOURCE, time },
+      ),
       `inboxhub:${session}:${messageId}:${status}`,
     );
   }
 
   if (eventName.startsWith('session.') || eventName === 'connection.update' || eventName === 'qrcode.updated') {
-    const qr = nonEmptyStringOrNumber(data.qr) ?? (isPlainObject(data.qrcode) ? nonEmptyStringOrNumber(data.qrcode.code) : undefined);
+    const qr =
+      nonEmptyStringOrNumber(data.qr) ??
+      (isPlainObject(data.qrcode) ? nonEmptyStringOrNumber(data.qrcode.code) : undefined);
     if (qr && (eventName.endsWith('qr') || eventName === 'qrcode.updated' || !nonEmptyStringOrNumber(data.status))) {
-      return one(createEvent('whatsapp.session.qr.v1', { ...base, qr, timestamp: at }, { source: SOURCE, time }), `inboxhub:${session}:qr:${sha256(qr).slice(0, 32)}`);
+      return one(
+        createEvent('whatsapp.session.qr.v1', { ...base, qr, timestamp: at }, { source: SOURCE, time }),
+        `inboxhub:${session}:qr:${sha256(qr).slice(0, 32)}`,
+      );
     }
     const named = eventName.split('.')[1] ?? '';
-    const raw = (nonEmptyStringOrNumber(data.status) ?? nonEmptyStringOrNumber(data.state) ?? nonEmptyStringOrNumber(data.connection) ?? named).toLowerCase();
+    const raw = (
+      nonEmptyStringOrNumber(data.status) ??
+      nonEmptyStringOrNumber(data.state) ??
+      nonEmptyStringOrNumber(data.connection) ??
+      named
+    ).toLowerCase();
     const state = SESSION_STATES[raw] ?? SESSION_STATES[named];
     if (!state) return { events: [], ignored: [{ reason: `session state ${raw} not handled`, type: eventName }] };
     const phone = nonEmptyStringOrNumber(data.phone) ?? nonEmptyStringOrNumber(data.phone_number);
     const reason = nonEmptyStringOrNumber(data.reason);
-    return one(createEvent('whatsapp.session.status.v1', { ...base, status: state, ...(phone ? { phone } : {}), ...(reason ? { reason } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId());
+    return one(
+      createEvent(
+        'whatsapp.session.status.v1',
+        { ...base, status: state, ...(phone ? { phone } : {}), ...(reason ? { reason } : {}), timestamp: at },
+        { source: SOURCE, time },
+      ),
+      fallbackId(),
+    );
   }
 
   if (eventName === 'contact.updated' || eventName === 'contacts.update' || eventName === 'contacts.upsert') {
-    const jid = nonEmptyStringOrNumber(data.jid) ?? nonEmptyStringOrNumber(data.id) ?? nonEmptyStringOrNumber(data.phone_number);
+    const jid =
+      nonEmptyStringOrNumber(data.jid) ?? nonEmptyStringOrNumber(data.id) ?? nonEmptyStringOrNumber(data.phone_number);
     if (!jid) throw new ContractViolationError('a contact needs data.jid', [{ path: 'data.jid', message: 'required' }]);
-    const name = nonEmptyStringOrNumber(data.name) ?? nonEmptyStringOrNumber(data.notify) ?? nonEmptyStringOrNumber(data.pushName);
-    const phone = nonEmptyStringOrNumber(data.phone) ?? nonEmptyStringOrNumber(data.phone_number) ?? nonEmptyStringOrNumber(data.phoneNumber);
+    const name =
+      nonEmptyStringOrNumber(data.name) ?? nonEmptyStringOrNumber(data.notify) ?? nonEmptyStringOrNumber(data.pushName);
+    const phone =
+      nonEmptyStringOrNumber(data.phone) ??
+      nonEmptyStringOrNumber(data.phone_number) ??
+      nonEmptyStringOrNumber(data.phoneNumber);
     const lid = nonEmptyStringOrNumber(data.lid);
-    return one(createEvent('whatsapp.contact.updated.v1', { ...base, jid, ...(name ? { name } : {}), ...(phone ? { phone } : {}), ...(lid ? { lid } : {}), timestamp: at }, { source: SOURCE, time }), fallbackId());
+    return one(
+      createEvent(
+        'whatsapp.contact.updated.v1',
+        {
+          ...base,
+          jid,
+          ...(name ? { name } : {}),
+          ...(phone ? { phone } : {}),
+          ...(lid ? { lid } : {}),
+          timestamp: at,
+        },
+        { source: SOURCE, time },
+      ),
+      fallbackId(),
+    );
   }
 
   if (eventName === 'chat.archived' || eventName === 'chat.unarchived') {
-    const chatId = nonEmptyStringOrNumber(data.chatId) ?? nonEmptyStringOrNumber(data.chat_id) ?? nonEmptyStringOrNumber(data.id);
-    if (!chatId) throw new ContractViolationError('a chat event needs data.chatId', [{ path: 'data.chatId', message: 'required' }]);
+    const chatId =
+      nonEmptyStringOrNumber(data.chatId) ?? nonEmptyStringOrNumber(data.chat_id) ?? nonEmptyStringOrNumber(data.id);
+    if (!chatId)
+      throw new ContractViolationError('a chat event needs data.chatId', [
+        { path: 'data.chatId', message: 'required' },
+      ]);
     const type = eventName === 'chat.archived' ? 'whatsapp.chat.archived.v1' : 'whatsapp.chat.unarchived.v1';
-    return one(createEvent(type, { ...base, chatId, timestamp: at }, { source: SOURCE, time }), `inboxhub:${session}:${chatId}:${eventName}:${at}`);
+    return one(
+      createEvent(type, { ...base, chatId, timestamp: at }, { source: SOURCE, time }),
+      `inboxhub:${session}:${chatId}:${eventName}:${at}`,
+    );
   }
 
   return { events: [], ignored: [{ reason: 'event type not handled (kept in WEBHOOKS_RAW)', type: eventName }] };

@@ -6,9 +6,16 @@ import { useTestGateway } from '../../testing.js';
 
 const gw = useTestGateway({ maxBodyBytes: 64 * 1024 });
 
-const auth = (secret = 'test-kissflow-secret-current') => ({ authorization: `Bearer ${secret}`, 'content-type': 'application/json' });
+const auth = (secret = 'test-kissflow-secret-current') => ({
+  authorization: `Bearer ${secret}`,
+  'content-type': 'application/json',
+});
 const post = (dataset: string, body: string | object, headers: Record<string, string> = auth()) =>
-  fetch(`${gw.url}/webhooks/kissflow/${encodeURIComponent(dataset)}`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  fetch(`${gw.url}/webhooks/kissflow/${encodeURIComponent(dataset)}`, {
+    method: 'POST',
+    headers,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
 async function stored(subject: string): Promise<number> {
   const info = await gw.bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: subject });
@@ -16,7 +23,13 @@ async function stored(subject: string): Promise<number> {
 }
 
 const row = (overrides: Record<string, unknown> = {}) => ({
-  _id: 'Pk8dLs9_2Xq', Name: 'Contrato marco', _modified_at: '2025-10-15T10:30:01Z', 'Cliente.RUC': '20512345678', Monto: 1250.5, Estado: 'Aprobado ✅', ...overrides,
+  _id: 'Pk8dLs9_2Xq',
+  Name: 'Contrato marco',
+  _modified_at: '2025-10-15T10:30:01Z',
+  'Cliente.RUC': '20512345678',
+  Monto: 1250.5,
+  Estado: 'Aprobado ✅',
+  ...overrides,
 });
 
 describe('gateway - kissflow', () => {
@@ -47,7 +60,9 @@ describe('gateway - kissflow', () => {
     const first = (await (await post(dataset, row())).json()) as { accepted: { id: string; duplicate: boolean }[] };
     const again = (await (await post(dataset, row())).json()) as { accepted: { id: string; duplicate: boolean }[] };
     const { _id, _modified_at, ...fields } = row();
-    const wrapped = (await (await post(dataset, { event: 'dataset.row.updated', dataset_id: dataset, _id, _modified_at, row: fields })).json()) as { accepted: { id: string; duplicate: boolean }[] };
+    const wrapped = (await (
+      await post(dataset, { event: 'dataset.row.updated', dataset_id: dataset, _id, _modified_at, row: fields })
+    ).json()) as { accepted: { id: string; duplicate: boolean }[] };
     assert.equal(again.accepted[0]!.duplicate, true);
     assert.equal(wrapped.accepted[0]!.duplicate, true);
     assert.equal(again.accepted[0]!.id, first.accepted[0]!.id);
@@ -60,7 +75,12 @@ describe('gateway - kissflow', () => {
 
   test('wrong, missing or malformed credentials answer 401 before the body is parsed; a rotated secret still works', async () => {
     const dataset = uniqueName('DS_');
-    const attempts: Record<string, string>[] = [auth('wrong-secret'), { 'content-type': 'application/json' }, { authorization: 'Basic dGVzdA==' }, { authorization: 'Bearer' }];
+    const attempts: Record<string, string>[] = [
+      auth('wrong-secret'),
+      { 'content-type': 'application/json' },
+      { authorization: 'Basic dGVzdA==' },
+      { authorization: 'Bearer' },
+    ];
     for (const headers of attempts) {
       const response = await post(dataset, '{not json', headers);
       assert.equal(response.status, 401, JSON.stringify(headers));
@@ -77,7 +97,12 @@ describe('gateway - kissflow', () => {
     const malformed = await post(dataset, '{"_id": "x",');
     assert.equal(malformed.status, 400);
     assert.equal(((await malformed.json()) as { code: string }).code, 'malformed_json');
-    for (const [body, path] of [[{ Name: 'no id' }, '_id'], [{ row: { Name: 'no id' } }, 'row._id'], [[1, 2], '(body)'], [row({ _modified_at: 'yesterday' }), '_modified_at']] as const) {
+    for (const [body, path] of [
+      [{ Name: 'no id' }, '_id'],
+      [{ row: { Name: 'no id' } }, 'row._id'],
+      [[1, 2], '(body)'],
+      [row({ _modified_at: 'yesterday' }), '_modified_at'],
+    ] as const) {
       const response = await post(dataset, body);
       assert.equal(response.status, 400);
       assert.match(response.headers.get('content-type') ?? '', /application\/problem\+json/);
@@ -98,7 +123,12 @@ describe('gateway - kissflow', () => {
         controller.close();
       },
     });
-    const chunked = await fetch(`${gw.url}/webhooks/kissflow/${dataset}`, { method: 'POST', headers: auth(), body: stream, duplex: 'half' } as RequestInit);
+    const chunked = await fetch(`${gw.url}/webhooks/kissflow/${dataset}`, {
+      method: 'POST',
+      headers: auth(),
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
     assert.equal(chunked.status, 413);
   });
 

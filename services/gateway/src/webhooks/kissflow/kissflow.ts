@@ -18,23 +18,38 @@ export function verifyKissflow(request: WebhookRequest, secrets: readonly string
  */
 export function normalizeKissflow(request: WebhookRequest): Normalized {
   const dataset = request.params.dataset ?? '';
-  if (dataset.length === 0 || dataset.length > 200) throw new ContractViolationError('the dataset in the path must have 1 to 200 characters', [{ path: 'dataset', message: 'invalid dataset' }]);
+  if (dataset.length === 0 || dataset.length > 200)
+    throw new ContractViolationError('the dataset in the path must have 1 to 200 characters', [
+      { path: 'dataset', message: 'invalid dataset' },
+    ]);
   const body = parseJson(request.body);
-  if (!isPlainObject(body)) throw new ContractViolationError('the body must be a JSON object: the row, or {"row": {...}}', [{ path: '(body)', message: 'expected an object' }]);
+  if (!isPlainObject(body))
+    throw new ContractViolationError('the body must be a JSON object: the row, or {"row": {...}}', [
+      { path: '(body)', message: 'expected an object' },
+    ]);
   let row: Record<string, unknown> = body;
   if (isPlainObject(body.row)) {
     row = { ...body.row };
-    for (const system of ['_id', '_modified_at']) if (row[system] === undefined && body[system] !== undefined) row[system] = body[system];
+    for (const system of ['_id', '_modified_at'])
+      if (row[system] === undefined && body[system] !== undefined) row[system] = body[system];
   }
   const id = row._id;
-  if (!((typeof id === 'string' && id.trim().length > 0 && id.length <= 200) || (typeof id === 'number' && Number.isFinite(id)))) {
-    throw new ContractViolationError('the row needs its _id (a non-empty string)', [{ path: isPlainObject(body.row) ? 'row._id' : '_id', message: 'required: the Kissflow row id' }]);
+  if (!(
+    (typeof id === 'string' && id.trim().length > 0 && id.length <= 200) ||
+    (typeof id === 'number' && Number.isFinite(id))
+  )) {
+    throw new ContractViolationError('the row needs its _id (a non-empty string)', [
+      { path: isPlainObject(body.row) ? 'row._id' : '_id', message: 'required: the Kissflow row id' },
+    ]);
   }
   const rowId = String(id);
   let modifiedAt: string | null = null;
   if (row._modified_at !== undefined && row._modified_at !== null && row._modified_at !== '') {
     const ms = typeof row._modified_at === 'string' ? Date.parse(row._modified_at) : Number.NaN;
-    if (Number.isNaN(ms)) throw new ContractViolationError('_modified_at must be an ISO-8601 time', [{ path: '_modified_at', message: 'expected an ISO-8601 time such as 2025-10-15T10:30:00Z' }]);
+    if (Number.isNaN(ms))
+      throw new ContractViolationError('_modified_at must be an ISO-8601 time', [
+        { path: '_modified_at', message: 'expected an ISO-8601 time such as 2025-10-15T10:30:00Z' },
+      ]);
     modifiedAt = new Date(ms).toISOString();
   }
   const msgId = `kissflow:${sha256(`${dataset}\n${rowId}\n${modifiedAt ?? ''}\n${canonicalJson(row)}`).slice(0, 40)}`;

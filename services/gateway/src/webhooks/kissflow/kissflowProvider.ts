@@ -8,12 +8,25 @@ import { normalizeKissflow, verifyKissflow } from './kissflow.js';
 export const kissflowProvider = {
   name: 'kissflow',
   routes: [{ method: 'POST', path: '/webhooks/kissflow/:dataset' }],
-  secrets: [{ variable: 'KISSFLOW_WEBHOOK_SECRET', dev: 'dev-kissflow-webhook-secret', test: ['test-kissflow-secret-current', 'test-kissflow-secret-previous'] }],
+  secrets: [
+    {
+      variable: 'KISSFLOW_WEBHOOK_SECRET',
+      dev: 'dev-kissflow-webhook-secret',
+      test: ['test-kissflow-secret-current', 'test-kissflow-secret-previous'],
+    },
+  ],
   verify: (request, context) => verifyKissflow(request, context.secret('KISSFLOW_WEBHOOK_SECRET')),
   normalize: (request) => normalizeKissflow(request),
   renormalize: (raw) => normalizeKissflow(rawRequest(raw)),
   sample: {
-    body: (n, now) => ({ _id: `Pk${randomUUID().slice(0, 8)}`, Name: `Documento ${n}`, Cliente: { _id: 'C001', Name: 'Comercial Andina S.A.C.' }, Monto: 100 + n, Estado: 'Aprobado ✅', _modified_at: now.toISOString() }),
+    body: (n, now) => ({
+      _id: `Pk${randomUUID().slice(0, 8)}`,
+      Name: `Documento ${n}`,
+      Cliente: { _id: 'C001', Name: 'Comercial Andina S.A.C.' },
+      Monto: 100 + n,
+      Estado: 'Aprobado ✅',
+      _modified_at: now.toISOString(),
+    }),
     // A Kissflow HTTP action sends a Bearer secret; nothing signs the body.
     sign: (_raw, secret, { params }) => ({
       path: `/webhooks/kissflow/${encodeURIComponent(params.dataset ?? 'DS_Documentos_Cliente')}`,

@@ -16,11 +16,35 @@ export const wahaProvider = {
   sample: {
     body: (n, now) => {
       const { phone, id, text, unix } = sampleFacts(n, now);
-      return { id: `evt_${randomUUID().replace(/-/g, '')}`, timestamp: now.getTime(), session: 'default', engine: 'NOWEB', event: 'message', payload: { id: `false_${phone}@c.us_${id}`, timestamp: unix, from: `${phone}@c.us`, fromMe: false, to: '22222222222@c.us', body: text, hasMedia: false, ack: 1, ackName: 'SERVER', _data: { pushName: 'Ana' } }, me: { id: '22222222222@c.us' } };
+      return {
+        id: `evt_${randomUUID().replace(/-/g, '')}`,
+        timestamp: now.getTime(),
+        session: 'default',
+        engine: 'NOWEB',
+        event: 'message',
+        payload: {
+          id: `false_${phone}@c.us_${id}`,
+          timestamp: unix,
+          from: `${phone}@c.us`,
+          fromMe: false,
+          to: '22222222222@c.us',
+          body: text,
+          hasMedia: false,
+          ack: 1,
+          ackName: 'SERVER',
+          _data: { pushName: 'Ana' },
+        },
+        me: { id: '22222222222@c.us' },
+      };
     },
     sign: (raw, secret, { now }) => ({
       path: '/webhooks/waha',
-      headers: { ...JSON_CONTENT, 'x-webhook-hmac': createHmac('sha512', secretBytes(secret)).update(raw).digest('hex'), 'x-webhook-hmac-algorithm': 'sha512', 'x-webhook-timestamp': String(now.getTime()) },
+      headers: {
+        ...JSON_CONTENT,
+        'x-webhook-hmac': createHmac('sha512', secretBytes(secret)).update(raw).digest('hex'),
+        'x-webhook-hmac-algorithm': 'sha512',
+        'x-webhook-timestamp': String(now.getTime()),
+      },
     }),
     signsBody: true,
   },

@@ -1,7 +1,17 @@
 import { z } from 'zod';
 
 /** Meta's `whatsapp_business_account` webhook body, in Meta's own casing (only what Puente reads). */
-const Media = z.object({ id: z.string().optional(), mime_type: z.string().optional(), sha256: z.string().optional(), caption: z.string().optional(), filename: z.string().optional(), voice: z.boolean().optional(), link: z.string().optional() }).loose();
+const Media = z
+  .object({
+    id: z.string().optional(),
+    mime_type: z.string().optional(),
+    sha256: z.string().optional(),
+    caption: z.string().optional(),
+    filename: z.string().optional(),
+    voice: z.boolean().optional(),
+    link: z.string().optional(),
+  })
+  .loose();
 
 export const MetaMessage = z
   .object({
@@ -17,7 +27,15 @@ export const MetaMessage = z
     audio: Media.optional(),
     document: Media.optional(),
     sticker: Media.optional(),
-    location: z.object({ latitude: z.number(), longitude: z.number(), name: z.string().optional(), address: z.string().optional() }).loose().optional(),
+    location: z
+      .object({
+        latitude: z.number(),
+        longitude: z.number(),
+        name: z.string().optional(),
+        address: z.string().optional(),
+      })
+      .loose()
+      .optional(),
     reaction: z.object({ message_id: z.string(), emoji: z.string().optional() }).loose().optional(),
     interactive: z
       .object({
@@ -32,7 +50,10 @@ export const MetaMessage = z
     contacts: z.array(z.unknown()).optional(),
   })
   .loose()
-  .refine((m) => m.from !== undefined || m.user_id !== undefined, { message: 'a message needs from or user_id', path: ['from'] });
+  .refine((m) => m.from !== undefined || m.user_id !== undefined, {
+    message: 'a message needs from or user_id',
+    path: ['from'],
+  });
 export type MetaMessage = z.infer<typeof MetaMessage>;
 
 export const MetaStatus = z
@@ -43,12 +64,28 @@ export const MetaStatus = z
     recipient_id: z.string().optional(),
     recipient_user_id: z.string().optional(),
     user_id: z.string().optional(),
-    errors: z.array(z.object({ code: z.union([z.number(), z.string()]).optional(), title: z.string().optional(), message: z.string().optional() }).loose()).optional(),
+    errors: z
+      .array(
+        z
+          .object({
+            code: z.union([z.number(), z.string()]).optional(),
+            title: z.string().optional(),
+            message: z.string().optional(),
+          })
+          .loose(),
+      )
+      .optional(),
   })
   .loose();
 export type MetaStatus = z.infer<typeof MetaStatus>;
 
-export const MetaContact = z.object({ wa_id: z.string().optional(), user_id: z.string().optional(), profile: z.object({ name: z.string().optional() }).loose().optional() }).loose();
+export const MetaContact = z
+  .object({
+    wa_id: z.string().optional(),
+    user_id: z.string().optional(),
+    profile: z.object({ name: z.string().optional() }).loose().optional(),
+  })
+  .loose();
 
 export const MetaChangeValue = z
   .object({
@@ -64,9 +101,11 @@ export const MetaChangeValue = z
 export const MetaWebhook = z.object({
   object: z.literal('whatsapp_business_account'),
   entry: z.array(
-    z.object({
-      id: z.string().optional(),
-      changes: z.array(z.object({ field: z.string(), value: z.unknown() }).loose()),
-    }).loose(),
+    z
+      .object({
+        id: z.string().optional(),
+        changes: z.array(z.object({ field: z.string(), value: z.unknown() }).loose()),
+      })
+      .loose(),
   ),
 });

@@ -5,7 +5,13 @@ import { ContractViolationError, UnauthorizedError } from '../../http/errors.js'
 import { toIsoTime } from '@puente/contracts';
 import { matchesAny } from '../../http/auth.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
-import { contractViolation, parseJson, type Normalized, type NormalizedEvent, type WebhookRequest } from '../delivery.js';
+import {
+  contractViolation,
+  parseJson,
+  type Normalized,
+  type NormalizedEvent,
+  type WebhookRequest,
+} from '../delivery.js';
 import { MetaChangeValue, MetaWebhook, type MetaMessage, type MetaStatus } from './metaApiTypes.js';
 
 const SOURCE = 'urn:puente:gateway:whatsapp-cloud';
@@ -18,7 +24,8 @@ export function verifySubscription(url: string, tokens: readonly string[]): stri
   const query = new URL(url, 'http://gateway').searchParams;
   const challenge = query.get('hub.challenge');
   const token = query.get('hub.verify_token');
-  if (query.get('hub.mode') !== 'subscribe' || !token || !matchesAny(token, tokens)) throw new UnauthorizedError('hub.mode must be subscribe and hub.verify_token must match');
+  if (query.get('hub.mode') !== 'subscribe' || !token || !matchesAny(token, tokens))
+    throw new UnauthorizedError('hub.mode must be subscribe and hub.verify_token must match');
   if (!challenge || challenge.length > 512) throw new HttpError('bad_request', 'hub.challenge is missing');
   return challenge;
 }
@@ -28,12 +35,16 @@ export function verifyMetaSignature(request: WebhookRequest, secrets: readonly s
   const header = request.headers['x-hub-signature-256'];
   const value = Array.isArray(header) ? header[0] : header;
   const given = value?.startsWith('sha256=') ? strictHex(value.slice('sha256='.length)) : undefined;
-  if (!given || !hmacMatchesAny('sha256', secrets, request.body, given)) throw new UnauthorizedError('missing or invalid X-Hub-Signature-256');
+  if (!given || !hmacMatchesAny('sha256', secrets, request.body, given))
+    throw new UnauthorizedError('missing or invalid X-Hub-Signature-256');
 }
 
 function unixToIso(seconds: string): string {
   const iso = toIsoTime(seconds);
-  if (!iso) throw new ContractViolationError('timestamp must be Unix seconds between 1970 and 9999', [{ path: 'timestamp', message: 'out of range' }]);
+  if (!iso)
+    throw new ContractViolationError('timestamp must be Unix seconds between 1970 and 9999', [
+      { path: 'timestamp', message: 'out of range' },
+    ]);
   return iso;
 }
 
@@ -44,27 +55,55 @@ function userJid(phone: string | undefined, userId: string | undefined): string 
 
 const MEDIA_TYPES = new Set(['image', 'video', 'audio', 'document', 'sticker']);
 
-function messageContent(message: MetaMessage): Pick<MessageContent, 'type' | 'text' | 'media' | 'location' | 'reaction'> {
+function messageContent(
+  message: MetaMessage,
+): Pick<MessageContent, 'type' | 'text' | 'media' | 'location' | 'reaction'> {
   const t = message.type;
   if (t === 'text') return { type: 'text', text: message.text?.body ?? '' };
   if (MEDIA_TYPES.has(t)) {
-    const media = (message as Record<string, unknown>)[t] as { id?: string; mime_type?: string; sha256?: string; caption?: string; filename?: string; voice?: boolean; link?: string } | undefined;
+    const media = (message as Record<string, unknown>)[t] as
+      | {
+          id?: string;
+          mime_type?: string;
+          sha256?: string;
+          caption?: string;
+          filename?: string;
+          voice?: boolean;
+          link?: string;
+        }
+      | undefined;
     const type: MessageType = t === 'audio' && media?.voice ? 'voice' : (t as MessageType);
     return {
       type,
       ...(media?.caption ? { text: media.caption } : {}),
       media: {
-        ...(media?.id ? { id: media.id } : {}), ...(media?.link ? { url: media.link } : {}), ...(media?.mime_type ? { mimeType: media.mime_type } : {}),
-        ...(media?.sha256 ? { sha256: media.sha256 } : {}), ...(media?.filename ? { fileName: media.filename } : {}), ...(media?.caption ? { caption: media.caption } : {}),
+        ...(media?.id ? { id: media.id } : {}),
+        ...(media?.link ? { url: media.link } : {}),
+        ...(media?.mime_type ? { mimeType: media.mime_type } : {}),
+        ...(media?.sha256 ? { sha256: media.sha256 } : {}),
+        ...(media?.filename ? { fileName: media.filename } : {}),
+        ...(media?.caption ? { caption: media.caption } : {}),
       },
     };
   }
   if (t === 'location' && message.location) {
     const l = message.location;
-    return { type: 'location', location: { latitude: l.latitude, longitude: l.longitude, ...(l.name ? { name: l.name } : {}), ...(l.address ? { address: l.address } : {}) } };
+    return {
+      type: 'location',
+      location: {
+        latitude: l.latitude,
+        longitude: l.longitude,
+        ...(l.name ? { name: l.name } : {}),
+        ...(l.address ? { address: l.address } : {}),
+      },
+    };
   }
   // A removed reaction arrives without an emoji: an empty one says "removed".
-  if (t === 'reaction' && message.reaction) return { type: 'reaction', reaction: { messageId: message.reaction.message_id, emoji: message.reaction.emoji ?? '' } };
+  if (t === 'reaction' && message.reaction)
+    return {
+      type: 'reaction',
+      reaction: { messageId: message.reaction.message_id, emoji: message.reaction.emoji ?? '' },
+    };
   if (t === 'interactive') {
     const i = message.interactive;
     const text = i?.button_reply?.title ?? i?.list_reply?.title ?? i?.nfm_reply?.body;
@@ -77,7 +116,13 @@ function messageContent(message: MetaMessage): Pick<MessageContent, 'type' | 'te
   return { type: 'unsupported' };
 }
 
-const STATUS: Record<string, 'sent' | 'delivered' | 'read' | 'failed'> = { sent: 'sent', delivered: 'delivered', read: 'read', played: 'read', failed: 'failed' };
+const STATUS: Record<string, 'sent' | 'delivered' | 'read' | 'failed'> = {
+  sent: 'sent',
+  delivered: 'delivered',
+  read: 'read',
+  played: 'read',
+  failed: 'failed',
+};
 
 /**
  * Every message, status and contact profile of every entry and change becomes its own event, with the
@@ -102,7 +147,9 @@ export function normalizeWhatsAppCloud(request: WebhookRequest): Normalized {
       if (!value.success) {
         const error = contractViolation('invalid messages change', value.error);
         error.details.forEach((d) => (d.path = `entry.${e}.changes.${c}.value.${d.path}`));
-        throw new HttpError('contract_violation', `entry ${e}, change ${c}: ${error.message}`, { details: error.details });
+        throw new HttpError('contract_violation', `entry ${e}, change ${c}: ${error.message}`, {
+          details: error.details,
+        });
       }
       const v = value.data;
       const session = v.metadata.phone_number_id;
@@ -114,11 +161,18 @@ export function normalizeWhatsAppCloud(request: WebhookRequest): Normalized {
         if (contact.wa_id && contact.user_id && contact.profile?.name) names.set(contact.user_id, contact.profile.name);
         const jid = userJid(contact.wa_id, contact.user_id);
         add(
-          createEvent('whatsapp.contact.updated.v1', {
-            session, provider: 'cloud-api', jid,
-            ...(contact.profile?.name ? { name: contact.profile.name } : {}), ...(contact.wa_id ? { phone: contact.wa_id } : {}),
-            timestamp: time,
-          }, { source: SOURCE, time }),
+          createEvent(
+            'whatsapp.contact.updated.v1',
+            {
+              session,
+              provider: 'cloud-api',
+              jid,
+              ...(contact.profile?.name ? { name: contact.profile.name } : {}),
+              ...(contact.wa_id ? { phone: contact.wa_id } : {}),
+              timestamp: time,
+            },
+            { source: SOURCE, time },
+          ),
           `meta:contact:${session}:${jid}:${contact.profile?.name ?? ''}:${contact.user_id ?? ''}`,
         );
       }
@@ -126,12 +180,22 @@ export function normalizeWhatsAppCloud(request: WebhookRequest): Normalized {
         const chatId = userJid(message.from, message.user_id);
         const pushName = names.get(message.from ?? '') ?? names.get(message.user_id ?? '');
         add(
-          createEvent('whatsapp.message.received.v1', {
-            session, provider: 'cloud-api', messageId: message.id, chatId, from: chatId, fromMe: false,
-            ...(pushName ? { pushName } : {}), ...messageContent(message),
-            ...(message.context?.id ? { quotedMessageId: message.context.id } : {}),
-            timestamp: unixToIso(message.timestamp),
-          }, { source: SOURCE, time }),
+          createEvent(
+            'whatsapp.message.received.v1',
+            {
+              session,
+              provider: 'cloud-api',
+              messageId: message.id,
+              chatId,
+              from: chatId,
+              fromMe: false,
+              ...(pushName ? { pushName } : {}),
+              ...messageContent(message),
+              ...(message.context?.id ? { quotedMessageId: message.context.id } : {}),
+              timestamp: unixToIso(message.timestamp),
+            },
+            { source: SOURCE, time },
+          ),
           `meta:message:${message.id}`,
         );
       }
@@ -145,16 +209,33 @@ export function normalizeWhatsAppCloud(request: WebhookRequest): Normalized {
         const recipient = status.recipient_id ?? status.recipient_user_id ?? status.user_id;
         const error = status.errors?.[0];
         add(
-          createEvent('whatsapp.message.status.v1', {
-            session, provider: 'cloud-api', messageId: status.id,
-            ...(recipient ? { chatId: status.recipient_id ? userJid(status.recipient_id, undefined) : recipient } : {}),
-            status: mapped, timestamp: unixToIso(status.timestamp),
-            ...(error ? { error: { ...(error.code !== undefined ? { code: String(error.code) } : {}), message: error.message ?? error.title ?? 'failed' } } : {}),
-          }, { source: SOURCE, time }),
+          createEvent(
+            'whatsapp.message.status.v1',
+            {
+              session,
+              provider: 'cloud-api',
+              messageId: status.id,
+              ...(recipient
+                ? { chatId: status.recipient_id ? userJid(status.recipient_id, undefined) : recipient }
+                : {}),
+              status: mapped,
+              timestamp: unixToIso(status.timestamp),
+              ...(error
+                ? {
+                    error: {
+                      ...(error.code !== undefined ? { code: String(error.code) } : {}),
+                      message: error.message ?? error.title ?? 'failed',
+                    },
+                  }
+                : {}),
+            },
+            { source: SOURCE, time },
+          ),
           `meta:status:${status.id}:${status.status}`,
         );
       }
-      if ((v.errors ?? []).length > 0) ignored.push({ reason: 'out-of-band errors (kept in WEBHOOKS_RAW)', type: 'errors' });
+      if ((v.errors ?? []).length > 0)
+        ignored.push({ reason: 'out-of-band errors (kept in WEBHOOKS_RAW)', type: 'errors' });
     });
   });
   return { events, ignored };

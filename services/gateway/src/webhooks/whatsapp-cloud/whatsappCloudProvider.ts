@@ -7,14 +7,21 @@ import { normalizeWhatsAppCloud, verifyMetaSignature, verifySubscription } from 
 
 /** Meta's serialization: non-ASCII escaped as \uXXXX, which is what Meta signs. */
 export function metaSerialize(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** WhatsApp Cloud API (Meta): a GET subscription handshake with the verify token, then deliveries signed with the app secret. */
 export const whatsappCloudProvider = {
   name: 'whatsapp-cloud',
   routes: [
-    { method: 'GET', path: '/webhooks/whatsapp-cloud', answer: (url, context) => verifySubscription(url, context.secret('WHATSAPP_VERIFY_TOKEN')) },
+    {
+      method: 'GET',
+      path: '/webhooks/whatsapp-cloud',
+      answer: (url, context) => verifySubscription(url, context.secret('WHATSAPP_VERIFY_TOKEN')),
+    },
     { method: 'POST', path: '/webhooks/whatsapp-cloud' },
   ],
   secrets: [
@@ -29,11 +36,34 @@ export const whatsappCloudProvider = {
       const { phone, id, text, unix } = sampleFacts(n, now);
       return {
         object: 'whatsapp_business_account',
-        entry: [{ id: '102290129340398', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '15550001111', phone_number_id: '106540352242922' }, contacts: [{ profile: { name: 'Juan Pérez' }, wa_id: phone }], messages: [{ from: phone, id: `wamid.${id}`, timestamp: String(unix), type: 'text', text: { body: text } }] } }] }],
+        entry: [
+          {
+            id: '102290129340398',
+            changes: [
+              {
+                field: 'messages',
+                value: {
+                  messaging_product: 'whatsapp',
+                  metadata: { display_phone_number: '15550001111', phone_number_id: '106540352242922' },
+                  contacts: [{ profile: { name: 'Juan Pérez' }, wa_id: phone }],
+                  messages: [
+                    { from: phone, id: `wamid.${id}`, timestamp: String(unix), type: 'text', text: { body: text } },
+                  ],
+                },
+              },
+            ],
+          },
+        ],
       };
     },
     serialize: metaSerialize,
-    sign: (raw, secret) => ({ path: '/webhooks/whatsapp-cloud', headers: { ...JSON_CONTENT, 'x-hub-signature-256': `sha256=${createHmac('sha256', secretBytes(secret)).update(raw).digest('hex')}` } }),
+    sign: (raw, secret) => ({
+      path: '/webhooks/whatsapp-cloud',
+      headers: {
+        ...JSON_CONTENT,
+        'x-hub-signature-256': `sha256=${createHmac('sha256', secretBytes(secret)).update(raw).digest('hex')}`,
+      },
+    }),
     signsBody: true,
   },
 } as const satisfies ProviderDescriptor<undefined, void>;
