@@ -273,3 +273,61 @@ describe('gateway - WAHA', () => {
     assert.equal(((await response.json()) as { errors: { path: string }[] }).errors[0]!.path, 'session');
   });
 });
+
+describe('gateway - messages sent from the session', () => {
+  test('WAHA message.any with fromMe and Evolution send.message carry the message (text, fromMe), not a status', async () => {
+    const session = uniqueName('waha-');
+    const any = JSON.stringify({
+      id: `evt_${uniqueName('')}`,
+      timestamp: 1667561700000,
+      session,
+      engine: 'NOWEB',
+      event: 'message.any',
+      payload: {
+        id: 'true_11111111111@c.us_CCCC',
+        timestamp: 1667561700,
+        from: '22222222222@c.us',
+        fromMe: true,
+        to: '11111111111@c.us',
+        body: 'Escrito en el teléfono',
+        hasMedia: false,
+      },
+    });
+    assert.equal((await post('/webhooks/waha', any, wahaHeaders(any))).status, 200);
+    const waha = await last(`evt.whatsapp.message.sent.${encodeToken(session)}`);
+    assert.deepEqual(
+      waha.type === 'whatsapp.message.sent.v1' && [
+        waha.data.messageId,
+        waha.data.chatId,
+        waha.data.fromMe,
+        waha.data.text,
+      ],
+      ['CCCC', '11111111111@s.whatsapp.net', true, 'Escrito en el teléfono'],
+    );
+
+    const instance = uniqueName('evo-');
+    const raw = JSON.stringify({
+      event: 'send.message',
+      instance,
+      data: {
+        key: { remoteJid: '5511999999999@s.whatsapp.net', fromMe: true, id: 'BAE7' },
+        message: { extendedTextMessage: { text: 'enviado desde la sesión' } },
+        messageTimestamp: 1717689300,
+        status: 'PENDING',
+      },
+      date_time: '2024-06-06T12:55:00.000Z',
+      apikey: EVOLUTION_KEY,
+    });
+    assert.equal((await post('/webhooks/evolution', raw, {})).status, 200);
+    const evolution = await last(`evt.whatsapp.message.sent.${encodeToken(instance)}`);
+    assert.deepEqual(
+      evolution.type === 'whatsapp.message.sent.v1' && [
+        evolution.data.messageId,
+        evolution.data.chatId,
+        evolution.data.fromMe,
+        evolution.data.text,
+      ],
+      ['BAE7', '5511999999999@s.whatsapp.net', true, 'enviado desde la sesión'],
+    );
+  });
+});

@@ -148,6 +148,115 @@ describe('gateway - Inbox Hub', () => {
     );
   });
 
+  test('message.sent with content is the message (fromMe, once per message); without content it stays a status', async () => {
+    const session = uniqueName('ventas-');
+    const typed = {
+      event: 'message.sent',
+      sessionId: session,
+      timestamp: '2025-10-15T10:45:00.000Z',
+      data: {
+        message_id: '3EB0C767D26A1B2E5F8A',
+        phone_number: '34612345678',
+        type: 'text',
+        content: 'Escrito en el teléfono 📱',
+        timestamp: '2025-10-15T10:45:00.000Z',
+      },
+    };
+    const first = (await (await signed(typed)).json()) as { accepted: { duplicate: boolean }[] };
+    assert.equal(first.accepted[0]!.duplicate, false);
+    const again = (await (await signed(typed)).json()) as { accepted: { duplicate: boolean }[] };
+    assert.equal(again.accepted[0]!.duplicate, true);
+    const sent = await last(`evt.whatsapp.message.sent.${encodeToken(session)}`);
+    assert.equal(sent.type, 'whatsapp.message.sent.v1');
+    if (sent.type === 'whatsapp.message.sent.v1')
+      assert.deepEqual(
+        [sent.data.messageId, sent.data.chatId, sent.data.fromMe, sent.data.type, sent.data.text, sent.data.timestamp],
+        [
+          '3EB0C767D26A1B2E5F8A',
+          '34612345678@s.whatsapp.net',
+          true,
+          'text',
+          'Escrito en el teléfono 📱',
+          '2025-10-15T10:45:00.000Z',
+        ],
+      );
+
+    const media = {
+      event: 'message.sent',
+      sessionId: session,
+      data: {
+        messageId: 'IMG2',
+        chatId: '34612345678@s.whatsapp.net',
+        type: 'image',
+        media: { url: 'https://media.example.invalid/img2.jpg', mimetype: 'image/jpeg' },
+      },
+    };
+    assert.equal((await signed(media)).status, 200);
+    const image = await last(`evt.whatsapp.message.sent.${encodeToken(session)}`);
+    assert.deepEqual(
+      image.type === 'whatsapp.message.sent.v1' && [image.data.messageId, image.data.type, image.data.media?.mimeType],
+      ['IMG2', 'image', 'image/jpeg'],
+    );
+    const native = {
+      event: 'message.sent',
+      sessionId: session,
+      data: {
+        key: { remoteJid: '34612345678@s.whatsapp.net', fromMe: true, id: 'LOC1' },
+        message: { locationMessage: { degreesLatitude: 40.4168, degreesLongitude: -3.7038, name: 'Tienda' } },
+      },
+    };
+    assert.equal((await signed(native)).status, 200);
+    const location = await last(`evt.whatsapp.message.sent.${encodeToken(session)}`);
+    assert.deepEqual(
+      location.type === 'whatsapp.message.sent.v1' && [
+        location.data.messageId,
+        location.data.type,
+        location.data.location?.latitude,
+      ],
+      ['LOC1', 'location', 40.4168],
+    );
+
+    const bare = {
+      event: 'message.sent',
+      sessionId: session,
+      data: { message_id: 'M9', phone_number: '34612345678', status: 'sent' },
+    };
+    const bareAnswer = (await (await signed(bare)).json()) as { accepted: unknown[] };
+    assert.equal(bareAnswer.accepted.length, 1);
+    const status = await last(`evt.whatsapp.message.status.${encodeToken(session)}`);
+    assert.deepEqual(
+      status.type === 'whatsapp.message.status.v1' && [status.data.messageId, status.data.status, status.data.chatId],
+      ['M9', 'sent', '34612345678@s.whatsapp.net'],
+    );
+    assert.equal((await last(`evt.whatsapp.message.sent.${encodeToken(session)}`)).id, location.id);
+  });
+
+  test('a message with message_id and phone_number but no chat id is accepted; its chat is the number as a JID', async () => {
+    const session = uniqueName('ventas-');
+    const answer = await signed({
+      event: 'message.received',
+      sessionId: session,
+      data: { message_id: 'PN1', phone_number: '+34612345678', content: 'hola' },
+    });
+    assert.equal(answer.status, 200);
+    const received = await last(`evt.whatsapp.message.received.${encodeToken(session)}`);
+    assert.deepEqual(
+      received.type === 'whatsapp.message.received.v1' && [
+        received.data.messageId,
+        received.data.chatId,
+        received.data.from,
+        received.data.text,
+      ],
+      ['PN1', '34612345678@s.whatsapp.net', '34612345678@s.whatsapp.net', 'hola'],
+    );
+    const neither = await signed({
+      event: 'message.received',
+      sessionId: session,
+      data: { message_id: 'PN2', content: 'x' },
+    });
+    assert.equal(neither.status, 400);
+  });
+
   test('statuses, session, contact and chat events map to their domain events; an unknown event is 200 with ignored', async () => {
     const session = uniqueName('ventas-');
     const t = '2025-10-15T10:31:00.000Z';

@@ -3,9 +3,9 @@ import { ContractViolationError, UnauthorizedError } from '../../http/errors.js'
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { hasStandardWebhookHeaders, verifyStandardWebhook } from '../../http/standardWebhooks.js';
 import { parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
-import { isPlainObject, nonEmptyStringOrNumber, type Unchecked } from '../readers.js';
+import { isPlainObject, nonEmptyString, nonEmptyStringOrNumber, type Unchecked } from '../readers.js';
 import type { InboxHubEventData, InboxHubWebhook } from './inboxhubApiTypes.js';
-import { baileysContent, toIsoTime, type BaileysMessage } from '@puente/contracts';
+import { baileysContent, normalizeJid, toIsoTime, type BaileysMessage } from '@puente/contracts';
 
 /** How a Baileys gateway signs its bodies; Inbox Hub's defaults, configurable since gateways differ. */
 export interface HmacScheme {
@@ -89,6 +89,51 @@ const SESSION_STATES: Record<string, 'connecting' | 'connected' | 'disconnected'
   error: 'failed',
 };
 
+/** The chat of a payload that names only the contact's number (`phone_number`): its JID. */
+function phoneNumberChat(data: Unchecked<InboxHubEventData>): string | undefined {
+  const phone = nonEmptyStringOrNumber(data.phone_number);
+  return phone ? normalizeJid(phone) : undefined;
+}
+
+/**
+ * What a message payload says the message is: Baileys' shape (`key`, `message`) when it is one, else the
+ * flat fields (`type`, the text under any of its names, `media`). `present` says whether the payload
+ * carries any content at all, which is what tells a `message.sent` message from a bare status.
+ */
+function messageContent(data: Unchecked<InboxHubEventData>): {
+  content: ReturnType<typeof baileysContent>;
+  present: boolean;
+} {
+  // A Baileys key without a message is Baileys' shape too: its content is unsupported, as Baileys has it.
+  if (isPlainObject(data.message) || isPlainObject(data.key))
+    return {
+      content: baileysContent(isPlainObject(data.message) ? data.message : undefined),
+      present: isPlainObject(data.message),
+    };
+  const type = MessageType.safeParse(nonEmptyStringOrNumber(data.type) ?? 'text');
+  const text =
+    nonEmptyStringOrNumber(data.content) ??
+    nonEmptyStringOrNumber(data.text) ??
+    nonEmptyStringOrNumber(data.body) ??
+    nonEmptyStringOrNumber(data.caption) ??
+    // The send call's name for the text (`{to, message, type}`).
+    nonEmptyString(data.message);
+  const media = isPlainObject(data.media) ? data.media : undefined;
+  const url = media ? nonEmptyStringOrNumber(media.url) : undefined;
+  const mimeType = media ? nonEmptyStringOrNumber(media.mimetype ?? media.mimeType) : undefined;
+  const fileName = media ? nonEmptyStringOrNumber(media.fileName ?? media.filename) : undefined;
+  return {
+    content: {
+      type: type.success ? type.data : 'unsupported',
+      ...(text ? { text } : {}),
+      ...(media
+        ? { media: { ...(url ? { url } : {}), ...(mimeType ? { mimeType } : {}), ...(fileName ? { fileName } : {}) } }
+        : {}),
+    },
+    present: text !== undefined || media !== undefined,
+  };
+}
+
 /**
  * Inbox Hub's canonical body (`{event, sessionId, timestamp, data}`), its snake_case aliases, and data
  * in Baileys' native message shape, to WhatsApp domain events. Message ids: the message id plus the
@@ -134,48 +179,31 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
       : `inboxhub:${sha256(`${eventName}\n${session}\n`).slice(0, 16)}:${sha256(request.body).slice(0, 32)}`;
   const base = { session, provider: 'inboxhub' as const };
 
-  if (MESSAGE_EVENTS.has(eventName)) {
+  const content = messageContent(data);
+  // `message.sent` is how a message sent from the session arrives (typed on the phone, or sent by a
+  // command): with content it is the message itself, without it only a status.
+  const sentMessage = eventName === 'message.sent' && content.present;
+  if (MESSAGE_EVENTS.has(eventName) || sentMessage) {
     const native = isPlainObject(data.key) ? (data as BaileysMessage) : undefined;
     const messageId =
       nonEmptyStringOrNumber(data.messageId) ?? nonEmptyStringOrNumber(data.message_id) ?? native?.key?.id;
     const chatId =
-      nonEmptyStringOrNumber(data.chatId) ?? nonEmptyStringOrNumber(data.chat_id) ?? native?.key?.remoteJid;
+      nonEmptyStringOrNumber(data.chatId) ??
+      nonEmptyStringOrNumber(data.chat_id) ??
+      native?.key?.remoteJid ??
+      phoneNumberChat(data);
     const missing = [!messageId && 'data.messageId', !chatId && 'data.chatId'].filter(Boolean) as string[];
     if (missing.length > 0)
       throw new ContractViolationError(
         `a message needs ${missing.join(' and ')}`,
-        missing.map((path) => ({ path, message: 'required' })),
+        missing.map((path) => ({
+          path,
+          message: path === 'data.chatId' ? 'required (chatId, chat_id or phone_number)' : 'required',
+        })),
       );
     const fromMe =
-      typeof data.fromMe === 'boolean' ? data.fromMe : data.from_me === true || native?.key?.fromMe === true;
-    const content = native
-      ? baileysContent(native.message)
-      : (() => {
-          const type = MessageType.safeParse(nonEmptyStringOrNumber(data.type) ?? 'text');
-          const text =
-            nonEmptyStringOrNumber(data.content) ??
-            nonEmptyStringOrNumber(data.text) ??
-            nonEmptyStringOrNumber(data.body) ??
-            nonEmptyStringOrNumber(data.caption);
-          const media = isPlainObject(data.media) ? data.media : undefined;
-          return {
-            type: type.success ? type.data : ('unsupported' as const),
-            ...(text ? { text } : {}),
-            ...(media
-              ? {
-                  media: {
-                    ...(nonEmptyStringOrNumber(media.url) ? { url: nonEmptyStringOrNumber(media.url) } : {}),
-                    ...(nonEmptyStringOrNumber(media.mimetype ?? media.mimeType)
-                      ? { mimeType: nonEmptyStringOrNumber(media.mimetype ?? media.mimeType) }
-                      : {}),
-                    ...(nonEmptyStringOrNumber(media.fileName ?? media.filename)
-                      ? { fileName: nonEmptyStringOrNumber(media.fileName ?? media.filename) }
-                      : {}),
-                  },
-                }
-              : {}),
-          };
-        })();
+      sentMessage ||
+      (typeof data.fromMe === 'boolean' ? data.fromMe : data.from_me === true || native?.key?.fromMe === true);
     const from = nonEmptyStringOrNumber(data.from) ?? native?.key?.participant ?? (fromMe ? undefined : chatId);
     const pushName =
       nonEmptyStringOrNumber(data.pushName) ?? nonEmptyStringOrNumber(data.push_name) ?? native?.pushName;
@@ -194,7 +222,7 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
           ...(from ? { from } : {}),
           fromMe,
           ...(pushName ? { pushName } : {}),
-          ...content,
+          ...content.content,
           timestamp,
         },
         { source: SOURCE, time },
@@ -220,7 +248,8 @@ export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | 
     const chatId =
       nonEmptyStringOrNumber(data.chatId) ??
       nonEmptyStringOrNumber(data.chat_id) ??
-      (isPlainObject(data.key) ? nonEmptyStringOrNumber(data.key.remoteJid) : undefined);
+      (isPlainObject(data.key) ? nonEmptyStringOrNumber(data.key.remoteJid) : undefined) ??
+      phoneNumberChat(data);
     const error = isPlainObject(data.error)
       ? {
           ...(nonEmptyStringOrNumber(data.error.code) ? { code: nonEmptyStringOrNumber(data.error.code) } : {}),

@@ -22,7 +22,9 @@ export interface InboxHubWebhook {
 }
 
 /** The event's data: a message, a status, a session change, a contact or a chat, by event. */
-export interface InboxHubEventData extends Partial<BaileysMessage> {
+export interface InboxHubEventData extends Omit<Partial<BaileysMessage>, 'message'> {
+  /** Baileys' message content, or the text under the send call's name for it (`{to, message, type}`). */
+  message?: BaileysMessage['message'] | string;
   timestamp?: string | number;
   messageId?: string;
   message_id?: string;
@@ -50,6 +52,7 @@ export interface InboxHubEventData extends Partial<BaileysMessage> {
   state?: string;
   connection?: string;
   phone?: string;
+  /** The contact's number (digits): a contact's id, or a message's chat when no chat id is given. */
   phone_number?: string;
   phoneNumber?: string;
   reason?: string;
