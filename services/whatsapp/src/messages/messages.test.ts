@@ -71,4 +71,79 @@ describe('whatsapp projections - messages', () => {
       assert.equal(state.conversations.get(`${S}:${chat}`)!.lastMessage?.messageId, 'WAMID1');
     }
   });
+  test('a message.sent webhook for a send of this service is the same one document, before or after the answer', () => {
+    const requested = ev('whatsapp.message.send_requested.v1', {
+      session: S,
+      provider: 'inboxhub',
+      commandId: 'cmd-2',
+      chatId: chat,
+      type: 'text',
+      text: 'Le esperamos mañana',
+      requestedAt: at(1),
+    });
+    const accepted = ev('whatsapp.command.sent.v1', {
+      session: S,
+      commandId: 'cmd-2',
+      kind: 'send_message',
+      providerMessageId: '3EB0SENT',
+      chatId: chat,
+      message: { type: 'text', text: 'Le esperamos mañana', requestedAt: at(1) },
+      at: at(2),
+    });
+    const webhook = ev('whatsapp.message.sent.v1', {
+      session: S,
+      provider: 'inboxhub',
+      messageId: '3EB0SENT',
+      chatId: '34612345678',
+      fromMe: true,
+      type: 'text',
+      text: 'Le esperamos mañana',
+      timestamp: at(2),
+    });
+    for (const order of [
+      [requested, accepted, webhook],
+      [requested, webhook, accepted],
+    ]) {
+      const state = evolveAll(order);
+      const live = [...state.messages.values()].filter((doc) => !doc._deleted);
+      assert.deepEqual(
+        live.map((doc) => [doc.messageId, doc.direction, doc.status, doc.text, doc.commandId, doc.chatId]),
+        [['3EB0SENT', 'out', 'sent', 'Le esperamos mañana', 'cmd-2', chat]],
+      );
+      assert.equal(state.messages.get(`${S}:cmd-2`)!.aliasOf, `${S}:3EB0SENT`);
+      assert.equal(state.commands.get('cmd-2')!.status, 'sent');
+      evolveAll([status('3EB0SENT', 'read', 4)], state, 10);
+      assert.deepEqual(
+        [state.messages.get(`${S}:3EB0SENT`)!.status, state.messages.get(`${S}:3EB0SENT`)!.text],
+        ['read', 'Le esperamos mañana'],
+      );
+    }
+  });
+  test('a message typed on the phone (message.sent) is an out message, at least sent, whatever comes first', () => {
+    const typed = ev('whatsapp.message.sent.v1', {
+      session: S,
+      provider: 'inboxhub',
+      messageId: 'PHONE1',
+      chatId: chat,
+      fromMe: true,
+      type: 'text',
+      text: 'Escrito en el teléfono',
+      timestamp: at(1),
+    });
+    const alone = evolveAll([typed]).messages.get(`${S}:PHONE1`)!;
+    assert.deepEqual(
+      [alone.direction, alone.status, alone.text, alone.placeholder],
+      ['out', 'sent', 'Escrito en el teléfono', undefined],
+    );
+    for (const order of [
+      [typed, status('PHONE1', 'delivered', 2)],
+      [status('PHONE1', 'delivered', 2), typed],
+    ]) {
+      const doc = evolveAll(order).messages.get(`${S}:PHONE1`)!;
+      assert.deepEqual(
+        [doc.direction, doc.status, doc.text, doc.placeholder],
+        ['out', 'delivered', 'Escrito en el teléfono', undefined],
+      );
+    }
+  });
 });
