@@ -135,6 +135,114 @@ describe('whatsapp end to end', () => {
     }
   });
 
+  test('a message typed on the phone arrives with its text, direction out, through Inbox Hub, Evolution API and WAHA', async () => {
+    const sessions = { inboxhub: uniqueName('ih-'), evolution: uniqueName('evo-'), waha: uniqueName('waha-') } as const;
+    const running = await startWhatsApp({
+      bus,
+      db,
+      logger,
+      config: config({ WHATSAPP_SESSIONS: Object.values(sessions).join(',') }),
+    });
+    try {
+      // Inbox Hub's message.sent carries the message; the chat is named only by the contact's number.
+      const typed = signSample(
+        'inboxhub',
+        {
+          event: 'message.sent',
+          sessionId: sessions.inboxhub,
+          data: {
+            message_id: '3EB0PHONE1',
+            phone_number: '34612345678',
+            type: 'text',
+            content: 'Escrito en el teléfono',
+            timestamp: '2025-10-15T10:45:00.000Z',
+          },
+        },
+        secrets,
+      );
+      await post(typed);
+      await post(typed); // a retry: still one message
+      await post(
+        signSample(
+          'evolution',
+          {
+            event: 'send.message',
+            instance: sessions.evolution,
+            data: {
+              key: { remoteJid: '5511999999999@s.whatsapp.net', fromMe: true, id: 'BAEPHONE1' },
+              message: { conversation: 'Escrito en el teléfono' },
+              messageTimestamp: 1717689300,
+            },
+          },
+          secrets,
+        ),
+      );
+      await post(
+        signSample(
+          'waha',
+          {
+            id: `evt_${uniqueName('')}`,
+            timestamp: 1667561700000,
+            session: sessions.waha,
+            event: 'message.any',
+            payload: {
+              id: 'true_11111111111@c.us_WAHAPHONE1',
+              timestamp: 1667561700,
+              from: '22222222222@c.us',
+              fromMe: true,
+              to: '11111111111@c.us',
+              body: 'Escrito en el teléfono',
+              hasMedia: false,
+            },
+          },
+          secrets,
+        ),
+      );
+      for (const [provider, session] of Object.entries(sessions)) {
+        const messages = await eventually(
+          async () => {
+            const found = await db
+              .collection<MessageDoc & { _id: string }>(Collections.waMessages)
+              .find({ session })
+              .toArray();
+            return found.length === 1 ? found : undefined;
+          },
+          15_000,
+          `${provider}: the message`,
+        );
+        const m = messages[0]!;
+        assert.deepEqual(
+          [m.direction, m.status, m.text, m.placeholder],
+          ['out', 'sent', 'Escrito en el teléfono', undefined],
+          provider,
+        );
+        assert.match(m.chatId ?? '', /^\d+@s\.whatsapp\.net$/, `${provider}: normalized chat JID`);
+      }
+      await post(
+        signSample(
+          'inboxhub',
+          {
+            event: 'message.delivered',
+            sessionId: sessions.inboxhub,
+            data: { message_id: '3EB0PHONE1', phone_number: '34612345678', status: 'delivered' },
+          },
+          secrets,
+        ),
+      );
+      await eventually(
+        () =>
+          db
+            .collection<MessageDoc & { _id: string }>(Collections.waMessages)
+            .findOne({ _id: `${sessions.inboxhub}:3EB0PHONE1` })
+            .then((d) => (d?.status === 'delivered' && d.text === 'Escrito en el teléfono' ? true : undefined)),
+        10_000,
+        'inboxhub: delivered, text kept',
+      );
+    } finally {
+      await running.stop();
+    }
+  });
+
   test('a full sync killed half way (SIGKILL) and resumed by the service ends with every item once', async () => {
     const session = uniqueName('sync-');
     inboxHub.seed(session, { contacts: 20, chats: 20, messagesPerChat: 20 });
