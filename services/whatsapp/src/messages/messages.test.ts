@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { at, chat, ev, evolveAll, received, S, status } from '../testing/given.js';
+import { at, chat, ev, evolveAll, plain, received, S, status } from '../testing/given.js';
 
 describe('whatsapp projections - messages', () => {
   test('a status before its message makes a placeholder that the message completes, counted once', () => {
@@ -100,10 +100,16 @@ describe('whatsapp projections - messages', () => {
       text: 'Le esperamos mañana',
       timestamp: at(2),
     });
-    for (const order of [
+    const orders = [
       [requested, accepted, webhook],
       [requested, webhook, accepted],
-    ]) {
+    ];
+    const [answerFirst, webhookFirst] = orders.map((order) => plain(evolveAll(order)));
+    assert.deepEqual(
+      [webhookFirst!.messages, webhookFirst!.conversations],
+      [answerFirst!.messages, answerFirst!.conversations],
+    );
+    for (const order of orders) {
       const state = evolveAll(order);
       const live = [...state.messages.values()].filter((doc) => !doc._deleted);
       assert.deepEqual(
