@@ -198,19 +198,15 @@ describe('whatsapp end to end', () => {
           secrets,
         ),
       );
-      for (const [provider, session] of Object.entries(sessions)) {
-        const messages = await eventually(
-          async () => {
-            const found = await db
-              .collection<MessageDoc & { _id: string }>(Collections.waMessages)
-              .find({ session })
-              .toArray();
-            return found.length === 1 ? found : undefined;
-          },
+      const ids = { inboxhub: '3EB0PHONE1', evolution: 'BAEPHONE1', waha: 'WAHAPHONE1' } as const;
+      const messages = db.collection<MessageDoc & { _id: string }>(Collections.waMessages);
+      for (const [provider, session] of Object.entries(sessions) as [keyof typeof ids, string][]) {
+        const m = await eventually(
+          () => messages.findOne({ _id: `${session}:${ids[provider]}` }).then((d) => d ?? undefined),
           15_000,
           `${provider}: the message`,
         );
-        const m = messages[0]!;
+        assert.equal(await messages.countDocuments({ session }), 1, `${provider}: one document`);
         assert.deepEqual(
           [m.direction, m.status, m.text, m.placeholder],
           ['out', 'sent', 'Escrito en el teléfono', undefined],
@@ -231,8 +227,7 @@ describe('whatsapp end to end', () => {
       );
       await eventually(
         () =>
-          db
-            .collection<MessageDoc & { _id: string }>(Collections.waMessages)
+          messages
             .findOne({ _id: `${sessions.inboxhub}:3EB0PHONE1` })
             .then((d) => (d?.status === 'delivered' && d.text === 'Escrito en el teléfono' ? true : undefined)),
         10_000,

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { at, chat, ev, evolveAll, plain, received, S, status } from '../testing/given.js';
+import { at, chat, ev, evolveAll, plain, received, S, sendRequested, status } from '../testing/given.js';
 
 describe('whatsapp projections - messages', () => {
   test('a status before its message makes a placeholder that the message completes, counted once', () => {
@@ -72,15 +72,7 @@ describe('whatsapp projections - messages', () => {
     }
   });
   test('a message.sent webhook for a send of this service is the same one document, before or after the answer', () => {
-    const requested = ev('whatsapp.message.send_requested.v1', {
-      session: S,
-      provider: 'inboxhub',
-      commandId: 'cmd-2',
-      chatId: chat,
-      type: 'text',
-      text: 'Le esperamos mañana',
-      requestedAt: at(1),
-    });
+    const requested = sendRequested('cmd-2', 'Le esperamos mañana', 1);
     const accepted = ev('whatsapp.command.sent.v1', {
       session: S,
       commandId: 'cmd-2',

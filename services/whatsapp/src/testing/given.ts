@@ -34,6 +34,18 @@ export const status = (id: string, value: 'sent' | 'delivered' | 'read' | 'faile
     timestamp: at(minute),
   });
 
+/** A send of `text` to `chat` requested by command `commandId` at `minute`. */
+export const sendRequested = (commandId: string, text: string, minute: number) =>
+  ev('whatsapp.message.send_requested.v1', {
+    session: S,
+    provider: 'inboxhub',
+    commandId,
+    chatId: chat,
+    type: 'text',
+    text,
+    requestedAt: at(minute),
+  });
+
 /** Documents without what depends on stream positions (versions, first-content position). */
 export function plain(state: InMemoryState) {
   const strip = (m: Map<string, object>) =>
