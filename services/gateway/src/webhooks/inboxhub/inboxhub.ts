@@ -136,8 +136,9 @@ function messageContent(data: Unchecked<InboxHubEventData>): {
 
 /**
  * Inbox Hub's canonical body (`{event, sessionId, timestamp, data}`), its snake_case aliases, and data
- * in Baileys' native message shape, to WhatsApp domain events. Message ids: the message id plus the
- * event; without one, the provider's delivery id, else a hash of event, session and body. An unknown
+ * in Baileys' native message shape, to WhatsApp domain events. A `message.sent` with content is the
+ * message (`whatsapp.message.sent.v1`), without it a status; a chat named only by `phone_number` is
+ * that number's JID. Message ids: the message id plus the event; without one, the provider's delivery id, else a hash of event, session and body. An unknown
  * event is answered 200 with `ignored` (it is kept in WEBHOOKS_RAW).
  */
 export function normalizeInboxHub(request: WebhookRequest, deliveryId: string | undefined): Normalized {
