@@ -92,14 +92,25 @@ describe('whatsapp projections - messages', () => {
       text: 'Le esperamos mañana',
       timestamp: at(2),
     });
+    const connected = ev('whatsapp.session.status.v1', {
+      session: S,
+      provider: 'inboxhub',
+      status: 'connected',
+      timestamp: at(0),
+    });
     const orders = [
-      [requested, accepted, webhook],
-      [requested, webhook, accepted],
+      [connected, requested, accepted, webhook],
+      [connected, requested, webhook, accepted],
     ];
     const [answerFirst, webhookFirst] = orders.map((order) => plain(evolveAll(order)));
     assert.deepEqual(
-      [webhookFirst!.messages, webhookFirst!.conversations],
-      [answerFirst!.messages, answerFirst!.conversations],
+      [webhookFirst!.messages, webhookFirst!.conversations, webhookFirst!.sessions],
+      [answerFirst!.messages, answerFirst!.conversations, answerFirst!.sessions],
+    );
+    assert.deepEqual(
+      evolveAll(orders[0]!).sessions.get(S)?.counters,
+      { messagesIn: 0, messagesOut: 1 },
+      'the send counted once',
     );
     for (const order of orders) {
       const state = evolveAll(order);

@@ -18,7 +18,10 @@ import { ContentEventTypes, countOnce, messageKey, type ContentEvent, type Messa
 
 /** The events the sessions read model applies. */
 export type SessionEvent =
-  ContentEvent | DomainEventOf<'whatsapp.session.status.v1' | 'whatsapp.session.qr.v1' | 'whatsapp.session.sync.v1'>;
+  | ContentEvent
+  | DomainEventOf<
+      'whatsapp.session.status.v1' | 'whatsapp.session.qr.v1' | 'whatsapp.session.sync.v1' | 'whatsapp.command.sent.v1'
+    >;
 
 export interface SessionDoc extends ProjectedDoc {
   provider: WhatsAppProvider;
@@ -44,11 +47,22 @@ export function sessionsProjection(facts: MessageFacts): Projection<SessionDoc, 
   return {
     name: 'whatsapp-sessions',
     collection: Collections.waSessions,
-    handles: [...ContentEventTypes, 'whatsapp.session.status.v1', 'whatsapp.session.qr.v1', 'whatsapp.session.sync.v1'],
+    handles: [
+      ...ContentEventTypes,
+      'whatsapp.session.status.v1',
+      'whatsapp.session.qr.v1',
+      'whatsapp.session.sync.v1',
+      'whatsapp.command.sent.v1',
+    ],
     keys: (event) => [event.data.session],
-    initial: (_key, event) => ({ provider: event.data.provider, counters: { messagesIn: 0, messagesOut: 0 }, _v: {} }),
+    // A command's outcome names no provider: it only counts on a session document that exists.
+    initial: (_key, event) =>
+      event.type === 'whatsapp.command.sent.v1'
+        ? null
+        : { provider: event.data.provider, counters: { messagesIn: 0, messagesOut: 0 }, _v: {} },
     evolve(doc, event, { position }) {
-      const base = doc!;
+      if (!doc) return doc;
+      const base = doc;
       switch (event.type) {
         case 'whatsapp.message.received.v1':
         case 'whatsapp.message.sent.v1':
@@ -61,6 +75,20 @@ export function sessionsProjection(facts: MessageFacts): Projection<SessionDoc, 
             ? { ...base.counters, messagesOut: base.counters.messagesOut + 1 }
             : { ...base.counters, messagesIn: base.counters.messagesIn + 1 };
           return { ...base, counters, _counted: counted };
+        }
+        case 'whatsapp.command.sent.v1': {
+          // A send whose answer came before the provider's webhook gives the provider's message document its
+          // content here, not in a content event: counted here then, so the count is the same in either order.
+          const d = event.data;
+          if (d.kind !== 'send_message' || !d.providerMessageId) return base;
+          if (facts.firstContentAt(messageKey(d.session, d.providerMessageId)) !== position) return base;
+          const counted = countOnce(base._counted, position);
+          if (!counted) return base;
+          return {
+            ...base,
+            counters: { ...base.counters, messagesOut: base.counters.messagesOut + 1 },
+            _counted: counted,
+          };
         }
         case 'whatsapp.session.status.v1': {
           const d = event.data;
