@@ -118,10 +118,22 @@ export class InboxHubClient {
     );
   }
 
-  /** Sends once (never retried here: the caller decides what an unknown result means). Returns the provider's message id. */
+  /**
+   * Sends once (never retried here: the caller decides what an unknown result means). Returns the
+   * provider's message id. Once Inbox Hub answered 2xx the message may have left, so a 2xx whose body
+   * cannot be read is `unknown` (reconciled from the webhooks), never `rejected`.
+   */
   async send(session: string, input: SendInput): Promise<string> {
-    const response = await this.call('POST', `/sessions/${encodeURIComponent(session)}/messages`, input);
-    return this.parse(response, Sent).key.id;
+    const response = this.check(await this.call('POST', `/sessions/${encodeURIComponent(session)}/messages`, input));
+    const parsed = Sent.safeParse(response.body);
+    if (!parsed.success)
+      throw new ProviderError(
+        'unknown',
+        'BAD_RESPONSE',
+        `Inbox Hub accepted the send (${response.status}) but its answer has no readable message id`,
+        response.status,
+      );
+    return parsed.data.key.id;
   }
 
   async markRead(session: string, chatId: string): Promise<void> {

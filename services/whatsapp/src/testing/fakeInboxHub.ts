@@ -47,6 +47,8 @@ export class FakeInboxHub {
   readonly calls: string[] = [];
   /** While set, a send is recorded (the message leaves) but its answer is held back: the caller never learns the result. */
   holdSendAnswers = false;
+  /** While set, a send is recorded (the message leaves) and answered 200 with a body that is not JSON (as a proxy's error page would be). */
+  garbleSendAnswers = false;
   private readonly tokens = new Map<string, number>();
   private readonly window = new Map<string, { second: number; count: number }>();
   private readonly server = createServer((req, res) => void this.handle(req, res));
@@ -186,6 +188,11 @@ export class FakeInboxHub {
       });
       if (this.holdSendAnswers) {
         this.held.push(res);
+        return;
+      }
+      if (this.garbleSendAnswers) {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<html><body>OK</body></html>');
         return;
       }
       return send(201, {
