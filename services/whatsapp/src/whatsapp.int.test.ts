@@ -358,7 +358,7 @@ describe('whatsapp service', () => {
       assert.equal(await docs(Collections.waContacts).countDocuments({ session, name: { $exists: true } }), 20);
       assert.equal(await docs(Collections.waConversations).countDocuments({ session }), 20);
       const chat = await docs<ConversationDoc>(Collections.waConversations).findOne({
-        _id: `${session}:${seeded.chats[1]!.id}`,
+        _id: `${session}:${seeded.chats[1]!.chatId}`,
       });
       assert.deepEqual(
         [chat?.name, chat?.unreadCount],
