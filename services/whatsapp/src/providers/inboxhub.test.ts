@@ -158,6 +158,23 @@ describe('Inbox Hub client against the fake (the shapes of the reference)', () =
     }
   });
 
+  test("a session's DB id and webhook URL are found in the session list, past its first page", async () => {
+    const many = await new FakeInboxHub().start();
+    try {
+      for (let i = 0; i < 60; i++) many.seed(`s${i}`, { contacts: 0, chats: 0, messagesPerChat: 0 });
+      many.sessions.get('s55')!.webhook = { url: 'https://hub.example.com/webhooks/inboxhub', secret: 'x', events: [] };
+      const c = client(many);
+      assert.deepEqual(await c.session('s55'), {
+        dbId: String(many.sessions.get('s55')!.dbId),
+        webhookUrl: 'https://hub.example.com/webhooks/inboxhub',
+      });
+      assert.deepEqual(await c.webhook('s3'), null);
+      assert.equal(await c.session('missing'), undefined);
+    } finally {
+      await many.stop();
+    }
+  });
+
   test('answers are read bare or in the {success, data} envelope', () => {
     const contact = { id: '1@s.whatsapp.net' };
     assert.deepEqual(listIn({ success: true, data: { contacts: [contact], total: 1 } }, 'contacts'), [contact]);

@@ -195,13 +195,14 @@ export class InboxHubClient {
    * list (`id`/`dbId` the number, `sessionId`/`session_id`/`name` the string), or undefined.
    */
   async session(session: string): Promise<{ dbId: string; webhookUrl?: string | undefined } | undefined> {
+    // Pages until an empty one: a server that caps `limit` below what was asked still gets read to the end.
     for (let page = 1; page <= 100; page++) {
-      const sessions = await this.sessions(page, 100);
+      const sessions = await this.sessions(page, 50);
       const found = sessions.find((s) => (s.sessionId ?? s.session_id ?? s.name) === session);
       const dbId = found ? (found.dbId ?? found.id) : undefined;
       if (found && dbId !== undefined)
         return { dbId: String(dbId), ...(found.webhookUrl ? { webhookUrl: found.webhookUrl } : {}) };
-      if (sessions.length < 100) return undefined;
+      if (sessions.length === 0) return undefined;
     }
     return undefined;
   }
