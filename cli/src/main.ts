@@ -46,8 +46,10 @@ const USAGE = `usage: npx puente <command>
       hands every current customer to the running bitrix-sync, which writes each company again (all: services too)
   whatsapp sync --session <id>
       full sync of contacts, chats and recent messages from Inbox Hub (INBOXHUB_API_* variables), as imported events
-  whatsapp register-webhook --session <id> --url <public gateway url> [--events a,b]
-      points the session's Inbox Hub webhook at <url>/webhooks/inboxhub, signed with INBOXHUB_WEBHOOK_SECRET`;
+  whatsapp register-webhook --session <id> [--session-db-id <n>] --url <public gateway url>
+      points the session's Inbox Hub webhook at <url>/webhooks/inboxhub, signed with INBOXHUB_WEBHOOK_SECRET
+  whatsapp register-webhook --account --url <public gateway url> [--name <name>] [--events a,b]
+      registers an account-wide Inbox Hub webhook (all eleven events by default) unless one to that URL exists`;
 
 const [command, ...args] = process.argv.slice(2);
 const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -1,6 +1,6 @@
 import { DevSecrets, loadConfig } from '@puente/runtime';
 import { Config as WhatsAppConfig, inboxHubFrom, MetaAppClient } from '@puente/whatsapp';
-import { WEBHOOK_EVENTS } from './whatsapp.js';
+import { registerSessionWebhook } from './whatsapp.js';
 
 /** A registration made with a provider, and how to undo it. */
 export interface Registration {
@@ -102,20 +102,21 @@ export async function registerAll(
     const secret = first(env.INBOXHUB_WEBHOOK_SECRET, DevSecrets.INBOXHUB_WEBHOOK_SECRET);
     for (const session of sessions) {
       try {
-        const previous = await inboxHub.webhook(session);
-        await inboxHub.registerWebhook(session, { url, secret, events: WEBHOOK_EVENTS });
+        const result = await registerSessionWebhook(inboxHub, session, { url, secret });
         out(
-          `Inbox Hub ${session}: webhook ${url} (${WEBHOOK_EVENTS.length} events, signed with INBOXHUB_WEBHOOK_SECRET)`,
+          `Inbox Hub ${session}: webhook ${url} (${result.change === 'unchanged' ? 'already so' : result.previous ? `was ${result.previous}` : 'set'}, signed with INBOXHUB_WEBHOOK_SECRET)`,
         );
         done.push({
           name: `Inbox Hub ${session}`,
           undo: async () => {
-            if (previous && previous.url !== url) {
-              await inboxHub.registerWebhook(session, { url: previous.url, secret, events: previous.events });
-              return `webhook back to ${previous.url} (signed with INBOXHUB_WEBHOOK_SECRET)`;
+            if (result.previous && result.previous !== url) {
+              await inboxHub.setSessionWebhook(result.dbId!, { webhookUrl: result.previous, webhookSecret: secret });
+              return `webhook back to ${result.previous} (signed with INBOXHUB_WEBHOOK_SECRET)`;
             }
-            await inboxHub.deleteWebhook(session);
-            return 'webhook removed';
+            // Inbox Hub's users printed no call that removes a session's webhook.
+            return result.previous
+              ? 'webhook left as it was'
+              : `no earlier webhook to go back to: it still points at ${url}; change it in Inbox Hub`;
           },
         });
       } catch (error) {

@@ -7,6 +7,19 @@ export const Config = z.object({
   INBOXHUB_API_KEY: z.string().optional(),
   INBOXHUB_EMAIL: z.string().optional(),
   INBOXHUB_PASSWORD: z.string().optional(),
+  /*
+   * Paths of the calls Inbox Hub's users never printed (docs/providers/inboxhub.md): templates on
+   * INBOXHUB_API_URL with `{session}` (the string session id) and `{chat}` (the chat JID).
+   */
+  INBOXHUB_LOGIN_PATH: z.string().startsWith('/').default('/api/auth/login'),
+  INBOXHUB_SESSIONS_PATH: z.string().startsWith('/').default('/api/sessions'),
+  INBOXHUB_CONTACTS_PATH: z.string().startsWith('/').default('/api/sessions/{session}/contacts'),
+  INBOXHUB_CHATS_PATH: z.string().startsWith('/').default('/api/sessions/{session}/chats'),
+  INBOXHUB_MESSAGES_PATH: z.string().startsWith('/').default('/api/sessions/{session}/chats/{chat}/messages'),
+  INBOXHUB_SEND_PATH: z.string().startsWith('/').default('/api/sessions/{session}/messages/send'),
+  INBOXHUB_READ_PATH: z.string().startsWith('/').default('/api/sessions/{session}/chats/{chat}/read'),
+  /** Printed for `POST` (create); `GET` on it (listing, to stay idempotent) was not printed. */
+  INBOXHUB_ACCOUNT_WEBHOOKS_PATH: z.string().startsWith('/').default('/api/webhooks'),
   INBOXHUB_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   INBOXHUB_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
   INBOXHUB_SYNC_CHATS: z.coerce.number().int().min(0).max(10_000).default(20),

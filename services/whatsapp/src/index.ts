@@ -16,6 +16,7 @@ export {
   sessionsProjection,
 } from './readModels.js';
 export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc } from './readModels.js';
-export { InboxHubClient, inboxHubFrom } from './providers/inboxhub.js';
+export { InboxHubClient, inboxHubFrom, type InboxHubPaths } from './providers/inboxhub.js';
+export { INBOXHUB_EVENTS } from './providers/inboxhubApiTypes.js';
 export { MetaAppClient, type MetaSubscription } from './providers/metaApp.js';
 export { FullSync, SyncBusyError, type SyncState } from './sync/fullSync.js';

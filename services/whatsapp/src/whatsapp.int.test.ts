@@ -190,8 +190,9 @@ describe('whatsapp service', () => {
     }
   });
 
-  test('a send whose answer is lost is not sent again: unknown, then sent once the provider reports it', async () => {
-    const session = uniqueName('lost-');
+  /** A send the provider took whose answer never comes back readable ends `unknown`, then `sent` from the provider's report; never sent twice. */
+  async function sendWithUnreadableAnswer(mode: 'holdSendAnswers' | 'garbleSendAnswers'): Promise<void> {
+    const session = uniqueName(mode === 'holdSendAnswers' ? 'lost-' : 'garbled-');
     used.push(session);
     inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
     await publish(
@@ -202,7 +203,7 @@ describe('whatsapp service', () => {
         timestamp: new Date(Date.now() - 3_600_000 * 2).toISOString(),
       }),
     );
-    inboxHub.holdSendAnswers = true;
+    inboxHub[mode] = true;
     let running = await start([session], { INBOXHUB_TIMEOUT_MS: '800' });
     const commandId = uniqueName('cmd-');
     try {
@@ -258,10 +259,16 @@ describe('whatsapp service', () => {
       );
       assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1);
     } finally {
-      inboxHub.holdSendAnswers = false;
+      inboxHub[mode] = false;
       await running.stop();
     }
-  });
+  }
+
+  test('a send whose answer is lost is not sent again: unknown, then sent once the provider reports it', () =>
+    sendWithUnreadableAnswer('holdSendAnswers'));
+
+  test('a 2xx answer that cannot be read never fails the send: unknown, then sent once the provider reports it', () =>
+    sendWithUnreadableAnswer('garbleSendAnswers'));
 
   test("mark read: the provider is told and the conversation's unread count resets", async () => {
     const session = uniqueName('read-');
@@ -351,7 +358,7 @@ describe('whatsapp service', () => {
       assert.equal(await docs(Collections.waContacts).countDocuments({ session, name: { $exists: true } }), 20);
       assert.equal(await docs(Collections.waConversations).countDocuments({ session }), 20);
       const chat = await docs<ConversationDoc>(Collections.waConversations).findOne({
-        _id: `${session}:${seeded.chats[1]!.id}`,
+        _id: `${session}:${seeded.chats[1]!.chatId}`,
       });
       assert.deepEqual(
         [chat?.name, chat?.unreadCount],

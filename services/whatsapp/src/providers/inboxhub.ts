@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
   ProviderError,
   requestJson,
@@ -7,76 +7,85 @@ import {
   type HttpOptions,
   type JsonResponse,
 } from '@puente/runtime';
+import { baileysContent, MessageType, toIsoTime, type MessageContent } from '@puente/contracts';
 import type { WhatsAppConfig } from '../config.js';
+import {
+  BaileysWAMessage,
+  InboxHubAccountWebhook,
+  InboxHubChat,
+  InboxHubContact,
+  InboxHubLogin,
+  InboxHubSent,
+  InboxHubSession,
+  InboxHubWebhookMessage,
+  listIn,
+  numberIn,
+  unwrap,
+} from './inboxhubApiTypes.js';
 
 /**
- * Inbox Hub's REST API as Puente uses it (docs/whatsapp.md, "Inbox Hub API"): JWT login with
- * email and password, every call with the JWT and `X-API-Key`; pages of contacts and chats; a chat's
- * messages newest first with a cursor; send, mark read, webhook registration.
+ * The paths of the calls Inbox Hub's users did not print, as templates: `{session}` is the string
+ * session id, `{chat}` the chat JID (both URL-encoded). Defaults in config.ts, documented in
+ * docs/providers/inboxhub.md. The webhook paths were printed and are fixed.
+ */
+export interface InboxHubPaths {
+  login: string;
+  sessions: string;
+  contacts: string;
+  chats: string;
+  messages: string;
+  send: string;
+  markRead: string;
+  accountWebhooks: string;
+}
+
+/**
+ * Inbox Hub's REST API as its users documented it (../shared/reference/inboxhub-api.md,
+ * docs/providers/inboxhub.md): JWT login with e-mail and password, then `Authorization: Bearer` and
+ * `X-API-Key` on every call (re-login once on 401); contacts, chats and a chat's messages by
+ * `page`/`limit`; send `{to, message, type}`; mark a chat read.
  */
 export interface InboxHubConfig extends HttpOptions {
   url: string;
   apiKey: string;
   email: string;
   password: string;
+  paths: InboxHubPaths;
 }
 
-export const InboxHubContact = z
-  .object({
-    id: z.string().min(1),
-    lid: z.string().optional(),
-    phoneNumber: z.string().optional(),
-    name: z.string().optional(),
-    notify: z.string().optional(),
-    verifiedName: z.string().optional(),
-  })
-  .loose();
-export const InboxHubChat = z
-  .object({
-    id: z.string().min(1),
-    name: z.string().optional(),
-    unreadCount: z.number().int().nonnegative().optional(),
-    archived: z.boolean().optional(),
-    conversationTimestamp: z.number().optional(),
-  })
-  .loose();
-/** A message in Baileys' `WAMessage` shape. */
-export const InboxHubMessage = z
-  .object({
-    key: z
-      .object({
-        id: z.string().min(1),
-        remoteJid: z.string().min(1),
-        fromMe: z.boolean().optional(),
-        participant: z.string().optional(),
-        remoteJidAlt: z.string().optional(),
-      })
-      .loose(),
-    message: z.record(z.string(), z.unknown()).nullish(),
-    messageTimestamp: z.union([z.number(), z.string()]),
-    pushName: z.string().optional(),
-    status: z.union([z.number(), z.string()]).optional(),
-  })
-  .loose();
-export type InboxHubContact = z.infer<typeof InboxHubContact>;
-export type InboxHubChat = z.infer<typeof InboxHubChat>;
-export type InboxHubMessage = z.infer<typeof InboxHubMessage>;
+export { InboxHubChat, InboxHubContact };
 
-const Page = <T extends z.ZodType>(item: T) =>
-  z.object({
-    data: z.array(item),
-    page: z.number().int(),
-    limit: z.number().int(),
-    total: z.number().int().nonnegative(),
-  });
-const MessagePage = z.object({ data: z.array(InboxHubMessage), nextCursor: z.string().nullish() });
-const Login = z.object({ token: z.string().min(1), expiresIn: z.number().positive().optional() });
-const Sent = z.object({ key: z.object({ id: z.string().min(1) }).loose() }).loose();
+/** A chat message read back from Inbox Hub, in either shape it may come in, normalized for an `imported` event. */
+export interface InboxHubMessage extends Pick<
+  MessageContent,
+  | 'messageId'
+  | 'chatId'
+  | 'chatAlt'
+  | 'from'
+  | 'fromMe'
+  | 'pushName'
+  | 'type'
+  | 'text'
+  | 'media'
+  | 'location'
+  | 'reaction'
+  | 'quotedMessageId'
+> {
+  timestamp: string;
+}
 
 export interface SendInput {
   to: string;
   text?: string;
   media?: { type: 'image' | 'video' | 'audio' | 'document' | 'sticker'; url: string; fileName?: string };
+}
+
+/** One page of a list, with what the answer says about the whole list. */
+export interface InboxHubPage<T> {
+  items: T[];
+  /** How many items the answer held, those skipped as unreadable included (what tells a short, last page). */
+  received: number;
+  total?: number | undefined;
 }
 
 export class InboxHubClient {
@@ -98,89 +107,202 @@ export class InboxHubClient {
     return names.length > 0 ? `Inbox Hub API not configured: set ${names.join(', ')}` : undefined;
   }
 
-  contacts(session: string, page: number, limit: number) {
-    return this.read(
-      `/sessions/${encodeURIComponent(session)}/contacts?page=${page}&limit=${limit}`,
-      Page(InboxHubContact),
-    );
+  /** A page of the session's contacts (`data.contacts`), optionally filtered by `search`. */
+  async contacts(
+    session: string,
+    page: number,
+    limit: number,
+    search?: string,
+  ): Promise<InboxHubPage<InboxHubContact>> {
+    const query = `page=${page}&limit=${limit}${search ? `&search=${encodeURIComponent(search)}` : ''}`;
+    const body = await this.read(`${this.path('contacts', session)}?${query}`);
+    const items = this.list(body, 'contacts', InboxHubContact);
+    return { items, received: items.length, total: numberIn(body, 'total') };
   }
 
-  chats(session: string, page: number, limit: number) {
-    return this.read(`/sessions/${encodeURIComponent(session)}/chats?page=${page}&limit=${limit}`, Page(InboxHubChat));
+  /** A page of the session's chats (`data.chats`), each with `lastMessage` and `unreadCount`. */
+  async chats(session: string, page: number, limit: number): Promise<InboxHubPage<InboxHubChat>> {
+    const body = await this.read(`${this.path('chats', session)}?page=${page}&limit=${limit}`);
+    const items = this.list(body, 'chats', InboxHubChat);
+    return { items, received: items.length, total: numberIn(body, 'total') };
   }
 
-  /** A chat's messages, newest first; `cursor` from the previous page. */
-  messages(session: string, chatId: string, limit: number, cursor?: string) {
-    const query = `limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-    return this.read(
-      `/sessions/${encodeURIComponent(session)}/chats/${encodeURIComponent(chatId)}/messages?${query}`,
-      MessagePage,
-    );
+  /**
+   * A page of a chat's messages, newest first, by `page`/`limit`. The answer was never printed:
+   * `data.messages` (like contacts and chats) or a bare list, each message in Baileys' native shape
+   * or in a webhook's `data` shape; a message without an id, chat or time is skipped.
+   */
+  async messages(session: string, chatId: string, page: number, limit: number): Promise<InboxHubPage<InboxHubMessage>> {
+    const body = await this.read(`${this.path('messages', session, chatId)}?page=${page}&limit=${limit}`);
+    const raw = listIn(body, 'messages');
+    if (!raw) throw this.badResponse(200, 'messages: not a list');
+    return {
+      items: raw.flatMap((m) => toMessage(m, chatId) ?? []),
+      received: raw.length,
+      total: numberIn(body, 'total'),
+    };
   }
 
-  /** Sends once (never retried here: the caller decides what an unknown result means). Returns the provider's message id. */
+  /**
+   * Sends once (never retried here: the caller decides what an unknown result means): `{to, message,
+   * type}`, `to` in digits for a person (the group or `@lid` JID otherwise). Returns the provider's
+   * message id. Once Inbox Hub answered 2xx the message may have left, so a 2xx whose body cannot be
+   * read is `unknown` (reconciled from the webhooks), never `rejected`.
+   */
   async send(session: string, input: SendInput): Promise<string> {
-    const response = await this.call('POST', `/sessions/${encodeURIComponent(session)}/messages`, input);
-    return this.parse(response, Sent).key.id;
+    const response = this.check(await this.call('POST', this.path('send', session), InboxHubClient.sendBody(input)));
+    const sent = InboxHubSent.safeParse(unwrap(response.body));
+    const id = sent.success ? (sent.data.messageId ?? sent.data.key?.id ?? sent.data.id) : undefined;
+    if (!id)
+      throw new ProviderError(
+        'unknown',
+        'BAD_RESPONSE',
+        `Inbox Hub accepted the send (${response.status}) but its answer has no readable message id`,
+        response.status,
+      );
+    return id;
   }
 
+  /** The body Inbox Hub takes for one message (printed: `to`, `message`, `type`; media fields are Puente's choice). */
+  static sendBody(input: SendInput): Record<string, unknown> {
+    const to = /@s\.whatsapp\.net$|@c\.us$/.test(input.to) ? input.to.replace(/@.*$/, '') : input.to.replace(/^\+/, '');
+    if (input.media)
+      return {
+        to,
+        message: input.text ?? '',
+        type: input.media.type,
+        mediaUrl: input.media.url,
+        ...(input.media.fileName ? { fileName: input.media.fileName } : {}),
+      };
+    return { to, message: input.text ?? '', type: 'text' };
+  }
+
+  /** Marks the chat read (safe to repeat, so retried). */
   async markRead(session: string, chatId: string): Promise<void> {
     await withRetries(this.config, async () =>
+      this.check(await this.call('POST', this.path('markRead', session, chatId), {})),
+    );
+  }
+
+  /** The sessions of the account (`page`, `limit`; the path and the answer were not printed). */
+  async sessions(page = 1, limit = 100): Promise<InboxHubSession[]> {
+    const body = await this.read(`${this.config.paths.sessions}?page=${page}&limit=${limit}`);
+    return this.list(body, 'sessions', InboxHubSession);
+  }
+
+  /**
+   * The session's DB id and current webhook URL, looked up from its string id through the session
+   * list (`id`/`dbId` the number, `sessionId`/`session_id`/`name` the string), or undefined.
+   */
+  async session(session: string): Promise<{ dbId: string; webhookUrl?: string | undefined } | undefined> {
+    // Pages until an empty one: a server that caps `limit` below what was asked still gets read to the end.
+    for (let page = 1; page <= 100; page++) {
+      const sessions = await this.sessions(page, 50);
+      const found = sessions.find((s) => (s.sessionId ?? s.session_id ?? s.name) === session);
+      const dbId = found ? (found.dbId ?? found.id) : undefined;
+      if (found && dbId !== undefined)
+        return { dbId: String(dbId), ...(found.webhookUrl ? { webhookUrl: found.webhookUrl } : {}) };
+      if (sessions.length === 0) return undefined;
+    }
+    return undefined;
+  }
+
+  /** The session's webhook URL as the session list tells it, or null when it tells none. */
+  async webhook(session: string): Promise<{ url: string } | null> {
+    const found = await this.session(session);
+    return found?.webhookUrl ? { url: found.webhookUrl } : null;
+  }
+
+  /**
+   * Points a session's webhook at `webhookUrl` (printed exactly: `PUT /api/sessions/{session DB id}/webhook`
+   * with `X-API-Key` alone and `{webhookUrl, webhookSecret}`). Setting the same value again is harmless.
+   */
+  async setSessionWebhook(dbId: string, webhook: { webhookUrl: string; webhookSecret: string }): Promise<void> {
+    await withRetries(this.config, async () =>
       this.check(
-        await this.call(
-          'POST',
-          `/sessions/${encodeURIComponent(session)}/chats/${encodeURIComponent(chatId)}/read`,
-          {},
-        ),
+        await this.call('PUT', `/api/sessions/${encodeURIComponent(dbId)}/webhook`, webhook, { bearer: false }),
       ),
     );
   }
 
-  /** Points the session's webhook at `url`, signed with `secret`, for `events`. */
-  async registerWebhook(
-    session: string,
-    webhook: { url: string; secret: string; events: readonly string[] },
-  ): Promise<{ url: string; events: string[] }> {
-    const response = await withRetries(this.config, () =>
-      this.call('PUT', `/sessions/${encodeURIComponent(session)}/webhook`, webhook),
+  /**
+   * The account's webhooks, or undefined when Inbox Hub has no such listing (listing was not printed:
+   * `GET` on the account webhooks path, answered 404 or 405 where it does not exist).
+   */
+  async accountWebhooks(): Promise<InboxHubAccountWebhook[] | undefined> {
+    const response = await withRetries(this.config, () => this.call('GET', this.config.paths.accountWebhooks));
+    if (response.status === 404 || response.status === 405) return undefined;
+    this.check(response);
+    return this.list(response.body, 'webhooks', InboxHubAccountWebhook);
+  }
+
+  /** Creates an account-wide webhook (printed exactly: `POST /api/webhooks`, Bearer and key, `{name, url, method, events, secret}`). */
+  async createAccountWebhook(webhook: {
+    name: string;
+    url: string;
+    method: 'POST';
+    events: readonly string[];
+    secret: string;
+  }): Promise<void> {
+    // A create is not repeated on a lost answer: a second one would be a duplicate webhook.
+    this.check(await this.call('POST', this.config.paths.accountWebhooks, webhook));
+  }
+
+  /** `{session}` and `{chat}` filled into the configured template. */
+  private path(name: 'contacts' | 'chats' | 'messages' | 'send' | 'markRead', session: string, chat = ''): string {
+    return this.config.paths[name]
+      .replaceAll('{session}', encodeURIComponent(session))
+      .replaceAll('{chat}', encodeURIComponent(chat));
+  }
+
+  private read(path: string): Promise<unknown> {
+    return withRetries(this.config, async () => this.check(await this.call('GET', path)).body);
+  }
+
+  /** The items of the list under `key`, each checked against `schema`; a list that is not there is a bad answer. */
+  private list<T extends z.ZodType>(body: unknown, key: string, schema: T): z.infer<T>[] {
+    const raw = listIn(body, key);
+    if (!raw) throw this.badResponse(200, `${key}: not a list`);
+    return raw.map((item, i) => {
+      const parsed = schema.safeParse(item);
+      if (!parsed.success)
+        throw this.badResponse(
+          200,
+          `${key}.${i}.${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
+        );
+      return parsed.data as z.infer<T>;
+    });
+  }
+
+  private badResponse(status: number, detail: string): ProviderError {
+    return new ProviderError(
+      'rejected',
+      'BAD_RESPONSE',
+      `Inbox Hub answered ${status} with an unexpected body: ${detail}`,
+      status,
     );
-    return this.parse(response, z.object({ url: z.string(), events: z.array(z.string()) }).loose());
   }
 
-  /** The session's webhook (without its secret), or null when none is registered. */
-  async webhook(session: string): Promise<{ url: string; events: string[] } | null> {
-    const response = await withRetries(this.config, () =>
-      this.call('GET', `/sessions/${encodeURIComponent(session)}/webhook`),
-    );
-    if (response.status === 404) return null;
-    return this.parse(response, z.object({ url: z.string(), events: z.array(z.string()) }).loose());
-  }
-
-  /** Removes the session's webhook. */
-  async deleteWebhook(session: string): Promise<void> {
-    await withRetries(this.config, async () =>
-      this.check(await this.call('DELETE', `/sessions/${encodeURIComponent(session)}/webhook`)),
-    );
-  }
-
-  private read<T extends z.ZodType>(path: string, schema: T): Promise<z.infer<T>> {
-    return withRetries(this.config, async () => this.parse(await this.call('GET', path), schema));
-  }
-
-  /** One authenticated call; an expired or revoked JWT is renewed once. */
-  private async call(method: string, path: string, body?: unknown): Promise<JsonResponse> {
+  /**
+   * One call with `X-API-Key` and (unless `bearer: false`, as the per-session webhook `PUT` is
+   * printed) `Authorization: Bearer <JWT>`; a 401 renews the JWT and retries once.
+   */
+  private async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { bearer?: boolean } = {},
+  ): Promise<JsonResponse> {
+    const withBearer = options.bearer !== false;
     for (let attempt = 0; ; attempt++) {
-      const token = await this.bearer();
+      const headers: Record<string, string> = { 'x-api-key': this.config.apiKey };
+      if (withBearer) headers.authorization = `Bearer ${await this.bearer()}`;
       const response = await requestJson(
         `${this.config.url.replace(/\/$/, '')}${path}`,
-        {
-          method,
-          headers: { authorization: `Bearer ${token}`, 'x-api-key': this.config.apiKey },
-          ...(body !== undefined ? { body } : {}),
-        },
+        { method, headers, ...(body !== undefined ? { body } : {}) },
         this.config.timeoutMs,
       );
-      if (response.status === 401 && attempt === 0) {
+      if (response.status === 401 && withBearer && attempt === 0) {
         this.token = undefined;
         continue;
       }
@@ -194,7 +316,7 @@ export class InboxHubClient {
       try {
         const response = await withRetries(this.config, () =>
           requestJson(
-            `${this.config.url.replace(/\/$/, '')}/auth/login`,
+            `${this.config.url.replace(/\/$/, '')}${this.config.paths.login}`,
             {
               method: 'POST',
               headers: { 'x-api-key': this.config.apiKey },
@@ -210,9 +332,15 @@ export class InboxHubClient {
             `Inbox Hub refused the login (${response.status}): check INBOXHUB_EMAIL, INBOXHUB_PASSWORD and INBOXHUB_API_KEY`,
             response.status,
           );
-        const login = this.parse(response, Login);
-        this.token = { value: login.token, expiresAt: Date.now() + (login.expiresIn ?? 3600) * 1000 };
-        return login.token;
+        this.check(response);
+        const login = InboxHubLogin.safeParse(unwrap(response.body));
+        const token = login.success
+          ? (login.data.token ?? login.data.accessToken ?? login.data.access_token ?? login.data.jwt)
+          : undefined;
+        if (!token || !login.success) throw this.badResponse(response.status, 'login: no token');
+        const seconds = login.data.expiresIn ?? login.data.expires_in ?? jwtLifetime(token) ?? 3600;
+        this.token = { value: token, expiresAt: Date.now() + seconds * 1000 };
+        return token;
       } finally {
         this.login = undefined;
       }
@@ -220,27 +348,18 @@ export class InboxHubClient {
     return this.login;
   }
 
-  private parse<T extends z.ZodType>(response: JsonResponse, schema: T): z.infer<T> {
-    this.check(response);
-    const parsed = schema.safeParse(response.body);
-    if (!parsed.success)
-      throw new ProviderError(
-        'rejected',
-        'BAD_RESPONSE',
-        `Inbox Hub answered ${response.status} with an unexpected body: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
-        response.status,
-      );
-    return parsed.data;
-  }
-
   /** Throws the classified error for a non-2xx answer. */
   private check(response: JsonResponse): JsonResponse {
     const { status } = response;
     if (status >= 200 && status < 300) return response;
+    const body = typeof response.body === 'object' && response.body ? (response.body as Record<string, unknown>) : {};
+    const said = body.error ?? body.message;
     const message =
-      typeof response.body === 'object' && response.body && 'error' in response.body
-        ? String((response.body as { error: unknown }).error)
-        : `HTTP ${status}`;
+      typeof said === 'string'
+        ? said
+        : typeof said === 'object' && said && 'message' in said
+          ? String((said as { message: unknown }).message)
+          : `HTTP ${status}`;
     if (status === 429)
       throw new ProviderError(
         'rate_limited',
@@ -278,5 +397,87 @@ export function inboxHubFrom(config: WhatsAppConfig): InboxHubClient | string {
     password: config.INBOXHUB_PASSWORD!,
     timeoutMs: config.INBOXHUB_TIMEOUT_MS,
     retries: config.INBOXHUB_RETRIES,
+    paths: {
+      login: config.INBOXHUB_LOGIN_PATH,
+      sessions: config.INBOXHUB_SESSIONS_PATH,
+      contacts: config.INBOXHUB_CONTACTS_PATH,
+      chats: config.INBOXHUB_CHATS_PATH,
+      messages: config.INBOXHUB_MESSAGES_PATH,
+      send: config.INBOXHUB_SEND_PATH,
+      markRead: config.INBOXHUB_READ_PATH,
+      accountWebhooks: config.INBOXHUB_ACCOUNT_WEBHOOKS_PATH,
+    },
   });
+}
+
+/** The seconds until a JWT's `exp`, when its payload can be read. */
+function jwtLifetime(token: string): number | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      exp?: unknown;
+    };
+    return typeof payload.exp === 'number' ? Math.max(1, payload.exp - Date.now() / 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const MEDIA_TYPES = new Set(['image', 'video', 'audio', 'voice', 'document', 'sticker']);
+
+/** A listed message in Baileys' shape or a webhook's `data` shape, normalized; undefined when it lacks an id or a time. */
+function toMessage(raw: unknown, chatId: string): InboxHubMessage | undefined {
+  const baileys = BaileysWAMessage.safeParse(raw);
+  if (baileys.success) {
+    const m = baileys.data;
+    const timestamp = toIsoTime(m.messageTimestamp);
+    if (!timestamp) return undefined;
+    const fromMe = m.key.fromMe === true;
+    const from = m.key.participant ?? (fromMe ? undefined : m.key.remoteJid);
+    return {
+      messageId: m.key.id,
+      chatId: m.key.remoteJid,
+      ...(m.key.remoteJidAlt ? { chatAlt: m.key.remoteJidAlt } : {}),
+      ...(from ? { from } : {}),
+      fromMe,
+      ...(m.pushName ? { pushName: m.pushName } : {}),
+      ...baileysContent(m.message ?? null),
+      timestamp,
+    };
+  }
+  const hook = InboxHubWebhookMessage.safeParse(raw);
+  if (!hook.success) return undefined;
+  const m = hook.data;
+  const messageId = m.messageId ?? m.message_id;
+  const timestamp = toIsoTime(m.timestamp);
+  if (!messageId || !timestamp) return undefined;
+  const fromMe = m.fromMe ?? m.from_me ?? false;
+  const chat = m.chatId ?? m.chat_id ?? chatId;
+  const text = m.content ?? m.text ?? m.body ?? m.caption ?? undefined;
+  const typed = MessageType.safeParse(m.type ?? 'text');
+  const type = typed.success ? typed.data : 'unsupported';
+  const url = m.media?.url ?? m.mediaUrl;
+  const mimeType = m.media?.mimeType ?? m.media?.mimetype;
+  const fileName = m.media?.fileName ?? m.media?.filename;
+  const pushName = m.pushName ?? m.push_name;
+  return {
+    messageId,
+    chatId: chat,
+    ...(m.chatAlt ? { chatAlt: m.chatAlt } : {}),
+    ...(m.from ? { from: m.from } : fromMe ? {} : { from: chat }),
+    fromMe,
+    ...(pushName ? { pushName } : {}),
+    type,
+    ...(text ? { text } : {}),
+    ...(MEDIA_TYPES.has(type)
+      ? {
+          media: {
+            ...(url ? { url } : {}),
+            ...(mimeType ? { mimeType } : {}),
+            ...(fileName ? { fileName } : {}),
+            ...(text && type !== 'audio' && type !== 'voice' ? { caption: text } : {}),
+          },
+        }
+      : {}),
+    timestamp,
+  };
 }

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import {
-  baileysContent,
   createEvent,
   toIsoTime,
   type DomainEvent,
@@ -11,7 +10,7 @@ import {
   type SessionSyncV1,
 } from '@puente/contracts';
 import { eventIdFor, readJobState, ResumableJob, type Bus, type JobState } from '@puente/bus';
-import type { InboxHubClient, InboxHubMessage } from '../providers/inboxhub.js';
+import type { InboxHubClient, InboxHubMessage, InboxHubPage } from '../providers/inboxhub.js';
 
 export interface SyncLimits {
   /** Most recent chats whose messages are read (default 20). */
@@ -30,14 +29,13 @@ export interface SyncState extends JobState {
   session: string;
   startedAt: string;
   stage: 'contacts' | 'chats' | 'messages' | 'done';
-  /** Next page of contacts or chats (1-based). */
+  /** Next page of contacts, chats or the current chat's messages (1-based). */
   page: number;
   /** The chats whose messages are read, in order, fixed once the chat stage ends. */
   chatIds: string[];
   chatIndex: number;
-  /** Messages of the current chat read so far, and the cursor of the next page. */
+  /** Messages of the current chat read so far. */
   chatMessages: number;
-  cursor?: string;
   counts: Counts;
 }
 
@@ -93,48 +91,50 @@ export class FullSync {
       while (state.stage === 'contacts') {
         const page = await client.contacts(session, state.page, limits.pageSize);
         await this.publishAll(
-          page.data.map((c) =>
-            this.item('whatsapp.contact.imported.v1', `${state.syncId}:contact:${c.id}`, {
+          page.items.map((c) => {
+            const name = c.name ?? c.notify ?? c.verifiedName;
+            const phone = c.phone ?? c.phoneNumber;
+            return this.item('whatsapp.contact.imported.v1', `${state.syncId}:contact:${c.id}`, {
               session,
               provider: 'inboxhub',
               jid: c.id,
-              ...((c.name ?? c.notify ?? c.verifiedName) ? { name: (c.name ?? c.notify ?? c.verifiedName)! } : {}),
-              ...(c.phoneNumber ? { phone: c.phoneNumber.replace(/@.*$/, '') } : {}),
+              ...(name ? { name } : {}),
+              ...(phone ? { phone: phone.replace(/@.*$/, '') } : {}),
               ...(c.lid ? { lid: c.lid } : {}),
               timestamp: state.startedAt,
-            }),
-          ),
+            });
+          }),
         );
-        const done = page.data.length < limits.pageSize || page.page * page.limit >= page.total;
+        const done = lastPage(page, state.page, limits.pageSize);
         await save({
           ...state,
           page: done ? 1 : state.page + 1,
           stage: done ? 'chats' : 'contacts',
-          counts: { ...state.counts, contacts: state.counts.contacts + page.data.length },
+          counts: { ...state.counts, contacts: state.counts.contacts + page.items.length },
         });
         await this.progress(state, 'progress');
       }
       while (state.stage === 'chats') {
         const want = limits.chats - state.chatIds.length;
         const page = await client.chats(session, state.page, limits.pageSize);
-        const chats = page.data.slice(0, Math.max(0, want));
+        const chats = page.items.slice(0, Math.max(0, want));
         await this.publishAll(
-          chats.map((chat) =>
-            this.item('whatsapp.chat.imported.v1', `${state.syncId}:chat:${chat.id}`, {
+          chats.map((chat) => {
+            const lastMessageAt = toIsoTime(chat.lastMessage?.timestamp ?? undefined);
+            return this.item('whatsapp.chat.imported.v1', `${state.syncId}:chat:${chat.chatId}`, {
               session,
               provider: 'inboxhub',
-              chatId: chat.id,
+              chatId: chat.chatId,
               ...(chat.name ? { name: chat.name } : {}),
               ...(chat.archived !== undefined ? { archived: chat.archived } : {}),
               ...(chat.unreadCount !== undefined ? { unreadCount: chat.unreadCount } : {}),
-              ...(chat.conversationTimestamp ? { lastMessageAt: toIsoTime(chat.conversationTimestamp)! } : {}),
+              ...(lastMessageAt ? { lastMessageAt } : {}),
               timestamp: state.startedAt,
-            }),
-          ),
+            });
+          }),
         );
-        const chatIds = [...state.chatIds, ...chats.map((c) => c.id)];
-        const done =
-          chatIds.length >= limits.chats || page.data.length < limits.pageSize || page.page * page.limit >= page.total;
+        const chatIds = [...state.chatIds, ...chats.map((c) => c.chatId)];
+        const done = chatIds.length >= limits.chats || lastPage(page, state.page, limits.pageSize);
         await save({
           ...state,
           chatIds,
@@ -150,21 +150,23 @@ export class FullSync {
           await save({ ...state, stage: 'done' });
           break;
         }
-        const want = Math.min(limits.pageSize, limits.messagesPerChat - state.chatMessages);
+        // Pages keep one size (page/limit address by offset); the last one is cut to the chat's quota.
+        const want = limits.messagesPerChat - state.chatMessages;
         const page =
-          want > 0 ? await client.messages(session, chatId, want, state.cursor) : { data: [], nextCursor: null };
-        await this.publishAll(page.data.flatMap((m) => this.message(session, state.syncId, m)));
-        const chatMessages = state.chatMessages + page.data.length;
-        const chatDone = !page.nextCursor || chatMessages >= limits.messagesPerChat || page.data.length === 0;
-        const next: SyncState = {
+          want > 0
+            ? await client.messages(session, chatId, state.page, limits.pageSize)
+            : { items: [], received: 0, total: 0 };
+        const messages = page.items.slice(0, Math.max(0, want));
+        await this.publishAll(messages.map((m) => this.message(session, state.syncId, m)));
+        const chatMessages = state.chatMessages + messages.length;
+        const chatDone = chatMessages >= limits.messagesPerChat || lastPage(page, state.page, limits.pageSize);
+        await save({
           ...state,
           chatIndex: chatDone ? state.chatIndex + 1 : state.chatIndex,
           chatMessages: chatDone ? 0 : chatMessages,
-          counts: { ...state.counts, messages: state.counts.messages + page.data.length },
-        };
-        if (chatDone) delete next.cursor;
-        else next.cursor = page.nextCursor!;
-        await save(next);
+          page: chatDone ? 1 : state.page + 1,
+          counts: { ...state.counts, messages: state.counts.messages + messages.length },
+        });
         await this.progress(state, 'progress');
       }
       await save({ ...state, phase: 'completed' });
@@ -226,25 +228,12 @@ export class FullSync {
     });
   }
 
-  private message(session: string, syncId: string, m: InboxHubMessage): { event: DomainEvent; msgId: string }[] {
-    const timestamp = toIsoTime(m.messageTimestamp);
-    if (!timestamp) return [];
-    const fromMe = m.key.fromMe === true;
-    const from = m.key.participant ?? (fromMe ? undefined : m.key.remoteJid);
-    return [
-      this.item('whatsapp.message.imported.v1', `${syncId}:message:${m.key.remoteJid}:${m.key.id}`, {
-        session,
-        provider: 'inboxhub',
-        messageId: m.key.id,
-        chatId: m.key.remoteJid,
-        ...(m.key.remoteJidAlt ? { chatAlt: m.key.remoteJidAlt } : {}),
-        ...(from ? { from } : {}),
-        fromMe,
-        ...(m.pushName ? { pushName: m.pushName } : {}),
-        ...baileysContent(m.message ?? null),
-        timestamp,
-      }),
-    ];
+  private message(session: string, syncId: string, m: InboxHubMessage): { event: DomainEvent; msgId: string } {
+    return this.item('whatsapp.message.imported.v1', `${syncId}:message:${m.chatId}:${m.messageId}`, {
+      session,
+      provider: 'inboxhub',
+      ...m,
+    });
   }
 
   private item<T extends EventType>(type: T, key: string, data: EventData<T>): { event: DomainEvent; msgId: string } {
@@ -274,6 +263,10 @@ export class FullSync {
     await this.deps.bus.publishEvent(event, { msgId });
   }
 }
+
+/** Whether `page` (number `n`, asked with `limit`) is the last: short, or as far as the total the answer gave. */
+const lastPage = (page: InboxHubPage<unknown>, n: number, limit: number) =>
+  page.received < limit || (page.total !== undefined && n * limit >= page.total);
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`: the session id goes in base64url. */
 const keyOf = (session: string) => `sync.${Buffer.from(session).toString('base64url')}`;

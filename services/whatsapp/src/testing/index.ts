@@ -1,2 +1,9 @@
-export { FakeInboxHub, type FakeInboxHubOptions, type FakeSend } from './fakeInboxHub.js';
+export {
+  FakeInboxHub,
+  type FakeAccountWebhook,
+  type FakeInboxHubOptions,
+  type FakeRequest,
+  type FakeSend,
+} from './fakeInboxHub.js';
 export { FakeGraph, type FakeGraphOptions, type GraphSend } from './fakeGraph.js';
+export { INBOXHUB_EVENTS } from '../providers/inboxhubApiTypes.js';
