@@ -1,4 +1,4 @@
-import { ProviderError, requestJson, type JsonResponse } from '@puente/runtime';
+import { ProviderError, type JsonResponse } from '@puente/runtime';
 import {
   EvolutionError,
   EvolutionSent,
@@ -6,7 +6,7 @@ import {
   type EvolutionSendMedia,
   type EvolutionSendText,
 } from './evolutionApiTypes.js';
-import { errorText, gatewayFailure, sendableMedia, type GatewayClient, type GatewaySendInput } from './gateway.js';
+import { postToGateway, sendableMedia, type GatewayClient, type GatewaySendInput } from './gateway.js';
 
 /** Where Evolution API v2 listens and its key (the global `AUTHENTICATION_API_KEY` or the instance's token). */
 export interface EvolutionConfig {
@@ -56,18 +56,19 @@ export class EvolutionClient implements GatewayClient {
     } satisfies EvolutionReadMessages);
   }
 
-  private async post(path: string, body: unknown): Promise<JsonResponse> {
-    const response = await requestJson(
-      `${this.config.apiUrl.replace(/\/$/, '')}${path}`,
-      { method: 'POST', headers: { apikey: this.config.apiKey }, body },
-      this.config.timeoutMs,
-    );
-    if (response.status >= 200 && response.status < 300) return response;
-    const error = EvolutionError.safeParse(response.body);
-    throw gatewayFailure(
+  private post(path: string, body: unknown): Promise<JsonResponse> {
+    return postToGateway(
       'Evolution API',
-      response,
-      errorText(error.success ? error.data.response.message : undefined, response.status),
+      {
+        url: `${this.config.apiUrl.replace(/\/$/, '')}${path}`,
+        headers: { apikey: this.config.apiKey },
+        body,
+        timeoutMs: this.config.timeoutMs,
+      },
+      (answer) => {
+        const error = EvolutionError.safeParse(answer);
+        return error.success ? error.data.response.message : undefined;
+      },
     );
   }
 }

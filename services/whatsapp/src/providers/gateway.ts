@@ -1,4 +1,4 @@
-import { ProviderError, retryAfterMs, type JsonResponse } from '@puente/runtime';
+import { ProviderError, requestJson, retryAfterMs, type JsonResponse } from '@puente/runtime';
 
 /**
  * What the command handler asks of a Baileys-based gateway (Evolution API, WAHA): one send, and marking
@@ -56,4 +56,22 @@ export function errorText(message: unknown, status: number): string {
   if (typeof message === 'string') return message;
   if (Array.isArray(message)) return message.map((m) => errorText(m, status)).join('; ');
   return JSON.stringify(message);
+}
+
+/**
+ * One `POST` of JSON to a gateway with its key header; a non-2xx answer is thrown as {@link gatewayFailure}
+ * with the message `messageOf` finds in the gateway's error body.
+ */
+export async function postToGateway(
+  vendor: string,
+  request: { url: string; headers: Record<string, string>; body: unknown; timeoutMs: number },
+  messageOf: (body: unknown) => unknown,
+): Promise<JsonResponse> {
+  const response = await requestJson(
+    request.url,
+    { method: 'POST', headers: request.headers, body: request.body },
+    request.timeoutMs,
+  );
+  if (response.status >= 200 && response.status < 300) return response;
+  throw gatewayFailure(vendor, response, errorText(messageOf(response.body), response.status));
 }

@@ -1,5 +1,5 @@
-import { ProviderError, requestJson, type JsonResponse } from '@puente/runtime';
-import { errorText, gatewayFailure, sendableMedia, type GatewayClient, type GatewaySendInput } from './gateway.js';
+import { ProviderError, type JsonResponse } from '@puente/runtime';
+import { postToGateway, sendableMedia, type GatewayClient, type GatewaySendInput } from './gateway.js';
 import { WahaError, WahaSent, type WahaSendFile, type WahaSendSeen, type WahaSendText } from './wahaApiTypes.js';
 
 /** Where WAHA listens and its key (`WAHA_API_KEY` on the WAHA side). */
@@ -105,15 +105,20 @@ export class WahaClient implements GatewayClient {
     } satisfies WahaSendSeen);
   }
 
-  private async post(path: string, body: unknown): Promise<JsonResponse> {
-    const response = await requestJson(
-      `${this.config.apiUrl.replace(/\/$/, '')}${path}`,
-      { method: 'POST', headers: { 'x-api-key': this.config.apiKey }, body },
-      this.config.timeoutMs,
+  private post(path: string, body: unknown): Promise<JsonResponse> {
+    return postToGateway(
+      'WAHA',
+      {
+        url: `${this.config.apiUrl.replace(/\/$/, '')}${path}`,
+        headers: { 'x-api-key': this.config.apiKey },
+        body,
+        timeoutMs: this.config.timeoutMs,
+      },
+      (answer) => {
+        const error = WahaError.safeParse(answer);
+        return error.success ? error.data.message : undefined;
+      },
     );
-    if (response.status >= 200 && response.status < 300) return response;
-    const error = WahaError.safeParse(response.body);
-    throw gatewayFailure('WAHA', response, errorText(error.success ? error.data.message : undefined, response.status));
   }
 }
 

@@ -67,7 +67,8 @@ export abstract class FakeGatewayServer {
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+/** A request's JSON body; undefined when absent or unreadable. */
+export async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   if (chunks.length === 0) return undefined;
