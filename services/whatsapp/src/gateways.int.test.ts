@@ -15,7 +15,7 @@ import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
 import { Config, startWhatsApp } from './index.js';
 import type { CommandDoc, MessageDoc } from './readModels.js';
-import { FakeEvolution, FakeWaha, type GatewaySend } from './testing/index.js';
+import { FakeEvolution, FakeWaha, reportSentStatus, type GatewaySend } from './testing/index.js';
 
 /*
  * Sending and mark-read through the Baileys gateways, against fakes that answer as their sources do:
@@ -143,31 +143,18 @@ for (const gateway of gateways)
         const sends = sendsOf(name);
         assert.equal(sends.length, 1);
         assert.equal(command.providerMessageId, sends[0]!.messageId);
-        const id = command.providerMessageId!;
-        await publish(
-          event('whatsapp.message.status.v1', {
-            session: name,
-            provider: gateway.provider,
-            messageId: id,
-            chatId: '34612345678@s.whatsapp.net',
-            status: 'read',
-            timestamp: new Date().toISOString(),
-          }),
-        );
-        const message = await eventually(
-          async () => {
-            const doc = await docs<MessageDoc>(Collections.waMessages).findOne({ _id: `${name}:${id}` });
-            return doc?.status === 'read' ? doc : undefined;
-          },
-          10_000,
-          'the message to be read',
-        );
+        const message = await reportSentStatus(bus, db, {
+          session: name,
+          provider: gateway.provider,
+          commandId,
+          messageId: command.providerMessageId!,
+          chatId: '34612345678@s.whatsapp.net',
+          status: 'read',
+        });
         assert.deepEqual(
           [message.text, message.commandId, message.chatId],
           ['Su pedido está listo ✅', commandId, '34612345678@s.whatsapp.net'],
         );
-        const pending = await docs<MessageDoc>(Collections.waMessages).findOne({ _id: `${name}:${commandId}` });
-        assert.deepEqual([pending?._deleted, pending?.aliasOf], [true, `${name}:${id}`]);
       } finally {
         await running.stop();
       }
