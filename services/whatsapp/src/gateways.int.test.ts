@@ -272,6 +272,25 @@ for (const gateway of gateways)
       }
     });
 
+    test('a session no event has named yet sends through the gateway when it is the only one configured', async () => {
+      const name = uniqueName(`${gateway.provider}-first-`);
+      gateway.open(name);
+      const running = await startWhatsApp({
+        bus,
+        db,
+        logger,
+        config: Config.parse({ WHATSAPP_SESSIONS: name, ...gateway.variables }),
+      });
+      try {
+        const commandId = uniqueName('cmd-');
+        await send(commandId, name, '34612345678@s.whatsapp.net', 'primero');
+        const command = await commandIn(commandId, 'sent');
+        assert.deepEqual([sendsOf(name).length, command.providerMessageId], [1, sendsOf(name)[0]!.messageId]);
+      } finally {
+        await running.stop();
+      }
+    });
+
     test('unconfigured, a send fails naming the variables to set', async () => {
       const { name, running } = await session('unconfigured', {});
       try {

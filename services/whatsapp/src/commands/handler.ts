@@ -248,8 +248,8 @@ export class CommandHandler {
       .collection<SessionDoc & { _id: string }>(Collections.waSessions)
       .findOne({ _id: session }, { projection: { provider: 1 } });
     if (doc?.provider) return doc.provider;
-    const configured = (['inboxhub', 'cloud-api'] as const).filter((p) =>
-      p === 'inboxhub' ? this.deps.inboxHub : this.deps.cloud,
+    const configured = (['inboxhub', 'cloud-api', 'evolution', 'waha'] as const).filter((p) =>
+      p === 'inboxhub' ? this.deps.inboxHub : p === 'cloud-api' ? this.deps.cloud : this.deps.gateways?.[p],
     );
     if (configured.length === 1) return configured[0];
     return /^\d{6,20}$/.test(session) && this.deps.cloud ? 'cloud-api' : this.deps.inboxHub ? 'inboxhub' : undefined;
