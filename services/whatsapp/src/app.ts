@@ -15,7 +15,9 @@ import { Config, type WhatsAppConfig } from './config.js';
 import { consumersFor, type WhatsAppConsumers } from './consumers.js';
 import { WhatsAppProjections } from './readModels.js';
 import { CloudApiClient } from './providers/cloudApi.js';
+import { evolutionFrom } from './providers/evolution.js';
 import { inboxHubFrom } from './providers/inboxhub.js';
+import { wahaFrom } from './providers/waha.js';
 import { FullSync, SYNC_STALE_MS, SyncBusyError, type SyncState } from './sync/fullSync.js';
 
 /** Everything the service runs, built from its configuration; `module()` is the Nest module of its consumers. */
@@ -50,6 +52,8 @@ export class WhatsAppApp {
           timeoutMs: config.WHATSAPP_TIMEOUT_MS,
         })
       : undefined;
+    const evolution = evolutionFrom(config);
+    const waha = wahaFrom(config);
     this.commands = new CommandHandler({
       bus,
       db,
@@ -58,11 +62,15 @@ export class WhatsAppApp {
       limiter: new SessionRateLimiter(config.WHATSAPP_SEND_RATE, config.WHATSAPP_SEND_QUEUE),
       inboxHub: typeof inboxHub === 'string' ? undefined : inboxHub,
       cloud,
+      gateways: {
+        ...(typeof evolution === 'string' ? {} : { evolution }),
+        ...(typeof waha === 'string' ? {} : { waha }),
+      },
       unavailable: {
         ...(typeof inboxHub === 'string' ? { inboxhub: inboxHub } : {}),
         ...(cloud ? {} : { 'cloud-api': 'Cloud API sending not configured: set WHATSAPP_ACCESS_TOKEN' }),
-        evolution: 'sending through Evolution API is not supported yet',
-        waha: 'sending through WAHA is not supported yet',
+        ...(typeof evolution === 'string' ? { evolution } : {}),
+        ...(typeof waha === 'string' ? { waha } : {}),
       },
     });
     this.sync =

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { url } from '@puente/runtime';
 
-/** The service's environment: Inbox Hub and the Cloud API, sending limits, consumers and projection settings (docs/whatsapp.md). */
+/** The service's environment: Inbox Hub, Evolution API, WAHA and the Cloud API, sending limits, consumers and projection settings (docs/whatsapp.md). */
 export const Config = z.object({
   INBOXHUB_API_URL: url(['https', 'http']).optional(),
   INBOXHUB_API_KEY: z.string().optional(),
@@ -27,6 +27,12 @@ export const Config = z.object({
   INBOXHUB_SYNC_PAGE_SIZE: z.coerce.number().int().min(1).max(100).default(50),
   /** A running sync whose worker has not reported for this long is resumed by another. */
   INBOXHUB_SYNC_STALE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /** Evolution API v2's base URL and key (header `apikey`): sending and mark-read for `evolution` sessions. */
+  EVOLUTION_API_URL: url(['https', 'http']).optional(),
+  EVOLUTION_API_KEY: z.string().optional(),
+  /** WAHA's base URL and key (header `X-Api-Key`): sending and mark-read for `waha` sessions. */
+  WAHA_API_URL: url(['https', 'http']).optional(),
+  WAHA_API_KEY: z.string().optional(),
   WHATSAPP_ACCESS_TOKEN: z.string().optional(),
   WHATSAPP_GRAPH_URL: url(['https', 'http']).default('https://graph.facebook.com/v21.0'),
   WHATSAPP_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),

@@ -18,5 +18,8 @@ export {
 export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc } from './readModels.js';
 export { InboxHubClient, inboxHubFrom, type InboxHubPaths } from './providers/inboxhub.js';
 export { INBOXHUB_EVENTS } from './providers/inboxhubApiTypes.js';
+export { EvolutionClient, evolutionFrom, type EvolutionConfig } from './providers/evolution.js';
+export { WahaClient, wahaFrom, type WahaConfig } from './providers/waha.js';
+export type { GatewayClient, GatewaySendInput } from './providers/gateway.js';
 export { MetaAppClient, type MetaSubscription } from './providers/metaApp.js';
 export { FullSync, SyncBusyError, type SyncState } from './sync/fullSync.js';

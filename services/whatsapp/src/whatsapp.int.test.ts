@@ -9,7 +9,7 @@ import { testDatabase } from '@puente/projection/testing';
 import { consumersFor } from './consumers.js';
 import { Config, startWhatsApp, WhatsAppProjections, type WhatsAppApp } from './index.js';
 import type { CommandDoc, ConversationDoc, MessageDoc } from './readModels.js';
-import { FakeGraph, FakeInboxHub } from './testing/index.js';
+import { FakeGraph, FakeInboxHub, reportSentStatus } from './testing/index.js';
 
 const logger = pino({ level: 'silent' });
 let bus: Bus;
@@ -101,29 +101,17 @@ describe('whatsapp service', () => {
       );
       assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1);
       const wamid = command.providerMessageId!;
-      await publish(
-        event('whatsapp.message.status.v1', {
-          session,
-          provider: 'inboxhub',
-          messageId: wamid,
-          status: 'delivered',
-          timestamp: new Date().toISOString(),
-        }),
-      );
-      const message = await eventually(
-        async () => {
-          const doc = await docs<MessageDoc>(Collections.waMessages).findOne({ _id: `${session}:${wamid}` });
-          return doc?.status === 'delivered' ? doc : undefined;
-        },
-        10_000,
-        'the message to be delivered',
-      );
+      const message = await reportSentStatus(bus, db, {
+        session,
+        provider: 'inboxhub',
+        commandId,
+        messageId: wamid,
+        status: 'delivered',
+      });
       assert.deepEqual(
         [message.text, message.commandId, message.chatId],
         ['Su pedido está listo ✅', commandId, '34612345678@s.whatsapp.net'],
       );
-      const pending = await docs<MessageDoc>(Collections.waMessages).findOne({ _id: `${session}:${commandId}` });
-      assert.deepEqual([pending?._deleted, pending?.aliasOf], [true, `${session}:${wamid}`]);
     } finally {
       await running.stop();
     }

@@ -15,6 +15,7 @@ import {
 import { eventIdFor, Outcomes, type Bus, type Outcome } from '@puente/bus';
 import { ProviderError } from '@puente/runtime';
 import type { CloudApiClient } from '../providers/cloudApi.js';
+import type { GatewayClient } from '../providers/gateway.js';
 import type { InboxHubClient } from '../providers/inboxhub.js';
 import type { MessageDoc } from '../messages/messagesProjection.js';
 import type { SessionDoc } from '../sessions/sessionsProjection.js';
@@ -32,16 +33,25 @@ export interface CommandDeps {
   limiter: SessionRateLimiter;
   inboxHub?: InboxHubClient | undefined;
   cloud?: CloudApiClient | undefined;
+  /** The Baileys gateways that are configured (Evolution API, WAHA). */
+  gateways?: Partial<Record<GatewayProvider, GatewayClient>>;
   /** Why a provider cannot be used (missing configuration), for the failure message. */
   unavailable: Partial<Record<WhatsAppProvider, string>>;
 }
+
+/** The providers whose sends go through a {@link GatewayClient}. */
+type GatewayProvider = 'evolution' | 'waha';
+const isGateway = (provider: WhatsAppProvider): provider is GatewayProvider =>
+  provider === 'evolution' || provider === 'waha';
+/** How many of a chat's newest incoming messages a gateway's mark-read names. */
+const READ_RECEIPTS = 20;
 
 type SendCommand = DomainEventOf<'whatsapp.send_message.v1'>;
 type MarkReadCommand = DomainEventOf<'whatsapp.mark_read.v1'>;
 
 /**
- * Carries out `COMMANDS`: sends and mark-reads through Inbox Hub or the Cloud API, whichever hosts the
- * session. A send is at most once: `message.send_requested` goes to `EVENTS` first (the message shows
+ * Carries out `COMMANDS`: sends and mark-reads through Inbox Hub, the Cloud API, Evolution API or WAHA,
+ * whichever hosts the session. A send is at most once: `message.send_requested` goes to `EVENTS` first (the message shows
  * `pending`), then an attempt key is created in KV, then the provider is called once. A redelivered
  * command that finds its attempt key was possibly sent already and ends `unknown`, never sent twice;
  * a refusal for now (rate limit) removes the key and retries; a refusal for good ends `failed`.
@@ -87,12 +97,18 @@ export class CommandHandler {
         `no provider is known for session ${c.session}: no event of it has been seen and no sending provider is configured`,
       );
     const client =
-      provider === 'inboxhub' ? this.deps.inboxHub : provider === 'cloud-api' ? this.deps.cloud : undefined;
+      provider === 'inboxhub'
+        ? this.deps.inboxHub
+        : provider === 'cloud-api'
+          ? this.deps.cloud
+          : this.deps.gateways?.[provider];
     if (!client)
       return fail(
         'PROVIDER_NOT_CONFIGURED',
         this.deps.unavailable[provider] ?? `sending through ${provider} is not supported`,
       );
+    if (isGateway(provider) && c.template)
+      return fail('UNSUPPORTED_MESSAGE', 'templates are sent through the Cloud API only');
     if (provider === 'cloud-api' && jidKind(chatId) === 'group')
       return fail('UNSUPPORTED_RECIPIENT', 'the Cloud API cannot send to groups');
 
@@ -134,8 +150,8 @@ export class CommandHandler {
     }
     try {
       const providerMessageId =
-        provider === 'inboxhub'
-          ? await this.deps.inboxHub!.send(c.session, {
+        provider === 'inboxhub' || isGateway(provider)
+          ? await (provider === 'inboxhub' ? this.deps.inboxHub! : this.deps.gateways![provider]!).send(c.session, {
               to: chatId,
               ...(c.text !== undefined ? { text: c.text } : {}),
               ...(c.media ? { media: c.media } : {}),
@@ -189,18 +205,17 @@ export class CommandHandler {
         chatId,
         error: { code, message: text },
       });
+    const gateway = provider && isGateway(provider) ? this.deps.gateways?.[provider] : undefined;
     try {
       if (provider === 'inboxhub' && this.deps.inboxHub) await this.deps.inboxHub.markRead(c.session, chatId);
       else if (provider === 'cloud-api' && this.deps.cloud) {
         // The Cloud API marks read up to a message: the chat's newest inbound one.
-        const last = await this.deps.db
-          .collection<MessageDoc & { _id: string }>(Collections.waMessages)
-          .find({ session: c.session, chatId, direction: 'in' })
-          .sort({ timestamp: -1 })
-          .limit(1)
-          .next();
-        if (last) await this.deps.cloud.markRead(c.session, last.messageId);
-      } else
+        const [last] = await this.newestInbound(c.session, chatId, 1);
+        if (last) await this.deps.cloud.markRead(c.session, last);
+      } else if (gateway)
+        // Baileys marks messages read, not chats: the gateways are given the chat's newest inbound ones.
+        await gateway.markRead(c.session, chatId, await this.newestInbound(c.session, chatId, READ_RECEIPTS));
+      else
         return fail(
           provider ? 'PROVIDER_NOT_CONFIGURED' : 'PROVIDER_UNKNOWN',
           provider
@@ -216,14 +231,25 @@ export class CommandHandler {
     return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'mark_read', { chatId });
   }
 
+  /** The ids of a chat's newest incoming messages, newest first. */
+  private async newestInbound(session: string, chatId: string, limit: number): Promise<string[]> {
+    const docs = await this.deps.db
+      .collection<MessageDoc & { _id: string }>(Collections.waMessages)
+      .find({ session, chatId, direction: 'in' }, { projection: { messageId: 1 } })
+      .sort({ timestamp: -1 })
+      .limit(limit)
+      .toArray();
+    return docs.map((doc) => doc.messageId);
+  }
+
   /** The session's provider from its read model; without one, the only sending provider configured, if just one is. */
   private async providerOf(session: string): Promise<WhatsAppProvider | undefined> {
     const doc = await this.deps.db
       .collection<SessionDoc & { _id: string }>(Collections.waSessions)
       .findOne({ _id: session }, { projection: { provider: 1 } });
     if (doc?.provider) return doc.provider;
-    const configured = (['inboxhub', 'cloud-api'] as const).filter((p) =>
-      p === 'inboxhub' ? this.deps.inboxHub : this.deps.cloud,
+    const configured = (['inboxhub', 'cloud-api', 'evolution', 'waha'] as const).filter((p) =>
+      p === 'inboxhub' ? this.deps.inboxHub : p === 'cloud-api' ? this.deps.cloud : this.deps.gateways?.[p],
     );
     if (configured.length === 1) return configured[0];
     return /^\d{6,20}$/.test(session) && this.deps.cloud ? 'cloud-api' : this.deps.inboxHub ? 'inboxhub' : undefined;

@@ -7,6 +7,7 @@ import {
   type InboxHubChat,
   type InboxHubContact,
 } from '../providers/inboxhubApiTypes.js';
+import { readJson } from './fakeHttp.js';
 
 /**
  * A fake Inbox Hub REST API for tests (the real one is a SaaS we cannot reach), speaking the shapes its
@@ -437,15 +438,4 @@ function webhookShape(m: BaileysWAMessage): Record<string, unknown> {
     ...(text !== undefined ? { content: text } : {}),
     timestamp: new Date(Number(m.messageTimestamp) * 1000).toISOString(),
   };
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  if (chunks.length === 0) return undefined;
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }

@@ -7,3 +7,7 @@ export {
 } from './fakeInboxHub.js';
 export { FakeGraph, type FakeGraphOptions, type GraphSend } from './fakeGraph.js';
 export { INBOXHUB_EVENTS } from '../providers/inboxhubApiTypes.js';
+export { FakeEvolution, type FakeEvolutionOptions } from './fakeEvolution.js';
+export { FakeWaha, type FakeWahaOptions } from './fakeWaha.js';
+export { type GatewayRequest, type GatewaySend } from './fakeHttp.js';
+export { reportSentStatus } from './sends.js';

@@ -1,0 +1,89 @@
+import { ProviderError, type JsonResponse } from '@puente/runtime';
+import {
+  EvolutionError,
+  EvolutionSent,
+  type EvolutionReadMessages,
+  type EvolutionSendMedia,
+  type EvolutionSendText,
+} from './evolutionApiTypes.js';
+import { postToGateway, sendableMedia, type GatewayClient, type GatewaySendInput } from './gateway.js';
+
+/** Where Evolution API v2 listens and its key (the global `AUTHENTICATION_API_KEY` or the instance's token). */
+export interface EvolutionConfig {
+  apiUrl: string;
+  apiKey: string;
+  timeoutMs: number;
+}
+
+/**
+ * Sending and marking read through Evolution API v2 (docs/providers/evolution.md): the session is the
+ * instance name, every call carries the key in the `apikey` header.
+ */
+export class EvolutionClient implements GatewayClient {
+  constructor(private readonly config: EvolutionConfig) {}
+
+  /** Text through `sendText`, media by URL through `sendMedia`; returns the sent message's `key.id`. */
+  async send(instance: string, input: GatewaySendInput): Promise<string> {
+    // Evolution's createJid takes a JID as it is (`@s.whatsapp.net`, `@g.us`, `@lid`).
+    const response = input.media
+      ? await this.post(`/message/sendMedia/${encodeURIComponent(instance)}`, {
+          number: input.to,
+          mediatype: sendableMedia('Evolution API', input.media.type),
+          media: input.media.url,
+          ...(input.text !== undefined && input.media.type !== 'audio' ? { caption: input.text } : {}),
+          ...(input.media.fileName ? { fileName: input.media.fileName } : {}),
+        } satisfies EvolutionSendMedia)
+      : await this.post(`/message/sendText/${encodeURIComponent(instance)}`, {
+          number: input.to,
+          text: input.text ?? '',
+        } satisfies EvolutionSendText);
+    const sent = EvolutionSent.safeParse(response.body);
+    if (!sent.success)
+      throw new ProviderError(
+        'unknown',
+        'BAD_RESPONSE',
+        `Evolution API answered ${response.status} without a message key`,
+        response.status,
+      );
+    return sent.data.key.id;
+  }
+
+  /** Sends read receipts for the chat's newest incoming messages (Evolution marks messages, not chats). */
+  async markRead(instance: string, chatId: string, inbound: readonly string[]): Promise<void> {
+    if (inbound.length === 0) return;
+    await this.post(`/chat/markMessageAsRead/${encodeURIComponent(instance)}`, {
+      readMessages: inbound.map((id) => ({ id, fromMe: false, remoteJid: chatId })),
+    } satisfies EvolutionReadMessages);
+  }
+
+  private post(path: string, body: unknown): Promise<JsonResponse> {
+    return postToGateway(
+      'Evolution API',
+      {
+        url: `${this.config.apiUrl.replace(/\/$/, '')}${path}`,
+        headers: { apikey: this.config.apiKey },
+        body,
+        timeoutMs: this.config.timeoutMs,
+      },
+      (answer) => {
+        const error = EvolutionError.safeParse(answer);
+        return error.success ? error.data.response.message : undefined;
+      },
+    );
+  }
+}
+
+/** The client when both variables are set; otherwise why sending through Evolution API is off. */
+export function evolutionFrom(config: {
+  EVOLUTION_API_URL?: string | undefined;
+  EVOLUTION_API_KEY?: string | undefined;
+  WHATSAPP_TIMEOUT_MS: number;
+}): EvolutionClient | string {
+  if (!config.EVOLUTION_API_URL || !config.EVOLUTION_API_KEY)
+    return 'Evolution API sending not configured: set EVOLUTION_API_URL and EVOLUTION_API_KEY';
+  return new EvolutionClient({
+    apiUrl: config.EVOLUTION_API_URL,
+    apiKey: config.EVOLUTION_API_KEY,
+    timeoutMs: config.WHATSAPP_TIMEOUT_MS,
+  });
+}

@@ -1,0 +1,92 @@
+import type { IncomingMessage } from 'node:http';
+import { FakeGatewayServer, text } from './fakeHttp.js';
+
+/**
+ * A fake Evolution API v2 for tests, answering as its source does (github.com/EvolutionAPI/evolution-api;
+ * docs/providers/evolution.md): the guards in their order (an unknown instance is 404 `The "x" instance
+ * does not exist` before the key is looked at; a missing or wrong `apikey` is 401), the JSON schemas of
+ * `sendText`, `sendMedia` and `markMessageAsRead` (400 with the validator's messages), a number that is
+ * not on WhatsApp refused 400 `[{exists: false, jid, number}]`, errors in `{status, error, response:
+ * {message}}`, and a send answered 201 with the Baileys `WAMessage` that left (`key.id`).
+ */
+export interface FakeEvolutionOptions {
+  apiKey?: string;
+  instances?: string[];
+  /** Numbers (digits) that are not on WhatsApp. */
+  notOnWhatsApp?: string[];
+}
+
+const MEDIA_TYPES = ['image', 'document', 'video', 'audio'];
+
+export class FakeEvolution extends FakeGatewayServer {
+  readonly apiKey: string;
+  readonly instances: Set<string>;
+  /** Read receipts sent, one per key of each `markMessageAsRead`. */
+  readonly reads: { instance: string; id: string; fromMe: boolean; remoteJid: string }[] = [];
+
+  constructor(private readonly options: FakeEvolutionOptions = {}) {
+    super('apikey');
+    this.apiKey = options.apiKey ?? 'fake-evolution-global-key';
+    this.instances = new Set(options.instances ?? []);
+  }
+
+  protected handle(req: IncomingMessage, path: string, body: unknown): { status: number; body: unknown } {
+    const error = (status: number, name: string, message: unknown) => ({
+      status,
+      body: { status, error: name, response: { message } },
+    });
+    const route = /^\/(message\/sendText|message\/sendMedia|chat\/markMessageAsRead)\/([^/]+)$/.exec(path);
+    if (req.method !== 'POST' || !route) return error(404, 'Not Found', `Cannot ${req.method ?? 'GET'} ${path}`);
+    const instance = decodeURIComponent(route[2]!);
+    if (!this.instances.has(instance)) return error(404, 'Not Found', [`The "${instance}" instance does not exist`]);
+    if (req.headers.apikey !== this.apiKey) return error(401, 'Unauthorized', 'Unauthorized');
+    const fields = (body ?? {}) as Record<string, unknown>;
+    const invalid = (required: string[]) =>
+      required.filter((field) => fields[field] === undefined).map((field) => `requires property "${field}"`);
+
+    if (route[1] === 'chat/markMessageAsRead') {
+      const keys = fields.readMessages;
+      if (!Array.isArray(keys)) return error(400, 'Bad Request', invalid(['readMessages']));
+      const bad = keys.some(
+        (k: Record<string, unknown>) => !text(k, 'id') || typeof k.fromMe !== 'boolean' || !text(k, 'remoteJid'),
+      );
+      if (keys.length === 0 || bad)
+        return error(400, 'Bad Request', ['readMessages items need id, fromMe and remoteJid']);
+      for (const k of keys as { id: string; fromMe: boolean; remoteJid: string }[])
+        this.reads.push({ instance, id: k.id, fromMe: k.fromMe, remoteJid: k.remoteJid });
+      return { status: 201, body: { message: 'Read messages', read: 'success' } };
+    }
+
+    const media = route[1] === 'message/sendMedia';
+    const missing = invalid(media ? ['number', 'mediatype'] : ['number', 'text']);
+    if (missing.length > 0) return error(400, 'Bad Request', missing);
+    if (typeof fields.number !== 'string') return error(400, 'Bad Request', ['Invalid format']);
+    if (media && !MEDIA_TYPES.includes(String(fields.mediatype)))
+      return error(400, 'Bad Request', [`mediatype is not one of enum values: ${MEDIA_TYPES.join(',')}`]);
+    if (media && !/^https?:\/\//.test(text(fields, 'media') ?? ''))
+      return error(400, 'Bad Request', ['Owned media must be a url or base64']);
+    if (!media && (typeof fields.text !== 'string' || fields.text.trim() === ''))
+      return error(400, 'Bad Request', ['Text is required']);
+    const number = fields.number.replace(/@.*$/, '').replace(/\D/g, '');
+    const jid = fields.number.includes('@') ? fields.number : `${number}@s.whatsapp.net`;
+    if (!jid.endsWith('@g.us') && (this.options.notOnWhatsApp ?? []).includes(number))
+      return error(400, 'Bad Request', [{ exists: false, jid, number }]);
+    const id = this.accept(instance, path, fields);
+    const message = media
+      ? { [`${String(fields.mediatype)}Message`]: { url: fields.media, caption: fields.caption } }
+      : { conversation: fields.text };
+    return {
+      status: 201,
+      body: {
+        key: { remoteJid: jid, fromMe: true, id },
+        pushName: '',
+        status: 'PENDING',
+        message,
+        messageType: media ? `${String(fields.mediatype)}Message` : 'conversation',
+        messageTimestamp: Math.floor(Date.now() / 1000),
+        instanceId: `fake-${instance}`,
+        source: 'unknown',
+      },
+    };
+  }
+}
