@@ -4,7 +4,7 @@ import type { Db } from 'mongodb';
 import { StreamNames, changeSubject, encodeToken, type DomainEvent } from '@puente/contracts';
 import { ConsumerRunner, listDeadLetters, type Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
-import { ProjectionStore, type PositionedEvent } from './store.js';
+import { conflictBackoffMs, ProjectionStore, type PositionedEvent } from './store.js';
 import { projectionHandler } from './handler.js';
 import { messageEvents, messageFixtureProjection, testDatabase } from './testing/index.js';
 
@@ -327,4 +327,17 @@ describe('projection store', () => {
     assert.equal(lastNotice.rev, notices);
     assert.equal(lastNotice.doc.status, 'delivered');
   });
+});
+
+test('projection store - a lost compare-and-swap waits before it retries: doubling from 5 ms to 250 ms, jittered to half or more', () => {
+  const waits = (random: () => number) => Array.from({ length: 10 }, (_, i) => conflictBackoffMs(i + 1, random));
+  assert.deepEqual(
+    waits(() => 1),
+    [5, 10, 20, 40, 80, 160, 250, 250, 250, 250],
+  );
+  assert.deepEqual(
+    waits(() => 0),
+    [2.5, 5, 10, 20, 40, 80, 125, 125, 125, 125],
+  );
+  assert.ok(waits(() => 0).reduce((a, b) => a + b) >= 650, 'ten retries give a slow winner over half a second');
 });

@@ -1,9 +1,19 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { changeSubject, Collections, StreamNames, type ChangeNotice, type DomainEvent } from '@puente/contracts';
 import { eachConcurrently, Outcomes, SpanKind, withSpan, type Bus, type Outcome } from '@puente/bus';
 import { evolveDoc, keysOf, type ProjectedDoc, type Projection, type StoredDoc } from './projection.js';
 import { Semaphore } from './semaphore.js';
+
+/**
+ * How long a writer that lost a compare-and-swap waits before its `round`th retry: doubling from 5 ms to at
+ * most 250 ms, each wait between half and all of that at random, so writers that lost together do not
+ * retry together (ten retries wait between about 0.66 and 1.3 s in all).
+ */
+export function conflictBackoffMs(round: number, random: () => number = Math.random): number {
+  return Math.min(250, 5 * 2 ** (round - 1)) * (0.5 + random() / 2);
+}
 
 /** A document as the driver sees it: string ids, any fields. */
 export type RawDoc = { _id: string; [field: string]: unknown };
@@ -214,6 +224,10 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
         throw new Error(
           `${this.projection.name}: compare-and-swap still conflicting after ${maxRounds} retries on ${pending.length} documents`,
         );
+      // A lost race waits before it reads again. The writer that won may still be between its claim and its
+      // replace; read again at once, the loser finds the old version and loses to the same claim again, so a
+      // winner slowed down by a busy machine could use up every retry of the others without any new write.
+      if (round > 0) await sleep(conflictBackoffMs(round));
       const states = await this.load(pending);
       await this.options.hooks?.afterRead?.(pending);
       const pendingSet = new Set(pending);
