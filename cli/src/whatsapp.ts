@@ -5,6 +5,7 @@ import {
   FullSync,
   INBOXHUB_EVENTS,
   inboxHubFrom,
+  inboxHubSource,
   openBuckets,
   type InboxHubClient,
   type SyncState,
@@ -43,7 +44,7 @@ export async function whatsappSync(
     const sync = new FullSync({
       bus,
       kv,
-      client,
+      source: inboxHubSource(client),
       logger: pino({ level: 'silent' }),
       limits,
       staleAfterMs: config.INBOXHUB_SYNC_STALE_MS,

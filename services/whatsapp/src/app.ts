@@ -19,6 +19,7 @@ import { evolutionFrom } from './providers/evolution.js';
 import { inboxHubFrom } from './providers/inboxhub.js';
 import { wahaFrom } from './providers/waha.js';
 import { FullSync, SYNC_STALE_MS, SyncBusyError, type SyncState } from './sync/fullSync.js';
+import { inboxHubSource } from './sync/source.js';
 
 /** Everything the service runs, built from its configuration; `module()` is the Nest module of its consumers. */
 export class WhatsAppApp {
@@ -79,7 +80,7 @@ export class WhatsAppApp {
         : new FullSync({
             bus,
             kv: deps.buckets.sync,
-            client: inboxHub,
+            source: inboxHubSource(inboxHub),
             logger,
             limits: {
               chats: config.INBOXHUB_SYNC_CHATS,
