@@ -67,9 +67,30 @@ export async function postToGateway(
   request: { url: string; headers: Record<string, string>; body: unknown; timeoutMs: number },
   messageOf: (body: unknown) => unknown,
 ): Promise<JsonResponse> {
+  return callGateway(vendor, { ...request, method: 'POST' }, messageOf);
+}
+
+/** One `GET` of a gateway's list (full sync), its failures as {@link postToGateway}'s. */
+export async function getFromGateway(
+  vendor: string,
+  request: { url: string; headers: Record<string, string>; timeoutMs: number },
+  messageOf: (body: unknown) => unknown,
+): Promise<unknown> {
+  return (await callGateway(vendor, { ...request, method: 'GET' }, messageOf)).body;
+}
+
+async function callGateway(
+  vendor: string,
+  request: { method: string; url: string; headers: Record<string, string>; body?: unknown; timeoutMs: number },
+  messageOf: (body: unknown) => unknown,
+): Promise<JsonResponse> {
   const response = await requestJson(
     request.url,
-    { method: 'POST', headers: request.headers, body: request.body },
+    {
+      method: request.method,
+      headers: request.headers,
+      ...(request.body !== undefined ? { body: request.body } : {}),
+    },
     request.timeoutMs,
   );
   if (response.status >= 200 && response.status < 300) return response;
