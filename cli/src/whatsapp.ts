@@ -5,6 +5,7 @@ import {
   FullSync,
   INBOXHUB_EVENTS,
   inboxHubFrom,
+  evolutionFrom,
   inboxHubSource,
   wahaFrom,
   openBuckets,
@@ -32,18 +33,23 @@ function sourceFor(provider: string, config: WhatsAppConfig): SyncSource {
       if (typeof client === 'string') throw new Error(client);
       return inboxHubSource(client);
     }
+    case 'evolution': {
+      const client = evolutionFrom(config);
+      if (typeof client === 'string') throw new Error(client);
+      return client;
+    }
     case 'waha': {
       const client = wahaFrom(config);
       if (typeof client === 'string') throw new Error(client);
       return client;
     }
     default:
-      throw new UsageError(`--provider must be inboxhub or waha, not ${provider}`);
+      throw new UsageError(`--provider must be inboxhub, evolution or waha, not ${provider}`);
   }
 }
 
 /**
- * `puente whatsapp sync --session <id> [--provider inboxhub|waha]`: a full sync now (or the resumption of
+ * `puente whatsapp sync --session <id> [--provider inboxhub|evolution|waha]`: a full sync now (or the resumption of
  * one that stopped), with progress.
  */
 export async function whatsappSync(
@@ -52,7 +58,11 @@ export async function whatsappSync(
   out: (line: string) => void,
   isTty = process.stdout.isTTY === true,
 ): Promise<SyncState> {
-  const session = required(args, '--session', 'the session id (Inbox Hub) or name (WAHA)');
+  const session = required(
+    args,
+    '--session',
+    'the session id (Inbox Hub), instance (Evolution API) or session name (WAHA)',
+  );
   const config = loadConfig(Config, env);
   const source = sourceFor(flag(args, '--provider') ?? 'inboxhub', config);
   const bus = await connectBus(env);

@@ -44,7 +44,7 @@ describe('puente whatsapp sync --provider waha', () => {
 
   test('an unknown provider is a usage error', async () => {
     await assert.rejects(
-      whatsappSync(['--session', 's', '--provider', 'evolution'], { ...process.env }, () => undefined, false),
+      whatsappSync(['--session', 's', '--provider', 'cloud-api'], { ...process.env }, () => undefined, false),
       UsageError,
     );
   });

@@ -97,6 +97,7 @@ export class WhatsAppApp {
     this.sync = typeof inboxHub === 'string' ? undefined : fullSync(inboxHubSource(inboxHub));
     this.syncs = {
       ...(this.sync ? { inboxhub: this.sync } : {}),
+      ...(typeof evolution === 'string' ? {} : { evolution: fullSync(evolution) }),
       ...(typeof waha === 'string' ? {} : { waha: fullSync(waha) }),
     };
     if (typeof inboxHub === 'string')

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { ProviderError, requestJson, retryAfterMs, type JsonResponse } from '@puente/runtime';
 
 /**
@@ -95,4 +96,16 @@ async function callGateway(
   );
   if (response.status >= 200 && response.status < 300) return response;
   throw gatewayFailure(vendor, response, errorText(messageOf(response.body), response.status));
+}
+
+/** A gateway's listed items (full sync), each checked against `schema`: an answer that is not a list, or an unreadable item, is a bad answer. */
+export function parsedList<T extends z.ZodType>(vendor: string, body: unknown, schema: T, what: string): z.infer<T>[] {
+  if (!Array.isArray(body))
+    throw new ProviderError('unknown', 'BAD_RESPONSE', `${vendor} answered ${what} that are not a list`);
+  return body.map((item, i) => {
+    const parsed = schema.safeParse(item);
+    if (!parsed.success)
+      throw new ProviderError('unknown', 'BAD_RESPONSE', `${vendor} ${what}[${i}]: ${parsed.error.issues[0]?.message}`);
+    return parsed.data;
+  });
 }

@@ -1,8 +1,14 @@
-import type { z } from 'zod';
 import { toIsoTime, type MessageType } from '@puente/contracts';
 import { ProviderError, type JsonResponse } from '@puente/runtime';
 import type { SyncChat, SyncContact, SyncMessage, SyncPage, SyncSource } from '../sync/source.js';
-import { getFromGateway, postToGateway, sendableMedia, type GatewayClient, type GatewaySendInput } from './gateway.js';
+import {
+  getFromGateway,
+  parsedList,
+  postToGateway,
+  sendableMedia,
+  type GatewayClient,
+  type GatewaySendInput,
+} from './gateway.js';
 import {
   WahaChat,
   WahaContact,
@@ -90,8 +96,9 @@ export class WahaClient implements GatewayClient, SyncSource {
   /** Every contact at once (`GET /api/contacts/all` has no paging): page 1 holds them all. */
   async contacts(session: string, page: number): Promise<SyncPage<SyncContact>> {
     if (page > 1) return { items: [], received: 0, total: 0 };
-    const raw = this.list(await this.get(`/api/contacts/all?session=${encodeURIComponent(session)}`), 'contacts');
-    const items = this.parsed(raw, WahaContact, 'contacts').map((c) => {
+    const answer = await this.get(`/api/contacts/all?session=${encodeURIComponent(session)}`);
+    const raw = parsedList('WAHA', answer, WahaContact, 'contacts');
+    const items = raw.map((c) => {
       const jid = idOf(c.id);
       const name = c.name ?? c.pushname ?? c.verifiedName ?? undefined;
       const phone = c.number ?? (jid.endsWith('@s.whatsapp.net') ? jid.split('@')[0] : undefined);
@@ -103,8 +110,8 @@ export class WahaClient implements GatewayClient, SyncSource {
   /** A page of chats by `limit`/`offset`. */
   async chats(session: string, page: number, limit: number): Promise<SyncPage<SyncChat>> {
     const path = `/api/${encodeURIComponent(session)}/chats?limit=${limit}&offset=${(page - 1) * limit}`;
-    const raw = this.list(await this.get(path), 'chats');
-    const items = this.parsed(raw, WahaChat, 'chats').map((chat) => {
+    const raw = parsedList('WAHA', await this.get(path), WahaChat, 'chats');
+    const items = raw.map((chat) => {
       const lastMessageAt = toIsoTime(chat.conversationTimestamp ?? chat.timestamp ?? undefined);
       return {
         chatId: idOf(chat.id),
@@ -124,8 +131,8 @@ export class WahaClient implements GatewayClient, SyncSource {
   async messages(session: string, chatId: string, page: number, limit: number): Promise<SyncPage<SyncMessage>> {
     const chat = encodeURIComponent(wahaChatId(chatId));
     const path = `/api/${encodeURIComponent(session)}/chats/${chat}/messages?limit=${page * limit}&downloadMedia=false`;
-    const raw = this.list(await this.get(path), 'messages').slice((page - 1) * limit);
-    const items = this.parsed(raw, WahaMessage, 'messages').map((m) => toSyncMessage(m, jidOf(chatId)));
+    const raw = parsedList('WAHA', await this.get(path), WahaMessage, 'messages').slice((page - 1) * limit);
+    const items = raw.map((m) => toSyncMessage(m, jidOf(chatId)));
     return { items, received: raw.length };
   }
 
@@ -188,21 +195,6 @@ export class WahaClient implements GatewayClient, SyncSource {
         return error.success ? error.data.message : undefined;
       },
     );
-  }
-
-  private list(body: unknown, what: string): unknown[] {
-    if (!Array.isArray(body))
-      throw new ProviderError('unknown', 'BAD_RESPONSE', `WAHA answered ${what} that are not a list`);
-    return body;
-  }
-
-  private parsed<T extends z.ZodType>(raw: unknown[], schema: T, what: string): z.infer<T>[] {
-    return raw.map((item, i) => {
-      const parsed = schema.safeParse(item);
-      if (!parsed.success)
-        throw new ProviderError('unknown', 'BAD_RESPONSE', `WAHA ${what}[${i}]: ${parsed.error.issues[0]?.message}`);
-      return parsed.data;
-    });
   }
 
   private post(path: string, body: unknown): Promise<JsonResponse> {
