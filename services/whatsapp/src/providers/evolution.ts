@@ -1,4 +1,4 @@
-import { toIsoTime } from '@puente/contracts';
+import { phoneOf, toIsoTime } from '@puente/contracts';
 import { ProviderError, type JsonResponse } from '@puente/runtime';
 import { baileysMessage } from '../sync/baileysMessage.js';
 import type { SyncChat, SyncContact, SyncMessage, SyncPage, SyncSource } from '../sync/source.js';
@@ -42,7 +42,7 @@ export class EvolutionClient implements GatewayClient, SyncSource {
     } satisfies EvolutionPaged);
     const rows = parsedList('Evolution API', response.body, EvolutionContact, 'contacts');
     const items = rows.map((c) => {
-      const phone = c.remoteJid.endsWith('@s.whatsapp.net') ? c.remoteJid.split('@')[0] : undefined;
+      const phone = phoneOf(c.remoteJid);
       return { jid: c.remoteJid, ...(c.pushName ? { name: c.pushName } : {}), ...(phone ? { phone } : {}) };
     });
     return { items, received: rows.length };

@@ -1,4 +1,4 @@
-import { toIsoTime, type MessageType } from '@puente/contracts';
+import { messageTypeOfMime, phoneOf, toIsoTime, type MessageType } from '@puente/contracts';
 import { ProviderError, type JsonResponse } from '@puente/runtime';
 import type { SyncChat, SyncContact, SyncMessage, SyncPage, SyncSource } from '../sync/source.js';
 import {
@@ -68,16 +68,6 @@ export function wahaChatId(jid: string): string {
 const jidOf = (id: string) => id.replace(/@c\.us$/, '@s.whatsapp.net');
 const idOf = (id: string | { _serialized: string }) => jidOf(typeof id === 'string' ? id : id._serialized);
 
-/** A media MIME type's message type, as the gateway's WAHA webhook parser reads it. */
-const MEDIA_TYPES: Record<string, MessageType> = {
-  image: 'image',
-  video: 'video',
-  audio: 'audio',
-  document: 'document',
-  application: 'document',
-  text: 'document',
-};
-
 /** The bare message id of a serialized one (`true_<chat>_<id>[_<participant>]`), as WAHA's webhooks are read. */
 function bareId(serialized: string): string {
   const parts = serialized.split('_');
@@ -101,7 +91,7 @@ export class WahaClient implements GatewayClient, SyncSource {
     const items = raw.map((c) => {
       const jid = idOf(c.id);
       const name = c.name ?? c.pushname ?? c.verifiedName ?? undefined;
-      const phone = c.number ?? (jid.endsWith('@s.whatsapp.net') ? jid.split('@')[0] : undefined);
+      const phone = c.number ?? phoneOf(jid);
       return { jid, ...(name ? { name } : {}), ...(phone ? { phone } : {}) };
     });
     return { items, received: raw.length, total: raw.length };
@@ -218,7 +208,7 @@ export class WahaClient implements GatewayClient, SyncSource {
 function toSyncMessage(m: WahaMessage, chatId: string): SyncMessage {
   const fromMe = m.fromMe === true;
   const mime = m.media?.mimetype ?? undefined;
-  const type: MessageType = m.hasMedia === true && mime ? (MEDIA_TYPES[mime.split('/')[0]!] ?? 'document') : 'text';
+  const type: MessageType = m.hasMedia === true && mime ? messageTypeOfMime(mime) : 'text';
   const pushName = m._data?.pushName ?? m._data?.notifyName ?? undefined;
   const from = m.participant ? jidOf(m.participant) : fromMe && m.from ? jidOf(m.from) : chatId;
   const url = m.media?.url ?? undefined;
