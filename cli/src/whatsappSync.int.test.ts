@@ -1,17 +1,22 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { uniqueName } from '@puente/bus/testing';
-import { FakeWaha } from '@puente/whatsapp/testing';
+import { FakeEvolution, FakeWaha } from '@puente/whatsapp/testing';
 import { UsageError } from './sendSample.js';
 import { whatsappSync } from './whatsapp.js';
 
 let waha: FakeWaha;
+let evolution: FakeEvolution;
 before(async () => {
   waha = await new FakeWaha().start();
+  evolution = await new FakeEvolution().start();
 });
-after(() => waha.stop());
+after(async () => {
+  await waha.stop();
+  await evolution.stop();
+});
 
-describe('puente whatsapp sync --provider waha', () => {
+describe('puente whatsapp sync --provider', () => {
   test("reads the WAHA session's contacts, chats and messages and reports what it imported", async () => {
     const session = uniqueName('cli-waha-');
     waha.sessions.set(session, 'WORKING');
@@ -40,6 +45,29 @@ describe('puente whatsapp sync --provider waha', () => {
     assert.equal(state.provider, 'waha');
     assert.deepEqual(state.counts, { contacts: 3, chats: 2, messages: 3 });
     assert.match(lines.at(-1) ?? '', /3 contacts, 2 chats, 3 messages imported/);
+  });
+
+  test('--provider evolution reads the instance through findContacts, findChats and findMessages', async () => {
+    const instance = uniqueName('cli-evolution-');
+    evolution.instances.add(instance);
+    const chat = '34611111111@s.whatsapp.net';
+    evolution.history.set(instance, {
+      contacts: [{ remoteJid: chat, pushName: 'Ana' }],
+      chats: [{ id: null, remoteJid: chat, pushName: 'Ana', unreadCount: 1 }],
+      messages: [1, 2, 3].map((i) => ({
+        key: { remoteJid: chat, fromMe: false, id: `E${i}` },
+        message: { conversation: `hi ${i}` },
+        messageTimestamp: 1_700_000_000 + i,
+      })),
+    });
+    const env = { ...process.env, EVOLUTION_API_URL: evolution.url, EVOLUTION_API_KEY: evolution.apiKey };
+    const state = await whatsappSync(['--session', instance, '--provider', 'evolution'], env, () => undefined, false);
+    assert.deepEqual([state.phase, state.provider], ['completed', 'evolution']);
+    assert.deepEqual(state.counts, { contacts: 1, chats: 1, messages: 3 });
+    assert.deepEqual(
+      [...new Set(evolution.requests.filter((r) => r.path.endsWith(`/${instance}`)).map((r) => r.path.split('/')[2]))],
+      ['findContacts', 'findChats', 'findMessages'],
+    );
   });
 
   test('an unknown provider is a usage error', async () => {
