@@ -44,8 +44,9 @@ const USAGE = `usage: npx puente <command>
       prints one line per product created (+), changed (~) or deactivated (-); --dry-run writes nothing
   bitrix sync companies | bitrix sync all [--dry-run]
       hands every current customer to the running bitrix-sync, which writes each company again (all: services too)
-  whatsapp sync --session <id>
-      full sync of contacts, chats and recent messages from Inbox Hub (INBOXHUB_API_* variables), as imported events
+  whatsapp sync --session <id> [--provider inboxhub|evolution|waha]
+      full sync of contacts, chats and recent messages from Inbox Hub (INBOXHUB_API_* variables), Evolution
+      API (EVOLUTION_API_URL, EVOLUTION_API_KEY) or WAHA (WAHA_API_URL, WAHA_API_KEY), as imported events
   whatsapp register-webhook --session <id> [--session-db-id <n>] --url <public gateway url>
       points the session's Inbox Hub webhook at <url>/webhooks/inboxhub, signed with INBOXHUB_WEBHOOK_SECRET
   whatsapp register-webhook --account --url <public gateway url> [--name <name>] [--events a,b]

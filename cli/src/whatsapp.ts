@@ -5,9 +5,14 @@ import {
   FullSync,
   INBOXHUB_EVENTS,
   inboxHubFrom,
+  evolutionFrom,
+  inboxHubSource,
+  wahaFrom,
   openBuckets,
   type InboxHubClient,
+  type SyncSource,
   type SyncState,
+  type WhatsAppConfig,
 } from '@puente/whatsapp';
 import { UsageError } from './sendSample.js';
 import { connectBus, flag, progressPrinter, required } from './common.js';
@@ -20,17 +25,46 @@ function describe(state: SyncState, limits: { chats: number }): { fraction: numb
   return { fraction, label };
 }
 
-/** `puente whatsapp sync --session <id>`: a full sync now (or the resumption of one that stopped), with progress. */
+/** The source a `--provider` names (Inbox Hub unless told), or why it cannot be read. */
+function sourceFor(provider: string, config: WhatsAppConfig): SyncSource {
+  switch (provider) {
+    case 'inboxhub': {
+      const client = inboxHubFrom(config);
+      if (typeof client === 'string') throw new Error(client);
+      return inboxHubSource(client);
+    }
+    case 'evolution': {
+      const client = evolutionFrom(config);
+      if (typeof client === 'string') throw new Error(client);
+      return client;
+    }
+    case 'waha': {
+      const client = wahaFrom(config);
+      if (typeof client === 'string') throw new Error(client);
+      return client;
+    }
+    default:
+      throw new UsageError(`--provider must be inboxhub, evolution or waha, not ${provider}`);
+  }
+}
+
+/**
+ * `puente whatsapp sync --session <id> [--provider inboxhub|evolution|waha]`: a full sync now (or the resumption of
+ * one that stopped), with progress.
+ */
 export async function whatsappSync(
   args: string[],
   env: NodeJS.ProcessEnv,
   out: (line: string) => void,
   isTty = process.stdout.isTTY === true,
 ): Promise<SyncState> {
-  const session = required(args, '--session', 'the Inbox Hub session id');
+  const session = required(
+    args,
+    '--session',
+    'the session id (Inbox Hub), instance (Evolution API) or session name (WAHA)',
+  );
   const config = loadConfig(Config, env);
-  const client = inboxHubFrom(config);
-  if (typeof client === 'string') throw new Error(client);
+  const source = sourceFor(flag(args, '--provider') ?? 'inboxhub', config);
   const bus = await connectBus(env);
   try {
     await bus.ensureStreams();
@@ -43,7 +77,7 @@ export async function whatsappSync(
     const sync = new FullSync({
       bus,
       kv,
-      client,
+      source,
       logger: pino({ level: 'silent' }),
       limits,
       staleAfterMs: config.INBOXHUB_SYNC_STALE_MS,

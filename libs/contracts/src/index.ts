@@ -14,6 +14,7 @@ export * from './websocket.js';
 export * from './claims.js';
 export * from './schemas.js';
 export * from './baileys.js';
+export * from './media.js';
 export * from './json.js';
 export * from './kissflowMapping.js';
 export * from './cliConfig.js';

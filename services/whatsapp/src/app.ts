@@ -19,12 +19,19 @@ import { evolutionFrom } from './providers/evolution.js';
 import { inboxHubFrom } from './providers/inboxhub.js';
 import { wahaFrom } from './providers/waha.js';
 import { FullSync, SYNC_STALE_MS, SyncBusyError, type SyncState } from './sync/fullSync.js';
+import { inboxHubSource, type SyncSource } from './sync/source.js';
+
+/** The providers whose sessions are fully synced on connect. */
+export type SyncProvider = 'inboxhub' | 'evolution' | 'waha';
 
 /** Everything the service runs, built from its configuration; `module()` is the Nest module of its consumers. */
 export class WhatsAppApp {
   readonly projections: WhatsAppProjections;
   readonly commands: CommandHandler;
+  /** Inbox Hub's full sync, when its API is configured. */
   readonly sync: FullSync | undefined;
+  /** Every configured provider's full sync (Inbox Hub, Evolution API, WAHA). */
+  readonly syncs: Partial<Record<SyncProvider, FullSync>>;
   private readonly running = new Map<string, Promise<unknown>>();
   private stopping = false;
   private sweeper: NodeJS.Timeout | undefined;
@@ -73,21 +80,26 @@ export class WhatsAppApp {
         ...(typeof waha === 'string' ? { waha } : {}),
       },
     });
-    this.sync =
-      typeof inboxHub === 'string'
-        ? undefined
-        : new FullSync({
-            bus,
-            kv: deps.buckets.sync,
-            client: inboxHub,
-            logger,
-            limits: {
-              chats: config.INBOXHUB_SYNC_CHATS,
-              messagesPerChat: config.INBOXHUB_SYNC_MESSAGES,
-              pageSize: config.INBOXHUB_SYNC_PAGE_SIZE,
-            },
-            staleAfterMs: config.INBOXHUB_SYNC_STALE_MS,
-          });
+    // One set of limits (INBOXHUB_SYNC_*) for every provider's full sync.
+    const fullSync = (source: SyncSource) =>
+      new FullSync({
+        bus,
+        kv: deps.buckets.sync,
+        source,
+        logger,
+        limits: {
+          chats: config.INBOXHUB_SYNC_CHATS,
+          messagesPerChat: config.INBOXHUB_SYNC_MESSAGES,
+          pageSize: config.INBOXHUB_SYNC_PAGE_SIZE,
+        },
+        staleAfterMs: config.INBOXHUB_SYNC_STALE_MS,
+      });
+    this.sync = typeof inboxHub === 'string' ? undefined : fullSync(inboxHubSource(inboxHub));
+    this.syncs = {
+      ...(this.sync ? { inboxhub: this.sync } : {}),
+      ...(typeof evolution === 'string' ? {} : { evolution: fullSync(evolution) }),
+      ...(typeof waha === 'string' ? {} : { waha: fullSync(waha) }),
+    };
     if (typeof inboxHub === 'string')
       logger.info({ reason: inboxHub }, 'full sync and sending through Inbox Hub are off');
   }
@@ -119,39 +131,41 @@ export class WhatsAppApp {
     return outcomes;
   }
 
-  /** A session that connects gets a full sync (Inbox Hub sessions, when the API is configured; not for old events). */
+  /**
+   * A session that connects gets a full sync (Inbox Hub, Evolution API and WAHA sessions, when that
+   * provider's API is configured; not for old events).
+   */
   async onSessionStatus(delivery: Delivery): Promise<void> {
     const event = decodeEvent(delivery.data);
-    if (
-      event.type !== 'whatsapp.session.status.v1' ||
-      event.data.status !== 'connected' ||
-      event.data.provider !== 'inboxhub'
-    )
-      return;
+    if (event.type !== 'whatsapp.session.status.v1' || event.data.status !== 'connected') return;
+    const provider = event.data.provider;
+    if (provider === 'cloud-api') return;
     if (Date.now() - Date.parse(event.data.timestamp) > SYNC_STALE_MS * 60) return;
     // In the background: startSync logs its own failure.
-    void this.startSync(event.data.session);
+    void this.startSync(event.data.session, provider);
   }
 
-  /** Starts (or joins) a background sync of a session. */
-  startSync(session: string): Promise<unknown> | undefined {
-    if (!this.sync || this.stopping) return undefined;
-    const current = this.running.get(session);
+  /** Starts (or joins) a background sync of a session (of Inbox Hub unless `provider` says). */
+  startSync(session: string, provider: SyncProvider = 'inboxhub'): Promise<unknown> | undefined {
+    const sync = this.syncs[provider];
+    if (!sync || this.stopping) return undefined;
+    const key = `${provider}:${session}`;
+    const current = this.running.get(key);
     if (current) return current;
-    const run = this.sync
+    const run = sync
       .run(session)
       .catch((error: unknown) => {
         if (error instanceof SyncBusyError) this.deps.logger.info({ session }, error.message);
         else this.deps.logger.error({ session, err: (error as Error).message }, 'full sync stopped');
       })
-      .finally(() => this.running.delete(session));
-    this.running.set(session, run);
+      .finally(() => this.running.delete(key));
+    this.running.set(key, run);
     return run;
   }
 
   /** Resumes syncs whose worker died (their state says running, their heartbeat is old), of this instance's sessions. */
   async resumeStaleSyncs(): Promise<void> {
-    if (!this.sync) return;
+    if (Object.keys(this.syncs).length === 0) return;
     // The stream's subject list, not `kv.keys()`: nats.js's key iterator can stop before the last key.
     const prefix = `$KV.${Buckets.sync}.`;
     const info = await this.deps.bus.jsm.streams.info(`KV_${Buckets.sync}`, { subjects_filter: `${prefix}sync.>` });
@@ -160,8 +174,10 @@ export class WhatsAppApp {
       if (!entry || entry.length === 0) continue;
       const state = JSON.parse(new TextDecoder().decode(entry.value)) as SyncState;
       const mine = !this.deps.config.WHATSAPP_SESSIONS || this.deps.config.WHATSAPP_SESSIONS.includes(state.session);
-      if (mine && state.phase === 'running' && Date.now() - state.heartbeatAt >= this.sync.staleAfterMs)
-        void this.startSync(state.session);
+      const provider = state.provider ?? 'inboxhub';
+      const sync = this.syncs[provider];
+      if (sync && mine && state.phase === 'running' && Date.now() - state.heartbeatAt >= sync.staleAfterMs)
+        void this.startSync(state.session, provider);
     }
   }
 

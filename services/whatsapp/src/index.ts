@@ -23,3 +23,11 @@ export { WahaClient, wahaFrom, type WahaConfig } from './providers/waha.js';
 export type { GatewayClient, GatewaySendInput } from './providers/gateway.js';
 export { MetaAppClient, type MetaSubscription } from './providers/metaApp.js';
 export { FullSync, SyncBusyError, type SyncState } from './sync/fullSync.js';
+export {
+  inboxHubSource,
+  type SyncChat,
+  type SyncContact,
+  type SyncMessage,
+  type SyncPage,
+  type SyncSource,
+} from './sync/source.js';

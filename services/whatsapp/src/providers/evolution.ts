@@ -1,12 +1,22 @@
+import { phoneOf, toIsoTime } from '@puente/contracts';
 import { ProviderError, type JsonResponse } from '@puente/runtime';
+import { baileysMessage } from '../sync/baileysMessage.js';
+import type { SyncChat, SyncContact, SyncMessage, SyncPage, SyncSource } from '../sync/source.js';
 import {
+  EvolutionChat,
+  EvolutionContact,
   EvolutionError,
+  EvolutionMessages,
   EvolutionSent,
+  type EvolutionFindChats,
+  type EvolutionFindMessages,
+  type EvolutionPaged,
   type EvolutionReadMessages,
   type EvolutionSendMedia,
   type EvolutionSendText,
 } from './evolutionApiTypes.js';
-import { postToGateway, sendableMedia, type GatewayClient, type GatewaySendInput } from './gateway.js';
+import { parsedList, postToGateway, sendableMedia, type GatewayClient, type GatewaySendInput } from './gateway.js';
+import { BaileysWAMessage } from './inboxhubApiTypes.js';
 
 /** Where Evolution API v2 listens and its key (the global `AUTHENTICATION_API_KEY` or the instance's token). */
 export interface EvolutionConfig {
@@ -19,8 +29,62 @@ export interface EvolutionConfig {
  * Sending and marking read through Evolution API v2 (docs/providers/evolution.md): the session is the
  * instance name, every call carries the key in the `apikey` header.
  */
-export class EvolutionClient implements GatewayClient {
+export class EvolutionClient implements GatewayClient, SyncSource {
+  readonly provider = 'evolution';
+
   constructor(private readonly config: EvolutionConfig) {}
+
+  /** A page of the instance's contacts (`findContacts`, `offset` per page). */
+  async contacts(instance: string, page: number, limit: number): Promise<SyncPage<SyncContact>> {
+    const response = await this.post(`/chat/findContacts/${encodeURIComponent(instance)}`, {
+      offset: limit,
+      page,
+    } satisfies EvolutionPaged);
+    const rows = parsedList('Evolution API', response.body, EvolutionContact, 'contacts');
+    const items = rows.map((c) => {
+      const phone = phoneOf(c.remoteJid);
+      return { jid: c.remoteJid, ...(c.pushName ? { name: c.pushName } : {}), ...(phone ? { phone } : {}) };
+    });
+    return { items, received: rows.length };
+  }
+
+  /** A page of the instance's chats, most recent first (`findChats` with `take`/`skip`). */
+  async chats(instance: string, page: number, limit: number): Promise<SyncPage<SyncChat>> {
+    const response = await this.post(`/chat/findChats/${encodeURIComponent(instance)}`, {
+      take: limit,
+      skip: (page - 1) * limit,
+    } satisfies EvolutionFindChats);
+    const rows = parsedList('Evolution API', response.body, EvolutionChat, 'chats');
+    const items = rows.map((chat) => {
+      const lastMessageAt = toIsoTime(chat.updatedAt ?? undefined);
+      return {
+        chatId: chat.remoteJid,
+        ...(chat.pushName ? { name: chat.pushName } : {}),
+        ...(typeof chat.unreadCount === 'number' ? { unreadCount: chat.unreadCount } : {}),
+        ...(lastMessageAt ? { lastMessageAt } : {}),
+      };
+    });
+    return { items, received: rows.length };
+  }
+
+  /** A page of a chat's messages, newest first (`findMessages` by `key.remoteJid`); Baileys rows, ids `key.id`. */
+  async messages(instance: string, chatId: string, page: number, limit: number): Promise<SyncPage<SyncMessage>> {
+    const response = await this.post(`/chat/findMessages/${encodeURIComponent(instance)}`, {
+      where: { key: { remoteJid: chatId } },
+      offset: limit,
+      page,
+    } satisfies EvolutionFindMessages);
+    const answer = EvolutionMessages.safeParse(response.body);
+    if (!answer.success)
+      throw new ProviderError('unknown', 'BAD_RESPONSE', 'Evolution API answered messages without messages.records');
+    const { records, total } = answer.data.messages;
+    const items = records.flatMap((record) => {
+      // Evolution writes a null pushName where Baileys had none.
+      const parsed = BaileysWAMessage.safeParse({ ...record, pushName: record.pushName ?? undefined });
+      return (parsed.success && baileysMessage(parsed.data)) || [];
+    });
+    return { items, received: records.length, total };
+  }
 
   /** Text through `sendText`, media by URL through `sendMedia`; returns the sent message's `key.id`. */
   async send(instance: string, input: GatewaySendInput): Promise<string> {

@@ -39,3 +39,59 @@ export const EvolutionError = z
     response: z.object({ message: z.unknown() }).loose(),
   })
   .loose();
+
+/*
+ * Full sync (src/api/routes/chat.router.ts, src/api/services/channel.service.ts,
+ * src/api/integrations/channel/whatsapp/whatsapp.baileys.service.ts; docs/providers/evolution.md):
+ * `POST /chat/findContacts/{instance}` `{offset, page}` (`offset` is the page size: Prisma `take`, and
+ * `skip = offset * (page - 1)`), `POST /chat/findChats/{instance}` `{take, skip}` (the raw query's LIMIT and
+ * OFFSET, most recent first), `POST /chat/findMessages/{instance}` `{where: {key: {remoteJid}}, offset, page}`
+ * (newest first) answering `{messages: {total, pages, currentPage, records}}`.
+ */
+
+/** `findContacts`/`findMessages`' paging: `offset` items per page, `page` from 1. */
+export interface EvolutionPaged {
+  offset: number;
+  page: number;
+}
+
+/** `POST /chat/findMessages/{instance}`: one chat's messages. */
+export interface EvolutionFindMessages extends EvolutionPaged {
+  where: { key: { remoteJid: string } };
+}
+
+/** `POST /chat/findChats/{instance}`: `take`/`skip` go straight into the query's LIMIT/OFFSET. */
+export interface EvolutionFindChats {
+  take: number;
+  skip: number;
+}
+
+/** A row of `findContacts` (Prisma's `Contact`, plus `isGroup`). */
+export const EvolutionContact = z
+  .object({
+    remoteJid: z.string().min(1),
+    pushName: z.string().nullish(),
+    isGroup: z.boolean().optional(),
+  })
+  .loose();
+export type EvolutionContact = z.infer<typeof EvolutionContact>;
+
+/** A row of `findChats`: the chat's JID, name, unread count and last message (`updatedAt` its time). */
+export const EvolutionChat = z
+  .object({
+    remoteJid: z.string().min(1),
+    pushName: z.string().nullish(),
+    updatedAt: z.union([z.string(), z.number()]).nullish(),
+    unreadCount: z.number().int().nonnegative().nullish(),
+  })
+  .loose();
+export type EvolutionChat = z.infer<typeof EvolutionChat>;
+
+/** `findMessages`' answer; each record a Baileys `WAMessage` row (`key`, `message`, `messageTimestamp`, `pushName`). */
+export const EvolutionMessages = z
+  .object({
+    messages: z
+      .object({ total: z.number().int().nonnegative(), records: z.array(z.record(z.string(), z.unknown())) })
+      .loose(),
+  })
+  .loose();

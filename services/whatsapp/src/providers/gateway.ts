@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { ProviderError, requestJson, retryAfterMs, type JsonResponse } from '@puente/runtime';
 
 /**
@@ -67,11 +68,44 @@ export async function postToGateway(
   request: { url: string; headers: Record<string, string>; body: unknown; timeoutMs: number },
   messageOf: (body: unknown) => unknown,
 ): Promise<JsonResponse> {
+  return callGateway(vendor, { ...request, method: 'POST' }, messageOf);
+}
+
+/** One `GET` of a gateway's list (full sync), its failures as {@link postToGateway}'s. */
+export async function getFromGateway(
+  vendor: string,
+  request: { url: string; headers: Record<string, string>; timeoutMs: number },
+  messageOf: (body: unknown) => unknown,
+): Promise<unknown> {
+  return (await callGateway(vendor, { ...request, method: 'GET' }, messageOf)).body;
+}
+
+async function callGateway(
+  vendor: string,
+  request: { method: string; url: string; headers: Record<string, string>; body?: unknown; timeoutMs: number },
+  messageOf: (body: unknown) => unknown,
+): Promise<JsonResponse> {
   const response = await requestJson(
     request.url,
-    { method: 'POST', headers: request.headers, body: request.body },
+    {
+      method: request.method,
+      headers: request.headers,
+      ...(request.body !== undefined ? { body: request.body } : {}),
+    },
     request.timeoutMs,
   );
   if (response.status >= 200 && response.status < 300) return response;
   throw gatewayFailure(vendor, response, errorText(messageOf(response.body), response.status));
+}
+
+/** A gateway's listed items (full sync), each checked against `schema`: an answer that is not a list, or an unreadable item, is a bad answer. */
+export function parsedList<T extends z.ZodType>(vendor: string, body: unknown, schema: T, what: string): z.infer<T>[] {
+  if (!Array.isArray(body))
+    throw new ProviderError('unknown', 'BAD_RESPONSE', `${vendor} answered ${what} that are not a list`);
+  return body.map((item, i) => {
+    const parsed = schema.safeParse(item);
+    if (!parsed.success)
+      throw new ProviderError('unknown', 'BAD_RESPONSE', `${vendor} ${what}[${i}]: ${parsed.error.issues[0]?.message}`);
+    return parsed.data;
+  });
 }

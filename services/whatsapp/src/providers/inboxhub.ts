@@ -7,8 +7,9 @@ import {
   type HttpOptions,
   type JsonResponse,
 } from '@puente/runtime';
-import { baileysContent, MessageType, toIsoTime, type MessageContent } from '@puente/contracts';
+import { MessageType, toIsoTime, type MessageContent } from '@puente/contracts';
 import type { WhatsAppConfig } from '../config.js';
+import { baileysMessage } from '../sync/baileysMessage.js';
 import {
   BaileysWAMessage,
   InboxHubAccountWebhook,
@@ -427,23 +428,7 @@ const MEDIA_TYPES = new Set(['image', 'video', 'audio', 'voice', 'document', 'st
 /** A listed message in Baileys' shape or a webhook's `data` shape, normalized; undefined when it lacks an id or a time. */
 function toMessage(raw: unknown, chatId: string): InboxHubMessage | undefined {
   const baileys = BaileysWAMessage.safeParse(raw);
-  if (baileys.success) {
-    const m = baileys.data;
-    const timestamp = toIsoTime(m.messageTimestamp);
-    if (!timestamp) return undefined;
-    const fromMe = m.key.fromMe === true;
-    const from = m.key.participant ?? (fromMe ? undefined : m.key.remoteJid);
-    return {
-      messageId: m.key.id,
-      chatId: m.key.remoteJid,
-      ...(m.key.remoteJidAlt ? { chatAlt: m.key.remoteJidAlt } : {}),
-      ...(from ? { from } : {}),
-      fromMe,
-      ...(m.pushName ? { pushName: m.pushName } : {}),
-      ...baileysContent(m.message ?? null),
-      timestamp,
-    };
-  }
+  if (baileys.success) return baileysMessage(baileys.data);
   const hook = InboxHubWebhookMessage.safeParse(raw);
   if (!hook.success) return undefined;
   const m = hook.data;

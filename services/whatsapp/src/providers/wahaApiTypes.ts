@@ -51,3 +51,63 @@ export const WahaSent = z
 
 /** NestJS's error answer: `{statusCode, message, error}` (`message` a string, an array, or WAHA's own object). */
 export const WahaError = z.object({ statusCode: z.number().optional(), message: z.unknown() }).loose();
+
+/*
+ * Full sync: `GET /api/contacts/all?session=` (src/api/contacts.controller.ts, every contact at once),
+ * `GET /api/{session}/chats?limit=&offset=` (src/api/chats.controller.ts, `GetChatsQuery`) and
+ * `GET /api/{session}/chats/{chatId}/messages?limit=&downloadMedia=` (`GetChatMessagesQuery`: `limit` only,
+ * the newest `limit` messages). The items are the engine's: NOWEB's Baileys store objects (a chat's `id` a
+ * JID string, `conversationTimestamp`), WEBJS's whatsapp-web.js objects (`id: {_serialized}`, `timestamp`).
+ */
+
+/** An id as NOWEB writes it (a string) or WEBJS (`{_serialized}`). */
+const WahaId = z.union([z.string().min(1), z.object({ _serialized: z.string().min(1) }).loose()]);
+
+/** A contact of `/api/contacts/all` (`toWAContact`: `id` in `@c.us`, `pushname` for Baileys' `notify`). */
+export const WahaContact = z
+  .object({
+    id: WahaId,
+    name: z.string().nullish(),
+    pushname: z.string().nullish(),
+    verifiedName: z.string().nullish(),
+    number: z.string().nullish(),
+  })
+  .loose();
+export type WahaContact = z.infer<typeof WahaContact>;
+
+/** A chat of `/api/{session}/chats`. */
+export const WahaChat = z
+  .object({
+    id: WahaId,
+    name: z.string().nullish(),
+    archived: z.boolean().nullish(),
+    unreadCount: z.number().int().nonnegative().nullish(),
+    conversationTimestamp: z.union([z.number(), z.string()]).nullish(),
+    timestamp: z.union([z.number(), z.string()]).nullish(),
+  })
+  .loose();
+export type WahaChat = z.infer<typeof WahaChat>;
+
+/**
+ * A message of `/api/{session}/chats/{chatId}/messages` (`WAMessage`, the shape of the `message` webhook's
+ * payload): `id` serialized `<fromMe>_<chat>_<id>[_<participant>]`, `timestamp` in seconds.
+ */
+export const WahaMessage = z
+  .object({
+    id: z.string().min(1),
+    timestamp: z.union([z.number(), z.string()]),
+    from: z.string().nullish(),
+    to: z.string().nullish(),
+    fromMe: z.boolean().optional(),
+    participant: z.string().nullish(),
+    body: z.string().nullish(),
+    hasMedia: z.boolean().nullish(),
+    media: z
+      .object({ url: z.string().nullish(), mimetype: z.string().nullish(), filename: z.string().nullish() })
+      .loose()
+      .nullish(),
+    replyTo: z.object({ id: z.string().nullish() }).loose().nullish(),
+    _data: z.object({ pushName: z.string().nullish(), notifyName: z.string().nullish() }).loose().nullish(),
+  })
+  .loose();
+export type WahaMessage = z.infer<typeof WahaMessage>;

@@ -1,16 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
-import {
-  createEvent,
-  toIsoTime,
-  type DomainEvent,
-  type EventData,
-  type EventType,
-  type SessionSyncV1,
-} from '@puente/contracts';
+import { createEvent, type DomainEvent, type EventData, type EventType, type SessionSyncV1 } from '@puente/contracts';
 import { eventIdFor, readJobState, ResumableJob, type Bus, type JobState } from '@puente/bus';
-import type { InboxHubClient, InboxHubMessage, InboxHubPage } from '../providers/inboxhub.js';
+import type { SyncMessage, SyncPage, SyncSource } from './source.js';
 
 export interface SyncLimits {
   /** Most recent chats whose messages are read (default 20). */
@@ -27,6 +20,8 @@ type Counts = SessionSyncV1['counts'];
 export interface SyncState extends JobState {
   syncId: string;
   session: string;
+  /** Whose session (absent: Inbox Hub, as states written before other providers were synced). */
+  provider?: 'evolution' | 'waha';
   startedAt: string;
   stage: 'contacts' | 'chats' | 'messages' | 'done';
   /** Next page of contacts, chats or the current chat's messages (1-based). */
@@ -50,7 +45,7 @@ export const SYNC_STALE_MS = 60_000;
 const SOURCE = 'urn:puente:whatsapp:sync';
 
 /**
- * A full sync of one session from Inbox Hub: contacts (every page), the most recent chats, and the
+ * A full sync of one session from its provider (a {@link SyncSource}: Inbox Hub, Evolution API or WAHA): contacts (every page), the most recent chats, and the
  * most recent messages of each, published as `imported` events that the read models apply like any
  * other. One sync per session at a time (a KV key taken with compare-and-set), resumable: the cursor
  * is written after each page's events are acked, and a sync whose worker died is resumed from it.
@@ -63,7 +58,7 @@ export class FullSync {
     private readonly deps: {
       bus: Bus;
       kv: KV;
-      client: InboxHubClient;
+      source: SyncSource;
       logger: Logger;
       limits: SyncLimits;
       staleAfterMs?: number;
@@ -86,24 +81,23 @@ export class FullSync {
     if (state.page === 1 && state.stage === 'contacts' && state.counts.contacts === 0)
       await this.progress(state, 'started');
     onProgress?.(state);
-    const { client, limits } = this.deps;
+    const { source, limits } = this.deps;
+    const provider = source.provider;
     try {
       while (state.stage === 'contacts') {
-        const page = await client.contacts(session, state.page, limits.pageSize);
+        const page = await source.contacts(session, state.page, limits.pageSize);
         await this.publishAll(
-          page.items.map((c) => {
-            const name = c.name ?? c.notify ?? c.verifiedName;
-            const phone = c.phone ?? c.phoneNumber;
-            return this.item('whatsapp.contact.imported.v1', `${state.syncId}:contact:${c.id}`, {
+          page.items.map((c) =>
+            this.item('whatsapp.contact.imported.v1', `${state.syncId}:contact:${c.jid}`, {
               session,
-              provider: 'inboxhub',
-              jid: c.id,
-              ...(name ? { name } : {}),
-              ...(phone ? { phone: phone.replace(/@.*$/, '') } : {}),
+              provider,
+              jid: c.jid,
+              ...(c.name ? { name: c.name } : {}),
+              ...(c.phone ? { phone: c.phone } : {}),
               ...(c.lid ? { lid: c.lid } : {}),
               timestamp: state.startedAt,
-            });
-          }),
+            }),
+          ),
         );
         const done = lastPage(page, state.page, limits.pageSize);
         await save({
@@ -116,22 +110,21 @@ export class FullSync {
       }
       while (state.stage === 'chats') {
         const want = limits.chats - state.chatIds.length;
-        const page = await client.chats(session, state.page, limits.pageSize);
+        const page = await source.chats(session, state.page, limits.pageSize);
         const chats = page.items.slice(0, Math.max(0, want));
         await this.publishAll(
-          chats.map((chat) => {
-            const lastMessageAt = toIsoTime(chat.lastMessage?.timestamp ?? undefined);
-            return this.item('whatsapp.chat.imported.v1', `${state.syncId}:chat:${chat.chatId}`, {
+          chats.map((chat) =>
+            this.item('whatsapp.chat.imported.v1', `${state.syncId}:chat:${chat.chatId}`, {
               session,
-              provider: 'inboxhub',
+              provider,
               chatId: chat.chatId,
               ...(chat.name ? { name: chat.name } : {}),
               ...(chat.archived !== undefined ? { archived: chat.archived } : {}),
               ...(chat.unreadCount !== undefined ? { unreadCount: chat.unreadCount } : {}),
-              ...(lastMessageAt ? { lastMessageAt } : {}),
+              ...(chat.lastMessageAt ? { lastMessageAt: chat.lastMessageAt } : {}),
               timestamp: state.startedAt,
-            });
-          }),
+            }),
+          ),
         );
         const chatIds = [...state.chatIds, ...chats.map((c) => c.chatId)];
         const done = chatIds.length >= limits.chats || lastPage(page, state.page, limits.pageSize);
@@ -154,7 +147,7 @@ export class FullSync {
         const want = limits.messagesPerChat - state.chatMessages;
         const page =
           want > 0
-            ? await client.messages(session, chatId, state.page, limits.pageSize)
+            ? await source.messages(session, chatId, state.page, limits.pageSize)
             : { items: [], received: 0, total: 0 };
         const messages = page.items.slice(0, Math.max(0, want));
         await this.publishAll(messages.map((m) => this.message(session, state.syncId, m)));
@@ -183,20 +176,23 @@ export class FullSync {
 
   /** The session's sync state, if any. */
   status(session: string): Promise<SyncState | undefined> {
-    return readJobState<SyncState>(this.deps.kv, keyOf(session));
+    return readJobState<SyncState>(this.deps.kv, this.key(session));
   }
 
   /** Takes the session's sync: a new one, the resumption of one whose worker died, or SyncBusyError. */
   private acquire(session: string, onProgress?: (state: SyncState) => void): Promise<ResumableJob<SyncState>> {
     return ResumableJob.claim<SyncState>({
       kv: this.deps.kv,
-      key: keyOf(session),
+      key: this.key(session),
       owner: this.owner,
       staleAfterMs: this.staleAfterMs,
       ...(onProgress ? { onProgress } : {}),
       fresh: () => ({
         syncId: randomUUID(),
         session,
+        ...(this.deps.source.provider === 'evolution' || this.deps.source.provider === 'waha'
+          ? { provider: this.deps.source.provider }
+          : {}),
         owner: this.owner,
         heartbeatAt: Date.now(),
         startedAt: new Date().toISOString(),
@@ -228,12 +224,18 @@ export class FullSync {
     });
   }
 
-  private message(session: string, syncId: string, m: InboxHubMessage): { event: DomainEvent; msgId: string } {
+  private message(session: string, syncId: string, m: SyncMessage): { event: DomainEvent; msgId: string } {
     return this.item('whatsapp.message.imported.v1', `${syncId}:message:${m.chatId}:${m.messageId}`, {
       session,
-      provider: 'inboxhub',
+      provider: this.deps.source.provider,
       ...m,
     });
+  }
+
+  /** Inbox Hub's key is the one it always had (a running sync resumes across the upgrade); a gateway's names it. */
+  private key(session: string): string {
+    const { provider } = this.deps.source;
+    return provider === 'inboxhub' ? keyOf(session) : `sync.${provider}.${Buffer.from(session).toString('base64url')}`;
   }
 
   private item<T extends EventType>(type: T, key: string, data: EventData<T>): { event: DomainEvent; msgId: string } {
@@ -251,7 +253,7 @@ export class FullSync {
       'whatsapp.session.sync.v1',
       {
         session: state.session,
-        provider: 'inboxhub',
+        provider: this.deps.source.provider,
         syncId: state.syncId,
         phase,
         counts: state.counts,
@@ -265,7 +267,7 @@ export class FullSync {
 }
 
 /** Whether `page` (number `n`, asked with `limit`) is the last: short, or as far as the total the answer gave. */
-const lastPage = (page: InboxHubPage<unknown>, n: number, limit: number) =>
+const lastPage = (page: SyncPage<unknown>, n: number, limit: number) =>
   page.received < limit || (page.total !== undefined && n * limit >= page.total);
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`: the session id goes in base64url. */

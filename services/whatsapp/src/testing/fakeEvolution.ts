@@ -7,7 +7,10 @@ import { FakeGatewayServer, text } from './fakeHttp.js';
  * does not exist` before the key is looked at; a missing or wrong `apikey` is 401), the JSON schemas of
  * `sendText`, `sendMedia` and `markMessageAsRead` (400 with the validator's messages), a number that is
  * not on WhatsApp refused 400 `[{exists: false, jid, number}]`, errors in `{status, error, response:
- * {message}}`, and a send answered 201 with the Baileys `WAMessage` that left (`key.id`).
+ * {message}}`, and a send answered 201 with the Baileys `WAMessage` that left (`key.id`). For a full sync
+ * it lists what `history` holds as the source does, answering 200: `findContacts` (`offset` per page,
+ * `page`), `findChats` (`take`/`skip`) and `findMessages` (`where.key.remoteJid`, `offset`, `page`; newest
+ * first, `{messages: {total, pages, currentPage, records}}`).
  */
 export interface FakeEvolutionOptions {
   apiKey?: string;
@@ -18,11 +21,20 @@ export interface FakeEvolutionOptions {
 
 const MEDIA_TYPES = ['image', 'document', 'video', 'audio'];
 
+/** An instance's history as Evolution stores it: contact rows, chat rows (most recent first), Baileys message rows. */
+export interface FakeEvolutionHistory {
+  contacts: Record<string, unknown>[];
+  chats: Record<string, unknown>[];
+  messages: { key: { remoteJid: string; id: string; fromMe: boolean }; messageTimestamp: number }[];
+}
+
 export class FakeEvolution extends FakeGatewayServer {
   readonly apiKey: string;
   readonly instances: Set<string>;
   /** Read receipts sent, one per key of each `markMessageAsRead`. */
   readonly reads: { instance: string; id: string; fromMe: boolean; remoteJid: string }[] = [];
+  /** What each instance lists for a full sync. */
+  readonly history = new Map<string, FakeEvolutionHistory>();
 
   constructor(private readonly options: FakeEvolutionOptions = {}) {
     super('apikey');
@@ -35,12 +47,16 @@ export class FakeEvolution extends FakeGatewayServer {
       status,
       body: { status, error: name, response: { message } },
     });
-    const route = /^\/(message\/sendText|message\/sendMedia|chat\/markMessageAsRead)\/([^/]+)$/.exec(path);
+    const route =
+      /^\/(message\/sendText|message\/sendMedia|chat\/markMessageAsRead|chat\/findContacts|chat\/findChats|chat\/findMessages)\/([^/]+)$/.exec(
+        path,
+      );
     if (req.method !== 'POST' || !route) return error(404, 'Not Found', `Cannot ${req.method ?? 'GET'} ${path}`);
     const instance = decodeURIComponent(route[2]!);
     if (!this.instances.has(instance)) return error(404, 'Not Found', [`The "${instance}" instance does not exist`]);
     if (req.headers.apikey !== this.apiKey) return error(401, 'Unauthorized', 'Unauthorized');
     const fields = (body ?? {}) as Record<string, unknown>;
+    if (route[1]!.startsWith('chat/find')) return this.find(instance, route[1]!, fields);
     const invalid = (required: string[]) =>
       required.filter((field) => fields[field] === undefined).map((field) => `requires property "${field}"`);
 
@@ -86,6 +102,42 @@ export class FakeEvolution extends FakeGatewayServer {
         messageTimestamp: Math.floor(Date.now() / 1000),
         instanceId: `fake-${instance}`,
         source: 'unknown',
+      },
+    };
+  }
+
+  private find(instance: string, route: string, fields: Record<string, unknown>): { status: number; body: unknown } {
+    const history = this.history.get(instance) ?? { contacts: [], chats: [], messages: [] };
+    const num = (name: string) => (typeof fields[name] === 'number' ? fields[name] : undefined);
+    if (route === 'chat/findChats') {
+      const skip = num('skip') ?? 0;
+      const take = num('take');
+      return { status: 200, body: history.chats.slice(skip, take === undefined ? undefined : skip + take) };
+    }
+    // findContacts takes all when no offset; findMessages defaults to 50 a page.
+    const page = Math.max(num('page') ?? 1, 1);
+    if (route === 'chat/findContacts') {
+      const offset = num('offset');
+      return {
+        status: 200,
+        body: offset ? history.contacts.slice(offset * (page - 1), offset * page) : history.contacts,
+      };
+    }
+    const offset = num('offset') ?? 50;
+    const where = (fields.where ?? {}) as { key?: { remoteJid?: string } };
+    const remoteJid = where.key?.remoteJid;
+    const all = history.messages
+      .filter((m) => !remoteJid || m.key.remoteJid === remoteJid)
+      .sort((a, b) => b.messageTimestamp - a.messageTimestamp);
+    return {
+      status: 200,
+      body: {
+        messages: {
+          total: all.length,
+          pages: Math.ceil(all.length / offset),
+          currentPage: page,
+          records: all.slice(offset * (page - 1), offset * page),
+        },
       },
     };
   }

@@ -8,13 +8,22 @@ import { FakeGatewayServer, text } from './fakeHttp.js';
  * is not as expected"), the request DTOs' fields (`session` defaults to `default`; `chatId` a `@c.us` or
  * `@g.us` id; `text`; a remote `file` with `url` and `mimetype`), and a send answered 201 with the
  * engine's message: NOWEB's Baileys `WAMessage` (`key.id`) or WEBJS's whatsapp-web.js `Message`
- * (`id: {id, _serialized}` and `_data.id`).
+ * (`id: {id, _serialized}` and `_data.id`). For a full sync it lists what `history` holds as the source
+ * does: `GET /api/contacts/all?session=` (all at once), `GET /api/{session}/chats?limit=&offset=` and
+ * `GET /api/{session}/chats/{chatId}/messages?limit=` (the newest `limit`, default 100), NOWEB's shapes.
  */
 export interface FakeWahaOptions {
   apiKey?: string;
   /** Sessions and their status (`WORKING` sends; anything else is refused 422). */
   sessions?: Record<string, string>;
   engine?: 'NOWEB' | 'WEBJS';
+}
+
+/** A session's history as NOWEB lists it: contacts (`@c.us`), chats (store order), messages per chat id, newest first. */
+export interface FakeWahaHistory {
+  contacts: Record<string, unknown>[];
+  chats: Record<string, unknown>[];
+  messages: Record<string, Record<string, unknown>[]>;
 }
 
 const SEND_PATHS = ['/api/sendText', '/api/sendImage', '/api/sendVideo', '/api/sendVoice', '/api/sendFile'];
@@ -24,6 +33,8 @@ export class FakeWaha extends FakeGatewayServer {
   readonly sessions: Map<string, string>;
   /** `sendSeen` calls, as received. */
   readonly seen: { session: string; chatId: string; messageId?: string | undefined }[] = [];
+  /** What each session lists for a full sync. */
+  readonly history = new Map<string, FakeWahaHistory>();
 
   constructor(private readonly options: FakeWahaOptions = {}) {
     super('x-api-key');
@@ -38,6 +49,7 @@ export class FakeWaha extends FakeGatewayServer {
     });
     if (req.headers['x-api-key'] !== this.apiKey)
       return { status: 401, body: { message: 'Unauthorized', statusCode: 401 } };
+    if (req.method === 'GET') return this.list(req, path, error);
     if (req.method !== 'POST' || (path !== '/api/sendSeen' && !SEND_PATHS.includes(path)))
       return error(404, 'Not Found', `Cannot ${req.method ?? 'GET'} ${path}`);
     const fields = (body ?? {}) as Record<string, unknown>;
@@ -101,5 +113,32 @@ export class FakeWaha extends FakeGatewayServer {
         status: 'PENDING',
       },
     };
+  }
+
+  private list(
+    req: IncomingMessage,
+    path: string,
+    error: (statusCode: number, name: string, message: unknown) => { status: number; body: unknown },
+  ): { status: number; body: unknown } {
+    const query = new URL(req.url ?? '/', 'http://fake').searchParams;
+    const contacts = path === '/api/contacts/all';
+    const match = /^\/api\/([^/]+)\/chats(?:\/([^/]+)\/messages)?$/.exec(path);
+    if (!contacts && !match) return error(404, 'Not Found', `Cannot GET ${path}`);
+    const session = contacts ? (query.get('session') ?? 'default') : decodeURIComponent(match![1]!);
+    if (this.sessions.get(session) !== 'WORKING')
+      return error(422, 'Unprocessable Entity', `Session status is not as expected: ${session}`);
+    const history = this.history.get(session) ?? { contacts: [], chats: [], messages: {} };
+    const number = (name: string, fallback?: number) => {
+      const value = query.get(name);
+      return value === null ? fallback : Number(value);
+    };
+    if (contacts) return { status: 200, body: history.contacts };
+    if (match![2] === undefined) {
+      const offset = number('offset', 0)!;
+      const limit = number('limit');
+      return { status: 200, body: history.chats.slice(offset, limit === undefined ? undefined : offset + limit) };
+    }
+    const chatId = decodeURIComponent(match![2]).replace(/@s\.whatsapp\.net$/, '@c.us');
+    return { status: 200, body: (history.messages[chatId] ?? []).slice(0, number('limit', 100)) };
   }
 }

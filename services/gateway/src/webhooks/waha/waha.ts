@@ -1,4 +1,4 @@
-import { createEvent, type MessageType } from '@puente/contracts';
+import { createEvent, messageTypeOfMime, type MessageType } from '@puente/contracts';
 import { ContractViolationError, UnauthorizedError } from '../../http/errors.js';
 import { hmacMatchesAny, strictHex } from '../../http/signatures.js';
 import { parseJson, sha256, single as one, type Normalized, type WebhookRequest } from '../delivery.js';
@@ -43,14 +43,6 @@ const STATE: Record<string, 'connecting' | 'connected' | 'disconnected' | 'faile
   STOPPED: 'disconnected',
   FAILED: 'failed',
 };
-const MEDIA_TYPES: Record<string, MessageType> = {
-  image: 'image',
-  video: 'video',
-  audio: 'audio',
-  document: 'document',
-  application: 'document',
-  text: 'document',
-};
 
 /** WAHA envelopes (`{id, timestamp, session, event, payload}`) to the same WhatsApp domain events. */
 export function normalizeWaha(request: WebhookRequest): Normalized {
@@ -91,8 +83,7 @@ export function normalizeWaha(request: WebhookRequest): Normalized {
         ]);
       const media = isPlainObject(payload.media) ? payload.media : undefined;
       const mime = nonEmptyString(media?.mimetype);
-      const type: MessageType =
-        payload.hasMedia === true && mime ? (MEDIA_TYPES[mime.split('/')[0]!] ?? 'document') : 'text';
+      const type: MessageType = payload.hasMedia === true && mime ? messageTypeOfMime(mime) : 'text';
       const text = nonEmptyString(payload.body);
       const participant = nonEmptyString(payload.participant);
       const replyTo = isPlainObject(payload.replyTo) ? nonEmptyString(payload.replyTo.id) : undefined;
