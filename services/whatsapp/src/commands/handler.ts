@@ -118,6 +118,24 @@ export class CommandHandler {
       if (error instanceof SendQueueFullError) return Outcomes.retry(error, 5_000);
       throw error;
     }
+    // A send whose result is not known is settled by the provider's own report of it, when one has arrived:
+    // the command is then sent (reconciled), never sent again.
+    const reportedSend = async (): Promise<Outcome | undefined> => {
+      const reported = await findReportedSend(this.deps.db, {
+        session: c.session,
+        chatId,
+        text: c.text,
+        requestedAt: c.requestedAt,
+      });
+      return reported
+        ? this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', {
+            chatId,
+            providerMessageId: reported.messageId,
+            message,
+            reconciled: true,
+          })
+        : undefined;
+    };
     try {
       await this.deps.attempts.create(
         attemptKey(c.commandId),
@@ -126,19 +144,8 @@ export class CommandHandler {
     } catch {
       // The key exists: an earlier attempt got this far and may have sent. Never again; but if the
       // provider already reported the message, that proves it went out.
-      const reported = await findReportedSend(this.deps.db, {
-        session: c.session,
-        chatId,
-        text: c.text,
-        requestedAt: c.requestedAt,
-      });
-      if (reported)
-        return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', {
-          chatId,
-          providerMessageId: reported.messageId,
-          message,
-          reconciled: true,
-        });
+      const reported = await reportedSend();
+      if (reported) return reported;
       this.deps.logger.warn(
         { commandId: c.commandId, session: c.session },
         'send command seen again after an attempt: its result is unknown, not sending twice',
@@ -174,19 +181,8 @@ export class CommandHandler {
         return Outcomes.retry(error, error.retryAfterMs ?? 1_000);
       }
       if (error.kind === 'unknown') {
-        const reported = await findReportedSend(this.deps.db, {
-          session: c.session,
-          chatId,
-          text: c.text,
-          requestedAt: c.requestedAt,
-        });
-        if (reported)
-          return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', {
-            chatId,
-            providerMessageId: reported.messageId,
-            message,
-            reconciled: true,
-          });
+        const reported = await reportedSend();
+        if (reported) return reported;
         return this.outcome('whatsapp.command.unknown.v1', c.session, c.commandId, 'send_message', {
           chatId,
           error: { code: error.code, message: error.message },
