@@ -23,6 +23,16 @@ export const Consumers = {
     stream: 'EVENTS',
     filterSubjects: ['evt.whatsapp.message.sent.>', 'evt.whatsapp.message.status.>'],
   },
+  /** Downloads and keeps the media of every message that has some. */
+  whatsappMedia: {
+    durable: 'whatsapp-media',
+    stream: 'EVENTS',
+    filterSubjects: [
+      'evt.whatsapp.message.received.>',
+      'evt.whatsapp.message.sent.>',
+      'evt.whatsapp.message.imported.>',
+    ],
+  },
   /** Applies catalog outcomes to `bitrix_links` (company outcomes are applied by the pusher that produced them, their only writer). */
   bitrixLinks: {
     durable: 'bitrix-links',

@@ -31,7 +31,11 @@ export const MessageType = z.enum([
 ]);
 export type MessageType = z.infer<typeof MessageType>;
 
+/** The SHA-256 (hex) of a media item's bytes: its key in Puente's media store. */
+export const MediaHash = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in hex');
+
 export const MediaDescriptor = z.object({
+  /** The provider's media id (Cloud API), for downloading it again while the provider keeps it. */
   id: z.string().optional(),
   url: z.string().optional(),
   mimeType: z.string().optional(),
@@ -39,6 +43,8 @@ export const MediaDescriptor = z.object({
   fileName: z.string().optional(),
   caption: z.string().optional(),
   bytes: z.number().int().nonnegative().optional(),
+  /** Set on media Puente already holds (a send of a stored file): its key in the media store. */
+  hash: MediaHash.optional(),
 });
 
 /** Content of one message, as every provider's payload normalizes to it. */
@@ -101,6 +107,45 @@ export const MessageSendRequestedV1 = SessionScoped.extend({
   requestedAt: Timestamp,
 });
 export type MessageSendRequestedV1 = z.infer<typeof MessageSendRequestedV1>;
+
+/** The whatsapp service downloaded a message's media and keeps it in the media store. */
+export const MediaStoredV1 = SessionScoped.extend({
+  messageId: z.string().min(1),
+  chatId: z.string().min(1),
+  hash: MediaHash,
+  bytes: z.number().int().positive(),
+  mimeType: z.string().min(1),
+  fileName: z.string().optional(),
+  timestamp: Timestamp,
+});
+export type MediaStoredV1 = z.infer<typeof MediaStoredV1>;
+
+/**
+ * Why a message's media could not be kept: `EXPIRED` (the provider no longer has it), `NOT_FOUND`,
+ * `TOO_LARGE` (over the item cap), `BUDGET` (the store is full), `EMPTY`, `REFUSED` (the provider
+ * refused the download), `UNREACHABLE` (retries ran out), `NO_SOURCE` (nothing to download it from).
+ */
+export const MediaFailureCode = z.enum([
+  'EXPIRED',
+  'NOT_FOUND',
+  'TOO_LARGE',
+  'BUDGET',
+  'EMPTY',
+  'REFUSED',
+  'UNREACHABLE',
+  'NO_SOURCE',
+]);
+export type MediaFailureCode = z.infer<typeof MediaFailureCode>;
+
+/** A message's media could not be kept: the message says so, nothing else is lost. */
+export const MediaFailedV1 = SessionScoped.extend({
+  messageId: z.string().min(1),
+  chatId: z.string().min(1),
+  code: MediaFailureCode,
+  message: z.string().min(1),
+  timestamp: Timestamp,
+});
+export type MediaFailedV1 = z.infer<typeof MediaFailedV1>;
 
 export const SessionState = z.enum(['connecting', 'connected', 'disconnected', 'logged_out', 'failed']);
 
@@ -194,12 +239,21 @@ export const SendMessageV1 = z
     to: z.string().min(1),
     /** The text, or a media item's caption. */
     text: z.string().min(1).max(4096).optional(),
-    /** Media by URL (the provider downloads it). */
+    /**
+     * Media by URL, or a file already in the media store by its hash (`puente whatsapp send --file`).
+     * Either way the whatsapp service has the bytes first and uploads them to the provider before
+     * sending, so a file nobody can fetch fails the send instead of passing for sent.
+     */
     media: z
       .object({
         type: z.enum(['image', 'video', 'audio', 'document', 'sticker']),
-        url: z.url(),
+        url: z.url().optional(),
+        hash: MediaHash.optional(),
+        mimeType: z.string().min(1).optional(),
         fileName: z.string().optional(),
+      })
+      .refine((m) => (m.url === undefined) !== (m.hash === undefined), {
+        message: 'media needs a url or a stored hash, not both',
       })
       .optional(),
     /** A Cloud API message template (outside the 24-hour window only templates may be sent). */

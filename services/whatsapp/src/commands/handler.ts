@@ -155,18 +155,21 @@ export class CommandHandler {
         error: { code: 'RESULT_LOST', message: 'a previous attempt may have sent it; it is not sent again' },
       });
     }
+    // Stored media (by hash) is sent by the upload step that replaces this check.
+    const media = c.media?.url ? { type: c.media.type, url: c.media.url, fileName: c.media.fileName } : undefined;
+    if (c.media && !media) return fail('UNSUPPORTED_MEDIA', 'sending stored media is not available yet');
     try {
       const providerMessageId =
         provider === 'inboxhub' || isGateway(provider)
           ? await (provider === 'inboxhub' ? this.deps.inboxHub! : this.deps.gateways![provider]!).send(c.session, {
               to: chatId,
               ...(c.text !== undefined ? { text: c.text } : {}),
-              ...(c.media ? { media: c.media } : {}),
+              ...(media ? { media } : {}),
             })
           : await this.deps.cloud!.send(c.session, {
               to: chatId.endsWith('@bsuid') ? chatId.slice(0, -'@bsuid'.length) : chatId,
               ...(c.text !== undefined ? { text: c.text } : {}),
-              ...(c.media ? { media: c.media } : {}),
+              ...(media ? { media } : {}),
               ...(c.template ? { template: c.template } : {}),
             });
       return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'send_message', {
