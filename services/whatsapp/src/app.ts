@@ -5,6 +5,7 @@ import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import { decodeEvent } from '@puente/contracts';
 import { Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
+import { MediaStore } from '@puente/media';
 import type { ServiceDefinition } from '@puente/runtime';
 import { OnJetStream, startJetStreamService, type ConsumerBinding } from '@puente/nest-jetstream';
 import { Buckets, openBuckets } from './buckets.js';
@@ -28,6 +29,8 @@ export type SyncProvider = 'inboxhub' | 'evolution' | 'waha';
 export class WhatsAppApp {
   readonly projections: WhatsAppProjections;
   readonly commands: CommandHandler;
+  /** Media kept in MONGO_URL's database (GridFS layout, bucket `media`). */
+  readonly media: MediaStore;
   /** Inbox Hub's full sync, when its API is configured. */
   readonly sync: FullSync | undefined;
   /** Every configured provider's full sync (Inbox Hub, Evolution API, WAHA). */
@@ -51,6 +54,7 @@ export class WhatsAppApp {
       writers: config.PROJECTION_WRITERS,
       cacheSize: config.PROJECTION_CACHE_SIZE,
     });
+    this.media = new MediaStore(db, { maxItemBytes: config.MEDIA_MAX_BYTES, budgetBytes: config.MEDIA_BUDGET_BYTES });
     const inboxHub = inboxHubFrom(config);
     const cloud = config.WHATSAPP_ACCESS_TOKEN
       ? new CloudApiClient({

@@ -33,6 +33,19 @@ export const Config = z.object({
   /** WAHA's base URL and key (header `X-Api-Key`): sending and mark-read for `waha` sessions. */
   WAHA_API_URL: url(['https', 'http']).optional(),
   WAHA_API_KEY: z.string().optional(),
+  /** Largest media item kept or sent (bytes; WhatsApp's own largest, a document, is 100 MB on the Cloud API). */
+  MEDIA_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(2 * 1024 ** 3)
+    .default(100 * 1024 ** 2),
+  /** Total bytes the media store may hold (in MONGO_URL's database); media past it is marked `BUDGET`, not kept. */
+  MEDIA_BUDGET_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(20 * 1024 ** 3),
   WHATSAPP_ACCESS_TOKEN: z.string().optional(),
   WHATSAPP_GRAPH_URL: url(['https', 'http']).default('https://graph.facebook.com/v21.0'),
   WHATSAPP_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
