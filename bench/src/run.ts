@@ -11,6 +11,7 @@ import { runRealtimeBench } from './realtime.js';
 import { runReplayBench } from './replay.js';
 import { runE2eBench } from './e2e.js';
 import { runBitrixBench } from './bitrix.js';
+import { runMediaBench } from './media.js';
 import { printTable, writeResult, type BenchResult } from './result.js';
 import { writeReport } from './report.js';
 import type { BenchEnv } from './bus.js';
@@ -29,6 +30,7 @@ const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = {
   replay: runReplayBench,
   e2e: runE2eBench,
   bitrix: runBitrixBench,
+  media: runMediaBench,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
