@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { CloudApiClient } from './cloudApi.js';
 import { retryAfterMs } from '@puente/runtime';
 
-test('cloud api - message bodies for text, media by URL, templates and username (BSUID) recipients', () => {
+test('cloud api - message bodies for text, uploaded media (by id), templates and username (BSUID) recipients', () => {
   assert.deepEqual(CloudApiClient.body({ to: '34612345678@s.whatsapp.net', text: 'hola' }), {
     messaging_product: 'whatsapp',
     recipient_type: 'individual',
@@ -12,17 +12,16 @@ test('cloud api - message bodies for text, media by URL, templates and username 
     text: { body: 'hola', preview_url: false },
   });
   assert.deepEqual(
-    CloudApiClient.body({
-      to: '+34612345678',
-      text: 'factura',
-      media: { type: 'document', url: 'https://files.example.test/f.pdf', fileName: 'f.pdf' },
-    }),
+    CloudApiClient.body(
+      { to: '+34612345678', text: 'factura' },
+      { type: 'document', id: '1037543291543636', fileName: 'f.pdf' },
+    ),
     {
       messaging_product: 'whatsapp',
       recipient_type: 'individual',
       to: '34612345678',
       type: 'document',
-      document: { link: 'https://files.example.test/f.pdf', caption: 'factura', filename: 'f.pdf' },
+      document: { id: '1037543291543636', caption: 'factura', filename: 'f.pdf' },
     },
   );
   assert.deepEqual(CloudApiClient.body({ to: '34612345678', template: { name: 'order_ready', language: 'es' } }), {

@@ -25,6 +25,8 @@ export interface GatewaySend {
 export abstract class FakeGatewayServer {
   readonly requests: GatewayRequest[] = [];
   readonly sends: GatewaySend[] = [];
+  /** The files sent inline (base64), by the message id the send answered. */
+  readonly files = new Map<string, ReceivedFile>();
   /** While set, a send is recorded (the message leaves) and answered 201 with a body that is not JSON (as a proxy's error page would be). */
   garbleSendAnswers = false;
   url = '';
@@ -83,4 +85,21 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
 export function text(body: unknown, field: string): string | undefined {
   const value = (body as Record<string, unknown> | undefined)?.[field];
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** A file a fake provider received inline with a send, kept so tests compare its bytes. */
+export interface ReceivedFile {
+  bytes: Buffer;
+  mimetype: string;
+  fileName?: string | undefined;
+}
+
+/**
+ * Plain base64 as the gateways accept it (class-validator's `isBase64`: the standard alphabet, padded
+ * to a multiple of 4, no `data:` prefix), decoded; undefined for anything else.
+ */
+export function strictBase64(value: unknown): Buffer | undefined {
+  if (typeof value !== 'string' || value === '' || value.length % 4 !== 0) return undefined;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return undefined;
+  return Buffer.from(value, 'base64');
 }
