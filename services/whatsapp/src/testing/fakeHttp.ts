@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** One request a fake gateway received, for assertions on exact requests. */
@@ -36,14 +36,12 @@ export abstract class FakeGatewayServer {
   constructor(protected readonly keyHeader: string) {}
 
   async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  stop(): Promise<void> {
+    return closeServer(this.server);
   }
 
   /** Answers one request; `body` is its parsed JSON (undefined when absent or unreadable). */
@@ -67,6 +65,18 @@ export abstract class FakeGatewayServer {
     res.writeHead(answer.status, { 'content-type': garble ? 'text/html' : 'application/json' });
     res.end(garble ? '<html><body>502 Bad Gateway</body></html>' : JSON.stringify(answer.body));
   }
+}
+
+/** Listens on a free loopback port; resolves with the server's base URL. */
+export async function listenOnLoopback(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Closes a server, its open connections included. */
+export async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 /** A request's JSON body; undefined when absent or unreadable. */
