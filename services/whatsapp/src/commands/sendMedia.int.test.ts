@@ -253,3 +253,46 @@ test('Cloud API: media outside its types is refused before any upload', async ()
   assert.match(command.error!.message, /image\/gif/);
   assert.equal(cloud.calls(), before);
 });
+
+test('fetching is not sending: the same command, failed for a missing file, is sent once the file is there', async () => {
+  const waha = targets.find((t) => t.provider === 'waha')!;
+  const name = `${uniqueName('late-')}.jpg`;
+  const commandId = uniqueName('cmd-');
+  const command = () =>
+    bus.publishEvent(
+      createEvent(
+        'whatsapp.send_message.v1',
+        {
+          commandId,
+          session: waha.session,
+          to: '34612345678@s.whatsapp.net',
+          media: { type: 'image', url: `${files.url}/${name}` },
+          requestedAt: new Date().toISOString(),
+        },
+        { source: 'urn:test' },
+      ) as DomainEvent,
+    );
+  await command();
+  assert.equal((await commandEnded(commandId)).status, 'failed');
+  const bytes = jpeg(3_000);
+  files.files.set(name, { bytes, contentType: 'image/jpeg' });
+  await command();
+  const sent = await eventually(
+    async () => {
+      const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
+      return doc?.status === 'sent' ? doc : undefined;
+    },
+    15_000,
+    'the retried command to be sent',
+  );
+  assert.deepEqual(waha.received(sent.providerMessageId!), bytes);
+});
+
+test('only http and https URLs are fetched', async () => {
+  const target = targets[0]!;
+  const before = target.calls();
+  const command = await send(target, { type: 'document', url: 'ftp://127.0.0.1/f.pdf' });
+  assert.deepEqual([command.status, command.error?.code], ['failed', 'MEDIA_UNAVAILABLE']);
+  assert.match(command.error!.message, /only http and https/);
+  assert.equal(target.calls(), before);
+});
