@@ -83,9 +83,12 @@ export class CommandHandler {
     const provider = await this.providerOf(c.session);
     const chatId = normalizeJid(c.to);
     // The bytes come first, before any attempt key: fetching is not sending, so a failed fetch may be retried.
+    // A command seen again after an attempt is never failed for its media (the attempt may have sent it):
+    // it skips the bytes and ends below as reported or unknown.
     let media: OutgoingMedia | undefined;
     let mediaError: OutgoingMediaError | undefined;
-    if (c.media)
+    const attempted = c.media ? (await this.deps.attempts.get(attemptKey(c.commandId)))?.operation === 'PUT' : false;
+    if (c.media && !attempted)
       try {
         media = await obtainOutgoingMedia(this.deps.media, c.media, this.deps.mediaFetch);
       } catch (error) {
@@ -188,6 +191,12 @@ export class CommandHandler {
         chatId,
         error: { code: 'RESULT_LOST', message: 'a previous attempt may have sent it; it is not sent again' },
       });
+    }
+    // The attempt key was gone after all (a refusal for now removed it meanwhile): the bytes were never
+    // had, so this is not sent without them; the next delivery has them first.
+    if (c.media && !media) {
+      await this.deps.attempts.delete(attemptKey(c.commandId));
+      return Outcomes.retry(new Error('the send was seen again without its media in hand'), 1_000);
     }
     try {
       const providerMessageId =
@@ -308,4 +317,5 @@ export class CommandHandler {
   }
 }
 
-const attemptKey = (commandId: string) => `send.${commandId.replace(/[^A-Za-z0-9_=-]/g, '_')}`;
+/** The KV key of a send's attempt. */
+export const attemptKey = (commandId: string) => `send.${commandId.replace(/[^A-Za-z0-9_=-]/g, '_')}`;

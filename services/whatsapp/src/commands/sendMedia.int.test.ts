@@ -15,7 +15,8 @@ import type { Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { contentHash } from '@puente/media';
 import { testDatabase } from '@puente/projection/testing';
-import { Config, startWhatsApp, type WhatsAppApp } from '../index.js';
+import { Config, openBuckets, startWhatsApp, type WhatsAppApp } from '../index.js';
+import { attemptKey } from './handler.js';
 import type { CommandDoc, MessageDoc } from '../readModels.js';
 import { FakeEvolution, FakeGraph, FakeInboxHub, FakeWaha, FileServer } from '../testing/index.js';
 
@@ -295,4 +296,30 @@ test('only http and https URLs are fetched', async () => {
   assert.deepEqual([command.status, command.error?.code], ['failed', 'MEDIA_UNAVAILABLE']);
   assert.match(command.error!.message, /only http and https/);
   assert.equal(target.calls(), before);
+});
+
+test('a command seen again after an attempt is never failed for its media: it ends unknown', async () => {
+  const target = targets[0]!;
+  const before = target.calls();
+  const commandId = uniqueName('cmd-');
+  // An earlier delivery got as far as the attempt (and may have sent); the file is gone since.
+  const { attempts } = await openBuckets(bus);
+  await attempts.create(attemptKey(commandId), new TextEncoder().encode('{}'));
+  await bus.publishEvent(
+    createEvent(
+      'whatsapp.send_message.v1',
+      {
+        commandId,
+        session: target.session,
+        to: '34612345678@s.whatsapp.net',
+        media: { type: 'image', url: `${files.url}/gone.jpg` },
+        requestedAt: new Date().toISOString(),
+      },
+      { source: 'urn:test' },
+    ) as DomainEvent,
+  );
+  const command = await commandEnded(commandId);
+  assert.deepEqual([command.status, command.error?.code], ['unknown', 'RESULT_LOST']);
+  assert.equal(target.calls(), before);
+  assert.ok(!files.requests.includes('/gone.jpg'), 'the file was not fetched again');
 });
