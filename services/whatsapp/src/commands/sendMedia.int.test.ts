@@ -154,9 +154,9 @@ const commandEnded = (commandId: string) =>
     `command ${commandId} to end`,
   );
 
-async function send(target: Target, media: NonNullable<SendMessageV1['media']>, text?: string): Promise<CommandDoc> {
-  const commandId = uniqueName('cmd-');
-  await bus.publishEvent(
+/** Publishes a send of `media` (and a caption) to the target's session. */
+const publishSend = (target: Target, commandId: string, media: NonNullable<SendMessageV1['media']>, text?: string) =>
+  bus.publishEvent(
     createEvent(
       'whatsapp.send_message.v1',
       {
@@ -170,6 +170,11 @@ async function send(target: Target, media: NonNullable<SendMessageV1['media']>, 
       { source: 'urn:test' },
     ) as DomainEvent,
   );
+
+/** Sends and waits for the command's outcome. */
+async function send(target: Target, media: NonNullable<SendMessageV1['media']>, text?: string): Promise<CommandDoc> {
+  const commandId = uniqueName('cmd-');
+  await publishSend(target, commandId, media, text);
   return commandEnded(commandId);
 }
 
@@ -259,20 +264,7 @@ test('fetching is not sending: the same command, failed for a missing file, is s
   const waha = targets.find((t) => t.provider === 'waha')!;
   const name = `${uniqueName('late-')}.jpg`;
   const commandId = uniqueName('cmd-');
-  const command = () =>
-    bus.publishEvent(
-      createEvent(
-        'whatsapp.send_message.v1',
-        {
-          commandId,
-          session: waha.session,
-          to: '34612345678@s.whatsapp.net',
-          media: { type: 'image', url: `${files.url}/${name}` },
-          requestedAt: new Date().toISOString(),
-        },
-        { source: 'urn:test' },
-      ) as DomainEvent,
-    );
+  const command = () => publishSend(waha, commandId, { type: 'image', url: `${files.url}/${name}` });
   await command();
   assert.equal((await commandEnded(commandId)).status, 'failed');
   const bytes = jpeg(3_000);
@@ -305,19 +297,7 @@ test('a command seen again after an attempt is never failed for its media: it en
   // An earlier delivery got as far as the attempt (and may have sent); the file is gone since.
   const { attempts } = await openBuckets(bus);
   await attempts.create(attemptKey(commandId), new TextEncoder().encode('{}'));
-  await bus.publishEvent(
-    createEvent(
-      'whatsapp.send_message.v1',
-      {
-        commandId,
-        session: target.session,
-        to: '34612345678@s.whatsapp.net',
-        media: { type: 'image', url: `${files.url}/gone.jpg` },
-        requestedAt: new Date().toISOString(),
-      },
-      { source: 'urn:test' },
-    ) as DomainEvent,
-  );
+  await publishSend(target, commandId, { type: 'image', url: `${files.url}/gone.jpg` });
   const command = await commandEnded(commandId);
   assert.deepEqual([command.status, command.error?.code], ['unknown', 'RESULT_LOST']);
   assert.equal(target.calls(), before);
