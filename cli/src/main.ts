@@ -2,6 +2,7 @@
 import { providers } from '@puente/gateway';
 import { sendSample, UsageError } from './sendSample.js';
 import { whatsappRegisterWebhook, whatsappSync } from './whatsapp.js';
+import { whatsappSend } from './whatsappSend.js';
 import { kissflowBackfill } from './kissflow.js';
 import { token } from './token.js';
 import { tunnel } from './tunnel.js';
@@ -47,6 +48,9 @@ const USAGE = `usage: npx puente <command>
   whatsapp sync --session <id> [--provider inboxhub|evolution|waha]
       full sync of contacts, chats and recent messages from Inbox Hub (INBOXHUB_API_* variables), Evolution
       API (EVOLUTION_API_URL, EVOLUTION_API_KEY) or WAHA (WAHA_API_URL, WAHA_API_KEY), as imported events
+  whatsapp send --session <id> --to <number or JID> [--text <t>] [--file <path> [--type image|video|audio|document|sticker]] [--wait [--timeout <s>]]
+      sends a message; a --file goes to the media store (MONGO_URL) and the whatsapp service uploads it to the
+      provider; prints the command id, and with --wait its outcome (exit 1 unless sent)
   whatsapp register-webhook --session <id> [--session-db-id <n>] --url <public gateway url>
       points the session's Inbox Hub webhook at <url>/webhooks/inboxhub, signed with INBOXHUB_WEBHOOK_SECRET
   whatsapp register-webhook --account --url <public gateway url> [--name <name>] [--events a,b]
@@ -102,8 +106,9 @@ try {
     case 'whatsapp': {
       const [sub, ...rest] = args;
       if (sub === 'sync') await whatsappSync(rest, process.env, out);
+      else if (sub === 'send') process.exitCode = await whatsappSend(rest, process.env, out);
       else if (sub === 'register-webhook') await whatsappRegisterWebhook(rest, process.env, out);
-      else throw new UsageError(`unknown whatsapp command ${sub ?? '(none)'}: sync or register-webhook`);
+      else throw new UsageError(`unknown whatsapp command ${sub ?? '(none)'}: sync, send or register-webhook`);
       break;
     }
     case undefined:

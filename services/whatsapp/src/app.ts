@@ -71,6 +71,8 @@ export class WhatsAppApp {
       logger,
       attempts: deps.buckets.attempts,
       limiter: new SessionRateLimiter(config.WHATSAPP_SEND_RATE, config.WHATSAPP_SEND_QUEUE),
+      media: this.media,
+      mediaFetch: { timeoutMs: config.MEDIA_FETCH_TIMEOUT_MS },
       inboxHub: typeof inboxHub === 'string' ? undefined : inboxHub,
       cloud,
       gateways: {

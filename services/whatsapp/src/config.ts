@@ -46,6 +46,8 @@ export const Config = z.object({
     .int()
     .min(1024)
     .default(20 * 1024 ** 3),
+  /** How long fetching a send's media URL may take, answer and body (the send fails `MEDIA_UNAVAILABLE` past it). */
+  MEDIA_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
   WHATSAPP_ACCESS_TOKEN: z.string().optional(),
   WHATSAPP_GRAPH_URL: url(['https', 'http']).default('https://graph.facebook.com/v21.0'),
   WHATSAPP_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),

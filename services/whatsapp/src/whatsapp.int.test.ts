@@ -9,7 +9,7 @@ import { testDatabase } from '@puente/projection/testing';
 import { consumersFor } from './consumers.js';
 import { Config, startWhatsApp, WhatsAppProjections, type WhatsAppApp } from './index.js';
 import type { CommandDoc, ConversationDoc, MessageDoc } from './readModels.js';
-import { FakeGraph, FakeInboxHub, reportSentStatus } from './testing/index.js';
+import { FakeGraph, FakeInboxHub, FileServer, reportSentStatus } from './testing/index.js';
 
 const logger = pino({ level: 'silent' });
 let bus: Bus;
@@ -17,6 +17,8 @@ let database: Awaited<ReturnType<typeof testDatabase>>;
 let db: Db;
 let inboxHub: FakeInboxHub;
 let graph: FakeGraph;
+/** Serves the files media sends name by URL (the service fetches them before sending). */
+let files: FileServer;
 const CLOUD_NUMBER = '106540352242922';
 
 before(async () => {
@@ -25,10 +27,13 @@ before(async () => {
   db = database.db;
   inboxHub = await new FakeInboxHub({ tokenTtlSeconds: 2 }).start();
   graph = await new FakeGraph({ phoneNumberIds: [CLOUD_NUMBER], throughputPerSecond: 3 }).start();
+  files = await new FileServer().start();
+  files.files.set('f.pdf', { bytes: Buffer.from('%PDF-1.4 factura'), contentType: 'application/pdf' });
 });
 after(async () => {
   await inboxHub.stop();
   await graph.stop();
+  await files.stop();
   await database.drop();
   await bus.close();
 });
@@ -151,7 +156,7 @@ describe('whatsapp service', () => {
                   ? { template: { name: 'order_ready', language: 'es' } }
                   : {
                       text: 'factura',
-                      media: { type: 'document' as const, url: 'https://files.example.test/f.pdf', fileName: 'f.pdf' },
+                      media: { type: 'document' as const, url: `${files.url}/f.pdf`, fileName: 'f.pdf' },
                     }),
             }),
           );

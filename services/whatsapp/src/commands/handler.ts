@@ -1,4 +1,5 @@
 import type { Db } from 'mongodb';
+import type { MediaStore } from '@puente/media';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import {
@@ -20,6 +21,13 @@ import type { InboxHubClient } from '../providers/inboxhub.js';
 import type { MessageDoc } from '../messages/messagesProjection.js';
 import type { SessionDoc } from '../sessions/sessionsProjection.js';
 import { findReportedSend } from './reconcile.js';
+import {
+  obtainOutgoingMedia,
+  outgoingDescriptor,
+  OutgoingMediaError,
+  type MediaFetchOptions,
+  type OutgoingMedia,
+} from './outgoingMedia.js';
 import { SendQueueFullError, type SessionRateLimiter } from './rateLimit.js';
 
 const SOURCE = 'urn:puente:whatsapp';
@@ -31,6 +39,9 @@ export interface CommandDeps {
   /** Send attempts: a key is created (atomically) just before a send leaves; finding it means a previous attempt may have sent. */
   attempts: KV;
   limiter: SessionRateLimiter;
+  /** Where a send's media is kept: read by hash, or written after a URL is fetched. */
+  media: MediaStore;
+  mediaFetch: MediaFetchOptions;
   inboxHub?: InboxHubClient | undefined;
   cloud?: CloudApiClient | undefined;
   /** The Baileys gateways that are configured (Evolution API, WAHA). */
@@ -51,7 +62,9 @@ type MarkReadCommand = DomainEventOf<'whatsapp.mark_read.v1'>;
 
 /**
  * Carries out `COMMANDS`: sends and mark-reads through Inbox Hub, the Cloud API, Evolution API or WAHA,
- * whichever hosts the session. A send is at most once: `message.send_requested` goes to `EVENTS` first (the message shows
+ * whichever hosts the session. A send's media is had first (from the media store, or fetched from its URL
+ * and kept there); media that cannot be had fails the send before any provider is called. A send is at
+ * most once: `message.send_requested` goes to `EVENTS` first (the message shows
  * `pending`), then an attempt key is created in KV, then the provider is called once. A redelivered
  * command that finds its attempt key was possibly sent already and ends `unknown`, never sent twice;
  * a refusal for now (rate limit) removes the key and retries; a refusal for good ends `failed`.
@@ -69,10 +82,33 @@ export class CommandHandler {
     const c = command.data;
     const provider = await this.providerOf(c.session);
     const chatId = normalizeJid(c.to);
+    // The bytes come first, before any attempt key: fetching is not sending, so a failed fetch may be retried.
+    // A command seen again after an attempt is never failed for its media (the attempt may have sent it):
+    // it skips the bytes and ends below as reported or unknown.
+    let media: OutgoingMedia | undefined;
+    let mediaError: OutgoingMediaError | undefined;
+    const attempted = c.media ? (await this.deps.attempts.get(attemptKey(c.commandId)))?.operation === 'PUT' : false;
+    if (c.media && !attempted)
+      try {
+        media = await obtainOutgoingMedia(this.deps.media, c.media, this.deps.mediaFetch);
+      } catch (error) {
+        if (!(error instanceof OutgoingMediaError)) throw error;
+        mediaError = error;
+      }
+    const descriptor = c.media
+      ? media
+        ? outgoingDescriptor(media, c.media.url)
+        : {
+            ...(c.media.url ? { url: c.media.url } : {}),
+            ...(c.media.hash ? { hash: c.media.hash } : {}),
+            ...(c.media.mimeType ? { mimeType: c.media.mimeType } : {}),
+            ...(c.media.fileName ? { fileName: c.media.fileName } : {}),
+          }
+      : undefined;
     const message = {
       type: c.template ? ('template' as const) : (c.media?.type ?? ('text' as const)),
       ...(c.text !== undefined ? { text: c.text } : {}),
-      ...(c.media ? { media: { url: c.media.url, ...(c.media.fileName ? { fileName: c.media.fileName } : {}) } } : {}),
+      ...(descriptor ? { media: descriptor } : {}),
       requestedAt: c.requestedAt,
     };
     await this.publish('whatsapp.message.send_requested.v1', `send_requested:${c.commandId}`, {
@@ -91,6 +127,7 @@ export class CommandHandler {
         chatId,
         error: { code, message: text },
       });
+    if (mediaError) return fail(mediaError.code, mediaError.message);
     if (!provider)
       return fail(
         'PROVIDER_UNKNOWN',
@@ -155,9 +192,12 @@ export class CommandHandler {
         error: { code: 'RESULT_LOST', message: 'a previous attempt may have sent it; it is not sent again' },
       });
     }
-    // Stored media (by hash) is sent by the upload step that replaces this check.
-    const media = c.media?.url ? { type: c.media.type, url: c.media.url, fileName: c.media.fileName } : undefined;
-    if (c.media && !media) return fail('UNSUPPORTED_MEDIA', 'sending stored media is not available yet');
+    // The attempt key was gone after all (a refusal for now removed it meanwhile): the bytes were never
+    // had, so this is not sent without them; the next delivery has them first.
+    if (c.media && !media) {
+      await this.deps.attempts.delete(attemptKey(c.commandId));
+      return Outcomes.retry(new Error('the send was seen again without its media in hand'), 1_000);
+    }
     try {
       const providerMessageId =
         provider === 'inboxhub' || isGateway(provider)
@@ -277,4 +317,5 @@ export class CommandHandler {
   }
 }
 
-const attemptKey = (commandId: string) => `send.${commandId.replace(/[^A-Za-z0-9_=-]/g, '_')}`;
+/** The KV key of a send's attempt. */
+export const attemptKey = (commandId: string) => `send.${commandId.replace(/[^A-Za-z0-9_=-]/g, '_')}`;

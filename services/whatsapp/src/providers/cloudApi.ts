@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { ProviderError, requestJson, retryAfterMs, type JsonResponse } from '@puente/runtime';
+import type { OutgoingMedia, OutgoingMediaType } from '../commands/outgoingMedia.js';
 
 /**
  * Sending through Meta's WhatsApp Cloud API: `POST {graph}/{phone-number-id}/messages` with the
- * access token. Text, media by URL and templates; marking read takes the id of an inbound message.
+ * access token. Text, templates, and media uploaded first (`POST {graph}/{phone-number-id}/media`)
+ * then sent by its media id; marking read takes the id of an inbound message.
  */
 export interface CloudApiConfig {
   graphUrl: string;
@@ -15,7 +17,8 @@ export interface CloudSendInput {
   /** Phone digits, or a BSUID for a username user. */
   to: string;
   text?: string;
-  media?: { type: 'image' | 'video' | 'audio' | 'document' | 'sticker'; url: string; fileName?: string };
+  /** Uploaded, then sent by the id Meta gives it. */
+  media?: OutgoingMedia;
   template?: { name: string; language: string; components?: unknown[] | undefined };
 }
 
@@ -33,6 +36,55 @@ const GraphError = z
   })
   .loose();
 
+const Uploaded = z.object({ id: z.string().min(1) }).loose();
+
+const MB = 1024 * 1024;
+/**
+ * What the Cloud API takes per media type (Meta's "Supported media types", as AWS's guide reproduces it:
+ * docs/providers/whatsapp-cloud.md): MIME types (parameters such as `; codecs=opus` aside) and the
+ * largest size. A sticker's limit is the animated one (500 KB; a static one is 100 KB, which only Meta
+ * can tell apart).
+ */
+export const CLOUD_MEDIA_LIMITS: Record<OutgoingMediaType, { mimeTypes: readonly string[]; maxBytes: number }> = {
+  image: { mimeTypes: ['image/jpeg', 'image/png'], maxBytes: 5 * MB },
+  video: { mimeTypes: ['video/mp4', 'video/3gpp', 'video/3gp'], maxBytes: 16 * MB },
+  audio: { mimeTypes: ['audio/aac', 'audio/amr', 'audio/mpeg', 'audio/mp4', 'audio/ogg'], maxBytes: 16 * MB },
+  document: {
+    mimeTypes: [
+      'text/plain',
+      'application/pdf',
+      'application/msword',
+      'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+      'application/vnd.ms-excel',
+      'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+      'application/vnd.ms-powerpoint',
+      'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+    ],
+    maxBytes: 100 * MB,
+  },
+  sticker: { mimeTypes: ['image/webp'], maxBytes: 500 * 1024 },
+};
+
+/** Refuses media the Cloud API would refuse, before anything is uploaded: the send fails for good with the reason. */
+export function checkCloudMedia(media: Pick<OutgoingMedia, 'type' | 'mimeType' | 'data'>): void {
+  const limit = CLOUD_MEDIA_LIMITS[media.type];
+  const mime = media.mimeType.split(';')[0]!.trim().toLowerCase();
+  if (!limit.mimeTypes.includes(mime))
+    throw new ProviderError(
+      'rejected',
+      'UNSUPPORTED_MEDIA',
+      `the Cloud API does not send ${mime} as ${media.type}; it takes ${limit.mimeTypes.join(', ')}`,
+    );
+  if (media.type === 'audio' && mime === 'audio/ogg' && !/codecs\s*=\s*"?opus/i.test(media.mimeType))
+    throw new ProviderError('rejected', 'UNSUPPORTED_MEDIA', 'the Cloud API takes audio/ogg with the opus codec only');
+  if (media.data.length > limit.maxBytes)
+    throw new ProviderError(
+      'rejected',
+      'TOO_LARGE',
+      `the Cloud API sends ${media.type} up to ${limit.maxBytes} bytes; this one has ${media.data.length}`,
+    );
+}
+
 /** Graph error codes that mean "not now" (throughput, spam rate, pair rate, app rate limits): not sent, retry later. */
 const RATE_LIMIT_CODES = new Set([4, 80007, 130429, 131048, 131056, 133016]);
 
@@ -40,7 +92,10 @@ export class CloudApiClient {
   constructor(private readonly config: CloudApiConfig) {}
 
   /** The body Meta expects for one outgoing message. */
-  static body(input: CloudSendInput): Record<string, unknown> {
+  static body(
+    input: Omit<CloudSendInput, 'media'>,
+    media?: { type: OutgoingMediaType; id: string; fileName?: string | undefined },
+  ): Record<string, unknown> {
     const recipient = /^[A-Z]{2}\./.test(input.to)
       ? { recipient: input.to }
       : { to: input.to.replace(/^\+/, '').replace(/@.*$/, '') };
@@ -55,18 +110,24 @@ export class CloudApiClient {
           ...(input.template.components ? { components: input.template.components } : {}),
         },
       };
-    if (input.media) {
-      const media: Record<string, unknown> = { link: input.media.url };
-      if (input.text && input.media.type !== 'audio' && input.media.type !== 'sticker') media.caption = input.text;
-      if (input.media.fileName && input.media.type === 'document') media.filename = input.media.fileName;
-      return { ...base, type: input.media.type, [input.media.type]: media };
+    if (media) {
+      const content: Record<string, unknown> = { id: media.id };
+      if (input.text && media.type !== 'audio' && media.type !== 'sticker') content.caption = input.text;
+      if (media.fileName && media.type === 'document') content.filename = media.fileName;
+      return { ...base, type: media.type, [media.type]: content };
     }
     return { ...base, type: 'text', text: { body: input.text ?? '', preview_url: false } };
   }
 
-  /** Sends once; returns the `wamid`. */
+  /**
+   * Sends once; returns the `wamid`. Media is checked against {@link CLOUD_MEDIA_LIMITS} and uploaded
+   * first; a refused or failed upload is `rejected` (nothing was sent), a throttled one `rate_limited`.
+   */
   async send(phoneNumberId: string, input: CloudSendInput): Promise<string> {
-    const response = await this.post(phoneNumberId, CloudApiClient.body(input));
+    const media = input.media
+      ? { type: input.media.type, id: await this.upload(phoneNumberId, input.media), fileName: input.media.fileName }
+      : undefined;
+    const response = await this.post(phoneNumberId, CloudApiClient.body(input, media));
     const parsed = Sent.safeParse(response.body);
     if (!parsed.success)
       throw new ProviderError(
@@ -83,43 +144,97 @@ export class CloudApiClient {
     await this.post(phoneNumberId, { messaging_product: 'whatsapp', status: 'read', message_id: messageId });
   }
 
+  /**
+   * `POST /{phone-number-id}/media` (multipart: `messaging_product`, `type`, `file`): the media id a send
+   * then names. Nothing is sent yet, so every failure but a throttle or a refused token is `rejected`.
+   */
+  async upload(phoneNumberId: string, media: OutgoingMedia): Promise<string> {
+    checkCloudMedia(media);
+    const form = new FormData();
+    form.set('messaging_product', 'whatsapp');
+    form.set('type', media.mimeType);
+    form.set(
+      'file',
+      new Blob([media.data], { type: media.mimeType }),
+      media.fileName ?? `${media.type}-${media.hash.slice(0, 12)}`,
+    );
+    let response: Response;
+    try {
+      response = await fetch(this.url(phoneNumberId, 'media'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.config.accessToken}`, accept: 'application/json' },
+        body: form,
+        signal: AbortSignal.timeout(this.config.timeoutMs),
+      });
+    } catch (error) {
+      throw new ProviderError('rejected', 'UPLOAD_FAILED', `the Cloud API upload failed: ${(error as Error).message}`);
+    }
+    const text = await response.text().catch(() => '');
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = text;
+    }
+    if (response.status >= 200 && response.status < 300) {
+      const uploaded = Uploaded.safeParse(body);
+      if (uploaded.success) return uploaded.data.id;
+      throw new ProviderError(
+        'rejected',
+        'UPLOAD_FAILED',
+        `the Cloud API answered the upload ${response.status} without a media id`,
+      );
+    }
+    const error = graphFailure({ status: response.status, headers: response.headers, body }, 'the upload');
+    throw error.kind === 'unknown' ? new ProviderError('rejected', error.code, error.message, error.status) : error;
+  }
+
+  private url(phoneNumberId: string, edge: 'messages' | 'media'): string {
+    return `${this.config.graphUrl.replace(/\/$/, '')}/${encodeURIComponent(phoneNumberId)}/${edge}`;
+  }
+
   private async post(phoneNumberId: string, body: unknown): Promise<JsonResponse> {
     const response = await requestJson(
-      `${this.config.graphUrl.replace(/\/$/, '')}/${encodeURIComponent(phoneNumberId)}/messages`,
+      this.url(phoneNumberId, 'messages'),
       { method: 'POST', headers: { authorization: `Bearer ${this.config.accessToken}` }, body },
       this.config.timeoutMs,
     );
     if (response.status >= 200 && response.status < 300) return response;
-    const error = GraphError.safeParse(response.body);
-    const code = error.success ? error.data.error.code : undefined;
-    const message = error.success ? (error.data.error.message ?? 'error') : `HTTP ${response.status}`;
-    if (response.status === 429 || (code !== undefined && RATE_LIMIT_CODES.has(code)))
-      throw new ProviderError(
-        'rate_limited',
-        String(code ?? 429),
-        `Cloud API rate limit: ${message}`,
-        response.status,
-        retryAfterMs(response.headers.get('retry-after')) ?? 1_000,
-      );
-    if (response.status === 401 || code === 190)
-      throw new ProviderError(
-        'auth',
-        String(code ?? 401),
-        `Cloud API refused the access token: ${message}`,
-        response.status,
-      );
-    if (response.status >= 500)
-      throw new ProviderError(
-        'unknown',
-        String(code ?? response.status),
-        `Cloud API failed (${response.status}): ${message}`,
-        response.status,
-      );
-    throw new ProviderError(
-      'rejected',
-      String(code ?? response.status),
-      `Cloud API rejected the message: ${message}`,
+    throw graphFailure(response, 'the message');
+  }
+}
+
+/** A Graph error answer as a ProviderError: throttles `rate_limited`, a refused token `auth`, 5xx `unknown`, any other `rejected`. */
+function graphFailure(response: JsonResponse, what: string): ProviderError {
+  const error = GraphError.safeParse(response.body);
+  const code = error.success ? error.data.error.code : undefined;
+  const message = error.success ? (error.data.error.message ?? 'error') : `HTTP ${response.status}`;
+  if (response.status === 429 || (code !== undefined && RATE_LIMIT_CODES.has(code)))
+    return new ProviderError(
+      'rate_limited',
+      String(code ?? 429),
+      `Cloud API rate limit: ${message}`,
+      response.status,
+      retryAfterMs(response.headers.get('retry-after')) ?? 1_000,
+    );
+  if (response.status === 401 || code === 190)
+    return new ProviderError(
+      'auth',
+      String(code ?? 401),
+      `Cloud API refused the access token: ${message}`,
       response.status,
     );
-  }
+  if (response.status >= 500)
+    return new ProviderError(
+      'unknown',
+      String(code ?? response.status),
+      `Cloud API failed (${response.status}): ${message}`,
+      response.status,
+    );
+  return new ProviderError(
+    'rejected',
+    String(code ?? response.status),
+    `Cloud API rejected ${what}: ${message}`,
+    response.status,
+  );
 }

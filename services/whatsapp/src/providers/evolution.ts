@@ -12,6 +12,7 @@ import {
   type EvolutionFindMessages,
   type EvolutionPaged,
   type EvolutionReadMessages,
+  type EvolutionSendAudio,
   type EvolutionSendMedia,
   type EvolutionSendText,
 } from './evolutionApiTypes.js';
@@ -86,21 +87,38 @@ export class EvolutionClient implements GatewayClient, SyncSource {
     return { items, received: records.length, total };
   }
 
-  /** Text through `sendText`, media by URL through `sendMedia`; returns the sent message's `key.id`. */
+  /**
+   * Text through `sendText`; media inline (base64) through `sendMedia`, audio as a voice note through
+   * `sendWhatsAppAudio`; returns the sent message's `key.id`.
+   */
   async send(instance: string, input: GatewaySendInput): Promise<string> {
     // Evolution's createJid takes a JID as it is (`@s.whatsapp.net`, `@g.us`, `@lid`).
-    const response = input.media
-      ? await this.post(`/message/sendMedia/${encodeURIComponent(instance)}`, {
-          number: input.to,
-          mediatype: sendableMedia('Evolution API', input.media.type),
-          media: input.media.url,
-          ...(input.text !== undefined && input.media.type !== 'audio' ? { caption: input.text } : {}),
-          ...(input.media.fileName ? { fileName: input.media.fileName } : {}),
-        } satisfies EvolutionSendMedia)
-      : await this.post(`/message/sendText/${encodeURIComponent(instance)}`, {
-          number: input.to,
-          text: input.text ?? '',
-        } satisfies EvolutionSendText);
+    const name = encodeURIComponent(instance);
+    const media = input.media;
+    const type = media && sendableMedia('Evolution API', media.type);
+    let response: JsonResponse;
+    if (!media || !type)
+      response = await this.post(`/message/sendText/${name}`, {
+        number: input.to,
+        text: input.text ?? '',
+      } satisfies EvolutionSendText);
+    else if (type === 'audio')
+      response = await this.post(`/message/sendWhatsAppAudio/${name}`, {
+        number: input.to,
+        audio: media.data.toString('base64'),
+      } satisfies EvolutionSendAudio);
+    else
+      response = await this.post(`/message/sendMedia/${name}`, {
+        number: input.to,
+        mediatype: type,
+        mimetype: media.mimeType,
+        media: media.data.toString('base64'),
+        ...(input.text !== undefined ? { caption: input.text } : {}),
+        // Evolution refuses a base64 document without a file name.
+        ...(media.fileName || type === 'document'
+          ? { fileName: media.fileName ?? `document-${media.hash.slice(0, 12)}` }
+          : {}),
+      } satisfies EvolutionSendMedia);
     const sent = EvolutionSent.safeParse(response.body);
     if (!sent.success)
       throw new ProviderError(

@@ -12,13 +12,24 @@ export interface EvolutionSendText {
   text: string;
 }
 
-/** `POST /message/sendMedia/{instance}` (`mediaMessageSchema`: `number` and `mediatype` required; `media` is a URL or base64). */
+/**
+ * `POST /message/sendMedia/{instance}` (`mediaMessageSchema`: `number` and `mediatype` required; `media` is
+ * a URL or plain base64, no `data:` prefix; a base64 document needs `fileName`, `sendMedia` in
+ * `src/api/controllers/sendMessage.controller.ts`). Puente sends base64 with its `mimetype`.
+ */
 export interface EvolutionSendMedia {
   number: string;
-  mediatype: 'image' | 'document' | 'video' | 'audio';
+  mediatype: 'image' | 'document' | 'video';
+  mimetype: string;
   media: string;
   caption?: string;
   fileName?: string;
+}
+
+/** `POST /message/sendWhatsAppAudio/{instance}` (`audioMessageSchema`: `number` required; `audio` a URL or base64): a voice note. */
+export interface EvolutionSendAudio {
+  number: string;
+  audio: string;
 }
 
 /** `POST /chat/markMessageAsRead/{instance}` (`readMessageSchema`: each key's `id`, `fromMe`, `remoteJid` required). */

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { OutgoingMedia } from '../commands/outgoingMedia.js';
 import { ProviderError, requestJson, retryAfterMs, type JsonResponse } from '@puente/runtime';
 
 /**
@@ -17,10 +18,11 @@ export interface GatewaySendInput {
   /** The recipient's normalized JID (`…@s.whatsapp.net`, `…@g.us`, `…@lid`). */
   to: string;
   text?: string | undefined;
-  media?: { type: 'image' | 'video' | 'audio' | 'document' | 'sticker'; url: string; fileName?: string | undefined };
+  /** Sent inline (base64): the gateway never fetches anything. */
+  media?: OutgoingMedia;
 }
 
-/** The media a gateway client sends by URL; stickers are not among them (neither gateway sends one from a URL as such). */
+/** The media a gateway client sends; stickers are not among them (each gateway has a separate sticker call, not used). */
 export type GatewayMediaType = 'image' | 'video' | 'audio' | 'document';
 
 /** Refuses a sticker before any request leaves: nothing was sent, so the send fails for good. */

@@ -1,9 +1,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProviderError } from '@puente/runtime';
-import { FakeEvolution, FakeWaha } from '../testing/index.js';
+import { FakeEvolution, FakeWaha, outgoingMediaOf } from '../testing/index.js';
 import { EvolutionClient, evolutionFrom } from './evolution.js';
 import { WahaClient, wahaChatId, wahaFrom } from './waha.js';
+
+const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 0xff, 0xd9]);
+const OGG = Buffer.from('OggS fake opus voice note');
+const PDF = Buffer.from('%PDF-1.4 factura 42');
+const MP4 = Buffer.from('....ftypisom fake video');
+const b64 = (bytes: Buffer) => bytes.toString('base64');
 
 const kindOf = async (call: Promise<unknown>): Promise<string> => {
   try {
@@ -24,17 +30,21 @@ describe('Evolution API client', () => {
   });
   after(() => fake.stop());
 
-  test('text and media sends use sendText and sendMedia with the apikey header and return key.id', async () => {
+  test('text, media (base64 through sendMedia) and voice (sendWhatsAppAudio) with the apikey header return key.id', async () => {
     const text = await client.send('shop', { to: '34612345678@s.whatsapp.net', text: 'hola' });
     const image = await client.send('shop', {
       to: '120363040000000000@g.us',
       text: 'foto',
-      media: { type: 'image', url: 'https://files.example.test/a.jpg' },
+      media: outgoingMediaOf('image', JPEG, 'image/jpeg'),
     });
     const voice = await client.send('shop', {
       to: '34612345678@s.whatsapp.net',
       text: 'ignored',
-      media: { type: 'audio', url: 'https://files.example.test/v.ogg' },
+      media: outgoingMediaOf('audio', OGG, 'audio/ogg; codecs=opus'),
+    });
+    const document = await client.send('shop', {
+      to: '34612345678@s.whatsapp.net',
+      media: outgoingMediaOf('document', PDF, 'application/pdf'),
     });
     assert.deepEqual(
       fake.sends.map((s) => [s.path, s.body, s.messageId]),
@@ -45,17 +55,30 @@ describe('Evolution API client', () => {
           {
             number: '120363040000000000@g.us',
             mediatype: 'image',
-            media: 'https://files.example.test/a.jpg',
+            mimetype: 'image/jpeg',
+            media: b64(JPEG),
             caption: 'foto',
           },
           image,
         ],
+        ['/message/sendWhatsAppAudio/shop', { number: '34612345678@s.whatsapp.net', audio: b64(OGG) }, voice],
         [
           '/message/sendMedia/shop',
-          { number: '34612345678@s.whatsapp.net', mediatype: 'audio', media: 'https://files.example.test/v.ogg' },
-          voice,
+          {
+            number: '34612345678@s.whatsapp.net',
+            mediatype: 'document',
+            mimetype: 'application/pdf',
+            media: b64(PDF),
+            fileName: `document-${outgoingMediaOf('document', PDF, 'application/pdf').hash.slice(0, 12)}`,
+          },
+          document,
         ],
       ],
+    );
+    assert.deepEqual(
+      [image, voice, document].map((id) => fake.files.get(id)?.bytes),
+      [JPEG, OGG, PDF],
+      'the gateway got the same bytes',
     );
     assert.ok(fake.requests.every((r) => r.apiKey === fake.apiKey));
   });
@@ -79,7 +102,7 @@ describe('Evolution API client', () => {
       await kindOf(
         client.send('shop', {
           to: '34612345678@s.whatsapp.net',
-          media: { type: 'sticker', url: 'https://x.test/s.webp' },
+          media: outgoingMediaOf('sticker', Buffer.from('RIFF....WEBP'), 'image/webp'),
         }),
       ),
       'rejected:UNSUPPORTED_MEDIA',
@@ -115,19 +138,19 @@ describe('WAHA client', () => {
           await client.send('default', {
             to: '120363040000000000@g.us',
             text: 'foto',
-            media: { type: 'image', url: 'https://files.example.test/a.jpg' },
+            media: outgoingMediaOf('image', JPEG, 'image/jpeg'),
           }),
           await client.send('default', {
             to: '34612345678@s.whatsapp.net',
-            media: { type: 'document', url: 'https://files.example.test/x', fileName: 'factura.pdf' },
+            media: outgoingMediaOf('document', PDF, 'application/pdf', 'factura.pdf'),
           }),
           await client.send('default', {
             to: '34612345678@s.whatsapp.net',
-            media: { type: 'audio', url: 'https://f.test/v.ogg' },
+            media: outgoingMediaOf('audio', OGG, 'audio/ogg; codecs=opus'),
           }),
           await client.send('default', {
             to: '34612345678@s.whatsapp.net',
-            media: { type: 'video', url: 'https://f.test/v.mp4' },
+            media: outgoingMediaOf('video', MP4, 'video/mp4'),
           }),
         ];
         assert.deepEqual(
@@ -143,7 +166,7 @@ describe('WAHA client', () => {
               {
                 session: 'default',
                 chatId: '120363040000000000@g.us',
-                file: { mimetype: 'image/jpeg', url: 'https://files.example.test/a.jpg' },
+                file: { mimetype: 'image/jpeg', data: b64(JPEG) },
                 caption: 'foto',
               },
             ],
@@ -152,7 +175,7 @@ describe('WAHA client', () => {
               {
                 session: 'default',
                 chatId: '34612345678@c.us',
-                file: { mimetype: 'application/pdf', url: 'https://files.example.test/x', filename: 'factura.pdf' },
+                file: { mimetype: 'application/pdf', filename: 'factura.pdf', data: b64(PDF) },
               },
             ],
             [
@@ -160,7 +183,7 @@ describe('WAHA client', () => {
               {
                 session: 'default',
                 chatId: '34612345678@c.us',
-                file: { mimetype: 'audio/ogg; codecs=opus', url: 'https://f.test/v.ogg' },
+                file: { mimetype: 'audio/ogg; codecs=opus', data: b64(OGG) },
               },
             ],
             [
@@ -168,10 +191,15 @@ describe('WAHA client', () => {
               {
                 session: 'default',
                 chatId: '34612345678@c.us',
-                file: { mimetype: 'video/mp4', url: 'https://f.test/v.mp4' },
+                file: { mimetype: 'video/mp4', data: b64(MP4) },
               },
             ],
           ],
+        );
+        assert.deepEqual(
+          ids.slice(1).map((id) => fake.files.get(id)?.bytes),
+          [JPEG, PDF, OGG, MP4],
+          'WAHA got the same bytes',
         );
         assert.ok(fake.requests.every((r) => r.apiKey === fake.apiKey));
         await client.markRead('default', '34612345678@s.whatsapp.net', ['B2', 'B1']);

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProviderError } from '@puente/runtime';
 import { Config } from '../config.js';
-import { FakeInboxHub } from '../testing/index.js';
+import { FakeInboxHub, outgoingMediaOf } from '../testing/index.js';
 import { InboxHubClient, inboxHubFrom } from './inboxhub.js';
 import { listIn, unwrap } from './inboxhubApiTypes.js';
 
@@ -126,14 +126,17 @@ describe('Inbox Hub client against the fake (the shapes of the reference)', () =
       InboxHubClient.sendBody({
         to: '34612345678@s.whatsapp.net',
         text: 'factura',
-        media: { type: 'document', url: 'https://files.example.test/f.pdf', fileName: 'f.pdf' },
+        media: outgoingMediaOf('document', Buffer.from('%PDF-1.4 factura'), 'application/pdf', 'f.pdf'),
       }),
       {
         to: '34612345678',
         message: 'factura',
         type: 'document',
-        mediaUrl: 'https://files.example.test/f.pdf',
-        fileName: 'f.pdf',
+        media: {
+          data: Buffer.from('%PDF-1.4 factura').toString('base64'),
+          mimetype: 'application/pdf',
+          fileName: 'f.pdf',
+        },
       },
     );
     await c.markRead('sender', '34612345678@s.whatsapp.net');

@@ -9,6 +9,7 @@ import {
 } from '@puente/runtime';
 import { MessageType, toIsoTime, type MessageContent } from '@puente/contracts';
 import type { WhatsAppConfig } from '../config.js';
+import type { OutgoingMedia } from '../commands/outgoingMedia.js';
 import { baileysMessage } from '../sync/baileysMessage.js';
 import {
   BaileysWAMessage,
@@ -78,7 +79,8 @@ export interface InboxHubMessage extends Pick<
 export interface SendInput {
   to: string;
   text?: string;
-  media?: { type: 'image' | 'video' | 'audio' | 'document' | 'sticker'; url: string; fileName?: string };
+  /** Sent inline (base64) in Puente's chosen shape (docs/providers/inboxhub.md). */
+  media?: OutgoingMedia;
 }
 
 /** One page of a list, with what the answer says about the whole list. */
@@ -164,7 +166,11 @@ export class InboxHubClient {
     return id;
   }
 
-  /** The body Inbox Hub takes for one message (printed: `to`, `message`, `type`; media fields are Puente's choice). */
+  /**
+   * The body Inbox Hub takes for one message. Printed: `to`, `message`, `type`. Not printed, Puente's
+   * choice (docs/providers/inboxhub.md): media inline as `media: {data (base64), mimetype, fileName?}`,
+   * the caption in `message`.
+   */
   static sendBody(input: SendInput): Record<string, unknown> {
     const to = /@s\.whatsapp\.net$|@c\.us$/.test(input.to) ? input.to.replace(/@.*$/, '') : input.to.replace(/^\+/, '');
     if (input.media)
@@ -172,8 +178,11 @@ export class InboxHubClient {
         to,
         message: input.text ?? '',
         type: input.media.type,
-        mediaUrl: input.media.url,
-        ...(input.media.fileName ? { fileName: input.media.fileName } : {}),
+        media: {
+          data: input.media.data.toString('base64'),
+          mimetype: input.media.mimeType,
+          ...(input.media.fileName ? { fileName: input.media.fileName } : {}),
+        },
       };
     return { to, message: input.text ?? '', type: 'text' };
   }

@@ -30,35 +30,6 @@ export interface WahaConfig {
 /** The endpoint per media type: a voice note for audio, a file for documents. */
 const MEDIA_PATHS = { image: 'sendImage', video: 'sendVideo', audio: 'sendVoice', document: 'sendFile' } as const;
 
-/** WAHA wants a MIME type on every file; when the send names none, the extension's, else the type's usual one. */
-const MIME_BY_EXTENSION: Record<string, string> = {
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  png: 'image/png',
-  webp: 'image/webp',
-  gif: 'image/gif',
-  mp4: 'video/mp4',
-  '3gp': 'video/3gpp',
-  ogg: 'audio/ogg; codecs=opus',
-  opus: 'audio/ogg; codecs=opus',
-  mp3: 'audio/mpeg',
-  m4a: 'audio/mp4',
-  pdf: 'application/pdf',
-  txt: 'text/plain',
-  csv: 'text/csv',
-  doc: 'application/msword',
-  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
-  xls: 'application/vnd.ms-excel',
-  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-  zip: 'application/zip',
-};
-const MIME_BY_TYPE = {
-  image: 'image/jpeg',
-  video: 'video/mp4',
-  audio: 'audio/ogg; codecs=opus',
-  document: 'application/octet-stream',
-} as const;
-
 /** A JID as WAHA writes chats: users on `c.us`, groups and others as they are. */
 export function wahaChatId(jid: string): string {
   return jid.endsWith('@s.whatsapp.net') ? `${jid.slice(0, -'@s.whatsapp.net'.length)}@c.us` : jid;
@@ -126,21 +97,19 @@ export class WahaClient implements GatewayClient, SyncSource {
     return { items, received: raw.length };
   }
 
-  /** Text through `sendText`, media by URL through `sendImage`/`sendVideo`/`sendVoice`/`sendFile`; returns the message id. */
+  /** Text through `sendText`, media inline (`file.data`, base64) through `sendImage`/`sendVideo`/`sendVoice`/`sendFile`; returns the message id. */
   async send(session: string, input: GatewaySendInput): Promise<string> {
     const chatId = wahaChatId(input.to);
     let response: JsonResponse;
     if (input.media) {
       const type = sendableMedia('WAHA', input.media.type);
-      const name = input.media.fileName ?? new URL(input.media.url).pathname.split('/').pop() ?? '';
-      const extension = /\.([A-Za-z0-9]+)$/.exec(name)?.[1]?.toLowerCase();
       response = await this.post(`/api/${MEDIA_PATHS[type]}`, {
         session,
         chatId,
         file: {
-          mimetype: (extension && MIME_BY_EXTENSION[extension]) || MIME_BY_TYPE[type],
-          url: input.media.url,
+          mimetype: input.media.mimeType,
           ...(input.media.fileName ? { filename: input.media.fileName } : {}),
+          data: input.media.data.toString('base64'),
         },
         ...(input.text !== undefined && type !== 'audio' ? { caption: input.text } : {}),
       } satisfies WahaSendFile);

@@ -17,16 +17,16 @@ export interface WahaSendText extends WahaChatRequest {
   text: string;
 }
 
-/** `RemoteFile`: a file WAHA downloads from `url`. */
-export interface WahaRemoteFile {
+/** `BinaryFile` (`src/structures/files.dto.ts`): a file sent inline, `data` its bytes in base64. */
+export interface WahaBinaryFile {
   mimetype: string;
   filename?: string;
-  url: string;
+  data: string;
 }
 
 /** `POST /api/sendImage`, `/api/sendVideo`, `/api/sendFile` (caption allowed), `/api/sendVoice` (none). */
 export interface WahaSendFile extends WahaChatRequest {
-  file: WahaRemoteFile;
+  file: WahaBinaryFile;
   caption?: string;
 }
 

@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { FakeGatewayServer, text } from './fakeHttp.js';
+import { FakeGatewayServer, strictBase64, text } from './fakeHttp.js';
 
 /**
  * A fake Evolution API v2 for tests, answering as its source does (github.com/EvolutionAPI/evolution-api;
  * docs/providers/evolution.md): the guards in their order (an unknown instance is 404 `The "x" instance
  * does not exist` before the key is looked at; a missing or wrong `apikey` is 401), the JSON schemas of
- * `sendText`, `sendMedia` and `markMessageAsRead` (400 with the validator's messages), a number that is
+ * `sendText`, `sendMedia`, `sendWhatsAppAudio` and `markMessageAsRead` (400 with the validator's messages;
+ * media a URL or plain base64, a base64 document only with `fileName`; inline files kept in `files`), a number that is
  * not on WhatsApp refused 400 `[{exists: false, jid, number}]`, errors in `{status, error, response:
  * {message}}`, and a send answered 201 with the Baileys `WAMessage` that left (`key.id`). For a full sync
  * it lists what `history` holds as the source does, answering 200: `findContacts` (`offset` per page,
@@ -48,7 +49,7 @@ export class FakeEvolution extends FakeGatewayServer {
       body: { status, error: name, response: { message } },
     });
     const route =
-      /^\/(message\/sendText|message\/sendMedia|chat\/markMessageAsRead|chat\/findContacts|chat\/findChats|chat\/findMessages)\/([^/]+)$/.exec(
+      /^\/(message\/sendText|message\/sendMedia|message\/sendWhatsAppAudio|chat\/markMessageAsRead|chat\/findContacts|chat\/findChats|chat\/findMessages)\/([^/]+)$/.exec(
         path,
       );
     if (req.method !== 'POST' || !route) return error(404, 'Not Found', `Cannot ${req.method ?? 'GET'} ${path}`);
@@ -73,14 +74,18 @@ export class FakeEvolution extends FakeGatewayServer {
       return { status: 201, body: { message: 'Read messages', read: 'success' } };
     }
 
+    if (route[1] === 'message/sendWhatsAppAudio') return this.sendAudio(instance, path, fields, error);
     const media = route[1] === 'message/sendMedia';
     const missing = invalid(media ? ['number', 'mediatype'] : ['number', 'text']);
     if (missing.length > 0) return error(400, 'Bad Request', missing);
     if (typeof fields.number !== 'string') return error(400, 'Bad Request', ['Invalid format']);
     if (media && !MEDIA_TYPES.includes(String(fields.mediatype)))
       return error(400, 'Bad Request', [`mediatype is not one of enum values: ${MEDIA_TYPES.join(',')}`]);
-    if (media && !/^https?:\/\//.test(text(fields, 'media') ?? ''))
+    const inline = media ? strictBase64(fields.media) : undefined;
+    if (media && !inline && !/^https?:\/\//.test(text(fields, 'media') ?? ''))
       return error(400, 'Bad Request', ['Owned media must be a url or base64']);
+    if (inline && fields.mediatype === 'document' && !text(fields, 'fileName'))
+      return error(400, 'Bad Request', ['For base64 the file name must be informed.']);
     if (!media && (typeof fields.text !== 'string' || fields.text.trim() === ''))
       return error(400, 'Bad Request', ['Text is required']);
     const number = fields.number.replace(/@.*$/, '').replace(/\D/g, '');
@@ -88,6 +93,7 @@ export class FakeEvolution extends FakeGatewayServer {
     if (!jid.endsWith('@g.us') && (this.options.notOnWhatsApp ?? []).includes(number))
       return error(400, 'Bad Request', [{ exists: false, jid, number }]);
     const id = this.accept(instance, path, fields);
+    if (inline) this.keepInline(id, inline, fields);
     const message = media
       ? { [`${String(fields.mediatype)}Message`]: { url: fields.media, caption: fields.caption } }
       : { conversation: fields.text };
@@ -104,6 +110,41 @@ export class FakeEvolution extends FakeGatewayServer {
         source: 'unknown',
       },
     };
+  }
+
+  /** `sendWhatsAppAudio`: `audio` a URL or base64, sent as a voice note (`audioMessage` with `ptt`). */
+  private sendAudio(
+    instance: string,
+    path: string,
+    fields: Record<string, unknown>,
+    error: (status: number, name: string, message: unknown) => { status: number; body: unknown },
+  ): { status: number; body: unknown } {
+    if (typeof fields.number !== 'string') return error(400, 'Bad Request', ['requires property "number"']);
+    const inline = strictBase64(fields.audio);
+    if (!inline && !/^https?:\/\//.test(text(fields, 'audio') ?? ''))
+      return error(400, 'Bad Request', ['Owned media must be a url, base64, or valid file with buffer']);
+    const jid = fields.number.includes('@') ? fields.number : `${fields.number.replace(/\D/g, '')}@s.whatsapp.net`;
+    const id = this.accept(instance, path, fields);
+    if (inline) this.files.set(id, { bytes: inline, mimetype: 'audio/ogg; codecs=opus' });
+    return {
+      status: 201,
+      body: {
+        key: { remoteJid: jid, fromMe: true, id },
+        message: { audioMessage: { ptt: true, mimetype: 'audio/ogg; codecs=opus' } },
+        messageType: 'audioMessage',
+        messageTimestamp: Math.floor(Date.now() / 1000),
+        status: 'PENDING',
+      },
+    };
+  }
+
+  /** Keeps a base64 `sendMedia` file with the MIME type and name it was sent with. */
+  private keepInline(id: string, bytes: Buffer, fields: Record<string, unknown>): void {
+    this.files.set(id, {
+      bytes,
+      mimetype: text(fields, 'mimetype') ?? 'application/octet-stream',
+      fileName: text(fields, 'fileName'),
+    });
   }
 
   private find(instance: string, route: string, fields: Record<string, unknown>): { status: number; body: unknown } {

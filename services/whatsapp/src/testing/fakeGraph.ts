@@ -3,7 +3,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 /**
- * A fake of Meta's Graph API send endpoint (`POST /{phone-number-id}/messages`). It enforces the
+ * A fake of Meta's Graph API send endpoint (`POST /{phone-number-id}/messages`) and media upload
+ * (`POST /{phone-number-id}/media`, multipart, the Cloud API's per-type MIME types and sizes; a send
+ * naming a media id it never gave out is refused). It enforces the
  * access token (error 190, 401), known phone number ids (error 100), the message body's required
  * fields (error 100, 400), and a per-number throughput limit answered with error 130429, the way Meta
  * answers, so the sender's classification and rate limiting are tested against real error shapes.
@@ -19,6 +21,38 @@ export interface FakeGraphOptions {
   /** Messages per second per phone number (Cloud API default 80). */
   throughputPerSecond?: number;
 }
+
+/** A file uploaded to `/{phone-number-id}/media`, by the media id the upload answered. */
+export interface GraphUpload {
+  phoneNumberId: string;
+  bytes: Buffer;
+  mimeType: string;
+  fileName: string;
+}
+
+const MB = 1024 * 1024;
+/** Meta's "Supported media types": what an upload may be, by MIME type (without parameters), and its largest size. */
+const UPLOAD_LIMITS: Record<string, number> = {
+  'audio/aac': 16 * MB,
+  'audio/amr': 16 * MB,
+  'audio/mpeg': 16 * MB,
+  'audio/mp4': 16 * MB,
+  'audio/ogg': 16 * MB,
+  'text/plain': 100 * MB,
+  'application/pdf': 100 * MB,
+  'application/msword': 100 * MB,
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 100 * MB,
+  'application/vnd.ms-excel': 100 * MB,
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 100 * MB,
+  'application/vnd.ms-powerpoint': 100 * MB,
+  'application/vnd.openxmlformats-officedocument.presentationml.presentation': 100 * MB,
+  'image/jpeg': 5 * MB,
+  'image/png': 5 * MB,
+  'image/webp': 500 * 1024,
+  'video/3gpp': 16 * MB,
+  'video/3gp': 16 * MB,
+  'video/mp4': 16 * MB,
+};
 
 export interface GraphSend {
   phoneNumberId: string;
@@ -51,6 +85,8 @@ export class FakeGraph {
   /** Apps subscribed to the WABA. */
   readonly wabaApps = new Set<string>();
   readonly sends: GraphSend[] = [];
+  /** Uploaded media by id; a send's `{type: {id}}` must name one of these. */
+  readonly uploads = new Map<string, GraphUpload>();
   readonly reads: { phoneNumberId: string; messageId: string }[] = [];
   rateLimited = 0;
   /** Sends still to be refused for throughput whatever the clock says (`refuseForThroughput`). */
@@ -126,6 +162,9 @@ export class FakeGraph {
       );
       return;
     }
+    const upload = /^\/v\d+\.\d+\/([^/]+)\/media$/.exec(url.pathname);
+    if (req.method === 'POST' && upload)
+      return this.upload(decodeURIComponent(upload[1]!), req.headers['content-type'], Buffer.concat(chunks), res, fail);
     const match = /^\/v\d+\.\d+\/([^/]+)\/messages$/.exec(new URL(req.url ?? '/', 'http://fake').pathname);
     if (req.method !== 'POST' || !match) return fail(400, 100, 'Unknown path components', { error_subcode: 2500 });
     const phoneNumberId = decodeURIComponent(match[1]!);
@@ -164,6 +203,9 @@ export class FakeGraph {
       typeof content?.id !== 'string'
     )
       return fail(400, 100, `(#100) Param ${type}['link'] or ${type}['id'] is required`);
+    const mediaId = typeof content?.id === 'string' ? content.id : undefined;
+    if (mediaId !== undefined && this.uploads.get(mediaId)?.phoneNumberId !== phoneNumberId)
+      return fail(400, 100, `(#100) Invalid parameter: ${type}['id'] ${mediaId} is not a media id of this number`);
     if (
       type === 'template' &&
       (typeof content?.name !== 'string' ||
@@ -264,6 +306,62 @@ export class FakeGraph {
       );
     this.subscription = { callbackUrl, verifyToken, fields };
     return ok({ success: true });
+  }
+
+  /**
+   * `POST /{phone-number-id}/media`: multipart with `messaging_product=whatsapp`, `type` (the MIME type) and
+   * `file`; a MIME type outside Meta's list or a file over its type's size is refused (#100), an empty or
+   * missing file too. Answers `{id}` and keeps the bytes.
+   */
+  private async upload(
+    phoneNumberId: string,
+    contentType: string | undefined,
+    raw: Buffer,
+    res: ServerResponse,
+    fail: (status: number, code: number, message: string) => void,
+  ): Promise<void> {
+    if (!this.numbers.has(phoneNumberId))
+      return fail(400, 100, `Unsupported post request. Object with ID '${phoneNumberId}' does not exist`);
+    let form: FormData;
+    try {
+      if (!contentType?.startsWith('multipart/form-data')) throw new Error('not multipart');
+      form = await new Request('http://fake/', {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: raw,
+      }).formData();
+    } catch {
+      return fail(400, 100, '(#100) The request must be multipart/form-data');
+    }
+    if (form.get('messaging_product') !== 'whatsapp')
+      return fail(400, 100, '(#100) The parameter messaging_product is required.');
+    const file = form.get('file');
+    const type = form.get('type');
+    if (typeof type !== 'string' || !(file instanceof Blob) || file.size === 0)
+      return fail(400, 100, '(#100) The parameters file and type are required.');
+    const mime = type.split(';')[0]!.trim().toLowerCase();
+    const max = UPLOAD_LIMITS[mime];
+    if (max === undefined)
+      return fail(
+        400,
+        100,
+        `(#100) Param file must be a file with one of the following types: ${Object.keys(UPLOAD_LIMITS).join(', ')}. Received file of type '${type}'.`,
+      );
+    if (file.size > max)
+      return fail(
+        400,
+        131053,
+        `(#131053) Media upload error: ${mime} files must be at most ${max} bytes, this one has ${file.size}`,
+      );
+    const id = String(1_000_000_000_000_000n + BigInt(this.uploads.size + 1) * 7919n);
+    this.uploads.set(id, {
+      phoneNumberId,
+      bytes: Buffer.from(await file.arrayBuffer()),
+      mimeType: type,
+      fileName: file instanceof File ? file.name : 'blob',
+    });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ id }));
   }
 
   /**

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** One request a fake gateway received, for assertions on exact requests. */
@@ -25,6 +25,8 @@ export interface GatewaySend {
 export abstract class FakeGatewayServer {
   readonly requests: GatewayRequest[] = [];
   readonly sends: GatewaySend[] = [];
+  /** The files sent inline (base64), by the message id the send answered. */
+  readonly files = new Map<string, ReceivedFile>();
   /** While set, a send is recorded (the message leaves) and answered 201 with a body that is not JSON (as a proxy's error page would be). */
   garbleSendAnswers = false;
   url = '';
@@ -34,14 +36,12 @@ export abstract class FakeGatewayServer {
   constructor(protected readonly keyHeader: string) {}
 
   async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  stop(): Promise<void> {
+    return closeServer(this.server);
   }
 
   /** Answers one request; `body` is its parsed JSON (undefined when absent or unreadable). */
@@ -67,6 +67,18 @@ export abstract class FakeGatewayServer {
   }
 }
 
+/** Listens on a free loopback port; resolves with the server's base URL. */
+export async function listenOnLoopback(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Closes a server, its open connections included. */
+export async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 /** A request's JSON body; undefined when absent or unreadable. */
 export async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
@@ -83,4 +95,21 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
 export function text(body: unknown, field: string): string | undefined {
   const value = (body as Record<string, unknown> | undefined)?.[field];
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** A file a fake provider received inline with a send, kept so tests compare its bytes. */
+export interface ReceivedFile {
+  bytes: Buffer;
+  mimetype: string;
+  fileName?: string | undefined;
+}
+
+/**
+ * Plain base64 as the gateways accept it (class-validator's `isBase64`: the standard alphabet, padded
+ * to a multiple of 4, no `data:` prefix), decoded; undefined for anything else.
+ */
+export function strictBase64(value: unknown): Buffer | undefined {
+  if (typeof value !== 'string' || value === '' || value.length % 4 !== 0) return undefined;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return undefined;
+  return Buffer.from(value, 'base64');
 }

@@ -7,7 +7,7 @@ import {
   type InboxHubChat,
   type InboxHubContact,
 } from '../providers/inboxhubApiTypes.js';
-import { readJson } from './fakeHttp.js';
+import { readJson, strictBase64, type ReceivedFile } from './fakeHttp.js';
 
 /**
  * A fake Inbox Hub REST API for tests (the real one is a SaaS we cannot reach), speaking the shapes its
@@ -25,7 +25,8 @@ import { readJson } from './fakeHttp.js';
  *   envelope of contacts), newest first, each in Baileys' native `WAMessage` shape (Inbox Hub runs
  *   Baileys and hands its messages on; `messageShape: 'webhook'` answers a webhook's `data` shape
  *   instead, the other shape the client accepts);
- * - a media send is `{to, message (caption), type, mediaUrl, fileName}`;
+ * - a media send is `{to, message (caption), type, media: {data (base64), mimetype, fileName?}}`, the file
+ *   kept in `files` by message id;
  * - the session list answers `data.sessions[]` of `{id (DB id), sessionId, status, webhookUrl}`, and
  *   `GET /api/webhooks` lists the account's webhooks as `data.webhooks[]` (without secrets).
  */
@@ -84,6 +85,8 @@ export class FakeInboxHub {
   readonly sessions = new Map<string, FakeSession>();
   readonly accountWebhooks: FakeAccountWebhook[] = [];
   readonly sends: FakeSend[] = [];
+  /** The files sent with media sends, by message id. */
+  readonly files = new Map<string, ReceivedFile>();
   readonly reads: { session: string; chatId: string }[] = [];
   /** Session-scoped requests answered, as `METHOD /rest-of-path` (chat ids as `:chat`), for assertions. */
   readonly calls: string[] = [];
@@ -307,8 +310,10 @@ export class FakeInboxHub {
           : !MEDIA_SEND_TYPES.has(String(type))
       )
         return error(400, 'message (text) and a known type are required');
-      if (type !== 'text' && typeof input.mediaUrl !== 'string') return error(400, 'mediaUrl is required for media');
+      const file = type !== 'text' ? inlineFile(input.media) : undefined;
+      if (type !== 'text' && !file) return error(400, 'media.data (base64) and media.mimetype are required for media');
       const messageId = `3EB0${randomBytes(8).toString('hex').toUpperCase()}`;
+      if (file) this.files.set(messageId, file);
       const jid = to.includes('@') ? to : `${to}@s.whatsapp.net`;
       this.sends.push({ session: sessionId, body: input, messageId, at: Date.now() });
       const timestamp = new Date().toISOString();
@@ -438,4 +443,13 @@ function webhookShape(m: BaileysWAMessage): Record<string, unknown> {
     ...(text !== undefined ? { content: text } : {}),
     timestamp: new Date(Number(m.messageTimestamp) * 1000).toISOString(),
   };
+}
+
+/** A media send's `media: {data, mimetype, fileName?}` (the chosen shape), decoded; undefined when malformed. */
+function inlineFile(media: unknown): ReceivedFile | undefined {
+  const fields = (media ?? {}) as Record<string, unknown>;
+  const bytes = strictBase64(fields.data);
+  const mimetype = typeof fields.mimetype === 'string' && fields.mimetype !== '' ? fields.mimetype : undefined;
+  if (!bytes || !mimetype) return undefined;
+  return { bytes, mimetype, ...(typeof fields.fileName === 'string' ? { fileName: fields.fileName } : {}) };
 }

@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
-import { FakeGatewayServer, text } from './fakeHttp.js';
+import { FakeGatewayServer, strictBase64, text } from './fakeHttp.js';
 
 /**
  * A fake WAHA for tests, answering as its source does (github.com/devlikeapro/waha; docs/providers/waha.md):
  * `X-Api-Key` checked on every call (401), NestJS's error body `{statusCode, message, error}`, an unknown
  * session 404 ("We didn't find a session with name …") and one that is not `WORKING` 422 ("Session status
  * is not as expected"), the request DTOs' fields (`session` defaults to `default`; `chatId` a `@c.us` or
- * `@g.us` id; `text`; a remote `file` with `url` and `mimetype`), and a send answered 201 with the
+ * `@g.us` id; `text`; a `file` with `mimetype` and either `url` or base64 `data`, an inline one kept in
+ * `files`), and a send answered 201 with the
  * engine's message: NOWEB's Baileys `WAMessage` (`key.id`) or WEBJS's whatsapp-web.js `Message`
  * (`id: {id, _serialized}` and `_data.id`). For a full sync it lists what `history` holds as the source
  * does: `GET /api/contacts/all?session=` (all at once), `GET /api/{session}/chats?limit=&offset=` and
@@ -81,9 +82,15 @@ export class FakeWaha extends FakeGatewayServer {
     if (path === '/api/sendText' && typeof fields.text !== 'string')
       return error(400, 'Bad Request', 'text must be a string');
     const file = fields.file as Record<string, unknown> | undefined;
-    if (path !== '/api/sendText' && (!/^https?:\/\//.test(text(file, 'url') ?? '') || !text(file, 'mimetype')))
-      return error(400, 'Bad Request', 'file needs url and mimetype');
+    const inline = path !== '/api/sendText' ? strictBase64(file?.data) : undefined;
+    if (
+      path !== '/api/sendText' &&
+      ((!inline && !/^https?:\/\//.test(text(file, 'url') ?? '')) || !text(file, 'mimetype'))
+    )
+      return error(400, 'Bad Request', 'file needs mimetype and url or data (base64)');
     const id = this.accept(session, path, fields);
+    if (inline)
+      this.files.set(id, { bytes: inline, mimetype: text(file, 'mimetype')!, fileName: text(file, 'filename') });
     const remote = chatId;
     const serialized = `true_${remote}_${id}`;
     if (this.options.engine === 'WEBJS') {

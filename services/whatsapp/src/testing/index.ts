@@ -5,9 +5,10 @@ export {
   type FakeRequest,
   type FakeSend,
 } from './fakeInboxHub.js';
-export { FakeGraph, type FakeGraphOptions, type GraphSend } from './fakeGraph.js';
+export { FakeGraph, type FakeGraphOptions, type GraphSend, type GraphUpload } from './fakeGraph.js';
 export { INBOXHUB_EVENTS } from '../providers/inboxhubApiTypes.js';
 export { FakeEvolution, type FakeEvolutionOptions } from './fakeEvolution.js';
 export { FakeWaha, type FakeWahaOptions } from './fakeWaha.js';
-export { type GatewayRequest, type GatewaySend } from './fakeHttp.js';
-export { reportSentStatus } from './sends.js';
+export { type GatewayRequest, type GatewaySend, type ReceivedFile } from './fakeHttp.js';
+export { outgoingMediaOf, reportSentStatus } from './sends.js';
+export { FileServer, type ServedFile } from './fileServer.js';

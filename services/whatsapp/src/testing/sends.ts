@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import type { Db } from 'mongodb';
 import { Collections, createEvent, type DomainEvent, type WhatsAppProvider } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
+import { contentHash } from '@puente/media';
+import type { OutgoingMedia } from '../commands/outgoingMedia.js';
 import { eventually } from '@puente/bus/testing';
 import type { MessageDoc } from '../messages/messagesProjection.js';
 
@@ -49,4 +51,14 @@ export async function reportSentStatus(
   const pending = await messages.findOne({ _id: `${session}:${commandId}` });
   assert.deepEqual([pending?._deleted, pending?.aliasOf], [true, `${session}:${messageId}`]);
   return message;
+}
+
+/** Media with its bytes in hand, as the send handler gives it to a provider client (`hash` its SHA-256). */
+export function outgoingMediaOf(
+  type: OutgoingMedia['type'],
+  data: Buffer,
+  mimeType: string,
+  fileName?: string,
+): OutgoingMedia {
+  return { type, data, mimeType, ...(fileName ? { fileName } : {}), hash: contentHash(data) };
 }

@@ -1,0 +1,187 @@
+import { MediaCorruptError, MediaRejectedError, type MediaStore } from '@puente/media';
+import { mimeOfFileName, type SendMessageV1 } from '@puente/contracts';
+
+/** The kinds of media a send carries. */
+export type OutgoingMediaType = NonNullable<SendMessageV1['media']>['type'];
+
+/**
+ * A send's media with its bytes in hand (and in the media store): what every provider client uploads
+ * or inlines. Obtained before any provider is called, so a file that cannot be had is never "sent".
+ */
+export interface OutgoingMedia {
+  type: OutgoingMediaType;
+  data: Buffer;
+  /** What the sender named, else what the file's source said, else its extension's, else the type's usual one. */
+  mimeType: string;
+  fileName?: string | undefined;
+  /** Its key in the media store. */
+  hash: string;
+}
+
+/**
+ * Why a send's media could not be had: `MEDIA_NOT_FOUND` (no stored item with that hash),
+ * `MEDIA_CORRUPT` (stored, but its chunks are damaged), `MEDIA_UNAVAILABLE` (the URL could not be
+ * fetched: refused scheme, network, timeout, a non-2xx answer), `TOO_LARGE`, `EMPTY`, `BUDGET` (the
+ * store's own refusals). The send ends `failed` with this code; no provider was called.
+ */
+export type OutgoingMediaFailure =
+  'MEDIA_NOT_FOUND' | 'MEDIA_CORRUPT' | 'MEDIA_UNAVAILABLE' | 'TOO_LARGE' | 'EMPTY' | 'BUDGET';
+
+/** A send's media that could not be had. */
+export class OutgoingMediaError extends Error {
+  override readonly name = 'OutgoingMediaError';
+  constructor(
+    readonly code: OutgoingMediaFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** How a URL given to a send is fetched. */
+export interface MediaFetchOptions {
+  /** The whole download (answer and body) must finish within this. */
+  timeoutMs: number;
+}
+
+/** The usual MIME type of each kind, for media nothing else names a type for. */
+const MIME_BY_TYPE: Record<OutgoingMediaType, string> = {
+  image: 'image/jpeg',
+  video: 'video/mp4',
+  audio: 'audio/ogg; codecs=opus',
+  document: 'application/octet-stream',
+  sticker: 'image/webp',
+};
+
+/** A source's MIME type is taken unless it is the generic one (which says nothing). */
+const informative = (mime: string | null | undefined): string | undefined => {
+  const value = mime?.trim();
+  return value && !/^application\/octet-stream\b/i.test(value) && !/^binary\//i.test(value) ? value : undefined;
+};
+
+/**
+ * The bytes of a send's media: a stored item by its hash, or a URL fetched here (http/https only, within
+ * the timeout, never more than the store's item cap read) and kept in the store. Throws
+ * {@link OutgoingMediaError}; anything else thrown is the store's own failure (a database error: retry).
+ */
+export async function obtainOutgoingMedia(
+  store: MediaStore,
+  media: NonNullable<SendMessageV1['media']>,
+  options: MediaFetchOptions,
+): Promise<OutgoingMedia> {
+  if (media.hash !== undefined) {
+    const stored = await store.stat(media.hash);
+    if (!stored) throw new OutgoingMediaError('MEDIA_NOT_FOUND', `no stored media has the hash ${media.hash}`);
+    let data: Buffer;
+    try {
+      data = await store.bytes(stored);
+    } catch (error) {
+      if (error instanceof MediaCorruptError)
+        throw new OutgoingMediaError('MEDIA_CORRUPT', `the stored media ${media.hash} is damaged`, { cause: error });
+      throw error;
+    }
+    const fileName = media.fileName ?? stored.fileName;
+    return {
+      type: media.type,
+      data,
+      mimeType: mimeOf(media.type, media.mimeType, stored.contentType, fileName),
+      ...(fileName ? { fileName } : {}),
+      hash: stored.hash,
+    };
+  }
+  const url = media.url!;
+  const maxBytes = store.options.maxItemBytes;
+  const fetched = await download(url, maxBytes, options.timeoutMs);
+  const fileName = media.fileName ?? fileNameOf(url);
+  const mimeType = mimeOf(media.type, media.mimeType, fetched.contentType, fileName);
+  try {
+    const { media: stored } = await store.put(fetched.data, { contentType: mimeType, fileName });
+    return { type: media.type, data: fetched.data, mimeType, ...(fileName ? { fileName } : {}), hash: stored.hash };
+  } catch (error) {
+    if (error instanceof MediaRejectedError)
+      throw new OutgoingMediaError(error.code, `${url}: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+/** The media descriptor a send's events carry: the stored item, so the message shows its media as kept. */
+export function outgoingDescriptor(
+  media: OutgoingMedia,
+  url?: string,
+): { hash: string; bytes: number; mimeType: string; fileName?: string; url?: string } {
+  return {
+    hash: media.hash,
+    bytes: media.data.length,
+    mimeType: media.mimeType,
+    ...(media.fileName ? { fileName: media.fileName } : {}),
+    ...(url ? { url } : {}),
+  };
+}
+
+function mimeOf(
+  type: OutgoingMediaType,
+  named: string | undefined,
+  fromSource: string | null | undefined,
+  fileName: string | undefined,
+): string {
+  return named ?? informative(fromSource) ?? (fileName && mimeOfFileName(fileName)) ?? MIME_BY_TYPE[type];
+}
+
+/** A URL's last path segment, when it looks like a file name. */
+function fileNameOf(url: string): string | undefined {
+  const last = new URL(url).pathname.split('/').pop();
+  return last && /\.[A-Za-z0-9]+$/.test(last) ? decodeURIComponent(last) : undefined;
+}
+
+async function download(
+  url: string,
+  maxBytes: number,
+  timeoutMs: number,
+): Promise<{ data: Buffer; contentType: string | null }> {
+  const unavailable = (why: string, cause?: unknown) =>
+    new OutgoingMediaError('MEDIA_UNAVAILABLE', `${url} could not be fetched: ${why}`, { cause });
+  const tooLarge = (bytes: number | string) =>
+    new OutgoingMediaError('TOO_LARGE', `${url} has ${bytes} bytes, over the cap of ${maxBytes}`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw unavailable('not a URL', error);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw unavailable('only http and https are fetched');
+  const signal = AbortSignal.timeout(timeoutMs);
+  const failure = (error: unknown) =>
+    signal.aborted
+      ? unavailable(`no complete answer within ${timeoutMs} ms`, error)
+      : unavailable((error as Error).message, error);
+  let response: Response;
+  try {
+    response = await fetch(parsed, { signal, redirect: 'follow' });
+  } catch (error) {
+    throw failure(error);
+  }
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => undefined);
+    throw unavailable(`it answered ${response.status}`);
+  }
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (declared > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge(declared);
+  }
+  // The cap holds while reading: a server that sends more than it declared (or declared nothing) is cut off.
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of response.body ?? []) {
+      total += (chunk as Uint8Array).length;
+      if (total > maxBytes) throw tooLarge(`more than ${maxBytes}`);
+      chunks.push(Buffer.from(chunk as Uint8Array));
+    }
+  } catch (error) {
+    if (error instanceof OutgoingMediaError) throw error;
+    throw failure(error);
+  }
+  return { data: Buffer.concat(chunks, total), contentType: response.headers.get('content-type') };
+}
