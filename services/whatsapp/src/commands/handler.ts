@@ -24,6 +24,7 @@ import { findReportedSend } from './reconcile.js';
 import {
   obtainOutgoingMedia,
   outgoingDescriptor,
+  urlWithoutSecrets,
   OutgoingMediaError,
   type MediaFetchOptions,
   type OutgoingMedia,
@@ -97,7 +98,7 @@ export class CommandHandler {
       }
     const descriptor = c.media
       ? media
-        ? outgoingDescriptor(media, c.media.url)
+        ? outgoingDescriptor(media, c.media.url && urlWithoutSecrets(c.media.url))
         : {
             ...(c.media.url ? { url: c.media.url } : {}),
             ...(c.media.hash ? { hash: c.media.hash } : {}),

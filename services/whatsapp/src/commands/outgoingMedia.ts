@@ -100,7 +100,7 @@ export async function obtainOutgoingMedia(
     return { type: media.type, data: fetched.data, mimeType, ...(fileName ? { fileName } : {}), hash: stored.hash };
   } catch (error) {
     if (error instanceof MediaRejectedError)
-      throw new OutgoingMediaError(error.code, `${url}: ${error.message}`, { cause: error });
+      throw new OutgoingMediaError(error.code, `${urlWithoutSecrets(url)}: ${error.message}`, { cause: error });
     throw error;
   }
 }
@@ -131,7 +131,25 @@ function mimeOf(
 /** A URL's last path segment, when it looks like a file name. */
 function fileNameOf(url: string): string | undefined {
   const last = new URL(url).pathname.split('/').pop();
-  return last && /\.[A-Za-z0-9]+$/.test(last) ? decodeURIComponent(last) : undefined;
+  if (!last || !/\.[A-Za-z0-9]+$/.test(last)) return undefined;
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
+}
+
+/**
+ * A URL as errors and events name it: without its query and fragment, which often carry a signature or token
+ * (a pre-signed link), and without user info.
+ */
+export function urlWithoutSecrets(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '(not a URL)';
+  }
 }
 
 async function download(
@@ -139,10 +157,11 @@ async function download(
   maxBytes: number,
   timeoutMs: number,
 ): Promise<{ data: Buffer; contentType: string | null }> {
+  const named = urlWithoutSecrets(url);
   const unavailable = (why: string, cause?: unknown) =>
-    new OutgoingMediaError('MEDIA_UNAVAILABLE', `${url} could not be fetched: ${why}`, { cause });
+    new OutgoingMediaError('MEDIA_UNAVAILABLE', `${named} could not be fetched: ${why}`, { cause });
   const tooLarge = (bytes: number | string) =>
-    new OutgoingMediaError('TOO_LARGE', `${url} has ${bytes} bytes, over the cap of ${maxBytes}`);
+    new OutgoingMediaError('TOO_LARGE', `${named} has ${bytes} bytes, over the cap of ${maxBytes}`);
   let parsed: URL;
   try {
     parsed = new URL(url);
