@@ -10,4 +10,5 @@ export { INBOXHUB_EVENTS } from '../providers/inboxhubApiTypes.js';
 export { FakeEvolution, type FakeEvolutionOptions } from './fakeEvolution.js';
 export { FakeWaha, type FakeWahaOptions } from './fakeWaha.js';
 export { type GatewayRequest, type GatewaySend } from './fakeHttp.js';
+export { FakeMediaFiles, type FakeFile } from './fakeMedia.js';
 export { reportSentStatus } from './sends.js';
