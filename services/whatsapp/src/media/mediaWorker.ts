@@ -12,6 +12,7 @@ import { eachConcurrently, eventIdFor, Outcomes, type Bus, type Delivery, type O
 import { MediaRejectedError, type MediaStore } from '@puente/media';
 import { isContentEvent, messageKey, type ContentEvent } from '../messages/facts.js';
 import type { MessageDoc } from '../messages/messagesProjection.js';
+import { mediaTypeOf } from './sniff.js';
 import { MediaTransientError, MediaUnavailableError, type MediaItem, type MediaSource } from './source.js';
 
 const SOURCE = 'urn:puente:whatsapp:media';
@@ -128,7 +129,7 @@ export class MediaWorker {
         this.options.unavailable[item.provider] ?? `no media download for ${item.provider}`,
       );
     const got = await source.download(item, { maxBytes: this.options.maxBytes });
-    const mimeType = got.mimeType?.trim() || item.media.mimeType || 'application/octet-stream';
+    const mimeType = mediaTypeOf(got.bytes, got.mimeType, item.media.mimeType);
     const fileName = got.fileName ?? item.media.fileName;
     const { media } = await this.options.store.put(got.bytes, {
       contentType: mimeType,
