@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   fetchBytes,
   jsonOf,
+  parseJson,
   MediaTransientError,
   MediaUnavailableError,
   refused,
@@ -82,13 +83,5 @@ export class CloudApiMediaSource implements MediaSource {
     const parsed = GraphMedia.safeParse(jsonOf(got));
     if (!parsed.success) throw new MediaTransientError(`the Graph API answered media ${id} without a download URL`);
     return parsed.data;
-  }
-}
-
-function parseJson(text: string | undefined): unknown {
-  try {
-    return JSON.parse(text ?? '');
-  } catch {
-    return undefined;
   }
 }

@@ -3,6 +3,7 @@ import { EvolutionBase64Media, EvolutionError, type EvolutionGetBase64 } from '.
 import {
   fetchBytes,
   jsonOf,
+  parseJson,
   MediaTransientError,
   MediaUnavailableError,
   refused,
@@ -42,7 +43,7 @@ export class EvolutionMediaSource implements MediaSource {
     const transient = transientStatus(got, 'Evolution API');
     if (transient) throw transient;
     if (!got.bytes) {
-      const said = EvolutionError.safeParse(parse(got.error));
+      const said = EvolutionError.safeParse(parseJson(got.error));
       const detail = errorText(said.success ? said.data.response.message : undefined, got.status);
       if (got.status === 400)
         throw new MediaUnavailableError('EXPIRED', `Evolution API could not give the media: ${detail}`);
@@ -61,13 +62,5 @@ export class EvolutionMediaSource implements MediaSource {
       mimeType: answer.data.mimetype ?? undefined,
       fileName: answer.data.fileName ?? undefined,
     };
-  }
-}
-
-function parse(text: string | undefined): unknown {
-  try {
-    return JSON.parse(text ?? '');
-  } catch {
-    return undefined;
   }
 }

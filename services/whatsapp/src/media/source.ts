@@ -145,8 +145,13 @@ export async function fetchBytes(
 
 /** A JSON answer read through {@link fetchBytes} (small: provider metadata), or undefined when it is not JSON. */
 export function jsonOf(fetched: Fetched): unknown {
+  return parseJson(fetched.bytes?.toString('utf8'));
+}
+
+/** A text read as JSON (an error body), or undefined when it is not JSON. */
+export function parseJson(text: string | undefined): unknown {
   try {
-    return JSON.parse((fetched.bytes ?? Buffer.alloc(0)).toString('utf8'));
+    return JSON.parse(text ?? '');
   } catch {
     return undefined;
   }

@@ -96,6 +96,22 @@ function withStatus(
   return next;
 }
 
+/** The document of a fact that came before its message's content: only that fact is known so far. */
+function placeholderFor(
+  d: { session: string; messageId: string; provider: WhatsAppProvider; chatId?: string | undefined },
+  extra: Partial<MessageDoc> = {},
+): MessageDoc {
+  return {
+    session: d.session,
+    messageId: d.messageId,
+    provider: d.provider,
+    ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}),
+    ...extra,
+    placeholder: true,
+    _v: {},
+  };
+}
+
 /** The fields a media outcome sets on `media` (over the content's descriptor). */
 const OUTCOME_FIELDS = ['state', 'hash', 'bytes', 'mimeType', 'fileName', 'error'] as const;
 
@@ -219,32 +235,13 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
         case 'whatsapp.message.sent.v1':
         case 'whatsapp.message.imported.v1':
           return { session: event.data.session, messageId: event.data.messageId, _v: {} };
-        case 'whatsapp.message.status.v1': {
-          // A status before its message: only the status is known so far.
-          const d = event.data;
-          return {
-            session: d.session,
-            messageId: d.messageId,
-            provider: d.provider,
-            direction: 'out',
-            placeholder: true,
-            _v: {},
-            ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}),
-          };
-        }
+        case 'whatsapp.message.status.v1':
+          // A status before its message (so an outgoing one).
+          return placeholderFor(event.data, { direction: 'out' });
         case 'whatsapp.media.stored.v1':
-        case 'whatsapp.media.failed.v1': {
-          // Media kept (or not) before its message's content arrived: only that is known so far.
-          const d = event.data;
-          return {
-            session: d.session,
-            messageId: d.messageId,
-            provider: d.provider,
-            chatId: normalizeJid(d.chatId),
-            placeholder: true,
-            _v: {},
-          };
-        }
+        case 'whatsapp.media.failed.v1':
+          // Media kept (or not) before its message's content arrived.
+          return placeholderFor(event.data);
         case 'whatsapp.command.sent.v1': {
           const d = event.data;
           if (d.providerMessageId && key === messageKey(d.session, d.providerMessageId))
