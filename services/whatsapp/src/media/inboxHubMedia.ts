@@ -3,6 +3,7 @@ import type { InboxHubClient } from '../providers/inboxhub.js';
 import {
   fetchBytes,
   fillPath,
+  isPlainMediaUrl,
   MediaTransientError,
   MediaUnavailableError,
   refused,
@@ -30,7 +31,8 @@ export class InboxHubMediaSource implements MediaSource {
 
   async download(item: MediaItem, limits: { maxBytes: number }): Promise<DownloadedMedia> {
     const url = item.media.url;
-    if (url && /^https?:\/\//i.test(url)) {
+    // A message read back in Baileys' shape carries WhatsApp's encrypted CDN URL: straight to the path.
+    if (isPlainMediaUrl(url)) {
       const got = await this.get(url, limits.maxBytes);
       if (got.bytes) return { bytes: got.bytes, mimeType: got.headers.get('content-type') ?? undefined };
       const transient = transientStatus(got, 'Inbox Hub media URL');

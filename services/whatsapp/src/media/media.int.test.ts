@@ -274,6 +274,21 @@ describe('incoming media - expiry, limits and retries', () => {
       }
     });
 
+  test("inboxhub: a message read back in Baileys' shape (WhatsApp's encrypted CDN URL) is stored through the path", async () => {
+    const s = await service(hub);
+    try {
+      const file = image();
+      hub.arrive(s.session, 'BAILEYS', file);
+      const url = 'https://mmg.whatsapp.net/v/t62.7118-24/12345_67890.enc?ccb=11-4&oh=x&oe=y';
+      await s.receive('BAILEYS', 'image', { url, mimeType: file.mimeType }, true);
+      const doc = await s.settled('BAILEYS');
+      assert.equal(doc.media?.state, 'stored', JSON.stringify(doc.media?.error));
+      assert.equal(doc.media?.hash, contentHash(file.bytes));
+    } finally {
+      await s.stop();
+    }
+  });
+
   test('an item over MEDIA_MAX_BYTES is unavailable, TOO_LARGE, before it is downloaded', async () => {
     const s = await service(cloud, { MEDIA_MAX_BYTES: '2048' });
     try {

@@ -68,6 +68,25 @@ export function originOf(url: string): string {
   }
 }
 
+/**
+ * A URL worth downloading as the media itself: http(s), and not WhatsApp's CDN, whose files
+ * (`mmg.whatsapp.net/….enc`, what Baileys-shaped messages carry) are encrypted with the message's media
+ * key and useless as they are.
+ */
+export function isPlainMediaUrl(url: string | undefined): url is string {
+  if (!url) return false;
+  try {
+    const parsed = new URL(url);
+    return (
+      (parsed.protocol === 'https:' || parsed.protocol === 'http:') &&
+      !/(^|\.)whatsapp\.net$/i.test(parsed.hostname) &&
+      !parsed.pathname.endsWith('.enc')
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** True when `url` is on `base`'s origin (scheme, host and port): only then may `base`'s credentials go with it. */
 export function sameOrigin(url: string, base: string): boolean {
   try {

@@ -3,6 +3,7 @@ import { WahaMessage } from '../providers/wahaApiTypes.js';
 import {
   fetchBytes,
   fillPath,
+  isPlainMediaUrl,
   jsonOf,
   MediaTransientError,
   MediaUnavailableError,
@@ -27,7 +28,7 @@ export class WahaMediaSource implements MediaSource {
   constructor(private readonly config: { apiUrl: string; apiKey: string; messagePath: string; timeoutMs: number }) {}
 
   async download(item: MediaItem, limits: { maxBytes: number }): Promise<DownloadedMedia> {
-    if (item.media.url && /^https?:\/\//i.test(item.media.url)) {
+    if (isPlainMediaUrl(item.media.url)) {
       const got = await this.get(item.media.url, limits.maxBytes);
       if (got.bytes) return { bytes: got.bytes, mimeType: got.headers.get('content-type') ?? undefined };
       const transient = transientStatus(got, "WAHA's file server");
