@@ -100,6 +100,23 @@ describe('MediaStore (GridFS layout on the MongoDB wire)', () => {
     }
   });
 
+  test('different items stored at once into an empty store are all counted', async () => {
+    for (let round = 0; round < 3; round++) {
+      const scoped = client.db(`t_${randomBytes(6).toString('hex')}`);
+      try {
+        // Two stores on one database: two service instances whose first writes race.
+        const stores = [0, 1].map(
+          () => new MediaStore(scoped, { maxItemBytes: 1 << 20, budgetBytes: 1 << 24, chunkBytes: 1000 }),
+        );
+        const items = Array.from({ length: 6 }, () => randomBytes(1_500));
+        await Promise.all(items.map((bytes, i) => stores[i % 2]!.put(bytes, { contentType: 'image/jpeg' })));
+        assert.deepEqual(await stores[0]!.usage(), { bytes: 9_000, items: 6 });
+      } finally {
+        await scoped.dropDatabase();
+      }
+    }
+  });
+
   test('a missing chunk is reported, not served short; remove frees the budget', async () => {
     const store = new MediaStore(db, { maxItemBytes: 1 << 20, budgetBytes: 1 << 24, chunkBytes: 1000 });
     const { media } = await store.put(randomBytes(2_500), { contentType: 'video/mp4' });

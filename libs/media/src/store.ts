@@ -72,7 +72,13 @@ interface UsageDoc {
   _id: string;
   bytes: number;
   items: number;
+  /** On the claim: when it was taken. */
+  at?: Date;
 }
+
+/** The usage counter's claim document (see `MediaStore.count`), and how long a claim may be held. */
+const USAGE_CLAIM = 'total:claim';
+const USAGE_CLAIM_TTL_MS = 30_000;
 
 /** A byte range of an item, both ends included (HTTP's `Range: bytes=start-end`). */
 export interface ByteRange {
@@ -162,7 +168,7 @@ export class MediaStore {
     };
     const created = await ignoringDuplicates(this.files.insertOne(doc));
     if (!created) return { media: (await this.stat(hash))!, created: false };
-    await this.usageDocs.updateOne({ _id: 'total' }, { $inc: { bytes: bytes.length, items: 1 } }, { upsert: true });
+    await this.count(bytes.length, 1);
     return { media: storedOf(doc), created: true };
   }
 
@@ -221,9 +227,34 @@ export class MediaStore {
     const { deletedCount } = await this.files.deleteOne({ _id: hash });
     const count = Math.ceil(media.length / media.chunkSize);
     for (let n = 0; n < count; n++) await this.chunks.deleteOne({ _id: chunkId(hash, n) });
-    if (deletedCount === 1)
-      await this.usageDocs.updateOne({ _id: 'total' }, { $inc: { bytes: -media.length, items: -1 } });
+    if (deletedCount === 1) await this.count(-media.length, -1);
     return deletedCount === 1;
+  }
+
+  /**
+   * Moves the usage counter. FerretDB runs an update as read, modify, write, so increments that race
+   * (items stored at once, by one instance or several) would be lost: the counter's writers take turns
+   * behind a claim, a unique insert (atomic on every server); a claim older than USAGE_CLAIM_TTL_MS
+   * belongs to a writer that died and is taken over.
+   */
+  private async count(bytes: number, items: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const claim = { _id: USAGE_CLAIM, bytes: 0, items: 0, at: new Date() };
+      if (await ignoringDuplicates(this.usageDocs.insertOne(claim))) break;
+      if (attempt % 20 === 19)
+        await this.usageDocs.deleteOne({ _id: USAGE_CLAIM, at: { $lt: new Date(Date.now() - USAGE_CLAIM_TTL_MS) } });
+      await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * Math.min(50, 2 * (attempt + 1))));
+    }
+    try {
+      const total = await this.usage();
+      await this.usageDocs.replaceOne(
+        { _id: 'total' },
+        { bytes: total.bytes + bytes, items: total.items + items },
+        { upsert: true },
+      );
+    } finally {
+      await this.usageDocs.deleteOne({ _id: USAGE_CLAIM });
+    }
   }
 
   private async chunk(media: StoredMedia, n: number): Promise<Buffer> {

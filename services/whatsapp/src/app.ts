@@ -3,7 +3,7 @@ import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
 import type { Db } from 'mongodb';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
-import { decodeEvent } from '@puente/contracts';
+import { decodeEvent, type WhatsAppProvider } from '@puente/contracts';
 import { Outcomes, type Bus, type Delivery, type Outcome } from '@puente/bus';
 import { MediaStore } from '@puente/media';
 import type { ServiceDefinition } from '@puente/runtime';
@@ -14,6 +14,12 @@ import { SessionRateLimiter } from './commands/rateLimit.js';
 import { reconcileSent, sweepUnknownSends } from './commands/reconcile.js';
 import { Config, type WhatsAppConfig } from './config.js';
 import { consumersFor, type WhatsAppConsumers } from './consumers.js';
+import { CloudApiMediaSource } from './media/cloudApiMedia.js';
+import { EvolutionMediaSource } from './media/evolutionMedia.js';
+import { InboxHubMediaSource } from './media/inboxHubMedia.js';
+import { MediaWorker, mediaAttemptsWithin, mediaRetryDelayMs } from './media/mediaWorker.js';
+import type { MediaSource } from './media/source.js';
+import { WahaMediaSource } from './media/wahaMedia.js';
 import { WhatsAppProjections } from './readModels.js';
 import { CloudApiClient } from './providers/cloudApi.js';
 import { evolutionFrom } from './providers/evolution.js';
@@ -31,6 +37,8 @@ export class WhatsAppApp {
   readonly commands: CommandHandler;
   /** Media kept in MONGO_URL's database (GridFS layout, bucket `media`). */
   readonly media: MediaStore;
+  /** Downloads incoming media into `media` (its own consumer, `whatsapp-media`). */
+  readonly mediaWorker: MediaWorker;
   /** Inbox Hub's full sync, when its API is configured. */
   readonly sync: FullSync | undefined;
   /** Every configured provider's full sync (Inbox Hub, Evolution API, WAHA). */
@@ -65,6 +73,7 @@ export class WhatsAppApp {
       : undefined;
     const evolution = evolutionFrom(config);
     const waha = wahaFrom(config);
+    this.mediaWorker = mediaWorkerFrom({ bus, db, logger, config, store: this.media, inboxHub });
     this.commands = new CommandHandler({
       bus,
       db,
@@ -255,6 +264,11 @@ class WhatsAppConsumersController {
     return this.app.onSessionStatus(delivery);
   }
 
+  @OnJetStream('media', { batch: true })
+  keepMedia(deliveries: Delivery[]): Promise<Outcome[]> {
+    return this.app.mediaWorker.handle(deliveries);
+  }
+
   @OnJetStream('reconciler')
   async outgoing(event: Parameters<typeof reconcileSent>[0]): Promise<void> {
     await this.app.reconcileSent(event);
@@ -275,7 +289,73 @@ function bindConsumers(
     commands: { consumer: consumers.commands, runner: { ackWaitMs: Math.min(10_000, config.WHATSAPP_ACK_WAIT_MS) } },
     syncTrigger: { consumer: consumers.syncTrigger },
     reconciler: { consumer: consumers.reconciler },
+    media: { consumer: consumers.media, runner: mediaRunner(config) },
   };
+}
+
+/**
+ * The media consumer's runner: batches no longer than the downloads that run at once, and more
+ * deliveries than the worker's own retry schedule takes (it ends a message `UNREACHABLE` itself, within
+ * MEDIA_RETRY_FOR_MS); other failures (the store, the bus) wait on the same growing delays.
+ */
+function mediaRunner(config: WhatsAppConfig): ConsumerBinding['runner'] {
+  const attempts = mediaAttemptsWithin(config.MEDIA_RETRY_FOR_MS);
+  return {
+    batchSize: config.MEDIA_DOWNLOAD_CONCURRENCY,
+    maxAttempts: attempts + 1,
+    backoffMs: Array.from({ length: attempts }, (_, i) => mediaRetryDelayMs(i + 1)),
+  };
+}
+
+/** The media worker with a source for every provider whose API is configured, and why the others have none. */
+function mediaWorkerFrom(deps: {
+  bus: Bus;
+  db: Db;
+  logger: Logger;
+  config: WhatsAppConfig;
+  store: MediaStore;
+  inboxHub: ReturnType<typeof inboxHubFrom>;
+}): MediaWorker {
+  const { config } = deps;
+  const timeoutMs = config.MEDIA_DOWNLOAD_TIMEOUT_MS;
+  const sources: Partial<Record<WhatsAppProvider, MediaSource>> = {};
+  const unavailable: Partial<Record<WhatsAppProvider, string>> = {};
+  if (config.WHATSAPP_ACCESS_TOKEN)
+    sources['cloud-api'] = new CloudApiMediaSource({
+      graphUrl: config.WHATSAPP_GRAPH_URL,
+      accessToken: config.WHATSAPP_ACCESS_TOKEN,
+      timeoutMs,
+    });
+  else unavailable['cloud-api'] = 'Cloud API media download not configured: set WHATSAPP_ACCESS_TOKEN';
+  if (typeof deps.inboxHub === 'string') unavailable.inboxhub = deps.inboxHub;
+  else sources.inboxhub = new InboxHubMediaSource(deps.inboxHub, { mediaPath: config.INBOXHUB_MEDIA_PATH, timeoutMs });
+  if (config.EVOLUTION_API_URL && config.EVOLUTION_API_KEY)
+    sources.evolution = new EvolutionMediaSource({
+      apiUrl: config.EVOLUTION_API_URL,
+      apiKey: config.EVOLUTION_API_KEY,
+      timeoutMs,
+    });
+  else
+    unavailable.evolution = 'Evolution API media download not configured: set EVOLUTION_API_URL and EVOLUTION_API_KEY';
+  if (config.WAHA_API_URL && config.WAHA_API_KEY)
+    sources.waha = new WahaMediaSource({
+      apiUrl: config.WAHA_API_URL,
+      apiKey: config.WAHA_API_KEY,
+      messagePath: config.WAHA_MESSAGE_PATH,
+      timeoutMs,
+    });
+  else unavailable.waha = 'WAHA media download not configured: set WAHA_API_URL and WAHA_API_KEY';
+  return new MediaWorker({
+    bus: deps.bus,
+    db: deps.db,
+    store: deps.store,
+    logger: deps.logger,
+    sources,
+    unavailable,
+    maxBytes: config.MEDIA_MAX_BYTES,
+    concurrency: config.MEDIA_DOWNLOAD_CONCURRENCY,
+    retryForMs: config.MEDIA_RETRY_FOR_MS,
+  });
 }
 
 /** Builds and starts the service's consumers on a bus and database (the service's `start`, and tests); `WHATSAPP_SESSIONS` scopes them. */

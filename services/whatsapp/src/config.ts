@@ -48,6 +48,30 @@ export const Config = z.object({
     .default(20 * 1024 ** 3),
   /** How long fetching a send's media URL may take, answer and body (the send fails `MEDIA_UNAVAILABLE` past it). */
   MEDIA_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
+  /** Media downloads (incoming media kept in the store) running at once per instance. */
+  MEDIA_DOWNLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** How long one download (or one provider call of it) may take before it counts as a transient failure. */
+  MEDIA_DOWNLOAD_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(300_000),
+  /** How long a download that keeps failing transiently (timeouts, 5xx, 429) is retried before the media is `UNREACHABLE`. */
+  MEDIA_RETRY_FOR_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(7 * 24 * 3_600_000)
+    .default(3_600_000),
+  /**
+   * Inbox Hub's download of a message's media when its webhook URL has expired (not printed by Inbox Hub's
+   * users: Puente's choice, docs/providers/inboxhub.md); `{session}`, `{chat}`, `{message}` filled in.
+   */
+  INBOXHUB_MEDIA_PATH: z.string().startsWith('/').default('/api/sessions/{session}/messages/{message}/media'),
+  /**
+   * WAHA's lookup of one message with its media downloaded again (a fresh `media.url`), as newer WAHA
+   * releases serve it; `{session}`, `{chat}` (WAHA's `@c.us` form) and `{message}` (the serialized id) filled in.
+   */
+  WAHA_MESSAGE_PATH: z
+    .string()
+    .startsWith('/')
+    .default('/api/{session}/chats/{chat}/messages/{message}?downloadMedia=true'),
   WHATSAPP_ACCESS_TOKEN: z.string().optional(),
   WHATSAPP_GRAPH_URL: url(['https', 'http']).default('https://graph.facebook.com/v21.0'),
   WHATSAPP_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),

@@ -9,6 +9,8 @@ export interface WhatsAppConsumers {
   commands: ConsumerDefinition;
   syncTrigger: ConsumerDefinition;
   reconciler: ConsumerDefinition;
+  /** Keeps incoming media (`media/mediaWorker.ts`). */
+  media: ConsumerDefinition;
 }
 
 /** The read models' consumer: its durable name from libs/contracts, its subjects what the projections handle. */
@@ -23,6 +25,7 @@ export const DefaultConsumers: WhatsAppConsumers = {
   commands: Consumers.whatsappCommands,
   syncTrigger: Consumers.whatsappSyncTrigger,
   reconciler: Consumers.whatsappReconciler,
+  media: Consumers.whatsappMedia,
 };
 
 /**
@@ -53,5 +56,6 @@ export function consumersFor(sessions: readonly string[] | undefined): WhatsAppC
     commands: narrow(DefaultConsumers.commands),
     syncTrigger: narrow(DefaultConsumers.syncTrigger),
     reconciler: narrow(DefaultConsumers.reconciler),
+    media: narrow(DefaultConsumers.media),
   };
 }

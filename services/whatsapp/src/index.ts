@@ -15,7 +15,15 @@ export {
   messagesProjection,
   sessionsProjection,
 } from './readModels.js';
-export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc } from './readModels.js';
+export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, MessageMedia, SessionDoc } from './readModels.js';
+export { MediaWorker, type MediaWorkerOptions } from './media/mediaWorker.js';
+export {
+  MediaTransientError,
+  MediaUnavailableError,
+  type DownloadedMedia,
+  type MediaItem,
+  type MediaSource,
+} from './media/source.js';
 export { InboxHubClient, inboxHubFrom, type InboxHubPaths } from './providers/inboxhub.js';
 export { INBOXHUB_EVENTS } from './providers/inboxhubApiTypes.js';
 export { EvolutionClient, evolutionFrom, type EvolutionConfig } from './providers/evolution.js';

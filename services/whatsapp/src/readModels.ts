@@ -12,10 +12,10 @@ import { commandsProjection, type CommandDoc } from './commands/commandsProjecti
 import { contactsProjection, type ContactDoc } from './contacts/contactsProjection.js';
 import { conversationsProjection, type ConversationDoc } from './conversations/conversationsProjection.js';
 import { messageFacts } from './messages/facts.js';
-import { messagesProjection, type MessageDoc } from './messages/messagesProjection.js';
+import { messagesProjection, type MessageDoc, type MessageMedia } from './messages/messagesProjection.js';
 import { sessionsProjection, type SessionDoc } from './sessions/sessionsProjection.js';
 
-export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, SessionDoc };
+export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, MessageMedia, SessionDoc };
 export { commandsProjection, contactsProjection, conversationsProjection, messagesProjection, sessionsProjection };
 
 const messages = messagesProjection();

@@ -1,6 +1,17 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { at, chat, ev, evolveAll, plain, received, S, sendRequested, status } from '../testing/given.js';
+import {
+  at,
+  chat,
+  ev,
+  evolveAll,
+  plain,
+  received,
+  S,
+  sameInEveryOrder,
+  sendRequested,
+  status,
+} from '../testing/given.js';
 
 describe('whatsapp projections - messages', () => {
   test('a status before its message makes a placeholder that the message completes, counted once', () => {
@@ -154,5 +165,88 @@ describe('whatsapp projections - messages', () => {
         ['out', 'delivered', 'Escrito en el teléfono', undefined],
       );
     }
+  });
+});
+
+describe('whatsapp projections - media of a message', () => {
+  const HASH = 'a'.repeat(64);
+  const image = (id: string, minute: number) =>
+    received(id, minute, {
+      type: 'image',
+      text: 'mira',
+      media: { url: 'https://files.example.test/1.jpg', mimeType: 'image/jpeg', caption: 'mira' },
+    });
+  const stored = (id: string, minute: number) =>
+    ev('whatsapp.media.stored.v1', {
+      session: S,
+      provider: 'inboxhub',
+      messageId: id,
+      chatId: chat,
+      hash: HASH,
+      bytes: 1234,
+      mimeType: 'image/jpeg',
+      fileName: 'foto.jpg',
+      timestamp: at(minute),
+    });
+  const failed = (id: string, code: 'EXPIRED' | 'BUDGET', minute: number) =>
+    ev('whatsapp.media.failed.v1', {
+      session: S,
+      provider: 'inboxhub',
+      messageId: id,
+      chatId: chat,
+      code,
+      message: `media ${code}`,
+      timestamp: at(minute),
+    });
+
+  test('given an image, when its media is stored, then the message shows it stored with hash, bytes and type', () => {
+    const state = evolveAll([image('M1', 1), stored('M1', 2)]);
+    assert.deepEqual(state.messages.get(`${S}:M1`)!.media, {
+      url: 'https://files.example.test/1.jpg',
+      mimeType: 'image/jpeg',
+      caption: 'mira',
+      state: 'stored',
+      hash: HASH,
+      bytes: 1234,
+      fileName: 'foto.jpg',
+    });
+  });
+  test('content and media outcomes in every order end in one state: stored wins over unavailable', () => {
+    const state = sameInEveryOrder([image('M2', 1), failed('M2', 'BUDGET', 2), stored('M2', 3)]);
+    const doc = state.messages.get(`${S}:M2`)!;
+    assert.equal(doc.media?.state, 'stored');
+    assert.equal(doc.media?.error, undefined);
+    assert.equal(doc.placeholder, undefined);
+    assert.equal(doc.text, 'mira');
+    assert.equal(state.conversations.get(`${S}:${chat}`)!.unreadCount, 1);
+  });
+  test('a media event before its message is kept: the message that follows shows it', () => {
+    const state = evolveAll([failed('M3', 'EXPIRED', 2)]);
+    assert.equal(state.messages.get(`${S}:M3`)!.placeholder, true);
+    evolveAll([image('M3', 1)], state, 2);
+    const doc = state.messages.get(`${S}:M3`)!;
+    assert.equal(doc.placeholder, undefined);
+    assert.deepEqual(doc.media?.error, { code: 'EXPIRED', message: 'media EXPIRED' });
+    assert.equal(doc.media?.state, 'unavailable');
+    assert.equal(doc.media?.url, 'https://files.example.test/1.jpg');
+  });
+  test('a duplicate media outcome, even much later, changes nothing', () => {
+    const once = evolveAll([image('M4', 1), stored('M4', 2)]);
+    const snapshot = structuredClone(once);
+    assert.deepEqual(evolveAll([stored('M4', 2), failed('M4', 'EXPIRED', 9)], once, 1_000_000), snapshot);
+  });
+  test('media Puente already holds (a send by hash) is stored from the start', () => {
+    const state = evolveAll([
+      ev('whatsapp.message.send_requested.v1', {
+        session: S,
+        provider: 'inboxhub',
+        commandId: 'CMD-M5',
+        chatId: chat,
+        type: 'document',
+        media: { hash: HASH, mimeType: 'application/pdf', fileName: 'a.pdf' },
+        requestedAt: at(1),
+      }),
+    ]);
+    assert.equal(state.messages.get(`${S}:CMD-M5`)!.media?.state, 'stored');
   });
 });

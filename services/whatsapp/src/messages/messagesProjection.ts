@@ -3,6 +3,7 @@ import {
   Collections,
   normalizeJid,
   type DomainEventOf,
+  type MediaFailureCode,
   type MessageContent,
   type MessageStatus,
   type WhatsAppProvider,
@@ -27,7 +28,25 @@ export type MessageEvent =
       | 'whatsapp.command.sent.v1'
       | 'whatsapp.command.failed.v1'
       | 'whatsapp.command.unknown.v1'
+      | 'whatsapp.media.stored.v1'
+      | 'whatsapp.media.failed.v1'
     >;
+
+/** The outcome of keeping a message's media (the media worker's events). */
+type MediaEvent = Extract<MessageEvent, { type: 'whatsapp.media.stored.v1' | 'whatsapp.media.failed.v1' }>;
+
+/**
+ * A message's media as the read model shows it: the content's descriptor and what became of the file.
+ * `state` is absent while it is not downloaded yet; `stored` sets `hash`, `bytes`, `mimeType` (and
+ * `fileName`) from the store; `unavailable` sets `error`.
+ */
+export type MessageMedia = NonNullable<MessageContent['media']> & {
+  state?: 'stored' | 'unavailable';
+  error?: { code: MediaFailureCode; message: string };
+};
+
+/** Media outcomes in order: `stored` is final, `unavailable` gives way to it (a later download that worked). */
+const MEDIA_RANK = { unavailable: 1, stored: 2 } as const;
 
 export interface MessageDoc extends ProjectedDoc {
   session: string;
@@ -40,7 +59,7 @@ export interface MessageDoc extends ProjectedDoc {
   pushName?: string;
   type?: MessageContent['type'];
   text?: string;
-  media?: MessageContent['media'];
+  media?: MessageMedia;
   location?: MessageContent['location'];
   reaction?: MessageContent['reaction'];
   quotedMessageId?: string;
@@ -59,7 +78,7 @@ export interface MessageDoc extends ProjectedDoc {
   aliasOf?: string;
   /** Stream position of the event that first gave this document content (counted facts hang on it). */
   firstContentAt?: number;
-  _v: { content?: AspectVersion; status?: AspectVersion };
+  _v: { content?: AspectVersion; status?: AspectVersion; media?: AspectVersion };
 }
 
 function withStatus(
@@ -75,6 +94,59 @@ function withStatus(
   if (status === 'failed' && error) next.error = error;
   else delete next.error;
   return next;
+}
+
+/** The document of a fact that came before its message's content: only that fact is known so far. */
+function placeholderFor(
+  d: { session: string; messageId: string; provider: WhatsAppProvider; chatId?: string | undefined },
+  extra: Partial<MessageDoc> = {},
+): MessageDoc {
+  return {
+    session: d.session,
+    messageId: d.messageId,
+    provider: d.provider,
+    ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}),
+    ...extra,
+    placeholder: true,
+    _v: {},
+  };
+}
+
+/** The fields a media outcome sets on `media` (over the content's descriptor). */
+const OUTCOME_FIELDS = ['state', 'hash', 'bytes', 'mimeType', 'fileName', 'error'] as const;
+
+/**
+ * The media a content event shows, with the outcome the document already has (a media event may come
+ * first, or the content again later). A descriptor with a hash is media Puente holds: `stored` at once.
+ */
+function contentMedia(descriptor: MessageContent['media'], base: MessageDoc | undefined): MessageMedia | undefined {
+  const outcome =
+    base?._v.media && base.media
+      ? Object.fromEntries(OUTCOME_FIELDS.flatMap((f) => (base.media![f] === undefined ? [] : [[f, base.media![f]]])))
+      : undefined;
+  if (!descriptor) return outcome ? base!.media : undefined;
+  if (outcome) return { ...descriptor, ...outcome };
+  return descriptor.hash ? { ...descriptor, state: 'stored' } : descriptor;
+}
+
+/** The media worker's outcome, versioned by rank then position: `stored` is never undone, a duplicate changes nothing. */
+function withMediaOutcome(doc: MessageDoc, event: MediaEvent, position: number): MessageDoc {
+  const stored = event.type === 'whatsapp.media.stored.v1';
+  const rank = stored ? MEDIA_RANK.stored : MEDIA_RANK.unavailable;
+  if (doc._v.media && doc._v.media[0] >= rank) return doc;
+  const { state: _state, hash: _hash, error: _error, ...descriptor } = doc.media ?? {};
+  const media: MessageMedia =
+    event.type === 'whatsapp.media.stored.v1'
+      ? {
+          ...descriptor,
+          state: 'stored',
+          hash: event.data.hash,
+          bytes: event.data.bytes,
+          mimeType: event.data.mimeType,
+          ...(event.data.fileName ? { fileName: event.data.fileName } : {}),
+        }
+      : { ...descriptor, state: 'unavailable', error: { code: event.data.code, message: event.data.message } };
+  return setAspect(doc, 'media', { media }, [rank, position]);
 }
 
 function withContent(base: MessageDoc, event: ContentEvent, position: number): MessageDoc {
@@ -93,7 +165,7 @@ function withContent(base: MessageDoc, event: ContentEvent, position: number): M
         pushName: d.pushName,
         type: d.type,
         text: d.text,
-        media: d.media,
+        media: contentMedia(d.media, base),
         location: d.location,
         reaction: d.reaction,
         quotedMessageId: d.quotedMessageId,
@@ -130,6 +202,8 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
       'whatsapp.command.sent.v1',
       'whatsapp.command.failed.v1',
       'whatsapp.command.unknown.v1',
+      'whatsapp.media.stored.v1',
+      'whatsapp.media.failed.v1',
     ],
     keys(event) {
       switch (event.type) {
@@ -137,6 +211,8 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
         case 'whatsapp.message.sent.v1':
         case 'whatsapp.message.imported.v1':
         case 'whatsapp.message.status.v1':
+        case 'whatsapp.media.stored.v1':
+        case 'whatsapp.media.failed.v1':
           return [messageKey(event.data.session, event.data.messageId)];
         case 'whatsapp.message.send_requested.v1':
           return [messageKey(event.data.session, event.data.commandId)];
@@ -159,19 +235,13 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
         case 'whatsapp.message.sent.v1':
         case 'whatsapp.message.imported.v1':
           return { session: event.data.session, messageId: event.data.messageId, _v: {} };
-        case 'whatsapp.message.status.v1': {
-          // A status before its message: only the status is known so far.
-          const d = event.data;
-          return {
-            session: d.session,
-            messageId: d.messageId,
-            provider: d.provider,
-            direction: 'out',
-            placeholder: true,
-            _v: {},
-            ...(d.chatId ? { chatId: normalizeJid(d.chatId) } : {}),
-          };
-        }
+        case 'whatsapp.message.status.v1':
+          // A status before its message (so an outgoing one).
+          return placeholderFor(event.data, { direction: 'out' });
+        case 'whatsapp.media.stored.v1':
+        case 'whatsapp.media.failed.v1':
+          // Media kept (or not) before its message's content arrived.
+          return placeholderFor(event.data);
         case 'whatsapp.command.sent.v1': {
           const d = event.data;
           if (d.providerMessageId && key === messageKey(d.session, d.providerMessageId))
@@ -198,6 +268,9 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
           const d = event.data;
           return withStatus(doc!, d.status, d.timestamp, position, d.error);
         }
+        case 'whatsapp.media.stored.v1':
+        case 'whatsapp.media.failed.v1':
+          return withMediaOutcome(doc!, event, position);
         case 'whatsapp.message.send_requested.v1': {
           if (doc) return doc;
           const d = event.data;
@@ -211,7 +284,7 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
               direction: 'out' as const,
               type: d.type,
               text: d.text,
-              media: d.media,
+              media: contentMedia(d.media, undefined),
               timestamp: d.requestedAt,
             }),
             status: 'pending',
@@ -245,7 +318,7 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
                   direction: 'out' as const,
                   type: d.message.type,
                   text: d.message.text,
-                  media: d.message.media,
+                  media: contentMedia(d.message.media, next),
                   timestamp: d.message.requestedAt,
                 }),
                 firstContentAt: next.firstContentAt ?? position,

@@ -106,3 +106,27 @@ export const EvolutionMessages = z
       .loose(),
   })
   .loose();
+
+/**
+ * `POST /chat/getBase64FromMediaMessage/{instance}` (`getBase64FromMediaMessageDto` in
+ * src/api/dto/chat.dto.ts): the message, or only its key for one Evolution stored, and whether audio is
+ * converted to MP4 (never here: the bytes are kept as they came).
+ */
+export interface EvolutionGetBase64 {
+  message: { key: { id: string; remoteJid?: string; fromMe?: boolean } };
+  convertToMp4: boolean;
+}
+
+/** Its answer (`getBase64FromMediaMessage` in whatsapp.baileys.service.ts): the decrypted file in base64. */
+export const EvolutionBase64Media = z
+  .object({
+    mediaType: z.string().optional(),
+    fileName: z.string().nullish(),
+    mimetype: z.string().nullish(),
+    size: z
+      .object({ fileLength: z.union([z.string(), z.number()]).nullish() })
+      .loose()
+      .nullish(),
+    base64: z.string(),
+  })
+  .loose();

@@ -258,6 +258,20 @@ export class InboxHubClient {
     this.check(await this.call('POST', this.config.paths.accountWebhooks, webhook));
   }
 
+  /** The API's base URL (`INBOXHUB_API_URL`): the one origin its credentials may be sent to. */
+  get apiUrl(): string {
+    return this.config.url;
+  }
+
+  /**
+   * The headers of an authenticated call (`X-API-Key` and `Authorization: Bearer <JWT>`), for downloads
+   * from Inbox Hub's own origin only; `renew` logs in again first (the JWT was refused).
+   */
+  async credentials(renew = false): Promise<Record<string, string>> {
+    if (renew) this.token = undefined;
+    return { 'x-api-key': this.config.apiKey, authorization: `Bearer ${await this.bearer()}` };
+  }
+
   /** `{session}` and `{chat}` filled into the configured template. */
   private path(name: 'contacts' | 'chats' | 'messages' | 'send' | 'markRead', session: string, chat = ''): string {
     return this.config.paths[name]

@@ -11,7 +11,9 @@ import { FakeGatewayServer, strictBase64, text } from './fakeHttp.js';
  * {message}}`, and a send answered 201 with the Baileys `WAMessage` that left (`key.id`). For a full sync
  * it lists what `history` holds as the source does, answering 200: `findContacts` (`offset` per page,
  * `page`), `findChats` (`take`/`skip`) and `findMessages` (`where.key.remoteJid`, `offset`, `page`; newest
- * first, `{messages: {total, pages, currentPage, records}}`).
+ * first, `{messages: {total, pages, currentPage, records}}`). Media: `getBase64FromMediaMessage` takes
+ * `{message: {key: {id}}, convertToMp4}` and answers 201 `{mediaType, fileName, size, mimetype, base64}`
+ * for what `media` holds, 400 (`Message not found`) otherwise, as the source's `BadRequestException`.
  */
 export interface FakeEvolutionOptions {
   apiKey?: string;
@@ -36,6 +38,10 @@ export class FakeEvolution extends FakeGatewayServer {
   readonly reads: { instance: string; id: string; fromMe: boolean; remoteJid: string }[] = [];
   /** What each instance lists for a full sync. */
   readonly history = new Map<string, FakeEvolutionHistory>();
+  /** Media Evolution can still decrypt, per `<instance>:<message id>` (`getBase64FromMediaMessage`). */
+  readonly media = new Map<string, { bytes: Buffer; mimeType: string; fileName?: string }>();
+  /** `getBase64FromMediaMessage` calls answered with a file. */
+  mediaDownloads = 0;
 
   constructor(private readonly options: FakeEvolutionOptions = {}) {
     super('apikey');
@@ -49,7 +55,7 @@ export class FakeEvolution extends FakeGatewayServer {
       body: { status, error: name, response: { message } },
     });
     const route =
-      /^\/(message\/sendText|message\/sendMedia|message\/sendWhatsAppAudio|chat\/markMessageAsRead|chat\/findContacts|chat\/findChats|chat\/findMessages)\/([^/]+)$/.exec(
+      /^\/(message\/sendText|message\/sendMedia|message\/sendWhatsAppAudio|chat\/markMessageAsRead|chat\/findContacts|chat\/findChats|chat\/findMessages|chat\/getBase64FromMediaMessage)\/([^/]+)$/.exec(
         path,
       );
     if (req.method !== 'POST' || !route) return error(404, 'Not Found', `Cannot ${req.method ?? 'GET'} ${path}`);
@@ -58,6 +64,7 @@ export class FakeEvolution extends FakeGatewayServer {
     if (req.headers.apikey !== this.apiKey) return error(401, 'Unauthorized', 'Unauthorized');
     const fields = (body ?? {}) as Record<string, unknown>;
     if (route[1]!.startsWith('chat/find')) return this.find(instance, route[1]!, fields);
+    if (route[1] === 'chat/getBase64FromMediaMessage') return this.base64(instance, fields);
     const invalid = (required: string[]) =>
       required.filter((field) => fields[field] === undefined).map((field) => `requires property "${field}"`);
 
@@ -134,6 +141,35 @@ export class FakeEvolution extends FakeGatewayServer {
         messageType: 'audioMessage',
         messageTimestamp: Math.floor(Date.now() / 1000),
         status: 'PENDING',
+      },
+    };
+  }
+
+  /**
+   * `getBase64FromMediaMessage`: the message by `message.key.id` (as Evolution looks it up in its store),
+   * answered 201 with the decrypted file in base64; anything it cannot give is 400 (`BadRequestException`).
+   */
+  private base64(instance: string, fields: Record<string, unknown>): { status: number; body: unknown } {
+    const key = ((fields.message ?? {}) as { key?: { id?: unknown } }).key;
+    const refuse = (message: string) => ({
+      status: 400,
+      body: { status: 400, error: 'Bad Request', response: { message: [message] } },
+    });
+    if (typeof key?.id !== 'string') return refuse("TypeError: Cannot read properties of undefined (reading 'key')");
+    const media = this.media.get(`${instance}:${key.id}`);
+    if (!media) return refuse('Message not found');
+    this.mediaDownloads++;
+    const type = media.mimeType.split('/')[0];
+    return {
+      status: 201,
+      body: {
+        mediaType: `${type === 'application' ? 'document' : type}Message`,
+        fileName: media.fileName ?? `${key.id}.bin`,
+        caption: undefined,
+        size: { fileLength: String(media.bytes.length) },
+        mimetype: media.mimeType,
+        base64: media.bytes.toString('base64'),
+        buffer: null,
       },
     };
   }

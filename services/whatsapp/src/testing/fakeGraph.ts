@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FakeMediaFiles } from './fakeMedia.js';
 
 /**
  * A fake of Meta's Graph API send endpoint (`POST /{phone-number-id}/messages`) and media upload
@@ -9,6 +10,9 @@ import type { AddressInfo } from 'node:net';
  * access token (error 190, 401), known phone number ids (error 100), the message body's required
  * fields (error 100, 400), and a per-number throughput limit answered with error 130429, the way Meta
  * answers, so the sender's classification and rate limiting are tested against real error shapes.
+ * Media: `GET /{media-id}` (bearer) answers `{url, mime_type, sha256, file_size, id}` with a download URL
+ * (its own path, as Meta's lookaside host; bearer required) that expires after `mediaUrlTtlMs` (404
+ * then); an id removed with `expireMedia` is Graph's unknown object (400, code 100, subcode 33).
  */
 export interface FakeGraphOptions {
   accessToken?: string;
@@ -20,6 +24,8 @@ export interface FakeGraphOptions {
   phoneNumberIds?: string[];
   /** Messages per second per phone number (Cloud API default 80). */
   throughputPerSecond?: number;
+  /** How long a media download URL works (Meta: about five minutes). */
+  mediaUrlTtlMs?: number;
 }
 
 /** A file uploaded to `/{phone-number-id}/media`, by the media id the upload answered. */
@@ -89,6 +95,10 @@ export class FakeGraph {
   readonly uploads = new Map<string, GraphUpload>();
   readonly reads: { phoneNumberId: string; messageId: string }[] = [];
   rateLimited = 0;
+  /** Download URLs handed out by `GET /{media-id}`: a test expires them, or makes the next downloads fail. */
+  readonly mediaFiles: FakeMediaFiles;
+  /** Media ids Meta keeps (`addMedia`); an id removed with `expireMedia` is answered as Meta answers an unknown object. */
+  private readonly media = new Map<string, { bytes: Buffer; mimeType: string; fileName?: string | undefined }>();
   /** Sends still to be refused for throughput whatever the clock says (`refuseForThroughput`). */
   private refusals = 0;
   private readonly numbers: Set<string>;
@@ -102,6 +112,19 @@ export class FakeGraph {
     this.appSecret = options.appSecret ?? 'fake-meta-app-secret';
     this.wabaId = options.wabaId ?? '102290129340398';
     this.numbers = new Set(options.phoneNumberIds ?? ['106540352242922']);
+    this.mediaFiles = new FakeMediaFiles(options.mediaUrlTtlMs ?? 300_000);
+  }
+
+  /** Media Meta now keeps for an incoming message: its media id, as a webhook would carry it. */
+  addMedia(bytes: Buffer, mimeType: string, fileName?: string): string {
+    const id = String(1_000_000_000_000_000 + this.media.size + Math.floor(Math.random() * 1_000_000));
+    this.media.set(id, { bytes, mimeType, fileName });
+    return id;
+  }
+
+  /** Meta no longer has this media (its retention passed): its id is an unknown object. */
+  expireMedia(id: string): void {
+    this.media.delete(id);
   }
 
   async start(): Promise<this> {
@@ -144,6 +167,37 @@ export class FakeGraph {
       );
     if (req.headers.authorization !== `Bearer ${this.accessToken}`)
       return fail(401, 190, 'Error validating access token: Invalid OAuth access token.');
+    // Media: the download URL (its own path, as Meta's lookaside host serves it) and `GET /{media-id}`.
+    if (req.method === 'GET' && url.pathname === '/whatsapp_business/attachments/') {
+      this.mediaFiles.serve(res, url.searchParams.get('hash') ?? '', 404);
+      return;
+    }
+    const mediaId = /^\/v\d+\.\d+\/(\d+)$/.exec(url.pathname);
+    if (req.method === 'GET' && mediaId) {
+      const id = mediaId[1]!;
+      const media = this.media.get(id);
+      if (!media)
+        return fail(
+          400,
+          100,
+          `Unsupported get request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`,
+          { error_subcode: 33 },
+        );
+      const token = this.mediaFiles.add(media);
+      const origin = new URL(this.url).origin;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          messaging_product: 'whatsapp',
+          url: `${origin}/whatsapp_business/attachments/?mid=${id}&ext=${Math.floor(Date.now() / 1000)}&hash=${token}`,
+          mime_type: media.mimeType,
+          sha256: createHash('sha256').update(media.bytes).digest('hex'),
+          file_size: media.bytes.length,
+          id,
+        }),
+      );
+      return;
+    }
     const apps = /^\/v\d+\.\d+\/([^/]+)\/subscribed_apps$/.exec(url.pathname);
     if (apps) {
       if (decodeURIComponent(apps[1]!) !== this.wabaId)
@@ -203,9 +257,9 @@ export class FakeGraph {
       typeof content?.id !== 'string'
     )
       return fail(400, 100, `(#100) Param ${type}['link'] or ${type}['id'] is required`);
-    const mediaId = typeof content?.id === 'string' ? content.id : undefined;
-    if (mediaId !== undefined && this.uploads.get(mediaId)?.phoneNumberId !== phoneNumberId)
-      return fail(400, 100, `(#100) Invalid parameter: ${type}['id'] ${mediaId} is not a media id of this number`);
+    const sentMediaId = typeof content?.id === 'string' ? content.id : undefined;
+    if (sentMediaId !== undefined && this.uploads.get(sentMediaId)?.phoneNumberId !== phoneNumberId)
+      return fail(400, 100, `(#100) Invalid parameter: ${type}['id'] ${sentMediaId} is not a media id of this number`);
     if (
       type === 'template' &&
       (typeof content?.name !== 'string' ||

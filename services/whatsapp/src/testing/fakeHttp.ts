@@ -47,6 +47,11 @@ export abstract class FakeGatewayServer {
   /** Answers one request; `body` is its parsed JSON (undefined when absent or unreadable). */
   protected abstract handle(req: IncomingMessage, path: string, body: unknown): { status: number; body: unknown };
 
+  /** Answers a binary download (a media file) itself and says so; false leaves the request to `handle` (JSON). */
+  protected serveFile(_req: IncomingMessage, _res: ServerResponse, _path: string): boolean {
+    return false;
+  }
+
   /** Records a send and makes its message id (Baileys-like: upper-case hex). */
   protected accept(session: string, path: string, body: Record<string, unknown>): string {
     const messageId = `3EB0${(this.nextId++).toString(16).toUpperCase().padStart(16, '0')}`;
@@ -59,6 +64,7 @@ export abstract class FakeGatewayServer {
     const body = await readJson(req);
     const key = req.headers[this.keyHeader.toLowerCase()];
     this.requests.push({ method: req.method ?? 'GET', path, apiKey: Array.isArray(key) ? key[0] : key, body });
+    if (this.serveFile(req, res, path)) return;
     const sendsBefore = this.sends.length;
     const answer = this.handle(req, path, body);
     const garble = this.garbleSendAnswers && this.sends.length > sendsBefore;

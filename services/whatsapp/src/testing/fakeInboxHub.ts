@@ -8,6 +8,7 @@ import {
   type InboxHubContact,
 } from '../providers/inboxhubApiTypes.js';
 import { readJson, strictBase64, type ReceivedFile } from './fakeHttp.js';
+import { FakeMediaFiles } from './fakeMedia.js';
 
 /**
  * A fake Inbox Hub REST API for tests (the real one is a SaaS we cannot reach), speaking the shapes its
@@ -27,6 +28,9 @@ import { readJson, strictBase64, type ReceivedFile } from './fakeHttp.js';
  *   instead, the other shape the client accepts);
  * - a media send is `{to, message (caption), type, media: {data (base64), mimetype, fileName?}}`, the file
  *   kept in `files` by message id;
+ * - a webhook's `media.url` is `/files/<token>` on the API's origin (Bearer and key, like every call),
+ *   410 once its time (`mediaUrlTtlMs`) passed; the download path `GET /api/sessions/{session}/messages/
+ *   {message}/media` (INBOXHUB_MEDIA_PATH's default) serves the file while Inbox Hub keeps it, 404 after;
  * - the session list answers `data.sessions[]` of `{id (DB id), sessionId, status, webhookUrl}`, and
  *   `GET /api/webhooks` lists the account's webhooks as `data.webhooks[]` (without secrets).
  */
@@ -40,6 +44,8 @@ export interface FakeInboxHubOptions {
   maxPageSize?: number;
   /** The shape of listed chat messages (default `baileys`). */
   messageShape?: 'baileys' | 'webhook';
+  /** How long a webhook's media URL works before it answers 410. */
+  mediaUrlTtlMs?: number;
 }
 
 interface FakeSession {
@@ -92,6 +98,10 @@ export class FakeInboxHub {
   readonly calls: string[] = [];
   /** Every request, with its auth headers and body. */
   readonly requests: FakeRequest[] = [];
+  /** The media URLs webhooks carry (`/files/<token>`, Bearer and key required; 410 once expired). */
+  readonly mediaFiles: FakeMediaFiles;
+  /** Media Inbox Hub keeps per `<session>:<message id>`, served by the download path (404 once forgotten). */
+  private readonly media = new Map<string, { bytes: Buffer; mimeType: string; fileName?: string | undefined }>();
   /** While set, a send is recorded (the message leaves) but its answer is held back: the caller never learns the result. */
   holdSendAnswers = false;
   /** While set, a send is recorded (the message leaves) and answered 200 with a body that is not JSON (as a proxy's error page would be). */
@@ -108,6 +118,18 @@ export class FakeInboxHub {
     this.email = options.email ?? 'ops@example.test';
     this.password = options.password ?? 'fake-password-not-real';
     this.apiKey = options.apiKey ?? 'fake-inboxhub-api-key';
+    this.mediaFiles = new FakeMediaFiles(options.mediaUrlTtlMs ?? 3_600_000);
+  }
+
+  /** Media of a message Inbox Hub received: the `media.url` its webhook carries (on its own origin). */
+  addMedia(session: string, messageId: string, file: { bytes: Buffer; mimeType: string; fileName?: string }): string {
+    this.media.set(`${session}:${messageId}`, file);
+    return `${this.url}/files/${this.mediaFiles.add(file)}`;
+  }
+
+  /** Inbox Hub no longer has the message's media: its download path answers 404. */
+  forgetMedia(session: string, messageId: string): void {
+    this.media.delete(`${session}:${messageId}`);
   }
 
   async start(): Promise<this> {
@@ -224,6 +246,11 @@ export class FakeInboxHub {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const expires = token ? this.tokens.get(token) : undefined;
     if (!expires || expires < Date.now()) return error(401, 'Authentication failed');
+    const file = /^\/files\/([0-9a-f]+)$/.exec(path);
+    if (req.method === 'GET' && file) {
+      this.mediaFiles.serve(res, file[1]!, 410);
+      return;
+    }
     const page = Number(url.searchParams.get('page') ?? 1);
     const limit = Number(url.searchParams.get('limit') ?? 20);
     if (
@@ -339,6 +366,13 @@ export class FakeInboxHub {
         message: 'Mensaje enviado exitosamente',
         data: { messageId, to, status: 'sent', timestamp },
       });
+    }
+    const download = /^\/messages\/([^/]+)\/media$/.exec(rest);
+    if (req.method === 'GET' && download) {
+      const kept = this.media.get(`${sessionId}:${decodeURIComponent(download[1]!)}`);
+      if (!kept) return error(404, 'media not found');
+      this.mediaFiles.serve(res, this.mediaFiles.add(kept), 404);
+      return;
     }
     const read = /^\/chats\/([^/]+)\/read$/.exec(rest);
     if (req.method === 'POST' && read) {

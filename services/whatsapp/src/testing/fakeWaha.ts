@@ -1,5 +1,6 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FakeGatewayServer, strictBase64, text } from './fakeHttp.js';
+import { FakeMediaFiles } from './fakeMedia.js';
 
 /**
  * A fake WAHA for tests, answering as its source does (github.com/devlikeapro/waha; docs/providers/waha.md):
@@ -12,12 +13,17 @@ import { FakeGatewayServer, strictBase64, text } from './fakeHttp.js';
  * (`id: {id, _serialized}` and `_data.id`). For a full sync it lists what `history` holds as the source
  * does: `GET /api/contacts/all?session=` (all at once), `GET /api/{session}/chats?limit=&offset=` and
  * `GET /api/{session}/chats/{chatId}/messages?limit=` (the newest `limit`, default 100), NOWEB's shapes.
+ * Media: files on `/api/files/{session}/{token}.{ext}` (`X-Api-Key`), 404 once their lifetime (`fileTtlMs`)
+ * passed; `GET /api/{session}/chats/{chatId}/messages/{serialized id}?downloadMedia=true` answers the
+ * message with a fresh file's `media.url`, 404 for a message WAHA no longer has.
  */
 export interface FakeWahaOptions {
   apiKey?: string;
   /** Sessions and their status (`WORKING` sends; anything else is refused 422). */
   sessions?: Record<string, string>;
   engine?: 'NOWEB' | 'WEBJS';
+  /** How long a file on WAHA's file server lives (WAHA's files lifetime) before it answers 404. */
+  fileTtlMs?: number;
 }
 
 /** A session's history as NOWEB lists it: contacts (`@c.us`), chats (store order), messages per chat id, newest first. */
@@ -36,11 +42,45 @@ export class FakeWaha extends FakeGatewayServer {
   readonly seen: { session: string; chatId: string; messageId?: string | undefined }[] = [];
   /** What each session lists for a full sync. */
   readonly history = new Map<string, FakeWahaHistory>();
+  /** WAHA's file server (`/api/files/<session>/<token>`, `X-Api-Key`; 404 once a file's lifetime passed). */
+  readonly mediaFiles: FakeMediaFiles;
+  /** Media WAHA can download again, per serialized message id (`<fromMe>_<chat>_<id>`), for `downloadMedia=true`. */
+  readonly media = new Map<string, { bytes: Buffer; mimeType: string; fileName?: string }>();
 
   constructor(private readonly options: FakeWahaOptions = {}) {
     super('x-api-key');
     this.apiKey = options.apiKey ?? 'fake-waha-api-key';
     this.sessions = new Map(Object.entries(options.sessions ?? {}));
+    this.mediaFiles = new FakeMediaFiles(options.fileTtlMs ?? 180_000);
+  }
+
+  /**
+   * Media of a message WAHA received (`chatId` in `@c.us` form): downloaded to its file server, the
+   * `media.url` its webhook carries.
+   */
+  addMedia(
+    session: string,
+    message: { chatId: string; id: string; fromMe: boolean },
+    file: { bytes: Buffer; mimeType: string; fileName?: string },
+  ): string {
+    this.media.set(`${message.fromMe}_${message.chatId}_${message.id}`, file);
+    return this.fileUrl(session, file);
+  }
+
+  private fileUrl(session: string, file: { bytes: Buffer; mimeType: string; fileName?: string }): string {
+    const extension = file.mimeType.split('/')[1]?.split(';')[0] ?? 'bin';
+    return `${this.url}/api/files/${encodeURIComponent(session)}/${this.mediaFiles.add(file)}.${extension}`;
+  }
+
+  protected override serveFile(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    const file = /^\/api\/files\/[^/]+\/([0-9a-f]+)\.[\w-]+$/.exec(path);
+    if (req.method !== 'GET' || !file) return false;
+    if (req.headers['x-api-key'] !== this.apiKey) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: 'Unauthorized', statusCode: 401 }));
+      return true;
+    }
+    return this.mediaFiles.serve(res, file[1]!, 404);
   }
 
   protected handle(req: IncomingMessage, path: string, body: unknown): { status: number; body: unknown } {
@@ -128,6 +168,31 @@ export class FakeWaha extends FakeGatewayServer {
     error: (statusCode: number, name: string, message: unknown) => { status: number; body: unknown },
   ): { status: number; body: unknown } {
     const query = new URL(req.url ?? '/', 'http://fake').searchParams;
+    const one = /^\/api\/([^/]+)\/chats\/([^/]+)\/messages\/([^/]+)$/.exec(path);
+    if (one) {
+      const session = decodeURIComponent(one[1]!);
+      if (this.sessions.get(session) !== 'WORKING')
+        return error(422, 'Unprocessable Entity', `Session status is not as expected: ${session}`);
+      const serialized = decodeURIComponent(one[3]!);
+      const media = this.media.get(serialized);
+      if (!media) return error(404, 'Not Found', `Message not found: ${serialized}`);
+      const download = query.get('downloadMedia') !== 'false';
+      const [fromMe, chatId] = serialized.split('_');
+      return {
+        status: 200,
+        body: {
+          id: serialized,
+          timestamp: Math.floor(Date.now() / 1000),
+          from: fromMe === 'true' ? undefined : chatId,
+          fromMe: fromMe === 'true',
+          body: '',
+          hasMedia: true,
+          media: download
+            ? { url: this.fileUrl(session, media), mimetype: media.mimeType, filename: media.fileName ?? null }
+            : null,
+        },
+      };
+    }
     const contacts = path === '/api/contacts/all';
     const match = /^\/api\/([^/]+)\/chats(?:\/([^/]+)\/messages)?$/.exec(path);
     if (!contacts && !match) return error(404, 'Not Found', `Cannot GET ${path}`);

@@ -10,5 +10,6 @@ export { INBOXHUB_EVENTS } from '../providers/inboxhubApiTypes.js';
 export { FakeEvolution, type FakeEvolutionOptions } from './fakeEvolution.js';
 export { FakeWaha, type FakeWahaOptions } from './fakeWaha.js';
 export { type GatewayRequest, type GatewaySend, type ReceivedFile } from './fakeHttp.js';
+export { FakeMediaFiles, type FakeFile } from './fakeMedia.js';
 export { outgoingMediaOf, reportSentStatus } from './sends.js';
 export { FileServer, type ServedFile } from './fileServer.js';
