@@ -302,6 +302,9 @@ function mediaRunner(config: WhatsAppConfig): ConsumerBinding['runner'] {
   const attempts = mediaAttemptsWithin(config.MEDIA_RETRY_FOR_MS);
   return {
     batchSize: config.MEDIA_DOWNLOAD_CONCURRENCY,
+    // Media waiting out a retry delay stays pending: room for many, so one provider that is down does
+    // not hold up the media of the others.
+    maxAckPending: 1_000,
     maxAttempts: attempts + 1,
     backoffMs: Array.from({ length: attempts }, (_, i) => mediaRetryDelayMs(i + 1)),
   };
