@@ -2,7 +2,8 @@ import type { ServerResponse } from 'node:http';
 
 /**
  * Every error code an HTTP edge (gateway, realtime) answers, with its status: the one place a code
- * gets a status. A new failure adds its code here, and docs/gateway.md's error table with it.
+ * gets a status. A new failure adds its code here, and docs/gateway.md's error table with it (realtime's
+ * stored-media codes are in docs/realtime.md "Stored media").
  */
 export const ProblemStatus = {
   bad_request: 400,
@@ -12,8 +13,11 @@ export const ProblemStatus = {
   forbidden: 403,
   not_found: 404,
   unknown_channel: 404,
+  media_not_stored: 404,
   method_not_allowed: 405,
+  media_unavailable: 410,
   payload_too_large: 413,
+  range_not_satisfiable: 416,
   internal: 500,
   bus_unavailable: 503,
 } as const satisfies Record<string, number>;

@@ -13,10 +13,10 @@ import {
   type ChannelRouteDescriptor,
 } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
+import { MediaStore } from '@puente/media';
 import {
   createHttpServer,
   DevSecrets,
-  HttpError,
   listen,
   RouteTable,
   signToken,
@@ -30,7 +30,9 @@ import { Config, type RealtimeConfig } from './config.js';
 import { Connection, type ConnectionLimits, type ServerContext } from './connection.js';
 import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
+import { mediaRoutes } from './media/mediaRoutes.js';
 import { BadCursorError, readPage } from './pages.js';
+import { refused } from './refused.js';
 import { router } from './routes.js';
 
 /** What `build` needs: the bus, the read models' database, the token secrets and the configuration. */
@@ -43,6 +45,8 @@ export interface RealtimeOptions {
   config: RealtimeConfig;
   /** The read models served, by channel route (default: every read model's, `ReadModelRoutes`). */
   readModels?: readonly ChannelRouteDescriptor[];
+  /** Where stored media is read (default: the media store in `db`, read only). */
+  media?: MediaStore;
 }
 
 export interface RealtimeServer {
@@ -75,22 +79,16 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/**
- * A refused HTTP API request: problem-details JSON that also keeps the members realtime's clients
- * read (`code`, `message`, and `channel` where there is one), as the WebSocket's error frames have them.
- */
-function refused(
-  code: 'unauthorized' | 'forbidden' | 'unknown_channel' | 'bad_request',
-  message: string,
-  channel?: string,
-): HttpError {
-  return new HttpError(code, message, { fields: { message, ...(channel === undefined ? {} : { channel }) } });
+/** The media store as realtime sees it: it only reads, so its limits refuse every write. */
+function readOnlyMediaStore(db: Db): MediaStore {
+  return new MediaStore(db, { maxItemBytes: 0, budgetBytes: 0 });
 }
 
 /**
  * Builds the realtime server (not listening): `/ws` (the protocol of DESIGN.md "Realtime"),
  * `GET /api/<channel>?cursor=` (the same read models, paged, same tokens), `GET /` (the live
- * dashboard) and `/client.js` (the browser client it runs on), `/stats`, and the health endpoints.
+ * dashboard) and `/client.js` (the browser client it runs on), `/media/<session>/<message id>` (stored
+ * media, and signed links to it), `/stats`, and the health endpoints.
  */
 export function build(options: RealtimeOptions): RealtimeServer {
   const { bus, db, logger, config } = options;
@@ -141,6 +139,13 @@ export function build(options: RealtimeOptions): RealtimeServer {
           });
         },
       },
+      ...mediaRoutes({
+        db,
+        media: options.media ?? readOnlyMediaStore(db),
+        secrets: options.secrets,
+        linkTtlSeconds: config.REALTIME_MEDIA_LINK_TTL_S,
+        logger,
+      }),
       {
         method: 'GET',
         path: '/api/*channel',
@@ -153,9 +158,9 @@ export function build(options: RealtimeOptions): RealtimeServer {
             : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
           if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
           if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel)))
-            throw refused(ErrorCodes.forbidden, 'the token does not allow this channel', channel);
+            throw refused(ErrorCodes.forbidden, 'the token does not allow this channel', { channel });
           const route = routeOf(channel);
-          if (!route) throw refused(ErrorCodes.unknownChannel, 'no such channel', channel);
+          if (!route) throw refused(ErrorCodes.unknownChannel, 'no such channel', { channel });
           try {
             const position = feed.lastSeq;
             const found = await readPage(

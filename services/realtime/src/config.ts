@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { port } from '@puente/runtime';
 
+/** The longest a signed media link may live (seconds): links are for one page view, not for sharing. */
+export const MAX_MEDIA_LINK_TTL_S = 3600;
+
 /** The service's environment: its port, per-connection limits, paging and timers (docs/realtime.md). */
 export const Config = z.object({
   REALTIME_PORT: port().default(8090),
@@ -26,5 +29,7 @@ export const Config = z.object({
   REALTIME_AUTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** Interval of the server's WebSocket pings; a connection silent for two is dropped. */
   REALTIME_HEARTBEAT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /** Lifetime of a signed stored-media link (`POST /media/<session>/<message id>/link`), seconds. */
+  REALTIME_MEDIA_LINK_TTL_S: z.coerce.number().int().min(1).max(MAX_MEDIA_LINK_TTL_S).default(300),
 });
 export type RealtimeConfig = z.infer<typeof Config>;

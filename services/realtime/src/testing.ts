@@ -8,12 +8,13 @@ import { Config } from './config.js';
 
 export const TEST_REALTIME_SECRET = 'test-realtime-secret-not-real';
 
-/** A realtime server on a free loopback port, for tests; `token()` mints tokens it accepts. */
+/** A realtime server on a free loopback port, for tests; `token()` mints tokens it accepts; `extra` sets the media store. */
 export async function startTestRealtime(
   bus: Bus,
   db: Db,
   overrides: Record<string, string> = {},
   readModels?: RealtimeOptions['readModels'],
+  extra: Pick<RealtimeOptions, 'media'> = {},
 ): Promise<{
   url: string;
   wsUrl: string;
@@ -30,6 +31,7 @@ export async function startTestRealtime(
     secrets: [TEST_REALTIME_SECRET],
     config,
     ...(readModels ? { readModels } : {}),
+    ...extra,
   });
   await server.start();
   const http = await listen(server.http, 0, '127.0.0.1');
