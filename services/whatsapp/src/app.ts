@@ -330,8 +330,15 @@ function mediaWorkerFrom(deps: {
       timeoutMs,
     });
   else unavailable['cloud-api'] = 'Cloud API media download not configured: set WHATSAPP_ACCESS_TOKEN';
-  if (typeof deps.inboxHub === 'string') unavailable.inboxhub = deps.inboxHub;
-  else sources.inboxhub = new InboxHubMediaSource(deps.inboxHub, { mediaPath: config.INBOXHUB_MEDIA_PATH, timeoutMs });
+  // Without Inbox Hub's API a webhook's media URL on another host is still downloaded.
+  sources.inboxhub =
+    typeof deps.inboxHub === 'string'
+      ? new InboxHubMediaSource(undefined, {
+          mediaPath: config.INBOXHUB_MEDIA_PATH,
+          timeoutMs,
+          unconfigured: deps.inboxHub,
+        })
+      : new InboxHubMediaSource(deps.inboxHub, { mediaPath: config.INBOXHUB_MEDIA_PATH, timeoutMs });
   if (config.EVOLUTION_API_URL && config.EVOLUTION_API_KEY)
     sources.evolution = new EvolutionMediaSource({
       apiUrl: config.EVOLUTION_API_URL,

@@ -370,4 +370,30 @@ describe('incoming media - expiry, limits and retries', () => {
       await new Promise<void>((resolve) => cdn.close(() => resolve()));
     }
   });
+
+  test("without Inbox Hub's API a media URL on another host is still kept; a message naming none is NO_SOURCE", async () => {
+    const file = pdf();
+    const cdn = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': file.mimeType, 'content-length': String(file.bytes.length) });
+      res.end(file.bytes);
+    });
+    await new Promise<void>((resolve) => cdn.listen(0, '127.0.0.1', resolve));
+    const s = await service({ ...hub, variables: () => ({}) });
+    try {
+      const url = `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/cdn/contrato.pdf`;
+      await s.receive('BARE', 'document', { url, mimeType: file.mimeType });
+      const stored = await s.settled('BARE');
+      assert.equal(stored.media?.state, 'stored');
+      assert.deepEqual(await s.app.media.bytes((await s.app.media.stat(stored.media!.hash!))!), file.bytes);
+      await s.receive('NOURL', 'image', { mimeType: 'image/jpeg' });
+      const none = await s.settled('NOURL');
+      assert.equal(none.media?.state, 'unavailable');
+      assert.equal(none.media?.error?.code, 'NO_SOURCE');
+      assert.match(none.media!.error!.message, /INBOXHUB_API_URL/);
+    } finally {
+      await s.stop();
+      cdn.closeAllConnections();
+      await new Promise<void>((resolve) => cdn.close(() => resolve()));
+    }
+  });
 });
