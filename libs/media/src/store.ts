@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { Binary, MongoBulkWriteError, MongoServerError, type Collection, type Db } from 'mongodb';
 
-/** The collections of the media store: GridFS's layout under the bucket name `media`, and the store's usage counter. */
+/** The collections of the media store: GridFS's layout under the bucket name `media`. */
 export const MediaCollections = {
   files: 'media.files',
   chunks: 'media.chunks',
-  usage: 'media.usage',
 } as const;
 
 /** GridFS's default chunk size (255 KiB): a chunk stays well under any wire message limit. */
@@ -49,6 +48,12 @@ export interface MediaStoreOptions {
   chunkBytes?: number;
   /** Chunks read ahead while streaming (each is one `_id` lookup). */
   readAhead?: number;
+  /**
+   * How old the usage the budget is checked against may be (ms): it is summed over the files documents
+   * at most this often, and this store's own writes are added in between. Several writers may together
+   * pass the budget by what they store within this time.
+   */
+  usageMaxAgeMs?: number;
 }
 
 interface FilesDoc {
@@ -67,18 +72,6 @@ interface ChunkDoc {
   n: number;
   data: Binary;
 }
-
-interface UsageDoc {
-  _id: string;
-  bytes: number;
-  items: number;
-  /** On the claim: when it was taken. */
-  at?: Date;
-}
-
-/** The usage counter's claim document (see `MediaStore.count`), and how long a claim may be held. */
-const USAGE_CLAIM = 'total:claim';
-const USAGE_CLAIM_TTL_MS = 30_000;
 
 /** A byte range of an item, both ends included (HTTP's `Range: bytes=start-end`). */
 export interface ByteRange {
@@ -105,12 +98,16 @@ const CHUNKS_PER_INSERT = 16;
  * `<hash>:<n>`, with GridFS's `files_id`, `n` and `data`, so GridFS tools read the bucket `media` as
  * theirs. Every read is a lookup by `_id` (FerretDB v1 serves no other index for these reads). Items
  * are keyed by content: storing the same bytes twice writes nothing new. The files document is written
- * last, so an item exists only once all its chunks do; usage is counted once per item.
+ * last, so an item exists only once all its chunks do. Usage is the sum of the files documents' lengths
+ * (no counter to keep: an update on FerretDB is a read, modify and write, and racing increments would be
+ * lost), checked against the budget from a copy at most `usageMaxAgeMs` old.
  */
 export class MediaStore {
   private readonly files: Collection<FilesDoc>;
   private readonly chunks: Collection<ChunkDoc>;
-  private readonly usageDocs: Collection<UsageDoc>;
+  /** The usage last summed, with this store's writes since; `at` when it was summed. */
+  private known: { bytes: number; items: number; at: number } | undefined;
+  private summing: Promise<{ bytes: number; items: number }> | undefined;
   readonly chunkBytes: number;
   private readonly readAhead: number;
 
@@ -120,7 +117,6 @@ export class MediaStore {
   ) {
     this.files = db.collection<FilesDoc>(MediaCollections.files);
     this.chunks = db.collection<ChunkDoc>(MediaCollections.chunks);
-    this.usageDocs = db.collection<UsageDoc>(MediaCollections.usage);
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.readAhead = Math.max(1, options.readAhead ?? 4);
   }
@@ -142,11 +138,11 @@ export class MediaStore {
     const hash = contentHash(bytes);
     const existing = await this.stat(hash);
     if (existing) return { media: existing, created: false };
-    const used = await this.usage();
-    if (used.bytes + bytes.length > this.options.budgetBytes)
+    const used = await this.knownUsage();
+    if (used + bytes.length > this.options.budgetBytes)
       throw new MediaRejectedError(
         'BUDGET',
-        `the media store holds ${used.bytes} of ${this.options.budgetBytes} bytes; ${bytes.length} more do not fit`,
+        `the media store holds ${used} of ${this.options.budgetBytes} bytes; ${bytes.length} more do not fit`,
       );
     const count = Math.ceil(bytes.length / this.chunkBytes);
     for (let first = 0; first < count; first += CHUNKS_PER_INSERT) {
@@ -168,7 +164,7 @@ export class MediaStore {
     };
     const created = await ignoringDuplicates(this.files.insertOne(doc));
     if (!created) return { media: (await this.stat(hash))!, created: false };
-    await this.count(bytes.length, 1);
+    this.counted(bytes.length, 1);
     return { media: storedOf(doc), created: true };
   }
 
@@ -214,10 +210,16 @@ export class MediaStore {
     return Buffer.concat(parts, media.length);
   }
 
-  /** Bytes and items held. */
+  /** Bytes and items held, summed over the files documents now (one pass over them). */
   async usage(): Promise<{ bytes: number; items: number }> {
-    const doc = await this.usageDocs.findOne({ _id: 'total' });
-    return { bytes: doc?.bytes ?? 0, items: doc?.items ?? 0 };
+    // `$sum: 1` counts nothing on FerretDB v1: the items are counted apart.
+    const [[row], items] = await Promise.all([
+      this.files.aggregate<{ bytes: number }>([{ $group: { _id: null, bytes: { $sum: '$length' } } }]).toArray(),
+      this.files.countDocuments({}),
+    ]);
+    const usage = { bytes: row?.bytes ?? 0, items };
+    this.known = { ...usage, at: Date.now() };
+    return usage;
   }
 
   /** Removes an item (its files document first, so it stops being served, then its chunks); false if it was not there. */
@@ -227,34 +229,21 @@ export class MediaStore {
     const { deletedCount } = await this.files.deleteOne({ _id: hash });
     const count = Math.ceil(media.length / media.chunkSize);
     for (let n = 0; n < count; n++) await this.chunks.deleteOne({ _id: chunkId(hash, n) });
-    if (deletedCount === 1) await this.count(-media.length, -1);
+    if (deletedCount === 1) this.counted(-media.length, -1);
     return deletedCount === 1;
   }
 
-  /**
-   * Moves the usage counter. FerretDB runs an update as read, modify, write, so increments that race
-   * (items stored at once, by one instance or several) would be lost: the counter's writers take turns
-   * behind a claim, a unique insert (atomic on every server); a claim older than USAGE_CLAIM_TTL_MS
-   * belongs to a writer that died and is taken over.
-   */
-  private async count(bytes: number, items: number): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const claim = { _id: USAGE_CLAIM, bytes: 0, items: 0, at: new Date() };
-      if (await ignoringDuplicates(this.usageDocs.insertOne(claim))) break;
-      if (attempt % 20 === 19)
-        await this.usageDocs.deleteOne({ _id: USAGE_CLAIM, at: { $lt: new Date(Date.now() - USAGE_CLAIM_TTL_MS) } });
-      await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * Math.min(50, 2 * (attempt + 1))));
-    }
-    try {
-      const total = await this.usage();
-      await this.usageDocs.replaceOne(
-        { _id: 'total' },
-        { bytes: total.bytes + bytes, items: total.items + items },
-        { upsert: true },
-      );
-    } finally {
-      await this.usageDocs.deleteOne({ _id: USAGE_CLAIM });
-    }
+  /** The bytes held as last summed (summing again once that is older than `usageMaxAgeMs`), with this store's writes since. */
+  private async knownUsage(): Promise<number> {
+    const maxAge = this.options.usageMaxAgeMs ?? 10_000;
+    if (!this.known || Date.now() - this.known.at > maxAge)
+      await (this.summing ??= this.usage().finally(() => (this.summing = undefined)));
+    return this.known!.bytes;
+  }
+
+  private counted(bytes: number, items: number): void {
+    if (this.known)
+      this.known = { bytes: this.known.bytes + bytes, items: this.known.items + items, at: this.known.at };
   }
 
   private async chunk(media: StoredMedia, n: number): Promise<Buffer> {
