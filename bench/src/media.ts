@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { GridFSBucket, MongoClient, type Db } from 'mongodb';
 import { Bus } from '@puente/bus';
-import { Collections, Consumers, createEvent, StreamNames, subjectOf } from '@puente/contracts';
+import { Collections, Consumers, createEvent, encodeToken, StreamNames, subjectOf } from '@puente/contracts';
 import { providerNamed } from '@puente/gateway';
 import { MediaStore } from '@puente/media';
 import { freePort, spawnService, stopService, waitReady, type RunningServiceProcess } from '@puente/stack';
@@ -106,22 +106,39 @@ async function pool(count: number, concurrency: number, work: (i: number) => Pro
   );
 }
 
-/** Waits until `count` image messages of the run have their media stored (or fails on any unavailable). */
-async function storedCount(db: Db, first: number, count: number, timeoutMs: number): Promise<void> {
-  const ids = Array.from({ length: count }, (_, i) => `${SESSION}:IMG${first + i}`);
+/**
+ * Waits until `count` more media items of the session are kept (`media.stored` events in EVENTS, counted by
+ * the stream: polling the read model would load the very database being measured) and the read models
+ * have applied them; fails on any `media.failed`.
+ */
+async function storedEvents(bus: Bus, before: number, count: number, timeoutMs: number): Promise<number> {
+  const token = encodeToken(SESSION);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const docs = await db
-      .collection(Collections.waMessages)
-      .find({ _id: { $in: ids as never[] } }, { projection: { 'media.state': 1, 'media.error': 1 } })
-      .toArray();
-    const states = docs.map((d) => (d as { media?: { state?: string; error?: { code: string } } }).media);
-    const failed = states.find((m) => m?.state === 'unavailable');
-    if (failed) throw new Error(`a media item was not kept: ${JSON.stringify(failed.error)}`);
-    if (states.filter((m) => m?.state === 'stored').length === count) return;
-    if (Date.now() > deadline) throw new Error(`only ${states.length} of ${count} images were stored in time`);
-    await sleep(50);
+    const info = await bus.jsm.streams.info(StreamNames.EVENTS, { subjects_filter: `evt.whatsapp.media.*.${token}` });
+    const subjects = info.state.subjects ?? {};
+    const failed = subjects[`evt.whatsapp.media.failed.${token}`] ?? 0;
+    if (failed > 0) throw new Error(`${failed} media items were not kept (see the whatsapp log)`);
+    const stored = subjects[`evt.whatsapp.media.stored.${token}`] ?? 0;
+    if (stored >= before + count) break;
+    if (Date.now() > deadline) throw new Error(`only ${stored - before} of ${count} media items were kept in time`);
+    await sleep(20);
   }
+  const last = (await bus.jsm.streams.info(StreamNames.EVENTS)).state.last_seq;
+  for (;;) {
+    const info = await bus.jsm.consumers.info(StreamNames.EVENTS, Consumers.whatsappProjections.durable);
+    if (info.ack_floor.stream_seq >= last) return before + count;
+    await sleep(20);
+  }
+}
+
+/** Checks (after the timing) that the image messages' documents show their media stored. */
+async function assertStored(db: Db, first: number, count: number): Promise<void> {
+  const ids = Array.from({ length: count }, (_, i) => `${SESSION}:IMG${first + i}`);
+  const stored = await db
+    .collection(Collections.waMessages)
+    .countDocuments({ _id: { $in: ids as never[] }, 'media.state': 'stored' });
+  if (stored !== count) throw new Error(`${count - stored} of ${count} image messages do not show their media stored`);
 }
 
 /** Publishes `count` text messages straight into EVENTS and returns the rate the read models applied them at (events/s). */
@@ -219,12 +236,14 @@ export async function runMediaBench(env: BenchEnv): Promise<BenchResult> {
 
     // 1. The whole path against GridFS writing the same files.
     await post(IMAGES + 1_000_000);
-    await storedCount(db, IMAGES + 1_000_000, 1, 60_000);
+    let kept = await storedEvents(bus, 0, 1, 60_000);
+    await assertStored(db, IMAGES + 1_000_000, 1);
     env.log(`whole path: ${IMAGES} images of ${IMAGE_BYTES / 1024} KB`);
     const started = performance.now();
     await pool(IMAGES, 16, (i) => post(i));
-    await storedCount(db, 0, IMAGES, 600_000);
+    kept = await storedEvents(bus, kept, IMAGES, 600_000);
     const pathSeconds = (performance.now() - started) / 1000;
+    await assertStored(db, 0, IMAGES);
     env.log(`GridFS baseline: the same ${IMAGES} files, ${CONCURRENCY} writers`);
     const bucket = new GridFSBucket(client.db(`${ns}_gridfs`), { bucketName: 'baseline' });
     const baselineStarted = performance.now();
@@ -277,7 +296,8 @@ export async function runMediaBench(env: BenchEnv): Promise<BenchResult> {
       loaded.push(await projectionRate(bus, `loaded${round}`, EVENTS));
       running = false;
       await load;
-      await storedCount(db, firstLoaded, downloaded - firstLoaded, 120_000);
+      kept = await storedEvents(bus, kept, downloaded - firstLoaded, 120_000);
+      await assertStored(db, firstLoaded, downloaded - firstLoaded);
     }
     metrics.push(
       metric({

@@ -294,14 +294,16 @@ function bindConsumers(
 }
 
 /**
- * The media consumer's runner: batches no longer than the downloads that run at once, and more
+ * The media consumer's runner: batches of several downloads' worth, and more
  * deliveries than the worker's own retry schedule takes (it ends a message `UNREACHABLE` itself, within
  * MEDIA_RETRY_FOR_MS); other failures (the store, the bus) wait on the same growing delays.
  */
 function mediaRunner(config: WhatsAppConfig): ConsumerBinding['runner'] {
   const attempts = mediaAttemptsWithin(config.MEDIA_RETRY_FOR_MS);
   return {
-    batchSize: config.MEDIA_DOWNLOAD_CONCURRENCY,
+    // Batches several times the downloads that run at once: the worker keeps MEDIA_DOWNLOAD_CONCURRENCY
+    // busy through a batch, so only its end waits for the slowest.
+    batchSize: config.MEDIA_DOWNLOAD_CONCURRENCY * 8,
     // Media waiting out a retry delay stays pending: room for many, so one provider that is down does
     // not hold up the media of the others.
     maxAckPending: 1_000,
