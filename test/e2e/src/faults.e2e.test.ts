@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { postgresServerUrl } from '@puente/stack';
-import { faultTable, runFaults } from './faults.js';
+import { faultTable, FAULTS, runFaults, type Fault } from './faults.js';
 
 /** The shortened fault suite (`npm run test:faults` runs it at full length). */
 test(
@@ -9,7 +9,13 @@ test(
   { timeout: 900_000 },
   async () => {
     const server = postgresServerUrl(process.env);
-    const rows = await runFaults({ deliveries: Number(process.env.FAULT_DELIVERIES ?? 300), postgresUrl: server });
+    // FAULTS=<name>,<name> runs only those (when looking at one).
+    const only = process.env.FAULTS?.split(',').filter((f): f is Fault => (FAULTS as readonly string[]).includes(f));
+    const rows = await runFaults({
+      deliveries: Number(process.env.FAULT_DELIVERIES ?? 300),
+      postgresUrl: server,
+      ...(only?.length ? { faults: only } : {}),
+    });
     const table = faultTable(rows);
     process.stdout.write(`${table}\n`);
     for (const row of rows) {
