@@ -274,6 +274,21 @@ describe('incoming media - expiry, limits and retries', () => {
       }
     });
 
+  test("waha: a file URL written with WAHA's default base URL (localhost:3000) is fetched from WAHA_API_URL", async () => {
+    const s = await service(wahaProvider);
+    try {
+      const file = image();
+      const { url, mimeType } = wahaProvider.arrive(s.session, 'BASEURL', file);
+      const asWahaWritesIt = `http://localhost:3000${new URL(url!).pathname}`;
+      await s.receive('BASEURL', 'image', { url: asWahaWritesIt, mimeType });
+      const doc = await s.settled('BASEURL');
+      assert.equal(doc.media?.state, 'stored', JSON.stringify(doc.media?.error));
+      assert.equal(doc.media?.hash, contentHash(file.bytes));
+    } finally {
+      await s.stop();
+    }
+  });
+
   test("inboxhub: a message read back in Baileys' shape (WhatsApp's encrypted CDN URL) is stored through the path", async () => {
     const s = await service(hub);
     try {

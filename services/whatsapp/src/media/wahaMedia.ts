@@ -18,7 +18,7 @@ import {
 
 /**
  * Incoming media of WAHA sessions (docs/providers/waha.md). The webhook's `media.url` is WAHA's own file
- * server (`/api/files/...`, `X-Api-Key` when on WAHA_API_URL's origin). Its files expire (WAHA's files
+ * server (`/api/files/...`, fetched from WAHA_API_URL with `X-Api-Key` whatever host the URL names). Its files expire (WAHA's files
  * lifetime): an expired one is downloaded again by reading the message with `downloadMedia=true`
  * (`WAHA_MESSAGE_PATH`), which answers a fresh `media.url`; a message or file WAHA no longer has is `EXPIRED`.
  */
@@ -84,10 +84,27 @@ export class WahaMediaSource implements MediaSource {
     };
   }
 
-  private get(url: string, maxBytes: number): Promise<Fetched> {
+  private get(webhookUrl: string, maxBytes: number): Promise<Fetched> {
+    const url = this.onWaha(webhookUrl);
     const headers: Record<string, string> = sameOrigin(url, this.config.apiUrl)
       ? { 'x-api-key': this.config.apiKey }
       : {};
     return fetchBytes(url, { headers, maxBytes, timeoutMs: this.config.timeoutMs });
+  }
+
+  /**
+   * WAHA's own files (`/api/files/...`) fetched from WAHA_API_URL: WAHA writes their URLs with its
+   * WAHA_BASE_URL, which defaults to `http://localhost:3000` (WAHA's config.service.ts), a host nobody
+   * else reaches. Other URLs (an S3 bucket of WAHA Plus) are fetched as they are.
+   */
+  private onWaha(url: string): string {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return url;
+    }
+    if (!parsed.pathname.startsWith('/api/files/') || sameOrigin(url, this.config.apiUrl)) return url;
+    return `${this.config.apiUrl.replace(/\/$/, '')}${parsed.pathname}${parsed.search}`;
   }
 }
