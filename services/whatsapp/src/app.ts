@@ -341,14 +341,13 @@ function mediaWorkerFrom(deps: {
           unconfigured: deps.inboxHub,
         })
       : new InboxHubMediaSource(deps.inboxHub, { mediaPath: config.INBOXHUB_MEDIA_PATH, timeoutMs });
-  if (config.EVOLUTION_API_URL && config.EVOLUTION_API_KEY)
-    sources.evolution = new EvolutionMediaSource({
-      apiUrl: config.EVOLUTION_API_URL,
-      apiKey: config.EVOLUTION_API_KEY,
-      timeoutMs,
-    });
-  else
-    unavailable.evolution = 'Evolution API media download not configured: set EVOLUTION_API_URL and EVOLUTION_API_KEY';
+  // Without Evolution's API its S3 media URLs (when it stores media there) are still downloaded.
+  sources.evolution = new EvolutionMediaSource({
+    ...(config.EVOLUTION_API_URL && config.EVOLUTION_API_KEY
+      ? { api: { url: config.EVOLUTION_API_URL, key: config.EVOLUTION_API_KEY } }
+      : { unconfigured: 'set EVOLUTION_API_URL and EVOLUTION_API_KEY' }),
+    timeoutMs,
+  });
   if (config.WAHA_API_URL && config.WAHA_API_KEY)
     sources.waha = new WahaMediaSource({
       apiUrl: config.WAHA_API_URL,

@@ -1,6 +1,8 @@
 import { errorText } from '../providers/gateway.js';
 import { EvolutionBase64Media, EvolutionError, type EvolutionGetBase64 } from '../providers/evolutionApiTypes.js';
 import {
+  isPlainMediaUrl,
+  sameOrigin,
   fetchBytes,
   jsonOf,
   parseJson,
@@ -18,19 +20,41 @@ import {
  * webhooks is WhatsApp's encrypted CDN file (`mmg.whatsapp.net`, `.enc`): it is never downloaded as the
  * media. Evolution decrypts it: `POST /chat/getBase64FromMediaMessage/{instance}` with the message's key
  * and the `apikey` header answers the file in base64. Evolution answers 400 for a message it no longer
- * has or whose media WhatsApp no longer serves: `EXPIRED`.
+ * has or whose media WhatsApp no longer serves: `EXPIRED`. With Evolution's S3 storage on, its webhook
+ * names the stored object (`data.message.mediaUrl`, the descriptor's `url`): that plain file is downloaded
+ * first (with `apikey` only on EVOLUTION_API_URL's origin), even without Evolution's API configured.
  */
 export class EvolutionMediaSource implements MediaSource {
   readonly provider = 'evolution';
 
-  constructor(private readonly config: { apiUrl: string; apiKey: string; timeoutMs: number }) {}
+  constructor(
+    private readonly config: { api?: { url: string; key: string }; timeoutMs: number; unconfigured?: string },
+  ) {}
 
   async download(item: MediaItem, limits: { maxBytes: number }): Promise<DownloadedMedia> {
+    const api = this.config.api;
+    const stored = item.media.url;
+    if (isPlainMediaUrl(stored)) {
+      const own = api !== undefined && sameOrigin(stored, api.url);
+      const got = await fetchBytes(stored, {
+        headers: own ? { apikey: api.key } : {},
+        maxBytes: limits.maxBytes,
+        timeoutMs: this.config.timeoutMs,
+      });
+      if (got.bytes) return { bytes: got.bytes, mimeType: got.headers.get('content-type') ?? undefined };
+      const transient = transientStatus(got, "Evolution's stored media URL");
+      if (transient) throw transient;
+    }
+    if (!api)
+      throw new MediaUnavailableError(
+        isPlainMediaUrl(stored) ? 'EXPIRED' : 'NO_SOURCE',
+        `Evolution API cannot be asked for the media: ${this.config.unconfigured ?? 'its API is not configured'}`,
+      );
     const got = await fetchBytes(
-      `${this.config.apiUrl.replace(/\/$/, '')}/chat/getBase64FromMediaMessage/${encodeURIComponent(item.session)}`,
+      `${api.url.replace(/\/$/, '')}/chat/getBase64FromMediaMessage/${encodeURIComponent(item.session)}`,
       {
         method: 'POST',
-        headers: { apikey: this.config.apiKey },
+        headers: { apikey: api.key },
         body: {
           message: { key: { id: item.messageId, remoteJid: item.chatId, fromMe: item.fromMe } },
           convertToMp4: false,

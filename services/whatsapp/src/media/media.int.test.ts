@@ -258,7 +258,7 @@ for (const provider of providers)
   });
 
 describe('incoming media - expiry, limits and retries', () => {
-  const [cloud, hub, , wahaProvider] = providers as [Provider, Provider, Provider, Provider];
+  const [cloud, hub, evolutionProvider, wahaProvider] = providers as [Provider, Provider, Provider, Provider];
   for (const provider of [cloud, hub, wahaProvider])
     test(`${provider.name}: an expired URL is downloaded again through the provider and stored`, async () => {
       const s = await service(provider);
@@ -286,6 +286,33 @@ describe('incoming media - expiry, limits and retries', () => {
       assert.equal(doc.media?.hash, contentHash(file.bytes));
     } finally {
       await s.stop();
+    }
+  });
+
+  test("evolution: the stored S3 object of Evolution's webhook is downloaded, even without Evolution's API", async () => {
+    const file = image();
+    const bucket = createServer((req, res) => {
+      assert.equal(req.headers.apikey, undefined, "Evolution's key never goes to another host");
+      res.writeHead(200, { 'content-type': file.mimeType, 'content-length': String(file.bytes.length) });
+      res.end(file.bytes);
+    });
+    await new Promise<void>((resolve) => bucket.listen(0, '127.0.0.1', resolve));
+    const s = await service({ ...evolutionProvider, variables: () => ({}) });
+    try {
+      const url = `http://127.0.0.1:${(bucket.address() as AddressInfo).port}/evolution/imageMessage/1717_foto.jpg`;
+      await s.receive('S3', 'image', { url, mimeType: file.mimeType });
+      const doc = await s.settled('S3');
+      assert.equal(doc.media?.state, 'stored', JSON.stringify(doc.media?.error));
+      assert.equal(doc.media?.hash, contentHash(file.bytes));
+      // A Baileys CDN URL alone (no S3 object) needs Evolution's API: without it, NO_SOURCE, naming the variables.
+      await s.receive('CDN', 'image', { url: 'https://mmg.whatsapp.net/v/t62/1_n.enc', mimeType: 'image/jpeg' });
+      const none = await s.settled('CDN');
+      assert.equal(none.media?.error?.code, 'NO_SOURCE');
+      assert.match(none.media!.error!.message, /EVOLUTION_API_URL/);
+    } finally {
+      await s.stop();
+      bucket.closeAllConnections();
+      await new Promise<void>((resolve) => bucket.close(() => resolve()));
     }
   });
 

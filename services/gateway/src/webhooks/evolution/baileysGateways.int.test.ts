@@ -68,6 +68,39 @@ describe('gateway - Evolution API', () => {
     );
   });
 
+  test("an image's media URL is Evolution's stored S3 object (mediaUrl) when present, else the Baileys CDN url", async () => {
+    const instance = uniqueName('evo-');
+    const image = (id: string, extra: Record<string, unknown>) => {
+      const body = evolutionUpsert(instance, id, EVOLUTION_KEY);
+      body.data.message = {
+        imageMessage: {
+          url: 'https://mmg.whatsapp.net/v/t62.7118-24/11111111_2222222222_n.enc?ccb=11-4',
+          mimetype: 'image/jpeg',
+          caption: 'la factura',
+          fileLength: '48213',
+        },
+        ...extra,
+      } as never;
+      body.data.messageType = 'imageMessage';
+      return JSON.stringify(body);
+    };
+    const s3 = 'https://minio.example.invalid/evolution/abc/5511999999999@s.whatsapp.net/imageMessage/1717_foto.jpg';
+    assert.equal(
+      (await post('/webhooks/evolution', image('3EB0S3', { mediaUrl: s3, base64: 'aGVsbG8=' }), {})).status,
+      200,
+    );
+    const stored = await last(`evt.whatsapp.message.received.${encodeToken(instance)}`);
+    assert.ok(stored.type === 'whatsapp.message.received.v1');
+    assert.equal(stored.data.type, 'image');
+    assert.equal(stored.data.media?.url, s3);
+    assert.equal(stored.data.text, 'la factura');
+    assert.ok(!JSON.stringify(stored.data).includes('aGVsbG8='), 'inline base64 is not copied into the event');
+    assert.equal((await post('/webhooks/evolution', image('3EB0CDN', {}), {})).status, 200);
+    const cdn = await last(`evt.whatsapp.message.received.${encodeToken(instance)}`);
+    assert.ok(cdn.type === 'whatsapp.message.received.v1');
+    assert.match(cdn.data.media?.url ?? '', /\.enc\?/);
+  });
+
   test('the apikey header and the HS256 Bearer JWT authenticate too; a wrong key, a forged or expired JWT, or a non-JSON body without credentials is 401', async () => {
     const instance = uniqueName('evo-');
     const raw = JSON.stringify(evolutionUpsert(instance, 'H1', 'not-the-key'));

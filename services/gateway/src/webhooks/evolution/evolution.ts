@@ -110,7 +110,7 @@ export function normalizeEvolution(request: WebhookRequest): Normalized {
               ...(from ? { from } : {}),
               fromMe,
               ...(message.pushName ? { pushName: message.pushName } : {}),
-              ...baileysContent(message.message),
+              ...withStoredMediaUrl(baileysContent(message.message), message.message),
               timestamp: toIsoTime(message.messageTimestamp) ?? at,
             },
             { source: SOURCE, time },
@@ -211,4 +211,17 @@ export function normalizeEvolution(request: WebhookRequest): Normalized {
     events,
     ignored: events.length === 0 ? [{ reason: 'event type not handled (kept in WEBHOOKS_RAW)', type: eventName }] : [],
   };
+}
+
+/**
+ * With S3 storage on, Evolution uploads a message's media and puts the object's URL at
+ * `data.message.mediaUrl` (whatsapp.baileys.service.ts at 3454bec): a plain file, unlike the Baileys
+ * `url` (WhatsApp's encrypted CDN file), so it is the media's URL.
+ */
+function withStoredMediaUrl<C extends ReturnType<typeof baileysContent>>(
+  content: C,
+  message: Record<string, unknown> | null | undefined,
+): C {
+  const stored = isPlainObject(message) ? nonEmptyString(message.mediaUrl) : undefined;
+  return content.media && stored ? { ...content, media: { ...content.media, url: stored } } : content;
 }
