@@ -148,6 +148,39 @@ describe('gateway - Inbox Hub', () => {
     );
   });
 
+  test('media as a nested media object, as flat mediaUrl/mimetype/fileName (camel or snake case) or as a URL string', async () => {
+    const session = uniqueName('ih-');
+    const shapes: [string, Record<string, unknown>][] = [
+      ['M1', { media: { url: 'https://cdn.example.invalid/m1.pdf', mimeType: 'application/pdf', filename: 'a.pdf' } }],
+      ['M2', { mediaUrl: 'https://cdn.example.invalid/m2.pdf', mimetype: 'application/pdf', fileName: 'a.pdf' }],
+      ['M3', { media_url: 'https://cdn.example.invalid/m3.pdf', mime_type: 'application/pdf', file_name: 'a.pdf' }],
+      ['M4', { media: 'https://cdn.example.invalid/m4.pdf', mimetype: 'application/pdf', fileName: 'a.pdf' }],
+    ];
+    for (const [id, media] of shapes) {
+      const body = {
+        event: 'message.received',
+        sessionId: session,
+        timestamp: '2025-10-15T10:30:00.000Z',
+        data: { messageId: id, chatId: '34612345678@s.whatsapp.net', fromMe: false, type: 'document', ...media },
+      };
+      assert.equal((await signed(body)).status, 200);
+      const event = await last(`evt.whatsapp.message.received.${encodeToken(session)}`);
+      assert.ok(event.type === 'whatsapp.message.received.v1');
+      assert.deepEqual(
+        [event.data.messageId, event.data.type, event.data.media],
+        [
+          id,
+          'document',
+          {
+            url: `https://cdn.example.invalid/${id.toLowerCase()}.pdf`,
+            mimeType: 'application/pdf',
+            fileName: 'a.pdf',
+          },
+        ],
+      );
+    }
+  });
+
   test('message.sent with content is the message (fromMe, once per message); without content it stays a status', async () => {
     const session = uniqueName('ventas-');
     const typed = {

@@ -118,10 +118,22 @@ function messageContent(data: Unchecked<InboxHubEventData>): {
     nonEmptyStringOrNumber(data.caption) ??
     // The send call's name for the text (`{to, message, type}`).
     nonEmptyString(data.message);
-  const media = isPlainObject(data.media) ? data.media : undefined;
-  const url = media ? nonEmptyStringOrNumber(media.url) : undefined;
-  const mimeType = media ? nonEmptyStringOrNumber(media.mimetype ?? media.mimeType) : undefined;
-  const fileName = media ? nonEmptyStringOrNumber(media.fileName ?? media.filename) : undefined;
+  // Media as `media: {url, mimetype, fileName}` (the form Puente reads first), or the flat fields Baileys
+  // gateways also use (`mediaUrl`, `mimetype`, `fileName`, in camel or snake case), or `media` as a URL.
+  const nested = isPlainObject(data.media) ? data.media : {};
+  const flat = data as Record<string, unknown>;
+  const url =
+    nonEmptyString(nested.url) ??
+    nonEmptyString(typeof data.media === 'string' ? data.media : undefined) ??
+    nonEmptyString(flat.mediaUrl) ??
+    nonEmptyString(flat.media_url);
+  const mimeType =
+    nonEmptyString(nested.mimetype ?? nested.mimeType ?? nested.mime_type) ??
+    nonEmptyString(flat.mimetype ?? flat.mimeType ?? flat.mime_type);
+  const fileName =
+    nonEmptyString(nested.fileName ?? nested.filename ?? nested.file_name) ??
+    nonEmptyString(flat.fileName ?? flat.filename ?? flat.file_name);
+  const media = isPlainObject(data.media) || url !== undefined ? true : undefined;
   return {
     content: {
       type: type.success ? type.data : 'unsupported',

@@ -43,7 +43,18 @@ export interface InboxHubEventData extends Omit<Partial<BaileysMessage>, 'messag
   text?: string;
   body?: string;
   caption?: string;
-  media?: { url?: string; mimetype?: string; mimeType?: string; fileName?: string; filename?: string };
+  /** Media as Puente reads it first; Baileys gateways also send it flat (below) or as a URL string. */
+  media?:
+    | string
+    | { url?: string; mimetype?: string; mimeType?: string; mime_type?: string; fileName?: string; filename?: string };
+  mediaUrl?: string;
+  media_url?: string;
+  mimetype?: string;
+  mimeType?: string;
+  mime_type?: string;
+  fileName?: string;
+  filename?: string;
+  file_name?: string;
   /** A delivery status (`message.status`/`message.ack`), or a session state. */
   status?: string;
   error?: string | { code?: string | number; message?: string };
