@@ -37,9 +37,9 @@ const OPEN = 1;
 /**
  * One subscription of one connection to one channel. While its snapshot (or its `since` history) is
  * read it queues the hub's notices; then it sends them, dropping those its snapshot already covers
- * (`floors`: the version the snapshot held for documents the feed had not yet forwarded as far).
+ * (`floors`: the version the snapshot held of each document it sent). Exported for its tests.
  */
-class Subscription implements Subscriber {
+export class Subscription implements Subscriber {
   pending: Offer[] | undefined = [];
   readonly floors = new Map<string, number>();
   overflowed = false;
@@ -69,17 +69,26 @@ class Subscription implements Subscriber {
     this.connection.sendRaw(offer.bytes);
   }
 
-  /** Documents sent from a read (snapshot page or history) whose version the hub has not forwarded yet. */
+  /**
+   * A document sent from a read (snapshot page or history) at version `rev`: no older version may follow
+   * it. While the read is not live yet every such document gets a floor, even one whose version the hub
+   * already forwarded: the queue may hold that version and older ones before it (two projectors can
+   * write a document's versions 7 and 8 and the hub forward both while the snapshot, which read 8, was
+   * in flight; without the floor 7 would follow 8). Once live, the hub only forwards versions above
+   * what it forwarded, so a document it has forwarded as far needs no floor.
+   */
   hold(key: string, rev: number): void {
     const forwarded = this.hub.revs.get(key);
-    if (forwarded === undefined || rev > forwarded) this.floors.set(key, Math.max(rev, this.floors.get(key) ?? 0));
+    if (this.pending || forwarded === undefined || rev > forwarded)
+      this.floors.set(key, Math.max(rev, this.floors.get(key) ?? 0));
   }
 
-  /** Sends what queued up while reading, then goes live. */
+  /** Sends what queued up while reading, then goes live, keeping only the floors the hub has not passed. */
   goLive(): void {
     const pending = this.pending ?? [];
     this.pending = undefined;
     for (const offer of pending) this.deliver(offer);
+    for (const [key, floor] of this.floors) if ((this.hub.revs.get(key) ?? -1) >= floor) this.floors.delete(key);
   }
 }
 
