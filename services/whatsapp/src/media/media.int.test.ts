@@ -143,6 +143,27 @@ const image = (): File => ({ bytes: randomBytes(3_000), mimeType: 'image/jpeg' }
 const voice = (): File => ({ bytes: randomBytes(2_000), mimeType: 'audio/ogg; codecs=opus' });
 const pdf = (): File => ({ bytes: randomBytes(2_500), mimeType: 'application/pdf', fileName: 'contrato.pdf' });
 
+/** A host on another origin serving one file, recording each request's headers. */
+async function fileHost(
+  file: File,
+): Promise<{ url: (path: string) => string; seen: IncomingHttpHeaders[]; close: () => Promise<void> }> {
+  const seen: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers);
+    res.writeHead(200, { 'content-type': file.mimeType, 'content-length': String(file.bytes.length) });
+    res.end(file.bytes);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: (path) => `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`,
+    seen,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** The service for one session of a provider, on a database of its own (so the store's usage is this test's). */
 async function service(provider: Provider, overrides: Record<string, string> = {}) {
   const database = await testDatabase();
@@ -291,15 +312,10 @@ describe('incoming media - expiry, limits and retries', () => {
 
   test("evolution: the stored S3 object of Evolution's webhook is downloaded, even without Evolution's API", async () => {
     const file = image();
-    const bucket = createServer((req, res) => {
-      assert.equal(req.headers.apikey, undefined, "Evolution's key never goes to another host");
-      res.writeHead(200, { 'content-type': file.mimeType, 'content-length': String(file.bytes.length) });
-      res.end(file.bytes);
-    });
-    await new Promise<void>((resolve) => bucket.listen(0, '127.0.0.1', resolve));
+    const bucket = await fileHost(file);
     const s = await service({ ...evolutionProvider, variables: () => ({}) });
     try {
-      const url = `http://127.0.0.1:${(bucket.address() as AddressInfo).port}/evolution/imageMessage/1717_foto.jpg`;
+      const url = bucket.url('/evolution/imageMessage/1717_foto.jpg');
       await s.receive('S3', 'image', { url, mimeType: file.mimeType });
       const doc = await s.settled('S3');
       assert.equal(doc.media?.state, 'stored', JSON.stringify(doc.media?.error));
@@ -309,10 +325,13 @@ describe('incoming media - expiry, limits and retries', () => {
       const none = await s.settled('CDN');
       assert.equal(none.media?.error?.code, 'NO_SOURCE');
       assert.match(none.media!.error!.message, /EVOLUTION_API_URL/);
+      assert.ok(
+        bucket.seen.every((headers) => headers.apikey === undefined),
+        "Evolution's key never goes to another host",
+      );
     } finally {
       await s.stop();
-      bucket.closeAllConnections();
-      await new Promise<void>((resolve) => bucket.close(() => resolve()));
+      await bucket.close();
     }
   });
 
@@ -389,41 +408,28 @@ describe('incoming media - expiry, limits and retries', () => {
   });
 
   test("Inbox Hub's credentials never go to a media URL on another host", async () => {
-    const seen: IncomingHttpHeaders[] = [];
     const file = image();
-    const cdn = createServer((req, res) => {
-      seen.push(req.headers);
-      res.writeHead(200, { 'content-type': file.mimeType, 'content-length': String(file.bytes.length) });
-      res.end(file.bytes);
-    });
-    await new Promise<void>((resolve) => cdn.listen(0, '127.0.0.1', resolve));
+    const cdn = await fileHost(file);
     const s = await service(hub);
     try {
       // Another origin on the same host: a different port is another origin.
-      const url = `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/cdn/foto.jpg`;
-      await s.receive('CDN', 'image', { url, mimeType: file.mimeType });
+      await s.receive('CDN', 'image', { url: cdn.url('/cdn/foto.jpg'), mimeType: file.mimeType });
       assert.equal((await s.settled('CDN')).media?.state, 'stored');
-      assert.equal(seen.length, 1);
-      assert.equal(seen[0]!.authorization, undefined);
-      assert.equal(seen[0]!['x-api-key'], undefined);
+      assert.equal(cdn.seen.length, 1);
+      assert.equal(cdn.seen[0]!.authorization, undefined);
+      assert.equal(cdn.seen[0]!['x-api-key'], undefined);
     } finally {
       await s.stop();
-      cdn.closeAllConnections();
-      await new Promise<void>((resolve) => cdn.close(() => resolve()));
+      await cdn.close();
     }
   });
 
   test("without Inbox Hub's API a media URL on another host is still kept; a message naming none is NO_SOURCE", async () => {
     const file = pdf();
-    const cdn = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': file.mimeType, 'content-length': String(file.bytes.length) });
-      res.end(file.bytes);
-    });
-    await new Promise<void>((resolve) => cdn.listen(0, '127.0.0.1', resolve));
+    const cdn = await fileHost(file);
     const s = await service({ ...hub, variables: () => ({}) });
     try {
-      const url = `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/cdn/contrato.pdf`;
-      await s.receive('BARE', 'document', { url, mimeType: file.mimeType });
+      await s.receive('BARE', 'document', { url: cdn.url('/cdn/contrato.pdf'), mimeType: file.mimeType });
       const stored = await s.settled('BARE');
       assert.equal(stored.media?.state, 'stored');
       assert.deepEqual(await s.app.media.bytes((await s.app.media.stat(stored.media!.hash!))!), file.bytes);
@@ -434,8 +440,7 @@ describe('incoming media - expiry, limits and retries', () => {
       assert.match(none.media!.error!.message, /INBOXHUB_API_URL/);
     } finally {
       await s.stop();
-      cdn.closeAllConnections();
-      await new Promise<void>((resolve) => cdn.close(() => resolve()));
+      await cdn.close();
     }
   });
 });
