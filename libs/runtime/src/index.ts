@@ -6,6 +6,7 @@ export * from './service.js';
 export * from './providerClient.js';
 export * from './metrics.js';
 export * from './jwt.js';
+export * from './revocations.js';
 export * from './services.js';
 export * from './problems.js';
 export * from './routeTable.js';

@@ -20,7 +20,8 @@ import {
   listen,
   RouteTable,
   signToken,
-  verifyToken,
+  TokenRevocations,
+  verifyAccessToken,
   type Check,
   type Logger,
   type RouteHandler,
@@ -47,6 +48,8 @@ export interface RealtimeOptions {
   readModels?: readonly ChannelRouteDescriptor[];
   /** Where stored media is read (default: the media store in `db`, read only). */
   media?: MediaStore;
+  /** The token revocation list (default: the bus's `puente_token_revocations` bucket, answers cached 2 s). */
+  revocations?: TokenRevocations;
 }
 
 export interface RealtimeServer {
@@ -101,7 +104,8 @@ export function build(options: RealtimeOptions): RealtimeServer {
   };
   const stats = { connections: 0, subscriptions: 0, slowClosed: 0 };
   const routeOf = router(options.readModels);
-  const context: ServerContext = { db, feed, logger, secrets: options.secrets, limits, stats, routeOf };
+  const revocations = options.revocations ?? new TokenRevocations(bus);
+  const context: ServerContext = { db, feed, logger, secrets: options.secrets, revocations, limits, stats, routeOf };
   const connections = new Set<Connection>();
 
   const page =
@@ -143,6 +147,7 @@ export function build(options: RealtimeOptions): RealtimeServer {
         db,
         media: options.media ?? readOnlyMediaStore(db),
         secrets: options.secrets,
+        revocations,
         linkTtlSeconds: config.REALTIME_MEDIA_LINK_TTL_S,
         logger,
       }),
@@ -154,7 +159,7 @@ export function build(options: RealtimeOptions): RealtimeServer {
           const url = new URL(req.url ?? '/', 'http://realtime');
           const token = tokenOf(req, url);
           const verified = token
-            ? await verifyToken(token, options.secrets)
+            ? await verifyAccessToken(token, options.secrets, revocations)
             : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
           if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
           if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel)))
