@@ -261,6 +261,8 @@ export const SendMessageV1 = z
       .object({ name: z.string().min(1), language: z.string().min(1), components: z.array(z.unknown()).optional() })
       .optional(),
     idempotencyKey: z.string().min(1).max(200).optional(),
+    /** Who asked: the `sub` of the agent token the command API accepted; absent for `API_TOKENS` and older commands. */
+    sentBy: z.string().min(1).max(200).optional(),
     requestedAt: Timestamp,
   })
   .refine((c) => c.text !== undefined || c.media !== undefined || c.template !== undefined, {

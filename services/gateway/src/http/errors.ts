@@ -12,6 +12,13 @@ export class UnauthorizedError extends HttpError {
   }
 }
 
+/** Valid credentials without the right to this resource: 403, the problem naming what is refused. */
+export class ForbiddenError extends HttpError {
+  constructor(message: string, fields: Record<string, unknown> = {}) {
+    super('forbidden', message, { fields });
+  }
+}
+
 /** A body over the limit, declared or read: 413. */
 export class PayloadTooLargeError extends HttpError {
   constructor(limit: number) {
