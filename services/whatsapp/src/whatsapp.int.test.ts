@@ -72,7 +72,7 @@ const docs = <T>(name: string) => db.collection<T & { _id: string }>(name);
 const used: string[] = [];
 
 describe('whatsapp service', () => {
-  test('send through Inbox Hub: pending, then sent with the provider id; a later status moves the same document', async () => {
+  test('send through Inbox Hub: pending, then sent with the provider id; a later status moves the same document; the agent who sent it is kept', async () => {
     const session = uniqueName('ih-');
     used.push(session);
     inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
@@ -93,6 +93,7 @@ describe('whatsapp service', () => {
           session,
           to: '+34 612 345 678'.replace(/ /g, ''),
           text: 'Su pedido está listo ✅',
+          sentBy: 'ana',
           requestedAt: new Date().toISOString(),
         }),
       );
@@ -114,8 +115,8 @@ describe('whatsapp service', () => {
         status: 'delivered',
       });
       assert.deepEqual(
-        [message.text, message.commandId, message.chatId],
-        ['Su pedido está listo ✅', commandId, '34612345678@s.whatsapp.net'],
+        [message.text, message.commandId, message.chatId, message.sentBy, command.sentBy],
+        ['Su pedido está listo ✅', commandId, '34612345678@s.whatsapp.net', 'ana', 'ana'],
       );
     } finally {
       await running.stop();

@@ -104,6 +104,8 @@ export const MessageSendRequestedV1 = SessionScoped.extend({
   template: z
     .object({ name: z.string(), language: z.string(), components: z.array(z.unknown()).optional() })
     .optional(),
+  /** The agent who sent it (the command's `sentBy`: the `sub` of the access token the command API accepted). */
+  sentBy: z.string().min(1).optional(),
   requestedAt: Timestamp,
 });
 export type MessageSendRequestedV1 = z.infer<typeof MessageSendRequestedV1>;
@@ -221,6 +223,8 @@ export const CommandOutcomeV1 = z.object({
       type: MessageType,
       text: z.string().optional(),
       media: MediaDescriptor.optional(),
+      /** The agent who sent it (the command's `sentBy`), so the provider's message document names them too. */
+      sentBy: z.string().min(1).optional(),
       requestedAt: Timestamp,
     })
     .optional(),

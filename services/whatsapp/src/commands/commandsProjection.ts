@@ -16,6 +16,8 @@ export interface CommandDoc extends ProjectedDoc {
   kind: 'send_message' | 'mark_read';
   status: CommandStatus;
   chatId?: string;
+  /** The agent who sent it (an access token's `sub`); absent for API tokens. */
+  sentBy?: string;
   providerMessageId?: string;
   error?: { code: string; message: string };
   requestedAt?: string;
@@ -45,6 +47,7 @@ export function commandsProjection(): Projection<CommandDoc, CommandEvent> {
             kind: 'send_message',
             status: 'queued',
             chatId: event.data.chatId,
+            ...(event.data.sentBy ? { sentBy: event.data.sentBy } : {}),
             requestedAt: event.data.requestedAt,
             updatedAt: event.data.requestedAt,
             _v: {},
@@ -70,7 +73,13 @@ export function commandsProjection(): Projection<CommandDoc, CommandEvent> {
       switch (event.type) {
         case 'whatsapp.message.send_requested.v1': {
           const d = event.data;
-          return base.requestedAt ? base : { ...base, requestedAt: d.requestedAt, chatId: base.chatId ?? d.chatId };
+          if (base.requestedAt) return base;
+          return {
+            ...base,
+            requestedAt: d.requestedAt,
+            chatId: base.chatId ?? d.chatId,
+            ...(d.sentBy ? { sentBy: d.sentBy } : {}),
+          };
         }
         case 'whatsapp.command.sent.v1':
           status = 'sent';

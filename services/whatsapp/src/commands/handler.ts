@@ -110,6 +110,7 @@ export class CommandHandler {
       type: c.template ? ('template' as const) : (c.media?.type ?? ('text' as const)),
       ...(c.text !== undefined ? { text: c.text } : {}),
       ...(descriptor ? { media: descriptor } : {}),
+      ...(c.sentBy ? { sentBy: c.sentBy } : {}),
       requestedAt: c.requestedAt,
     };
     await this.publish('whatsapp.message.send_requested.v1', `send_requested:${c.commandId}`, {
@@ -121,6 +122,7 @@ export class CommandHandler {
       ...(c.text !== undefined ? { text: c.text } : {}),
       ...(message.media ? { media: message.media } : {}),
       ...(c.template ? { template: c.template } : {}),
+      ...(c.sentBy ? { sentBy: c.sentBy } : {}),
       requestedAt: c.requestedAt,
     });
     const fail = (code: string, text: string) =>
