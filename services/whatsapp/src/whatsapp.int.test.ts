@@ -373,6 +373,95 @@ describe('whatsapp service', () => {
     }
   });
 
+  test('"sync now": a sync_session command runs the full sync through the session\'s provider (Inbox Hub) to completion; a Cloud API session fails it', async () => {
+    const session = uniqueName('syncnow-');
+    used.push(session);
+    inboxHub.seed(session, { contacts: 3, chats: 2, messagesPerChat: 2 });
+    // Known as an Inbox Hub session, not connecting now: nothing but the command starts a sync.
+    await publish(
+      event('whatsapp.session.status.v1', {
+        session,
+        provider: 'inboxhub',
+        status: 'disconnected',
+        timestamp: new Date(Date.now() - 60_000).toISOString(),
+      }),
+    );
+    // Another Cloud API session than the other tests' number: a workqueue refuses two consumers whose filters overlap.
+    const cloudSession = uniqueName('cloud-');
+    const running = await start([session, cloudSession]);
+    try {
+      await eventually(
+        async () => ((await docs(Collections.waSessions).findOne({ _id: session })) ? true : undefined),
+        15_000,
+        'the session read model',
+      );
+      const contactsBefore = inboxHub.calls.filter((c) => c === 'GET /contacts').length;
+      const commandId = uniqueName('sync-cmd-');
+      await publish(
+        event('whatsapp.sync_session.v1', { commandId, session, sentBy: 'ana', requestedAt: new Date().toISOString() }),
+      );
+      const command = await eventually(
+        async () => {
+          const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
+          return doc?.status === 'sent' ? doc : undefined;
+        },
+        15_000,
+        'the sync command to be carried out',
+      );
+      assert.equal(command.kind, 'sync_session');
+      await eventually(
+        async () => {
+          const doc = await docs<{ sync?: { phase: string } }>(Collections.waSessions).findOne({ _id: session });
+          return doc?.sync?.phase === 'completed' ? true : undefined;
+        },
+        60_000,
+        'the sync to complete',
+      );
+      const synced = await docs<{ sync: { counts: Record<string, number> } }>(Collections.waSessions).findOne({
+        _id: session,
+      });
+      assert.deepEqual(synced?.sync.counts, { contacts: 3, chats: 2, messages: 4 });
+      assert.ok(inboxHub.calls.filter((c) => c === 'GET /contacts').length > contactsBefore);
+
+      await publish(
+        event('whatsapp.session.status.v1', {
+          session: cloudSession,
+          provider: 'cloud-api',
+          status: 'connected',
+          timestamp: new Date(Date.now() - 60_000).toISOString(),
+        }),
+      );
+      await eventually(
+        async () =>
+          (await docs<{ provider?: string }>(Collections.waSessions).findOne({ _id: cloudSession }))?.provider ===
+          'cloud-api'
+            ? true
+            : undefined,
+        15_000,
+        'the Cloud API session read model',
+      );
+      const refusedId = uniqueName('sync-cmd-');
+      await publish(
+        event('whatsapp.sync_session.v1', {
+          commandId: refusedId,
+          session: cloudSession,
+          requestedAt: new Date().toISOString(),
+        }),
+      );
+      const refused = await eventually(
+        async () => {
+          const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: refusedId });
+          return doc?.status === 'failed' ? doc : undefined;
+        },
+        15_000,
+        'the Cloud API sync command to fail',
+      );
+      assert.equal(refused.error?.code, 'SYNC_NOT_SUPPORTED');
+    } finally {
+      await running.stop();
+    }
+  });
+
   test('replaying EVENTS into empty collections reproduces the same documents', async () => {
     const replayDb = database.client.db(`${db.databaseName}_replay`);
     const projections = new WhatsAppProjections(replayDb, bus);

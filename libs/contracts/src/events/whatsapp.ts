@@ -207,7 +207,9 @@ export const SessionSyncV1 = SessionScoped.extend({
 });
 export type SessionSyncV1 = z.infer<typeof SessionSyncV1>;
 
-export const CommandKind = z.enum(['send_message', 'mark_read']);
+/** What a command asks: send a message, mark a chat read, or run a session's full sync. */
+export const CommandKind = z.enum(['send_message', 'mark_read', 'sync_session']);
+export type CommandKind = z.infer<typeof CommandKind>;
 
 /** What became of a command: `sent` (provider accepted), `failed`, or `unknown` (result lost; never retried). */
 export const CommandOutcomeV1 = z.object({
@@ -283,3 +285,18 @@ export const MarkReadV1 = z.object({
   requestedAt: Timestamp,
 });
 export type MarkReadV1 = z.infer<typeof MarkReadV1>;
+
+/**
+ * Command (stream COMMANDS): run the full sync of a session now ("sync now" in the inbox), through the
+ * provider its read model names. Its outcome is `command.sent` once the sync runs (or was already
+ * running), `command.failed` when the session's provider cannot sync; the sync itself reports on
+ * `whatsapp.session.sync.v1` as every full sync does.
+ */
+export const SyncSessionV1 = z.object({
+  commandId: z.string().min(1),
+  session: z.string().min(1),
+  /** Who asked: the `sub` of the agent token the command API accepted; absent for `API_TOKENS`. */
+  sentBy: z.string().min(1).max(200).optional(),
+  requestedAt: Timestamp,
+});
+export type SyncSessionV1 = z.infer<typeof SyncSessionV1>;

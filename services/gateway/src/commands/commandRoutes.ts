@@ -3,7 +3,13 @@ import type { Bus } from '@puente/bus';
 import { sendJson, type RouteHandler, type RouteSpec, type TokenRevocations } from '@puente/runtime';
 import { readBody } from '../http/body.js';
 import { acked } from '../webhooks/publish.js';
-import { authorizeCommand, markReadCommand, sendMessageCommand, type CommandCaller } from './commands.js';
+import {
+  authorizeCommand,
+  markReadCommand,
+  sendMessageCommand,
+  syncSessionCommand,
+  type CommandCaller,
+} from './commands.js';
 
 /** What the command API needs from the gateway. */
 export interface CommandRoutesOptions {
@@ -55,6 +61,11 @@ export function commandRoutes(options: CommandRoutesOptions): RouteSpec[] {
       method: 'POST',
       path: '/api/whatsapp/:session/chats/:chat/read',
       handler: command((p, body, at) => markReadCommand(p.session!, p.chat!, body, at)),
+    },
+    {
+      method: 'POST',
+      path: '/api/whatsapp/:session/sync',
+      handler: command((p, body, at, caller) => syncSessionCommand(p.session!, body, at, caller)),
     },
   ];
 }

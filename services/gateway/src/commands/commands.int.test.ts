@@ -181,3 +181,26 @@ test('command API - a revoked agent token (by id or by subject) is refused withi
   await refusedAfter(anaOther);
   assert.equal((await post(luis)).status, 202);
 });
+
+test('command API - sync now queues whatsapp.sync_session.v1 on COMMANDS with the agent; an agent without rights on the session gets 403', async () => {
+  const session = uniqueName('ventas-');
+  const sub = uniqueName('ana-');
+  const url = `${gw.url}/api/whatsapp/${session}/sync`;
+  const queued = await fetch(url, { method: 'POST', headers: asAgent(agentToken(sub, [session])) });
+  assert.equal(queued.status, 202);
+  const { commandId } = (await queued.json()) as { commandId: string };
+  const message = await gw.bus.jsm.streams.getMessage(StreamNames.COMMANDS, {
+    last_by_subj: `cmd.whatsapp.sync_session.${encodeToken(session)}`,
+  });
+  const event = decodeEvent(message.data);
+  assert.equal(event.type, 'whatsapp.sync_session.v1');
+  assert.deepEqual(
+    event.type === 'whatsapp.sync_session.v1' ? [event.data.commandId, event.data.session, event.data.sentBy] : [],
+    [commandId, session, sub],
+  );
+  const byApiToken = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ idempotencyKey: 'k1' }) });
+  assert.equal(byApiToken.status, 202);
+  const forbidden = await fetch(url, { method: 'POST', headers: asAgent(agentToken(sub, ['compras'])) });
+  assert.equal(forbidden.status, 403);
+  assert.equal(((await forbidden.json()) as { session: string }).session, session);
+});

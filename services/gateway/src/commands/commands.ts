@@ -132,6 +132,27 @@ export function sendMessageCommand(
   return { event, msgId, commandId };
 }
 
+const SyncSessionBody = z.object({ idempotencyKey: z.string().min(1).max(200).optional() }).optional();
+
+/** "Sync now": `whatsapp.sync_session.v1`, with the agent who asked. */
+export function syncSessionCommand(
+  sessionParam: string | undefined,
+  body: Buffer,
+  now: Date,
+  caller: CommandCaller = {},
+): NormalizedEvent & { commandId: string } {
+  const session = pathId(sessionParam, 'session');
+  const parsed = SyncSessionBody.safeParse(body.length === 0 ? undefined : parseJson(body));
+  if (!parsed.success) throw contractViolation('invalid sync request', parsed.error);
+  const { commandId, msgId } = commandIdentity('sync_session', session, parsed.data?.idempotencyKey);
+  const event: DomainEvent = createEvent(
+    'whatsapp.sync_session.v1',
+    { commandId, session, ...(caller.sentBy ? { sentBy: caller.sentBy } : {}), requestedAt: now.toISOString() },
+    { source: 'urn:puente:gateway:api', id: commandId, time: now.toISOString() },
+  );
+  return { event, msgId, commandId };
+}
+
 export function markReadCommand(
   sessionParam: string | undefined,
   chatParam: string | undefined,

@@ -1,4 +1,4 @@
-import { Channels, Collections, type DomainEventOf } from '@puente/contracts';
+import { Channels, Collections, type CommandKind, type DomainEventOf } from '@puente/contracts';
 import { unhandled, type ProjectedDoc, type Projection } from '@puente/projection';
 
 /** The events the commands read model applies. */
@@ -13,7 +13,7 @@ export type CommandStatus = 'queued' | 'sent' | 'failed' | 'unknown';
 
 export interface CommandDoc extends ProjectedDoc {
   session: string;
-  kind: 'send_message' | 'mark_read';
+  kind: CommandKind;
   status: CommandStatus;
   chatId?: string;
   /** The agent who sent it (an access token's `sub`); absent for API tokens. */
