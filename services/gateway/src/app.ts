@@ -52,12 +52,23 @@ export function build(options: GatewayOptions): Server {
     now,
   });
 
-  const routes = new RouteTable([...receiver.routes, ...commandRoutes({ bus: options.bus, secret, now, revocations: options.revocations ?? new TokenRevocations(options.bus) })], {
-    onProblem: (error, { requestId, path }) => {
-      if (error.status >= 500) options.logger.warn({ requestId, code: error.code, err: error.cause }, error.message);
-      else options.logger.info({ requestId, code: error.code, path }, error.message);
+  const routes = new RouteTable(
+    [
+      ...receiver.routes,
+      ...commandRoutes({
+        bus: options.bus,
+        secret,
+        now,
+        revocations: options.revocations ?? new TokenRevocations(options.bus),
+      }),
+    ],
+    {
+      onProblem: (error, { requestId, path }) => {
+        if (error.status >= 500) options.logger.warn({ requestId, code: error.code, err: error.cause }, error.message);
+        else options.logger.info({ requestId, code: error.code, path }, error.message);
+      },
     },
-  });
+  );
 
   return createHttpServer({
     checks: options.checks,

@@ -87,7 +87,10 @@ describe('realtime - token revocation', () => {
     const jti = randomUUID();
     await revoker.revokeToken(jti);
     const socket = await TestSocket.open(rt.wsUrl);
-    socket.send({ op: 'auth', token: signToken({ sub: uniqueName('agent-'), channels: ['>'], jti }, TEST_REALTIME_SECRET) });
+    socket.send({
+      op: 'auth',
+      token: signToken({ sub: uniqueName('agent-'), channels: ['>'], jti }, TEST_REALTIME_SECRET),
+    });
     assert.equal((await socket.next((f) => f.op === 'error')).message, 'token revoked');
     assert.deepEqual(await socket.closed, { code: 4001, reason: 'token revoked' });
   });
