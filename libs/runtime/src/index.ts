@@ -9,4 +9,5 @@ export * from './jwt.js';
 export * from './revocations.js';
 export * from './services.js';
 export * from './problems.js';
+export * from './requestBody.js';
 export * from './routeTable.js';

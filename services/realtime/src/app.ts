@@ -31,6 +31,7 @@ import { Config, type RealtimeConfig } from './config.js';
 import { Connection, type ConnectionLimits, type ServerContext } from './connection.js';
 import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
+import { commandForwardingRoutes } from './commands/commandForwarding.js';
 import { mediaRoutes } from './media/mediaRoutes.js';
 import { BadCursorError, readPage } from './pages.js';
 import { refused } from './refused.js';
@@ -143,6 +144,11 @@ export function build(options: RealtimeOptions): RealtimeServer {
           });
         },
       },
+      ...commandForwardingRoutes({
+        gatewayUrl: config.REALTIME_GATEWAY_URL,
+        timeoutMs: config.REALTIME_GATEWAY_TIMEOUT_MS,
+        logger,
+      }),
       ...mediaRoutes({
         db,
         media: options.media ?? readOnlyMediaStore(db),

@@ -19,12 +19,8 @@ export class ForbiddenError extends HttpError {
   }
 }
 
-/** A body over the limit, declared or read: 413. */
-export class PayloadTooLargeError extends HttpError {
-  constructor(limit: number) {
-    super('payload_too_large', `the body is larger than ${limit} bytes`);
-  }
-}
+/** A body over the limit, declared or read: 413 (shared with realtime, in libs/runtime). */
+export { PayloadTooLargeError } from '@puente/runtime';
 
 /** A body that is not JSON: 400. */
 export class MalformedJsonError extends HttpError {
