@@ -77,7 +77,8 @@ const SendMessageBody = z
     path: ['text'],
   });
 
-const MarkReadBody = z.object({ idempotencyKey: z.string().min(1).max(200).optional() }).optional();
+/** The body of a command whose only input is its path (mark read, sync now): empty, or an idempotency key. */
+const KeyOnlyBody = z.object({ idempotencyKey: z.string().min(1).max(200).optional() }).optional();
 
 function pathId(value: string | undefined, name: string): string {
   if (!value || value.length > 256)
@@ -85,6 +86,13 @@ function pathId(value: string | undefined, name: string): string {
       { path: name, message: 'invalid' },
     ]);
   return value;
+}
+
+/** The idempotency key of a {@link KeyOnlyBody} command (`what` names the request in the error). */
+function idempotencyKeyOf(body: Buffer, what: string): string | undefined {
+  const parsed = KeyOnlyBody.safeParse(body.length === 0 ? undefined : parseJson(body));
+  if (!parsed.success) throw contractViolation(`invalid ${what} request`, parsed.error);
+  return parsed.data?.idempotencyKey;
 }
 
 /**
@@ -132,8 +140,6 @@ export function sendMessageCommand(
   return { event, msgId, commandId };
 }
 
-const SyncSessionBody = z.object({ idempotencyKey: z.string().min(1).max(200).optional() }).optional();
-
 /** "Sync now": `whatsapp.sync_session.v1`, with the agent who asked. */
 export function syncSessionCommand(
   sessionParam: string | undefined,
@@ -142,9 +148,7 @@ export function syncSessionCommand(
   caller: CommandCaller = {},
 ): NormalizedEvent & { commandId: string } {
   const session = pathId(sessionParam, 'session');
-  const parsed = SyncSessionBody.safeParse(body.length === 0 ? undefined : parseJson(body));
-  if (!parsed.success) throw contractViolation('invalid sync request', parsed.error);
-  const { commandId, msgId } = commandIdentity('sync_session', session, parsed.data?.idempotencyKey);
+  const { commandId, msgId } = commandIdentity('sync_session', session, idempotencyKeyOf(body, 'sync'));
   const event: DomainEvent = createEvent(
     'whatsapp.sync_session.v1',
     { commandId, session, ...(caller.sentBy ? { sentBy: caller.sentBy } : {}), requestedAt: now.toISOString() },
@@ -161,9 +165,7 @@ export function markReadCommand(
 ): NormalizedEvent & { commandId: string } {
   const session = pathId(sessionParam, 'session');
   const chatId = pathId(chatParam, 'chat');
-  const parsed = MarkReadBody.safeParse(body.length === 0 ? undefined : parseJson(body));
-  if (!parsed.success) throw contractViolation('invalid mark-read request', parsed.error);
-  const { commandId, msgId } = commandIdentity(`mark_read:${chatId}`, session, parsed.data?.idempotencyKey);
+  const { commandId, msgId } = commandIdentity(`mark_read:${chatId}`, session, idempotencyKeyOf(body, 'mark-read'));
   const event: DomainEvent = createEvent(
     'whatsapp.mark_read.v1',
     { commandId, session, chatId, requestedAt: now.toISOString() },
