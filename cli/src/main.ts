@@ -4,7 +4,7 @@ import { sendSample, UsageError } from './sendSample.js';
 import { whatsappRegisterWebhook, whatsappSync } from './whatsapp.js';
 import { whatsappSend } from './whatsappSend.js';
 import { kissflowBackfill } from './kissflow.js';
-import { token } from './token.js';
+import { revokeToken, token } from './token.js';
 import { tunnel } from './tunnel.js';
 import { providersCheck } from './providers.js';
 import { dlq, webhooks } from './ops.js';
@@ -33,8 +33,11 @@ const USAGE = `usage: npx puente <command>
       dead letters: inspect them, send them back to the consumer that gave up, or drop them
   webhooks list [--provider P] [--dataset D] [--since T] [--until T] | webhooks show <seq> | webhooks redeliver (--seq N | --since T [--until T] [--provider P] [--dataset D])
       the verified bodies kept in WEBHOOKS_RAW; redeliver normalizes them again (idempotent)
-  token --channels <patterns> [--ttl 12h] [--sub name] [--send <sessions>] [--roles operator]
-      mints a read token for the realtime WebSocket and HTTP API (REALTIME_JWT_SECRET)
+  token --channels <patterns> [--ttl 12h] [--sub name] [--send <sessions>|*] [--roles operator]
+      mints an access token (REALTIME_JWT_SECRET) for realtime and, with --send, the gateway's command API;
+      prints the token (stdout) and its id (stderr)
+  token revoke <token id | subject> [--sub]
+      revokes one token, or every token of a subject issued until now; refused within seconds everywhere
   bitrix auth-url | bitrix auth --code <code>
       first-time OAuth authorization of the Bitrix24 app (BITRIX_PORTAL_URL, BITRIX_CLIENT_ID, BITRIX_CLIENT_SECRET);
       the tokens go to the bus's key-value store, never to a file
@@ -91,7 +94,8 @@ try {
       process.exitCode = await webhooks(args, process.env, out);
       break;
     case 'token':
-      token(args, process.env, out);
+      if (args[0] === 'revoke') await revokeToken(args.slice(1), process.env, out);
+      else token(args, process.env, out, (line) => process.stderr.write(`${line}\n`));
       break;
     case 'kissflow': {
       const [sub, ...rest] = args;

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { signToken } from '@puente/realtime';
-import { DevSecrets } from '@puente/runtime';
-import { flag, required } from './common.js';
+import { DevSecrets, TokenRevocations } from '@puente/runtime';
+import { connectBus, flag, required } from './common.js';
 import { UsageError } from './sendSample.js';
 
 /** `30m`, `12h`, `7d`, or seconds. */
@@ -16,9 +17,16 @@ export function parseTtl(text: string): number {
 /**
  * `puente token --channels <patterns> [--ttl 12h] [--sub name] [--send <sessions>] [--roles <roles>]`: mints
  * an HS256 access token (`TokenClaims`) for the realtime WebSocket and HTTP API with REALTIME_JWT_SECRET (the
- * first, during a rotation). `--send` and `--roles` add claims that later features check.
+ * first, during a rotation). `--send` names the sessions the holder may send from, mark read in and sync
+ * (the gateway's command API checks it). The token goes to `out` (stdout, alone, so scripts can capture
+ * it), its id to `info` (stderr): `puente token revoke <id>` takes it.
  */
-export function token(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): string {
+export function token(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  info: (line: string) => void = () => {},
+): { token: string; jti: string } {
   const channels = required(args, '--channels', "comma-separated channel patterns, e.g. 'whatsapp.>,kissflow.*'")
     .split(',')
     .map((c) => c.trim())
@@ -40,11 +48,46 @@ export function token(args: string[], env: NodeJS.ProcessEnv, out: (line: string
       .filter(Boolean);
   const send = list('--send');
   const roles = list('--roles');
+  const jti = randomUUID();
   const minted = signToken(
-    { sub: flag(args, '--sub') ?? 'puente-cli', channels, ...(send ? { send } : {}), ...(roles ? { roles } : {}) },
+    {
+      sub: flag(args, '--sub') ?? 'puente-cli',
+      channels,
+      jti,
+      ...(send ? { send } : {}),
+      ...(roles ? { roles } : {}),
+    },
     secret ?? DevSecrets.REALTIME_JWT_SECRET,
     ttl,
   );
   out(minted);
-  return minted;
+  info(`token id (jti): ${jti}  (revoke with: npx puente token revoke ${jti})`);
+  return { token: minted, jti };
+}
+
+/** What the CLI mints as `jti` (a UUID): an argument of this form is a token id, anything else a subject. */
+const TOKEN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `puente token revoke <jti|sub> [--sub]`: revokes one token by its id, or every token of a subject
+ * issued up to now (`--sub` forces the subject reading of an argument shaped like an id). Realtime and
+ * the gateway refuse a revoked token within seconds (their revocation cache), on the NATS the services use.
+ */
+export async function revokeToken(args: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
+  const target = args.find((a) => !a.startsWith('--'));
+  if (!target) throw new UsageError('token revoke needs a token id (jti) or a subject');
+  const bySubject = args.includes('--sub') || !TOKEN_ID.test(target);
+  const bus = await connectBus(env);
+  try {
+    const revocations = new TokenRevocations(bus);
+    if (bySubject) {
+      await revocations.revokeSubject(target);
+      out(`revoked every token of subject ${target} issued until now`);
+    } else {
+      await revocations.revokeToken(target);
+      out(`revoked token ${target}`);
+    }
+  } finally {
+    await bus.close();
+  }
 }

@@ -23,8 +23,28 @@ export const TokenClaims = z.object({
   send: z.array(z.string().min(1)).optional(),
   /** Rights beyond reading and sending, such as `operator` ({@link TokenRoles}); unknown roles are kept, not refused. */
   roles: z.array(z.string().min(1)).optional(),
+  /** The token's own id (random), what `puente token revoke <jti>` names; tokens minted before it existed have none. */
+  jti: z.string().min(1).max(200).optional(),
+  /** When the token was issued, seconds since the epoch: revoking a subject refuses its tokens issued up to then. */
+  iat: z.number().int().nonnegative().optional(),
 });
 export type TokenClaims = z.infer<typeof TokenClaims>;
+
+/** Key-value buckets shared between services and tools: the only place their names are spelled. */
+export const BucketNames = {
+  /**
+   * Revoked access tokens: `jti.<jti>` for one token, `sub.<base64url(sub)>` for every token of a subject
+   * issued up to a time ({@link TokenRevocation}). Written by `puente token revoke`, read by every service
+   * that accepts access tokens.
+   */
+  tokenRevocations: 'puente_token_revocations',
+} as const;
+
+/** A revocation entry's value: when it was revoked (seconds since the epoch); a subject's tokens issued up to then are refused. */
+export const TokenRevocation = z.object({
+  revokedAt: z.number().int().nonnegative(),
+});
+export type TokenRevocation = z.infer<typeof TokenRevocation>;
 
 /** The claims realtime reads (the same schema: {@link TokenClaims}). */
 export const RealtimeTokenClaims = TokenClaims;

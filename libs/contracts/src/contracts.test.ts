@@ -68,7 +68,9 @@ describe('contracts - events', () => {
       const subject = subjectOf(event);
       assert.ok(
         subject.startsWith(
-          event.type.startsWith('whatsapp.send_message') || event.type.startsWith('whatsapp.mark_read')
+          ['whatsapp.send_message', 'whatsapp.mark_read', 'whatsapp.sync_session'].some((command) =>
+            event.type.startsWith(command),
+          )
             ? 'cmd.'
             : 'evt.',
         ),

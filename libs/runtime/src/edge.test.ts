@@ -246,16 +246,35 @@ describe('runtime - JWT', () => {
     assert.equal((await verifyJwt(token, { secrets: [secret], claims: Any, now })).ok, false);
   });
 
-  test('an access token carries the optional send and roles claims', async () => {
+  test('an access token carries the optional send and roles claims, its id and when it was issued', async () => {
     const token = signToken(
-      { sub: 'ana', channels: ['whatsapp.>'], send: ['ventas'], roles: ['operator'] },
+      { sub: 'ana', channels: ['whatsapp.>'], send: ['ventas'], roles: ['operator'], jti: 'tok-1' },
       's',
       60,
       now,
     );
     assert.deepEqual(await verifyToken(token, ['s'], now), {
       ok: true,
-      claims: { sub: 'ana', exp: seconds + 60, channels: ['whatsapp.>'], send: ['ventas'], roles: ['operator'] },
+      claims: {
+        sub: 'ana',
+        exp: seconds + 60,
+        iat: seconds,
+        jti: 'tok-1',
+        channels: ['whatsapp.>'],
+        send: ['ventas'],
+        roles: ['operator'],
+      },
     });
+  });
+
+  test('a minted token gets a random id unless one is given', async () => {
+    const ids = await Promise.all(
+      [1, 2].map(async () => {
+        const verified = await verifyToken(signToken({ sub: 'ana', channels: ['>'] }, 's', 60, now), ['s'], now);
+        return verified.ok ? verified.claims.jti : undefined;
+      }),
+    );
+    assert.match(ids[0] ?? '', /^[0-9a-f-]{36}$/);
+    assert.notEqual(ids[0], ids[1]);
   });
 });

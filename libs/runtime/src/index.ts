@@ -6,6 +6,8 @@ export * from './service.js';
 export * from './providerClient.js';
 export * from './metrics.js';
 export * from './jwt.js';
+export * from './revocations.js';
 export * from './services.js';
 export * from './problems.js';
+export * from './requestBody.js';
 export * from './routeTable.js';

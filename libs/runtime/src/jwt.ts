@@ -1,4 +1,4 @@
-import { createHmac, webcrypto } from 'node:crypto';
+import { createHmac, randomUUID, webcrypto } from 'node:crypto';
 import { compactVerify, errors } from 'jose';
 import type { z } from 'zod';
 import { TokenClaims } from '@puente/contracts';
@@ -114,10 +114,13 @@ export function signJwt(payload: Record<string, unknown>, secret: string, option
   return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
 }
 
-/** The claims a caller chooses when minting an access token; `iat` and `exp` come from the clock and the ttl. */
-export type TokenGrant = Pick<TokenClaims, 'sub' | 'channels'> & Partial<Pick<TokenClaims, 'send' | 'roles'>>;
+/**
+ * The claims a caller chooses when minting an access token; `iat` and `exp` come from the clock and the
+ * ttl, `jti` is random unless given (a caller that must print or record the id passes its own).
+ */
+export type TokenGrant = Pick<TokenClaims, 'sub' | 'channels'> & Partial<Pick<TokenClaims, 'send' | 'roles' | 'jti'>>;
 
-/** Mints an access token ({@link TokenClaims}): `sub`, `channels` (patterns), `send` and `roles` when given, `exp` = now + ttl. */
+/** Mints an access token ({@link TokenClaims}): `sub`, `channels` (patterns), `send` and `roles` when given, `jti`, `iat`, `exp` = now + ttl. */
 export function signToken(claims: TokenGrant, secret: string, ttlSeconds = 3600, now = Date.now()): string {
   const issuedAt = Math.floor(now / 1000);
   return signJwt(
@@ -126,6 +129,7 @@ export function signToken(claims: TokenGrant, secret: string, ttlSeconds = 3600,
       channels: [...claims.channels],
       ...(claims.send ? { send: [...claims.send] } : {}),
       ...(claims.roles ? { roles: [...claims.roles] } : {}),
+      jti: claims.jti ?? randomUUID(),
       iat: issuedAt,
       exp: issuedAt + ttlSeconds,
     },

@@ -3,7 +3,8 @@ import type { ServerResponse } from 'node:http';
 /**
  * Every error code an HTTP edge (gateway, realtime) answers, with its status: the one place a code
  * gets a status. A new failure adds its code here, and docs/gateway.md's error table with it (realtime's
- * stored-media codes are in docs/realtime.md "Stored media").
+ * stored-media codes are in docs/realtime.md "Stored media", `bad_gateway` and `gateway_timeout` of its
+ * command forwarding in "Commands").
  */
 export const ProblemStatus = {
   bad_request: 400,
@@ -19,7 +20,9 @@ export const ProblemStatus = {
   payload_too_large: 413,
   range_not_satisfiable: 416,
   internal: 500,
+  bad_gateway: 502,
   bus_unavailable: 503,
+  gateway_timeout: 504,
 } as const satisfies Record<string, number>;
 export type ProblemCode = keyof typeof ProblemStatus;
 

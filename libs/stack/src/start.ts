@@ -60,8 +60,20 @@ async function main(): Promise<void> {
           ] ?? service.port,
         ),
       );
+      // Realtime forwards the inbox's commands to this gateway, whichever port it got.
+      const gateway = services.find((s) => s.name === 'gateway');
+      const forwarding =
+        service.name === 'realtime' && gateway && process.env.REALTIME_GATEWAY_URL === undefined
+          ? { REALTIME_GATEWAY_URL: `http://127.0.0.1:${gateway.port}` }
+          : {};
       services.push(
-        spawnService(root, service.name, port, { ...base, [service.portVariable]: String(port) }, process.stdout),
+        spawnService(
+          root,
+          service.name,
+          port,
+          { ...base, ...forwarding, [service.portVariable]: String(port) },
+          process.stdout,
+        ),
       );
     }
     await Promise.all(services.map((s) => waitReady(s)));

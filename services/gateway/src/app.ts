@@ -1,6 +1,14 @@
 import type { Server } from 'node:http';
 import type { Bus } from '@puente/bus';
-import { createHttpServer, listen, RouteTable, type Check, type Logger, type ServiceDefinition } from '@puente/runtime';
+import {
+  createHttpServer,
+  listen,
+  RouteTable,
+  TokenRevocations,
+  type Check,
+  type Logger,
+  type ServiceDefinition,
+} from '@puente/runtime';
 import { commandRoutes } from './commands/commandRoutes.js';
 import { Config, gatewaySecrets, GatewaySecrets, providerSettings, type GatewaySecretName } from './config.js';
 import type { AnyProvider } from './webhooks/provider.js';
@@ -12,7 +20,7 @@ export interface GatewayOptions {
   bus: Bus;
   logger: Logger;
   checks: Record<string, Check>;
-  /** The values of every secret of the providers, and `API_TOKENS`. */
+  /** The values of every secret of the providers, `API_TOKENS` and `REALTIME_JWT_SECRET` (agents' tokens). */
   secrets: Readonly<Record<string, readonly string[]>>;
   maxBodyBytes: number;
   /** The webhook providers to receive (default: the built-in ones). */
@@ -21,6 +29,8 @@ export interface GatewayOptions {
   settings?: Readonly<Record<string, unknown>>;
   /** The clock (tests pin it). */
   now?: () => Date;
+  /** Revoked agent tokens (default: the bus's `puente_token_revocations` bucket, answers cached 2 s). */
+  revocations?: TokenRevocations;
 }
 
 /** Builds the gateway's HTTP server (not listening); tests call this, `main.ts` listens. */
@@ -42,12 +52,23 @@ export function build(options: GatewayOptions): Server {
     now,
   });
 
-  const routes = new RouteTable([...receiver.routes, ...commandRoutes({ bus: options.bus, secret, now })], {
-    onProblem: (error, { requestId, path }) => {
-      if (error.status >= 500) options.logger.warn({ requestId, code: error.code, err: error.cause }, error.message);
-      else options.logger.info({ requestId, code: error.code, path }, error.message);
+  const routes = new RouteTable(
+    [
+      ...receiver.routes,
+      ...commandRoutes({
+        bus: options.bus,
+        secret,
+        now,
+        revocations: options.revocations ?? new TokenRevocations(options.bus),
+      }),
+    ],
+    {
+      onProblem: (error, { requestId, path }) => {
+        if (error.status >= 500) options.logger.warn({ requestId, code: error.code, err: error.cause }, error.message);
+        else options.logger.info({ requestId, code: error.code, path }, error.message);
+      },
     },
-  });
+  );
 
   return createHttpServer({
     checks: options.checks,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bytes, port } from '@puente/runtime';
+import { bytes, DevSecrets, port } from '@puente/runtime';
 import type { AnyProvider } from './webhooks/provider.js';
 import { providers, type ProviderSecretName } from './webhooks/providers.js';
 
@@ -27,7 +27,7 @@ export function providerSettings(
   );
 }
 
-/** The command API's bearer tokens: the gateway's one secret that belongs to no provider. */
+/** The command API's bearer tokens: a secret that belongs to no provider. */
 const API_TOKENS_DEV = 'dev-api-token';
 
 /** Every secret a gateway with these providers verifies with, each with its development value. */
@@ -35,9 +35,11 @@ export function gatewaySecrets(list: readonly AnyProvider[] = providers): Record
   return {
     ...Object.fromEntries(list.flatMap((provider) => provider.secrets.map((secret) => [secret.variable, secret.dev]))),
     API_TOKENS: API_TOKENS_DEV,
+    // Agents' access tokens (realtime's key) are accepted by the command API too.
+    REALTIME_JWT_SECRET: DevSecrets.REALTIME_JWT_SECRET,
   };
 }
 
 /** The built-in gateway's secrets and their development values (several values each during a rotation). */
 export const GatewaySecrets = gatewaySecrets() as Record<GatewaySecretName, string>;
-export type GatewaySecretName = ProviderSecretName | 'API_TOKENS';
+export type GatewaySecretName = ProviderSecretName | 'API_TOKENS' | 'REALTIME_JWT_SECRET';

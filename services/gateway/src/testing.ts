@@ -11,16 +11,20 @@ import { providers, type ProviderName } from './webhooks/providers.js';
 
 export { echoProvider } from './testing/echoProvider.js';
 
-/** The command API's test token (the gateway's one secret that belongs to no provider). */
+/** The command API's test token (a secret that belongs to no provider). */
 const API_TOKENS = ['test-api-token'];
 
-/** The test values of every secret of these providers (the second value of some proves rotation), and `API_TOKENS`. */
+/** The key of agents' access tokens in tests: the same value as realtime's test key, so both accept one token. */
+export const TEST_AGENT_TOKEN_SECRET = 'test-realtime-secret-not-real';
+
+/** The test values of every secret of these providers (the second value of some proves rotation), `API_TOKENS` and `REALTIME_JWT_SECRET`. */
 export function testSecrets(list: readonly AnyProvider[] = providers): Record<string, string[]> {
   return {
     ...Object.fromEntries(
       list.flatMap((provider) => provider.secrets.map((secret) => [secret.variable, [...secret.test]])),
     ),
     API_TOKENS,
+    REALTIME_JWT_SECRET: [TEST_AGENT_TOKEN_SECRET],
   };
 }
 

@@ -20,7 +20,8 @@ import {
   listen,
   RouteTable,
   signToken,
-  verifyToken,
+  TokenRevocations,
+  verifyAccessToken,
   type Check,
   type Logger,
   type RouteHandler,
@@ -30,6 +31,7 @@ import { Config, type RealtimeConfig } from './config.js';
 import { Connection, type ConnectionLimits, type ServerContext } from './connection.js';
 import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
+import { commandForwardingRoutes } from './commands/commandForwarding.js';
 import { mediaRoutes } from './media/mediaRoutes.js';
 import { BadCursorError, readPage } from './pages.js';
 import { refused } from './refused.js';
@@ -47,6 +49,8 @@ export interface RealtimeOptions {
   readModels?: readonly ChannelRouteDescriptor[];
   /** Where stored media is read (default: the media store in `db`, read only). */
   media?: MediaStore;
+  /** The token revocation list (default: the bus's `puente_token_revocations` bucket, answers cached 2 s). */
+  revocations?: TokenRevocations;
 }
 
 export interface RealtimeServer {
@@ -101,7 +105,8 @@ export function build(options: RealtimeOptions): RealtimeServer {
   };
   const stats = { connections: 0, subscriptions: 0, slowClosed: 0 };
   const routeOf = router(options.readModels);
-  const context: ServerContext = { db, feed, logger, secrets: options.secrets, limits, stats, routeOf };
+  const revocations = options.revocations ?? new TokenRevocations(bus);
+  const context: ServerContext = { db, feed, logger, secrets: options.secrets, revocations, limits, stats, routeOf };
   const connections = new Set<Connection>();
 
   const page =
@@ -139,10 +144,16 @@ export function build(options: RealtimeOptions): RealtimeServer {
           });
         },
       },
+      ...commandForwardingRoutes({
+        gatewayUrl: config.REALTIME_GATEWAY_URL,
+        timeoutMs: config.REALTIME_GATEWAY_TIMEOUT_MS,
+        logger,
+      }),
       ...mediaRoutes({
         db,
         media: options.media ?? readOnlyMediaStore(db),
         secrets: options.secrets,
+        revocations,
         linkTtlSeconds: config.REALTIME_MEDIA_LINK_TTL_S,
         logger,
       }),
@@ -154,7 +165,7 @@ export function build(options: RealtimeOptions): RealtimeServer {
           const url = new URL(req.url ?? '/', 'http://realtime');
           const token = tokenOf(req, url);
           const verified = token
-            ? await verifyToken(token, options.secrets)
+            ? await verifyAccessToken(token, options.secrets, revocations)
             : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
           if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
           if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel)))

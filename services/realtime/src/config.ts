@@ -31,5 +31,9 @@ export const Config = z.object({
   REALTIME_HEARTBEAT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** Lifetime of a signed stored-media link (`POST /media/<session>/<message id>/link`), seconds. */
   REALTIME_MEDIA_LINK_TTL_S: z.coerce.number().int().min(1).max(MAX_MEDIA_LINK_TTL_S).default(300),
+  /** The gateway whose command API `POST /commands/...` forwards to (the inbox's send, mark read, sync now). */
+  REALTIME_GATEWAY_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8080'),
+  /** How long a forwarded command waits for the gateway before answering 504. */
+  REALTIME_GATEWAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
 });
 export type RealtimeConfig = z.infer<typeof Config>;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { channelAllowed, ClientMessage, ErrorCodes, type ResumePoint, type TokenClaims } from '@puente/contracts';
 import { parseNotice, type ChangeFeed, type ChannelHub, type Offer, type Subscriber } from './feed.js';
-import { verifyToken } from '@puente/runtime';
+import { TOKEN_REVOKED, verifyAccessToken, type TokenRevocations } from '@puente/runtime';
 import { BadCursorError, readPage } from './pages.js';
 import type { ChannelRoute } from './routes.js';
 
@@ -23,6 +23,8 @@ export interface ServerContext {
   feed: ChangeFeed;
   logger: Logger;
   secrets: readonly string[];
+  /** Revoked tokens are refused on connect and on `auth`. */
+  revocations: TokenRevocations;
   limits: ConnectionLimits;
   stats: { connections: number; subscriptions: number; slowClosed: number };
   /** The read model behind a channel (the routes `build()` was given). */
@@ -151,11 +153,14 @@ export class Connection {
 
   /** Authenticates with a token (from the URL or an `auth` frame); resolves false when refused (the connection is closing). */
   authenticate(token: string): Promise<boolean> {
-    const verifying = verifyToken(token, this.context.secrets).then((verified) => {
+    const verifying = verifyAccessToken(token, this.context.secrets, this.context.revocations).then((verified) => {
       if (this.closed) return false;
       if (!verified.ok) {
         this.error(ErrorCodes.unauthorized, verified.reason);
-        this.close(CloseCodes.unauthorized, verified.reason === 'token expired' ? 'token expired' : 'unauthorized');
+        this.close(
+          CloseCodes.unauthorized,
+          verified.reason === 'token expired' || verified.reason === TOKEN_REVOKED ? verified.reason : 'unauthorized',
+        );
         return false;
       }
       this.claims = verified.claims;

@@ -94,6 +94,11 @@ export class WhatsAppApp {
         ...(typeof evolution === 'string' ? { evolution } : {}),
         ...(typeof waha === 'string' ? { waha } : {}),
       },
+      startSync: (session, provider) => {
+        // A command during shutdown is retried by the next instance, not failed as unconfigured.
+        if (this.stopping) throw new Error('the service is stopping');
+        return this.startSync(session, provider);
+      },
     });
     // One set of limits (INBOXHUB_SYNC_*) for every provider's full sync.
     const fullSync = (source: SyncSource) =>

@@ -68,22 +68,47 @@ const event = <T extends EventType>(type: T, data: EventData<T>) =>
   createEvent(type, data, { source: 'urn:test' }) as DomainEvent;
 const publish = (e: DomainEvent) => bus.publishEvent(e);
 const docs = <T>(name: string) => db.collection<T & { _id: string }>(name);
+/** The command's document once it has this status. */
+const commandWithStatus = (commandId: string, status: CommandDoc['status'], what: string) =>
+  eventually(
+    async () => {
+      const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
+      return doc?.status === status ? doc : undefined;
+    },
+    15_000,
+    what,
+  );
+/** Resolves once the session's full sync has completed. */
+const syncCompleted = (session: string) =>
+  eventually(
+    async () => {
+      const doc = await docs<{ sync?: { phase: string } }>(Collections.waSessions).findOne({ _id: session });
+      return doc?.sync?.phase === 'completed' ? true : undefined;
+    },
+    60_000,
+    'the sync to complete',
+  );
 /** Every session the tests below used, for the replay test at the end. */
 const used: string[] = [];
 
+/** A session the fake Inbox Hub holds (seeded so) and Puente knows as Inbox Hub's, disconnected a minute ago (no sync starts by itself). */
+async function knownInboxHubSession(session: string, seed: Parameters<FakeInboxHub['seed']>[1]): Promise<string> {
+  used.push(session);
+  inboxHub.seed(session, seed);
+  await publish(
+    event('whatsapp.session.status.v1', {
+      session,
+      provider: 'inboxhub',
+      status: 'disconnected',
+      timestamp: new Date(Date.now() - 60_000).toISOString(),
+    }),
+  );
+  return session;
+}
+
 describe('whatsapp service', () => {
-  test('send through Inbox Hub: pending, then sent with the provider id; a later status moves the same document', async () => {
-    const session = uniqueName('ih-');
-    used.push(session);
-    inboxHub.seed(session, { contacts: 0, chats: 0, messagesPerChat: 0 });
-    await publish(
-      event('whatsapp.session.status.v1', {
-        session,
-        provider: 'inboxhub',
-        status: 'disconnected',
-        timestamp: new Date(Date.now() - 60_000).toISOString(),
-      }),
-    );
+  test('send through Inbox Hub: pending, then sent with the provider id; a later status moves the same document; the agent who sent it is kept', async () => {
+    const session = await knownInboxHubSession(uniqueName('ih-'), { contacts: 0, chats: 0, messagesPerChat: 0 });
     const running = await start([session]);
     try {
       const commandId = uniqueName('cmd-');
@@ -93,17 +118,11 @@ describe('whatsapp service', () => {
           session,
           to: '+34 612 345 678'.replace(/ /g, ''),
           text: 'Su pedido está listo ✅',
+          sentBy: 'ana',
           requestedAt: new Date().toISOString(),
         }),
       );
-      const command = await eventually(
-        async () => {
-          const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
-          return doc?.status === 'sent' ? doc : undefined;
-        },
-        15_000,
-        'the command to be sent',
-      );
+      const command = await commandWithStatus(commandId, 'sent', 'the command to be sent');
       assert.equal(inboxHub.sends.filter((s) => s.session === session).length, 1);
       const wamid = command.providerMessageId!;
       const message = await reportSentStatus(bus, db, {
@@ -114,8 +133,8 @@ describe('whatsapp service', () => {
         status: 'delivered',
       });
       assert.deepEqual(
-        [message.text, message.commandId, message.chatId],
-        ['Su pedido está listo ✅', commandId, '34612345678@s.whatsapp.net'],
+        [message.text, message.commandId, message.chatId, message.sentBy, command.sentBy],
+        ['Su pedido está listo ✅', commandId, '34612345678@s.whatsapp.net', 'ana', 'ana'],
       );
     } finally {
       await running.stop();
@@ -232,14 +251,7 @@ describe('whatsapp service', () => {
           timestamp: new Date().toISOString(),
         }),
       );
-      const command = await eventually(
-        async () => {
-          const doc = await docs<CommandDoc>(Collections.commands).findOne({ _id: commandId });
-          return doc?.status === 'sent' ? doc : undefined;
-        },
-        15_000,
-        'the command to be reconciled',
-      );
+      const command = await commandWithStatus(commandId, 'sent', 'the command to be reconciled');
       assert.equal(command.providerMessageId, sent.messageId);
       // A redelivery of the command (a new instance) still does not send it again.
       await running.stop();
@@ -334,14 +346,7 @@ describe('whatsapp service', () => {
           timestamp: new Date().toISOString(),
         }),
       );
-      await eventually(
-        async () => {
-          const doc = await docs<{ sync?: { phase: string } }>(Collections.waSessions).findOne({ _id: session });
-          return doc?.sync?.phase === 'completed' ? true : undefined;
-        },
-        60_000,
-        'the sync to complete',
-      );
+      await syncCompleted(session);
       await eventually(
         async () =>
           (await docs<MessageDoc>(Collections.waMessages).countDocuments({ session })) === 400 ? true : undefined,
@@ -367,6 +372,64 @@ describe('whatsapp service', () => {
         inboxHub.calls.filter((c) => c === 'GET /contacts').length === 3 &&
           inboxHub.calls.filter((c) => c === 'GET /chats').length === 3,
       );
+    } finally {
+      await running.stop();
+    }
+  });
+
+  test('"sync now": a sync_session command runs the full sync through the session\'s provider (Inbox Hub) to completion; a Cloud API session fails it', async () => {
+    // Known as an Inbox Hub session, not connecting now: nothing but the command starts a sync.
+    const session = await knownInboxHubSession(uniqueName('syncnow-'), { contacts: 3, chats: 2, messagesPerChat: 2 });
+    // Another Cloud API session than the other tests' number: a workqueue refuses two consumers whose filters overlap.
+    const cloudSession = uniqueName('cloud-');
+    const running = await start([session, cloudSession]);
+    try {
+      await eventually(
+        async () => ((await docs(Collections.waSessions).findOne({ _id: session })) ? true : undefined),
+        15_000,
+        'the session read model',
+      );
+      const contactsBefore = inboxHub.calls.filter((c) => c === 'GET /contacts').length;
+      const commandId = uniqueName('sync-cmd-');
+      await publish(
+        event('whatsapp.sync_session.v1', { commandId, session, sentBy: 'ana', requestedAt: new Date().toISOString() }),
+      );
+      const command = await commandWithStatus(commandId, 'sent', 'the sync command to be carried out');
+      assert.equal(command.kind, 'sync_session');
+      await syncCompleted(session);
+      const synced = await docs<{ sync: { counts: Record<string, number> } }>(Collections.waSessions).findOne({
+        _id: session,
+      });
+      assert.deepEqual(synced?.sync.counts, { contacts: 3, chats: 2, messages: 4 });
+      assert.ok(inboxHub.calls.filter((c) => c === 'GET /contacts').length > contactsBefore);
+
+      await publish(
+        event('whatsapp.session.status.v1', {
+          session: cloudSession,
+          provider: 'cloud-api',
+          status: 'connected',
+          timestamp: new Date(Date.now() - 60_000).toISOString(),
+        }),
+      );
+      await eventually(
+        async () =>
+          (await docs<{ provider?: string }>(Collections.waSessions).findOne({ _id: cloudSession }))?.provider ===
+          'cloud-api'
+            ? true
+            : undefined,
+        15_000,
+        'the Cloud API session read model',
+      );
+      const refusedId = uniqueName('sync-cmd-');
+      await publish(
+        event('whatsapp.sync_session.v1', {
+          commandId: refusedId,
+          session: cloudSession,
+          requestedAt: new Date().toISOString(),
+        }),
+      );
+      const refused = await commandWithStatus(refusedId, 'failed', 'the Cloud API sync command to fail');
+      assert.equal(refused.error?.code, 'SYNC_NOT_SUPPORTED');
     } finally {
       await running.stop();
     }

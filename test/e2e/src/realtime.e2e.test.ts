@@ -22,7 +22,7 @@ import { sampleBody, signSample } from '@puente/gateway';
 import { startTestGateway, TEST_SAMPLE_SECRETS } from '@puente/gateway/testing';
 import { Config as WhatsAppConfig, startWhatsApp } from '@puente/whatsapp';
 import { verifyToken } from '@puente/realtime';
-import { startTestRealtime, TestSocket, type Frame } from '@puente/realtime/testing';
+import { startTestRealtime, TestSocket, TEST_REALTIME_SECRET, type Frame } from '@puente/realtime/testing';
 import { runCli } from './cli.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -61,6 +61,30 @@ describe('realtime end to end', () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /not a channel pattern: a\.\.b/);
     assert.equal((await run(['token', '--channels', '>', '--ttl', 'soon'])).code, 2);
+  });
+
+  test('puente token prints the token id; puente token revoke <id> and revoke <subject> make realtime refuse them within seconds', async () => {
+    const env = { ...process.env, REALTIME_JWT_SECRET: TEST_REALTIME_SECRET };
+    const sub = uniqueName('agent-');
+    const mint = async () => {
+      const minted = await runCli(['token', '--sub', sub, '--channels', '>', '--send', 'ventas'], env);
+      assert.equal(minted.code, 0, minted.stderr);
+      const jti = /token id \(jti\): (\S+)/.exec(minted.stderr)?.[1];
+      assert.ok(jti, minted.stderr);
+      return { token: minted.stdout.trim(), jti };
+    };
+    const status = async (token: string) =>
+      (await fetch(`${rt.url}/api/whatsapp.sessions`, { headers: { authorization: `Bearer ${token}` } })).status;
+    const first = await mint();
+    const second = await mint();
+    assert.equal(await status(first.token), 200);
+    const byId = await runCli(['token', 'revoke', first.jti], env);
+    assert.equal(byId.code, 0, byId.stderr);
+    await eventually(async () => (assert.equal(await status(first.token), 401), true), 2_500);
+    assert.equal(await status(second.token), 200);
+    const bySubject = await runCli(['token', 'revoke', sub], env);
+    assert.equal(bySubject.code, 0, bySubject.stderr);
+    await eventually(async () => (assert.equal(await status(second.token), 401), true), 2_500);
   });
 
   test('browser: the dashboard shows a message posted to the gateway within 2 s (headless Chromium)', async () => {

@@ -9,6 +9,7 @@ import {
   ContactImportedV1,
   ContactUpdatedV1,
   MarkReadV1,
+  SyncSessionV1,
   MediaFailedV1,
   MediaStoredV1,
   MessageImportedV1,
@@ -200,6 +201,13 @@ export const EventDefinitions = {
     stream: 'COMMANDS',
     description: 'Command: mark a WhatsApp chat as read.',
     subject: (d) => `cmd.whatsapp.mark_read.${t(d.session)}`,
+    key: (d) => d.commandId,
+  }),
+  'whatsapp.sync_session.v1': define({
+    data: SyncSessionV1,
+    stream: 'COMMANDS',
+    description: 'Command: run the full sync of a WhatsApp session now.',
+    subject: (d) => `cmd.whatsapp.sync_session.${t(d.session)}`,
     key: (d) => d.commandId,
   }),
   'glyms.row.created.v1': define({

@@ -104,6 +104,8 @@ export const MessageSendRequestedV1 = SessionScoped.extend({
   template: z
     .object({ name: z.string(), language: z.string(), components: z.array(z.unknown()).optional() })
     .optional(),
+  /** The agent who sent it (the command's `sentBy`: the `sub` of the access token the command API accepted). */
+  sentBy: z.string().min(1).optional(),
   requestedAt: Timestamp,
 });
 export type MessageSendRequestedV1 = z.infer<typeof MessageSendRequestedV1>;
@@ -205,7 +207,9 @@ export const SessionSyncV1 = SessionScoped.extend({
 });
 export type SessionSyncV1 = z.infer<typeof SessionSyncV1>;
 
-export const CommandKind = z.enum(['send_message', 'mark_read']);
+/** What a command asks: send a message, mark a chat read, or run a session's full sync. */
+export const CommandKind = z.enum(['send_message', 'mark_read', 'sync_session']);
+export type CommandKind = z.infer<typeof CommandKind>;
 
 /** What became of a command: `sent` (provider accepted), `failed`, or `unknown` (result lost; never retried). */
 export const CommandOutcomeV1 = z.object({
@@ -221,6 +225,8 @@ export const CommandOutcomeV1 = z.object({
       type: MessageType,
       text: z.string().optional(),
       media: MediaDescriptor.optional(),
+      /** The agent who sent it (the command's `sentBy`), so the provider's message document names them too. */
+      sentBy: z.string().min(1).optional(),
       requestedAt: Timestamp,
     })
     .optional(),
@@ -261,6 +267,8 @@ export const SendMessageV1 = z
       .object({ name: z.string().min(1), language: z.string().min(1), components: z.array(z.unknown()).optional() })
       .optional(),
     idempotencyKey: z.string().min(1).max(200).optional(),
+    /** Who asked: the `sub` of the agent token the command API accepted; absent for `API_TOKENS` and older commands. */
+    sentBy: z.string().min(1).max(200).optional(),
     requestedAt: Timestamp,
   })
   .refine((c) => c.text !== undefined || c.media !== undefined || c.template !== undefined, {
@@ -277,3 +285,18 @@ export const MarkReadV1 = z.object({
   requestedAt: Timestamp,
 });
 export type MarkReadV1 = z.infer<typeof MarkReadV1>;
+
+/**
+ * Command (stream COMMANDS): run the full sync of a session now ("sync now" in the inbox), through the
+ * provider its read model names. Its outcome is `command.sent` once the sync runs (or was already
+ * running), `command.failed` when the session's provider cannot sync; the sync itself reports on
+ * `whatsapp.session.sync.v1` as every full sync does.
+ */
+export const SyncSessionV1 = z.object({
+  commandId: z.string().min(1),
+  session: z.string().min(1),
+  /** Who asked: the `sub` of the agent token the command API accepted; absent for `API_TOKENS`. */
+  sentBy: z.string().min(1).max(200).optional(),
+  requestedAt: Timestamp,
+});
+export type SyncSessionV1 = z.infer<typeof SyncSessionV1>;

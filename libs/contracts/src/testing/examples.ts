@@ -165,6 +165,12 @@ export const EventExamples: { [T in EventType]: EventData<T> } = {
     requestedAt: at,
   },
   'whatsapp.mark_read.v1': { commandId: '018f2f5e-7d1c-7b4a-9c3e-5a6b7c8d9e12', session, chatId, requestedAt: at },
+  'whatsapp.sync_session.v1': {
+    commandId: '018f2f5e-7d1c-7b4a-9c3e-5a6b7c8d9e13',
+    session,
+    sentBy: 'ana',
+    requestedAt: at,
+  },
   'glyms.row.created.v1': { ...glymsRow, op: 'created' },
   'glyms.row.updated.v1': { ...glymsRow, op: 'updated', before: { id_cliente: 1 } },
   'glyms.row.deleted.v1': { ...glymsRow, op: 'deleted', row: undefined, before: { id_cliente: 1 } },

@@ -2,14 +2,51 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { createEvent, type DomainEvent } from '@puente/contracts';
 import { eventIdFor } from '@puente/bus';
-import { UnauthorizedError, ContractViolationError } from '../http/errors.js';
+import { verifyAccessToken, type TokenRevocations } from '@puente/runtime';
+import { UnauthorizedError, ContractViolationError, ForbiddenError } from '../http/errors.js';
 import { bearerToken, matchesAny } from '../http/auth.js';
 import { contractViolation, parseJson, type NormalizedEvent } from '../webhooks/delivery.js';
 
-/** The command API takes `Authorization: Bearer <one of API_TOKENS>`. */
-export function verifyApiToken(authorization: string | string[] | undefined, tokens: readonly string[]): void {
+/** Who a command comes from: an `API_TOKENS` holder (no `sentBy`), or an agent (its token's `sub`). */
+export interface CommandCaller {
+  sentBy?: string;
+}
+
+/** What {@link authorizeCommand} checks a bearer token against. */
+export interface CommandAuth {
+  /** `API_TOKENS`: full rights, no agent named. */
+  apiTokens: readonly string[];
+  /** `REALTIME_JWT_SECRET`: agents' access tokens, whose `send` claim names their sessions. */
+  agentSecrets: readonly string[];
+  revocations: TokenRevocations;
+}
+
+/**
+ * The command API takes `Authorization: Bearer <one of API_TOKENS>`, or an agent's access token (HS256
+ * with `REALTIME_JWT_SECRET`, not expired, not revoked) whose `send` claim names the session or `*`:
+ * 401 when the token is none of these, 403 (naming the session) when the agent may not act on it.
+ */
+export async function authorizeCommand(
+  authorization: string | string[] | undefined,
+  session: string | undefined,
+  auth: CommandAuth,
+): Promise<CommandCaller> {
   const token = bearerToken(authorization);
-  if (!token || !matchesAny(token, tokens)) throw new UnauthorizedError('missing or invalid API token');
+  if (!token) throw new UnauthorizedError('missing API token: Authorization: Bearer <API token or access token>');
+  if (matchesAny(token, auth.apiTokens)) return {};
+  if (auth.agentSecrets.length === 0) throw new UnauthorizedError('missing or invalid API token');
+  const verified = await verifyAccessToken(token, auth.agentSecrets, auth.revocations);
+  if (!verified.ok)
+    throw new UnauthorizedError(
+      verified.reason === 'not a JWT' ? 'missing or invalid API token' : `access token refused: ${verified.reason}`,
+    );
+  const sessions = verified.claims.send ?? [];
+  if (!session || !(sessions.includes('*') || sessions.includes(session)))
+    throw new ForbiddenError(`the token of ${verified.claims.sub} may not send from session ${session ?? '(none)'}`, {
+      session: session ?? null,
+      sub: verified.claims.sub,
+    });
+  return { sentBy: verified.claims.sub };
 }
 
 const SendMessageBody = z
@@ -40,7 +77,8 @@ const SendMessageBody = z
     path: ['text'],
   });
 
-const MarkReadBody = z.object({ idempotencyKey: z.string().min(1).max(200).optional() }).optional();
+/** The body of a command whose only input is its path (mark read, sync now): empty, or an idempotency key. */
+const KeyOnlyBody = z.object({ idempotencyKey: z.string().min(1).max(200).optional() }).optional();
 
 function pathId(value: string | undefined, name: string): string {
   if (!value || value.length > 256)
@@ -48,6 +86,13 @@ function pathId(value: string | undefined, name: string): string {
       { path: name, message: 'invalid' },
     ]);
   return value;
+}
+
+/** The idempotency key of a {@link KeyOnlyBody} command (`what` names the request in the error). */
+function idempotencyKeyOf(body: Buffer, what: string): string | undefined {
+  const parsed = KeyOnlyBody.safeParse(body.length === 0 ? undefined : parseJson(body));
+  if (!parsed.success) throw contractViolation(`invalid ${what} request`, parsed.error);
+  return parsed.data?.idempotencyKey;
 }
 
 /**
@@ -71,6 +116,7 @@ export function sendMessageCommand(
   sessionParam: string | undefined,
   body: Buffer,
   now: Date,
+  caller: CommandCaller = {},
 ): NormalizedEvent & { commandId: string } {
   const session = pathId(sessionParam, 'session');
   const parsed = SendMessageBody.safeParse(parseJson(body));
@@ -86,8 +132,26 @@ export function sendMessageCommand(
       ...(parsed.data.media ? { media: parsed.data.media } : {}),
       ...(parsed.data.template ? { template: parsed.data.template } : {}),
       ...(parsed.data.idempotencyKey ? { idempotencyKey: parsed.data.idempotencyKey } : {}),
+      ...(caller.sentBy ? { sentBy: caller.sentBy } : {}),
       requestedAt: now.toISOString(),
     },
+    { source: 'urn:puente:gateway:api', id: commandId, time: now.toISOString() },
+  );
+  return { event, msgId, commandId };
+}
+
+/** "Sync now": `whatsapp.sync_session.v1`, with the agent who asked. */
+export function syncSessionCommand(
+  sessionParam: string | undefined,
+  body: Buffer,
+  now: Date,
+  caller: CommandCaller = {},
+): NormalizedEvent & { commandId: string } {
+  const session = pathId(sessionParam, 'session');
+  const { commandId, msgId } = commandIdentity('sync_session', session, idempotencyKeyOf(body, 'sync'));
+  const event: DomainEvent = createEvent(
+    'whatsapp.sync_session.v1',
+    { commandId, session, ...(caller.sentBy ? { sentBy: caller.sentBy } : {}), requestedAt: now.toISOString() },
     { source: 'urn:puente:gateway:api', id: commandId, time: now.toISOString() },
   );
   return { event, msgId, commandId };
@@ -101,9 +165,7 @@ export function markReadCommand(
 ): NormalizedEvent & { commandId: string } {
   const session = pathId(sessionParam, 'session');
   const chatId = pathId(chatParam, 'chat');
-  const parsed = MarkReadBody.safeParse(body.length === 0 ? undefined : parseJson(body));
-  if (!parsed.success) throw contractViolation('invalid mark-read request', parsed.error);
-  const { commandId, msgId } = commandIdentity(`mark_read:${chatId}`, session, parsed.data?.idempotencyKey);
+  const { commandId, msgId } = commandIdentity(`mark_read:${chatId}`, session, idempotencyKeyOf(body, 'mark-read'));
   const event: DomainEvent = createEvent(
     'whatsapp.mark_read.v1',
     { commandId, session, chatId, requestedAt: now.toISOString() },

@@ -1,28 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { PayloadTooLargeError } from './errors.js';
 
-/**
- * Reads the raw body, refusing it as soon as it passes `limit` bytes (a declared Content-Length over
- * the limit is refused before reading). Signatures are checked against exactly these bytes.
- */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
-    throw new PayloadTooLargeError(limit);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      req.resume();
-      throw new PayloadTooLargeError(limit);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
-}
+// The capped body reader is shared with realtime's command forwarding (libs/runtime).
+export { readBody } from '@puente/runtime';
 
 /** Header names that never leave the gateway (credentials), not even into WEBHOOKS_RAW. */
 const SECRET_HEADERS = new Set(['authorization', 'apikey', 'x-api-key', 'cookie', 'proxy-authorization']);

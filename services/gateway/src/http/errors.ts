@@ -12,12 +12,15 @@ export class UnauthorizedError extends HttpError {
   }
 }
 
-/** A body over the limit, declared or read: 413. */
-export class PayloadTooLargeError extends HttpError {
-  constructor(limit: number) {
-    super('payload_too_large', `the body is larger than ${limit} bytes`);
+/** Valid credentials without the right to this resource: 403, the problem naming what is refused. */
+export class ForbiddenError extends HttpError {
+  constructor(message: string, fields: Record<string, unknown> = {}) {
+    super('forbidden', message, { fields });
   }
 }
+
+/** A body over the limit, declared or read: 413 (shared with realtime, in libs/runtime). */
+export { PayloadTooLargeError } from '@puente/runtime';
 
 /** A body that is not JSON: 400. */
 export class MalformedJsonError extends HttpError {

@@ -10,7 +10,14 @@ import {
   type TokenClaims,
 } from '@puente/contracts';
 import { MediaCorruptError, type MediaStore, type StoredMedia } from '@puente/media';
-import { HttpError, sendJson, verifyToken, type Logger, type RouteSpec } from '@puente/runtime';
+import {
+  HttpError,
+  sendJson,
+  verifyAccessToken,
+  type Logger,
+  type RouteSpec,
+  type TokenRevocations,
+} from '@puente/runtime';
 import { refused } from '../refused.js';
 import { byteRangeOf, ifRangeHolds, noneMatchHits } from './byteRange.js';
 import { MediaLinks } from './mediaLinks.js';
@@ -21,6 +28,8 @@ export interface MediaRoutesOptions {
   db: Db;
   media: MediaStore;
   secrets: readonly string[];
+  /** Revoked tokens are refused (signed links expire on their own). */
+  revocations: TokenRevocations;
   linkTtlSeconds: number;
   logger: Logger;
   /** The clock, milliseconds since the epoch (tests pin it). */
@@ -73,7 +82,7 @@ export function mediaRoutes(options: MediaRoutesOptions): RouteSpec[] {
           ? '/media never takes a token in the URL: send Authorization: Bearer <token>, or use a signed link'
           : 'no credentials: Authorization: Bearer <token>, or a signed link',
       );
-    const verified = await verifyToken(header.slice(7).trim(), options.secrets, now());
+    const verified = await verifyAccessToken(header.slice(7).trim(), options.secrets, options.revocations, now());
     if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
     return { via: 'token', claims: verified.claims };
   };

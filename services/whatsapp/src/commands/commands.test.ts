@@ -55,3 +55,66 @@ describe('whatsapp projections - commands', () => {
     );
   });
 });
+
+describe('whatsapp projections - who sent a message', () => {
+  test('given a send requested by agent ana, when the provider accepts it and its webhook arrives in any order, then the pending message, the provider message and the command all name ana', () => {
+    const requested = ev('whatsapp.message.send_requested.v1', {
+      session: S,
+      provider: 'inboxhub',
+      commandId: 'cmd-ana',
+      chatId: chat,
+      type: 'text',
+      text: 'Hola, soy Ana',
+      sentBy: 'ana',
+      requestedAt: at(1),
+    });
+    const pending = evolveAll([requested]);
+    assert.equal(pending.messages.get(`${S}:cmd-ana`)!.sentBy, 'ana');
+    assert.equal(pending.commands.get('cmd-ana')!.sentBy, 'ana');
+    const accepted = ev('whatsapp.command.sent.v1', {
+      session: S,
+      commandId: 'cmd-ana',
+      kind: 'send_message',
+      providerMessageId: 'W-ANA',
+      chatId: chat,
+      message: { type: 'text', text: 'Hola, soy Ana', sentBy: 'ana', requestedAt: at(1) },
+      at: at(2),
+    });
+    const webhook = ev('whatsapp.message.sent.v1', {
+      session: S,
+      provider: 'inboxhub',
+      messageId: 'W-ANA',
+      chatId: chat,
+      fromMe: true,
+      type: 'text',
+      text: 'Hola, soy Ana',
+      timestamp: at(2),
+    });
+    for (const order of [
+      [requested, accepted, webhook],
+      [requested, webhook, accepted],
+      [webhook, requested, accepted],
+    ]) {
+      const state = evolveAll(order);
+      const doc = state.messages.get(`${S}:W-ANA`)!;
+      assert.deepEqual([doc.sentBy, doc.commandId, doc.status], ['ana', 'cmd-ana', 'sent']);
+      assert.equal(state.commands.get('cmd-ana')!.sentBy, 'ana');
+    }
+  });
+
+  test('given a send through an API token (no sentBy), then no document names an agent', () => {
+    const state = evolveAll([
+      ev('whatsapp.message.send_requested.v1', {
+        session: S,
+        provider: 'inboxhub',
+        commandId: 'cmd-api',
+        chatId: chat,
+        type: 'text',
+        text: 'x',
+        requestedAt: at(1),
+      }),
+    ]);
+    assert.equal('sentBy' in state.messages.get(`${S}:cmd-api`)!, false);
+    assert.equal('sentBy' in state.commands.get('cmd-api')!, false);
+  });
+});

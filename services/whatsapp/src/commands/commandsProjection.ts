@@ -1,4 +1,4 @@
-import { Channels, Collections, type DomainEventOf } from '@puente/contracts';
+import { Channels, Collections, type CommandKind, type DomainEventOf } from '@puente/contracts';
 import { unhandled, type ProjectedDoc, type Projection } from '@puente/projection';
 
 /** The events the commands read model applies. */
@@ -13,9 +13,11 @@ export type CommandStatus = 'queued' | 'sent' | 'failed' | 'unknown';
 
 export interface CommandDoc extends ProjectedDoc {
   session: string;
-  kind: 'send_message' | 'mark_read';
+  kind: CommandKind;
   status: CommandStatus;
   chatId?: string;
+  /** The agent who sent it (an access token's `sub`); absent for API tokens. */
+  sentBy?: string;
   providerMessageId?: string;
   error?: { code: string; message: string };
   requestedAt?: string;
@@ -45,6 +47,7 @@ export function commandsProjection(): Projection<CommandDoc, CommandEvent> {
             kind: 'send_message',
             status: 'queued',
             chatId: event.data.chatId,
+            ...(event.data.sentBy ? { sentBy: event.data.sentBy } : {}),
             requestedAt: event.data.requestedAt,
             updatedAt: event.data.requestedAt,
             _v: {},
@@ -70,7 +73,13 @@ export function commandsProjection(): Projection<CommandDoc, CommandEvent> {
       switch (event.type) {
         case 'whatsapp.message.send_requested.v1': {
           const d = event.data;
-          return base.requestedAt ? base : { ...base, requestedAt: d.requestedAt, chatId: base.chatId ?? d.chatId };
+          if (base.requestedAt) return base;
+          return {
+            ...base,
+            requestedAt: d.requestedAt,
+            chatId: base.chatId ?? d.chatId,
+            ...(d.sentBy ? { sentBy: d.sentBy } : {}),
+          };
         }
         case 'whatsapp.command.sent.v1':
           status = 'sent';

@@ -8,6 +8,7 @@ import {
   jidKind,
   normalizeJid,
   type DomainEvent,
+  type CommandKind,
   type DomainEventOf,
   type EventData,
   type EventType,
@@ -49,6 +50,8 @@ export interface CommandDeps {
   gateways?: Partial<Record<GatewayProvider, GatewayClient>>;
   /** Why a provider cannot be used (missing configuration), for the failure message. */
   unavailable: Partial<Record<WhatsAppProvider, string>>;
+  /** Starts (or joins) a session's full sync through a provider; undefined when that provider cannot sync here. */
+  startSync: (session: string, provider: Exclude<WhatsAppProvider, 'cloud-api'>) => Promise<unknown> | undefined;
 }
 
 /** The providers whose sends go through a {@link GatewayClient}. */
@@ -60,6 +63,7 @@ const READ_RECEIPTS = 20;
 
 type SendCommand = DomainEventOf<'whatsapp.send_message.v1'>;
 type MarkReadCommand = DomainEventOf<'whatsapp.mark_read.v1'>;
+type SyncSessionCommand = DomainEventOf<'whatsapp.sync_session.v1'>;
 
 /**
  * Carries out `COMMANDS`: sends and mark-reads through Inbox Hub, the Cloud API, Evolution API or WAHA,
@@ -76,6 +80,7 @@ export class CommandHandler {
   async handle(event: DomainEvent): Promise<Outcome> {
     if (event.type === 'whatsapp.send_message.v1') return this.send(event);
     if (event.type === 'whatsapp.mark_read.v1') return this.markRead(event);
+    if (event.type === 'whatsapp.sync_session.v1') return this.syncSession(event);
     return Outcomes.dead(new Error(`not a WhatsApp command: ${event.type}`));
   }
 
@@ -110,6 +115,7 @@ export class CommandHandler {
       type: c.template ? ('template' as const) : (c.media?.type ?? ('text' as const)),
       ...(c.text !== undefined ? { text: c.text } : {}),
       ...(descriptor ? { media: descriptor } : {}),
+      ...(c.sentBy ? { sentBy: c.sentBy } : {}),
       requestedAt: c.requestedAt,
     };
     await this.publish('whatsapp.message.send_requested.v1', `send_requested:${c.commandId}`, {
@@ -121,6 +127,7 @@ export class CommandHandler {
       ...(c.text !== undefined ? { text: c.text } : {}),
       ...(message.media ? { media: message.media } : {}),
       ...(c.template ? { template: c.template } : {}),
+      ...(c.sentBy ? { sentBy: c.sentBy } : {}),
       requestedAt: c.requestedAt,
     });
     const fail = (code: string, text: string) =>
@@ -271,6 +278,31 @@ export class CommandHandler {
     return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'mark_read', { chatId });
   }
 
+  /**
+   * "Sync now": starts the session's full sync through the provider its read model names, and answers
+   * `sent` once it runs (or already ran: a sync in progress is joined, not doubled). The sync is not
+   * awaited: it can take minutes, and the session's sends queue behind its commands; its progress and
+   * end are `whatsapp.session.sync.v1` events.
+   */
+  private async syncSession(command: SyncSessionCommand): Promise<Outcome> {
+    const c = command.data;
+    const provider = await this.providerOf(c.session);
+    const fail = (code: string, text: string) =>
+      this.outcome('whatsapp.command.failed.v1', c.session, c.commandId, 'sync_session', {
+        error: { code, message: text },
+      });
+    if (!provider) return fail('PROVIDER_UNKNOWN', `no provider is known for session ${c.session}`);
+    if (provider === 'cloud-api')
+      return fail('SYNC_NOT_SUPPORTED', 'the Cloud API has no history to sync: messages arrive only by webhook');
+    const run = this.deps.startSync(c.session, provider);
+    if (!run)
+      return fail(
+        'PROVIDER_NOT_CONFIGURED',
+        this.deps.unavailable[provider] ?? `a full sync through ${provider} is not configured`,
+      );
+    return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'sync_session', {});
+  }
+
   /** The ids of a chat's newest incoming messages, newest first. */
   private async newestInbound(session: string, chatId: string, limit: number): Promise<string[]> {
     const docs = await this.deps.db
@@ -299,7 +331,7 @@ export class CommandHandler {
     type: 'whatsapp.command.sent.v1' | 'whatsapp.command.failed.v1' | 'whatsapp.command.unknown.v1',
     session: string,
     commandId: string,
-    kind: 'send_message' | 'mark_read',
+    kind: CommandKind,
     fields: Omit<EventData<'whatsapp.command.sent.v1'>, 'session' | 'commandId' | 'kind' | 'at'>,
   ): Promise<Outcome> {
     await this.publish(type, `${type.split('.')[2]}:${commandId}`, {

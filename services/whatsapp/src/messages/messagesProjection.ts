@@ -70,6 +70,8 @@ export interface MessageDoc extends ProjectedDoc {
   error?: { code?: string; message: string };
   /** The send command that produced this message. */
   commandId?: string;
+  /** The agent who sent it through the command API (an access token's `sub`). */
+  sentBy?: string;
   /** Content came from a full sync, not a live webhook. */
   imported?: boolean;
   /** A status arrived before the message: only the status is known so far. */
@@ -286,6 +288,7 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
               text: d.text,
               media: contentMedia(d.media, undefined),
               timestamp: d.requestedAt,
+              sentBy: d.sentBy,
             }),
             status: 'pending',
             statusAt: d.requestedAt,
@@ -308,6 +311,7 @@ export function messagesProjection(): Projection<MessageDoc, MessageEvent> {
             };
           }
           let next: MessageDoc = base.commandId === d.commandId ? base : { ...base, commandId: d.commandId };
+          if (d.message?.sentBy && next.sentBy === undefined) next = { ...next, sentBy: d.message.sentBy };
           if (d.message && (next.placeholder || next._v.content === undefined)) {
             next = setAspect(
               next,
