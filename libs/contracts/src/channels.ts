@@ -27,6 +27,12 @@ export interface ChannelRouteDescriptor {
   /** Dot-separated tokens: literals, and `<field>` for a document field (e.g. `whatsapp.messages.<session>.<chatId>`). */
   readonly channel: string;
   readonly collection: string;
+  /**
+   * A document field holding the time the document is about (an ISO-8601 string), for channels whose
+   * clients read newest first: such a channel also serves `order: 'newest'` pages, sorted by this field
+   * then `_id` (both descending), and needs an index that starts with the channel's fields then this one.
+   */
+  readonly timeField?: string;
 }
 
 /** The channels Puente serves (DESIGN.md "Realtime"), one per read model. */
@@ -35,7 +41,11 @@ export const ChannelRoutes = {
   waSessions: { channel: 'whatsapp.sessions', collection: Collections.waSessions },
   waContacts: { channel: 'whatsapp.contacts.<session>', collection: Collections.waContacts },
   waConversations: { channel: 'whatsapp.conversations.<session>', collection: Collections.waConversations },
-  waMessages: { channel: 'whatsapp.messages.<session>.<chatId>', collection: Collections.waMessages },
+  waMessages: {
+    channel: 'whatsapp.messages.<session>.<chatId>',
+    collection: Collections.waMessages,
+    timeField: 'timestamp',
+  },
   bitrixLinks: { channel: 'bitrix.links', collection: Collections.bitrixLinks },
   commands: { channel: 'commands.<session>', collection: Collections.commands },
 } as const satisfies Record<string, ChannelRouteDescriptor>;

@@ -8,6 +8,7 @@ import { WebSocketServer } from 'ws';
 import {
   channelAllowed,
   ErrorCodes,
+  PageOrder,
   RealtimeSubjects,
   ResyncNotice,
   type ChannelRouteDescriptor,
@@ -31,7 +32,7 @@ import { Connection, type ConnectionLimits, type ServerContext } from './connect
 import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
 import { mediaRoutes } from './media/mediaRoutes.js';
-import { BadCursorError, readPage } from './pages.js';
+import { BadPageError, readPage } from './pages.js';
 import { refused } from './refused.js';
 import { router } from './routes.js';
 
@@ -86,7 +87,7 @@ function readOnlyMediaStore(db: Db): MediaStore {
 
 /**
  * Builds the realtime server (not listening): `/ws` (the protocol of DESIGN.md "Realtime"),
- * `GET /api/<channel>?cursor=` (the same read models, paged, same tokens), `GET /` (the live
+ * `GET /api/<channel>?cursor=&order=` (the same read models, paged, same tokens), `GET /` (the live
  * dashboard) and `/client.js` (the browser client it runs on), `/media/<session>/<message id>` (stored
  * media, and signed links to it), `/stats`, and the health endpoints.
  */
@@ -161,6 +162,8 @@ export function build(options: RealtimeOptions): RealtimeServer {
             throw refused(ErrorCodes.forbidden, 'the token does not allow this channel', { channel });
           const route = routeOf(channel);
           if (!route) throw refused(ErrorCodes.unknownChannel, 'no such channel', { channel });
+          const order = PageOrder.optional().safeParse(url.searchParams.get('order') ?? undefined);
+          if (!order.success) throw refused(ErrorCodes.badRequest, 'order: id or newest');
           try {
             const position = feed.lastSeq;
             const found = await readPage(
@@ -168,6 +171,7 @@ export function build(options: RealtimeOptions): RealtimeServer {
               route,
               url.searchParams.get('cursor') ?? undefined,
               config.REALTIME_PAGE_SIZE,
+              order.data,
             );
             json(res, 200, {
               channel,
@@ -177,7 +181,7 @@ export function build(options: RealtimeOptions): RealtimeServer {
               ...(found.next ? { next: found.next } : {}),
             });
           } catch (error) {
-            if (!(error instanceof BadCursorError)) throw error;
+            if (!(error instanceof BadPageError)) throw error;
             throw refused(ErrorCodes.badRequest, error.message);
           }
         },

@@ -20,6 +20,7 @@ describe('realtime - client package and tokens', () => {
     assert.deepEqual(routeOf(channels.whatsappMessages('ventas', jid)), {
       collection: 'wa_messages',
       filter: { session: 'ventas', chatId: jid },
+      timeField: 'timestamp',
     });
     assert.equal(routeOf('whatsapp.messages.ventas.bad token'), undefined);
   });
@@ -36,7 +37,7 @@ describe('realtime - client package and tokens', () => {
       [Channels.whatsappConversations('ventas'), { collection: 'wa_conversations', filter: { session: 'ventas' } }],
       [
         Channels.whatsappMessages('ventas', jid),
-        { collection: 'wa_messages', filter: { session: 'ventas', chatId: jid } },
+        { collection: 'wa_messages', filter: { session: 'ventas', chatId: jid }, timeField: 'timestamp' },
       ],
       [Channels.bitrixLinks(), { collection: 'bitrix_links', filter: {} }],
       [Channels.commands('ventas'), { collection: 'commands', filter: { session: 'ventas' } }],

@@ -1,10 +1,17 @@
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { channelAllowed, ClientMessage, ErrorCodes, type ResumePoint, type TokenClaims } from '@puente/contracts';
+import {
+  channelAllowed,
+  ClientMessage,
+  ErrorCodes,
+  type PageOrder,
+  type ResumePoint,
+  type TokenClaims,
+} from '@puente/contracts';
 import { parseNotice, type ChangeFeed, type ChannelHub, type Offer, type Subscriber } from './feed.js';
 import { verifyToken } from '@puente/runtime';
-import { BadCursorError, readPage } from './pages.js';
+import { BadPageError, readPage } from './pages.js';
 import type { ChannelRoute } from './routes.js';
 
 export interface ConnectionLimits {
@@ -209,11 +216,11 @@ export class Connection {
       return;
     }
     try {
-      if (frame.op === 'subscribe') await this.subscribe(frame.channel, frame.since);
+      if (frame.op === 'subscribe') await this.subscribe(frame.channel, frame.since, frame.order);
       else if (frame.op === 'unsubscribe') this.unsubscribe(frame.channel, true);
       else if (frame.op === 'more') await this.more(frame.channel, frame.cursor);
     } catch (error) {
-      if (error instanceof BadCursorError)
+      if (error instanceof BadPageError)
         return this.error(ErrorCodes.badRequest, error.message, 'channel' in frame ? frame.channel : undefined);
       this.context.logger.error({ err: (error as Error).message, op: frame.op }, 'realtime request failed');
       this.error(ErrorCodes.internal, 'the request failed; try again', 'channel' in frame ? frame.channel : undefined);
@@ -224,11 +231,13 @@ export class Connection {
     return this.claims!.channels.some((pattern) => channelAllowed(pattern, channel));
   }
 
-  private async subscribe(channel: string, since: ResumePoint | undefined): Promise<void> {
+  private async subscribe(channel: string, since: ResumePoint | undefined, order?: PageOrder): Promise<void> {
     if (!this.allowed(channel))
       return this.error(ErrorCodes.forbidden, 'the token does not allow this channel', channel);
     const route = this.context.routeOf(channel);
     if (!route) return this.error(ErrorCodes.unknownChannel, 'no such channel', channel);
+    if (order === 'newest' && route.timeField === undefined)
+      return this.error(ErrorCodes.badRequest, 'this channel has no time order: leave out order', channel);
     if (!this.subscriptions.has(channel) && this.subscriptions.size >= this.context.limits.maxSubscriptions) {
       return this.error(
         ErrorCodes.tooManySubscriptions,
@@ -277,7 +286,7 @@ export class Connection {
       if (this.subscriptions.get(channel) !== subscription) return;
       for (const [key, rev] of sent) subscription.hold(key, rev);
     } else {
-      const page = await readPage(this.context.db, route, undefined, this.context.limits.pageSize);
+      const page = await readPage(this.context.db, route, undefined, this.context.limits.pageSize, order);
       if (this.subscriptions.get(channel) !== subscription) return;
       for (const doc of page.items) subscription.hold(doc._id, doc._rev);
       this.send({

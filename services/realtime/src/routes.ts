@@ -4,6 +4,8 @@ import { ChannelField, decodeToken, ReadModelRoutes, type ChannelRouteDescriptor
 export interface ChannelRoute {
   collection: string;
   filter: Record<string, unknown>;
+  /** The time field of channels that serve newest-first pages (`timeField` of the route). */
+  timeField?: string;
 }
 
 /**
@@ -33,7 +35,12 @@ export function routeOf(
         }
       }
     }
-    if (matches) return { collection: route.collection, filter };
+    if (matches)
+      return {
+        collection: route.collection,
+        filter,
+        ...(route.timeField !== undefined ? { timeField: route.timeField } : {}),
+      };
   }
   return undefined;
 }
