@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { metrics } from '@opentelemetry/api';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Db } from 'mongodb';
 import type { Subscription as NatsSubscription } from 'nats';
@@ -21,7 +21,6 @@ import {
   listen,
   RouteTable,
   signToken,
-  verifyToken,
   type Check,
   type Logger,
   type RouteHandler,
@@ -33,7 +32,9 @@ import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
 import { mediaRoutes } from './media/mediaRoutes.js';
 import { BadPageError, readPage } from './pages.js';
+import { readerClaims } from './httpToken.js';
 import { refused } from './refused.js';
+import { searchRoute } from './search/searchRoute.js';
 import { router } from './routes.js';
 
 /** What `build` needs: the bus, the read models' database, the token secrets and the configuration. */
@@ -66,12 +67,6 @@ const clientFile = (() => {
   return () => (cached ??= readFileSync(createRequire(import.meta.url).resolve('@puente/realtime-client'), 'utf8'));
 })();
 
-function tokenOf(req: IncomingMessage, url: URL): string | undefined {
-  const header = req.headers.authorization;
-  if (header?.startsWith('Bearer ')) return header.slice(7).trim();
-  return url.searchParams.get('token') ?? undefined;
-}
-
 const NO_STORE = { 'cache-control': 'no-store' };
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -87,7 +82,8 @@ function readOnlyMediaStore(db: Db): MediaStore {
 
 /**
  * Builds the realtime server (not listening): `/ws` (the protocol of DESIGN.md "Realtime"),
- * `GET /api/<channel>?cursor=&order=` (the same read models, paged, same tokens), `GET /` (the live
+ * `GET /api/<channel>?cursor=&order=` (the same read models, paged, same tokens), `GET /api/search`
+ * (a session's conversations and contacts by name or number), `GET /` (the live
  * dashboard) and `/client.js` (the browser client it runs on), `/media/<session>/<message id>` (stored
  * media, and signed links to it), `/stats`, and the health endpoints.
  */
@@ -147,18 +143,15 @@ export function build(options: RealtimeOptions): RealtimeServer {
         linkTtlSeconds: config.REALTIME_MEDIA_LINK_TTL_S,
         logger,
       }),
+      searchRoute({ db, secrets: options.secrets }),
       {
         method: 'GET',
         path: '/api/*channel',
         handler: async (req, res, { params }) => {
           const channel = params.channel!;
           const url = new URL(req.url ?? '/', 'http://realtime');
-          const token = tokenOf(req, url);
-          const verified = token
-            ? await verifyToken(token, options.secrets)
-            : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
-          if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
-          if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel)))
+          const claims = await readerClaims(req, url, options.secrets);
+          if (!claims.channels.some((pattern) => channelAllowed(pattern, channel)))
             throw refused(ErrorCodes.forbidden, 'the token does not allow this channel', { channel });
           const route = routeOf(channel);
           if (!route) throw refused(ErrorCodes.unknownChannel, 'no such channel', { channel });

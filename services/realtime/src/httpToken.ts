@@ -1,0 +1,18 @@
+import type { IncomingMessage } from 'node:http';
+import { ErrorCodes, type TokenClaims } from '@puente/contracts';
+import { verifyToken } from '@puente/runtime';
+import { refused } from './refused.js';
+
+/**
+ * The claims of the token an HTTP read carries (`Authorization: Bearer`, or `?token=` for apps that
+ * cannot set headers); a missing or bad one is refused as `unauthorized`.
+ */
+export async function readerClaims(req: IncomingMessage, url: URL, secrets: readonly string[]): Promise<TokenClaims> {
+  const header = req.headers.authorization;
+  const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : (url.searchParams.get('token') ?? undefined);
+  const verified = token
+    ? await verifyToken(token, secrets)
+    : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
+  if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
+  return verified.claims;
+}
