@@ -33,12 +33,23 @@ export interface ChannelRouteDescriptor {
    * then `_id` (both descending), and needs an index that starts with the channel's fields then this one.
    */
   readonly timeField?: string;
+  /**
+   * Document fields only tokens that may send from the document's session see (its `send` claim names
+   * that session or `*`), and the field that names the session. Realtime leaves them out of every
+   * snapshot, page, update and resume frame for any other token.
+   */
+  readonly sendersOnly?: { readonly fields: readonly string[]; readonly sessionField: string };
 }
 
 /** The channels Puente serves (DESIGN.md "Realtime"), one per read model. */
 export const ChannelRoutes = {
   kissflowRecords: { channel: 'kissflow.<dataset>', collection: Collections.kissflowRecords },
-  waSessions: { channel: 'whatsapp.sessions', collection: Collections.waSessions },
+  // The pairing QR links a phone to the session: whoever scans it reads and sends as that number.
+  waSessions: {
+    channel: 'whatsapp.sessions',
+    collection: Collections.waSessions,
+    sendersOnly: { fields: ['qr'], sessionField: '_id' },
+  },
   waContacts: { channel: 'whatsapp.contacts.<session>', collection: Collections.waContacts },
   waConversations: { channel: 'whatsapp.conversations.<session>', collection: Collections.waConversations },
   waMessages: {

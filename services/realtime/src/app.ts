@@ -35,6 +35,7 @@ import { BadPageError, readPage } from './pages.js';
 import { readerClaims } from './httpToken.js';
 import { refused } from './refused.js';
 import { searchRoute } from './search/searchRoute.js';
+import { viewFor } from './sendersOnly.js';
 import { router } from './routes.js';
 
 /** What `build` needs: the bus, the read models' database, the token secrets and the configuration. */
@@ -166,9 +167,10 @@ export function build(options: RealtimeOptions): RealtimeServer {
               config.REALTIME_PAGE_SIZE,
               order.data,
             );
+            const view = viewFor(route.sendersOnly, claims);
             json(res, 200, {
               channel,
-              items: found.items,
+              items: found.items.map(view),
               epoch: feed.epoch,
               position,
               ...(found.next ? { next: found.next } : {}),
@@ -291,11 +293,12 @@ export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = 
     const server = build({ bus, db: db!, logger, checks, secrets: secrets.REALTIME_JWT_SECRET, config });
     await server.start();
     const http = await listen(server.http, config.REALTIME_PORT);
-    // With the development secret, the dashboard link carries a development token (12 h, every channel).
+    // With the development secret, the dashboard link carries a development token (12 h, every channel,
+    // sending from every session: the operator pairing a phone on this machine needs the QR).
     const dev =
       config.NODE_ENV !== 'production' && secrets.REALTIME_JWT_SECRET.includes(DevSecrets.REALTIME_JWT_SECRET);
     const fragment = dev
-      ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'] }, DevSecrets.REALTIME_JWT_SECRET, 12 * 3600)}`
+      ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'], send: ['*'] }, DevSecrets.REALTIME_JWT_SECRET, 12 * 3600)}`
       : '';
     return {
       urls: { dashboard: `http://127.0.0.1:${http.port}/${fragment}`, websocket: `ws://127.0.0.1:${http.port}/ws` },

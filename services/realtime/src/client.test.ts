@@ -32,7 +32,10 @@ describe('realtime - client package and tokens', () => {
         Channels.kissflow('DS_Documentos_Cliente'),
         { collection: 'kissflow_records', filter: { dataset: 'DS_Documentos_Cliente' } },
       ],
-      [Channels.whatsappSessions(), { collection: 'wa_sessions', filter: {} }],
+      [
+        Channels.whatsappSessions(),
+        { collection: 'wa_sessions', filter: {}, sendersOnly: { fields: ['qr'], sessionField: '_id' } },
+      ],
       [Channels.whatsappContacts('ventas'), { collection: 'wa_contacts', filter: { session: 'ventas' } }],
       [Channels.whatsappConversations('ventas'), { collection: 'wa_conversations', filter: { session: 'ventas' } }],
       [

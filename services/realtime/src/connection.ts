@@ -13,6 +13,7 @@ import { parseNotice, type ChangeFeed, type ChannelHub, type Offer, type Subscri
 import { verifyToken } from '@puente/runtime';
 import { BadPageError, readPage } from './pages.js';
 import type { ChannelRoute } from './routes.js';
+import { maySendFrom, viewFor } from './sendersOnly.js';
 
 export interface ConnectionLimits {
   /** Subscriptions one connection may hold. */
@@ -73,7 +74,10 @@ export class Subscription implements Subscriber {
       this.floors.delete(offer.key);
       if (offer.rev === floor) return;
     }
-    this.connection.sendRaw(offer.bytes);
+    const { guarded } = offer;
+    this.connection.sendRaw(
+      guarded === undefined || maySendFrom(this.connection.claims!, guarded.session) ? offer.bytes : guarded.redacted(),
+    );
   }
 
   /**
@@ -247,7 +251,8 @@ export class Connection {
     }
     this.unsubscribe(channel, false);
     const { feed } = this.context;
-    const hub = feed.hub(channel);
+    const hub = feed.hub(channel, route.sendersOnly);
+    const view = viewFor(route.sendersOnly, this.claims!);
     const subscription = new Subscription(channel, hub, this);
     // Listen first, read second: nothing written after the read point can be missed.
     hub.subscribers.add(subscription);
@@ -280,7 +285,7 @@ export class Connection {
         this.send(
           notice.deleted
             ? { op: 'remove', channel, key: notice.key, epoch, position: seq }
-            : { op: 'update', channel, doc: notice.doc, epoch, position: seq },
+            : { op: 'update', channel, doc: view(notice.doc), epoch, position: seq },
         );
       });
       if (this.subscriptions.get(channel) !== subscription) return;
@@ -292,7 +297,7 @@ export class Connection {
       this.send({
         op: 'snapshot',
         channel,
-        items: page.items,
+        items: page.items.map(view),
         epoch,
         position,
         ...(page.next ? { next: page.next } : {}),
@@ -312,12 +317,14 @@ export class Connection {
   private async more(channel: string, cursor: string): Promise<void> {
     const subscription = this.subscriptions.get(channel);
     if (!subscription) return this.error(ErrorCodes.notSubscribed, 'subscribe before asking for more', channel);
-    const page = await readPage(this.context.db, this.context.routeOf(channel)!, cursor, this.context.limits.pageSize);
+    const route = this.context.routeOf(channel)!;
+    const page = await readPage(this.context.db, route, cursor, this.context.limits.pageSize);
     for (const doc of page.items) subscription.hold(doc._id, doc._rev);
+    const view = viewFor(route.sendersOnly, this.claims!);
     this.send({
       op: 'snapshot',
       channel,
-      items: page.items,
+      items: page.items.map(view),
       epoch: this.context.feed.epoch,
       position: this.context.feed.lastSeq,
       ...(page.next ? { next: page.next } : {}),

@@ -6,6 +6,8 @@ export interface ChannelRoute {
   filter: Record<string, unknown>;
   /** The time field of channels that serve newest-first pages (`timeField` of the route). */
   timeField?: string;
+  /** Fields only the session's senders see (`sendersOnly` of the route). */
+  sendersOnly?: ChannelRouteDescriptor['sendersOnly'];
 }
 
 /**
@@ -40,6 +42,7 @@ export function routeOf(
         collection: route.collection,
         filter,
         ...(route.timeField !== undefined ? { timeField: route.timeField } : {}),
+        ...(route.sendersOnly !== undefined ? { sendersOnly: route.sendersOnly } : {}),
       };
   }
   return undefined;
