@@ -1,12 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Db } from 'mongodb';
-import { Collections } from '@puente/contracts';
+import { Collections, SearchResult } from '@puente/contracts';
 import type { Bus } from '@puente/bus';
 import { connectTestBus } from '@puente/bus/testing';
 import { testDatabase } from '@puente/projection/testing';
 import { startTestRealtime } from '../testing.js';
-import type { SearchResult } from './searchRoute.js';
 
 const SESSION = 'ventas';
 const CONTACTS = 10_000;
@@ -45,9 +44,12 @@ async function search(
   const res = await fetch(`${rt.url}/api/search?${new URLSearchParams(params).toString()}`, {
     headers: { authorization: `Bearer ${rt.token(channels)}` },
   });
-  return { status: res.status, body: (await res.json()) as SearchResult & { code?: string } };
+  const body = (await res.json()) as SearchResult & { code?: string };
+  // Every answer the route gives is the contract's shape.
+  if (res.status === 200) SearchResult.parse(body);
+  return { status: res.status, body };
 }
-const names = (docs: { name?: unknown }[]) => docs.map((d) => d.name).sort();
+const names = (docs: Record<string, unknown>[]) => docs.map((d) => String(d.name)).sort();
 
 before(async () => {
   bus = await connectTestBus();

@@ -1,6 +1,3 @@
-/** The longest query the search takes (longer ones are a bad request, not trimmed). */
-export const MAX_QUERY_LENGTH = 100;
-
 /** The fewest digits a query needs before it is also matched against numbers (one or two match nearly every number). */
 export const MIN_NUMBER_DIGITS = 3;
 

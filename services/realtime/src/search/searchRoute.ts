@@ -1,37 +1,24 @@
-import type { Db, Filter, Document } from 'mongodb';
-import { z } from 'zod';
-import { channelAllowed, Channels, Collections, ErrorCodes } from '@puente/contracts';
+import type { Db, Filter } from 'mongodb';
+import {
+  channelAllowed,
+  Channels,
+  Collections,
+  ErrorCodes,
+  SEARCH_MAX_RESULTS,
+  SearchQuery,
+  type SearchResult,
+} from '@puente/contracts';
 import { sendJson, type RouteSpec } from '@puente/runtime';
 import { readerClaims } from '../httpToken.js';
 import { refused } from '../refused.js';
-import { MAX_QUERY_LENGTH, numberPattern, searchPattern } from './searchPattern.js';
-
-/** The most matches one search answers, conversations and contacts together. */
-export const MAX_SEARCH_RESULTS = 50;
-
-/** `GET /api/search`'s query string. */
-export const SearchQuery = z.object({
-  session: z.string().min(1).max(256),
-  q: z.string().trim().min(1).max(MAX_QUERY_LENGTH),
-});
-export type SearchQuery = z.infer<typeof SearchQuery>;
-
-/** What `GET /api/search` answers. */
-export interface SearchResult {
-  session: string;
-  q: string;
-  /** Conversations whose name or number matches, the most recently active first. */
-  conversations: Document[];
-  /** Contacts whose name, pushed name, phone or JID matches and that have no conversation in `conversations`, by name. */
-  contacts: Document[];
-  /** More matched than `MAX_SEARCH_RESULTS`: the asker should type more. */
-  truncated: boolean;
-}
+import { numberPattern, searchPattern } from './searchPattern.js';
 
 export interface SearchRouteOptions {
   db: Db;
   secrets: readonly string[];
 }
+
+type FoundDoc = SearchResult['conversations'][number];
 
 const live = { _deleted: { $ne: true } };
 
@@ -43,8 +30,8 @@ const live = { _deleted: { $ne: true } };
  * may not read is left out, and a token that may read neither is refused.
  */
 export function searchRoute(options: SearchRouteOptions): RouteSpec {
-  const conversations = options.db.collection(Collections.waConversations);
-  const contacts = options.db.collection(Collections.waContacts);
+  const conversations = options.db.collection<FoundDoc>(Collections.waConversations);
+  const contacts = options.db.collection<FoundDoc>(Collections.waContacts);
   return {
     method: 'GET',
     path: '/api/search',
@@ -75,9 +62,9 @@ export function searchRoute(options: SearchRouteOptions): RouteSpec {
                 session,
                 ...live,
                 $or: [{ name: text }, ...number.flatMap((n) => [{ chatId: n }, { phone: n }])],
-              } as Filter<Document>)
+              } as Filter<FoundDoc>)
               .sort({ updatedAt: -1, _id: 1 })
-              .limit(MAX_SEARCH_RESULTS + 1)
+              .limit(SEARCH_MAX_RESULTS + 1)
               .toArray()
           : [],
         readsContacts
@@ -86,19 +73,19 @@ export function searchRoute(options: SearchRouteOptions): RouteSpec {
                 session,
                 ...live,
                 $or: [{ name: text }, { pushName: text }, { jid: text }, ...number.map((n) => ({ phone: n }))],
-              } as Filter<Document>)
+              } as Filter<FoundDoc>)
               .sort({ name: 1, _id: 1 })
               // Room for the contacts dropped below because their conversation was found.
-              .limit(2 * MAX_SEARCH_RESULTS + 1)
+              .limit(2 * SEARCH_MAX_RESULTS + 1)
               .toArray()
           : [],
       ]);
       const chatIds = new Set(chats.map((c) => c.chatId as unknown));
       const others = people.filter((c) => !chatIds.has(c.jid));
       // Both kinds get room when both matched plenty: half each, the rest to whichever has more.
-      const half = MAX_SEARCH_RESULTS / 2;
-      const chatCount = Math.min(chats.length, Math.max(half, MAX_SEARCH_RESULTS - others.length));
-      const contactCount = Math.min(others.length, MAX_SEARCH_RESULTS - chatCount);
+      const half = SEARCH_MAX_RESULTS / 2;
+      const chatCount = Math.min(chats.length, Math.max(half, SEARCH_MAX_RESULTS - others.length));
+      const contactCount = Math.min(others.length, SEARCH_MAX_RESULTS - chatCount);
       const result: SearchResult = {
         session,
         q,
