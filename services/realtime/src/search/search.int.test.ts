@@ -148,6 +148,7 @@ describe('realtime - search among 10,000 contacts', () => {
   test('bad input is a 400, no token a 401', async () => {
     assert.equal((await search({ session: SESSION })).status, 400);
     assert.equal((await search({ session: SESSION, q: '   ' })).status, 400);
+    assert.equal((await search({ session: SESSION, q: '\u0301\u0308' })).status, 400, 'only combining accents');
     assert.equal((await search({ session: SESSION, q: 'x'.repeat(101) })).status, 400);
     assert.equal((await search({ q: 'perez' })).status, 400);
     const anonymous = await fetch(`${rt.url}/api/search?session=${SESSION}&q=perez`);

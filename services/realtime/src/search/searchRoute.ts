@@ -11,7 +11,7 @@ import {
 import { sendJson, type RouteSpec } from '@puente/runtime';
 import { readerClaims } from '../httpToken.js';
 import { refused } from '../refused.js';
-import { numberPattern, searchPattern } from './searchPattern.js';
+import { foldAccents, numberPattern, searchPattern } from './searchPattern.js';
 
 export interface SearchRouteOptions {
   db: Db;
@@ -44,6 +44,8 @@ export function searchRoute(options: SearchRouteOptions): RouteSpec {
         throw refused(ErrorCodes.badRequest, `${issue.path.join('.') || 'query'}: ${issue.message}`);
       }
       const { session, q } = query.data;
+      // Only accents (combining marks) would fold to nothing and match everything.
+      if (foldAccents(q) === '') throw refused(ErrorCodes.badRequest, 'q: nothing to search for');
       const may = (channel: string) => claims.channels.some((pattern) => channelAllowed(pattern, channel));
       const readsConversations = may(Channels.whatsappConversations(session));
       const readsContacts = may(Channels.whatsappContacts(session));
