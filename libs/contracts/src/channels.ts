@@ -27,15 +27,36 @@ export interface ChannelRouteDescriptor {
   /** Dot-separated tokens: literals, and `<field>` for a document field (e.g. `whatsapp.messages.<session>.<chatId>`). */
   readonly channel: string;
   readonly collection: string;
+  /**
+   * A document field holding the time the document is about (an ISO-8601 string), for channels whose
+   * clients read newest first: such a channel also serves `order: 'newest'` pages, sorted by this field
+   * then `_id` (both descending), and needs an index that starts with the channel's fields then this one.
+   */
+  readonly timeField?: string;
+  /**
+   * Document fields only tokens that may send from the document's session see (its `send` claim names
+   * that session or `*`), and the field that names the session. Realtime leaves them out of every
+   * snapshot, page, update and resume frame for any other token.
+   */
+  readonly sendersOnly?: { readonly fields: readonly string[]; readonly sessionField: string };
 }
 
 /** The channels Puente serves (DESIGN.md "Realtime"), one per read model. */
 export const ChannelRoutes = {
   kissflowRecords: { channel: 'kissflow.<dataset>', collection: Collections.kissflowRecords },
-  waSessions: { channel: 'whatsapp.sessions', collection: Collections.waSessions },
+  // The pairing QR links a phone to the session: whoever scans it reads and sends as that number.
+  waSessions: {
+    channel: 'whatsapp.sessions',
+    collection: Collections.waSessions,
+    sendersOnly: { fields: ['qr'], sessionField: '_id' },
+  },
   waContacts: { channel: 'whatsapp.contacts.<session>', collection: Collections.waContacts },
   waConversations: { channel: 'whatsapp.conversations.<session>', collection: Collections.waConversations },
-  waMessages: { channel: 'whatsapp.messages.<session>.<chatId>', collection: Collections.waMessages },
+  waMessages: {
+    channel: 'whatsapp.messages.<session>.<chatId>',
+    collection: Collections.waMessages,
+    timeField: 'timestamp',
+  },
   bitrixLinks: { channel: 'bitrix.links', collection: Collections.bitrixLinks },
   commands: { channel: 'commands.<session>', collection: Collections.commands },
 } as const satisfies Record<string, ChannelRouteDescriptor>;

@@ -9,8 +9,9 @@ export const TokenRoles = {
 /**
  * The claims of a Puente access token (an HS256 JWT signed with `REALTIME_JWT_SECRET`): the one
  * definition every service and tool reads. Realtime requires `sub`, `exp` and `channels` and checks
- * `channels` on every subscription and page; `send` and `roles` are defined here so the inbox and the
- * operator console do not each invent theirs, and are not enforced anywhere yet.
+ * `channels` on every subscription and page. `send` is checked by the gateway's command API (send, mark
+ * read, sync) and by realtime (a session's pairing QR only for its senders); `roles` is defined here so
+ * the operator console does not invent its own, and is not enforced anywhere yet.
  */
 export const TokenClaims = z.object({
   /** Who holds the token (a user, an agent, a tool). */

@@ -11,6 +11,7 @@ export * from './streams.js';
 export * from './channels.js';
 export * from './consumers.js';
 export * from './websocket.js';
+export * from './search.js';
 export * from './claims.js';
 export * from './schemas.js';
 export * from './baileys.js';

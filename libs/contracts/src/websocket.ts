@@ -6,10 +6,24 @@ export type ResumePoint = z.infer<typeof ResumePoint>;
 
 const Channel = z.string().min(1).max(512);
 
+/**
+ * The order of a channel's snapshot pages: `id` (the default: by `_id`, ascending) or `newest` (by the
+ * channel's time field then `_id`, both descending: the newest page first, and `next` walks to older
+ * ones). Only channels whose route has a time field (`timeField` in `ChannelRoutes`) serve `newest`.
+ */
+export const PageOrder = z.enum(['id', 'newest']);
+export type PageOrder = z.infer<typeof PageOrder>;
+
 /** Frames a client sends. */
 export const ClientMessage = z.discriminatedUnion('op', [
   z.object({ op: z.literal('auth'), token: z.string().min(1) }),
-  z.object({ op: z.literal('subscribe'), channel: Channel, since: ResumePoint.optional() }),
+  z.object({
+    op: z.literal('subscribe'),
+    channel: Channel,
+    since: ResumePoint.optional(),
+    /** The snapshot's page order (default `id`); a `more` page keeps the order its cursor was given in. */
+    order: PageOrder.optional(),
+  }),
   z.object({ op: z.literal('unsubscribe'), channel: Channel }),
   z.object({ op: z.literal('more'), channel: Channel, cursor: z.string().min(1) }),
   z.object({ op: z.literal('ping') }),

@@ -1,4 +1,4 @@
-import type { ClientMessage, ResumePoint, ServerMessage } from '@puente/contracts';
+import type { ClientMessage, PageOrder, ResumePoint, ServerMessage } from '@puente/contracts';
 
 /**
  * The client of Puente's realtime protocol (DESIGN.md "Realtime"), for browsers and Node (≥ 22, whose
@@ -41,8 +41,25 @@ export interface RealtimeClientOptions {
   onState?: (state: ConnectionState, detail?: string) => void;
 }
 
+/** How one subscription reads its channel. */
+export interface SubscribeOptions {
+  /**
+   * `newest`: snapshot pages newest first (by the channel's time, then `_id`, both descending), each
+   * `more()` bringing the next older page; only channels with a time order serve it (WhatsApp
+   * messages). Default `id`: by `_id`, ascending.
+   */
+  order?: PageOrder;
+  /**
+   * Ask for every snapshot page automatically. Default: the client's `allPages` for order `id`, false
+   * for order `newest` (a thread loads older pages when its reader scrolls back, with `more()`).
+   */
+  allPages?: boolean;
+}
+
 interface ChannelState {
   channel: string;
+  order: PageOrder | undefined;
+  allPages: boolean;
   callback: (event: ChannelEvent) => void;
   resume: ResumePoint | undefined;
   revs: Map<string, number>;
@@ -53,8 +70,11 @@ interface ChannelState {
 
 export interface Subscription {
   readonly channel: string;
-  /** The next snapshot page, when `allPages` is off. */
-  more(): void;
+  /**
+   * Asks for the next snapshot page (with order `newest`: the next older one), when `allPages` is off;
+   * false when there is none to ask for (the last page arrived, or the first has not yet).
+   */
+  more(): boolean;
   unsubscribe(): void;
 }
 
@@ -79,9 +99,11 @@ export class RealtimeClient {
   }
 
   /** Subscribes to a channel; the callback receives its snapshot pages, then every change. */
-  subscribe(channel: string, callback: (event: ChannelEvent) => void): Subscription {
+  subscribe(channel: string, callback: (event: ChannelEvent) => void, options: SubscribeOptions = {}): Subscription {
     const state: ChannelState = {
       channel,
+      order: options.order,
+      allPages: options.allPages ?? (options.order === 'newest' ? false : (this.options.allPages ?? true)),
       callback,
       resume: undefined,
       revs: new Map(),
@@ -93,7 +115,14 @@ export class RealtimeClient {
     else this.connect();
     return {
       channel,
-      more: () => state.next && this.send({ op: 'more', channel, cursor: state.next }),
+      more: () => {
+        const cursor = state.next;
+        if (cursor === undefined || this.channels.get(channel) !== state) return false;
+        // Asked once: a second call before the page arrives would fetch it twice.
+        state.next = undefined;
+        this.send({ op: 'more', channel, cursor });
+        return true;
+      },
       unsubscribe: () => {
         if (this.channels.get(channel) !== state) return;
         this.channels.delete(channel);
@@ -177,7 +206,7 @@ export class RealtimeClient {
         for (const doc of frame.items as Doc[]) this.remember(state, doc);
         state.next = frame.next;
         state.callback({ kind: 'snapshot', items: frame.items as Doc[], reset, complete: !frame.next });
-        if (frame.next && (this.options.allPages ?? true))
+        if (frame.next && state.allPages)
           this.send({ op: 'more', channel: frame.channel, cursor: frame.next });
         return;
       }
@@ -240,7 +269,12 @@ export class RealtimeClient {
 
   private sendSubscribe(state: ChannelState): void {
     if (state.resume) state.awaitingSnapshot = false;
-    this.send({ op: 'subscribe', channel: state.channel, ...(state.resume ? { since: state.resume } : {}) });
+    this.send({
+      op: 'subscribe',
+      channel: state.channel,
+      ...(state.resume ? { since: state.resume } : {}),
+      ...(state.order ? { order: state.order } : {}),
+    });
   }
 
   private send(message: ClientMessage): void {

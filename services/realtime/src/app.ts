@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { metrics } from '@opentelemetry/api';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Db } from 'mongodb';
 import type { Subscription as NatsSubscription } from 'nats';
@@ -8,6 +8,7 @@ import { WebSocketServer } from 'ws';
 import {
   channelAllowed,
   ErrorCodes,
+  PageOrder,
   RealtimeSubjects,
   ResyncNotice,
   type ChannelRouteDescriptor,
@@ -21,7 +22,6 @@ import {
   RouteTable,
   signToken,
   TokenRevocations,
-  verifyAccessToken,
   type Check,
   type Logger,
   type RouteHandler,
@@ -33,8 +33,11 @@ import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
 import { commandForwardingRoutes } from './commands/commandForwarding.js';
 import { mediaRoutes } from './media/mediaRoutes.js';
-import { BadCursorError, readPage } from './pages.js';
+import { BadPageError, readPage } from './pages.js';
+import { readerClaims } from './httpToken.js';
 import { refused } from './refused.js';
+import { searchRoute } from './search/searchRoute.js';
+import { viewFor } from './sendersOnly.js';
 import { router } from './routes.js';
 
 /** What `build` needs: the bus, the read models' database, the token secrets and the configuration. */
@@ -69,12 +72,6 @@ const clientFile = (() => {
   return () => (cached ??= readFileSync(createRequire(import.meta.url).resolve('@puente/realtime-client'), 'utf8'));
 })();
 
-function tokenOf(req: IncomingMessage, url: URL): string | undefined {
-  const header = req.headers.authorization;
-  if (header?.startsWith('Bearer ')) return header.slice(7).trim();
-  return url.searchParams.get('token') ?? undefined;
-}
-
 const NO_STORE = { 'cache-control': 'no-store' };
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -90,7 +87,8 @@ function readOnlyMediaStore(db: Db): MediaStore {
 
 /**
  * Builds the realtime server (not listening): `/ws` (the protocol of DESIGN.md "Realtime"),
- * `GET /api/<channel>?cursor=` (the same read models, paged, same tokens), `GET /` (the live
+ * `GET /api/<channel>?cursor=&order=` (the same read models, paged, same tokens), `GET /api/search`
+ * (a session's conversations and contacts by name or number), `GET /` (the live
  * dashboard) and `/client.js` (the browser client it runs on), `/media/<session>/<message id>` (stored
  * media, and signed links to it), `/stats`, and the health endpoints.
  */
@@ -157,21 +155,20 @@ export function build(options: RealtimeOptions): RealtimeServer {
         linkTtlSeconds: config.REALTIME_MEDIA_LINK_TTL_S,
         logger,
       }),
+      searchRoute({ db, secrets: options.secrets, revocations }),
       {
         method: 'GET',
         path: '/api/*channel',
         handler: async (req, res, { params }) => {
           const channel = params.channel!;
           const url = new URL(req.url ?? '/', 'http://realtime');
-          const token = tokenOf(req, url);
-          const verified = token
-            ? await verifyAccessToken(token, options.secrets, revocations)
-            : { ok: false as const, reason: 'no token: Authorization: Bearer <token> or ?token=' };
-          if (!verified.ok) throw refused(ErrorCodes.unauthorized, verified.reason);
-          if (!verified.claims.channels.some((pattern) => channelAllowed(pattern, channel)))
+          const claims = await readerClaims(req, url, options.secrets, revocations);
+          if (!claims.channels.some((pattern) => channelAllowed(pattern, channel)))
             throw refused(ErrorCodes.forbidden, 'the token does not allow this channel', { channel });
           const route = routeOf(channel);
           if (!route) throw refused(ErrorCodes.unknownChannel, 'no such channel', { channel });
+          const order = PageOrder.optional().safeParse(url.searchParams.get('order') ?? undefined);
+          if (!order.success) throw refused(ErrorCodes.badRequest, 'order: id or newest');
           try {
             const position = feed.lastSeq;
             const found = await readPage(
@@ -179,16 +176,18 @@ export function build(options: RealtimeOptions): RealtimeServer {
               route,
               url.searchParams.get('cursor') ?? undefined,
               config.REALTIME_PAGE_SIZE,
+              order.data,
             );
+            const view = viewFor(route.sendersOnly, claims);
             json(res, 200, {
               channel,
-              items: found.items,
+              items: found.items.map(view),
               epoch: feed.epoch,
               position,
               ...(found.next ? { next: found.next } : {}),
             });
           } catch (error) {
-            if (!(error instanceof BadCursorError)) throw error;
+            if (!(error instanceof BadPageError)) throw error;
             throw refused(ErrorCodes.badRequest, error.message);
           }
         },
@@ -305,11 +304,12 @@ export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = 
     const server = build({ bus, db: db!, logger, checks, secrets: secrets.REALTIME_JWT_SECRET, config });
     await server.start();
     const http = await listen(server.http, config.REALTIME_PORT);
-    // With the development secret, the dashboard link carries a development token (12 h, every channel).
+    // With the development secret, the dashboard link carries a development token (12 h, every channel,
+    // sending from every session: the operator pairing a phone on this machine needs the QR).
     const dev =
       config.NODE_ENV !== 'production' && secrets.REALTIME_JWT_SECRET.includes(DevSecrets.REALTIME_JWT_SECRET);
     const fragment = dev
-      ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'] }, DevSecrets.REALTIME_JWT_SECRET, 12 * 3600)}`
+      ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'], send: ['*'] }, DevSecrets.REALTIME_JWT_SECRET, 12 * 3600)}`
       : '';
     return {
       urls: { dashboard: `http://127.0.0.1:${http.port}/${fragment}`, websocket: `ws://127.0.0.1:${http.port}/ws` },

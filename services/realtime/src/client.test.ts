@@ -20,6 +20,7 @@ describe('realtime - client package and tokens', () => {
     assert.deepEqual(routeOf(channels.whatsappMessages('ventas', jid)), {
       collection: 'wa_messages',
       filter: { session: 'ventas', chatId: jid },
+      timeField: 'timestamp',
     });
     assert.equal(routeOf('whatsapp.messages.ventas.bad token'), undefined);
   });
@@ -31,12 +32,15 @@ describe('realtime - client package and tokens', () => {
         Channels.kissflow('DS_Documentos_Cliente'),
         { collection: 'kissflow_records', filter: { dataset: 'DS_Documentos_Cliente' } },
       ],
-      [Channels.whatsappSessions(), { collection: 'wa_sessions', filter: {} }],
+      [
+        Channels.whatsappSessions(),
+        { collection: 'wa_sessions', filter: {}, sendersOnly: { fields: ['qr'], sessionField: '_id' } },
+      ],
       [Channels.whatsappContacts('ventas'), { collection: 'wa_contacts', filter: { session: 'ventas' } }],
       [Channels.whatsappConversations('ventas'), { collection: 'wa_conversations', filter: { session: 'ventas' } }],
       [
         Channels.whatsappMessages('ventas', jid),
-        { collection: 'wa_messages', filter: { session: 'ventas', chatId: jid } },
+        { collection: 'wa_messages', filter: { session: 'ventas', chatId: jid }, timeField: 'timestamp' },
       ],
       [Channels.bitrixLinks(), { collection: 'bitrix_links', filter: {} }],
       [Channels.commands('ventas'), { collection: 'commands', filter: { session: 'ventas' } }],

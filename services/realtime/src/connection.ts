@@ -1,11 +1,19 @@
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { channelAllowed, ClientMessage, ErrorCodes, type ResumePoint, type TokenClaims } from '@puente/contracts';
+import {
+  channelAllowed,
+  ClientMessage,
+  ErrorCodes,
+  type PageOrder,
+  type ResumePoint,
+  type TokenClaims,
+} from '@puente/contracts';
 import { parseNotice, type ChangeFeed, type ChannelHub, type Offer, type Subscriber } from './feed.js';
 import { TOKEN_REVOKED, verifyAccessToken, type TokenRevocations } from '@puente/runtime';
-import { BadCursorError, readPage } from './pages.js';
+import { BadPageError, readPage } from './pages.js';
 import type { ChannelRoute } from './routes.js';
+import { maySendFrom, viewFor } from './sendersOnly.js';
 
 export interface ConnectionLimits {
   /** Subscriptions one connection may hold. */
@@ -68,7 +76,10 @@ export class Subscription implements Subscriber {
       this.floors.delete(offer.key);
       if (offer.rev === floor) return;
     }
-    this.connection.sendRaw(offer.bytes);
+    const { guarded } = offer;
+    this.connection.sendRaw(
+      guarded === undefined || maySendFrom(this.connection.claims!, guarded.session) ? offer.bytes : guarded.redacted(),
+    );
   }
 
   /**
@@ -214,11 +225,11 @@ export class Connection {
       return;
     }
     try {
-      if (frame.op === 'subscribe') await this.subscribe(frame.channel, frame.since);
+      if (frame.op === 'subscribe') await this.subscribe(frame.channel, frame.since, frame.order);
       else if (frame.op === 'unsubscribe') this.unsubscribe(frame.channel, true);
       else if (frame.op === 'more') await this.more(frame.channel, frame.cursor);
     } catch (error) {
-      if (error instanceof BadCursorError)
+      if (error instanceof BadPageError)
         return this.error(ErrorCodes.badRequest, error.message, 'channel' in frame ? frame.channel : undefined);
       this.context.logger.error({ err: (error as Error).message, op: frame.op }, 'realtime request failed');
       this.error(ErrorCodes.internal, 'the request failed; try again', 'channel' in frame ? frame.channel : undefined);
@@ -229,11 +240,13 @@ export class Connection {
     return this.claims!.channels.some((pattern) => channelAllowed(pattern, channel));
   }
 
-  private async subscribe(channel: string, since: ResumePoint | undefined): Promise<void> {
+  private async subscribe(channel: string, since: ResumePoint | undefined, order?: PageOrder): Promise<void> {
     if (!this.allowed(channel))
       return this.error(ErrorCodes.forbidden, 'the token does not allow this channel', channel);
     const route = this.context.routeOf(channel);
     if (!route) return this.error(ErrorCodes.unknownChannel, 'no such channel', channel);
+    if (order === 'newest' && route.timeField === undefined)
+      return this.error(ErrorCodes.badRequest, 'this channel has no time order: leave out order', channel);
     if (!this.subscriptions.has(channel) && this.subscriptions.size >= this.context.limits.maxSubscriptions) {
       return this.error(
         ErrorCodes.tooManySubscriptions,
@@ -243,7 +256,8 @@ export class Connection {
     }
     this.unsubscribe(channel, false);
     const { feed } = this.context;
-    const hub = feed.hub(channel);
+    const hub = feed.hub(channel, route.sendersOnly);
+    const view = viewFor(route.sendersOnly, this.claims!);
     const subscription = new Subscription(channel, hub, this);
     // Listen first, read second: nothing written after the read point can be missed.
     hub.subscribers.add(subscription);
@@ -276,19 +290,19 @@ export class Connection {
         this.send(
           notice.deleted
             ? { op: 'remove', channel, key: notice.key, epoch, position: seq }
-            : { op: 'update', channel, doc: notice.doc, epoch, position: seq },
+            : { op: 'update', channel, doc: view(notice.doc), epoch, position: seq },
         );
       });
       if (this.subscriptions.get(channel) !== subscription) return;
       for (const [key, rev] of sent) subscription.hold(key, rev);
     } else {
-      const page = await readPage(this.context.db, route, undefined, this.context.limits.pageSize);
+      const page = await readPage(this.context.db, route, undefined, this.context.limits.pageSize, order);
       if (this.subscriptions.get(channel) !== subscription) return;
       for (const doc of page.items) subscription.hold(doc._id, doc._rev);
       this.send({
         op: 'snapshot',
         channel,
-        items: page.items,
+        items: page.items.map(view),
         epoch,
         position,
         ...(page.next ? { next: page.next } : {}),
@@ -308,12 +322,14 @@ export class Connection {
   private async more(channel: string, cursor: string): Promise<void> {
     const subscription = this.subscriptions.get(channel);
     if (!subscription) return this.error(ErrorCodes.notSubscribed, 'subscribe before asking for more', channel);
-    const page = await readPage(this.context.db, this.context.routeOf(channel)!, cursor, this.context.limits.pageSize);
+    const route = this.context.routeOf(channel)!;
+    const page = await readPage(this.context.db, route, cursor, this.context.limits.pageSize);
     for (const doc of page.items) subscription.hold(doc._id, doc._rev);
+    const view = viewFor(route.sendersOnly, this.claims!);
     this.send({
       op: 'snapshot',
       channel,
-      items: page.items,
+      items: page.items.map(view),
       epoch: this.context.feed.epoch,
       position: this.context.feed.lastSeq,
       ...(page.next ? { next: page.next } : {}),

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { channelFilter, StreamNames } from '@puente/contracts';
 import { trace } from '@opentelemetry/api';
 import { extractTrace, SpanKind, type Bus } from '@puente/bus';
+import { guardedSession, withoutSendersOnly, type SendersOnly } from './sendersOnly.js';
 
 const pushTracer = trace.getTracer('@puente/realtime');
 
@@ -12,6 +13,11 @@ export interface Offer {
   rev: number;
   position: number;
   bytes: string;
+  /**
+   * For a document with fields only its session's senders see: the session, and the frame without
+   * those fields, serialized on first use and then shared by every subscriber that may not see them.
+   */
+  guarded?: { session: string; redacted: () => string };
 }
 
 /** A subscriber of a channel hub (one connection's subscription). */
@@ -34,6 +40,8 @@ export class ChannelHub {
   constructor(
     readonly channel: string,
     private readonly feed: ChangeFeed,
+    /** The fields of this channel's documents that only their session's senders see. */
+    readonly sendersOnly?: SendersOnly,
   ) {}
 
   handle(position: number, data: Uint8Array): void {
@@ -50,6 +58,15 @@ export class ChannelHub {
       ? { op: 'remove', channel: this.channel, key, epoch, position }
       : { op: 'update', channel: this.channel, doc: notice.doc, epoch, position };
     const offer: Offer = { key, rev, position, bytes: JSON.stringify(frame) };
+    const session = this.sendersOnly && !notice.deleted ? guardedSession(this.sendersOnly, notice.doc) : undefined;
+    if (session !== undefined) {
+      const spec = this.sendersOnly!;
+      let redacted: string | undefined;
+      offer.guarded = {
+        session,
+        redacted: () => (redacted ??= JSON.stringify({ ...frame, doc: withoutSendersOnly(spec, notice.doc) })),
+      };
+    }
     this.feed.stats.notices++;
     for (const subscriber of this.subscribers) subscriber.offer(offer);
   }
@@ -93,11 +110,11 @@ export class ChangeFeed {
     await this.loop;
   }
 
-  /** The hub of a channel, created on first use. */
-  hub(channel: string): ChannelHub {
+  /** The hub of a channel, created on first use (with the fields its route keeps for senders). */
+  hub(channel: string, sendersOnly?: SendersOnly): ChannelHub {
     let hub = this.hubs.get(channel);
     if (!hub) {
-      hub = new ChannelHub(channel, this);
+      hub = new ChannelHub(channel, this, sendersOnly);
       this.hubs.set(channel, hub);
     }
     return hub;

@@ -4,6 +4,10 @@ import { ChannelField, decodeToken, ReadModelRoutes, type ChannelRouteDescriptor
 export interface ChannelRoute {
   collection: string;
   filter: Record<string, unknown>;
+  /** The time field of channels that serve newest-first pages (`timeField` of the route). */
+  timeField?: string;
+  /** Fields only the session's senders see (`sendersOnly` of the route). */
+  sendersOnly?: ChannelRouteDescriptor['sendersOnly'];
 }
 
 /**
@@ -33,7 +37,13 @@ export function routeOf(
         }
       }
     }
-    if (matches) return { collection: route.collection, filter };
+    if (matches)
+      return {
+        collection: route.collection,
+        filter,
+        ...(route.timeField !== undefined ? { timeField: route.timeField } : {}),
+        ...(route.sendersOnly !== undefined ? { sendersOnly: route.sendersOnly } : {}),
+      };
   }
   return undefined;
 }
