@@ -206,8 +206,7 @@ export class RealtimeClient {
         for (const doc of frame.items as Doc[]) this.remember(state, doc);
         state.next = frame.next;
         state.callback({ kind: 'snapshot', items: frame.items as Doc[], reset, complete: !frame.next });
-        if (frame.next && state.allPages)
-          this.send({ op: 'more', channel: frame.channel, cursor: frame.next });
+        if (frame.next && state.allPages) this.send({ op: 'more', channel: frame.channel, cursor: frame.next });
         return;
       }
       case 'update': {
