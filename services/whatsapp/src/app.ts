@@ -81,7 +81,7 @@ export class WhatsAppApp {
       attempts: deps.buckets.attempts,
       limiter: new SessionRateLimiter(config.WHATSAPP_SEND_RATE, config.WHATSAPP_SEND_QUEUE),
       media: this.media,
-      mediaFetch: { timeoutMs: config.MEDIA_FETCH_TIMEOUT_MS },
+      mediaFetch: { timeoutMs: config.MEDIA_FETCH_TIMEOUT_MS, privateNetworks: config.MEDIA_FETCH_PRIVATE_NETWORKS },
       inboxHub: typeof inboxHub === 'string' ? undefined : inboxHub,
       cloud,
       gateways: {

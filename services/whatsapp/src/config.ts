@@ -47,6 +47,11 @@ export const Config = z.object({
     .min(1024)
     .default(20 * 1024 ** 3),
   /** How long fetching a send's media URL may take, answer and body (the send fails `MEDIA_UNAVAILABLE` past it). */
+  /**
+   * `deny`: a send's media URL (and every redirect) must be on a public network, not loopback, private,
+   * link-local or the cloud metadata address; `allow` lifts it (a file server inside your network).
+   */
+  MEDIA_FETCH_PRIVATE_NETWORKS: z.enum(['allow', 'deny']).default('deny'),
   MEDIA_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
   /** Media downloads (incoming media kept in the store) running at once per instance. */
   MEDIA_DOWNLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),

@@ -40,6 +40,8 @@ after(async () => {
 
 function config(extra: Record<string, string> = {}) {
   return Config.parse({
+    // The test's file server is on loopback.
+    MEDIA_FETCH_PRIVATE_NETWORKS: 'allow',
     INBOXHUB_API_URL: inboxHub.url,
     INBOXHUB_API_KEY: inboxHub.apiKey,
     INBOXHUB_EMAIL: inboxHub.email,

@@ -49,6 +49,7 @@ interface MessageMedia {
 /** The members of a `wa_messages` document the media routes read. */
 interface MessageDoc {
   _id: string;
+  session: string;
   chatId: string;
   media?: MessageMedia;
   _deleted?: boolean;
@@ -91,9 +92,11 @@ export function mediaRoutes(options: MediaRoutesOptions): RouteSpec[] {
   const message = async (session: string, messageId: string, access: Access): Promise<MessageDoc> => {
     const doc = await messages.findOne(
       { _id: `${session}:${messageId}` },
-      { projection: { chatId: 1, media: 1, _deleted: 1 } },
+      { projection: { session: 1, chatId: 1, media: 1, _deleted: 1 } },
     );
-    if (!doc || doc._deleted === true || typeof doc.chatId !== 'string') throw refused('not_found', 'no such message');
+    // The key joins session and id with `:`, which both may contain: the document must be the session's.
+    if (!doc || doc._deleted === true || doc.session !== session || typeof doc.chatId !== 'string')
+      throw refused('not_found', 'no such message');
     if (access.via === 'token') {
       const channel = Channels.whatsappMessages(session, doc.chatId);
       if (!access.claims.channels.some((pattern) => channelAllowed(pattern, channel)))

@@ -40,7 +40,7 @@ export function searchRoute(options: SearchRouteOptions): RouteSpec {
     path: '/api/search',
     handler: async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://realtime');
-      const claims = await readerClaims(req, url, options.secrets, options.revocations);
+      const claims = await readerClaims(req, url, options.secrets, options.revocations, { fromUrl: false });
       const query = SearchQuery.safeParse(Object.fromEntries(url.searchParams));
       if (!query.success) {
         const issue = query.error.issues[0]!;

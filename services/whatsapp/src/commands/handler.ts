@@ -105,8 +105,10 @@ export class CommandHandler {
       ? media
         ? outgoingDescriptor(media, c.media.url && urlWithoutSecrets(c.media.url))
         : {
-            ...(c.media.url ? { url: c.media.url } : {}),
-            ...(c.media.hash ? { hash: c.media.hash } : {}),
+            // Never a URL's query (a pre-signed link's signature) in the log; a hash only when it named
+            // stored bytes (a redelivery after an attempt), not when they could not be found.
+            ...(c.media.url ? { url: urlWithoutSecrets(c.media.url) } : {}),
+            ...(c.media.hash && !mediaError ? { hash: c.media.hash } : {}),
             ...(c.media.mimeType ? { mimeType: c.media.mimeType } : {}),
             ...(c.media.fileName ? { fileName: c.media.fileName } : {}),
           }

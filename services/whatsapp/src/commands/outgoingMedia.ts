@@ -1,3 +1,5 @@
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
 import { MediaCorruptError, MediaRejectedError, type MediaStore } from '@puente/media';
 import { mimeOfFileName, type SendMessageV1 } from '@puente/contracts';
 
@@ -43,6 +45,54 @@ export class OutgoingMediaError extends Error {
 export interface MediaFetchOptions {
   /** The whole download (answer and body) must finish within this. */
   timeoutMs: number;
+  /**
+   * Whether URLs whose host is (or resolves to) a loopback, private, link-local or otherwise
+   * non-public address may be fetched, redirects included (MEDIA_FETCH_PRIVATE_NETWORKS). Denied by
+   * default: a send's URL comes from whoever may send, and the service's network is not theirs.
+   */
+  privateNetworks?: 'allow' | 'deny';
+}
+
+/** Addresses a send's URL may not reach unless private networks are allowed (IANA special-purpose ranges). */
+const NOT_PUBLIC = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  NOT_PUBLIC.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const)
+  NOT_PUBLIC.addSubnet(net, prefix, 'ipv6');
+
+function isPublicAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (mapped) return !NOT_PUBLIC.check(mapped, 'ipv4');
+  return !NOT_PUBLIC.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** Refuses a host that is, or resolves to, an address that is not public. */
+async function checkPublicHost(hostname: string): Promise<void> {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  const addresses = isIP(host) ? [{ address: host }] : await lookup(host, { all: true, verbatim: true });
+  const inner = addresses.find((a) => !isPublicAddress(a.address));
+  if (inner)
+    throw new Error(
+      `${hostname} is not on a public network (${inner.address}); MEDIA_FETCH_PRIVATE_NETWORKS=allow permits it`,
+    );
 }
 
 /** The usual MIME type of each kind, for media nothing else names a type for. */
@@ -92,7 +142,7 @@ export async function obtainOutgoingMedia(
   }
   const url = media.url!;
   const maxBytes = store.options.maxItemBytes;
-  const fetched = await download(url, maxBytes, options.timeoutMs);
+  const fetched = await download(url, maxBytes, options.timeoutMs, options.privateNetworks ?? 'deny');
   const fileName = media.fileName ?? fileNameOf(url);
   const mimeType = mimeOf(media.type, media.mimeType, fetched.contentType, fileName);
   try {
@@ -156,6 +206,7 @@ async function download(
   url: string,
   maxBytes: number,
   timeoutMs: number,
+  privateNetworks: 'allow' | 'deny',
 ): Promise<{ data: Buffer; contentType: string | null }> {
   const named = urlWithoutSecrets(url);
   const unavailable = (why: string, cause?: unknown) =>
@@ -168,17 +219,27 @@ async function download(
   } catch (error) {
     throw unavailable('not a URL', error);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw unavailable('only http and https are fetched');
   const signal = AbortSignal.timeout(timeoutMs);
   const failure = (error: unknown) =>
     signal.aborted
       ? unavailable(`no complete answer within ${timeoutMs} ms`, error)
       : unavailable((error as Error).message, error);
+  // Redirects are followed here, each hop checked like the first (scheme, and the host's network).
   let response: Response;
-  try {
-    response = await fetch(parsed, { signal, redirect: 'follow' });
-  } catch (error) {
-    throw failure(error);
+  for (let hops = 0; ; hops++) {
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw unavailable('only http and https are fetched');
+    try {
+      if (privateNetworks !== 'allow') await checkPublicHost(parsed.hostname);
+      response = await fetch(parsed, { signal, redirect: 'manual' });
+    } catch (error) {
+      throw failure(error);
+    }
+    const location = response.headers.get('location');
+    if (response.status < 300 || response.status >= 400 || !location) break;
+    await response.body?.cancel().catch(() => undefined);
+    if (hops >= 5) throw unavailable('more than 5 redirects');
+    parsed = new URL(location, parsed);
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => undefined);

@@ -17,6 +17,7 @@ import { contentHash } from '@puente/media';
 import { testDatabase } from '@puente/projection/testing';
 import { Config, openBuckets, startWhatsApp, type WhatsAppApp } from '../index.js';
 import { attemptKey } from './handler.js';
+import { obtainOutgoingMedia, OutgoingMediaError } from './outgoingMedia.js';
 import type { CommandDoc, MessageDoc } from '../readModels.js';
 import { FakeEvolution, FakeGraph, FakeInboxHub, FakeWaha, FileServer } from '../testing/index.js';
 
@@ -108,6 +109,8 @@ before(async () => {
     );
   }
   const config = Config.parse({
+    // The test's file server is on loopback.
+    MEDIA_FETCH_PRIVATE_NETWORKS: 'allow',
     WHATSAPP_SESSIONS: targets.map((t) => t.session).join(','),
     INBOXHUB_API_URL: inboxHub.url,
     INBOXHUB_API_KEY: inboxHub.apiKey,
@@ -288,6 +291,35 @@ test('only http and https URLs are fetched', async () => {
   assert.deepEqual([command.status, command.error?.code], ['failed', 'MEDIA_UNAVAILABLE']);
   assert.match(command.error!.message, /only http and https/);
   assert.equal(target.calls(), before);
+});
+
+test('a send URL on a non-public network is not fetched unless MEDIA_FETCH_PRIVATE_NETWORKS=allow', async () => {
+  const name = `${uniqueName('inner-')}.pdf`;
+  const bytes = randomBytes(1_000);
+  files.files.set(name, { bytes, contentType: 'application/pdf' });
+  const requests = files.requests.length;
+  for (const url of [
+    `${files.url}/${name}`,
+    `http://localhost:${new URL(files.url).port}/${name}`,
+    'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
+    'http://[::ffff:127.0.0.1]:9/x.pdf',
+    'http://10.1.2.3/x.pdf',
+  ]) {
+    const refused = await obtainOutgoingMedia(running.app.media, { type: 'document', url }, { timeoutMs: 2_000 }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof OutgoingMediaError, url);
+    assert.equal(refused.code, 'MEDIA_UNAVAILABLE');
+    assert.match(refused.message, /not on a public network/, url);
+  }
+  assert.equal(files.requests.length, requests, 'nothing was asked of the inner host');
+  const allowed = await obtainOutgoingMedia(
+    running.app.media,
+    { type: 'document', url: `${files.url}/${name}` },
+    { timeoutMs: 2_000, privateNetworks: 'allow' },
+  );
+  assert.deepEqual(allowed.data, bytes);
 });
 
 test('a command seen again after an attempt is never failed for its media: it ends unknown', async () => {

@@ -106,18 +106,23 @@ export class MediaWorker {
         await this.failed(item, error.code, error.message);
         return Outcomes.ack;
       }
-      if (!(error instanceof MediaTransientError)) return Outcomes.fromError(error);
+      // Anything else (the database, the bus) is passing too, and ends on the same schedule: a message
+      // whose media never gets a state would be answered "not kept yet" for ever.
+      const transient =
+        error instanceof MediaTransientError
+          ? error
+          : new MediaTransientError(`keeping it failed: ${(error as Error).message}`);
       const attempt = Math.max(1, delivery.deliveryCount);
       if (mediaRetriesExhausted(attempt, this.options.retryForMs)) {
-        await this.failed(item, 'UNREACHABLE', `gave up after ${attempt} attempts: ${error.message}`);
+        await this.failed(item, 'UNREACHABLE', `gave up after ${attempt} attempts: ${transient.message}`);
         return Outcomes.ack;
       }
-      const delayMs = Math.max(mediaRetryDelayMs(attempt), error.retryAfterMs ?? 0);
+      const delayMs = Math.max(mediaRetryDelayMs(attempt), transient.retryAfterMs ?? 0);
       this.options.logger.info(
-        { session: item.session, messageId: item.messageId, attempt, delayMs, err: error.message },
+        { session: item.session, messageId: item.messageId, attempt, delayMs, err: transient.message },
         'media download failed for now; retrying',
       );
-      return Outcomes.retry(error, delayMs);
+      return Outcomes.retry(transient, delayMs);
     }
   }
 
