@@ -1,4 +1,4 @@
-import type { KV } from 'nats';
+import { KvWatchInclude, type KV, type KvEntry } from 'nats';
 import type { Bus } from '@puente/bus';
 import { BucketNames, TokenRevocation, type TokenClaims } from '@puente/contracts';
 import { verifyToken, type Verified } from './jwt.js';
@@ -89,6 +89,26 @@ export class TokenRevocations {
     return bySubject !== null && (claims.iat ?? 0) <= bySubject.revokedAt;
   }
 
+  /**
+   * Calls `revoked` for each revocation written from now on (by any process), with a test of whether it
+   * covers a token's claims: what lets a server close the connections of a token revoked while they
+   * were open. Returns the function that stops watching.
+   */
+  async watch(
+    revoked: (covers: (claims: Pick<TokenClaims, 'sub' | 'jti' | 'iat'>) => boolean) => void,
+  ): Promise<() => void> {
+    const watcher = await (await this.kv()).watch({ include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const entry of watcher) {
+        const covers = coverageOf(entry);
+        if (!covers) continue;
+        this.cache.delete(entry.key);
+        revoked(covers);
+      }
+    })().catch(() => undefined);
+    return () => watcher.stop();
+  }
+
   /** Revokes one token by its `jti`. */
   async revokeToken(jti: string, at = this.now()): Promise<void> {
     await this.write(jtiKey(jti), at);
@@ -125,4 +145,16 @@ export async function verifyAccessToken(
     return { ok: false, reason: 'the token revocation list cannot be read right now' };
   }
   return verified;
+}
+
+/** What a revocation entry covers: a token by its id, or a subject's tokens issued up to `revokedAt`. */
+function coverageOf(entry: KvEntry): ((claims: Pick<TokenClaims, 'sub' | 'jti' | 'iat'>) => boolean) | undefined {
+  if (entry.operation !== 'PUT') return undefined;
+  const parsed = TokenRevocation.safeParse(entry.json());
+  if (!parsed.success) return undefined;
+  const { revokedAt } = parsed.data;
+  if (entry.key.startsWith('jti.')) return (claims) => claims.jti !== undefined && jtiKey(claims.jti) === entry.key;
+  if (entry.key.startsWith('sub.'))
+    return (claims) => subKey(claims.sub) === entry.key && (claims.iat ?? 0) <= revokedAt;
+  return undefined;
 }

@@ -226,6 +226,7 @@ export function build(options: RealtimeOptions): RealtimeServer {
   let ticker: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let resyncs: NatsSubscription | undefined;
+  let unwatch: (() => void) | undefined;
   return {
     http,
     feed,
@@ -267,6 +268,10 @@ export function build(options: RealtimeOptions): RealtimeServer {
           }
         },
       });
+      // A token revoked while its WebSocket is open is closed at once, not at its next connect.
+      unwatch = await revocations.watch((covers) => {
+        for (const connection of connections) connection.revokeIf(covers);
+      });
       ticker = setInterval(() => {
         const now = Date.now();
         for (const connection of connections) connection.tick(now, config.REALTIME_AUTH_TIMEOUT_MS);
@@ -289,6 +294,7 @@ export function build(options: RealtimeOptions): RealtimeServer {
       clearInterval(ticker);
       clearInterval(heartbeat);
       resyncs?.unsubscribe();
+      unwatch?.();
       for (const connection of connections) connection.close(1001, 'server going away');
       await feed.stop();
     },

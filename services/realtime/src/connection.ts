@@ -182,6 +182,13 @@ export class Connection {
     return this.authenticating;
   }
 
+  /** Closes the connection when a revocation covers its token (the server watches the revocation list). */
+  revokeIf(covers: (claims: TokenClaims) => boolean): void {
+    if (this.closed || !this.claims || !covers(this.claims)) return;
+    this.error(ErrorCodes.unauthorized, TOKEN_REVOKED);
+    this.close(CloseCodes.unauthorized, TOKEN_REVOKED);
+  }
+
   /** Called every second by the server: closes connections whose token expired or that never authenticated. */
   tick(now: number, authTimeoutMs: number): void {
     if (this.closed) return;

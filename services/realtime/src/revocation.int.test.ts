@@ -94,4 +94,25 @@ describe('realtime - token revocation', () => {
     assert.equal((await socket.next((f) => f.op === 'error')).message, 'token revoked');
     assert.deepEqual(await socket.closed, { code: 4001, reason: 'token revoked' });
   });
+
+  test('a WebSocket already open closes at once when its token, or its subject, is revoked; others stay open', async () => {
+    const sub = uniqueName('agent-');
+    const open = async (subject: string) => {
+      const jti = randomUUID();
+      const token = signToken({ sub: subject, channels: ['whatsapp.>'], jti }, TEST_REALTIME_SECRET, 600);
+      const socket = await TestSocket.open(`${rt.wsUrl}?token=${token}`);
+      await socket.next((f) => f.op === 'ready');
+      return { jti, socket };
+    };
+    const [byId, bySubject, other] = [await open(sub), await open(`${sub}-b`), await open(`${sub}-c`)];
+    const started = Date.now();
+    await revoker.revokeToken(byId.jti);
+    assert.deepEqual(await byId.socket.closed, { code: 4001, reason: 'token revoked' });
+    await revoker.revokeSubject(`${sub}-b`);
+    assert.deepEqual(await bySubject.socket.closed, { code: 4001, reason: 'token revoked' });
+    assert.ok(Date.now() - started < 1_500, `closed within ${Date.now() - started} ms, not at the next check`);
+    other.socket.send({ op: 'subscribe', channel: 'whatsapp.sessions' });
+    await other.socket.next((f) => f.op === 'snapshot');
+    other.socket.close();
+  });
 });
