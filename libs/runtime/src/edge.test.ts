@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { z } from 'zod';
 import {
   createHttpServer,
+  devDashboardToken,
   HttpError,
   problemOutcome,
   RouteTable,
@@ -277,4 +278,14 @@ describe('runtime - JWT', () => {
     assert.match(ids[0] ?? '', /^[0-9a-f-]{36}$/);
     assert.notEqual(ids[0], ids[1]);
   });
+});
+
+test('the development dashboard token reads every channel and sends from every session (it shows the pairing QR)', async () => {
+  const verified = await verifyToken(devDashboardToken('dev-secret'), ['dev-secret']);
+  assert.ok(verified.ok);
+  assert.deepEqual(
+    [verified.claims.sub, verified.claims.channels, verified.claims.send],
+    ['dev-dashboard', ['>'], ['*']],
+  );
+  assert.ok(verified.claims.exp - Math.floor(Date.now() / 1000) > 11 * 3600);
 });

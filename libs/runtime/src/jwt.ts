@@ -143,3 +143,12 @@ export type Verified = JwtVerified<TokenClaims>;
 export function verifyToken(token: string, secrets: readonly string[], now = Date.now()): Promise<Verified> {
   return verifyJwt(token, { secrets, claims: TokenClaims, now });
 }
+
+/**
+ * The development dashboard's token (the link `npm start` prints and realtime's `/` carries when it runs
+ * with the development secret): 12 hours, every channel, sending from every session, since the operator
+ * pairing a phone on this machine needs the QR, which only senders see.
+ */
+export function devDashboardToken(secret: string): string {
+  return signToken({ sub: 'dev-dashboard', channels: ['>'], send: ['*'] }, secret, 12 * 3600);
+}

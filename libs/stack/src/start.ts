@@ -1,6 +1,6 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DevSecrets, signToken } from '@puente/runtime';
+import { devDashboardToken, DevSecrets } from '@puente/runtime';
 import { startStack } from './stack.js';
 import { ensureGlymsDemo } from './glyms.js';
 import { preferredPort, StackError } from './processes.js';
@@ -93,9 +93,7 @@ async function main(): Promise<void> {
     );
     const realtimeSecret = base.REALTIME_JWT_SECRET?.split(',')[0]?.trim();
     const dashboardToken =
-      realtimeSecret === DevSecrets.REALTIME_JWT_SECRET
-        ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'] }, realtimeSecret, 12 * 3600)}`
-        : '';
+      realtimeSecret === DevSecrets.REALTIME_JWT_SECRET ? `#token=${devDashboardToken(realtimeSecret)}` : '';
     say('');
     say('Puente is running. Ctrl-C stops everything.');
     say(`  gateway     http://127.0.0.1:${port('gateway')}/webhooks/<provider>   (health: /healthz, /readyz)`);

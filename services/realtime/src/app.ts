@@ -17,10 +17,10 @@ import type { Bus } from '@puente/bus';
 import { MediaStore } from '@puente/media';
 import {
   createHttpServer,
+  devDashboardToken,
   DevSecrets,
   listen,
   RouteTable,
-  signToken,
   TokenRevocations,
   type Check,
   type Logger,
@@ -310,13 +310,10 @@ export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = 
     const server = build({ bus, db: db!, logger, checks, secrets: secrets.REALTIME_JWT_SECRET, config });
     await server.start();
     const http = await listen(server.http, config.REALTIME_PORT);
-    // With the development secret, the dashboard link carries a development token (12 h, every channel,
-    // sending from every session: the operator pairing a phone on this machine needs the QR).
+    // With the development secret, the dashboard link carries the development token.
     const dev =
       config.NODE_ENV !== 'production' && secrets.REALTIME_JWT_SECRET.includes(DevSecrets.REALTIME_JWT_SECRET);
-    const fragment = dev
-      ? `#token=${signToken({ sub: 'dev-dashboard', channels: ['>'], send: ['*'] }, DevSecrets.REALTIME_JWT_SECRET, 12 * 3600)}`
-      : '';
+    const fragment = dev ? `#token=${devDashboardToken(DevSecrets.REALTIME_JWT_SECRET)}` : '';
     return {
       urls: { dashboard: `http://127.0.0.1:${http.port}/${fragment}`, websocket: `ws://127.0.0.1:${http.port}/ws` },
       stop: async () => {
