@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { MediaCorruptError, MediaRejectedError, type MediaStore } from '@puente/media';
 import { mimeOfFileName, type SendMessageV1 } from '@puente/contracts';
+import { fetchBytes, MediaUnavailableError, type Fetched } from '../media/source.js';
 
 /** The kinds of media a send carries. */
 export type OutgoingMediaType = NonNullable<SendMessageV1['media']>['type'];
@@ -211,57 +212,25 @@ async function download(
   const named = urlWithoutSecrets(url);
   const unavailable = (why: string, cause?: unknown) =>
     new OutgoingMediaError('MEDIA_UNAVAILABLE', `${named} could not be fetched: ${why}`, { cause });
-  const tooLarge = (bytes: number | string) =>
-    new OutgoingMediaError('TOO_LARGE', `${named} has ${bytes} bytes, over the cap of ${maxBytes}`);
-  let parsed: URL;
+  let got: Fetched;
   try {
-    parsed = new URL(url);
+    // The media worker's download (the cap while reading, redirects followed by hand), each hop checked
+    // like the first: the scheme, and the host's network.
+    got = await fetchBytes(url, {
+      maxBytes,
+      timeoutMs,
+      maxRedirects: 5,
+      beforeRequest: async (target) => {
+        if (target.protocol !== 'http:' && target.protocol !== 'https:')
+          throw new Error('only http and https are fetched');
+        if (privateNetworks !== 'allow') await checkPublicHost(target.hostname);
+      },
+    });
   } catch (error) {
-    throw unavailable('not a URL', error);
+    if (error instanceof MediaUnavailableError && error.code === 'TOO_LARGE')
+      throw new OutgoingMediaError('TOO_LARGE', `${named}: ${error.message}`, { cause: error });
+    throw unavailable((error as Error).message, error);
   }
-  const signal = AbortSignal.timeout(timeoutMs);
-  const failure = (error: unknown) =>
-    signal.aborted
-      ? unavailable(`no complete answer within ${timeoutMs} ms`, error)
-      : unavailable((error as Error).message, error);
-  // Redirects are followed here, each hop checked like the first (scheme, and the host's network).
-  let response: Response;
-  for (let hops = 0; ; hops++) {
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
-      throw unavailable('only http and https are fetched');
-    try {
-      if (privateNetworks !== 'allow') await checkPublicHost(parsed.hostname);
-      response = await fetch(parsed, { signal, redirect: 'manual' });
-    } catch (error) {
-      throw failure(error);
-    }
-    const location = response.headers.get('location');
-    if (response.status < 300 || response.status >= 400 || !location) break;
-    await response.body?.cancel().catch(() => undefined);
-    if (hops >= 5) throw unavailable('more than 5 redirects');
-    parsed = new URL(location, parsed);
-  }
-  if (!response.ok) {
-    await response.body?.cancel().catch(() => undefined);
-    throw unavailable(`it answered ${response.status}`);
-  }
-  const declared = Number(response.headers.get('content-length') ?? NaN);
-  if (declared > maxBytes) {
-    await response.body?.cancel().catch(() => undefined);
-    throw tooLarge(declared);
-  }
-  // The cap holds while reading: a server that sends more than it declared (or declared nothing) is cut off.
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of response.body ?? []) {
-      total += (chunk as Uint8Array).length;
-      if (total > maxBytes) throw tooLarge(`more than ${maxBytes}`);
-      chunks.push(Buffer.from(chunk as Uint8Array));
-    }
-  } catch (error) {
-    if (error instanceof OutgoingMediaError) throw error;
-    throw failure(error);
-  }
-  return { data: Buffer.concat(chunks, total), contentType: response.headers.get('content-type') };
+  if (!got.bytes) throw unavailable(`it answered ${got.status}`);
+  return { data: got.bytes, contentType: got.headers.get('content-type') };
 }

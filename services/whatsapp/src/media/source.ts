@@ -103,7 +103,17 @@ export function sameOrigin(url: string, base: string): boolean {
  */
 export async function fetchBytes(
   url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: unknown; maxBytes: number; timeoutMs: number },
+  init: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: unknown;
+    maxBytes: number;
+    timeoutMs: number;
+    /** Redirects followed before the last answer is taken as it is (default 3). */
+    maxRedirects?: number;
+    /** Runs before each request, redirects included; what it throws is thrown as it is (a refused target). */
+    beforeRequest?: (target: URL) => Promise<void>;
+  },
 ): Promise<Fetched> {
   const signal = AbortSignal.timeout(init.timeoutMs);
   let response: Response;
@@ -111,6 +121,7 @@ export async function fetchBytes(
   let headers = init.headers ?? {};
   // Redirects are followed here, not by fetch: credentials must not follow one to another origin.
   for (let redirects = 0; ; redirects++) {
+    await init.beforeRequest?.(new URL(target));
     try {
       response = await fetch(target, {
         method: init.method ?? 'GET',
@@ -126,7 +137,7 @@ export async function fetchBytes(
       throw unreachable(error, target, init.timeoutMs);
     }
     const location = response.headers.get('location');
-    if (response.status < 300 || response.status >= 400 || !location || redirects >= 3) break;
+    if (response.status < 300 || response.status >= 400 || !location || redirects >= (init.maxRedirects ?? 3)) break;
     await response.body?.cancel().catch(() => undefined);
     const next = new URL(location, target).toString();
     if (!sameOrigin(next, target)) headers = {};
