@@ -1,8 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import {
   Collections,
@@ -19,7 +17,7 @@ import { testDatabase } from '@puente/projection/testing';
 import { Config, startWhatsApp } from '../index.js';
 import { consumersFor } from '../consumers.js';
 import type { MessageDoc } from '../readModels.js';
-import { FakeEvolution, FakeGraph, FakeInboxHub, FakeWaha } from '../testing/index.js';
+import { FakeEvolution, FakeGraph, FakeInboxHub, FakeWaha, FileServer } from '../testing/index.js';
 
 /*
  * Incoming media kept, per provider, through the real bus and database against fakes that serve media
@@ -143,25 +141,11 @@ const image = (): File => ({ bytes: randomBytes(3_000), mimeType: 'image/jpeg' }
 const voice = (): File => ({ bytes: randomBytes(2_000), mimeType: 'audio/ogg; codecs=opus' });
 const pdf = (): File => ({ bytes: randomBytes(2_500), mimeType: 'application/pdf', fileName: 'contrato.pdf' });
 
-/** A host on another origin serving one file, recording each request's headers. */
-async function fileHost(
-  file: File,
-): Promise<{ url: (path: string) => string; seen: IncomingHttpHeaders[]; close: () => Promise<void> }> {
-  const seen: IncomingHttpHeaders[] = [];
-  const server = createServer((req, res) => {
-    seen.push(req.headers);
-    res.writeHead(200, { 'content-type': file.mimeType, 'content-length': String(file.bytes.length) });
-    res.end(file.bytes);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: (path) => `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`,
-    seen,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+/** A host on another origin serving one file under `path`, recording each request's headers. */
+async function fileHost(file: File, path: string): Promise<FileServer> {
+  const host = await new FileServer().start();
+  host.files.set(path.slice(1), { bytes: file.bytes, contentType: file.mimeType });
+  return host;
 }
 
 /** The service for one session of a provider, on a database of its own (so the store's usage is this test's). */
@@ -312,10 +296,10 @@ describe('incoming media - expiry, limits and retries', () => {
 
   test("evolution: the stored S3 object of Evolution's webhook is downloaded, even without Evolution's API", async () => {
     const file = image();
-    const bucket = await fileHost(file);
+    const bucket = await fileHost(file, '/evolution/imageMessage/1717_foto.jpg');
     const s = await service({ ...evolutionProvider, variables: () => ({}) });
     try {
-      const url = bucket.url('/evolution/imageMessage/1717_foto.jpg');
+      const url = `${bucket.url}/evolution/imageMessage/1717_foto.jpg`;
       await s.receive('S3', 'image', { url, mimeType: file.mimeType });
       const doc = await s.settled('S3');
       assert.equal(doc.media?.state, 'stored', JSON.stringify(doc.media?.error));
@@ -326,12 +310,12 @@ describe('incoming media - expiry, limits and retries', () => {
       assert.equal(none.media?.error?.code, 'NO_SOURCE');
       assert.match(none.media!.error!.message, /EVOLUTION_API_URL/);
       assert.ok(
-        bucket.seen.every((headers) => headers.apikey === undefined),
+        bucket.headers.every((headers) => headers.apikey === undefined),
         "Evolution's key never goes to another host",
       );
     } finally {
       await s.stop();
-      await bucket.close();
+      await bucket.stop();
     }
   });
 
@@ -409,27 +393,27 @@ describe('incoming media - expiry, limits and retries', () => {
 
   test("Inbox Hub's credentials never go to a media URL on another host", async () => {
     const file = image();
-    const cdn = await fileHost(file);
+    const cdn = await fileHost(file, '/cdn/foto.jpg');
     const s = await service(hub);
     try {
       // Another origin on the same host: a different port is another origin.
-      await s.receive('CDN', 'image', { url: cdn.url('/cdn/foto.jpg'), mimeType: file.mimeType });
+      await s.receive('CDN', 'image', { url: `${cdn.url}/cdn/foto.jpg`, mimeType: file.mimeType });
       assert.equal((await s.settled('CDN')).media?.state, 'stored');
-      assert.equal(cdn.seen.length, 1);
-      assert.equal(cdn.seen[0]!.authorization, undefined);
-      assert.equal(cdn.seen[0]!['x-api-key'], undefined);
+      assert.equal(cdn.headers.length, 1);
+      assert.equal(cdn.headers[0]!.authorization, undefined);
+      assert.equal(cdn.headers[0]!['x-api-key'], undefined);
     } finally {
       await s.stop();
-      await cdn.close();
+      await cdn.stop();
     }
   });
 
   test("without Inbox Hub's API a media URL on another host is still kept; a message naming none is NO_SOURCE", async () => {
     const file = pdf();
-    const cdn = await fileHost(file);
+    const cdn = await fileHost(file, '/cdn/contrato.pdf');
     const s = await service({ ...hub, variables: () => ({}) });
     try {
-      await s.receive('BARE', 'document', { url: cdn.url('/cdn/contrato.pdf'), mimeType: file.mimeType });
+      await s.receive('BARE', 'document', { url: `${cdn.url}/cdn/contrato.pdf`, mimeType: file.mimeType });
       const stored = await s.settled('BARE');
       assert.equal(stored.media?.state, 'stored');
       assert.deepEqual(await s.app.media.bytes((await s.app.media.stat(stored.media!.hash!))!), file.bytes);
@@ -440,7 +424,7 @@ describe('incoming media - expiry, limits and retries', () => {
       assert.match(none.media!.error!.message, /INBOXHUB_API_URL/);
     } finally {
       await s.stop();
-      await cdn.close();
+      await cdn.stop();
     }
   });
 });

@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { closeServer, listenOnLoopback } from './fakeHttp.js';
 
 /** A file a {@link FileServer} serves; `chunked` leaves out `content-length` (the reader cannot know the size ahead). */
@@ -10,15 +10,18 @@ export interface ServedFile {
 
 /**
  * A loopback HTTP server for media URLs given to sends: `GET /<name>` answers what `files` holds under
- * that name (404 otherwise) and records every path asked for.
+ * that name (404 otherwise) and records every path asked for, with its request headers (what a test
+ * checks credentials against).
  */
 export class FileServer {
   readonly files = new Map<string, ServedFile>();
   readonly requests: string[] = [];
+  readonly headers: IncomingHttpHeaders[] = [];
   url = '';
   private readonly server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://files').pathname;
     this.requests.push(path);
+    this.headers.push(req.headers);
     const file = this.files.get(path.slice(1));
     if (!file) {
       res.writeHead(404, { 'content-type': 'text/plain' });
