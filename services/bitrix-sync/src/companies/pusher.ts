@@ -40,7 +40,10 @@ type GlymsEvent =
 interface Group {
   sourceKey: string;
   indexes: number[];
+  /** The newest change by stream position (a redelivery arrives after newer changes, not in stream order). */
   last: GlymsEvent;
+  /** Index in the batch of `last`: the delivery that carries the group's outcome. */
+  lastIndex: number;
   positions: string[];
   /** `EVENTS` sequence of the newest change. */
   sequence: number;
@@ -183,13 +186,19 @@ export class CompanyPusher {
         sourceKey,
         indexes: [],
         last: event,
+        lastIndex: i,
         positions: [],
         sequence: 0,
         redelivered: false,
       };
-      group.sequence = Math.max(group.sequence, delivery.position);
+      // A batch is in stream order except for redeliveries (a change retried after a backoff comes after
+      // newer ones): the newest change is the one with the highest position, not the last one here.
+      if (delivery.position >= group.sequence) {
+        group.sequence = delivery.position;
+        group.last = event;
+        group.lastIndex = i;
+      }
       group.indexes.push(i);
-      group.last = event;
       group.positions.push(event.data.position);
       // A redelivery or a resync writes even when the fields look unchanged: the last attempt's outcome is unknown, or Bitrix24 may have been edited.
       group.redelivered ||= delivery.deliveryCount > 1 || delivery.redrive || isResync(event.data.position);
@@ -206,7 +215,7 @@ export class CompanyPusher {
     for (const group of groups.values()) {
       const result = results.get(group.sourceKey)!;
       events.push(this.outcomeEvent(group, result));
-      const last = group.indexes[group.indexes.length - 1]!;
+      const last = group.lastIndex;
       if (result.kind === 'failed') {
         const error = result.retryable
           ? new Error(`${result.code}: ${result.message}`)

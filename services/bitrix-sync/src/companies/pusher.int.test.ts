@@ -1,0 +1,119 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { Outcomes, type Bus, type Delivery } from '@puente/bus';
+import { connectTestBus, uniqueName } from '@puente/bus/testing';
+import { ProjectionStore } from '@puente/projection';
+import { testDatabase } from '@puente/projection/testing';
+import { changeMessage } from '@puente/cdc';
+import { BitrixClient } from '../bitrix/client.js';
+import { FakeBitrix24 } from '../testing/index.js';
+import { linksProjection } from './links.js';
+import { CompanyMapping } from './mapping.js';
+import { CompanyPusher } from './pusher.js';
+
+const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+let bus: Bus;
+let fake: FakeBitrix24;
+let mongo: Awaited<ReturnType<typeof testDatabase>>;
+
+before(async () => {
+  bus = await connectTestBus();
+  fake = await new FakeBitrix24({ bucket: { burst: 50, drainPerSecond: 20 } }).start();
+  mongo = await testDatabase();
+});
+after(async () => {
+  await fake.stop();
+  await mongo.drop();
+  await bus.close();
+});
+
+/** The delivery of customer `id`'s change to `version` at stream `position`, as the runner hands it over. */
+function change(table: string, id: number, version: number, position: number, deliveryCount: number): Delivery {
+  const lsn = `0/${position.toString(16)}`;
+  const { event } = changeMessage(
+    'logical',
+    {
+      schema: 'public',
+      table,
+      op: 'updated',
+      key: { id_cliente: id },
+      row: { id_cliente: id, razon_social: `Empresa Ficticia v${version}`, telefono: `+51 1 555 000${version}` },
+      position: lsn,
+    },
+    lsn,
+  );
+  const data = new TextEncoder().encode(JSON.stringify(event));
+  return {
+    subject: `evt.glyms.${table}.updated`,
+    data,
+    headers: undefined,
+    stream: 'EVENTS',
+    position,
+    deliveryCount,
+    redrive: false,
+    json: <T>() => JSON.parse(new TextDecoder().decode(data)) as T,
+  };
+}
+
+test('a change retried after a newer one (a redelivery, behind it in the batch) never overwrites the newer state in Bitrix24', async () => {
+  const table = uniqueName('cliente').toLowerCase();
+  const originatorId = `t_${table}`;
+  const mapping = CompanyMapping.parse({ table: `public.${table}`, originatorId });
+  const links = new ProjectionStore({ db: mongo.db, bus, writers: 'exclusive', projection: linksProjection() });
+  await links.init();
+  const client = new BitrixClient({
+    auth: { kind: 'webhook', url: fake.webhookUrl() },
+    bucket: { burst: 50, drainPerSecond: 20 },
+    logger,
+  });
+  const pusher = new CompanyPusher({ api: client, bus, links, mapping, logger });
+  const title = () => [...fake.companies.values()].find((c) => c.ORIGINATOR_ID === originatorId)?.TITLE;
+
+  assert.deepEqual(await pusher.handle([change(table, 7, 1, 100, 1)]), [Outcomes.ack]);
+  assert.equal(title(), 'Empresa Ficticia v1');
+  // v3 (position 300) is new; v2 (position 200) failed earlier and comes back after its backoff, behind v3.
+  const outcomes = await pusher.handle([change(table, 7, 3, 300, 1), change(table, 7, 2, 200, 2)]);
+  assert.deepEqual(outcomes, [Outcomes.ack, Outcomes.ack]);
+  assert.equal(title(), 'Empresa Ficticia v3', 'the newest change by stream position wins');
+  // And alone, later, the old change writes nothing.
+  await pusher.handle([change(table, 7, 2, 200, 3)]);
+  assert.equal(title(), 'Empresa Ficticia v3');
+});
+
+test('when the push fails, the newest change by position carries the retry; older ones in the batch are superseded', async () => {
+  const table = uniqueName('cliente').toLowerCase();
+  const originatorId = `t_${table}`;
+  const mapping = CompanyMapping.parse({ table: `public.${table}`, originatorId });
+  const links = new ProjectionStore({ db: mongo.db, bus, writers: 'exclusive', projection: linksProjection() });
+  await links.init();
+  const client = new BitrixClient({
+    auth: { kind: 'webhook', url: fake.webhookUrl() },
+    bucket: { burst: 50, drainPerSecond: 20 },
+    logger,
+  });
+  const failing = new CompanyPusher({
+    api: {
+      batch: async (commands) => ({
+        result: {},
+        errors: Object.fromEntries(
+          Object.keys(commands).map((k) => [k, { error: 'INTERNAL_SERVER_ERROR', error_description: 'injected' }]),
+        ),
+      }),
+    },
+    bus,
+    links,
+    mapping,
+    logger,
+  });
+  const outcomes = await failing.handle([change(table, 9, 3, 300, 1), change(table, 9, 2, 200, 2)]);
+  assert.equal(outcomes[0]!.kind, 'retry', 'the newest change is retried');
+  assert.equal(outcomes[1]!.kind, 'ack', 'the older one is superseded');
+  // The retried newest change then lands.
+  const pusher = new CompanyPusher({ api: client, bus, links, mapping, logger });
+  await pusher.handle([change(table, 9, 3, 300, 2)]);
+  assert.equal(
+    [...fake.companies.values()].find((c) => c.ORIGINATOR_ID === originatorId)?.TITLE,
+    'Empresa Ficticia v3',
+  );
+});
