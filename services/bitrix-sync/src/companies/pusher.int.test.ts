@@ -29,7 +29,14 @@ after(async () => {
 });
 
 /** The delivery of customer `id`'s change to `version` at stream `position`, as the runner hands it over. */
-function change(table: string, id: number, version: number, position: number, deliveryCount: number): Delivery {
+function change(
+  table: string,
+  id: number,
+  version: number,
+  position: number,
+  deliveryCount: number,
+  columns: Record<string, unknown> = {},
+): Delivery {
   const lsn = `0/${position.toString(16)}`;
   const { event } = changeMessage(
     'logical',
@@ -38,7 +45,12 @@ function change(table: string, id: number, version: number, position: number, de
       table,
       op: 'updated',
       key: { id_cliente: id },
-      row: { id_cliente: id, razon_social: `Empresa Ficticia v${version}`, telefono: `+51 1 555 000${version}` },
+      row: {
+        id_cliente: id,
+        razon_social: `Empresa Ficticia v${version}`,
+        telefono: `+51 1 555 000${version}`,
+        ...columns,
+      },
       position: lsn,
     },
     lsn,
@@ -116,4 +128,37 @@ test('when the push fails, the newest change by position carries the retry; olde
     [...fake.companies.values()].find((c) => c.ORIGINATOR_ID === originatorId)?.TITLE,
     'Empresa Ficticia v3',
   );
+});
+
+test('a company whose read-back failed after its add is read before the next update: its e-mail is replaced, never added twice', async () => {
+  const table = uniqueName('cliente').toLowerCase();
+  const originatorId = `t_${table}`;
+  const mapping = CompanyMapping.parse({ table: `public.${table}`, originatorId });
+  const links = new ProjectionStore({ db: mongo.db, bus, writers: 'exclusive', projection: linksProjection() });
+  await links.init();
+  const client = new BitrixClient({
+    auth: { kind: 'webhook', url: fake.webhookUrl() },
+    bucket: { burst: 50, drainPerSecond: 20 },
+    logger,
+  });
+  const pusher = new CompanyPusher({ api: client, bus, links, mapping, logger });
+  const company = () => [...fake.companies.values()].find((c) => c.ORIGINATOR_ID === originatorId);
+  const values = (field: string) => ((company()?.[field] as { VALUE: string }[] | undefined) ?? []).map((e) => e.VALUE);
+
+  // The add lands; the crm.company.get after it in the same batch fails.
+  fake.inject({ status: 500, error: 'INTERNAL_SERVER_ERROR', subCall: true, method: 'crm.company.get' });
+  const first = await pusher.handle([change(table, 11, 1, 100, 1, { email: 'antes@empresa.example' })]);
+  assert.equal(first[0]!.kind, 'retry');
+  assert.deepEqual(values('EMAIL'), ['antes@empresa.example']);
+  // The next change (a new address) replaces the entry instead of adding a second one.
+  assert.deepEqual(await pusher.handle([change(table, 11, 2, 200, 1, { email: 'despues@empresa.example' })]), [
+    Outcomes.ack,
+  ]);
+  assert.deepEqual(values('EMAIL'), ['despues@empresa.example']);
+  assert.deepEqual(values('PHONE'), ['+51 1 555 0002']);
+  // A process that restarts (no memory) and gets the same change again keeps one entry each.
+  const restarted = new CompanyPusher({ api: client, bus, links, mapping, logger });
+  await restarted.handle([change(table, 11, 2, 200, 2, { email: 'despues@empresa.example' })]);
+  assert.deepEqual(values('EMAIL'), ['despues@empresa.example']);
+  assert.deepEqual(values('PHONE'), ['+51 1 555 0002']);
 });

@@ -91,6 +91,7 @@ const PERMANENT_ERRORS = new Set([
   'ERROR_METHOD_NOT_FOUND',
   '',
 ]);
+const READ_FAILED = { error: 'READ_FAILED', error_description: 'Bitrix24 returned no company for crm.company.get' };
 const NOT_FOUND = (error: { error: string; error_description: string }) =>
   error.error === 'NOT_FOUND' || /not found/i.test(error.error_description);
 
@@ -325,6 +326,7 @@ export class CompanyPusher {
     }
     const results = new Map<string, Result>();
     await this.adoptExisting(plans, results);
+    await this.readUncertain(plans, groups, links, results);
     const pending: {
       key: string;
       commands: Record<string, BitrixCommand>;
@@ -463,6 +465,61 @@ export class CompanyPusher {
           current: { PHONE: entriesOf(company, 'PHONE'), EMAIL: entriesOf(company, 'EMAIL') },
         });
       }
+    }
+  }
+
+  /**
+   * Companies whose entry ids bitrix-sync cannot trust are read before they are updated: after a failed
+   * or unknown outcome (a write that landed while the read-back in the same batch failed, or a process
+   * that died before it recorded what it wrote) the remembered phone and e-mail entries may be missing
+   * some Bitrix24 holds, and diffing against them would add the same value twice.
+   */
+  private async readUncertain(
+    plans: Map<string, Plan>,
+    groups: readonly Group[],
+    links: Map<string, LinkState | undefined>,
+    results: Map<string, Result>,
+  ): Promise<void> {
+    const uncertain = groups
+      .filter((group) => {
+        const plan = plans.get(group.sourceKey);
+        if (plan?.kind !== 'update' || results.has(group.sourceKey)) return false;
+        return links.get(group.sourceKey)?.status !== 'synced' || group.redelivered;
+      })
+      .map((group) => group.sourceKey);
+    for (let start = 0; start < uncertain.length; start += BATCH_LIMIT) {
+      const slice = uncertain.slice(start, start + BATCH_LIMIT);
+      const commands: Record<string, BitrixCommand> = {};
+      slice.forEach((key, i) => {
+        const plan = plans.get(key) as Extract<Plan, { kind: 'update' }>;
+        commands[`r${i}`] = { method: 'crm.company.get', params: { id: plan.bitrixId } };
+      });
+      this.stats.requests++;
+      this.stats.commands += slice.length;
+      const { result, errors } = await withSpan(
+        'bitrix batch',
+        { kind: SpanKind.CLIENT, attributes: { 'puente.bitrix.commands': slice.length, 'puente.bitrix.read': 1 } },
+        () => this.options.api.batch(commands),
+      );
+      slice.forEach((key, i) => {
+        const plan = plans.get(key) as Extract<Plan, { kind: 'update' }>;
+        const error = errors[`r${i}`];
+        const company = result[`r${i}`];
+        if (error && NOT_FOUND(error))
+          results.set(key, {
+            kind: 'failed',
+            code: 'NOT_FOUND',
+            message: `company ${plan.bitrixId} no longer exists in Bitrix24; it will be created again`,
+            retryable: true,
+            bitrixId: null,
+          });
+        else if (error || !company) results.set(key, failure(error ?? READ_FAILED, plan.bitrixId, true));
+        else {
+          const current: Record<string, MultiValueEntry[]> = {};
+          for (const field of Object.keys(plan.company.multi)) current[field] = entriesOf(company, field);
+          plans.set(key, { ...plan, current });
+        }
+      });
     }
   }
 
