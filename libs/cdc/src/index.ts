@@ -37,4 +37,4 @@ export {
   type RelayPublisherOptions,
   type RelayUnit,
 } from './relayPublisher.js';
-export { Lease, type LeaseOptions } from './lease.js';
+export { Lease, LeaseLostError, type LeaseOptions } from './lease.js';

@@ -9,6 +9,14 @@ interface LeaseRecord {
   until: number;
 }
 
+/** The lease is no longer this process's: the write it guarded must not happen. */
+export class LeaseLostError extends Error {
+  constructor(key: string, options?: ErrorOptions) {
+    super(`lease ${key} is no longer held by this process`, options);
+    this.name = 'LeaseLostError';
+  }
+}
+
 export interface LeaseOptions {
   kv: KV;
   key: string;
@@ -68,6 +76,31 @@ export class Lease {
     this.timer ??= setInterval(() => void this.renew(), Math.max(100, Math.floor(this.ttlMs / 3)));
     this.timer.unref();
     return true;
+  }
+
+  /**
+   * The fencing check before a write outside the bus (a Bitrix24 call): throws `LeaseLostError` unless
+   * the store's current entry (read at its latest revision) still names this process, with time left. A
+   * holder that stalled (a long GC pause, a frozen VM) past its TTL, while another replica took over,
+   * learns it here before it writes, not on its next renewal. Marks the lease lost when it is.
+   */
+  async assertHeld(): Promise<void> {
+    if (!this.held) throw new LeaseLostError(this.options.key);
+    let entry: Awaited<ReturnType<KV['get']>>;
+    try {
+      entry = await this.options.kv.get(this.options.key);
+    } catch (error) {
+      throw new LeaseLostError(this.options.key, { cause: error });
+    }
+    const record = entry && entry.operation === 'PUT' && entry.value.length > 0 ? entry.json<LeaseRecord>() : null;
+    // Any write by another replica (a takeover) changes the owner; a renewal of ours in flight keeps it.
+    if (!record || record.owner !== this.owner || record.until <= Date.now()) {
+      if (this.held) {
+        this.options.logger.warn({ lease: this.options.key }, 'lease lost (fencing check): stopping the active work');
+        this.lose();
+      }
+      throw new LeaseLostError(this.options.key);
+    }
   }
 
   /** Waits until this process holds the lease (or `signal` aborts: false). */

@@ -35,7 +35,16 @@ export class BitrixSyncApp {
   source: CdcSource | undefined;
   private stops: (() => Promise<void>)[] = [];
 
-  constructor(private readonly deps: { bus: Bus; db: Db; logger: Logger; config: BitrixSyncConfig }) {
+  constructor(
+    private readonly deps: {
+      bus: Bus;
+      db: Db;
+      logger: Logger;
+      config: BitrixSyncConfig;
+      /** The lease's fencing check, run before every Bitrix24 request (see `Lease.assertHeld`). */
+      fence?: () => Promise<void>;
+    },
+  ) {
     this.mapping = loadCompanyMapping(deps.config.BITRIX_COMPANY_MAPPING);
     this.links = new ProjectionStore({
       db: deps.db,
@@ -58,7 +67,12 @@ export class BitrixSyncApp {
     const missing = bitrixMissing(config);
     if (missing) logger.warn(`bitrix-sync relays ERP changes but does not push them: ${missing}`);
     else {
-      this.client = await bitrixClientFrom({ config, bus, logger });
+      this.client = await bitrixClientFrom({
+        config,
+        bus,
+        logger,
+        ...(this.deps.fence ? { fence: this.deps.fence } : {}),
+      });
       // An idle install still rotates its refresh token before it expires (checked every 6 h, refreshed only when old).
       if (this.client.tokens) {
         const stopKeepAlive = keepRefreshTokenAlive(this.client.tokens, { logger });
@@ -208,7 +222,8 @@ export async function startBitrixSync(deps: {
       const lost = new Promise<void>((resolve) => lease.onLost(resolve));
       let current: BitrixSyncApp | undefined;
       try {
-        current = new BitrixSyncApp(deps);
+        // Every Bitrix24 request first checks the lease is still ours: a replica that stalled past it writes nothing.
+        current = new BitrixSyncApp({ ...deps, fence: () => lease.assertHeld() });
         app = current;
         await current.start();
       } catch (error) {

@@ -42,6 +42,11 @@ export interface BitrixClientOptions {
   operatingRetries?: number;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * Called right before every request is sent (after any wait for the rate limit); throws when this
+   * process may no longer write (the active replica's lease, its fencing check). Nothing is sent then.
+   */
+  fence?: () => Promise<void>;
 }
 
 /** A `batch` sub-call. Params are sent PHP-query-encoded; values may reference earlier results (`$result[add_1]`). */
@@ -222,7 +227,8 @@ export class BitrixClient {
       const body = target.accessToken ? { ...params, auth: target.accessToken } : params;
       let answer: { status: number; body: unknown };
       try {
-        answer = await this.bucket.schedule(() => {
+        answer = await this.bucket.schedule(async () => {
+          await this.options.fence?.();
           this.stats.requests++;
           return this.post(target.url, body);
         });

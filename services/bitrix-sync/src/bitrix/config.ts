@@ -91,7 +91,13 @@ export async function bitrixTokenStoreFrom({
  * the bus's `bitrix_tokens` bucket. Throws `BitrixNotConfiguredError` (message from `bitrixMissing`).
  * Build one per process and share it, so that every caller goes through the same rate limiter.
  */
-export async function bitrixClientFrom({ config, bus, logger, tokenBucket }: BitrixDeps): Promise<BitrixClient> {
+export async function bitrixClientFrom({
+  config,
+  bus,
+  logger,
+  tokenBucket,
+  fence,
+}: BitrixDeps & { fence?: () => Promise<void> }): Promise<BitrixClient> {
   const missing = bitrixMissing(config);
   if (missing) throw new BitrixNotConfiguredError(missing);
   const bucket = new LeakyBucket({ burst: config.BITRIX_RATE_BURST, drainPerSecond: config.BITRIX_RATE_PER_SECOND });
@@ -100,6 +106,7 @@ export async function bitrixClientFrom({ config, bus, logger, tokenBucket }: Bit
     timeoutMs: config.BITRIX_TIMEOUT_MS,
     retries: config.BITRIX_RETRIES,
     ...(logger ? { logger } : {}),
+    ...(fence ? { fence } : {}),
   };
   if (config.BITRIX_WEBHOOK_URL)
     return new BitrixClient({ ...common, auth: { kind: 'webhook', url: config.BITRIX_WEBHOOK_URL } });
