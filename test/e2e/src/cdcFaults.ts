@@ -23,7 +23,7 @@ import { runCli } from './cli.js';
 import type { FaultRow } from './faults.js';
 
 /** Faults that strike the CDC path: the ERP's PostgreSQL under the relay, and a misbehaving Bitrix24. */
-export const CDC_FAULTS = ['postgres-restart', 'bitrix-503-expired-tokens'] as const;
+export const CDC_FAULTS = ['postgres-restart', 'bitrix-503-expired-tokens', 'bitrix-subcall-errors'] as const;
 export type CdcFault = (typeof CDC_FAULTS)[number];
 
 /** A row of the fault table (faults.ts), for a CDC fault. */
@@ -136,6 +136,19 @@ export async function runCdcFault(
                 await sleep(100);
               await sleep(2_000);
               server = await startServer();
+            } else if (fault === 'bitrix-subcall-errors') {
+              // Bitrix24 answers the batch 200 but fails one sub-call in it (any method: add, update, the
+              // read-back, the lookup), at random, while the customers keep changing.
+              for (const end = Date.now() + 10_000; Date.now() < end; await sleep(100)) {
+                if (fake.injected.some((e) => e.subCall)) continue;
+                fake.inject({
+                  status: 500,
+                  error: 'INTERNAL_SERVER_ERROR',
+                  description: 'injected by the fault suite',
+                  subCall: true,
+                  match: () => Math.random() < 0.3,
+                });
+              }
             } else {
               for (const end = Date.now() + 10_000; Date.now() < end; await sleep(250)) {
                 if (Math.random() < 0.5) fake.expireAccessTokens();
