@@ -3,7 +3,15 @@ export * from './processes.js';
 export { cacheDir, ensureChromium, ensureNatsServer, findBinary, locatePostgres, Versions } from './binaries.js';
 export { ensureDatabase, postgresServerUrl } from './servers.js';
 export * from './services.js';
-export { startMongoWire, startNats, startPostgres, type NatsClusterOptions, type RunningServer } from './servers.js';
+export {
+  NATS_SYNC_INTERVAL_DEFAULT,
+  natsSyncInterval,
+  startMongoWire,
+  startNats,
+  startPostgres,
+  type NatsClusterOptions,
+  type RunningServer,
+} from './servers.js';
 export { ensureGlymsDemo, glymsDemoSql, GLYMS_SCHEMA } from './glyms.js';
 export * from './manifests.js';
 export {

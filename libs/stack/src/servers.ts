@@ -26,13 +26,34 @@ export interface NatsClusterOptions {
   routes: number[];
 }
 
+/**
+ * How often JetStream syncs its files to disk: `always` (every write, before it acknowledges) or a Go
+ * duration (`2m`, nats-server's own default). JetStream acknowledges a write once it is in the file's
+ * page cache; with an interval, a power cut or kernel crash loses what was acknowledged since the last
+ * sync. A single node has no replica to recover it from, so the stack defaults to `always`.
+ */
+export const NATS_SYNC_INTERVAL_DEFAULT = 'always';
+const SyncInterval = /^(always|\d+(\.\d+)?(ms|s|m|h))$/;
+
+/** The sync interval from `NATS_SYNC_INTERVAL`, checked (a bad value names the variable). */
+export function natsSyncInterval(env: NodeJS.ProcessEnv = process.env): string {
+  const value = env.NATS_SYNC_INTERVAL?.trim() || NATS_SYNC_INTERVAL_DEFAULT;
+  if (!SyncInterval.test(value))
+    throw new Error(`NATS_SYNC_INTERVAL must be "always" or a duration such as 2m or 10s (got "${value}")`);
+  return value;
+}
+
 export async function startNats(options: {
   dir: string;
   port: number;
   monitorPort: number;
   log: Log;
   cluster?: NatsClusterOptions;
+  /** `always` or a duration (default: `NATS_SYNC_INTERVAL`, else `always`). */
+  syncInterval?: string;
 }): Promise<RunningServer> {
+  const syncInterval = options.syncInterval ?? natsSyncInterval();
+  if (!SyncInterval.test(syncInterval)) throw new Error(`bad NATS sync interval "${syncInterval}"`);
   const binary = await ensureNatsServer(options.log);
   const storeDir = join(options.dir, 'jetstream');
   mkdirSync(storeDir, { recursive: true });
@@ -46,6 +67,7 @@ export async function startNats(options: {
       `jetstream {`,
       `  store_dir: ${JSON.stringify(storeDir)}`,
       `  max_memory_store: 512MB`,
+      `  sync_interval: ${syncInterval}`,
       `}`,
       ...(options.cluster
         ? [

@@ -260,7 +260,7 @@ describe('Kubernetes manifests (offline)', () => {
     assert.ok(!objects('prod', 'Secret').length, 'prod carries no secret: it is created out of band');
   });
 
-  test('NATS: the dev, prod and compose configurations pass nats-server -t with max_payload for the largest webhook; prod is a three-node cluster and the services replicate three times', async () => {
+  test('NATS: the dev, prod and compose configurations pass nats-server -t with max_payload for the largest webhook and sync every write; prod is a three-node cluster and the services replicate three times', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'puente-nats-conf-'));
     const natsServer = await ensureNatsServer(() => undefined);
     try {
@@ -292,6 +292,8 @@ describe('Kubernetes manifests (offline)', () => {
           `${where}: max_payload fits a 4 MB webhook with headers`,
         );
         assert.match(text, /jetstream/, `${where}: JetStream on`);
+        // Acknowledged means on disk: every write synced before JetStream acknowledges it.
+        assert.match(text, /^\s*sync_interval:\s*always\s*$/m, `${where}: sync_interval always`);
       }
       const prodNats = workloads('prod').find((w) => w.metadata.name === 'nats')!;
       assert.equal(prodNats.spec.replicas, 3);
