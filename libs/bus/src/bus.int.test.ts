@@ -125,16 +125,19 @@ describe('bus - consumer runner', () => {
     const s = scope();
     const first = await startRunner({ maxAttempts: 3, handle: perMessage(async () => undefined) }, s);
     await first.stop();
-    assert.equal((await bus.jsm.consumers.info('EVENTS', s.durable)).config.max_deliver, 4);
+    // The runner bounds attempts itself; the server never stops redelivering (see the DLQ-down test).
+    assert.equal((await bus.jsm.consumers.info('EVENTS', s.durable)).config.max_deliver, -1);
+    // A consumer an older version created with a server-side cap is updated.
+    await bus.jsm.consumers.update('EVENTS', s.durable, { max_deliver: 4 });
     const again = await startRunner({ maxAttempts: 3, handle: perMessage(async () => undefined) }, s);
     await again.stop();
+    assert.equal((await bus.jsm.consumers.info('EVENTS', s.durable)).config.max_deliver, -1);
     const changed = await startRunner(
       { maxAttempts: 7, ackWaitMs: 5_000, handle: perMessage(async () => undefined) },
       s,
     );
     await changed.stop();
     const info = await bus.jsm.consumers.info('EVENTS', s.durable);
-    assert.equal(info.config.max_deliver, 8);
     assert.equal(info.config.ack_wait, 5_000 * 1e6);
   });
 
@@ -167,6 +170,54 @@ describe('bus - consumer runner', () => {
     assert.equal(letter!.originalStream, 'EVENTS');
     assert.equal(letter!.consumer, s.durable);
     assert.match(letter!.error, /projection unavailable/);
+    assert.equal(runner.stats.deadLettered, 1);
+  });
+
+  test('a dead letter the DLQ cannot take at the last attempt is redelivered until it can: nothing is dropped', async () => {
+    const s = scope();
+    // The bus as the runner sees it while the DLQ is away: publishes to `dlq.>` fail as a missing stream does.
+    let dlqDown = true;
+    let refused = 0;
+    const flaky = new Proxy(bus, {
+      get(target, property, receiver) {
+        if (property === 'publish')
+          return (subject: string, ...rest: unknown[]) => {
+            if (dlqDown && subject.startsWith('dlq.')) {
+              refused++;
+              return Promise.reject(new BusUnavailableError(`no stream answered for ${subject} (DLQ down)`));
+            }
+            return (target.publish as (...args: unknown[]) => Promise<unknown>).call(target, subject, ...rest);
+          };
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    let attempts = 0;
+    const runner = await startRunner(
+      {
+        bus: flaky,
+        maxAttempts: 2,
+        handle: perMessage(async () => {
+          attempts++;
+          throw new Error('projection unavailable');
+        }),
+      },
+      s,
+    );
+    const published = await bus.publish(s.subject('poison'), { hello: 'world' }, { msgId: `${s.ns}-p` });
+    // Well past the attempts a server-side cap (maxAttempts + 1 deliveries) would allow.
+    await eventually(async () => (refused >= 4 ? true : undefined), 15_000, 'repeated dead-letter attempts');
+    dlqDown = false;
+    const [letter] = await eventually(
+      async () => {
+        const letters = await listDeadLetters(bus, { consumer: s.durable });
+        return letters.length ? letters : undefined;
+      },
+      15_000,
+      'the dead letter once the DLQ is back',
+    );
+    await runner.stop();
+    assert.equal(attempts, 2, 'the handler ran maxAttempts times, never after');
+    assert.equal(letter!.originalSequence, published.seq);
     assert.equal(runner.stats.deadLettered, 1);
   });
 

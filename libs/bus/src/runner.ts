@@ -276,8 +276,10 @@ export class ConsumerRunner {
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(this.ackWaitMs),
-      // One extra delivery: a message that crashed the process every time is dead-lettered, not handled again.
-      max_deliver: this.maxAttempts + 1,
+      // Unbounded on the server: the runner bounds attempts itself (a message delivered more than
+      // maxAttempts times is dead-lettered without running the handler), and a message whose dead
+      // letter cannot be published yet (the DLQ away) must stay deliverable until it can.
+      max_deliver: -1,
       max_ack_pending: this.options.maxAckPending ?? this.batchSize * 4,
       ...(filterSubjects.length === 1
         ? { filter_subject: filterSubjects[0] }
@@ -444,11 +446,15 @@ export class ConsumerRunner {
         msgId: deadLetterMsgId(this.name, msg.info.stream, msg.seq),
       });
     } catch (publishError) {
+      // Never acked or terminated without its dead letter: redelivered (the server has no delivery cap)
+      // and dead-lettered again, backing off like a retry, until the DLQ takes it.
+      const attempt = msg.info.redeliveryCount;
+      const delay = this.backoffMs[Math.min(attempt - 1, this.backoffMs.length - 1)] ?? 1_000;
       this.log.error(
-        { consumer: this.name, seq: msg.seq, err: publishError },
+        { consumer: this.name, seq: msg.seq, err: publishError, delayMs: delay },
         'could not dead-letter a message; it will be redelivered',
       );
-      msg.nak(this.backoffMs[0] ?? 1_000);
+      msg.nak(delay);
       return;
     }
     this.log.warn(
