@@ -114,44 +114,40 @@ async function startGateway(natsUrl: string): Promise<{ url: string; maxRss: () 
   };
 }
 
-/** Peak and half-load latency of one gateway against a NATS server synced `syncInterval` (warm-up first). */
-async function peakAndHalf(env: BenchEnv, natsUrl: string, syncInterval: string): Promise<{ peak: Load; half: Load }> {
-  const gateway = await startGateway(natsUrl);
-  try {
-    await load(gateway.url, '/webhooks/inboxhub', undefined); // warm-up
-    const peak = await load(gateway.url, '/webhooks/inboxhub');
-    const half = await load(gateway.url, '/webhooks/inboxhub', peak.rps / 2);
-    env.log(
-      `sync_interval ${syncInterval}: peak ${Math.round(peak.rps)} req/s (p99 ${peak.p99} ms); at half load p99 ${half.p99} ms`,
-    );
-    return { peak, half };
-  } finally {
-    gateway.stop();
-  }
-}
-
 /**
- * `npm run bench -- gateway`: peak and half-load latency of signed Inbox Hub deliveries; then the same
- * against a second NATS server with the other `sync_interval` (`always` and `2m`, nats-server's
- * default), to show what syncing every write to disk costs.
+ * `npm run bench -- gateway`: peak and half-load latency of signed Inbox Hub deliveries. The same is
+ * measured against a second NATS server with the other `sync_interval` (`always` and `2m`,
+ * nats-server's default), to show what syncing every write to disk costs; the two gateways take turns
+ * at each step, so a machine whose load drifts weighs on both alike.
  */
 export async function runGatewayBench(env: BenchEnv): Promise<BenchResult> {
-  const gateway = await startGateway(env.natsUrl);
-  const bus = await Bus.connect({ servers: env.natsUrl, name: 'bench-raw' });
   const mainSync = natsSyncInterval();
   const otherSync = mainSync === 'always' ? '2m' : 'always';
-  let other: { peak: Load; half: Load };
+  const dir = mkdtempSync(join(tmpdir(), 'puente-bench-nats-'));
+  const nats = await startNats({
+    dir,
+    port: await freePort(),
+    monitorPort: await freePort(),
+    log: env.log,
+    syncInterval: otherSync,
+  });
+  const gateway = await startGateway(env.natsUrl);
+  const second = await startGateway(nats.url);
+  const bus = await Bus.connect({ servers: env.natsUrl, name: 'bench-raw' });
   let peak: Load;
   let half: Load;
   let noop: Load;
   let noopHalf: Load;
   let raw: number;
+  let other: { peak: Load; half: Load };
   try {
     await load(gateway.url, '/webhooks/inboxhub', undefined); // warm-up
+    await load(second.url, '/webhooks/inboxhub', undefined);
     peak = await load(gateway.url, '/webhooks/inboxhub');
     env.log(
       `gateway peak: ${Math.round(peak.rps)} req/s, p99 ${peak.p99} ms, non-2xx ${peak.non2xx}, errors ${peak.errors}`,
     );
+    const otherPeak = await load(second.url, '/webhooks/inboxhub');
     noop = await load(gateway.url, '/bench/noop');
     env.log(`no-op route: ${Math.round(noop.rps)} req/s`);
     raw = await rawPublishRate(bus);
@@ -161,25 +157,20 @@ export async function runGatewayBench(env: BenchEnv): Promise<BenchResult> {
     env.log(
       `at half load (${Math.round(peak.rps / 2)} req/s): gateway p50 ${half.p50} ms p99 ${half.p99} ms; no-op p99 ${noopHalf.p99} ms; max RSS ${Math.round(gateway.maxRss())} MB`,
     );
+    // The same half-load rate on both, so their p99s compare.
+    const otherHalf = await load(second.url, '/webhooks/inboxhub', peak.rps / 2);
+    other = { peak: otherPeak, half: otherHalf };
+    env.log(
+      `sync_interval ${mainSync}: peak ${Math.round(peak.rps)} req/s, half-load p99 ${half.p99} ms; sync_interval ${otherSync}: peak ${Math.round(otherPeak.rps)} req/s, half-load p99 ${otherHalf.p99} ms`,
+    );
   } finally {
     gateway.stop();
+    second.stop();
     await bus.close();
-  }
-  const maxRss = gateway.maxRss();
-  const dir = mkdtempSync(join(tmpdir(), 'puente-bench-nats-'));
-  const nats = await startNats({
-    dir,
-    port: await freePort(),
-    monitorPort: await freePort(),
-    log: env.log,
-    syncInterval: otherSync,
-  });
-  try {
-    other = await peakAndHalf(env, nats.url, otherSync);
-  } finally {
     await nats.process.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+  const maxRss = gateway.maxRss();
   const bySync = { [mainSync]: { peak, half }, [otherSync]: other } as Record<string, { peak: Load; half: Load }>;
   const always = bySync.always!;
   const interval = bySync['2m']!;
