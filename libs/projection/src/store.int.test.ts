@@ -282,6 +282,23 @@ describe('projection store', () => {
     assert.equal(await stored(), 51);
   });
 
+  test('one event whose document cannot be written (over 16 MB) inside a batch of 1,000: 999 applied, that one dead-lettered', async () => {
+    const projection = messageFixtureProjection(uniqueName('poison_'));
+    const store = new ProjectionStore({ db, bus, projection, writers: 'exclusive', notify: false });
+    await store.init();
+    const session = uniqueName('s');
+    const events = Array.from({ length: 1_000 }, (_, i) => messageEvents(session, `m${i}`, [])[0]!);
+    // Valid as an event; its document is larger than any MongoDB server stores (16 MiB).
+    (events[637]!.data as { text?: string }).text = 'x'.repeat(17 * 1024 * 1024);
+    const { outcomes } = await store.apply(events.map((event, i) => ({ event, position: i + 1 })));
+    const dead = outcomes.flatMap((o, i) => (o.kind === 'dead' ? [i] : []));
+    assert.deepEqual(dead, [637], 'only the poisoned event is dead-lettered');
+    assert.equal(outcomes.filter((o) => o.kind === 'ack').length, 999);
+    assert.equal(await store.collection.countDocuments({}), 999);
+    assert.equal(await store.collection.findOne({ _id: `${session}:m637` }), null);
+    assert.ok((await store.collection.findOne({ _id: `${session}:m999` }))?.text);
+  });
+
   test('driven by a consumer runner: events from EVENTS become documents, notices and a checkpoint; a bad event is dead-lettered', async () => {
     const collection = uniqueName('msgs_');
     const projection = messageFixtureProjection(collection);

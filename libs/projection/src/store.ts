@@ -195,11 +195,37 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
         attributes: { 'db.collection.name': this.projection.collection, 'puente.events': events.length },
       },
       async (span) => {
-        const result = await this.applyBatch(events);
+        const result = await this.applySplitting(events);
         span.setAttribute('puente.written', result.written);
         return result;
       },
     );
+  }
+
+  /**
+   * One bad event, one dead letter: a batch whose write fails because of a document (larger than the
+   * server takes, a field name it refuses) is split in halves, each applied on its own (in order), down
+   * to the event whose document cannot be written; that one is dead-lettered and the rest apply. A
+   * failure of the server or the connection still fails the whole batch, to be retried.
+   */
+  private async applySplitting(events: readonly PositionedEvent[]): Promise<ApplyResult<D>> {
+    try {
+      return await this.applyBatch(events);
+    } catch (error) {
+      if (!isDocumentError(error)) throw error;
+      if (events.length === 1)
+        return { outcomes: [Outcomes.dead(error)], docs: new Map(), written: 0, republished: 0, conflicts: 0 };
+      const middle = Math.ceil(events.length / 2);
+      const first = await this.applySplitting(events.slice(0, middle));
+      const second = await this.applySplitting(events.slice(middle));
+      return {
+        outcomes: [...first.outcomes, ...second.outcomes],
+        docs: new Map([...first.docs, ...second.docs]),
+        written: first.written + second.written,
+        republished: first.republished + second.republished,
+        conflicts: first.conflicts + second.conflicts,
+      };
+    }
   }
 
   private async applyBatch(events: readonly PositionedEvent[]): Promise<ApplyResult<D>> {
@@ -454,6 +480,13 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
           ferretdbUpdates.run(() => send(budgeted.slice(i * FERRETDB_UPDATE_CHUNK, (i + 1) * FERRETDB_UPDATE_CHUNK))),
         ),
       ]);
+    } catch (error) {
+      // Some of these writes may have landed: what this writer remembers of them is no longer sure.
+      for (const key of wanted.keys()) {
+        this.cache.delete(key);
+        this.written?.add(key);
+      }
+      throw error;
     } finally {
       await claim.release();
     }
@@ -543,6 +576,27 @@ export class ProjectionStore<D extends ProjectedDoc = ProjectedDoc> {
       ),
     );
   }
+}
+
+/**
+ * Server error codes a document causes, whatever the server's state: retrying the same write fails the
+ * same way. BadValue, TypeMismatch, DollarPrefixedFieldName, EmptyFieldName, DottedFieldName,
+ * DocumentValidationFailure, BSONObjectTooLarge, KeyTooLong, and "object to insert too large".
+ */
+const DOCUMENT_ERROR_CODES = new Set([2, 14, 52, 56, 57, 121, 10334, 17280, 17419, 17420]);
+
+/** An error of the documents written (the batch is split to find the event), not of the server or the connection. */
+export function isDocumentError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  // The driver refuses to serialize a document over the server's maxBsonObjectSize, or a bad value.
+  if (error.name === 'BSONError' || error.name === 'MongoInvalidArgumentError' || error instanceof RangeError)
+    return true;
+  const codes: number[] = [];
+  const { code, writeErrors } = error as { code?: unknown; writeErrors?: { code?: number }[] | { code?: number } };
+  if (typeof code === 'number') codes.push(code);
+  for (const e of Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [])
+    if (typeof e.code === 'number') codes.push(e.code);
+  return codes.some((c) => DOCUMENT_ERROR_CODES.has(c));
 }
 
 /** Duplicate keys (a racing insert or claim) are expected outcomes; any other write error is a real failure. */
