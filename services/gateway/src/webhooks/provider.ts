@@ -105,6 +105,11 @@ export interface ProviderDescriptor<S = undefined, V = void> {
   normalize(request: WebhookRequest, verified: V): Normalized;
   /** A kept copy through the normalizer again (not verified again: it was when it arrived). */
   renormalize(raw: RawDelivery): Normalized;
+  /**
+   * Credentials the provider writes into its bodies (Evolution's instance `apikey`), besides the
+   * configured secrets: the copy kept in WEBHOOKS_RAW has them redacted.
+   */
+  credentialsIn?(body: Buffer): string[];
   readonly sample: ProviderSample;
 }
 

@@ -85,3 +85,34 @@ describe('gateway - a provider is one descriptor', () => {
     assert.equal(response.headers.get('allow'), 'POST');
   });
 });
+
+test('the copy kept in WEBHOOKS_RAW holds no credential: a configured secret and the apikey Evolution writes into its bodies are redacted, and it still re-normalizes to the same events', async () => {
+  const evolutionSecret = testSecrets(list).EVOLUTION_WEBHOOK_SECRET![0]!;
+  const instanceKey = 'B6D711FC-DE4D-4FD5-9365-44120E713976';
+  for (const [name, apikey] of [
+    ['body apikey is the configured secret', evolutionSecret],
+    ['JWT sender, the body carries the instance key', instanceKey],
+  ] as const) {
+    const body = sampleBody('evolution', 7, new Date(), list) as Record<string, unknown>;
+    const messageId = uniqueName('EVO');
+    (body.data as { key: { id: string } }).key.id = messageId;
+    const text = JSON.stringify({ ...body, apikey });
+    const signed =
+      apikey === evolutionSecret
+        ? { path: '/webhooks/evolution', headers: { 'content-type': 'application/json' } }
+        : signSample('evolution', text, secrets, { providers: list });
+    const response = await fetch(`${gw.url}${signed.path}`, { method: 'POST', headers: signed.headers, body: text });
+    assert.equal(response.status, 200, name);
+    const { requestId } = (await response.json()) as { requestId: string };
+    const [raw] = (await listRawDeliveries(gw.bus, { provider: 'evolution' })).filter((r) => r.requestId === requestId);
+    assert.ok(raw, `${name}: kept`);
+    const kept = raw.body.toString('utf8');
+    assert.ok(!kept.includes(apikey), `${name}: the key is not in the kept body`);
+    assert.ok(!JSON.stringify(raw.headers).includes(apikey), `${name}: nor in its headers`);
+    assert.equal((JSON.parse(kept) as { apikey: string }).apikey, '[redacted]', name);
+    // Everything else byte for byte.
+    assert.equal(kept, text.replace(apikey, '[redacted]'), name);
+    const again = renormalize(raw, list).events.map((e) => e.event.type);
+    assert.ok(again.includes('whatsapp.message.received.v1'), `${name}: ${again.join(', ')}`);
+  }
+});

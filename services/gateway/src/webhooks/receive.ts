@@ -9,6 +9,7 @@ import { readBody, safeHeaders } from '../http/body.js';
 import { contractViolation, type Normalized, type WebhookRequest } from './delivery.js';
 import type { AnyProvider, VerifyContext } from './provider.js';
 import { publishNormalized, storeRaw } from './publish.js';
+import { redactValues } from './redact.js';
 
 /** What receiving webhooks needs from the gateway. */
 export interface ReceiverOptions {
@@ -51,6 +52,18 @@ export function createWebhookReceiver(options: ReceiverOptions): WebhookReceiver
     description:
       'webhook deliveries by provider and outcome (accepted, duplicate, unauthorized, invalid, too_large, unavailable, error)',
   });
+  /** Every configured secret value of every provider (read once; a secret the gateway was not given has none). */
+  let secretValues: string[] | undefined;
+  const configuredSecrets = () =>
+    (secretValues ??= options.providers.flatMap((provider) =>
+      provider.secrets.flatMap(({ variable }) => {
+        try {
+          return [...options.secret(variable)];
+        } catch {
+          return [];
+        }
+      }),
+    ));
   const contextOf = (provider: AnyProvider): VerifyContext<unknown> => ({
     secret: options.secret,
     settings: options.settings[provider.name] ?? provider.settings?.defaults,
@@ -98,7 +111,9 @@ export function createWebhookReceiver(options: ReceiverOptions): WebhookReceiver
     // The raw copy and the events are independent: both must be acked before the 200, in any order,
     // so they go out together (one round trip, not two). A body that cannot be normalized is answered
     // only once its raw copy is stored.
-    const raw = storeRaw(bus, request, safeHeaders(req), requestId);
+    // The kept copy never holds a credential: configured secrets and what the provider puts in its body.
+    const kept = redactValues(body, [...configuredSecrets(), ...(provider.credentialsIn?.(body) ?? [])]);
+    const raw = storeRaw(bus, kept === body ? request : { ...request, body: kept }, safeHeaders(req), requestId);
     raw.catch(() => undefined);
     let normalized: Normalized;
     try {
