@@ -2,6 +2,9 @@ import { Headers, redriveSubject, StreamNames } from '@puente/contracts';
 import { isNotFound, type Bus } from './bus.js';
 import { copyHeaders } from './runner.js';
 
+/** `Puente-Original-Stream` of a dead letter that was a Kafka record (the Debezium relay's). */
+export const KAFKA_ORIGIN = 'kafka';
+
 /** A dead letter as the operator CLI shows it. */
 export interface DeadLetter {
   /** Its sequence in the DLQ stream: what `dlq retry --id` takes. */
@@ -63,6 +66,11 @@ export async function redriveDeadLetter(bus: Bus, id: number): Promise<{ consume
   const original = stored.header.get(Headers.OriginalSubject);
   if (!consumer || !original || !stored.subject.startsWith('dlq.'))
     throw new Error(`DLQ message ${id} is not a dead letter`);
+  // A record from outside JetStream has no consumer to go back to.
+  if (stored.header.get(Headers.OriginalStream) === KAFKA_ORIGIN)
+    throw new Error(
+      `DLQ message ${id} is a Kafka record the Debezium relay could not read (${original}); it cannot be retried: fix the connector or the table, then re-snapshot`,
+    );
   const subject = redriveSubject(consumer, original);
   await bus.publish(subject, stored.data, {
     msgId: `redrive:${consumer}:${id}:${Date.now()}`,

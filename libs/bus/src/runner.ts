@@ -514,7 +514,15 @@ export interface DeadLetterFields {
   msgId: string;
 }
 
-async function publishDeadLetter(bus: Bus, fields: DeadLetterFields): Promise<void> {
+/**
+ * Publishes a dead letter to `DLQ` (`dlq.<consumer>.<original subject>`) with the headers the operator
+ * CLI reads; resolves once the DLQ stored it. Also for sources outside JetStream (a Kafka record).
+ */
+export async function publishDeadLetter(
+  bus: Bus,
+  fields: DeadLetterFields,
+  extraHeaders: Record<string, string> = {},
+): Promise<void> {
   const h = copyHeaders(fields.headers);
   await bus.publish(deadLetterSubject(fields.consumer, fields.subject), fields.data, {
     msgId: fields.msgId,
@@ -529,6 +537,7 @@ async function publishDeadLetter(bus: Bus, fields: DeadLetterFields): Promise<vo
       [Headers.ErrorCode]: fields.error.code,
       [Headers.Deliveries]: String(fields.deliveries),
       [Headers.FailedAt]: new Date().toISOString(),
+      ...extraHeaders,
     },
   });
 }

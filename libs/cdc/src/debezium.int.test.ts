@@ -6,9 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
 import { pino } from 'pino';
-import type { Bus } from '@puente/bus';
+import { listDeadLetters, redriveDeadLetter, type Bus } from '@puente/bus';
 import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
-import type { GlymsRowChangedV1 } from '@puente/contracts';
+import { StreamNames, type GlymsRowChangedV1 } from '@puente/contracts';
 import { freePort, startDebeziumConnect } from '@puente/stack';
 import { createTestGlymsDatabase, readEvents, type StoredEvent } from './testing/index.js';
 import { DebeziumSource, type DebeziumSourceOptions } from './debezium.js';
@@ -196,7 +196,7 @@ function relay(prefix: string, groupId: string, extra: Partial<DebeziumSourceOpt
 }
 
 describe('bitrix-sync Debezium CDC relay', () => {
-  test('inserts, updates and deletes arrive as glyms.row events once each and in order per row; tombstones and an unreadable record publish nothing', async () => {
+  test('inserts, updates and deletes arrive as glyms.row events once each and in order per row; a tombstone publishes nothing, an unreadable record goes to the DLQ', async () => {
     const { prefix, topic } = await clienteTopic();
     const [a, b, c] = ids(3) as [number, number, number];
     await produce(topic, [
@@ -246,6 +246,18 @@ describe('bitrix-sync Debezium CDC relay', () => {
         { unparseable: 1, skipped: 1 },
         'one unreadable record, one tombstone',
       );
+      // The unreadable record is in the DLQ (stored before its offset was committed), and cannot be redriven.
+      const consumer = `debezium-${groupId}`.replace(/[^A-Za-z0-9_-]/g, '_');
+      const [letter, ...more] = await listDeadLetters(bus, { consumer });
+      assert.equal(more.length, 0, 'one dead letter, even if the batch was read twice');
+      assert.equal(letter?.originalStream, 'kafka');
+      assert.equal(letter.originalSubject, `kafka.${topic}`);
+      assert.equal(letter.errorCode, 'NOT_A_CHANGE_EVENT');
+      const stored = await bus.jsm.streams.getMessage(StreamNames.DLQ, { seq: letter.id });
+      assert.equal(new TextDecoder().decode(stored.data), '{"not":"a change event"}');
+      assert.equal(stored.header.get('Puente-Kafka-Topic'), topic);
+      assert.equal(stored.header.get('Puente-Kafka-Offset'), String(letter.originalSequence));
+      await assert.rejects(redriveDeadLetter(bus, letter.id), /cannot be retried/);
       // Every record is committed, the unreadable one included.
       const end = await endOffsets(topic);
       await eventually(

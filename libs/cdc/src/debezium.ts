@@ -2,7 +2,7 @@ import { metrics } from '@opentelemetry/api';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Bus } from '@puente/bus';
+import { KAFKA_ORIGIN, publishDeadLetter, type Bus } from '@puente/bus';
 import { changeMessage, type CdcSource, type ChangeMessage, type RowChange } from './changes.js';
 import { RelayPublisher, resendPosition, type RelayUnit } from './relayPublisher.js';
 import { parseTableName, type TableName } from './tableName.js';
@@ -384,7 +384,7 @@ const relayedCounter = meter.createCounter('puente_cdc_changes_relayed', {
   description: 'Row changes the CDC relay published to EVENTS',
 });
 const unparseableCounter = meter.createCounter('puente_cdc_debezium_unparseable', {
-  description: 'Kafka records of Debezium topics that could not be read as change events and were skipped',
+  description: 'Kafka records of Debezium topics that could not be read as change events (dead-lettered)',
 });
 
 export interface DebeziumSourceOptions {
@@ -422,7 +422,7 @@ export interface DebeziumSourceStats {
   published: number;
   /** Tombstones, truncates and logical messages. */
   skipped: number;
-  /** Records that were not Debezium change events; skipped, never retried. */
+  /** Records that were not Debezium change events: dead-lettered (DLQ), never retried. */
   unparseable: number;
   /** Batches that were read again because publishing or committing failed. */
   retries: number;
@@ -444,7 +444,8 @@ function kafkaLogger(logger: Logger) {
  * to `EVENTS`. Offsets are committed by hand, per batch, only after JetStream acknowledged every event
  * of it: a crash anywhere before the commit re-reads the batch, and the message ids (LSN, transaction,
  * op, table and key) make each change one message. A record that is not a change event is logged with
- * its topic, partition and offset, counted, and passed over, so it can never hold its partition back.
+ * its topic, partition and offset, counted, and stored in the DLQ before its offset is committed, so it
+ * never holds its partition back and is never skipped unseen.
  */
 export class DebeziumSource implements CdcSource {
   readonly mode = 'debezium' as const;
@@ -547,12 +548,13 @@ export class DebeziumSource implements CdcSource {
     const { topic, partition } = batch;
     const where = `${topic}:${partition}`;
     const messages: ChangeMessage[] = [];
+    const unreadable: { message: KafkaMessage; error: Error }[] = [];
     let last: KafkaMessage | undefined;
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.stopping) break;
       this.counts.records += 1;
       last = message;
-      const record = this.parse(topic, partition, message);
+      const record = this.parse(topic, partition, message, unreadable);
       if (record?.kind === 'change')
         messages.push(
           changeMessage(
@@ -567,6 +569,8 @@ export class DebeziumSource implements CdcSource {
       // Resolves once every change of the batch is stored; a smaller batch failing again keeps the first failure's range.
       await this.publisher.publishBatch(where, messages, BigInt(last.offset));
       this.counts.published += messages.length;
+      // An unreadable record is stored in the DLQ before its offset is committed: never skipped unseen.
+      for (const { message, error } of unreadable) await this.deadLetter(topic, partition, message, error);
       relayedCounter.add(messages.length, { mode: 'debezium', phase: 'stream' });
       await this.options.faults?.beforeCommit?.({ topic, partition, lastOffset: last.offset });
       resolveOffset(last.offset);
@@ -589,8 +593,46 @@ export class DebeziumSource implements CdcSource {
     }
   }
 
-  /** One record as a change, or undefined when it carries none (skipped, or unreadable and counted). */
-  private parse(topic: string, partition: number, message: KafkaMessage): DebeziumRecord | undefined {
+  /**
+   * A record that is not a change event, in the DLQ: its value as the body, its key, topic, partition
+   * and offset in headers, on `dlq.debezium-<group>.kafka.<topic>`; the message id is its place in
+   * Kafka, so a batch read again stores it once.
+   */
+  private async deadLetter(topic: string, partition: number, message: KafkaMessage, error: Error): Promise<void> {
+    const consumer = `debezium-${this.options.groupId}`.replace(/[^A-Za-z0-9_-]/g, '_');
+    const subject = `kafka.${topic.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+    await publishDeadLetter(
+      this.options.bus,
+      {
+        consumer,
+        subject,
+        stream: KAFKA_ORIGIN,
+        position: Number(message.offset),
+        data: message.value ?? new Uint8Array(),
+        headers: undefined,
+        deliveries: 1,
+        error: {
+          code: error instanceof DebeziumRecordError ? 'NOT_A_CHANGE_EVENT' : 'UNREADABLE',
+          message: error.message,
+        },
+        msgId: `dlq:${consumer}:${topic}:${partition}:${message.offset}`,
+      },
+      {
+        'Puente-Kafka-Topic': topic,
+        'Puente-Kafka-Partition': String(partition),
+        'Puente-Kafka-Offset': String(message.offset),
+        ...(message.key ? { 'Puente-Kafka-Key': Buffer.from(message.key).toString('base64') } : {}),
+      },
+    );
+  }
+
+  /** One record as a change, or undefined when it carries none (skipped, or unreadable: noted in `unreadable`). */
+  private parse(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    unreadable: { message: KafkaMessage; error: Error }[],
+  ): DebeziumRecord | undefined {
     const where = { topic, partition, offset: message.offset };
     try {
       const record = parseDebeziumRecord(message, {
@@ -621,8 +663,9 @@ export class DebeziumSource implements CdcSource {
       // The record's content may hold personal data: the log names where it is, and why, not what it says.
       this.options.logger.error(
         { ...where, err: (error as Error).message },
-        'skipping a Kafka record that is not a Debezium change event',
+        'a Kafka record is not a Debezium change event: it goes to the DLQ',
       );
+      unreadable.push({ message, error: error as Error });
       return undefined;
     }
   }
