@@ -47,7 +47,7 @@ export async function replay(
     });
     progress.done();
     out(
-      `replay ${name}: ${result.events} events in ${result.seconds.toFixed(1)} s (${Math.round(result.events / Math.max(0.001, result.seconds))} events/s), up to position ${result.position}; live collections: ${result.inserted} inserted, ${result.replaced} replaced, ${result.unchanged} unchanged, ${result.removed} removed${result.failed ? `; ${result.failed} events could not be applied` : ''}; realtime clients told to resync`,
+      `replay ${name}: ${result.events} events in ${result.seconds.toFixed(1)} s (${Math.round(result.events / Math.max(0.001, result.seconds))} events/s), up to position ${result.position}; live collections: ${result.inserted} inserted, ${result.replaced} replaced, ${result.unchanged} unchanged, ${result.removed} removed${result.kept ? `, ${result.kept} kept (not reached from --from ${from}, left as they were)` : ''}${result.failed ? `; ${result.failed} events could not be applied` : ''}; realtime clients told to resync`,
     );
     return result.failed > 0 ? 1 : 0;
   } finally {

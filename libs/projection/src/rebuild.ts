@@ -37,6 +37,8 @@ export interface RebuildResult {
   replaced: number;
   unchanged: number;
   removed: number;
+  /** Live documents a replay `from` a later position did not produce, left as they were (never removed). */
+  kept: number;
   /** Events the rebuild could not apply (they are in the live DLQ's hands, as before). */
   failed: number;
 }
@@ -180,13 +182,16 @@ export async function rebuild(options: {
     }
     await replay('catching up');
     report('swapping', position);
-    const counts = { inserted: 0, replaced: 0, unchanged: 0, removed: 0 };
+    const counts = { inserted: 0, replaced: 0, unchanged: 0, removed: 0, kept: 0 };
     for (const { collection, scope } of target.collections) {
-      const copied = await swapIn(db, `${collection}${SUFFIX}`, collection, scope ?? {});
+      // A replay from a later position saw only part of the history: a live document it did not
+      // produce may come from events before `from`, so it stays.
+      const copied = await swapIn(db, `${collection}${SUFFIX}`, collection, scope ?? {}, (options.from ?? 1) <= 1);
       counts.inserted += copied.inserted;
       counts.replaced += copied.replaced;
       counts.unchanged += copied.unchanged;
       counts.removed += copied.removed;
+      counts.kept += copied.kept;
     }
     const checkpoints = db.collection<{ _id: string; position: number; updatedAt: Date }>(Collections.checkpoints);
     for (const { checkpoint } of target.collections)
@@ -214,17 +219,21 @@ export async function rebuild(options: {
   }
 }
 
-/** Brings `live` to the state of `staging`, document by document (see `rebuild`). */
+/**
+ * Brings `live` to the state of `staging`, document by document (see `rebuild`); documents staging
+ * does not have are removed only when `removeMissing` (a replay from the start), else counted as kept.
+ */
 async function swapIn(
   db: Db,
   stagingName: string,
   liveName: string,
   scope: Record<string, unknown>,
-): Promise<{ inserted: number; replaced: number; unchanged: number; removed: number }> {
+  removeMissing: boolean,
+): Promise<{ inserted: number; replaced: number; unchanged: number; removed: number; kept: number }> {
   type Doc = { _id: string; _rev?: number; [field: string]: unknown };
   const staging = db.collection<Doc>(stagingName);
   const live = db.collection<Doc>(liveName);
-  const counts = { inserted: 0, replaced: 0, unchanged: 0, removed: 0 };
+  const counts = { inserted: 0, replaced: 0, unchanged: 0, removed: 0, kept: 0 };
   const seen = new Set<string>();
   const content = (doc: Doc) => canonicalJson(Object.fromEntries(Object.entries(doc).filter(([k]) => !SYSTEM.has(k))));
   let batch: Doc[] = [];
@@ -266,6 +275,10 @@ async function swapIn(
   const gone: string[] = [];
   for await (const doc of live.find(scope as never, { projection: { _id: 1 } }))
     if (!seen.has(doc._id)) gone.push(doc._id);
+  if (!removeMissing) {
+    counts.kept = gone.length;
+    return counts;
+  }
   for (let i = 0; i < gone.length; i += 500)
     counts.removed += (await live.deleteMany({ _id: { $in: gone.slice(i, i + 500) } })).deletedCount;
   return counts;

@@ -250,3 +250,42 @@ test('a replay with unchanged code, while events keep arriving, ends identical t
     await reference.drop();
   }
 });
+
+test('replay --from N never removes a document the partial replay did not produce; it says how many it kept', async () => {
+  const dataset = uniqueName('DS_From_');
+  const db = database.db;
+  const records = db.collection<{ _id: string; dataset: string; fields: Record<string, unknown> }>(
+    Collections.kissflowRecords,
+  );
+  const live = await startKissflowSync({
+    bus,
+    db,
+    logger: pino({ level: 'silent' }),
+    config: Config.parse({ KISSFLOW_DATASETS: dataset }),
+  });
+  try {
+    // Ten rows written early, then five of them updated: a replay from the updates sees only those five.
+    for (let n = 0; n < 10; n++) await bus.publishEvent(upsert(dataset, `r${n}`, n));
+    let from = 0;
+    for (let n = 0; n < 5; n++) {
+      const { seq } = await bus.publishEvent(upsert(dataset, `r${n}`, 100 + n));
+      if (n === 0) from = seq;
+    }
+    await eventually(
+      async () =>
+        (await records.countDocuments({ dataset, 'fields.n': { $gte: 100 } } as never)) === 5 ? true : undefined,
+      15_000,
+      'the live read model',
+    );
+    const env = { ...process.env, MONGO_URL: `${process.env.MONGO_URL}${db.databaseName}`, KISSFLOW_DATASETS: dataset };
+    const replayed = await run(['replay', 'kissflow-records', '--from', String(from)], env);
+    assert.equal(replayed.code, 0, replayed.output);
+    assert.match(replayed.output, /5 kept \(not reached from --from/);
+    assert.match(replayed.output, /0 removed/);
+    assert.equal(await records.countDocuments({ dataset } as never), 10, 'every row is still there');
+    const untouched = await records.findOne({ _id: { $regex: 'r9$' } as never, dataset } as never);
+    assert.equal(untouched?.fields.n, 9);
+  } finally {
+    await live.stop();
+  }
+});
