@@ -172,13 +172,15 @@ export async function runRealtimeBench(env: BenchEnv): Promise<BenchResult> {
       await waitReady(service, 60_000);
       await sleep(1_000);
       const before = rssOf(child.pid!);
-      const statsBefore = (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as {
+      // /stats is for operators: a token that reads every channel.
+      const statsHeaders = { authorization: `Bearer ${signToken({ sub: 'bench', channels: ['>'] }, SECRET, 3600)}` };
+      const statsBefore = (await (await fetch(`http://127.0.0.1:${port}/stats`, { headers: statsHeaders })).json()) as {
         memory: Record<string, number>;
       };
       const token = signToken({ sub: 'bench', channels: ['kissflow.>'] }, SECRET, 3600);
       puente = await drive(bus, `ws://127.0.0.1:${port}/ws?token=${token}`, datasets, RATE * SECONDS, async () => {
         perConnection = (rssOf(child.pid!) - before) / CONNECTIONS;
-        const idle = (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as {
+        const idle = (await (await fetch(`http://127.0.0.1:${port}/stats`, { headers: statsHeaders })).json()) as {
           memory: Record<string, number>;
         };
         const per = (name: string) => Math.round((idle.memory[name]! - statsBefore.memory[name]!) / CONNECTIONS);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { metrics } from '@opentelemetry/api';
-import type { Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import type { Db } from 'mongodb';
 import type { Subscription as NatsSubscription } from 'nats';
@@ -85,6 +86,26 @@ function readOnlyMediaStore(db: Db): MediaStore {
   return new MediaStore(db, { maxItemBytes: 0, budgetBytes: 0 });
 }
 
+/** The address a connection counts against: the peer's, or behind a trusted proxy the one it forwarded. */
+function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    const last = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').pop()?.trim();
+    if (last) return last;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+/** Answers an upgrade with a problem body and closes the socket (nothing was upgraded). */
+function refuseUpgrade(socket: Duplex, status: 429 | 503, code: string, detail: string): void {
+  const body = JSON.stringify({ type: 'about:blank', title: code, status, code, detail });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 429 ? 'Too Many Requests' : 'Service Unavailable'}\r\n` +
+      `content-type: application/problem+json\r\nretry-after: 5\r\nconnection: close\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
 /**
  * Builds the realtime server (not listening): `/ws` (the protocol of DESIGN.md "Realtime"),
  * `GET /api/<channel>?cursor=&order=` (the same read models, paged, same tokens), `GET /api/search`
@@ -122,7 +143,19 @@ export function build(options: RealtimeOptions): RealtimeServer {
       {
         method: 'GET',
         path: '/stats',
-        handler: (_req, res) => {
+        // Operators only: a token (header) that reads every channel, like the dashboard's.
+        handler: async (req, res) => {
+          const claims = await readerClaims(
+            req,
+            new URL(req.url ?? '/', 'http://realtime'),
+            options.secrets,
+            revocations,
+            {
+              fromUrl: false,
+            },
+          );
+          if (!claims.channels.includes('>'))
+            throw refused(ErrorCodes.forbidden, "/stats needs a token that reads every channel ('>')");
           const memory = process.memoryUsage();
           json(res, 200, {
             memory: {
@@ -197,7 +230,8 @@ export function build(options: RealtimeOptions): RealtimeServer {
   );
 
   const http = createHttpServer({
-    checks: options.checks,
+    // Not ready while this replica's reader of CHANGES is down (it restarts by itself).
+    checks: { ...options.checks, changes: () => feed.healthy },
     onError: (error, requestId) => logger.error({ err: error, requestId }, 'request failed'),
     route: routes.route,
   });
@@ -208,16 +242,50 @@ export function build(options: RealtimeOptions): RealtimeServer {
     perMessageDeflate: false,
     clientTracking: false,
   });
+  /** Open (and upgrading) WebSocket connections per client address: the caps on connections. */
+  const byAddress = new Map<string, number>();
+  let open = 0;
   http.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://realtime');
     if (url.pathname !== '/ws') {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
+    const address = clientAddress(req, config.REALTIME_TRUST_PROXY);
+    const fromAddress = byAddress.get(address) ?? 0;
+    if (open >= config.REALTIME_MAX_CONNECTIONS) {
+      refuseUpgrade(
+        socket,
+        503,
+        'too_many_connections',
+        'this server holds as many connections as it takes; try again',
+      );
+      return;
+    }
+    if (fromAddress >= config.REALTIME_MAX_CONNECTIONS_PER_ADDRESS) {
+      refuseUpgrade(socket, 429, 'too_many_connections', 'too many connections from this address');
+      return;
+    }
+    open++;
+    byAddress.set(address, fromAddress + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      open--;
+      const left = (byAddress.get(address) ?? 1) - 1;
+      if (left > 0) byAddress.set(address, left);
+      else byAddress.delete(address);
+    };
+    // An upgrade that never completes (a bad handshake) gives its place back with its socket.
+    socket.once('close', release);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connection = new Connection(ws, context);
       connections.add(connection);
-      ws.on('close', () => connections.delete(connection));
+      ws.on('close', () => {
+        connections.delete(connection);
+        release();
+      });
       const token = url.searchParams.get('token');
       if (token) void connection.authenticate(token);
     });

@@ -23,6 +23,18 @@ export const Config = z.object({
     .min(1024)
     .max(256 * 1024 * 1024)
     .default(1024 * 1024),
+  /** Open WebSocket connections this replica takes in all; past it an upgrade is answered 503. */
+  REALTIME_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
+  /** Open WebSocket connections from one client address; past it an upgrade is answered 429. */
+  REALTIME_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+  /**
+   * Behind one reverse proxy (an ingress): the client address is the last `X-Forwarded-For` entry, the
+   * one the proxy appended, instead of the proxy's own. Never set it when clients reach realtime directly.
+   */
+  REALTIME_TRUST_PROXY: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Documents per snapshot or HTTP page. */
   REALTIME_PAGE_SIZE: z.coerce.number().int().min(1).max(5_000).default(200),
   /** A connection that has not authenticated within this time is closed. */

@@ -88,6 +88,11 @@ export class ChangeFeed {
   private loop: Promise<void> | undefined;
   private watcher: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Whether the reader is consuming `CHANGES` now (`/readyz` reports it). */
+  private reading = false;
+  /** Set while the reader is stopped on purpose (an epoch switch): its end is not a failure. */
+  private switching = false;
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly bus: Bus,
@@ -98,14 +103,28 @@ export class ChangeFeed {
     const info = await this.bus.jsm.streams.info(StreamNames.CHANGES);
     this.epoch = info.created;
     this.lastSeq = info.state.last_seq;
+    this.checkedAt = Date.now();
     await this.consume(this.lastSeq + 1);
     // A recreated stream (another epoch) is followed from its start.
     this.watcher = setInterval(() => void this.checkEpoch(), 2_000).unref();
   }
 
+  /** When the stream last answered the reader's check (every 2 s). */
+  private checkedAt = 0;
+
+  /**
+   * Whether this replica reads `CHANGES`: its reader runs and the stream answered within the last few
+   * checks. False while a failed reader waits to restart, and while the stream is gone or unreachable
+   * (the reader's ordered consumer then retries by itself, delivering nothing).
+   */
+  get healthy(): boolean {
+    return this.reading && Date.now() - this.checkedAt < 7_000;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.watcher);
+    clearTimeout(this.restartTimer);
     this.messages?.stop();
     await this.loop;
   }
@@ -176,6 +195,7 @@ export class ChangeFeed {
     });
     const messages = await consumer.consume({ max_messages: 1_024 });
     this.messages = messages;
+    this.reading = true;
     this.loop = (async () => {
       try {
         for await (const msg of messages) {
@@ -204,24 +224,51 @@ export class ChangeFeed {
         }
       } catch (error) {
         if (!this.stopped) this.logger.error({ err: (error as Error).message }, 'reading CHANGES stopped');
+      } finally {
+        this.reading = false;
+        // A reader that ended on its own (an error, its consumer gone) starts again where it was.
+        if (!this.stopped && !this.switching) this.restart(250);
       }
     })();
+  }
+
+  /** Starts reading again after the last routed notice, backing off up to 5 s while it cannot. */
+  private restart(delayMs: number): void {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      if (this.stopped || this.reading) return;
+      this.consume(this.lastSeq + 1)
+        .then(() => this.logger.info({ from: this.lastSeq + 1 }, 'reading CHANGES again'))
+        .catch((error: unknown) => {
+          this.logger.warn({ err: (error as Error).message }, 'cannot read CHANGES yet; trying again');
+          this.restart(Math.min(delayMs * 2, 5_000));
+        });
+    }, delayMs);
+    this.restartTimer.unref();
   }
 
   private async checkEpoch(): Promise<void> {
     try {
       const info = await this.bus.jsm.streams.info(StreamNames.CHANGES);
+      this.checkedAt = Date.now();
       if (info.created === this.epoch || this.stopped) return;
       this.logger.warn(
         { from: this.epoch, to: info.created },
         'the CHANGES stream was recreated: following the new one from its start',
       );
-      this.messages?.stop();
-      await this.loop;
-      this.epoch = info.created;
-      this.lastSeq = 0;
-      for (const hub of this.hubs.values()) hub.revs.clear();
-      await this.consume(1);
+      this.switching = true;
+      try {
+        this.messages?.stop();
+        await this.loop;
+        clearTimeout(this.restartTimer);
+        this.epoch = info.created;
+        this.lastSeq = 0;
+        for (const hub of this.hubs.values()) hub.revs.clear();
+        await this.consume(1);
+      } finally {
+        this.switching = false;
+        if (!this.reading && !this.stopped) this.restart(500);
+      }
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'could not check the CHANGES stream');
     }

@@ -13,7 +13,7 @@ import {
   type DomainEventOf,
 } from '@puente/contracts';
 import { Bus } from '@puente/bus';
-import { connectTestBus, uniqueName } from '@puente/bus/testing';
+import { connectTestBus, eventually, uniqueName } from '@puente/bus/testing';
 import { ProjectionStore, unhandled, type ProjectedDoc, type Projection } from '@puente/projection';
 import { testDatabase } from '@puente/projection/testing';
 import { freePort, startNats } from '@puente/stack';
@@ -425,6 +425,35 @@ describe('realtime - retention and epochs (own NATS server)', () => {
     await privateBus.close();
     await nats.process.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('while the CHANGES stream is gone /readyz says changes: false; once it is back the reader follows it and pushes again', async () => {
+    const ready = async () => {
+      const response = await fetch(`${privateRt.url}/readyz`);
+      return { status: response.status, body: (await response.json()) as { checks?: Record<string, string> } };
+    };
+    assert.equal((await ready()).status, 200);
+    await privateBus.jsm.streams.delete('CHANGES');
+    const down = await eventually(
+      async () => {
+        const r = await ready();
+        return r.status === 503 ? r : undefined;
+      },
+      15_000,
+      '/readyz to report the reader down',
+    );
+    assert.equal(down.body.checks?.changes, 'failing');
+    await privateBus.ensureStreams();
+    await eventually(async () => ((await ready()).status === 200 ? true : undefined), 15_000, 'ready again');
+    // And it pushes again: a change written now reaches a subscriber live.
+    const dataset = uniqueName('DS_');
+    const socket = await TestSocket.open(`${privateRt.wsUrl}?token=${privateRt.token(['>'])}`);
+    socket.send({ op: 'subscribe', channel: Channels.kissflow(dataset) });
+    await socket.next((f) => f.op === 'snapshot');
+    await writer(privateBus).upsert(dataset, 'a', { n: 1 });
+    const update = await socket.next((f) => f.op === 'update');
+    assert.equal(update.doc.fields.n, 1);
+    socket.close();
   });
 
   test('a position no longer retained, or from another epoch, answers position_expired; the client package re-snapshots', async () => {
