@@ -689,7 +689,8 @@ class App {
     select.disabled = windowOpen;
     byId('template-label').hidden = windowOpen;
     if (!windowOpen) {
-      closedNote.textContent = t(this.templates.size > 0 ? 'reply.windowClosed' : 'reply.templateNone');
+      closedNote.textContent =
+        this.templates.size > 0 ? t('reply.windowClosed') : `${t('reply.windowClosed')} ${t('reply.templateNone')}`;
       const chosen = select.value;
       const options = [el('option', { value: '' }, t('reply.templatePick'))];
       for (const [id, template] of [...this.templates].sort((a, b) => a[1].name.localeCompare(b[1].name)))
