@@ -599,7 +599,8 @@ class App {
     };
     document.body.classList.add('chat-open');
     byId('chat-title').textContent = this.chat.name;
-    byId('chat-sub').textContent = chatId.split('@')[0]!;
+    const number = chatId.split('@')[0]!;
+    byId('chat-sub').textContent = number === this.chat.name ? '' : number;
     byId('chat').classList.remove('empty');
     this.thread = new Thread({
       client: this.client,
