@@ -164,6 +164,21 @@ describe('the inbox page', () => {
     assert.equal(await out.locator('[data-role=agent]').innerText(), 'Enviado por ana');
     assert.equal(inboxHub.sends.length, 1);
     assert.equal(inboxHub.reads.length, 1, 'opening the chat marked it read once');
+
+    // A file: uploaded to the media store through realtime, sent by its hash, uploaded to the provider.
+    const pdf = Buffer.from('%PDF-1.4 presupuesto de prueba, no es un documento real\n');
+    await page
+      .locator('#reply-file')
+      .setInputFiles({ name: 'presupuesto.pdf', mimeType: 'application/pdf', buffer: pdf });
+    await page.locator('#reply-text').fill('El presupuesto');
+    await page.locator('#reply button[type=submit]').click();
+    await eventually(async () => (inboxHub.sends.length === 2 ? true : undefined), 15_000, 'the send with the file');
+    const sent = inboxHub.files.get(inboxHub.sends[1]!.messageId);
+    assert.deepEqual(sent?.bytes, pdf);
+    await page
+      .locator('#thread [data-direction=out][data-status=sent] a[data-role=media]')
+      .waitFor({ timeout: 15_000 });
+    assert.equal(await out.count(), 2);
     await shot(page, 'inbox-thread');
     assert.deepEqual(problems, []);
   });

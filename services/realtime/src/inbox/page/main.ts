@@ -599,7 +599,8 @@ class App {
     };
     document.body.classList.add('chat-open');
     byId('chat-title').textContent = this.chat.name;
-    byId('chat-sub').textContent = chatId.split('@')[0]!;
+    const number = chatId.split('@')[0]!;
+    byId('chat-sub').textContent = number === this.chat.name ? '' : number;
     byId('chat').classList.remove('empty');
     this.thread = new Thread({
       client: this.client,
@@ -689,7 +690,8 @@ class App {
     select.disabled = windowOpen;
     byId('template-label').hidden = windowOpen;
     if (!windowOpen) {
-      closedNote.textContent = t(this.templates.size > 0 ? 'reply.windowClosed' : 'reply.templateNone');
+      closedNote.textContent =
+        this.templates.size > 0 ? t('reply.windowClosed') : `${t('reply.windowClosed')} ${t('reply.templateNone')}`;
       const chosen = select.value;
       const options = [el('option', { value: '' }, t('reply.templatePick'))];
       for (const [id, template] of [...this.templates].sort((a, b) => a[1].name.localeCompare(b[1].name)))

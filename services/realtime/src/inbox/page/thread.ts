@@ -137,11 +137,19 @@ export class Thread {
   private queued = false;
   private closed = false;
   private readonly onScroll = () => this.scrolled();
+  /** Whether the agent is at the newest message: media that loads later keeps it there. */
+  private pinned = true;
+  private readonly onMediaLoad = () => {
+    if (this.pinned) this.box.scrollTop = this.box.scrollHeight;
+  };
 
   constructor(private readonly host: ThreadHost) {
     this.box.replaceChildren(el('p', { class: 'muted center' }, t('thread.loading')));
     this.marker.hidden = true;
     this.box.addEventListener('scroll', this.onScroll, { passive: true });
+    // `load` and `loadedmetadata` do not bubble: listened for while capturing.
+    this.box.addEventListener('load', this.onMediaLoad, true);
+    this.box.addEventListener('loadedmetadata', this.onMediaLoad, true);
     this.sub = host.client.subscribe(
       channels.whatsappMessages(host.session, host.chatId),
       (event) => this.onEvent(event),
@@ -153,6 +161,8 @@ export class Thread {
     this.closed = true;
     this.sub.unsubscribe();
     this.box.removeEventListener('scroll', this.onScroll);
+    this.box.removeEventListener('load', this.onMediaLoad, true);
+    this.box.removeEventListener('loadedmetadata', this.onMediaLoad, true);
   }
 
   /** A send in flight: shown at once as `pending`, keyed `pending:<idempotency key>`. */
@@ -329,13 +339,15 @@ export class Thread {
     if (grewAtEnd && this.newest !== undefined && newest.direction === 'in')
       this.host.announce(t('thread.announce', { name: this.senderName(newest) ?? '' }));
     this.newest = newest?.messageId;
+    this.pinned = box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
     // The first page may not fill the box: ask for the next one.
     if (this.loaded && !this.complete && box.scrollHeight <= box.clientHeight + NEAR_TOP_PX) this.older();
   }
 
   private scrolled(): void {
     const box = this.box;
-    if (box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX) this.marker.hidden = true;
+    this.pinned = box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
+    if (this.pinned) this.marker.hidden = true;
     if (box.scrollTop < NEAR_TOP_PX) this.older();
   }
 
@@ -350,6 +362,7 @@ export class Thread {
   toBottom(): void {
     this.box.scrollTop = this.box.scrollHeight;
     this.marker.hidden = true;
+    this.pinned = true;
   }
 
   private senderName(message: Message): string | undefined {
