@@ -89,7 +89,7 @@ export interface ThreadHost {
   onQuote: (message: Message) => void;
   onRetry: (message: Message) => void;
   announce: (text: string) => void;
-  notice: (text: string) => void;
+  notice: (text: () => string) => void;
 }
 
 /** A signed media link and when it stops working (ms). */
@@ -144,7 +144,7 @@ export class Thread {
   };
 
   constructor(private readonly host: ThreadHost) {
-    this.box.replaceChildren(el('p', { class: 'muted center' }, t('thread.loading')));
+    this.box.replaceChildren(el('p', { class: 'muted center', 'data-i18n': 'thread.loading' }, t('thread.loading')));
     this.marker.hidden = true;
     this.box.addEventListener('scroll', this.onScroll, { passive: true });
     // `load` and `loadedmetadata` do not bubble: listened for while capturing.
@@ -250,7 +250,7 @@ export class Thread {
         this.docs.delete(event.key);
         break;
       case 'error':
-        this.host.notice(t('notice.failed', { detail: event.message }));
+        this.host.notice(() => t('notice.failed', { detail: event.message }));
         this.loaded = true;
         break;
     }
