@@ -692,18 +692,30 @@ class App {
     fileInput.disabled = !windowOpen;
     const closedNote = byId('window-closed');
     closedNote.hidden = windowOpen;
+    // Only a closed window has the note (a hidden one is not there for whoever looks for it).
+    if (windowOpen) closedNote.removeAttribute('data-role');
+    else closedNote.dataset.role = 'window-closed';
     const select = byId<HTMLSelectElement>('template');
     select.hidden = windowOpen;
     select.disabled = windowOpen;
     byId('template-label').hidden = windowOpen;
     if (!windowOpen) {
-      closedNote.textContent =
-        this.templates.size > 0 ? t('reply.windowClosed') : `${t('reply.windowClosed')} ${t('reply.templateNone')}`;
+      closedNote.replaceChildren(el('span', {}, t('reply.windowClosed')));
+      if (this.templates.size === 0) closedNote.append(' ', el('span', {}, t('reply.templateNone')));
       const chosen = select.value;
-      const options = [el('option', { value: '' }, t('reply.templatePick'))];
+      // The approved templates by language (a template's name has one per language it was approved in).
+      const byLanguage = new Map<string, HTMLOptionElement[]>();
       for (const [id, template] of [...this.templates].sort((a, b) => a[1].name.localeCompare(b[1].name)))
-        options.push(el('option', { value: id }, `${template.name} (${template.language})`));
-      select.replaceChildren(...options);
+        byLanguage.set(template.language, [
+          ...(byLanguage.get(template.language) ?? []),
+          el('option', { value: id }, template.name),
+        ]);
+      select.replaceChildren(
+        el('option', { value: '' }, t('reply.templatePick')),
+        ...[...byLanguage]
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([lang, options]) => el('optgroup', { label: lang }, ...options)),
+      );
       select.value = this.templates.has(chosen) ? chosen : '';
     }
     byId('reply-rights').hidden = allowed;
