@@ -122,7 +122,11 @@ describe('the inbox page', () => {
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
     page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text());
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+        problems.push(message.text());
+    });
+    page.on('response', (response) => {
+      if (response.status() >= 400) problems.push(`${response.status()} ${new URL(response.url()).pathname}`);
     });
     const token = signToken({ sub: 'ana', channels: ['whatsapp.>'], send: [session] }, TEST_REALTIME_SECRET, 600);
     await page.goto(`${rt.url}/inbox#token=${token}`);

@@ -487,6 +487,11 @@ export class Thread {
       );
     }
     if (state !== 'stored') return el('p', { class: 'media-note' }, t('media.pending'));
+    // A send not accepted yet: its document becomes the provider's (another id) once sent.
+    if (message.direction === 'out' && message.status === 'pending') {
+      const name = str(media.fileName);
+      return name ? el('p', { class: 'media-note' }, t('reply.file', { name })) : undefined;
+    }
     const mime = str(media.mimeType) ?? '';
     const kind =
       message.type === 'image' ||
