@@ -268,10 +268,14 @@ export class Thread {
       for (const [key, pending] of this.pending) if (pending.commandId === message.commandId) this.pending.delete(key);
   }
 
+  /**
+   * Renders once after the current task: every change a WebSocket frame brings is in the DOM before the
+   * next paint (no frame of delay), and a snapshot page of many documents is still one render.
+   */
   private schedule(): void {
     if (this.queued) return;
     this.queued = true;
-    requestAnimationFrame(() => {
+    queueMicrotask(() => {
       this.queued = false;
       if (!this.closed) this.render();
     });
