@@ -703,19 +703,12 @@ class App {
       closedNote.replaceChildren(el('span', {}, t('reply.windowClosed')));
       if (this.templates.size === 0) closedNote.append(' ', el('span', {}, t('reply.templateNone')));
       const chosen = select.value;
-      // The approved templates by language (a template's name has one per language it was approved in).
-      const byLanguage = new Map<string, HTMLOptionElement[]>();
+      const options = [el('option', { value: '' }, t('reply.templatePick'))];
       for (const [id, template] of [...this.templates].sort((a, b) => a[1].name.localeCompare(b[1].name)))
-        byLanguage.set(template.language, [
-          ...(byLanguage.get(template.language) ?? []),
-          el('option', { value: id }, template.name),
-        ]);
-      select.replaceChildren(
-        el('option', { value: '' }, t('reply.templatePick')),
-        ...[...byLanguage]
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([lang, options]) => el('optgroup', { label: lang }, ...options)),
-      );
+        options.push(
+          el('option', { value: id }, t('reply.templateOption', { name: template.name, language: template.language })),
+        );
+      select.replaceChildren(...options);
       select.value = this.templates.has(chosen) ? chosen : '';
     }
     byId('reply-rights').hidden = allowed;
