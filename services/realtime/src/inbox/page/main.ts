@@ -741,7 +741,13 @@ class App {
       const text = textField.value.trim();
       file = fileInput.files?.[0];
       if (!text && !file) return;
-      outgoing = { ...(text ? { text } : {}), ...(file ? { fileName: file.name } : {}) };
+      outgoing = {
+        ...(text ? { text } : {}),
+        ...(file ? { fileName: file.name } : {}),
+        ...(this.quote && !this.quote.messageId.startsWith('pending:')
+          ? { quotedMessageId: this.quote.messageId }
+          : {}),
+      };
     }
     textField.value = '';
     fileInput.value = '';
@@ -800,6 +806,8 @@ class App {
           ...(outgoing.text ? { text: outgoing.text } : {}),
           ...(media ? { media } : {}),
           ...(outgoing.template ? { template: outgoing.template } : {}),
+          // The quoted message: sent for when the command API takes it (today it keeps to the fields it knows).
+          ...(outgoing.quotedMessageId ? { quotedMessageId: outgoing.quotedMessageId } : {}),
           idempotencyKey: key,
         }),
       );

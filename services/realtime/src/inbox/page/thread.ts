@@ -31,6 +31,8 @@ export interface Outgoing {
   text?: string;
   media?: { type: string; hash: string; mimeType?: string; fileName?: string };
   template?: { name: string; language: string };
+  /** The message this one replies to. */
+  quotedMessageId?: string;
   /** A local file not uploaded yet (shown while it uploads). */
   fileName?: string;
 }
@@ -178,7 +180,7 @@ export class Thread {
       pushName: undefined,
       sentBy,
       timestamp: new Date().toISOString(),
-      quotedMessageId: undefined,
+      quotedMessageId: outgoing.quotedMessageId,
       reaction: undefined,
       media: undefined,
       reason: undefined,
