@@ -125,7 +125,8 @@ export function statusLabel(status: string): string {
 export class Thread {
   private readonly docs = new Map<string, Message>();
   private readonly pending = new Map<string, Message>();
-  private readonly bubbles = new Map<string, { signature: string; node: HTMLElement }>();
+  /** Each bubble with what it was built from: rebuilt only when its message, reactions or quote changed. */
+  private readonly bubbles = new Map<string, { message: Message; signature: string; node: HTMLElement }>();
   private readonly days = new Map<string, HTMLElement>();
   private readonly links = new Map<string, Link | Promise<Link | undefined>>();
   private readonly sub: Subscription;
@@ -388,11 +389,13 @@ export class Thread {
 
   private bubble(message: Message, reactions: string[], byId: Map<string, Message>): HTMLElement {
     const quoted = message.quotedMessageId ? byId.get(message.quotedMessageId) : undefined;
-    const signature = JSON.stringify([message, reactions, quoted?.text, quoted?.type]);
+    // A message object is replaced on every change to it (pending ones are changed in place: their
+    // status and reason are in the signature).
+    const signature = `${message.status}|${message.reason}|${reactions.join(' ')}|${quoted?.text}|${quoted?.type}`;
     const held = this.bubbles.get(message._id);
-    if (held && held.signature === signature) return held.node;
+    if (held && held.message === message && held.signature === signature) return held.node;
     const node = this.build(message, reactions, quoted);
-    this.bubbles.set(message._id, { signature, node });
+    this.bubbles.set(message._id, { message, signature, node });
     return node;
   }
 
