@@ -64,11 +64,12 @@ button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visib
 .chat-head h2 { font-size: 1rem; margin: 0; } .chat-head p { margin: 0; }
 #back { display: none; }
 #chat.empty .chat-head { visibility: hidden; }
-#thread { flex: 1; overflow-y: auto; padding: 1rem 1.25rem; display: flex; flex-direction: column; gap: .3rem; overflow-anchor: none; }
+#thread { flex: 1; overflow-y: auto; padding: 1rem 1.25rem; overflow-anchor: none; }
 .thread-top { text-align: center; color: var(--muted); font-size: .8rem; margin: .2rem 0; min-height: 1em; }
 .day { text-align: center; margin: .6rem 0 .3rem; } .day span { background: #fff; color: var(--muted); font-size: .75rem; padding: .15rem .6rem; border-radius: 1rem; box-shadow: 0 1px 1px #0001; }
-.bubble { max-width: min(72%, 560px); background: var(--in); border-radius: 10px; padding: .4rem .6rem .3rem; box-shadow: 0 1px 1px #0001; align-self: flex-start; overflow-wrap: anywhere; }
-.bubble.out { align-self: flex-end; background: var(--out); }
+.bubble { width: fit-content; max-width: min(72%, 560px); margin: 0 0 .3rem; background: var(--in); border-radius: 10px; padding: .4rem .6rem .3rem;
+  box-shadow: 0 1px 1px #0001; overflow-wrap: anywhere; contain: layout style; }
+.bubble.out { margin-left: auto; background: var(--out); }
 .bubble[data-status=failed] { background: #fef3f2; border: 1px solid #fecdca; }
 .bubble[data-status=unknown] { background: #fffaeb; border: 1px solid #fedf89; }
 .bubble[data-status=pending] { opacity: .8; }

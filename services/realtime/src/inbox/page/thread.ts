@@ -31,6 +31,8 @@ export interface Outgoing {
   text?: string;
   media?: { type: string; hash: string; mimeType?: string; fileName?: string };
   template?: { name: string; language: string };
+  /** The message this one replies to. */
+  quotedMessageId?: string;
   /** A local file not uploaded yet (shown while it uploads). */
   fileName?: string;
 }
@@ -89,7 +91,7 @@ export interface ThreadHost {
   onQuote: (message: Message) => void;
   onRetry: (message: Message) => void;
   announce: (text: string) => void;
-  notice: (text: string) => void;
+  notice: (text: () => string) => void;
 }
 
 /** A signed media link and when it stops working (ms). */
@@ -123,7 +125,8 @@ export function statusLabel(status: string): string {
 export class Thread {
   private readonly docs = new Map<string, Message>();
   private readonly pending = new Map<string, Message>();
-  private readonly bubbles = new Map<string, { signature: string; node: HTMLElement }>();
+  /** Each bubble with what it was built from: rebuilt only when its message, reactions or quote changed. */
+  private readonly bubbles = new Map<string, { message: Message; signature: string; node: HTMLElement }>();
   private readonly days = new Map<string, HTMLElement>();
   private readonly links = new Map<string, Link | Promise<Link | undefined>>();
   private readonly sub: Subscription;
@@ -144,7 +147,7 @@ export class Thread {
   };
 
   constructor(private readonly host: ThreadHost) {
-    this.box.replaceChildren(el('p', { class: 'muted center' }, t('thread.loading')));
+    this.box.replaceChildren(el('p', { class: 'muted center', 'data-i18n': 'thread.loading' }, t('thread.loading')));
     this.marker.hidden = true;
     this.box.addEventListener('scroll', this.onScroll, { passive: true });
     // `load` and `loadedmetadata` do not bubble: listened for while capturing.
@@ -178,7 +181,7 @@ export class Thread {
       pushName: undefined,
       sentBy,
       timestamp: new Date().toISOString(),
-      quotedMessageId: undefined,
+      quotedMessageId: outgoing.quotedMessageId,
       reaction: undefined,
       media: undefined,
       reason: undefined,
@@ -250,7 +253,7 @@ export class Thread {
         this.docs.delete(event.key);
         break;
       case 'error':
-        this.host.notice(t('notice.failed', { detail: event.message }));
+        this.host.notice(() => t('notice.failed', { detail: event.message }));
         this.loaded = true;
         break;
     }
@@ -268,10 +271,14 @@ export class Thread {
       for (const [key, pending] of this.pending) if (pending.commandId === message.commandId) this.pending.delete(key);
   }
 
+  /**
+   * Renders once after the current task: every change a WebSocket frame brings is in the DOM before the
+   * next paint (no frame of delay), and a snapshot page of many documents is still one render.
+   */
   private schedule(): void {
     if (this.queued) return;
     this.queued = true;
-    requestAnimationFrame(() => {
+    queueMicrotask(() => {
       this.queued = false;
       if (!this.closed) this.render();
     });
@@ -281,7 +288,15 @@ export class Thread {
     const box = this.box;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
     const before = { height: box.scrollHeight, top: box.scrollTop };
-    const all = [...this.docs.values(), ...this.pending.values()];
+    // A send's own document (`<session>:<command id>`) and the provider's document of it are two writes: for
+    // a moment a reader can hold both. The provider's is the message; the command's is not shown beside it.
+    const provided = new Set(
+      [...this.docs.values()].flatMap((m) => (m.commandId && m.messageId !== m.commandId ? [m.commandId] : [])),
+    );
+    const all = [
+      ...[...this.docs.values()].filter((m) => !(m.messageId === m.commandId && provided.has(m.commandId))),
+      ...this.pending.values(),
+    ];
     const reactions = new Map<string, string[]>();
     const byMessageId = new Map<string, Message>();
     const shown: Message[] = [];
@@ -374,11 +389,13 @@ export class Thread {
 
   private bubble(message: Message, reactions: string[], byId: Map<string, Message>): HTMLElement {
     const quoted = message.quotedMessageId ? byId.get(message.quotedMessageId) : undefined;
-    const signature = JSON.stringify([message, reactions, quoted?.text, quoted?.type]);
+    // A message object is replaced on every change to it (pending ones are changed in place: their
+    // status and reason are in the signature).
+    const signature = `${message.status}|${message.reason}|${reactions.join(' ')}|${quoted?.text}|${quoted?.type}`;
     const held = this.bubbles.get(message._id);
-    if (held && held.signature === signature) return held.node;
+    if (held && held.message === message && held.signature === signature) return held.node;
     const node = this.build(message, reactions, quoted);
-    this.bubbles.set(message._id, { signature, node });
+    this.bubbles.set(message._id, { message, signature, node });
     return node;
   }
 
@@ -487,6 +504,11 @@ export class Thread {
       );
     }
     if (state !== 'stored') return el('p', { class: 'media-note' }, t('media.pending'));
+    // A send not accepted yet: its document becomes the provider's (another id) once sent.
+    if (message.direction === 'out' && message.status === 'pending') {
+      const name = str(media.fileName);
+      return name ? el('p', { class: 'media-note' }, t('reply.file', { name })) : undefined;
+    }
     const mime = str(media.mimeType) ?? '';
     const kind =
       message.type === 'image' ||
