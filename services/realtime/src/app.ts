@@ -32,7 +32,9 @@ import { Connection, type ConnectionLimits, type ServerContext } from './connect
 import { dashboardHtml } from './dashboard.js';
 import { ChangeFeed } from './feed.js';
 import { commandForwardingRoutes } from './commands/commandForwarding.js';
+import { inboxRoutes } from './inbox/inboxRoutes.js';
 import { mediaRoutes } from './media/mediaRoutes.js';
+import { uploadRoute } from './media/uploadRoute.js';
 import { BadPageError, readPage } from './pages.js';
 import { readerClaims } from './httpToken.js';
 import { refused } from './refused.js';
@@ -52,6 +54,8 @@ export interface RealtimeOptions {
   readModels?: readonly ChannelRouteDescriptor[];
   /** Where stored media is read (default: the media store in `db`, read only). */
   media?: MediaStore;
+  /** Where inbox uploads are kept (default: the media store in `db`, with the upload cap and budget of the config). */
+  uploads?: MediaStore;
   /** The token revocation list (default: the bus's `puente_token_revocations` bucket, answers cached 2 s). */
   revocations?: TokenRevocations;
 }
@@ -89,8 +93,9 @@ function readOnlyMediaStore(db: Db): MediaStore {
  * Builds the realtime server (not listening): `/ws` (the protocol of DESIGN.md "Realtime"),
  * `GET /api/<channel>?cursor=&order=` (the same read models, paged, same tokens), `GET /api/search`
  * (a session's conversations and contacts by name or number), `GET /` (the live
- * dashboard) and `/client.js` (the browser client it runs on), `/media/<session>/<message id>` (stored
- * media, and signed links to it), `/stats`, and the health endpoints.
+ * dashboard) and `/client.js` (the browser client it runs on), `GET /inbox` (the WhatsApp inbox) and its
+ * assets, `/media/<session>/<message id>` (stored media, and signed links to it), `POST /media/<session>`
+ * (an inbox attachment into the media store), `/stats`, and the health endpoints.
  */
 export function build(options: RealtimeOptions): RealtimeServer {
   const { bus, db, logger, config } = options;
@@ -155,6 +160,18 @@ export function build(options: RealtimeOptions): RealtimeServer {
         linkTtlSeconds: config.REALTIME_MEDIA_LINK_TTL_S,
         logger,
       }),
+      uploadRoute({
+        store:
+          options.uploads ??
+          new MediaStore(db, {
+            maxItemBytes: config.REALTIME_UPLOAD_MAX_BYTES,
+            budgetBytes: config.REALTIME_MEDIA_BUDGET_BYTES,
+          }),
+        secrets: options.secrets,
+        revocations,
+        maxBytes: config.REALTIME_UPLOAD_MAX_BYTES,
+      }),
+      ...inboxRoutes(),
       searchRoute({ db, secrets: options.secrets, revocations }),
       {
         method: 'GET',
@@ -315,7 +332,10 @@ export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = 
       config.NODE_ENV !== 'production' && secrets.REALTIME_JWT_SECRET.includes(DevSecrets.REALTIME_JWT_SECRET);
     const fragment = dev ? `#token=${devDashboardToken(DevSecrets.REALTIME_JWT_SECRET)}` : '';
     return {
-      urls: { dashboard: `http://127.0.0.1:${http.port}/${fragment}`, websocket: `ws://127.0.0.1:${http.port}/ws` },
+      urls: {
+        dashboard: `http://127.0.0.1:${http.port}/${fragment}`,
+        inbox: `http://127.0.0.1:${http.port}/inbox${fragment}`,
+        websocket: `ws://127.0.0.1:${http.port}/ws` },
       stop: async () => {
         await server.stop();
         await http.close();

@@ -35,5 +35,21 @@ export const Config = z.object({
   REALTIME_GATEWAY_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8080'),
   /** How long a forwarded command waits for the gateway before answering 504. */
   REALTIME_GATEWAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /**
+   * The largest file an agent may attach in the inbox (`POST /media/<session>`), bytes: keep it at the
+   * whatsapp service's `MEDIA_MAX_BYTES`, which refuses a larger one when it sends.
+   */
+  REALTIME_UPLOAD_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(2 * 1024 ** 3)
+    .default(100 * 1024 ** 2),
+  /** The media store's total budget as uploads see it: keep it at the whatsapp service's `MEDIA_BUDGET_BYTES`. */
+  REALTIME_MEDIA_BUDGET_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(20 * 1024 ** 3),
 });
 export type RealtimeConfig = z.infer<typeof Config>;

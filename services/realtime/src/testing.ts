@@ -8,13 +8,13 @@ import { Config } from './config.js';
 
 export const TEST_REALTIME_SECRET = 'test-realtime-secret-not-real';
 
-/** A realtime server on a free loopback port, for tests; `token()` mints tokens it accepts; `extra` sets the media store. */
+/** A realtime server on a free loopback port, for tests; `token()` mints tokens it accepts; `extra` sets the media stores. */
 export async function startTestRealtime(
   bus: Bus,
   db: Db,
   overrides: Record<string, string> = {},
   readModels?: RealtimeOptions['readModels'],
-  extra: Pick<RealtimeOptions, 'media'> = {},
+  extra: Pick<RealtimeOptions, 'media' | 'uploads'> = {},
 ): Promise<{
   url: string;
   wsUrl: string;

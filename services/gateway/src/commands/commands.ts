@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { createEvent, type DomainEvent } from '@puente/contracts';
+import { createEvent, MediaHash, type DomainEvent } from '@puente/contracts';
 import { eventIdFor } from '@puente/bus';
 import { verifyAccessToken, type TokenRevocations } from '@puente/runtime';
 import { UnauthorizedError, ContractViolationError, ForbiddenError } from '../http/errors.js';
@@ -54,12 +54,21 @@ const SendMessageBody = z
     to: z.string().trim().min(1, 'required: a JID or phone number').max(128),
     /** The text, or a media item's caption. */
     text: z.string().min(1, 'must not be empty').max(4096, 'at most 4096 characters').optional(),
-    /** Media by URL (the provider downloads it). */
+    /**
+     * Media by URL (the whatsapp service fetches it), or a file already in the media store by its hash
+     * (what the inbox uploads through realtime's `POST /media/<session>`), never both.
+     */
     media: z
       .object({
         type: z.enum(['image', 'video', 'audio', 'document', 'sticker']),
-        url: z.url({ protocol: /^https?$/ }),
+        url: z.url({ protocol: /^https?$/ }).optional(),
+        hash: MediaHash.optional(),
+        mimeType: z.string().min(3).max(255).optional(),
         fileName: z.string().max(240).optional(),
+      })
+      .refine((m) => (m.url === undefined) !== (m.hash === undefined), {
+        message: 'required: a url or the hash of a stored file, not both',
+        path: ['url'],
       })
       .optional(),
     /** A Cloud API template (the only kind of message allowed outside the 24-hour window). */
