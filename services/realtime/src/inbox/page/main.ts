@@ -619,7 +619,7 @@ class App {
     byId('chat').classList.add('empty');
     byId('chat-title').textContent = '';
     byId('chat-sub').textContent = '';
-    byId('thread').replaceChildren(el('p', { class: 'muted center' }, t('thread.pick')));
+    byId('thread').replaceChildren(el('p', { class: 'muted center', 'data-i18n': 'thread.pick' }, t('thread.pick')));
     byId('new-messages').hidden = true;
     document.body.classList.remove('chat-open');
     this.renderReply();
