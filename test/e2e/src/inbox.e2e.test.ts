@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Page } from 'playwright-core';
+import type { Page, Request } from 'playwright-core';
 import { Collections } from '@puente/contracts';
 import { eventually, uniqueName } from '@puente/bus/testing';
 import { TEST_REALTIME_SECRET } from '@puente/realtime/testing';
@@ -191,7 +191,9 @@ describe('inbox in Chromium', () => {
     // The command is held until the pending bubble shows: "at once" means before any answer.
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
+    let held: Request | undefined;
     await page.route('**/commands/whatsapp/*/messages', async (route) => {
+      held = route.request();
       await released;
       await route.continue();
     });
@@ -201,9 +203,11 @@ describe('inbox in Chromium', () => {
     await pending.waitFor({ timeout: 5_000 });
     assert.equal(await pending.getAttribute('data-status'), 'pending');
     assert.equal(await pending.getAttribute('data-direction'), 'out');
-    const sentRequest = page.waitForRequest('**/commands/whatsapp/*/messages');
     release();
-    const body = (await sentRequest).postDataJSON() as { idempotencyKey?: string; text?: string; to?: string };
+    const body = (await eventually(() => held, 5_000, 'the send command')).postDataJSON() as {
+      idempotencyKey?: string;
+      text?: string;
+    };
     assert.equal(body.text, text);
     assert.ok(body.idempotencyKey, 'the command carries an idempotency key');
     const send = await eventually(() => stack.inboxHub.sends.find((s) => s.body.message === text), 15_000, 'the send');

@@ -130,6 +130,13 @@ export function agentToken(
   return signToken({ sub, channels, ...(send ? { send } : {}) }, TEST_REALTIME_SECRET, ttlSeconds);
 }
 
+/** A WebSocket frame the page sent or received, when the test saw it. */
+export interface Frame {
+  at: number;
+  sent: boolean;
+  data: string;
+}
+
 /**
  * A page with the inbox open on `token` (through `#token=`), the language chosen, the page's errors
  * collected (a test asserts there were none); `base` another origin in front of realtime (a proxy).
@@ -139,18 +146,30 @@ export async function openInbox(
   base: string,
   token: string,
   lang: 'es' | 'en' = 'es',
-): Promise<{ page: Page; errors: string[] }> {
+): Promise<{ page: Page; errors: string[]; frames: Frame[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'es-ES' });
   const page = await context.newPage();
   const errors: string[] = [];
+  const frames: Frame[] = [];
+  const text = (payload: string | Buffer) => (typeof payload === 'string' ? payload : payload.toString());
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (frame) => frames.push({ at: Date.now(), sent: true, data: text(frame.payload) }));
+    ws.on('framereceived', (frame) => frames.push({ at: Date.now(), sent: false, data: text(frame.payload) }));
+  });
   page.on('pageerror', (error) => errors.push(error.message));
+  // A failed load is named by its response below (the console's line does not say which).
   page.on('console', (message) => {
-    if (message.type() === 'error' && !/status of 40[13]/.test(message.text())) errors.push(message.text());
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+      errors.push(message.text());
+  });
+  page.on('response', (response) => {
+    const path = new URL(response.url()).pathname;
+    if (response.status() >= 400 && path !== '/favicon.ico') errors.push(`${response.status()} ${path}`);
   });
   if (lang !== 'es') await page.addInitScript((l) => localStorage.setItem('puente.inbox.lang', l), lang);
   await page.goto(`${base}/inbox#token=${token}`);
   await page.locator('#sessions').waitFor();
-  return { page, errors };
+  return { page, errors, frames };
 }
 
 /** Opens a session and one of its chats in the page; waits for the thread. */
