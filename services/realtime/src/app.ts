@@ -335,7 +335,8 @@ export const service: ServiceDefinition<typeof Config, 'REALTIME_JWT_SECRET'> = 
       urls: {
         dashboard: `http://127.0.0.1:${http.port}/${fragment}`,
         inbox: `http://127.0.0.1:${http.port}/inbox${fragment}`,
-        websocket: `ws://127.0.0.1:${http.port}/ws` },
+        websocket: `ws://127.0.0.1:${http.port}/ws`,
+      },
       stop: async () => {
         await server.stop();
         await http.close();

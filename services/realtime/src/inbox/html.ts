@@ -11,13 +11,15 @@ const escape = (text: string) => text.replace(/[&<>"']/g, (c) => escapes[c]!);
 export function inboxHtml(base: string): string {
   const es = catalogue.es;
   const text = (key: CatalogueKey) => `data-i18n="${key}">${escape(es[key])}`;
-  const label = (key: CatalogueKey) => `data-i18n-label="${key}" aria-label="${escape(es[key])}" title="${escape(es[key])}"`;
+  const label = (key: CatalogueKey) =>
+    `data-i18n-label="${key}" aria-label="${escape(es[key])}" title="${escape(es[key])}"`;
   return `<!doctype html>
 <html lang="es">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>${escape(es['app.title'])}</title>
 <link rel="stylesheet" href="${base}inbox.css">
 <script type="module" src="${base}page/main.js"></script>

@@ -65,7 +65,8 @@ const withoutSourceMap = (text: string) => text.replace(/^\/\/# sourceMappingURL
  */
 export function loadInboxAssets(webDir = fileURLToPath(new URL('../inbox-web/', import.meta.url))): InboxAssets {
   const sources = new Map<string, string>();
-  for (const file of jsFiles(webDir)) sources.set(relative(webDir, file).split(sep).join('/'), readFileSync(file, 'utf8'));
+  for (const file of jsFiles(webDir))
+    sources.set(relative(webDir, file).split(sep).join('/'), readFileSync(file, 'utf8'));
   if (!sources.has('page/main.js')) throw new Error(`the inbox page is not built: no page/main.js in ${webDir}`);
   for (const [name, path] of Object.entries(VENDOR))
     sources.set(path, readFileSync(fileURLToPath(import.meta.resolve(name)), 'utf8'));
@@ -92,7 +93,12 @@ export function loadInboxAssets(webDir = fileURLToPath(new URL('../inbox-web/', 
 
 function send(res: ServerResponse, status: number, type: string, body: Buffer | string, cache: string): void {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  res.writeHead(status, { ...INBOX_HEADERS, 'content-type': type, 'content-length': bytes.length, 'cache-control': cache });
+  res.writeHead(status, {
+    ...INBOX_HEADERS,
+    'content-type': type,
+    'content-length': bytes.length,
+    'cache-control': cache,
+  });
   res.end(bytes);
 }
 

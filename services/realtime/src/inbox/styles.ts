@@ -90,7 +90,10 @@ button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visib
 .tick[data-tick=read]::before, .tick[data-tick=played]::before { content: "\\2713\\2713"; color: var(--read); }
 .tick[data-tick=failed]::before { content: "\\26A0"; color: var(--bad); }
 .tick[data-tick=unknown]::before { content: "?"; color: var(--warn); font-weight: 700; }
-.bubble .actions { display: flex; gap: .2rem; justify-content: flex-end; opacity: 0; transition: opacity .1s; }
+.bubble { position: relative; }
+.bubble .actions { position: absolute; top: -.7rem; right: .4rem; display: flex; gap: .1rem; background: #fff; border-radius: 6px;
+  box-shadow: 0 1px 3px #0003; opacity: 0; transition: opacity .1s; }
+.bubble[data-status=failed] .actions { position: static; box-shadow: none; background: none; justify-content: flex-end; }
 .bubble:hover .actions, .bubble:focus-within .actions, .bubble[data-status=failed] .actions { opacity: 1; }
 .bubble .actions button { font-size: .78rem; }
 #new-messages { position: absolute; right: 1.5rem; bottom: 7.5rem; border-radius: 1rem; box-shadow: 0 2px 6px #0003; }

@@ -44,13 +44,23 @@ export function uploadRoute(options: UploadRouteOptions): RouteSpec {
       const send = verified.claims.send ?? [];
       if (!send.includes('*') && !send.includes(session)) {
         req.resume();
-        throw refused(ErrorCodes.forbidden, `the token of ${verified.claims.sub} may not send from session ${session}`, {
-          session,
-        });
+        throw refused(
+          ErrorCodes.forbidden,
+          `the token of ${verified.claims.sub} may not send from session ${session}`,
+          {
+            session,
+          },
+        );
       }
       const url = new URL(req.url ?? '/', 'http://realtime');
       const name = url.searchParams.get('name')?.trim();
-      const fileName = name ? name.replace(/[\\/\u0000-\u001f]/g, '_').slice(0, 240) : undefined;
+      // Path separators and control characters out: the name is shown and offered as a download's name.
+      const fileName = name
+        ? [...name]
+            .map((c) => (c === '/' || c === '\\' || c.charCodeAt(0) < 32 ? '_' : c))
+            .join('')
+            .slice(0, 240)
+        : undefined;
       const bytes = await readBody(req, options.maxBytes);
       if (bytes.length === 0) throw refused(ErrorCodes.badRequest, 'the file is empty');
       const declared = mimeOf(req.headers['content-type']);

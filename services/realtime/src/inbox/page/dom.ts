@@ -106,9 +106,10 @@ export function shortTime(iso: string | undefined): string {
   if (Number.isNaN(date.getTime())) return '';
   const today = new Date();
   const sameDay = date.toDateString() === today.toDateString();
-  return new Intl.DateTimeFormat(current, sameDay ? { hour: '2-digit', minute: '2-digit' } : { dateStyle: 'short' }).format(
-    date,
-  );
+  return new Intl.DateTimeFormat(
+    current,
+    sameDay ? { hour: '2-digit', minute: '2-digit' } : { dateStyle: 'short' },
+  ).format(date);
 }
 
 export function fullTime(iso: string | undefined): string {

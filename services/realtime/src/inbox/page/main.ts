@@ -1,7 +1,20 @@
 import { channels, encodeToken, RealtimeClient, type ChannelEvent, type Doc } from '@puente/realtime-client';
 import { languages, type CatalogueKey, type Language } from '../catalogue.js';
 import { ApiError, call, maySend, paths, TOKEN_KEY, tokenInfo, whenUnauthorized, type TokenInfo } from './api.js';
-import { byId, el, fullTime, language, num, obj, reconcile, setLanguage, shortTime, str, t, translateStatic } from './dom.js';
+import {
+  byId,
+  el,
+  fullTime,
+  language,
+  num,
+  obj,
+  reconcile,
+  setLanguage,
+  shortTime,
+  str,
+  t,
+  translateStatic,
+} from './dom.js';
 import { qrPng } from './qr.js';
 import { statusLabel, Thread, type Message, type Outgoing } from './thread.js';
 
@@ -469,7 +482,9 @@ class App {
       );
       if (last.fromMe && last.status) {
         const label = statusLabel(last.status);
-        preview.append(el('span', { class: 'tick', 'data-tick': last.status, role: 'img', 'aria-label': label, title: label }));
+        preview.append(
+          el('span', { class: 'tick', 'data-tick': last.status, role: 'img', 'aria-label': label, title: label }),
+        );
       }
       preview.append(el('span', { class: 'preview-text' }, last.text || typeName(last.type)));
     }
@@ -530,7 +545,9 @@ class App {
     byId('conversation-lists').hidden = true;
     box.replaceChildren(el('p', { class: 'muted' }, t('search.searching')));
     try {
-      const found = obj(await call(this.info.token, 'GET', paths.search(this.session, q), undefined, { signal: abort.signal }));
+      const found = obj(
+        await call(this.info.token, 'GET', paths.search(this.session, q), undefined, { signal: abort.signal }),
+      );
       if (abort.signal.aborted) return;
       const items: HTMLElement[] = [];
       const item = (chatId: string, name: string, detail: string | undefined) =>
@@ -802,6 +819,7 @@ function arrayOf(value: unknown): Record<string, unknown>[] {
 }
 
 function initials(name: string): string {
+  if (!/\p{L}/u.test(name)) return '#';
   const letters = name
     .split(/\s+/)
     .filter(Boolean)

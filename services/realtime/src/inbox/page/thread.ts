@@ -67,7 +67,15 @@ export function readMessage(doc: Doc): Message | undefined {
 
 /** Order of the thread: by time, then id. */
 function compare(a: Message, b: Message): number {
-  return a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0;
+  return a.timestamp < b.timestamp
+    ? -1
+    : a.timestamp > b.timestamp
+      ? 1
+      : a.messageId < b.messageId
+        ? -1
+        : a.messageId > b.messageId
+          ? 1
+          : 0;
 }
 
 export interface ThreadHost {
@@ -247,8 +255,7 @@ export class Thread {
     }
     this.docs.set(doc._id, message);
     if (message.commandId)
-      for (const [key, pending] of this.pending)
-        if (pending.commandId === message.commandId) this.pending.delete(key);
+      for (const [key, pending] of this.pending) if (pending.commandId === message.commandId) this.pending.delete(key);
   }
 
   private schedule(): void {
@@ -347,7 +354,9 @@ export class Thread {
 
   private senderName(message: Message): string | undefined {
     if (message.direction === 'out') return message.sentBy ?? t('bubble.you');
-    return message.pushName ?? (message.from ? (this.host.nameOf(message.from) ?? message.from.split('@')[0]) : undefined);
+    return (
+      message.pushName ?? (message.from ? (this.host.nameOf(message.from) ?? message.from.split('@')[0]) : undefined)
+    );
   }
 
   private bubble(message: Message, reactions: string[], byId: Map<string, Message>): HTMLElement {
@@ -387,7 +396,11 @@ export class Thread {
       node.append(el('p', { class: 'text', 'data-role': 'text' }, t('reply.file', { name: message.resend.fileName })));
     if (reactions.length > 0)
       node.append(
-        el('p', { class: 'reactions', 'data-role': 'reactions', 'aria-label': t('bubble.reactions') }, reactions.join(' ')),
+        el(
+          'p',
+          { class: 'reactions', 'data-role': 'reactions', 'aria-label': t('bubble.reactions') },
+          reactions.join(' '),
+        ),
       );
     if (out && (message.status === 'failed' || message.status === 'unknown')) {
       const why =
@@ -399,17 +412,19 @@ export class Thread {
     const meta = el('p', { class: 'meta' });
     if (out && message.sentBy)
       meta.append(el('span', { class: 'agent', 'data-role': 'agent' }, t('bubble.agent', { agent: message.sentBy })));
-    meta.append(el('time', { datetime: message.timestamp, title: fullTime(message.timestamp) }, hourOf(message.timestamp)));
+    meta.append(
+      el('time', { datetime: message.timestamp, title: fullTime(message.timestamp) }, hourOf(message.timestamp)),
+    );
     if (out && message.status) {
       const label = statusLabel(message.status);
-      meta.append(el('span', { class: 'tick', 'data-tick': message.status, role: 'img', 'aria-label': label, title: label }));
+      meta.append(
+        el('span', { class: 'tick', 'data-tick': message.status, role: 'img', 'aria-label': label, title: label }),
+      );
     }
     node.append(meta);
     const actions = el('div', { class: 'actions' });
     if (!message.messageId.startsWith('pending:'))
-      actions.append(
-        el('button', { type: 'button', 'data-action': 'quote', class: 'link' }, t('bubble.quote')),
-      );
+      actions.append(el('button', { type: 'button', 'data-action': 'quote', class: 'link' }, t('bubble.quote')));
     if (out && message.status === 'failed' && (message.resend || message.text || message.media))
       actions.append(el('button', { type: 'button', 'data-action': 'retry', class: 'link' }, t('bubble.retry')));
     if (actions.childElementCount > 0) node.append(actions);
@@ -461,17 +476,23 @@ export class Thread {
     if (state !== 'stored') return el('p', { class: 'media-note' }, t('media.pending'));
     const mime = str(media.mimeType) ?? '';
     const kind =
-      message.type === 'image' || message.type === 'sticker' || (message.type !== 'document' && mime.startsWith('image/'))
+      message.type === 'image' ||
+      message.type === 'sticker' ||
+      (message.type !== 'document' && mime.startsWith('image/'))
         ? 'img'
         : message.type === 'video' || (message.type !== 'document' && mime.startsWith('video/'))
           ? 'video'
-          : message.type === 'audio' || message.type === 'voice' || (message.type !== 'document' && mime.startsWith('audio/'))
+          : message.type === 'audio' ||
+              message.type === 'voice' ||
+              (message.type !== 'document' && mime.startsWith('audio/'))
             ? 'audio'
             : 'a';
     const fileName = str(media.fileName) ?? `${message.messageId}${extensionOf(mime)}`;
     let node: HTMLElement;
-    if (kind === 'img') node = el('img', { 'data-role': 'media', alt: message.text ?? t('media.image'), class: 'media' });
-    else if (kind === 'video') node = el('video', { 'data-role': 'media', controls: '', preload: 'metadata', class: 'media' });
+    if (kind === 'img')
+      node = el('img', { 'data-role': 'media', alt: message.text ?? t('media.image'), class: 'media' });
+    else if (kind === 'video')
+      node = el('video', { 'data-role': 'media', controls: '', preload: 'metadata', class: 'media' });
     else if (kind === 'audio') node = el('audio', { 'data-role': 'media', controls: '', preload: 'metadata' });
     else {
       node = el(
