@@ -103,11 +103,11 @@ describe('inbox in Chromium', () => {
     // Live: the open chat's new message, timed from the webhook's 200 to its paint (in the page's clock).
     const live = uniqueName('A2-');
     await armPaintWatch(page, 'live', live, a);
-    await inboxHubWebhook(stack.gatewayUrl, stack.session, 'message.received', incoming(a, live, 'Llegó en vivo 🚀'));
+    await inboxHubWebhook(stack.gatewayUrl, stack.session, 'message.received', incoming(a, live, 'Llegó en vivo ✓'));
     const answeredAt = Date.now();
     const elapsed = (await paintedAt(page, 'live')) - answeredAt;
     assert.ok(elapsed < 1_000, `painted ${elapsed} ms after the webhook's 200`);
-    assert.equal(await page.locator(`${bubble(live)} [data-role=text]`).innerText(), 'Llegó en vivo 🚀');
+    assert.equal(await page.locator(`${bubble(live)} [data-role=text]`).innerText(), 'Llegó en vivo ✓');
     assert.equal(await page.locator(bubble(live)).getAttribute('data-direction'), 'in');
 
     // b: one new message delivered twice, then another: the badge counts 1 + 2, not 4.
@@ -166,7 +166,7 @@ describe('inbox in Chromium', () => {
     await arrive(chat, uniqueName('R1-'), 'Quiero hacer un pedido');
     const { page, errors } = await openInbox(stack.browser, stack.url, agentToken('ana', [stack.session]));
     await openChat(page, stack.session, chat);
-    const text = `Claro, le ayudo ${uniqueName('')}`;
+    const text = 'Claro, le ayudo con su pedido.'; // one reply of this text per stack
     // Every bubble showing this text, over time: the statuses it had and how many showed it at once.
     await page.evaluate((text) => {
       const w = window as unknown as { seen: { statuses: string[]; most: number } };

@@ -88,6 +88,8 @@ export async function startInboxStack(extraSessions: string[] = []): Promise<Inb
       WHATSAPP_RECONCILE_INTERVAL_MS: '1000',
     }),
   });
+  // The sessions say they are connected (the pairing one stays waiting for its QR), as Inbox Hub reports it.
+  await inboxHubWebhook(gateway.url, session, 'session.connected', { status: 'connected', phone: '34910000001' });
   const realtime = await startTestRealtime(bus, db, { REALTIME_GATEWAY_URL: gateway.url });
   const browser = await launchChromium();
   return {
