@@ -18,6 +18,7 @@ import {
   messagesProjection,
   sessionsProjection,
   WhatsAppProjections,
+  type MessageDoc,
 } from '@puente/whatsapp';
 import type { BenchEnv } from './bus.js';
 import { machine, metric, type BenchResult } from './result.js';
@@ -130,8 +131,11 @@ export function whatsappWorkload(ns: string, n = EVENTS): DomainEvent[] {
 function perEventWrites(
   events: readonly DomainEvent[],
 ): { collection: string; key: string; doc: Record<string, unknown>; first: boolean }[][] {
-  const firstContent = new Map<string, number | undefined>();
-  const facts = { firstContentAt: (key: string) => firstContent.get(key) };
+  const messageDocs = new Map<string, MessageDoc | undefined>();
+  const facts = {
+    firstContentAt: (key: string) => messageDocs.get(key)?.firstContentAt,
+    message: (key: string) => messageDocs.get(key),
+  };
   const projections = [
     messagesProjection(),
     conversationsProjection(facts),
@@ -147,7 +151,7 @@ function perEventWrites(
       for (const key of keysOf(projection, event)) {
         const before = state[p]!.get(key) ?? null;
         const after = evolveDoc(projection, before, event, { key, position });
-        if (p === 0) firstContent.set(key, (after as { firstContentAt?: number } | null)?.firstContentAt);
+        if (p === 0) messageDocs.set(key, (after as MessageDoc | null) ?? undefined);
         if (!after || after === before) continue;
         state[p]!.set(key, after);
         writes.push({

@@ -8,6 +8,7 @@ export const Collections = {
   waContacts: 'wa_contacts',
   waConversations: 'wa_conversations',
   waMessages: 'wa_messages',
+  waTemplates: 'wa_templates',
   bitrixLinks: 'bitrix_links',
   commands: 'commands',
   /** Per-projection checkpoints (the last stream position each projection has applied). */
@@ -57,6 +58,7 @@ export const ChannelRoutes = {
     collection: Collections.waMessages,
     timeField: 'timestamp',
   },
+  waTemplates: { channel: 'whatsapp.templates.<session>', collection: Collections.waTemplates },
   bitrixLinks: { channel: 'bitrix.links', collection: Collections.bitrixLinks },
   commands: { channel: 'commands.<session>', collection: Collections.commands },
 } as const satisfies Record<string, ChannelRouteDescriptor>;
@@ -88,6 +90,7 @@ export const Channels = {
   whatsappContacts: (session: string) => channelOf(ChannelRoutes.waContacts, { session }),
   whatsappConversations: (session: string) => channelOf(ChannelRoutes.waConversations, { session }),
   whatsappMessages: (session: string, chat: string) => channelOf(ChannelRoutes.waMessages, { session, chatId: chat }),
+  whatsappTemplates: (session: string) => channelOf(ChannelRoutes.waTemplates, { session }),
   bitrixLinks: () => channelOf(ChannelRoutes.bitrixLinks, {}),
   commands: (session: string) => channelOf(ChannelRoutes.commands, { session }),
 } as const;

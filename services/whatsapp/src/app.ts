@@ -27,6 +27,7 @@ import { inboxHubFrom } from './providers/inboxhub.js';
 import { wahaFrom } from './providers/waha.js';
 import { FullSync, SYNC_STALE_MS, SyncBusyError, type SyncState } from './sync/fullSync.js';
 import { inboxHubSource, type SyncSource } from './sync/source.js';
+import { TemplateSync, WabaDirectory } from './templates/templateSync.js';
 
 /** The providers whose sessions are fully synced on connect. */
 export type SyncProvider = 'inboxhub' | 'evolution' | 'waha';
@@ -43,6 +44,8 @@ export class WhatsAppApp {
   readonly sync: FullSync | undefined;
   /** Every configured provider's full sync (Inbox Hub, Evolution API, WAHA). */
   readonly syncs: Partial<Record<SyncProvider, FullSync>>;
+  /** Cloud API sessions' message templates (`wa_templates`), when the Cloud API is configured. */
+  readonly templates: TemplateSync | undefined;
   private readonly running = new Map<string, Promise<unknown>>();
   private stopping = false;
   private sweeper: NodeJS.Timeout | undefined;
@@ -73,6 +76,15 @@ export class WhatsAppApp {
       : undefined;
     const evolution = evolutionFrom(config);
     const waha = wahaFrom(config);
+    this.templates = cloud
+      ? new TemplateSync({
+          bus,
+          db,
+          logger,
+          source: cloud,
+          wabas: new WabaDirectory(config.WHATSAPP_WABA_IDS, config.WHATSAPP_WABA_ID),
+        })
+      : undefined;
     this.mediaWorker = mediaWorkerFrom({ bus, db, logger, config, store: this.media, inboxHub });
     this.commands = new CommandHandler({
       bus,
@@ -99,6 +111,7 @@ export class WhatsAppApp {
         if (this.stopping) throw new Error('the service is stopping');
         return this.startSync(session, provider);
       },
+      syncTemplates: this.templates ? (session) => this.templates!.sync(session) : undefined,
     });
     // One set of limits (INBOXHUB_SYNC_*) for every provider's full sync.
     const fullSync = (source: SyncSource) =>
@@ -199,6 +212,30 @@ export class WhatsAppApp {
       if (sync && mine && state.phase === 'running' && Date.now() - state.heartbeatAt >= sync.staleAfterMs)
         void this.startSync(state.session, provider);
     }
+  }
+
+  /**
+   * Reads the templates of the Cloud API sessions with a known WhatsApp Business Account, in the
+   * background (a failure is logged; "sync now" reads them again).
+   */
+  syncTemplatesAtStart(): Promise<void> {
+    const templates = this.templates;
+    if (!templates) return Promise.resolve();
+    const run = (async () => {
+      for (const session of await templates.sessionsAtStart(this.deps.config.WHATSAPP_SESSIONS)) {
+        if (this.stopping) return;
+        await templates
+          .sync(session)
+          .catch((error: unknown) =>
+            this.deps.logger.warn({ session, err: (error as Error).message }, 'could not read the templates'),
+          );
+      }
+    })().catch((error: unknown) =>
+      this.deps.logger.warn({ err: (error as Error).message }, 'could not read the templates at start'),
+    );
+    this.running.set('templates:start', run);
+    void run.finally(() => this.running.delete('templates:start'));
+    return run;
   }
 
   /** Starts the periodic sweep of sends whose result was lost. */
@@ -394,6 +431,7 @@ export async function startWhatsApp(deps: {
     consumers,
   });
   await app.resumeStaleSyncs();
+  void app.syncTemplatesAtStart();
   app.startReconciling();
   return {
     app,

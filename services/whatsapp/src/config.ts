@@ -79,6 +79,28 @@ export const Config = z.object({
     .default('/api/{session}/chats/{chat}/messages/{message}?downloadMedia=true'),
   WHATSAPP_ACCESS_TOKEN: z.string().optional(),
   WHATSAPP_GRAPH_URL: url(['https', 'http']).default('https://graph.facebook.com/v21.0'),
+  /** The WhatsApp Business Account of every Cloud API session not named in WHATSAPP_WABA_IDS (its templates are read from it). */
+  WHATSAPP_WABA_ID: z.string().regex(/^\d+$/, 'a WABA id is digits').optional(),
+  /**
+   * Comma-separated `<phone-number-id>:<waba-id>`: each Cloud API session's WhatsApp Business Account
+   * (the webhook's `entry[].id`), whose message templates the service reads on start and on "sync now".
+   */
+  WHATSAPP_WABA_IDS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const pairs = (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((pair) => pair.split(':').map((s) => s.trim()));
+      for (const pair of pairs)
+        if (pair.length !== 2 || !pair[0] || !/^\d+$/.test(pair[1]!)) {
+          ctx.addIssue({ code: 'custom', message: `not <phone-number-id>:<waba-id>: ${pair.join(':')}` });
+          return z.NEVER;
+        }
+      return pairs.map(([session, waba]) => [session!, waba!] as const);
+    }),
   WHATSAPP_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   /** Sends per second per session (the Cloud API allows 80 per number by default; Baileys numbers are safer slower). */
   WHATSAPP_SEND_RATE: z.coerce.number().positive().max(1_000).default(10),

@@ -15,7 +15,16 @@ export {
   messagesProjection,
   sessionsProjection,
 } from './readModels.js';
-export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, MessageMedia, SessionDoc } from './readModels.js';
+export type {
+  CommandDoc,
+  ContactDoc,
+  ConversationDoc,
+  MessageDoc,
+  MessageMedia,
+  SessionDoc,
+  TemplateDoc,
+} from './readModels.js';
+export { templateKey } from './templates/templatesProjection.js';
 export { MediaWorker, type MediaWorkerOptions } from './media/mediaWorker.js';
 export {
   MediaTransientError,

@@ -14,9 +14,17 @@ import { conversationsProjection, type ConversationDoc } from './conversations/c
 import { messageFacts } from './messages/facts.js';
 import { messagesProjection, type MessageDoc, type MessageMedia } from './messages/messagesProjection.js';
 import { sessionsProjection, type SessionDoc } from './sessions/sessionsProjection.js';
+import { templatesProjection, type TemplateDoc } from './templates/templatesProjection.js';
 
-export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, MessageMedia, SessionDoc };
-export { commandsProjection, contactsProjection, conversationsProjection, messagesProjection, sessionsProjection };
+export type { CommandDoc, ContactDoc, ConversationDoc, MessageDoc, MessageMedia, SessionDoc, TemplateDoc };
+export {
+  commandsProjection,
+  contactsProjection,
+  conversationsProjection,
+  messagesProjection,
+  sessionsProjection,
+  templatesProjection,
+};
 
 const messages = messagesProjection();
 
@@ -29,7 +37,13 @@ export const whatsappGroup: ProjectionGroup = {
   lead: [messages],
   follow: (upstream) => {
     const facts = messageFacts(upstream, messages);
-    return [conversationsProjection(facts), sessionsProjection(facts), contactsProjection(), commandsProjection()];
+    return [
+      conversationsProjection(facts),
+      sessionsProjection(facts),
+      contactsProjection(),
+      commandsProjection(),
+      templatesProjection(),
+    ];
   },
 };
 
@@ -40,6 +54,7 @@ export const whatsappRoutes = [
   ChannelRoutes.waSessions,
   ChannelRoutes.waContacts,
   ChannelRoutes.commands,
+  ChannelRoutes.waTemplates,
 ];
 
 /** The WhatsApp read models on their stores (see `ProjectionGroupStore`). */
@@ -59,6 +74,7 @@ export interface InMemoryState {
   sessions: Map<string, SessionDoc>;
   contacts: Map<string, ContactDoc>;
   commands: Map<string, CommandDoc>;
+  templates: Map<string, TemplateDoc>;
 }
 
 const NAMES = {
@@ -67,6 +83,7 @@ const NAMES = {
   sessions: 'whatsapp-sessions',
   contacts: 'whatsapp-contacts',
   commands: 'whatsapp-commands',
+  templates: 'whatsapp-templates',
 } as const;
 
 /**
@@ -80,6 +97,7 @@ export function evolveAll(events: readonly DomainEvent[], state?: InMemoryState,
     sessions: new Map(),
     contacts: new Map(),
     commands: new Map(),
+    templates: new Map(),
   };
   const group: GroupState = new Map(
     Object.entries(NAMES).map(([field, name]) => [

@@ -21,6 +21,7 @@ import {
   SessionQrV1,
   SessionStatusV1,
   SessionSyncV1,
+  TemplatesSyncedV1,
 } from './whatsapp.js';
 import { GlymsRowChangedV1, type GlymsRowChangedV1 as GlymsRowChanged } from './glyms.js';
 import { BitrixFailedV1, BitrixSyncedV1 } from './bitrix.js';
@@ -131,6 +132,13 @@ export const EventDefinitions = {
     stream: 'EVENTS',
     description: "A full sync of a session from its gateway's API started, progressed, completed or failed.",
     subject: (d) => `evt.whatsapp.session.sync.${t(d.session)}`,
+    key: (d) => d.session,
+  }),
+  'whatsapp.templates.synced.v1': define({
+    data: TemplatesSyncedV1,
+    stream: 'EVENTS',
+    description: "A Cloud API session's message templates were read from its WhatsApp Business Account.",
+    subject: (d) => `evt.whatsapp.templates.synced.${t(d.session)}`,
     key: (d) => d.session,
   }),
   'whatsapp.contact.updated.v1': define({

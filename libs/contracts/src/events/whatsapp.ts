@@ -207,6 +207,37 @@ export const SessionSyncV1 = SessionScoped.extend({
 });
 export type SessionSyncV1 = z.infer<typeof SessionSyncV1>;
 
+/**
+ * One of a WhatsApp Business Account's message templates, as Meta's Graph API lists it
+ * (`GET /{waba-id}/message_templates`): `status` is Meta's (`APPROVED`, `PENDING`, `REJECTED`, `PAUSED`,
+ * `DISABLED`, ...; only `APPROVED` ones can be sent), `components` its header, body, footer and buttons
+ * as Meta describes them.
+ */
+export const MessageTemplate = z.object({
+  /** Meta's template id. */
+  id: z.string().min(1),
+  name: z.string().min(1),
+  /** Language and locale code (`es`, `en_US`). */
+  language: z.string().min(1),
+  status: z.string().min(1),
+  category: z.string().min(1),
+  components: z.array(z.record(z.string(), z.unknown())),
+});
+export type MessageTemplate = z.infer<typeof MessageTemplate>;
+
+/**
+ * A Cloud API session's message templates were read from its WhatsApp Business Account: `templates` is
+ * the whole list as Meta has it now; `removed` names the templates the read model held that are gone.
+ */
+export const TemplatesSyncedV1 = SessionScoped.extend({
+  /** The WhatsApp Business Account the templates belong to. */
+  wabaId: z.string().min(1),
+  templates: z.array(MessageTemplate),
+  removed: z.array(z.object({ name: z.string().min(1), language: z.string().min(1) })),
+  timestamp: Timestamp,
+});
+export type TemplatesSyncedV1 = z.infer<typeof TemplatesSyncedV1>;
+
 /** What a command asks: send a message, mark a chat read, or run a session's full sync. */
 export const CommandKind = z.enum(['send_message', 'mark_read', 'sync_session']);
 export type CommandKind = z.infer<typeof CommandKind>;

@@ -112,6 +112,23 @@ export const EventExamples: { [T in EventType]: EventData<T> } = {
     counts: { contacts: 120, chats: 20, messages: 350 },
     timestamp: at,
   },
+  'whatsapp.templates.synced.v1': {
+    session: '106540352242922',
+    provider: 'cloud-api',
+    wabaId: '102290129340398',
+    templates: [
+      {
+        id: '1667192013751005',
+        name: 'pedido_listo',
+        language: 'es',
+        status: 'APPROVED',
+        category: 'UTILITY',
+        components: [{ type: 'BODY', text: 'Hola {{1}}, su pedido {{2}} está listo.' }],
+      },
+    ],
+    removed: [{ name: 'oferta_vieja', language: 'es' }],
+    timestamp: at,
+  },
   'whatsapp.contact.updated.v1': {
     session,
     provider: 'waha',

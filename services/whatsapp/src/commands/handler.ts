@@ -31,6 +31,7 @@ import {
   type OutgoingMedia,
 } from './outgoingMedia.js';
 import { SendQueueFullError, type SessionRateLimiter } from './rateLimit.js';
+import { WabaNotConfiguredError } from '../templates/templateSync.js';
 
 const SOURCE = 'urn:puente:whatsapp';
 
@@ -52,6 +53,8 @@ export interface CommandDeps {
   unavailable: Partial<Record<WhatsAppProvider, string>>;
   /** Starts (or joins) a session's full sync through a provider; undefined when that provider cannot sync here. */
   startSync: (session: string, provider: Exclude<WhatsAppProvider, 'cloud-api'>) => Promise<unknown> | undefined;
+  /** Reads a Cloud API session's message templates into `wa_templates` (its "sync now"); undefined without the Cloud API. */
+  syncTemplates?: ((session: string) => Promise<number>) | undefined;
 }
 
 /** The providers whose sends go through a {@link GatewayClient}. */
@@ -294,8 +297,21 @@ export class CommandHandler {
         error: { code, message: text },
       });
     if (!provider) return fail('PROVIDER_UNKNOWN', `no provider is known for session ${c.session}`);
-    if (provider === 'cloud-api')
-      return fail('SYNC_NOT_SUPPORTED', 'the Cloud API has no history to sync: messages arrive only by webhook');
+    if (provider === 'cloud-api') {
+      // No history to sync (messages arrive only by webhook): "sync now" reads the number's templates.
+      if (!this.deps.syncTemplates)
+        return fail('SYNC_NOT_SUPPORTED', 'the Cloud API has no history to sync: messages arrive only by webhook');
+      try {
+        await this.deps.syncTemplates(c.session);
+      } catch (error) {
+        if (error instanceof WabaNotConfiguredError) return fail('SYNC_NOT_SUPPORTED', error.message);
+        // A throttle or an answer that never came is retried; a refusal ends the command.
+        if (error instanceof ProviderError && (error.kind === 'rejected' || error.kind === 'auth'))
+          return fail(error.code, error.message);
+        throw error;
+      }
+      return this.outcome('whatsapp.command.sent.v1', c.session, c.commandId, 'sync_session', {});
+    }
     const run = this.deps.startSync(c.session, provider);
     if (!run)
       return fail(

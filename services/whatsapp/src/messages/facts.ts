@@ -34,11 +34,19 @@ export const chatKey = (session: string, jid: string): string => `${session}:${n
  */
 export interface MessageFacts {
   firstContentAt(messageKey: string): number | undefined;
+  /**
+   * What the messages read model holds about a message the current batch touched, as it stands after
+   * the batch (the store) or after the current event (in memory): its chat and its delivery status,
+   * ranked there (`STATUS_RANK`), with that status's version (`_v.status`: rank, then the position of
+   * the event that set it). Undefined for a message the batch did not touch.
+   */
+  message(messageKey: string): Pick<MessageDoc, 'chatId' | 'status' | '_v'> | undefined;
 }
 
 /** The message facts of a group whose lead is the messages projection (`whatsappGroup`). */
 export function messageFacts(upstream: Upstream, messages: { name: string }): MessageFacts {
-  return { firstContentAt: (key) => upstream.doc<MessageDoc>(messages as never, key)?.firstContentAt };
+  const doc = (key: string) => upstream.doc<MessageDoc>(messages as never, key);
+  return { firstContentAt: (key) => doc(key)?.firstContentAt, message: doc };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProviderError, requestJson, retryAfterMs, type JsonResponse } from '@puente/runtime';
+import type { MessageTemplate } from '@puente/contracts';
 import type { OutgoingMedia, OutgoingMediaType } from '../commands/outgoingMedia.js';
 
 /**
@@ -37,6 +38,41 @@ const GraphError = z
   .loose();
 
 const Uploaded = z.object({ id: z.string().min(1) }).loose();
+
+/**
+ * One page of `GET /{waba-id}/message_templates` (Meta's Graph API, cursor paging): `data` holds the
+ * fields asked for with `fields=`; `paging.next` is absent on the last page, and `paging.cursors.after`
+ * is the cursor of the next one.
+ */
+const TemplatesPage = z
+  .object({
+    data: z.array(
+      z
+        .object({
+          id: z.string().min(1),
+          name: z.string().min(1),
+          language: z.string().min(1),
+          status: z.string().min(1),
+          category: z.string().min(1),
+          components: z.array(z.record(z.string(), z.unknown())).optional(),
+        })
+        .loose(),
+    ),
+    paging: z
+      .object({
+        cursors: z.object({ before: z.string().optional(), after: z.string().optional() }).loose().optional(),
+        next: z.string().optional(),
+      })
+      .loose()
+      .optional(),
+  })
+  .loose();
+
+/** The template fields Puente reads (`fields=` of the listing). */
+const TEMPLATE_FIELDS = 'id,name,language,status,category,components';
+/** Templates per page of the listing, and pages read at most (a WABA holds a few hundred templates at most). */
+const TEMPLATE_PAGE_SIZE = 100;
+const TEMPLATE_MAX_PAGES = 100;
 
 const MB = 1024 * 1024;
 /**
@@ -187,6 +223,50 @@ export class CloudApiClient {
     }
     const error = graphFailure({ status: response.status, headers: response.headers, body }, 'the upload');
     throw error.kind === 'unknown' ? new ProviderError('rejected', error.code, error.message, error.status) : error;
+  }
+
+  /**
+   * Every message template of a WhatsApp Business Account, every status (`GET /{waba-id}/message_templates`,
+   * `fields=id,name,language,status,category,components`), page after page by `paging.cursors.after`
+   * while Meta gives a `paging.next`.
+   */
+  async listTemplates(wabaId: string): Promise<MessageTemplate[]> {
+    const templates: MessageTemplate[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < TEMPLATE_MAX_PAGES; page++) {
+      const query = new URLSearchParams({ fields: TEMPLATE_FIELDS, limit: String(TEMPLATE_PAGE_SIZE) });
+      if (after) query.set('after', after);
+      const response = await requestJson(
+        `${this.config.graphUrl.replace(/\/$/, '')}/${encodeURIComponent(wabaId)}/message_templates?${query.toString()}`,
+        { method: 'GET', headers: { authorization: `Bearer ${this.config.accessToken}` } },
+        this.config.timeoutMs,
+      );
+      if (response.status < 200 || response.status >= 300) throw graphFailure(response, 'the template listing');
+      const parsed = TemplatesPage.safeParse(response.body);
+      if (!parsed.success)
+        throw new ProviderError(
+          'unknown',
+          'BAD_RESPONSE',
+          `the Cloud API answered the template listing ${response.status} without a template list`,
+          response.status,
+        );
+      for (const t of parsed.data.data)
+        templates.push({
+          id: t.id,
+          name: t.name,
+          language: t.language,
+          status: t.status,
+          category: t.category,
+          components: t.components ?? [],
+        });
+      after = parsed.data.paging?.cursors?.after;
+      if (!parsed.data.paging?.next || !after) return templates;
+    }
+    throw new ProviderError(
+      'unknown',
+      'TOO_MANY_PAGES',
+      `the template listing did not end after ${TEMPLATE_MAX_PAGES} pages of ${TEMPLATE_PAGE_SIZE}`,
+    );
   }
 
   private url(phoneNumberId: string, edge: 'messages' | 'media'): string {

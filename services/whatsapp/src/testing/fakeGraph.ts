@@ -13,6 +13,10 @@ import { FakeMediaFiles } from './fakeMedia.js';
  * Media: `GET /{media-id}` (bearer) answers `{url, mime_type, sha256, file_size, id}` with a download URL
  * (its own path, as Meta's lookaside host; bearer required) that expires after `mediaUrlTtlMs` (404
  * then); an id removed with `expireMedia` is Graph's unknown object (400, code 100, subcode 33).
+ * Templates: `GET /{waba-id}/message_templates` lists `templates` as Meta does: `fields=` picks the
+ * fields (`id` always), `status=` filters, `limit` (default 25) pages with cursor paging
+ * (`paging.cursors.before/after`, `paging.next` only while a page follows); an unknown WABA or a
+ * cursor it never gave out is refused (400, code 100).
  */
 export interface FakeGraphOptions {
   accessToken?: string;
@@ -60,6 +64,28 @@ const UPLOAD_LIMITS: Record<string, number> = {
   'video/mp4': 16 * MB,
 };
 
+/** A message template as Meta lists it (`GET /{waba-id}/message_templates`). */
+export interface GraphTemplate {
+  id: string;
+  name: string;
+  language: string;
+  status:
+    | 'APPROVED'
+    | 'IN_APPEAL'
+    | 'PENDING'
+    | 'REJECTED'
+    | 'PENDING_DELETION'
+    | 'DELETED'
+    | 'DISABLED'
+    | 'PAUSED'
+    | 'LIMIT_EXCEEDED';
+  category: 'MARKETING' | 'UTILITY' | 'AUTHENTICATION';
+  components: Record<string, unknown>[];
+}
+
+/** The fields Graph answers for a template when `fields=` is not given (Meta's sample response). */
+const TEMPLATE_DEFAULT_FIELDS = ['name', 'components', 'language', 'status', 'category', 'id'] as const;
+
 export interface GraphSend {
   phoneNumberId: string;
   body: Record<string, unknown>;
@@ -94,6 +120,10 @@ export class FakeGraph {
   /** Uploaded media by id; a send's `{type: {id}}` must name one of these. */
   readonly uploads = new Map<string, GraphUpload>();
   readonly reads: { phoneNumberId: string; messageId: string }[] = [];
+  /** The WABA's message templates, in Meta's order (a test adds, removes or changes them). */
+  templates: GraphTemplate[] = [];
+  /** Each `message_templates` request's query (`fields`, `limit`, `after`, `status`...). */
+  readonly templateListings: URLSearchParams[] = [];
   rateLimited = 0;
   /** Download URLs handed out by `GET /{media-id}`: a test expires them, or makes the next downloads fail. */
   readonly mediaFiles: FakeMediaFiles;
@@ -216,6 +246,8 @@ export class FakeGraph {
       );
       return;
     }
+    const listing = /^\/v\d+\.\d+\/([^/]+)\/message_templates$/.exec(url.pathname);
+    if (req.method === 'GET' && listing) return this.listTemplates(decodeURIComponent(listing[1]!), url, res, fail);
     const upload = /^\/v\d+\.\d+\/([^/]+)\/media$/.exec(url.pathname);
     if (req.method === 'POST' && upload)
       return this.upload(decodeURIComponent(upload[1]!), req.headers['content-type'], Buffer.concat(chunks), res, fail);
@@ -294,6 +326,57 @@ export class FakeGraph {
    * POST makes Meta's verification request to the callback first (`hub.mode=subscribe`,
    * `hub.verify_token`, `hub.challenge`) and fails with (#2200) unless the challenge comes back.
    */
+  private listTemplates(
+    wabaId: string,
+    url: URL,
+    res: ServerResponse,
+    fail: (status: number, code: number, message: string, extra?: Record<string, unknown>) => void,
+  ): void {
+    this.templateListings.push(url.searchParams);
+    if (wabaId !== this.wabaId)
+      return fail(400, 100, `Unsupported get request. Object with ID '${wabaId}' does not exist`, {
+        error_subcode: 33,
+      });
+    const q = url.searchParams;
+    const statuses = q
+      .get('status')
+      ?.split(',')
+      .map((v) => v.trim().toUpperCase());
+    const all = this.templates.filter((t) => !statuses || statuses.includes(t.status));
+    const limit = Number(q.get('limit') ?? 25);
+    if (!Number.isInteger(limit) || limit < 1) return fail(400, 100, '(#100) Param limit must be a positive integer');
+    const cursor = (index: number) => Buffer.from(`tpl:${index}`).toString('base64url');
+    let start = 0;
+    const after = q.get('after');
+    if (after !== null) {
+      const decoded = /^tpl:(\d+)$/.exec(Buffer.from(after, 'base64url').toString('utf8'));
+      if (!decoded) return fail(400, 100, '(#100) Invalid parameter: after cursor');
+      start = Number(decoded[1]) + 1;
+    }
+    const page = all.slice(start, start + limit);
+    const fields = q
+      .get('fields')
+      ?.split(',')
+      .map((f) => f.trim()) ?? [...TEMPLATE_DEFAULT_FIELDS];
+    const data = page.map((t) =>
+      Object.fromEntries(
+        [...new Set([...fields, 'id'])].flatMap((f) => (f in t ? [[f, t[f as keyof GraphTemplate]]] : [])),
+      ),
+    );
+    const body: Record<string, unknown> = { data };
+    if (page.length > 0) {
+      const last = start + page.length - 1;
+      const next = new URL(url.pathname + url.search, this.url);
+      next.searchParams.set('after', cursor(last));
+      body.paging = {
+        cursors: { before: cursor(start), after: cursor(last) },
+        ...(last < all.length - 1 ? { next: next.toString() } : {}),
+      };
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
   private async subscriptions(
     method: string,
     appId: string,

@@ -5,7 +5,7 @@ export {
   type FakeRequest,
   type FakeSend,
 } from './fakeInboxHub.js';
-export { FakeGraph, type FakeGraphOptions, type GraphSend, type GraphUpload } from './fakeGraph.js';
+export { FakeGraph, type FakeGraphOptions, type GraphSend, type GraphTemplate, type GraphUpload } from './fakeGraph.js';
 export { INBOXHUB_EVENTS } from '../providers/inboxhubApiTypes.js';
 export { FakeEvolution, type FakeEvolutionOptions } from './fakeEvolution.js';
 export { FakeWaha, type FakeWahaOptions } from './fakeWaha.js';
