@@ -366,7 +366,7 @@ describe('inbox in Chromium', () => {
     await page.context().close();
   });
 
-  test('a Cloud API chat whose last inbound message is 25 h old offers approved templates only; a recent one free text', async () => {
+  test('a Cloud API chat whose last inbound message is 25 h old offers the approved templates only, and sends one; a recent one free text', async () => {
     const [old, recent] = ['34699000001', '34699000002'];
     await cloudWebhook(stack.gatewayUrl, stack.cloudNumber, {
       from: old,
@@ -380,18 +380,6 @@ describe('inbox in Chromium', () => {
       text: 'Mensaje de hoy',
       at: new Date(Date.now() - 3_600_000),
     });
-    const templates = stack.db.collection<Record<string, unknown> & { _id: string }>('wa_templates');
-    const template = (name: string, status: string) => ({
-      _id: `${stack.cloudNumber}:${name}:es`,
-      _rev: 1,
-      session: stack.cloudNumber,
-      name,
-      language: 'es',
-      status,
-      category: 'UTILITY',
-      components: [{ type: 'BODY', text: 'Hola, le escribimos por su pedido.' }],
-    });
-    await templates.insertMany([template('seguimiento_pedido', 'APPROVED'), template('promo_rechazada', 'REJECTED')]);
     const chatOf = (phone: string) => `${phone}@s.whatsapp.net`;
     await eventually(
       async () =>
@@ -409,17 +397,27 @@ describe('inbox in Chromium', () => {
       async () => {
         const options = await page
           .locator('select#template option')
-          .evaluateAll((o) => o.map((n) => (n as HTMLOptionElement).value).filter(Boolean));
+          .evaluateAll((o) => o.filter((n) => (n as HTMLOptionElement).value).map((n) => n.textContent ?? ''));
         return options.some((v) => v.includes('seguimiento_pedido')) ? options : undefined;
       },
       10_000,
       'the approved template offered',
     ).then((options) => assert.ok(!options.some((v) => v.includes('promo_rechazada')), 'a rejected one is not'));
     await page.screenshot({ path: screenshotPath('templates') });
+    // The template goes out as one (the Graph fake checks its shape).
+    await page.locator('select#template').selectOption({ label: 'seguimiento_pedido (es)' });
+    await page.locator('#reply button[type=submit]').click();
+    const sent = await eventually(
+      () => stack.graph.sends.find((s) => s.body.type === 'template' && s.body.to === old),
+      15_000,
+      'the template send',
+    );
+    assert.equal((sent.body.template as { name?: string }).name, 'seguimiento_pedido');
     await page.locator(`#conversations [data-chat="${chatOf(recent)}"]`).click();
     await page.locator('#reply-text').waitFor();
     assert.equal(await page.locator('#reply-text').isEditable(), true);
-    assert.equal(await page.locator('[data-role=window-closed]').count(), 0);
+    await page.locator('[data-role=window-closed]').waitFor({ state: 'hidden' });
+    assert.equal(await page.locator('select#template').isVisible(), false, 'no templates inside the window');
     assert.deepEqual(errors, []);
     await page.context().close();
   });

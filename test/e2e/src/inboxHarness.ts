@@ -65,6 +65,20 @@ export async function startInboxStack(extraSessions: string[] = []): Promise<Inb
   const inboxHub = await new FakeInboxHub().start();
   const cloudNumber = String(100_000_000_000_000 + Math.floor(Math.random() * 1e12));
   const graph = await new FakeGraph({ phoneNumberIds: [cloudNumber] }).start();
+  // The number's WABA templates, which the service lists on start: two approved, one rejected.
+  const template = (id: string, name: string, status: 'APPROVED' | 'REJECTED', text: string) => ({
+    id,
+    name,
+    language: 'es',
+    status,
+    category: 'UTILITY' as const,
+    components: [{ type: 'BODY', text }],
+  });
+  graph.templates = [
+    template('900000000000001', 'seguimiento_pedido', 'APPROVED', 'Hola, le escribimos por su pedido.'),
+    template('900000000000002', 'aviso_pedido', 'APPROVED', 'Su pedido está listo.'),
+    template('900000000000003', 'promo_rechazada', 'REJECTED', 'Oferta que Meta no aprobó.'),
+  ];
   const session = uniqueName('ventas-');
   for (const s of [session, ...extraSessions]) {
     inboxHub.seed(s, { contacts: 0, chats: 0, messagesPerChat: 0 }).webhook = {
@@ -85,6 +99,7 @@ export async function startInboxStack(extraSessions: string[] = []): Promise<Inb
       INBOXHUB_PASSWORD: inboxHub.password,
       WHATSAPP_ACCESS_TOKEN: graph.accessToken,
       WHATSAPP_GRAPH_URL: graph.url,
+      WHATSAPP_WABA_IDS: `${cloudNumber}:${graph.wabaId}`,
       WHATSAPP_RECONCILE_INTERVAL_MS: '1000',
     }),
   });

@@ -61,16 +61,6 @@ before(async () => {
     at: new Date(Date.now() - 50 * 3_600_000),
     name: 'Pedro Ruiz',
   });
-  await stack.db.collection<Record<string, unknown> & { _id: string }>('wa_templates').insertOne({
-    _id: `${stack.cloudNumber}:aviso_pedido:es`,
-    _rev: 1,
-    session: stack.cloudNumber,
-    name: 'aviso_pedido',
-    language: 'es',
-    status: 'APPROVED',
-    category: 'UTILITY',
-    components: [{ type: 'BODY', text: 'Su pedido está listo.' }],
-  });
   await eventually(
     async () =>
       (await stack.db.collection(Collections.waConversations).countDocuments({ session: stack.cloudNumber })) === 1
@@ -94,7 +84,9 @@ before(async () => {
     'Marta Gómez',
     'Pedro Ruiz',
     'Cliente de prueba',
-    'aviso_pedido',
+    'aviso_pedido (es)',
+    'seguimiento_pedido (es)',
+    'Hola, le escribimos por su pedido.',
     'Su pedido está listo.',
     'ana',
     'lectora',
