@@ -271,7 +271,15 @@ export class Thread {
     const box = this.box;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
     const before = { height: box.scrollHeight, top: box.scrollTop };
-    const all = [...this.docs.values(), ...this.pending.values()];
+    // A send's own document (`<session>:<command id>`) and the provider's document of it are two writes: for
+    // a moment a reader can hold both. The provider's is the message; the command's is not shown beside it.
+    const provided = new Set(
+      [...this.docs.values()].flatMap((m) => (m.commandId && m.messageId !== m.commandId ? [m.commandId] : [])),
+    );
+    const all = [
+      ...[...this.docs.values()].filter((m) => !(m.messageId === m.commandId && provided.has(m.commandId))),
+      ...this.pending.values(),
+    ];
     const reactions = new Map<string, string[]>();
     const byMessageId = new Map<string, Message>();
     const shown: Message[] = [];
