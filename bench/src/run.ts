@@ -12,6 +12,7 @@ import { runReplayBench } from './replay.js';
 import { runE2eBench } from './e2e.js';
 import { runBitrixBench } from './bitrix.js';
 import { runMediaBench } from './media.js';
+import { runInboxBench } from './inbox.js';
 import { printTable, writeResult, type BenchResult } from './result.js';
 import { writeReport } from './report.js';
 import type { BenchEnv } from './bus.js';
@@ -31,6 +32,7 @@ const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = {
   e2e: runE2eBench,
   bitrix: runBitrixBench,
   media: runMediaBench,
+  inbox: runInboxBench,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -101,6 +101,7 @@ async function main(): Promise<void> {
     say(
       `              (the live dashboard${dashboardToken ? ', with a 12-hour development token' : ''}) and ws://127.0.0.1:${port('realtime')}/ws`,
     );
+    say(`  inbox       http://127.0.0.1:${port('realtime')}/inbox${dashboardToken}`);
     for (const name of ['kissflow-sync', 'whatsapp', 'bitrix-sync'])
       say(`  ${name.padEnd(11)} http://127.0.0.1:${port(name)}/readyz`);
     say(`  NATS        ${stack.natsUrl}   MongoDB ${stack.mongoUrl}   Glyms ${stack.glymsUrl}`);

@@ -122,7 +122,11 @@ describe('the inbox page', () => {
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
     page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text());
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+        problems.push(message.text());
+    });
+    page.on('response', (response) => {
+      if (response.status() >= 400) problems.push(`${response.status()} ${new URL(response.url()).pathname}`);
     });
     const token = signToken({ sub: 'ana', channels: ['whatsapp.>'], send: [session] }, TEST_REALTIME_SECRET, 600);
     await page.goto(`${rt.url}/inbox#token=${token}`);
@@ -155,15 +159,33 @@ describe('the inbox page', () => {
     );
     await item.locator('[data-role=unread]').waitFor({ state: 'detached', timeout: 10_000 });
 
+    await page.locator('#thread [data-id="IN-2"] [data-action=quote]').click();
+    assert.match(await page.locator('#reply-quote').innerText(), /¿Y en azul\?/);
     await page.locator('#reply-text').fill('Sí, en azul también. ¿Te la reservo?');
     await page.locator('#reply button[type=submit]').click();
     const out = page.locator('#thread [data-direction=out]');
     await out.first().waitFor({ timeout: 2_000 });
     await page.locator('#thread [data-direction=out][data-status=sent]').waitFor({ timeout: 15_000 });
     assert.equal(await out.count(), 1, 'one bubble for the reply, the pending one replaced');
+    assert.equal(await page.locator('#reply-quote').isVisible(), false, 'the quote went with the reply');
     assert.equal(await out.locator('[data-role=agent]').innerText(), 'Enviado por ana');
     assert.equal(inboxHub.sends.length, 1);
     assert.equal(inboxHub.reads.length, 1, 'opening the chat marked it read once');
+
+    // A file: uploaded to the media store through realtime, sent by its hash, uploaded to the provider.
+    const pdf = Buffer.from('%PDF-1.4 presupuesto de prueba, no es un documento real\n');
+    await page
+      .locator('#reply-file')
+      .setInputFiles({ name: 'presupuesto.pdf', mimeType: 'application/pdf', buffer: pdf });
+    await page.locator('#reply-text').fill('El presupuesto');
+    await page.locator('#reply button[type=submit]').click();
+    await eventually(async () => (inboxHub.sends.length === 2 ? true : undefined), 15_000, 'the send with the file');
+    const sent = inboxHub.files.get(inboxHub.sends[1]!.messageId);
+    assert.deepEqual(sent?.bytes, pdf);
+    await page
+      .locator('#thread [data-direction=out][data-status=sent] a[data-role=media]')
+      .waitFor({ timeout: 15_000 });
+    assert.equal(await out.count(), 2);
     await shot(page, 'inbox-thread');
     assert.deepEqual(problems, []);
   });

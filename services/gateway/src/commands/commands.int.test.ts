@@ -204,3 +204,36 @@ test('command API - sync now queues whatsapp.sync_session.v1 on COMMANDS with th
   assert.equal(forbidden.status, 403);
   assert.equal(((await forbidden.json()) as { session: string }).session, session);
 });
+
+test('command API - media by the hash of a stored file is queued as such; a url and a hash together, or neither, is 400', async () => {
+  const session = uniqueName('ventas-');
+  const url = `${gw.url}/api/whatsapp/${session}/messages`;
+  const hash = 'ab'.repeat(32);
+  const media = { type: 'document', hash, mimeType: 'application/pdf', fileName: 'presupuesto.pdf' };
+  const sent = await fetch(url, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ to: '34612345678', text: 'El presupuesto', media }),
+  });
+  assert.equal(sent.status, 202, await sent.clone().text());
+  const event = decodeEvent(
+    (
+      await gw.bus.jsm.streams.getMessage(StreamNames.COMMANDS, {
+        last_by_subj: `cmd.whatsapp.send_message.${encodeToken(session)}`,
+      })
+    ).data,
+  );
+  assert.deepEqual(event.type === 'whatsapp.send_message.v1' ? event.data.media : undefined, media);
+  for (const bad of [
+    { ...media, url: 'https://example.com/presupuesto.pdf' },
+    { type: 'document', fileName: 'x.pdf' },
+    { ...media, hash: 'not-a-hash' },
+  ]) {
+    const refused = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ to: '34612345678', media: bad }),
+    });
+    assert.equal(refused.status, 400, JSON.stringify(bad));
+  }
+});

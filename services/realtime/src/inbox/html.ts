@@ -72,7 +72,7 @@ export function inboxHtml(base: string): string {
     <form id="reply" hidden>
       <p id="reply-rights" class="warn" hidden></p>
       <div class="reply-quote-row"><p id="reply-quote" hidden></p><button type="button" id="reply-quote-clear" class="link x" hidden ${label('reply.cancelQuote')}></button></div>
-      <p id="window-closed" data-role="window-closed" class="warn" hidden></p>
+      <p id="window-closed" class="warn" hidden></p>
       <label for="template" id="template-label" hidden ${text('reply.template')}</label>
       <select id="template" hidden></select>
       <label for="reply-text" class="vh" ${text('reply.label')}</label>

@@ -20,6 +20,7 @@ button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visib
 .top { display: flex; align-items: center; gap: .75rem; padding: .55rem 1rem; background: #101828; color: #fff; }
 .top h1 { font-size: 1rem; margin: 0; font-weight: 600; } .top .spacer { flex: 1; } .top .muted { color: #98a2b3; }
 .top select { background: #1d2939; border: 1px solid #344054; border-radius: 6px; padding: .2rem .4rem; }
+#conn:empty { display: none; }
 #conn { font-size: .8rem; padding: .1rem .5rem; border-radius: 1rem; background: #344054; }
 #conn[data-state=open] { background: #067647; } #conn[data-state=closed] { background: #b54708; }
 .notice-bar { display: flex; align-items: start; }
@@ -54,7 +55,7 @@ button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visib
 .tag { font-size: .7rem; background: #f2f4f7; color: var(--muted); padding: 0 .35rem; border-radius: 4px; }
 .when { font-size: .75rem; color: var(--muted); }
 .preview { flex: 1; min-width: 0; color: var(--muted); font-size: .85rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.dir::before { content: "\\2199"; margin-right: .2rem; } .dir.out::before { content: "\\2197"; color: var(--accent); }
+.dir::before { content: "\\2199"; margin-right: .2rem; } .preview .tick { min-width: 0; margin-right: .25rem; } .dir.out::before { content: "\\2197"; color: var(--accent); }
 .badge { background: #17b26a; color: #fff; border-radius: 1rem; min-width: 1.35rem; padding: 0 .4rem; font-size: .75rem; text-align: center; font-weight: 600; }
 #archived summary { cursor: pointer; color: var(--muted); font-size: .85rem; padding: .4rem .5rem; }
 #search-results h3 { margin: .2rem 0; color: var(--muted); font-weight: 500; }
@@ -63,11 +64,12 @@ button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visib
 .chat-head h2 { font-size: 1rem; margin: 0; } .chat-head p { margin: 0; }
 #back { display: none; }
 #chat.empty .chat-head { visibility: hidden; }
-#thread { flex: 1; overflow-y: auto; padding: 1rem 1.25rem; display: flex; flex-direction: column; gap: .3rem; overflow-anchor: none; }
+#thread { flex: 1; overflow-y: auto; padding: 1rem 1.25rem; overflow-anchor: none; }
 .thread-top { text-align: center; color: var(--muted); font-size: .8rem; margin: .2rem 0; min-height: 1em; }
 .day { text-align: center; margin: .6rem 0 .3rem; } .day span { background: #fff; color: var(--muted); font-size: .75rem; padding: .15rem .6rem; border-radius: 1rem; box-shadow: 0 1px 1px #0001; }
-.bubble { max-width: min(72%, 560px); background: var(--in); border-radius: 10px; padding: .4rem .6rem .3rem; box-shadow: 0 1px 1px #0001; align-self: flex-start; overflow-wrap: anywhere; }
-.bubble.out { align-self: flex-end; background: var(--out); }
+.bubble { width: fit-content; max-width: min(72%, 560px); margin: 0 0 .3rem; background: var(--in); border-radius: 10px; padding: .4rem .6rem .3rem;
+  box-shadow: 0 1px 1px #0001; overflow-wrap: anywhere; contain: layout style; }
+.bubble.out { margin-left: auto; background: var(--out); }
 .bubble[data-status=failed] { background: #fef3f2; border: 1px solid #fecdca; }
 .bubble[data-status=unknown] { background: #fffaeb; border: 1px solid #fedf89; }
 .bubble[data-status=pending] { opacity: .8; }
@@ -112,7 +114,8 @@ button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visib
 @media (max-width: 800px) {
   #app { grid-template-columns: 1fr; }
   #chat { display: none; } body.chat-open #chat { display: flex; } body.chat-open #side { display: none; }
-  #back { display: inline-block; } .top h1 { font-size: .9rem; } #whoami { display: none; }
+  #back { display: inline-block; } .top { gap: .4rem; padding: .45rem .6rem; } .top h1 { font-size: .85rem; }
+  #whoami, .top label { display: none; } #signout { padding: .3rem .5rem; font-size: .8rem; }
   .bubble { max-width: 88%; }
 }
 `;

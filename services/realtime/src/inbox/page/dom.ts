@@ -99,6 +99,15 @@ export function obj(value: unknown): Record<string, unknown> | undefined {
     : undefined;
 }
 
+/** Intl formatters are costly to make (a thread's render formats hundreds of times): one per language and style. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const key = `${current}|${JSON.stringify(options)}`;
+  let made = formatters.get(key);
+  if (!made) formatters.set(key, (made = new Intl.DateTimeFormat(current, options)));
+  return made;
+}
+
 /** A time as the page's language shows it: the hour today, else the date. */
 export function shortTime(iso: string | undefined): string {
   if (!iso) return '';
@@ -106,18 +115,13 @@ export function shortTime(iso: string | undefined): string {
   if (Number.isNaN(date.getTime())) return '';
   const today = new Date();
   const sameDay = date.toDateString() === today.toDateString();
-  return new Intl.DateTimeFormat(
-    current,
-    sameDay ? { hour: '2-digit', minute: '2-digit' } : { dateStyle: 'short' },
-  ).format(date);
+  return formatter(sameDay ? { hour: '2-digit', minute: '2-digit' } : { dateStyle: 'short' }).format(date);
 }
 
 export function fullTime(iso: string | undefined): string {
   if (!iso) return '';
   const date = new Date(iso);
-  return Number.isNaN(date.getTime())
-    ? ''
-    : new Intl.DateTimeFormat(current, { dateStyle: 'medium', timeStyle: 'short' }).format(date);
+  return Number.isNaN(date.getTime()) ? '' : formatter({ dateStyle: 'medium', timeStyle: 'short' }).format(date);
 }
 
 /** The local calendar day of a time, `YYYY-MM-DD`, for day separators. */
@@ -135,13 +139,11 @@ export function dayLabel(day: string): string {
   if (day === today) return t('thread.today');
   if (day === yesterday) return t('thread.yesterday');
   const [y, m, d] = day.split('-').map(Number);
-  return new Intl.DateTimeFormat(current, { dateStyle: 'full' }).format(new Date(y!, m! - 1, d!));
+  return formatter({ dateStyle: 'full' }).format(new Date(y!, m! - 1, d!));
 }
 
 export function hourOf(iso: string | undefined): string {
   if (!iso) return '';
   const date = new Date(iso);
-  return Number.isNaN(date.getTime())
-    ? ''
-    : new Intl.DateTimeFormat(current, { hour: '2-digit', minute: '2-digit' }).format(date);
+  return Number.isNaN(date.getTime()) ? '' : formatter({ hour: '2-digit', minute: '2-digit' }).format(date);
 }

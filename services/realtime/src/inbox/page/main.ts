@@ -45,14 +45,18 @@ interface Template {
 
 const notice = byId('notice');
 let noticeTimer: ReturnType<typeof setTimeout> | undefined;
-function showNotice(text: string, sticky = false): void {
-  notice.textContent = text;
+/** The notice shown, as a function of the language, so a language switch rewrites it. */
+let noticeText: (() => string) | undefined;
+function showNotice(text: string | (() => string), sticky = false): void {
+  noticeText = typeof text === 'string' ? () => text : text;
+  notice.textContent = noticeText();
   notice.hidden = false;
   byId('notice-dismiss').hidden = false;
   clearTimeout(noticeTimer);
   if (!sticky) noticeTimer = setTimeout(clearNotice, 15_000);
 }
 function clearNotice(): void {
+  noticeText = undefined;
   notice.textContent = '';
   notice.hidden = true;
   byId('notice-dismiss').hidden = true;
@@ -60,15 +64,15 @@ function clearNotice(): void {
 byId('notice-dismiss').addEventListener('click', clearNotice);
 
 /** Why a token was refused, from the server's words, as the catalogue says it. */
-function refusalText(reason: string): string {
-  if (/expired/i.test(reason)) return t('signin.expired');
-  if (/revoked/i.test(reason)) return t('signin.revoked');
-  return t('signin.refused');
+function refusalText(reason: string): () => string {
+  if (/expired/i.test(reason)) return () => t('signin.expired');
+  if (/revoked/i.test(reason)) return () => t('signin.revoked');
+  return () => t('signin.refused');
 }
 
 let app: App | undefined;
 
-function signIn(message?: string): void {
+function signIn(message?: string | (() => string)): void {
   app?.stop();
   app = undefined;
   sessionStorage.removeItem(TOKEN_KEY);
@@ -87,12 +91,12 @@ byId<HTMLFormElement>('signin').addEventListener('submit', (event) => {
   const token = field.value.trim();
   const info = tokenInfo(token);
   if (!info) {
-    showNotice(t('signin.malformed'), true);
+    showNotice(() => t('signin.malformed'), true);
     field.focus();
     return;
   }
   if (info.exp * 1000 <= Date.now()) {
-    showNotice(t('signin.expired'), true);
+    showNotice(() => t('signin.expired'), true);
     return;
   }
   field.value = '';
@@ -107,6 +111,8 @@ langSelect.addEventListener('change', () => {
   if (!(languages as readonly string[]).includes(next)) return;
   setLanguage(next);
   translateStatic();
+  if (noticeText) notice.textContent = noticeText();
+  byId('announcer').textContent = '';
   app?.relabel();
 });
 
@@ -146,7 +152,7 @@ class App {
     this.client.subscribe(channels.whatsappSessions(), (event) => this.onSessions(event));
     // The server closes the socket when the token expires; the page says so at the same moment.
     const left = info.exp * 1000 - Date.now();
-    if (left < 2 ** 31) this.expiry = setTimeout(() => signIn(t('signin.expired')), Math.max(0, left));
+    if (left < 2 ** 31) this.expiry = setTimeout(() => signIn(() => t('signin.expired')), Math.max(0, left));
     this.wire();
   }
 
@@ -248,7 +254,7 @@ class App {
       for (const doc of event.items) this.sessions.set(doc._id, doc);
     } else if (event.kind === 'update') this.sessions.set(event.doc._id, event.doc);
     else if (event.kind === 'remove') this.sessions.delete(event.key);
-    else showNotice(t('notice.failed', { detail: event.message }));
+    else showNotice(() => t('notice.failed', { detail: event.message }));
     if (!this.session && this.sessions.size > 0) {
       const remembered = sessionStorage.getItem(SESSION_KEY);
       const first = [...this.sessions.keys()].sort()[0]!;
@@ -288,7 +294,7 @@ class App {
   private async sync(session: string): Promise<void> {
     try {
       await call(this.info.token, 'POST', paths.sync(session), { idempotencyKey: crypto.randomUUID() });
-      showNotice(t('session.syncAsked'));
+      showNotice(() => t('session.syncAsked'));
     } catch (error) {
       this.commandFailed(error);
     }
@@ -297,8 +303,9 @@ class App {
   private commandFailed(error: unknown): void {
     if (error instanceof ApiError) {
       if (error.status === 401) return;
-      showNotice(t(error.status === 403 ? 'notice.forbidden' : 'notice.failed', { detail: error.message }), true);
-    } else showNotice(t('notice.network'), true);
+      const key = error.status === 403 ? 'notice.forbidden' : 'notice.failed';
+      showNotice(() => t(key, { detail: error.message }), true);
+    } else showNotice(() => t('notice.network'), true);
   }
 
   private sessionStatus(doc: Doc): { key: CatalogueKey; state: string } {
@@ -401,7 +408,7 @@ class App {
         if (`${this.session}:${chatId}` === event.key || conversation.chatId === event.key)
           this.conversations.delete(chatId);
     } else {
-      showNotice(t('notice.failed', { detail: event.message }));
+      showNotice(() => t('notice.failed', { detail: event.message }));
       this.conversationsLoaded = true;
     }
     this.schedule();
@@ -599,7 +606,8 @@ class App {
     };
     document.body.classList.add('chat-open');
     byId('chat-title').textContent = this.chat.name;
-    byId('chat-sub').textContent = chatId.split('@')[0]!;
+    const number = chatId.split('@')[0]!;
+    byId('chat-sub').textContent = number === this.chat.name ? '' : number;
     byId('chat').classList.remove('empty');
     this.thread = new Thread({
       client: this.client,
@@ -684,16 +692,22 @@ class App {
     fileInput.disabled = !windowOpen;
     const closedNote = byId('window-closed');
     closedNote.hidden = windowOpen;
+    // Only a closed window has the note (a hidden one is not there for whoever looks for it).
+    if (windowOpen) closedNote.removeAttribute('data-role');
+    else closedNote.dataset.role = 'window-closed';
     const select = byId<HTMLSelectElement>('template');
     select.hidden = windowOpen;
     select.disabled = windowOpen;
     byId('template-label').hidden = windowOpen;
     if (!windowOpen) {
-      closedNote.textContent = t(this.templates.size > 0 ? 'reply.windowClosed' : 'reply.templateNone');
+      closedNote.replaceChildren(el('span', {}, t('reply.windowClosed')));
+      if (this.templates.size === 0) closedNote.append(' ', el('span', {}, t('reply.templateNone')));
       const chosen = select.value;
       const options = [el('option', { value: '' }, t('reply.templatePick'))];
       for (const [id, template] of [...this.templates].sort((a, b) => a[1].name.localeCompare(b[1].name)))
-        options.push(el('option', { value: id }, `${template.name} (${template.language})`));
+        options.push(
+          el('option', { value: id }, t('reply.templateOption', { name: template.name, language: template.language })),
+        );
       select.replaceChildren(...options);
       select.value = this.templates.has(chosen) ? chosen : '';
     }
@@ -727,7 +741,13 @@ class App {
       const text = textField.value.trim();
       file = fileInput.files?.[0];
       if (!text && !file) return;
-      outgoing = { ...(text ? { text } : {}), ...(file ? { fileName: file.name } : {}) };
+      outgoing = {
+        ...(text ? { text } : {}),
+        ...(file ? { fileName: file.name } : {}),
+        ...(this.quote && !this.quote.messageId.startsWith('pending:')
+          ? { quotedMessageId: this.quote.messageId }
+          : {}),
+      };
     }
     textField.value = '';
     fileInput.value = '';
@@ -765,7 +785,7 @@ class App {
     try {
       let media = outgoing.media;
       if (file) {
-        showNotice(t('reply.uploading'));
+        showNotice(() => t('reply.uploading'));
         const stored = obj(
           await call(this.info.token, 'POST', paths.upload(session, file.name), undefined, {
             raw: file,
@@ -786,6 +806,8 @@ class App {
           ...(outgoing.text ? { text: outgoing.text } : {}),
           ...(media ? { media } : {}),
           ...(outgoing.template ? { template: outgoing.template } : {}),
+          // The quoted message: sent for when the command API takes it (today it keeps to the fields it knows).
+          ...(outgoing.quotedMessageId ? { quotedMessageId: outgoing.quotedMessageId } : {}),
           idempotencyKey: key,
         }),
       );
@@ -883,6 +905,6 @@ if (fromHash !== null) history.replaceState(null, '', location.pathname + locati
 const stored = fromHash ?? sessionStorage.getItem(TOKEN_KEY);
 const info = stored ? tokenInfo(stored.trim()) : undefined;
 if (!stored) signIn();
-else if (!info) signIn(t('signin.malformed'));
-else if (info.exp * 1000 <= Date.now()) signIn(t('signin.expired'));
+else if (!info) signIn(() => t('signin.malformed'));
+else if (info.exp * 1000 <= Date.now()) signIn(() => t('signin.expired'));
 else start(info);

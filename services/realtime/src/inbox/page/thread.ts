@@ -31,6 +31,8 @@ export interface Outgoing {
   text?: string;
   media?: { type: string; hash: string; mimeType?: string; fileName?: string };
   template?: { name: string; language: string };
+  /** The message this one replies to. */
+  quotedMessageId?: string;
   /** A local file not uploaded yet (shown while it uploads). */
   fileName?: string;
 }
@@ -89,7 +91,7 @@ export interface ThreadHost {
   onQuote: (message: Message) => void;
   onRetry: (message: Message) => void;
   announce: (text: string) => void;
-  notice: (text: string) => void;
+  notice: (text: () => string) => void;
 }
 
 /** A signed media link and when it stops working (ms). */
@@ -123,7 +125,8 @@ export function statusLabel(status: string): string {
 export class Thread {
   private readonly docs = new Map<string, Message>();
   private readonly pending = new Map<string, Message>();
-  private readonly bubbles = new Map<string, { signature: string; node: HTMLElement }>();
+  /** Each bubble with what it was built from: rebuilt only when its message, reactions or quote changed. */
+  private readonly bubbles = new Map<string, { message: Message; signature: string; node: HTMLElement }>();
   private readonly days = new Map<string, HTMLElement>();
   private readonly links = new Map<string, Link | Promise<Link | undefined>>();
   private readonly sub: Subscription;
@@ -137,11 +140,19 @@ export class Thread {
   private queued = false;
   private closed = false;
   private readonly onScroll = () => this.scrolled();
+  /** Whether the agent is at the newest message: media that loads later keeps it there. */
+  private pinned = true;
+  private readonly onMediaLoad = () => {
+    if (this.pinned) this.box.scrollTop = this.box.scrollHeight;
+  };
 
   constructor(private readonly host: ThreadHost) {
-    this.box.replaceChildren(el('p', { class: 'muted center' }, t('thread.loading')));
+    this.box.replaceChildren(el('p', { class: 'muted center', 'data-i18n': 'thread.loading' }, t('thread.loading')));
     this.marker.hidden = true;
     this.box.addEventListener('scroll', this.onScroll, { passive: true });
+    // `load` and `loadedmetadata` do not bubble: listened for while capturing.
+    this.box.addEventListener('load', this.onMediaLoad, true);
+    this.box.addEventListener('loadedmetadata', this.onMediaLoad, true);
     this.sub = host.client.subscribe(
       channels.whatsappMessages(host.session, host.chatId),
       (event) => this.onEvent(event),
@@ -153,6 +164,8 @@ export class Thread {
     this.closed = true;
     this.sub.unsubscribe();
     this.box.removeEventListener('scroll', this.onScroll);
+    this.box.removeEventListener('load', this.onMediaLoad, true);
+    this.box.removeEventListener('loadedmetadata', this.onMediaLoad, true);
   }
 
   /** A send in flight: shown at once as `pending`, keyed `pending:<idempotency key>`. */
@@ -168,7 +181,7 @@ export class Thread {
       pushName: undefined,
       sentBy,
       timestamp: new Date().toISOString(),
-      quotedMessageId: undefined,
+      quotedMessageId: outgoing.quotedMessageId,
       reaction: undefined,
       media: undefined,
       reason: undefined,
@@ -240,7 +253,7 @@ export class Thread {
         this.docs.delete(event.key);
         break;
       case 'error':
-        this.host.notice(t('notice.failed', { detail: event.message }));
+        this.host.notice(() => t('notice.failed', { detail: event.message }));
         this.loaded = true;
         break;
     }
@@ -258,10 +271,14 @@ export class Thread {
       for (const [key, pending] of this.pending) if (pending.commandId === message.commandId) this.pending.delete(key);
   }
 
+  /**
+   * Renders once after the current task: every change a WebSocket frame brings is in the DOM before the
+   * next paint (no frame of delay), and a snapshot page of many documents is still one render.
+   */
   private schedule(): void {
     if (this.queued) return;
     this.queued = true;
-    requestAnimationFrame(() => {
+    queueMicrotask(() => {
       this.queued = false;
       if (!this.closed) this.render();
     });
@@ -337,13 +354,15 @@ export class Thread {
     if (grewAtEnd && this.newest !== undefined && newest.direction === 'in')
       this.host.announce(t('thread.announce', { name: this.senderName(newest) ?? '' }));
     this.newest = newest?.messageId;
+    this.pinned = box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
     // The first page may not fill the box: ask for the next one.
     if (this.loaded && !this.complete && box.scrollHeight <= box.clientHeight + NEAR_TOP_PX) this.older();
   }
 
   private scrolled(): void {
     const box = this.box;
-    if (box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX) this.marker.hidden = true;
+    this.pinned = box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
+    if (this.pinned) this.marker.hidden = true;
     if (box.scrollTop < NEAR_TOP_PX) this.older();
   }
 
@@ -358,6 +377,7 @@ export class Thread {
   toBottom(): void {
     this.box.scrollTop = this.box.scrollHeight;
     this.marker.hidden = true;
+    this.pinned = true;
   }
 
   private senderName(message: Message): string | undefined {
@@ -369,11 +389,13 @@ export class Thread {
 
   private bubble(message: Message, reactions: string[], byId: Map<string, Message>): HTMLElement {
     const quoted = message.quotedMessageId ? byId.get(message.quotedMessageId) : undefined;
-    const signature = JSON.stringify([message, reactions, quoted?.text, quoted?.type]);
+    // A message object is replaced on every change to it (pending ones are changed in place: their
+    // status and reason are in the signature).
+    const signature = `${message.status}|${message.reason}|${reactions.join(' ')}|${quoted?.text}|${quoted?.type}`;
     const held = this.bubbles.get(message._id);
-    if (held && held.signature === signature) return held.node;
+    if (held && held.message === message && held.signature === signature) return held.node;
     const node = this.build(message, reactions, quoted);
-    this.bubbles.set(message._id, { signature, node });
+    this.bubbles.set(message._id, { message, signature, node });
     return node;
   }
 
@@ -482,6 +504,11 @@ export class Thread {
       );
     }
     if (state !== 'stored') return el('p', { class: 'media-note' }, t('media.pending'));
+    // A send not accepted yet: its document becomes the provider's (another id) once sent.
+    if (message.direction === 'out' && message.status === 'pending') {
+      const name = str(media.fileName);
+      return name ? el('p', { class: 'media-note' }, t('reply.file', { name })) : undefined;
+    }
     const mime = str(media.mimeType) ?? '';
     const kind =
       message.type === 'image' ||
