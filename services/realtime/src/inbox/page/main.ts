@@ -16,7 +16,7 @@ import {
   translateStatic,
 } from './dom.js';
 import { qrPng } from './qr.js';
-import { statusLabel, Thread, type Message, type Outgoing } from './thread.js';
+import { statusLabel, Thread, typeLabel, type Message, type Outgoing } from './thread.js';
 
 /** The Cloud API customer-service window: free text only within 24 h of the customer's last message. */
 const WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -493,7 +493,7 @@ class App {
           el('span', { class: 'tick', 'data-tick': last.status, role: 'img', 'aria-label': label, title: label }),
         );
       }
-      preview.append(el('span', { class: 'preview-text' }, last.text || typeName(last.type)));
+      preview.append(el('span', { class: 'preview-text' }, last.text || typeLabel(last.type)));
     }
     return el(
       'li',
@@ -849,28 +849,6 @@ function initials(name: string): string {
     .map((word) => [...word][0] ?? '')
     .join('');
   return letters.toUpperCase() || '#';
-}
-
-function typeName(type: string): string {
-  switch (type) {
-    case 'image':
-      return t('media.image');
-    case 'video':
-      return t('media.video');
-    case 'audio':
-    case 'voice':
-      return t('media.audio');
-    case 'document':
-      return t('media.document');
-    case 'sticker':
-      return t('type.sticker');
-    case 'location':
-      return t('type.location');
-    case 'contacts':
-      return t('type.contacts');
-    default:
-      return t('type.other', { type });
-  }
 }
 
 /** The send's media kind from a MIME type (the command API's kinds). */

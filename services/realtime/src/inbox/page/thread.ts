@@ -467,27 +467,7 @@ export class Thread {
   }
 
   typeLabel(message: Message): string {
-    switch (message.type) {
-      case 'image':
-        return t('media.image');
-      case 'video':
-        return t('media.video');
-      case 'audio':
-      case 'voice':
-        return t('media.audio');
-      case 'document':
-        return t('media.document');
-      case 'sticker':
-        return t('type.sticker');
-      case 'location':
-        return t('type.location');
-      case 'contacts':
-        return t('type.contacts');
-      case 'text':
-        return '';
-      default:
-        return t('type.other', { type: message.type });
-    }
+    return message.type === 'text' ? '' : typeLabel(message.type);
   }
 
   /** The message's media, inline from the media store (a signed link: the token never goes in a URL). */
@@ -581,4 +561,27 @@ export class Thread {
 function extensionOf(mime: string): string {
   const sub = mime.split('/')[1]?.split(';')[0];
   return sub && /^[a-z0-9.+-]{1,10}$/.test(sub) ? `.${sub}` : '';
+}
+
+/** A message type as the catalogue names it (previews and bubbles without text). */
+export function typeLabel(type: string): string {
+  switch (type) {
+    case 'image':
+      return t('media.image');
+    case 'video':
+      return t('media.video');
+    case 'audio':
+    case 'voice':
+      return t('media.audio');
+    case 'document':
+      return t('media.document');
+    case 'sticker':
+      return t('type.sticker');
+    case 'location':
+      return t('type.location');
+    case 'contacts':
+      return t('type.contacts');
+    default:
+      return t('type.other', { type });
+  }
 }
