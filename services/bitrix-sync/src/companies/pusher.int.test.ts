@@ -28,6 +28,21 @@ after(async () => {
   await bus.close();
 });
 
+/** A customer table of the test's own: its mapping, a `bitrix_links` store and a client of the fake. */
+async function customers() {
+  const table = uniqueName('cliente').toLowerCase();
+  const originatorId = `t_${table}`;
+  const mapping = CompanyMapping.parse({ table: `public.${table}`, originatorId });
+  const links = new ProjectionStore({ db: mongo.db, bus, writers: 'exclusive', projection: linksProjection() });
+  await links.init();
+  const client = new BitrixClient({
+    auth: { kind: 'webhook', url: fake.webhookUrl() },
+    bucket: { burst: 50, drainPerSecond: 20 },
+    logger,
+  });
+  return { table, originatorId, mapping, links, client };
+}
+
 /** The delivery of customer `id`'s change to `version` at stream `position`, as the runner hands it over. */
 function change(
   table: string,
@@ -69,16 +84,7 @@ function change(
 }
 
 test('a change retried after a newer one (a redelivery, behind it in the batch) never overwrites the newer state in Bitrix24', async () => {
-  const table = uniqueName('cliente').toLowerCase();
-  const originatorId = `t_${table}`;
-  const mapping = CompanyMapping.parse({ table: `public.${table}`, originatorId });
-  const links = new ProjectionStore({ db: mongo.db, bus, writers: 'exclusive', projection: linksProjection() });
-  await links.init();
-  const client = new BitrixClient({
-    auth: { kind: 'webhook', url: fake.webhookUrl() },
-    bucket: { burst: 50, drainPerSecond: 20 },
-    logger,
-  });
+  const { table, originatorId, mapping, links, client } = await customers();
   const pusher = new CompanyPusher({ api: client, bus, links, mapping, logger });
   const title = () => [...fake.companies.values()].find((c) => c.ORIGINATOR_ID === originatorId)?.TITLE;
 
@@ -94,16 +100,7 @@ test('a change retried after a newer one (a redelivery, behind it in the batch) 
 });
 
 test('when the push fails, the newest change by position carries the retry; older ones in the batch are superseded', async () => {
-  const table = uniqueName('cliente').toLowerCase();
-  const originatorId = `t_${table}`;
-  const mapping = CompanyMapping.parse({ table: `public.${table}`, originatorId });
-  const links = new ProjectionStore({ db: mongo.db, bus, writers: 'exclusive', projection: linksProjection() });
-  await links.init();
-  const client = new BitrixClient({
-    auth: { kind: 'webhook', url: fake.webhookUrl() },
-    bucket: { burst: 50, drainPerSecond: 20 },
-    logger,
-  });
+  const { table, originatorId, mapping, links, client } = await customers();
   const failing = new CompanyPusher({
     api: {
       batch: async (commands) => ({
@@ -131,16 +128,7 @@ test('when the push fails, the newest change by position carries the retry; olde
 });
 
 test('a company whose read-back failed after its add is read before the next update: its e-mail is replaced, never added twice', async () => {
-  const table = uniqueName('cliente').toLowerCase();
-  const originatorId = `t_${table}`;
-  const mapping = CompanyMapping.parse({ table: `public.${table}`, originatorId });
-  const links = new ProjectionStore({ db: mongo.db, bus, writers: 'exclusive', projection: linksProjection() });
-  await links.init();
-  const client = new BitrixClient({
-    auth: { kind: 'webhook', url: fake.webhookUrl() },
-    bucket: { burst: 50, drainPerSecond: 20 },
-    logger,
-  });
+  const { table, originatorId, mapping, links, client } = await customers();
   const pusher = new CompanyPusher({ api: client, bus, links, mapping, logger });
   const company = () => [...fake.companies.values()].find((c) => c.ORIGINATOR_ID === originatorId);
   const values = (field: string) => ((company()?.[field] as { VALUE: string }[] | undefined) ?? []).map((e) => e.VALUE);
